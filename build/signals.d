@@ -1,0 +1,2 @@
+build/signals.o: core/signals.c core/signals.h
+core/signals.h:

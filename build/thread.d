@@ -1,0 +1,2 @@
+build/thread.o: core/thread.c core/thread.h
+core/thread.h:

@@ -1,0 +1,148 @@
+/* dtype.c - the type traits table and half-precision conversions.
+ *
+ * The conversions reproduce ggml's software implementation bit for bit (the golden F16/BF16
+ * vectors and all 65536 16-bit patterns are tested): f32->f16 rounds to nearest even,
+ * overflows to Inf from 65520 up, maps every NaN to sign|0x7E00; f16->f32 is exact and quiets
+ * NaNs keeping the payload; f32->bf16 rounds to nearest even with NaN -> upper bits | 0x40.
+ */
+#include "dtype.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "le.h"
+#include "slm.h"
+
+#define T(id, nm, bs, ts, q, cv) [id] = {nm, bs, ts, q, cv}
+static const slm_dtype_traits k_traits[SLM_DTYPE_COUNT] = {
+    T(SLM_DTYPE_F32, "F32", 1, 4, 0, 1),
+    T(SLM_DTYPE_F16, "F16", 1, 2, 0, 1),
+    T(SLM_DTYPE_Q4_0, "Q4_0", 32, 18, 1, 1),
+    T(SLM_DTYPE_Q4_1, "Q4_1", 32, 20, 1, 1),
+    T(SLM_DTYPE_Q5_0, "Q5_0", 32, 22, 1, 1),
+    T(SLM_DTYPE_Q5_1, "Q5_1", 32, 24, 1, 1),
+    T(SLM_DTYPE_Q8_0, "Q8_0", 32, 34, 1, 1),
+    T(SLM_DTYPE_Q8_1, "Q8_1", 32, 36, 1, 0),
+    T(SLM_DTYPE_Q2_K, "Q2_K", 256, 84, 1, 1),
+    T(SLM_DTYPE_Q3_K, "Q3_K", 256, 110, 1, 1),
+    T(SLM_DTYPE_Q4_K, "Q4_K", 256, 144, 1, 1),
+    T(SLM_DTYPE_Q5_K, "Q5_K", 256, 176, 1, 1),
+    T(SLM_DTYPE_Q6_K, "Q6_K", 256, 210, 1, 1),
+    T(SLM_DTYPE_Q8_K, "Q8_K", 256, 292, 1, 0),
+    T(SLM_DTYPE_IQ2_XXS, "IQ2_XXS", 256, 66, 1, 0),
+    T(SLM_DTYPE_IQ2_XS, "IQ2_XS", 256, 74, 1, 0),
+    T(SLM_DTYPE_IQ3_XXS, "IQ3_XXS", 256, 98, 1, 0),
+    T(SLM_DTYPE_IQ1_S, "IQ1_S", 256, 50, 1, 0),
+    T(SLM_DTYPE_IQ4_NL, "IQ4_NL", 32, 18, 1, 1),
+    T(SLM_DTYPE_IQ3_S, "IQ3_S", 256, 110, 1, 0),
+    T(SLM_DTYPE_IQ2_S, "IQ2_S", 256, 82, 1, 0),
+    T(SLM_DTYPE_IQ4_XS, "IQ4_XS", 256, 136, 1, 1),
+    T(SLM_DTYPE_I8, "I8", 1, 1, 0, 0),
+    T(SLM_DTYPE_I16, "I16", 1, 2, 0, 0),
+    T(SLM_DTYPE_I32, "I32", 1, 4, 0, 0),
+    T(SLM_DTYPE_I64, "I64", 1, 8, 0, 0),
+    T(SLM_DTYPE_F64, "F64", 1, 8, 0, 0),
+    T(SLM_DTYPE_IQ1_M, "IQ1_M", 256, 56, 1, 0),
+    T(SLM_DTYPE_BF16, "BF16", 1, 2, 0, 1),
+    T(SLM_DTYPE_TQ1_0, "TQ1_0", 256, 54, 1, 0),
+    T(SLM_DTYPE_TQ2_0, "TQ2_0", 256, 66, 1, 0),
+    T(SLM_DTYPE_MXFP4, "MXFP4", 32, 17, 1, 0),
+    T(SLM_DTYPE_NVFP4, "NVFP4", 64, 36, 1, 0),
+    T(SLM_DTYPE_Q1_0, "Q1_0", 128, 18, 1, 0),
+    T(SLM_DTYPE_Q2_0, "Q2_0", 64, 18, 1, 0),
+};
+#undef T
+
+const slm_dtype_traits *slm_dtype_get(int type) {
+    if (type < 0 || type >= SLM_DTYPE_COUNT) return NULL;
+    return k_traits[type].blck_size ? &k_traits[type] : NULL;
+}
+
+const char *slm_dtype_name(int type) {
+    const slm_dtype_traits *t = slm_dtype_get(type);
+    return t ? t->name : "?";
+}
+
+int slm_dtype_from_name(const char *name) {
+    for (int i = 0; i < SLM_DTYPE_COUNT; i++) {
+        const char *n = k_traits[i].name;
+        if (!n) continue;
+        size_t j = 0;
+        while (n[j] && name[j] && toupper((unsigned char)name[j]) == n[j]) j++;
+        if (!n[j] && !name[j]) return i;
+    }
+    return -1;
+}
+
+size_t slm_dtype_row_size(int type, int64_t n) {
+    const slm_dtype_traits *t = slm_dtype_get(type);
+    size_t out;
+    if (!t || n < 0 || n % t->blck_size) return 0;
+    if (!slm_mul_ok((size_t)(n / t->blck_size), t->type_size, &out)) return 0;
+    return out;
+}
+
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+uint16_t slm_f32_to_f16(float f) {
+    const uint32_t x = f32_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00u;          /* NaN: payload dropped */
+    if (ax >= 0x477ff000u) return sign | 0x7c00u;         /* >= 65520 (and Inf): Inf */
+    if (ax >= 0x38800000u) {                              /* normal f16 (>= 2^-14) */
+        uint32_t r = ax - 0x38000000u;                    /* rebias exponent 127 -> 15 */
+        r += 0x0fffu + ((r >> 13) & 1u);                  /* round to nearest even on 13 bits */
+        return sign | (uint16_t)(r >> 13);
+    }
+    if (ax <= 0x33000000u) return sign;                   /* <= 2^-25 rounds (even) to 0 */
+    const uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126 - e;                       /* value / 2^-24 = m >> shift */
+    const uint32_t r = m + ((1u << (shift - 1)) - 1u) + ((m >> shift) & 1u);
+    return sign | (uint16_t)(r >> shift);
+}
+
+float slm_f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f) return bits_f32(sign | 0x7f800000u | (m ? 0x400000u | (m << 13) : 0)); /* Inf/NaN (quiet) */
+    if (e == 0) {
+        /* zero or subnormal: m * 2^-24, exact in f32 */
+        float v = (float)m * 0x1p-24f;
+        return bits_f32(sign | f32_bits(v));
+    }
+    return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+uint16_t slm_f32_to_bf16(float f) {
+    const uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 64u); /* quiet NaN */
+    return (uint16_t)((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
+}
+
+float slm_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
+}
+
+void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = slm_bf16_to_f32(slm_le_u16(s + 2 * i));
+}
+
+void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n) {
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_f16(src[i]));
+}
+
+void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t n) {
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_bf16(src[i]));
+}
+
+void slm_f32_copy_row(float *restrict dst, const void *restrict src, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}

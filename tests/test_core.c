@@ -1,0 +1,249 @@
+/* test_core.c - err, mem fail-after, dtype conversions (all 65536 half patterns + ggml
+ * golden vectors), atomic files, shape arithmetic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/afile.h"
+#include "core/dtype.h"
+#include "core/mapfile.h"
+#include "core/mem.h"
+#include "core/tensor.h"
+#include "tests/testutil.h"
+
+static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static void test_err_prefix_keeps_code(void **st) {
+    (void)st;
+    slm_err e = {0};
+    assert_int_equal(slm_errf(&e, SLM_E_FORMAT, "tensor '%s': bad", "x"), SLM_E_FORMAT);
+    slm_err_prefix(&e, "%s", "m.safetensors");
+    assert_string_equal(e.msg, "m.safetensors: tensor 'x': bad");
+    assert_int_equal(e.code, SLM_E_FORMAT);
+}
+
+static void test_mem_fail_after(void **st) {
+    (void)st;
+    slm_err e = {0};
+    void *a = NULL, *b = NULL;
+    slm_mem_fail_after(1);
+    assert_int_equal(slm_alloc(&a, 16, &e, "first"), SLM_OK);
+    assert_int_equal(slm_alloc(&b, 3u << 30, &e, "f32 copy of 'w'"), SLM_E_NOMEM);
+    slm_mem_fail_after(-1);
+    assert_null(b);
+    assert_string_equal(e.msg, "allocating 3.00 GiB for f32 copy of 'w': out of memory");
+    slm_free(a);
+}
+
+/* Independent reference: exact value of a half, then nearest-even rounding by search. */
+static double half_value(uint16_t h) {
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static void test_f16_all_patterns(void **st) {
+    (void)st;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = slm_f16_to_f32((uint16_t)h);
+        int e = (h >> 10) & 31, m = h & 1023;
+        if (e == 31 && m) { /* NaN: sign and payload kept, quiet bit set */
+            assert_int_equal(fbits(f), ((h & 0x8000u) << 16) | 0x7fc00000u | ((uint32_t)m << 13));
+            assert_int_equal(slm_f32_to_f16(f), (h & 0x8000u) | 0x7e00u);
+            continue;
+        }
+        if (e == 31) assert_true(isinf(f));
+        else assert_true((double)f == half_value((uint16_t)h));
+        assert_int_equal(slm_f32_to_f16(f), h); /* exact values round-trip */
+        /* midpoint to the next half rounds to even */
+        if (e < 30 || (e == 30 && m < 1023)) {
+            uint16_t n = (uint16_t)(h + 1);
+            if ((h & 0x7fff) == 0x7bff) continue;
+            double mid = (half_value((uint16_t)h) + half_value(n)) / 2;
+            float fm = (float)mid;
+            if ((double)fm != mid) continue; /* midpoint not representable in f32 */
+            uint16_t want = (h & 1) ? n : (uint16_t)h;
+            assert_int_equal(slm_f32_to_f16(fm), want);
+        }
+    }
+    assert_int_equal(slm_f32_to_f16(65519.99f), 0x7bff);
+    assert_int_equal(slm_f32_to_f16(65520.0f), 0x7c00);
+    assert_int_equal(slm_f32_to_f16(-INFINITY), 0xfc00);
+    assert_int_equal(slm_f32_to_f16(bitsf(0x00000001u)), 0x0000); /* f32 subnormal -> +0 */
+    assert_int_equal(slm_f32_to_f16(bitsf(0x80000001u)), 0x8000);
+}
+
+static void test_bf16_all_patterns(void **st) {
+    (void)st;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = slm_bf16_to_f32((uint16_t)h);
+        assert_int_equal(fbits(f), h << 16);
+        uint16_t back = slm_f32_to_bf16(f);
+        if ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) assert_int_equal(back, h | 0x40); /* NaN quieted */
+        else assert_int_equal(back, h);
+    }
+    assert_int_equal(slm_f32_to_bf16(bitsf(0x3f808000u)), 0x3f80); /* tie to even (down) */
+    assert_int_equal(slm_f32_to_bf16(bitsf(0x3f818000u)), 0x3f82); /* tie to even (up) */
+    assert_int_equal(slm_f32_to_bf16(bitsf(0x7f7fffffu)), 0x7f80); /* FLT_MAX -> inf */
+}
+
+/* ggml-made vectors: every input converts to the exact bytes, and back to the exact floats. */
+static void check_golden_half(const char *type, const char *names[], int n) {
+    for (int c = 0; c < n; c++) {
+        char rel[256];
+        size_t ni, nb, nd;
+        snprintf(rel, sizeof rel, "%s/%s.input.f32", type, names[c]);
+        float *in = read_whole_file(golden_path(rel), &ni);
+        snprintf(rel, sizeof rel, "%s/%s.blocks.bin", type, names[c]);
+        uint8_t *blk = read_whole_file(golden_path(rel), &nb);
+        snprintf(rel, sizeof rel, "%s/%s.dequant.f32", type, names[c]);
+        float *dq = read_whole_file(golden_path(rel), &nd);
+        int64_t count = (int64_t)(ni / 4);
+        assert_int_equal(nb, (size_t)count * 2);
+        assert_int_equal(nd, ni);
+        uint8_t *mine = malloc(nb);
+        float *back = malloc(nd);
+        if (!strcmp(type, "F16")) {
+            slm_f32_to_f16_row(mine, in, count);
+            slm_f16_to_f32_row(back, blk, count);
+        } else {
+            slm_f32_to_bf16_row(mine, in, count);
+            slm_bf16_to_f32_row(back, blk, count);
+        }
+        expect_bytes_equal(rel, mine, blk, nb);
+        expect_bytes_equal(rel, back, dq, nd);
+        free(mine); free(back); free(in); free(blk); free(dq);
+    }
+}
+
+static void list_cases(const char *type, char names[][128], int *n) {
+    char *m = read_whole_file(golden_path("manifest.json"), NULL);
+    char key[64];
+    snprintf(key, sizeof key, "\"id\": \"%s/", type);
+    *n = 0;
+    for (char *p = strstr(m, key); p; p = strstr(p + 1, key)) {
+        p += strlen(key);
+        char *q = strchr(p, '"');
+        snprintf(names[*n], 128, "%.*s", (int)(q - p), p);
+        (*n)++;
+    }
+    free(m);
+}
+
+static void test_half_golden(void **st) {
+    (void)st;
+    const char *types[] = {"F16", "BF16"};
+    for (int t = 0; t < 2; t++) {
+        char names[64][128];
+        const char *ptrs[64];
+        int n = 0, m = 0;
+        list_cases(types[t], names, &n);
+        assert_true(n >= 3);
+        for (int i = 0; i < n; i++) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "%s/%s.input.f32", types[t], names[i]);
+            char full[4096];
+            snprintf(full, sizeof full, "%s/%s", getenv("SLM_GOLDEN") ? getenv("SLM_GOLDEN") : "../shared/golden", rel);
+            if (file_exists(full)) ptrs[m++] = names[i]; /* all_bit_patterns has no input file */
+        }
+        assert_true(m >= 3);
+        check_golden_half(types[t], ptrs, m);
+    }
+}
+
+static void test_dtype_traits(void **st) {
+    (void)st;
+    assert_int_equal(slm_dtype_from_name("q4_k"), SLM_DTYPE_Q4_K);
+    assert_int_equal(slm_dtype_from_name("BF16"), SLM_DTYPE_BF16);
+    assert_int_equal(slm_dtype_from_name("Q4_2"), -1);
+    assert_null(slm_dtype_get(4));
+    assert_int_equal(slm_dtype_row_size(SLM_DTYPE_Q4_K, 512), 288);
+    assert_int_equal(slm_dtype_row_size(SLM_DTYPE_Q4_K, 320), 0);
+    assert_int_equal(slm_dtype_row_size(SLM_DTYPE_F16, 3), 6);
+}
+
+static void test_shape_overflow(void **st) {
+    (void)st;
+    slm_err e = {0};
+    int64_t n;
+    int64_t big[3] = {INT64_MAX / 2, 3, 1};
+    assert_int_equal(slm_shape_nelem(big, 3, &n, &e), SLM_E_FORMAT);
+    assert_string_equal(e.msg, "element count overflows");
+    int64_t ok[2] = {172, 64};
+    assert_int_equal(slm_shape_nelem(ok, 2, &n, &e), SLM_OK);
+    assert_int_equal(n, 172 * 64);
+}
+
+static void test_afile_commit_and_abort(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *p = tmp_path("a.bin");
+    slm_afile f;
+    assert_int_equal(slm_afile_open(&f, p, &e), SLM_OK);
+    assert_int_equal(slm_afile_write(&f, "abc", 3, &e), SLM_OK);
+    assert_int_equal(slm_afile_pad(&f, 8, &e), SLM_OK);
+    assert_false(file_exists(p)); /* nothing under the final name before commit */
+    assert_true(file_exists(f.tmp_path));
+    assert_int_equal(slm_afile_commit(&f, &e), SLM_OK);
+    size_t n;
+    char *d = read_whole_file(p, &n);
+    assert_int_equal(n, 8);
+    assert_memory_equal(d, "abc\0\0\0\0\0", 8);
+    free(d);
+    /* abort leaves the old file and no temp */
+    assert_int_equal(slm_afile_open(&f, p, &e), SLM_OK);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", f.tmp_path);
+    assert_int_equal(slm_afile_write(&f, "zzzz", 4, &e), SLM_OK);
+    slm_afile_abort(&f);
+    assert_false(file_exists(tmp));
+    d = read_whole_file(p, &n);
+    assert_int_equal(n, 8);
+    free(d);
+    slm_afile zero;
+    memset(&zero, 0, sizeof zero);
+    slm_afile_abort(&zero); /* safe on a zeroed struct */
+}
+
+static void test_afile_bad_dir(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_afile f;
+    assert_int_equal(slm_afile_open(&f, "/nonexistent-dir/x.gguf", &e), SLM_E_IO);
+    assert_non_null(strstr(e.msg, "/nonexistent-dir/x.gguf: cannot create a temp file"));
+}
+
+static void test_map_missing(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_map m;
+    assert_int_equal(slm_map_open(&m, "/nonexistent/y.safetensors", &e), SLM_E_IO);
+    assert_string_equal(e.msg, "/nonexistent/y.safetensors: No such file or directory");
+    slm_map_close(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_prefix_keeps_code),
+        cmocka_unit_test(test_mem_fail_after),
+        cmocka_unit_test(test_f16_all_patterns),
+        cmocka_unit_test(test_bf16_all_patterns),
+        cmocka_unit_test(test_half_golden),
+        cmocka_unit_test(test_dtype_traits),
+        cmocka_unit_test(test_shape_overflow),
+        cmocka_unit_test(test_afile_commit_and_abort),
+        cmocka_unit_test(test_afile_bad_dir),
+        cmocka_unit_test(test_map_missing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
