@@ -1,0 +1,247 @@
+/* quants.h - ggml block formats and their quantize/dequantize kernels, bit-exact with ggml.
+ *
+ * Owns: the on-disk block structs (layout pinned by static_assert), the row kernels
+ * (slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>) and the row dispatch
+ * (slm_quantize_chunk & co, in quant_rows.c). Names are ggml's behind an slm_ prefix.
+ * Must not: know about files or tensors, allocate, print, or exit. Preconditions (known type,
+ * n_per_row a multiple of the block size, 2-byte aligned buffers) are the caller's job and are
+ * checked with SLM_ASSERT at the dispatch point, like ggml_quantize_chunk does.
+ *
+ * Reference: ggml/src/ggml-common.h and ggml/src/ggml-quants.c of the llama.cpp release that
+ * made ../shared/golden (see its README). All fp16 fields are IEEE binary16 bits (uint16_t),
+ * converted with slm_f32_to_f16 / slm_f16_to_f32; multi-byte fields are little-endian.
+ */
+#ifndef SLM_QUANTS_H
+#define SLM_QUANTS_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SLM_QK_K 256        /* super-block size of the k-quants and iq4_xs */
+#define SLM_K_SCALE_SIZE 12 /* bytes of packed 6-bit scales+mins in q4_K/q5_K */
+
+/* ---------------------------------------------------------------- legacy 32-element blocks */
+
+#define SLM_QK4_0 32
+typedef struct slm_block_q4_0 {
+    uint16_t d;                /* fp16 delta: x = (q - 8) * d */
+    uint8_t qs[SLM_QK4_0 / 2]; /* nibbles: value j low nibble of qs[j], value j+16 high nibble */
+} slm_block_q4_0;
+static_assert(sizeof(slm_block_q4_0) == 2 + SLM_QK4_0 / 2, "wrong q4_0 block size/padding");
+
+#define SLM_QK4_1 32
+typedef struct slm_block_q4_1 {
+    uint16_t d;                /* fp16 delta: x = q * d + m */
+    uint16_t m;                /* fp16 min */
+    uint8_t qs[SLM_QK4_1 / 2]; /* nibbles, same order as q4_0 */
+} slm_block_q4_1;
+static_assert(sizeof(slm_block_q4_1) == 2 * 2 + SLM_QK4_1 / 2, "wrong q4_1 block size/padding");
+
+#define SLM_QK5_0 32
+typedef struct slm_block_q5_0 {
+    uint16_t d;                /* fp16 delta: x = (q - 16) * d */
+    uint8_t qh[4];             /* bit j (little-endian u32) = 5th bit of value j */
+    uint8_t qs[SLM_QK5_0 / 2]; /* low 4 bits, same order as q4_0 */
+} slm_block_q5_0;
+static_assert(sizeof(slm_block_q5_0) == 2 + 4 + SLM_QK5_0 / 2, "wrong q5_0 block size/padding");
+
+#define SLM_QK5_1 32
+typedef struct slm_block_q5_1 {
+    uint16_t d;                /* fp16 delta: x = q * d + m */
+    uint16_t m;                /* fp16 min */
+    uint8_t qh[4];             /* 5th bits, as q5_0 */
+    uint8_t qs[SLM_QK5_1 / 2]; /* low 4 bits */
+} slm_block_q5_1;
+static_assert(sizeof(slm_block_q5_1) == 2 * 2 + 4 + SLM_QK5_1 / 2, "wrong q5_1 block size/padding");
+
+#define SLM_QK8_0 32
+typedef struct slm_block_q8_0 {
+    uint16_t d;             /* fp16 delta: x = q * d */
+    int8_t qs[SLM_QK8_0];   /* quants */
+} slm_block_q8_0;
+static_assert(sizeof(slm_block_q8_0) == 2 + SLM_QK8_0, "wrong q8_0 block size/padding");
+
+/* --------------------------------------------------------------- k-quants (256 per block) */
+
+/* 16 sub-blocks of 16: x = d * (scales[j] & 15) * q - dmin * (scales[j] >> 4). 2.625 bpw. */
+typedef struct slm_block_q2_K {
+    uint8_t scales[SLM_QK_K / 16]; /* 4-bit scale (low) and 4-bit min (high) per sub-block */
+    uint8_t qs[SLM_QK_K / 4];      /* 2-bit quants, 4 per byte (values j, j+32, j+64, j+96) */
+    uint16_t d;                    /* fp16 super-block scale of the scales */
+    uint16_t dmin;                 /* fp16 super-block scale of the mins */
+} slm_block_q2_K;
+static_assert(sizeof(slm_block_q2_K) == 2 * 2 + SLM_QK_K / 16 + SLM_QK_K / 4, "wrong q2_K block size/padding");
+
+/* 16 sub-blocks of 16: x = d * (scale - 32) * (q - 4). 3.4375 bpw. */
+typedef struct slm_block_q3_K {
+    uint8_t hmask[SLM_QK_K / 8]; /* high (3rd) bit of each quant */
+    uint8_t qs[SLM_QK_K / 4];    /* low 2 bits */
+    uint8_t scales[12];          /* 16 6-bit scales, packed */
+    uint16_t d;                  /* fp16 super-block scale */
+} slm_block_q3_K;
+static_assert(sizeof(slm_block_q3_K) == 2 + SLM_QK_K / 4 + SLM_QK_K / 8 + 12, "wrong q3_K block size/padding");
+
+/* 8 sub-blocks of 32: x = d * sc * q - dmin * m. 4.5 bpw. */
+typedef struct slm_block_q4_K {
+    uint16_t d;                       /* fp16 super-block scale of the scales */
+    uint16_t dmin;                    /* fp16 super-block scale of the mins */
+    uint8_t scales[SLM_K_SCALE_SIZE]; /* 8 scales + 8 mins, 6 bits each, packed */
+    uint8_t qs[SLM_QK_K / 2];         /* 4-bit quants */
+} slm_block_q4_K;
+static_assert(sizeof(slm_block_q4_K) == 2 * 2 + SLM_K_SCALE_SIZE + SLM_QK_K / 2, "wrong q4_K block size/padding");
+
+/* 8 sub-blocks of 32: x = d * sc * q - dmin * m, q in 0..31. 5.5 bpw. */
+typedef struct slm_block_q5_K {
+    uint16_t d;                       /* fp16 super-block scale of the scales */
+    uint16_t dmin;                    /* fp16 super-block scale of the mins */
+    uint8_t scales[SLM_K_SCALE_SIZE]; /* 8 scales + 8 mins, 6 bits each, packed */
+    uint8_t qh[SLM_QK_K / 8];         /* 5th bit of the quants */
+    uint8_t qs[SLM_QK_K / 2];         /* low 4 bits */
+} slm_block_q5_K;
+static_assert(sizeof(slm_block_q5_K) == 2 * 2 + SLM_K_SCALE_SIZE + SLM_QK_K / 2 + SLM_QK_K / 8, "wrong q5_K block size/padding");
+
+/* 16 sub-blocks of 16: x = d * scales[j] * (q - 32). 6.5625 bpw. */
+typedef struct slm_block_q6_K {
+    uint8_t ql[SLM_QK_K / 2];      /* low 4 bits of the quants */
+    uint8_t qh[SLM_QK_K / 4];      /* high 2 bits */
+    int8_t scales[SLM_QK_K / 16];  /* 8-bit sub-block scales */
+    uint16_t d;                    /* fp16 super-block scale */
+} slm_block_q6_K;
+static_assert(sizeof(slm_block_q6_K) == 2 + SLM_QK_K / 16 + 3 * SLM_QK_K / 4, "wrong q6_K block size/padding");
+
+/* ------------------------------------------------------------------ non-linear 4-bit */
+
+#define SLM_QK4_NL 32
+typedef struct slm_block_iq4_nl {
+    uint16_t d;                 /* fp16 delta: x = d * kvalues_iq4nl[q] */
+    uint8_t qs[SLM_QK4_NL / 2]; /* 4-bit table indices, same order as q4_0 */
+} slm_block_iq4_nl;
+static_assert(sizeof(slm_block_iq4_nl) == 2 + SLM_QK4_NL / 2, "wrong iq4_nl block size/padding");
+
+/* 8 sub-blocks of 32: x = d * (ls - 32) * kvalues_iq4nl[q], ls a 6-bit scale. 4.25 bpw. */
+typedef struct slm_block_iq4_xs {
+    uint16_t d;                   /* fp16 super-block scale */
+    uint16_t scales_h;            /* high 2 bits of the 8 scales */
+    uint8_t scales_l[SLM_QK_K / 64]; /* low 4 bits of the 8 scales */
+    uint8_t qs[SLM_QK_K / 2];     /* 4-bit table indices */
+} slm_block_iq4_xs;
+static_assert(sizeof(slm_block_iq4_xs) == 2 + 2 + SLM_QK_K / 64 + SLM_QK_K / 2, "wrong iq4_xs block size/padding");
+
+/* ------------------------------------------------------------------------------ kernels
+ *
+ * slm_quantize_row_<t>_ref(x, y, k): ggml's reference quantizer; k a multiple of the block size.
+ * slm_dequantize_row_<t>(x, y, k): ggml's to_float.
+ * slm_quantize_<t>(src, dst, nrow, n_per_row, imatrix): ggml's quantize_<t>: imatrix NULL or
+ *   n_per_row importance weights (one per column, shared by all rows); returns bytes written.
+ *   This is what ggml_quantize_chunk calls; where a faster path exists (AVX2), it is used here
+ *   and gives the same bytes as the _ref function (tests/test_quants.c checks both).
+ */
+void slm_quantize_row_q4_0_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q4_0(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q4_1_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q4_1(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q4_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q5_0_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q5_0(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q5_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q5_1_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q5_1(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q5_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q8_0_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q2_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q2_K(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q2_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q3_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q3_K(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q3_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q4_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q4_K(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q5_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q5_K(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_q6_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q6_K(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix);
+
+void slm_quantize_row_iq4_nl_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_iq4_nl(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_iq4_nl(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                           const float *imatrix);
+
+void slm_quantize_row_iq4_xs_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_iq4_xs(const void *restrict x, float *restrict y, int64_t k);
+size_t slm_quantize_iq4_xs(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                           const float *imatrix);
+
+/* ------------------------------------------------------------------------ row dispatch */
+
+/* 1 for the 12 block types above plus F32, F16, BF16. */
+int slm_quant_can_quantize(int type);
+int slm_quant_can_dequantize(int type);
+/* Name of the kernel slm_quantize_chunk uses for `type` without importance weights on this CPU:
+ * "avx2" or "ref". For reports and the benchmark. */
+const char *slm_quant_kernel_name(int type);
+
+/* Same bytes as ggml_quantize_chunk(type, src, dst, 0, nrow, n_per_row, imatrix). Serial.
+ * src: (nrow, n_per_row) f32; dst: nrow * slm_dtype_row_size(type, n_per_row) bytes. */
+size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
+                          const float *imatrix);
+/* The same bytes, rows spread over slm_threads_get() OpenMP threads in fixed chunks. */
+size_t slm_quantize_rows_mt(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
+                            const float *imatrix);
+/* ggml's to_float row by row: src nrow rows of blocks -> dst (nrow, n_per_row) f32. */
+void slm_dequantize_rows(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
+void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
+
+/* ------------------------------------------- internal: shared by the quantize/ kernels, not an API */
+
+/* ggml's nearest_int: round to nearest even through the 1.5*2^23 trick (|fval| <= 4194303;
+ * outside that range the result is ggml's garbage, reproduced bit for bit). */
+static inline int slm_nearest_int(float fval) {
+    float val = fval + 12582912.f;
+    int32_t i;
+    memcpy(&i, &val, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* C's float -> integer cast as x86 executes it (cvttss2si): truncate, and INT32_MIN for NaN and
+ * out-of-range values, where C leaves the cast undefined. ggml's (int8_t)(x + 8.5f) is this
+ * followed by taking the low byte. */
+static inline int32_t slm_cvtt_i32(float f) {
+    if (f >= -2147483648.0f && f < 2147483648.0f) return (int32_t)f;
+    return INT32_MIN;
+}
+
+/* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
+float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
+                         const float *restrict qw);
+float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights,
+                           uint8_t *restrict L, float *restrict the_min, uint8_t *restrict Laux, float rmin,
+                           float rdelta, int nstep, int use_mad);
+
+#endif
