@@ -1,2 +1,0 @@
-build/signals.o: core/signals.c core/signals.h
-core/signals.h:

@@ -1,2 +1,0 @@
-build/testutil.o: tests/testutil.c tests/testutil.h
-tests/testutil.h:

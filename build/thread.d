@@ -1,2 +1,0 @@
-build/thread.o: core/thread.c core/thread.h
-core/thread.h:
