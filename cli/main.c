@@ -1,3 +1,69 @@
-/* main.c - placeholder entry; replaced by the command dispatcher. */
+/* main.c - `slm <command>` dispatch, argv[0] aliases (slm-quantize ...), --help, --version. */
 #include <stdio.h>
-int main(void) { return 0; }
+#include <string.h>
+
+#include "cli.h"
+#include "core/signals.h"
+#include "core/slm.h"
+#include "msg.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} command;
+
+static const command k_commands[] = {
+    {"convert", cmd_convert, "Hugging Face folder -> GGUF (F32/F16/BF16), lossless by default"},
+    {"quantize", cmd_quantize, "model -> quantized GGUF (Q8_0 ... Q2_K, IQ4_NL/XS, Q4_K_M ...)"},
+    {"inspect", cmd_inspect, "print the metadata and tensor table of a GGUF or safetensors file"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: slm <command> [options]\n\n"
+               "slm makes small language models smaller and faster, and measures what it cost.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_commands); i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].about);
+    fprintf(f, "\n'slm <command> --help' shows a command's options. Each command is also installed as\n"
+               "slm-<command> (slm-quantize, slm-convert, ...).\n\n"
+               "exit status: 0 ok, 1 failure, 2 usage error, 3 quality gate failed,\n"
+               "             130/143 interrupted (no partial output is left)\n");
+}
+
+static const command *find(const char *name) {
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_commands); i++)
+        if (!strcmp(k_commands[i].name, name)) return &k_commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    slm_signals_install();
+    const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    if (!strncmp(base, "slm-", 4)) { /* alias: slm-quantize == slm quantize */
+        const command *c = find(base + 4);
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "slm %s", base + 4);
+        msg_init(cmd);
+        if (!c) return msg_usage_error("unknown command '%s'", base + 4);
+        return c->run(argc, argv);
+    }
+    msg_init("slm");
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("slm %s\n", SLM_VERSION);
+        return EXIT_OK;
+    }
+    const command *c = find(argv[1]);
+    if (!c) return msg_usage_error("unknown command '%s'", argv[1]);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "slm %s", c->name);
+    msg_init(cmd);
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,47 @@
+/* cliutil.c - helpers every command shares: failure reporting, output checks, clocks, RSS. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "msg.h"
+
+int cli_fail(const slm_err *err) {
+    msg_error("%s", err->msg[0] ? err->msg : slm_strerror(err->code));
+    return EXIT_FAIL;
+}
+
+int cli_check_output(const char *out, int force, const char *input) {
+    struct stat so, si;
+    if (!strcmp(out, "-")) return 0;
+    if (stat(out, &so) == 0) {
+        if (input && stat(input, &si) == 0 && so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
+            msg_error("%s: output is the input file", out);
+            return 1;
+        }
+        if (S_ISDIR(so.st_mode)) {
+            msg_error("%s: is a folder", out);
+            return 1;
+        }
+        if (!force) {
+            msg_error("%s: already exists (use -f to overwrite)", out);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double cli_peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss * 1024.0;
+}

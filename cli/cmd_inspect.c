@@ -1,0 +1,202 @@
+/* cmd_inspect.c - `slm inspect FILE [--json]`: metadata and tensor table of a GGUF file, a
+ * safetensors file or a Hugging Face folder (its safetensors shards). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "args.h"
+#include "cli.h"
+#include "core/dtype.h"
+#include "core/le.h"
+#include "core/mapfile.h"
+#include "core/slm.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "msg.h"
+
+static void usage(FILE *f, int full) {
+    fprintf(f, "usage: slm inspect FILE [--json]\n");
+    if (!full) return;
+    fprintf(f, "\nPrints the metadata and the tensor table (name, type, shape, bytes, offset) of a GGUF\n"
+               "file, a safetensors file or a Hugging Face folder. Offsets are relative to the data\n"
+               "section. The file is validated completely first.\n\n"
+               "options:\n"
+               "  --json        machine-readable output on stdout\n"
+               "  -h, --help    this help\n");
+}
+
+/* ---- JSON rendering of GGUF values -------------------------------------------------------- */
+
+static cJSON *scalar_json(int type, const void *p) {
+    switch (type) {
+    case SLM_GGUF_UINT8: return cJSON_CreateNumber(*(const uint8_t *)p);
+    case SLM_GGUF_INT8: return cJSON_CreateNumber(*(const int8_t *)p);
+    case SLM_GGUF_UINT16: return cJSON_CreateNumber(slm_le_u16(p));
+    case SLM_GGUF_INT16: return cJSON_CreateNumber((int16_t)slm_le_u16(p));
+    case SLM_GGUF_UINT32: return cJSON_CreateNumber(slm_le_u32(p));
+    case SLM_GGUF_INT32: return cJSON_CreateNumber((int32_t)slm_le_u32(p));
+    case SLM_GGUF_FLOAT32: return cJSON_CreateNumber(slm_le_f32(p));
+    case SLM_GGUF_BOOL: return cJSON_CreateBool(*(const uint8_t *)p != 0);
+    case SLM_GGUF_UINT64: return cJSON_CreateNumber((double)slm_le_u64(p));
+    case SLM_GGUF_INT64: return cJSON_CreateNumber((double)(int64_t)slm_le_u64(p));
+    case SLM_GGUF_FLOAT64: return cJSON_CreateNumber(slm_le_f64(p));
+    }
+    return cJSON_CreateNull();
+}
+
+static cJSON *val_json(const slm_gguf_val *v) {
+    if (v->type == SLM_GGUF_STRING) return cJSON_CreateString(v->v.str.s);
+    if (v->type != SLM_GGUF_ARRAY) return scalar_json(v->type, &v->v);
+    cJSON *a = cJSON_CreateArray();
+    for (uint64_t i = 0; a && i < v->v.arr.n; i++) {
+        cJSON *e;
+        if (v->v.arr.type == SLM_GGUF_STRING) e = cJSON_CreateString(((const slm_gguf_str *)v->v.arr.data)[i].s);
+        else if (v->v.arr.type == SLM_GGUF_ARRAY) e = val_json(&((const slm_gguf_val *)v->v.arr.data)[i]);
+        else e = scalar_json(v->v.arr.type, (const uint8_t *)v->v.arr.data + i * slm_gguf_scalar_size(v->v.arr.type));
+        cJSON_AddItemToArray(a, e);
+    }
+    return a;
+}
+
+/* Short text form: scalars in full, strings up to 60 bytes, arrays as type x count + head. */
+static void val_text(const slm_gguf_val *v, FILE *f) {
+    if (v->type == SLM_GGUF_STRING) {
+        fprintf(f, "\"%.60s%s\"", v->v.str.s, v->v.str.len > 60 ? "..." : "");
+        return;
+    }
+    if (v->type == SLM_GGUF_ARRAY) {
+        fprintf(f, "[%s x %llu]", slm_gguf_type_name(v->v.arr.type), (unsigned long long)v->v.arr.n);
+        return;
+    }
+    cJSON *j = scalar_json(v->type, &v->v);
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    fprintf(f, "%s", s ? s : "?");
+    free(s);
+    cJSON_Delete(j);
+}
+
+static void add_tensor_json(cJSON *arr, const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(arr, o);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "type", slm_dtype_name(type));
+    cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+    for (int d = 0; d < ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)shape[d]));
+    cJSON_AddNumberToObject(o, "bytes", (double)nbytes);
+    cJSON_AddNumberToObject(o, "offset", (double)off);
+}
+
+static void print_tensor_row(const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
+    char sh[64];
+    printf("  %-40s %-7s %-16s %12zu %12llu\n", name, slm_dtype_name(type), slm_shape_str(sh, sizeof sh, shape, ndim), nbytes,
+           (unsigned long long)off);
+}
+
+static int emit_json(cJSON *root) {
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) { msg_error("out of memory"); return EXIT_FAIL; }
+    printf("%s\n", s);
+    free(s);
+    return EXIT_OK;
+}
+
+static int inspect_gguf(const char *path, int json) {
+    slm_gguf g;
+    slm_err err = {0};
+    if (slm_gguf_open(&g, path, &err)) return cli_fail(&err);
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "file", path);
+        cJSON_AddStringToObject(root, "format", "gguf");
+        cJSON_AddNumberToObject(root, "version", g.version);
+        cJSON_AddNumberToObject(root, "alignment", (double)g.alignment);
+        cJSON_AddNumberToObject(root, "data_offset", (double)g.data_offset);
+        cJSON *md = cJSON_AddObjectToObject(root, "metadata");
+        for (size_t i = 0; i < g.kv.n; i++) cJSON_AddItemToObject(md, g.kv.items[i].key, val_json(&g.kv.items[i].val));
+        cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
+        for (size_t i = 0; i < g.n_tensors; i++) {
+            const slm_gguf_tinfo *t = &g.tensors[i];
+            add_tensor_json(ts, t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
+        }
+        slm_gguf_close(&g);
+        return emit_json(root);
+    }
+    printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", path, g.version, g.kv.n, g.n_tensors,
+           g.alignment, g.data_offset);
+    for (size_t i = 0; i < g.kv.n; i++) {
+        printf("  %-44s %-6s ", g.kv.items[i].key, slm_gguf_type_name(g.kv.items[i].val.type));
+        val_text(&g.kv.items[i].val, stdout);
+        printf("\n");
+    }
+    printf("  %-40s %-7s %-16s %12s %12s\n", "tensor", "type", "shape", "bytes", "offset");
+    for (size_t i = 0; i < g.n_tensors; i++) {
+        const slm_gguf_tinfo *t = &g.tensors[i];
+        print_tensor_row(t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
+    }
+    slm_gguf_close(&g);
+    return EXIT_OK;
+}
+
+static int inspect_st(const char *path, int json) {
+    slm_err err = {0};
+    slm_st_model m;
+    memset(&m, 0, sizeof m);
+    int rc;
+    rc = slm_st_model_open(&m, path, &err);
+    if (rc) {
+        slm_st_model_close(&m);
+        return cli_fail(&err);
+    }
+    cJSON *root = json ? cJSON_CreateObject() : NULL, *ts = NULL;
+    if (json) {
+        cJSON_AddStringToObject(root, "file", path);
+        cJSON_AddStringToObject(root, "format", "safetensors");
+        cJSON *sh = cJSON_AddArrayToObject(root, "shards");
+        for (int s = 0; s < m.n_shards; s++) cJSON_AddItemToArray(sh, cJSON_CreateString(m.shard_names[s]));
+        ts = cJSON_AddArrayToObject(root, "tensors");
+    } else {
+        printf("%s: safetensors, %d file(s), %zu tensors\n", path, m.n_shards, m.n_tensors);
+        printf("  %-40s %-7s %-16s %12s %12s\n", "tensor", "type", "shape", "bytes", "offset");
+    }
+    for (size_t i = 0; i < m.n_tensors; i++) {
+        const slm_st_entry *e = &m.shards[m.tensors[i].shard].entries[m.tensors[i].entry];
+        if (json) add_tensor_json(ts, e->name, e->dtype, e->shape, e->ndim, (size_t)(e->end - e->begin), e->begin);
+        else print_tensor_row(e->name, e->dtype, e->shape, e->ndim, (size_t)(e->end - e->begin), e->begin);
+    }
+    slm_st_model_close(&m);
+    return json ? emit_json(root) : EXIT_OK;
+}
+
+int cmd_inspect(int argc, char **argv) {
+    common_opts co = {0};
+    const char *in = NULL;
+    int json = 0;
+    args a;
+    args_init(&a, argc, argv);
+    for (const char *s; (s = args_next(&a));) {
+        int r;
+        if (!args_is_opt(&a)) {
+            if (in) return msg_usage_error("unexpected argument '%s'", s);
+            in = s;
+        } else if ((r = args_common(&a, &co))) {
+            if (r < 0) return EXIT_USAGE;
+        } else if (args_flag(&a, "--json", NULL)) {
+            json = 1;
+        } else {
+            return msg_usage_error("unknown option '%s'", s);
+        }
+    }
+    if (co.help) { usage(stdout, co.help == 2); return EXIT_OK; }
+    if (!in) return msg_usage_error("missing FILE");
+    slm_map m;
+    slm_err err = {0};
+    struct stat st;
+    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) return inspect_st(in, json);
+    if (slm_map_open(&m, in, &err)) return cli_fail(&err);
+    int is_gguf = m.size >= 4 && slm_le_u32(m.data) == SLM_GGUF_MAGIC;
+    slm_map_close(&m);
+    return is_gguf ? inspect_gguf(in, json) : inspect_st(in, json);
+}

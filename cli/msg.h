@@ -1,0 +1,35 @@
+/* msg.h - the only place slm talks to people: errors, warnings, summaries, progress.
+ *
+ * Owns: verbosity (0 quiet, 1 default, 2 verbose, 3 debug), "slm: error: ..." lines, a
+ * TTY-aware rate-limited progress line on stderr, and whether summaries are shown (on a
+ * terminal, or with -v; pipelines stay quiet).
+ * Must not: be used below cli/.
+ */
+#ifndef SLM_MSG_H
+#define SLM_MSG_H
+
+#include <stdio.h>
+
+typedef struct msg_state {
+    int verbosity;   /* 0..3 */
+    int progress;    /* progress line enabled */
+    int tty;         /* stderr is a terminal */
+    const char *cmd; /* "slm quantize" for usage messages */
+} msg_state;
+
+extern msg_state g_msg; /* CLI-only global display state (zstd's DISPLAYLEVEL idea) */
+
+void msg_init(const char *cmd);
+void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Printed to stderr when verbosity >= level. */
+void msg_info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Summaries: shown on a terminal at the default level, or with -v. */
+int msg_show_summary(void);
+/* "what: 37%" on one \r line, at most ~5 times a second; done clears the line. */
+void msg_progress(const char *what, double frac);
+void msg_progress_done(void);
+/* Bad usage: "<cmd>: <message>" + "Try '<cmd> --help'." on stderr; returns 2. */
+int msg_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,167 @@
+/* hf_config.c - config.json parsing and the HF -> GGUF tensor-name table for Llama-family
+ * models. Numbers are read from valuedouble and must be integral where integers are expected.
+ */
+#include "hf_config.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mapfile.h"
+#include "core/slm.h"
+
+static const struct { const char *hf; int arch; } k_archs[] = {
+    {"LlamaForCausalLM", SLM_ARCH_LLAMA},
+    {"MistralForCausalLM", SLM_ARCH_LLAMA},
+    {"Qwen2ForCausalLM", SLM_ARCH_QWEN2},
+};
+
+/* Required positive integer field. */
+static int get_int(const cJSON *root, const char *key, int required, int dflt, int *out, const char *what, slm_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (required) return slm_errf(err, SLM_E_FORMAT, "%s: missing required field \"%s\"", what, key);
+        *out = dflt;
+        return SLM_OK;
+    }
+    double d = cJSON_IsNumber(j) ? j->valuedouble : -1;
+    if (!cJSON_IsNumber(j) || d != (double)(long long)d || d < 0 || d > 1e9)
+        return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a non-negative integer", what, key);
+    *out = (int)d;
+    return SLM_OK;
+}
+
+static int get_float(const cJSON *root, const char *key, int required, float dflt, float *out, const char *what, slm_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (required) return slm_errf(err, SLM_E_FORMAT, "%s: missing required field \"%s\"", what, key);
+        *out = dflt;
+        return SLM_OK;
+    }
+    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0)) return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a positive number", what, key);
+    *out = (float)j->valuedouble;
+    return SLM_OK;
+}
+
+int slm_model_config_check(const slm_model_config *c, slm_err *err) {
+    if (c->n_embd <= 0 || c->n_ff <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->n_head_kv <= 0 || c->n_vocab <= 0 || c->head_dim <= 0)
+        return slm_errf(err, SLM_E_FORMAT, "hidden size, FFN size, layers, heads, kv heads, head dim and vocab size must all be positive");
+    if (c->n_head % c->n_head_kv)
+        return slm_errf(err, SLM_E_FORMAT, "%d attention heads are not a multiple of %d kv heads", c->n_head, c->n_head_kv);
+    if (c->head_dim % 2) return slm_errf(err, SLM_E_FORMAT, "head dim %d is odd (RoPE rotates pairs)", c->head_dim);
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) return slm_errf(err, SLM_E_FORMAT, "norm eps and rope theta must be positive");
+    return SLM_OK;
+}
+
+int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err) {
+    memset(c, 0, sizeof(*c));
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return slm_errf(err, SLM_E_FORMAT, "%s: not valid JSON", what);
+    int rc = SLM_OK;
+    if (!cJSON_IsObject(root)) { rc = slm_errf(err, SLM_E_FORMAT, "%s: not a JSON object", what); goto done; }
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    if (!cJSON_IsString(a0)) { rc = slm_errf(err, SLM_E_FORMAT, "%s: missing required field \"architectures\"", what); goto done; }
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_archs); i++)
+        if (!strcmp(a0->valuestring, k_archs[i].hf)) c->arch = k_archs[i].arch;
+    if (!c->arch) {
+        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
+                      what, a0->valuestring);
+        goto done;
+    }
+    snprintf(c->hf_arch, sizeof c->hf_arch, "%s", a0->valuestring);
+    if ((rc = get_int(root, "hidden_size", 1, 0, &c->n_embd, what, err)) ||
+        (rc = get_int(root, "intermediate_size", 1, 0, &c->n_ff, what, err)) ||
+        (rc = get_int(root, "num_hidden_layers", 1, 0, &c->n_layer, what, err)) ||
+        (rc = get_int(root, "num_attention_heads", 1, 0, &c->n_head, what, err)) ||
+        (rc = get_int(root, "vocab_size", 1, 0, &c->n_vocab, what, err)) ||
+        (rc = get_int(root, "num_key_value_heads", 0, c->n_head, &c->n_head_kv, what, err)) ||
+        (rc = get_int(root, "max_position_embeddings", 0, 2048, &c->n_ctx_train, what, err)) ||
+        (rc = get_float(root, "rms_norm_eps", 1, 0, &c->norm_eps, what, err)) ||
+        (rc = get_float(root, "rope_theta", 0, 10000.0f, &c->rope_theta, what, err)))
+        goto done;
+    if (c->n_head <= 0) { rc = slm_errf(err, SLM_E_FORMAT, "%s: num_attention_heads must be positive", what); goto done; }
+    if ((rc = get_int(root, "head_dim", 0, c->n_embd / c->n_head, &c->head_dim, what, err))) goto done;
+    int dflt_bos = -1, dflt_eos = -1;
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    if (cJSON_IsArray(eos)) eos = cJSON_GetArrayItem(eos, 0); /* some configs list several */
+    if (cJSON_IsNumber(eos)) dflt_eos = (int)eos->valuedouble;
+    const cJSON *bos = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
+    if (cJSON_IsNumber(bos)) dflt_bos = (int)bos->valuedouble;
+    c->bos_id = dflt_bos;
+    c->eos_id = dflt_eos;
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (tie && !cJSON_IsBool(tie) && !cJSON_IsNull(tie)) { rc = slm_errf(err, SLM_E_FORMAT, "%s: field \"tie_word_embeddings\" must be a boolean", what); goto done; }
+    c->tied_embeddings = cJSON_IsTrue(tie);
+    c->qkv_bias = c->arch == SLM_ARCH_QWEN2;
+    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
+    if (c->arch == SLM_ARCH_LLAMA && cJSON_IsTrue(ab)) {
+        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);
+        goto done;
+    }
+    c->rope_scale = 1.0f;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (rs && !cJSON_IsNull(rs)) {
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
+        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
+        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "linear") || !cJSON_IsNumber(fa) || !(fa->valuedouble > 0)) {
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %s is not supported (only null or linear)", what,
+                          cJSON_IsString(ty) ? ty->valuestring : "of unknown type");
+            goto done;
+        }
+        c->rope_scale = (float)fa->valuedouble;
+    }
+    rc = slm_model_config_check(c, err);
+    if (rc) slm_err_prefix(err, "%s", what);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    slm_map m;
+    SLM_TRY(slm_map_open(&m, path, err));
+    int rc = slm_hf_config_parse(c, (const char *)m.data, m.size, path, err);
+    slm_map_close(&m);
+    return rc;
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+static const struct { const char *hf, *gguf; } k_layer_names[] = {
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"},
+    {"self_attn.k_proj.weight", "attn_k.weight"},
+    {"self_attn.v_proj.weight", "attn_v.weight"},
+    {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"self_attn.q_proj.bias", "attn_q.bias"},
+    {"self_attn.k_proj.bias", "attn_k.bias"},
+    {"self_attn.v_proj.bias", "attn_v.bias"},
+    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"mlp.gate_proj.weight", "ffn_gate.weight"},
+    {"mlp.up_proj.weight", "ffn_up.weight"},
+    {"mlp.down_proj.weight", "ffn_down.weight"},
+};
+
+int slm_hf_name_to_gguf(const slm_model_config *c, const char *hf, char *out, size_t cap, int *permute_heads) {
+    *permute_heads = 0;
+    if (!strcmp(hf, "model.embed_tokens.weight")) return snprintf(out, cap, "token_embd.weight"), SLM_NAME_MAPPED;
+    if (!strcmp(hf, "model.norm.weight")) return snprintf(out, cap, "output_norm.weight"), SLM_NAME_MAPPED;
+    if (!strcmp(hf, "lm_head.weight")) return snprintf(out, cap, "output.weight"), SLM_NAME_MAPPED;
+    int layer, pos = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0 || layer < 0 || layer >= c->n_layer) return SLM_NAME_UNKNOWN;
+    const char *rest = hf + pos;
+    if (strstr(rest, "rotary_emb.inv_freq")) return SLM_NAME_SKIP; /* recomputed by every runtime */
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_layer_names); i++) {
+        if (strcmp(rest, k_layer_names[i].hf)) continue;
+        if (strstr(rest, ".bias") && !c->qkv_bias) return SLM_NAME_UNKNOWN;
+        snprintf(out, cap, "blk.%d.%s", layer, k_layer_names[i].gguf);
+        if (c->arch == SLM_ARCH_LLAMA && !strcmp(rest, "self_attn.q_proj.weight")) *permute_heads = c->n_head;
+        if (c->arch == SLM_ARCH_LLAMA && !strcmp(rest, "self_attn.k_proj.weight")) *permute_heads = c->n_head_kv;
+        return SLM_NAME_MAPPED;
+    }
+    return SLM_NAME_UNKNOWN;
+}

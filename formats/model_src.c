@@ -1,0 +1,364 @@
+/* model_src.c - open a Hugging Face folder or a GGUF file as one model source.
+ *
+ * HF: config.json -> config, safetensors (single or sharded) -> tensors renamed to GGUF names,
+ * tokenizer files -> vocab. GGUF: metadata -> config and vocab, tensors as stored.
+ * Both: every expected tensor present with the shape the config implies, nothing unknown.
+ * Must not: print; hold tensor data (reads go from the maps into the caller's buffers).
+ */
+#include "model_src.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/dtype.h"
+#include "core/mem.h"
+#include "core/slm.h"
+#include "formats/hf_config.h"
+#include "formats/tok_import.h"
+#include "quantize/quants.h"
+
+/* ---- the tensors a config implies --------------------------------------------------------- */
+
+/* Per-layer tensors in GGUF order: suffix, rows, cols (0 cols = 1-D). */
+typedef struct layer_tensor { const char *suffix; int rows_kind, cols_kind; } layer_tensor;
+enum { K_ONE, K_C, K_F, K_Q, K_KV, K_V };
+
+static const layer_tensor k_layer[] = {
+    {"attn_norm.weight", K_C, K_ONE},
+    {"attn_q.weight", K_Q, K_C},
+    {"attn_q.bias", K_Q, K_ONE},
+    {"attn_k.weight", K_KV, K_C},
+    {"attn_k.bias", K_KV, K_ONE},
+    {"attn_v.weight", K_KV, K_C},
+    {"attn_v.bias", K_KV, K_ONE},
+    {"attn_output.weight", K_C, K_Q},
+    {"ffn_norm.weight", K_C, K_ONE},
+    {"ffn_gate.weight", K_F, K_C},
+    {"ffn_up.weight", K_F, K_C},
+    {"ffn_down.weight", K_C, K_F},
+};
+
+static int64_t dim_of(const slm_model_config *c, int kind) {
+    switch (kind) {
+    case K_C: return c->n_embd;
+    case K_F: return c->n_ff;
+    case K_Q: return (int64_t)c->n_head * c->head_dim;
+    case K_KV: return (int64_t)c->n_head_kv * c->head_dim;
+    case K_V: return c->n_vocab;
+    }
+    return 1;
+}
+
+/* Expected shape and canonical order rank of a GGUF tensor name; 0 if the name is not part
+   of this config's model. */
+static int expected(const slm_model_config *c, const char *name, int64_t shape[2], int *ndim, long *rank) {
+    int layer, pos = 0;
+    if (!strcmp(name, "token_embd.weight")) { shape[0] = c->n_vocab; shape[1] = c->n_embd; *ndim = 2; *rank = 0; return 1; }
+    if (!strcmp(name, "output_norm.weight")) { shape[0] = c->n_embd; *ndim = 1; *rank = 1L << 40; return 1; }
+    if (!strcmp(name, "output.weight")) { shape[0] = c->n_vocab; shape[1] = c->n_embd; *ndim = 2; *rank = (1L << 40) + 1; return 1; }
+    if (sscanf(name, "blk.%d.%n", &layer, &pos) != 1 || !pos || layer < 0 || layer >= c->n_layer) return 0;
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_layer); i++) {
+        if (strcmp(name + pos, k_layer[i].suffix)) continue;
+        if (strstr(k_layer[i].suffix, ".bias") && !c->qkv_bias) return 0;
+        *ndim = k_layer[i].cols_kind == K_ONE ? 1 : 2;
+        shape[0] = dim_of(c, k_layer[i].rows_kind);
+        shape[1] = dim_of(c, k_layer[i].cols_kind);
+        *rank = 1 + (long)layer * 64 + (long)i;
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct ranked { long rank; slm_src_tensor t; } ranked;
+
+static int cmp_rank(const void *a, const void *b) {
+    long x = ((const ranked *)a)->rank, y = ((const ranked *)b)->rank;
+    return x < y ? -1 : x > y;
+}
+
+/* Checks one tensor against the config and returns its rank. */
+static int check_tensor(const slm_model_config *c, const slm_src_tensor *t, long *rank, slm_err *err) {
+    int64_t shape[2];
+    int nd;
+    if (!expected(c, t->name, shape, &nd, rank))
+        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is not part of a %d-layer %s model", t->file, t->src_name,
+                        c->n_layer, slm_arch_gguf_name(c->arch));
+    if (t->ndim != nd || t->shape[0] != shape[0] || (nd == 2 && t->shape[1] != shape[1])) {
+        char got[96], want[96];
+        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' has shape %s, the config implies %s", t->file, t->src_name,
+                        slm_shape_str(got, sizeof got, t->shape, t->ndim), slm_shape_str(want, sizeof want, shape, nd));
+    }
+    return SLM_OK;
+}
+
+/* Sorts into GGUF order and checks nothing required is missing. */
+static int finish_tensors(slm_src *s, ranked *r, size_t n, slm_err *err) {
+    qsort(r, n, sizeof(*r), cmp_rank);
+    for (size_t i = 0; i < n; i++) s->tensors[i] = r[i].t;
+    s->n_tensors = n;
+    char want[SLM_MAX_NAME];
+    const slm_model_config *c = &s->cfg;
+    if (slm_src_find(s, "token_embd.weight") < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing the token embedding", s->name);
+    if (slm_src_find(s, "output_norm.weight") < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing the final norm", s->name);
+    for (int l = 0; l < c->n_layer; l++) {
+        for (size_t k = 0; k < SLM_ARRAY_LEN(k_layer); k++) {
+            if (strstr(k_layer[k].suffix, ".bias") && !c->qkv_bias) continue;
+            snprintf(want, sizeof want, "blk.%d.%s", l, k_layer[k].suffix);
+            if (slm_src_find(s, want) < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", s->name, want);
+        }
+    }
+    for (size_t i = 0; i < n; i++) s->total_bytes += s->tensors[i].nbytes;
+    return SLM_OK;
+}
+
+/* Last path component without trailing slashes, into buf. */
+static void base_name(char *buf, size_t cap, const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *end = path + n, *p = end;
+    while (p > path && p[-1] != '/') p--;
+    snprintf(buf, cap, "%.*s", (int)(end - p), p);
+}
+
+static int open_hf(slm_src *s, const char *dir, slm_err *err) {
+    SLM_TRY(slm_hf_config_load(&s->cfg, dir, err));
+    SLM_TRY(slm_st_model_open(&s->st, dir, err));
+    base_name(s->name, sizeof s->name, dir);
+    ranked *r;
+    SLM_TRY(slm_calloc((void **)&r, s->st.n_tensors + 1, sizeof(ranked), err, "tensor list"));
+    int rc = slm_calloc((void **)&s->tensors, s->st.n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
+    size_t n = 0;
+    for (size_t i = 0; i < s->st.n_tensors && !rc; i++) {
+        slm_tensor v;
+        slm_st_model_view(&s->st, i, &v);
+        const slm_st_ref *ref = &s->st.tensors[i];
+        slm_src_tensor *t = &r[n].t;
+        t->file = s->st.shards[ref->shard].map.path;
+        snprintf(t->src_name, sizeof t->src_name, "%s", v.name);
+        int m = slm_hf_name_to_gguf(&s->cfg, v.name, t->name, sizeof t->name, &t->permute_heads);
+        if (m == SLM_NAME_SKIP) continue;
+        if (m == SLM_NAME_UNKNOWN) {
+            rc = slm_errf(err, SLM_E_FORMAT, "%s: unknown tensor '%s' for %s", t->file, v.name, s->cfg.hf_arch);
+            break;
+        }
+        t->dtype = v.dtype;
+        t->ndim = v.ndim;
+        memcpy(t->shape, v.shape, sizeof t->shape);
+        t->data = v.data;
+        t->nbytes = v.nbytes;
+        t->map = slm_st_model_map(&s->st, i);
+        rc = check_tensor(&s->cfg, t, &r[n].rank, err);
+        n++;
+    }
+    if (!rc) rc = finish_tensors(s, r, n, err);
+    if (!rc && !s->cfg.tied_embeddings && slm_src_find(s, "output.weight") < 0)
+        rc = slm_errf(err, SLM_E_FORMAT, "%s: no lm_head.weight and tie_word_embeddings is false", dir);
+    slm_free(r);
+    if (rc) return rc;
+    return slm_vocab_from_hf_dir(&s->vocab, dir, err);
+}
+
+/* <arch>.<key> as an integer (required unless dflt >= 0). */
+static int arch_int(const slm_kvs *kv, const char *arch, const char *key, int64_t dflt, int *out, slm_err *err) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (!slm_kvs_get(kv, k) && dflt >= 0) { *out = (int)dflt; return SLM_OK; }
+    int64_t v;
+    SLM_TRY(slm_kvs_get_i64(kv, k, &v, err));
+    if (v < 0 || v > 1000000000) return slm_errf(err, SLM_E_FORMAT, "key '%s': value %lld out of range", k, (long long)v);
+    *out = (int)v;
+    return SLM_OK;
+}
+
+static int arch_float(const slm_kvs *kv, const char *arch, const char *key, float dflt, float *out, slm_err *err) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (!slm_kvs_get(kv, k) && dflt > 0) { *out = dflt; return SLM_OK; }
+    return slm_kvs_get_f32(kv, k, out, err);
+}
+
+static int gguf_config(slm_src *s, slm_err *err) {
+    const slm_kvs *kv = &s->gguf.kv;
+    slm_model_config *c = &s->cfg;
+    const char *arch;
+    SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
+    if (!strcmp(arch, "llama")) c->arch = SLM_ARCH_LLAMA;
+    else if (!strcmp(arch, "qwen2")) c->arch = SLM_ARCH_QWEN2;
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama and qwen2)", arch);
+    SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
+    SLM_TRY(arch_int(kv, arch, "feed_forward_length", -1, &c->n_ff, err));
+    SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
+    SLM_TRY(arch_int(kv, arch, "attention.head_count", -1, &c->n_head, err));
+    SLM_TRY(arch_int(kv, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err));
+    SLM_TRY(arch_int(kv, arch, "context_length", 2048, &c->n_ctx_train, err));
+    if (c->n_head <= 0) return slm_errf(err, SLM_E_FORMAT, "%s.attention.head_count must be positive", arch);
+    SLM_TRY(arch_int(kv, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim, err));
+    SLM_TRY(arch_float(kv, arch, "attention.layer_norm_rms_epsilon", -1, &c->norm_eps, err));
+    SLM_TRY(arch_float(kv, arch, "rope.freq_base", 10000.0f, &c->rope_theta, err));
+    c->rope_scale = 1.0f;
+    char k[128];
+    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+    const char *st;
+    if (slm_kvs_get(kv, k)) {
+        SLM_TRY(slm_kvs_get_str(kv, k, &st, err));
+        if (strcmp(st, "none") && strcmp(st, "linear")) return slm_errf(err, SLM_E_UNSUPPORTED, "rope scaling '%.32s' is not supported", st);
+        if (!strcmp(st, "linear")) SLM_TRY(arch_float(kv, arch, "rope.scaling.factor", -1, &c->rope_scale, err));
+    }
+    int te = slm_gguf_find(&s->gguf, "token_embd.weight");
+    if (te < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor 'token_embd.weight'");
+    int64_t dflt_vocab = s->gguf.tensors[te].shape[0];
+    SLM_TRY(arch_int(kv, arch, "vocab_size", dflt_vocab, &c->n_vocab, err));
+    c->tied_embeddings = slm_gguf_find(&s->gguf, "output.weight") < 0;
+    c->qkv_bias = slm_gguf_find(&s->gguf, "blk.0.attn_q.bias") >= 0;
+    c->bos_id = c->eos_id = -1;
+    return slm_model_config_check(c, err);
+}
+
+static int open_gguf(slm_src *s, const char *path, slm_err *err) {
+    SLM_TRY(slm_gguf_open(&s->gguf, path, err));
+    int rc = gguf_config(s, err);
+    if (rc) return slm_err_prefix(err, "%s", path);
+    const char *nm;
+    if (slm_kvs_get(&s->gguf.kv, "general.name") && !slm_kvs_get_str(&s->gguf.kv, "general.name", &nm, NULL))
+        snprintf(s->name, sizeof s->name, "%s", nm);
+    else
+        base_name(s->name, sizeof s->name, path);
+    uint32_t ft;
+    s->file_type = slm_kvs_get(&s->gguf.kv, "general.file_type") && !slm_kvs_get_u32(&s->gguf.kv, "general.file_type", &ft, NULL) ? (int)ft : -1;
+    ranked *r;
+    SLM_TRY(slm_calloc((void **)&r, s->gguf.n_tensors + 1, sizeof(ranked), err, "tensor list"));
+    rc = slm_calloc((void **)&s->tensors, s->gguf.n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
+    for (size_t i = 0; i < s->gguf.n_tensors && !rc; i++) {
+        slm_tensor v;
+        slm_gguf_view(&s->gguf, i, &v);
+        slm_src_tensor *t = &r[i].t;
+        snprintf(t->name, sizeof t->name, "%s", v.name);
+        snprintf(t->src_name, sizeof t->src_name, "%s", v.name);
+        t->file = s->gguf.map.path;
+        t->dtype = v.dtype;
+        t->ndim = v.ndim;
+        memcpy(t->shape, v.shape, sizeof t->shape);
+        t->data = v.data;
+        t->nbytes = v.nbytes;
+        t->map = &s->gguf.map;
+        if (!slm_quant_can_dequantize(t->dtype))
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, v.name, slm_dtype_name(v.dtype));
+        if (!rc) rc = check_tensor(&s->cfg, t, &r[i].rank, err);
+        r[i].rank = (long)i; /* keep the file's order */
+    }
+    if (!rc) rc = finish_tensors(s, r, s->gguf.n_tensors, err);
+    slm_free(r);
+    if (rc) return rc;
+    if (slm_kvs_get(&s->gguf.kv, "tokenizer.ggml.model")) {
+        rc = slm_vocab_from_kvs(&s->vocab, &s->gguf.kv, err);
+        if (rc) return slm_err_prefix(err, "%s", path);
+    }
+    return SLM_OK;
+}
+
+int slm_src_open(slm_src *s, const char *path, slm_err *err) {
+    memset(s, 0, sizeof(*s));
+    s->file_type = -1;
+    struct stat st;
+    if (stat(path, &st) != 0) return slm_errf(err, SLM_E_IO, "%s: no such file or folder", path);
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        s->kind = SLM_SRC_HF;
+        rc = open_hf(s, path, err);
+    } else {
+        s->kind = SLM_SRC_GGUF;
+        rc = open_gguf(s, path, err);
+    }
+    if (rc) slm_src_close(s);
+    return rc;
+}
+
+void slm_src_close(slm_src *s) {
+    slm_vocab_free(&s->vocab);
+    slm_free(s->tensors);
+    slm_st_model_close(&s->st);
+    slm_gguf_close(&s->gguf);
+    memset(s, 0, sizeof(*s));
+}
+
+int slm_src_find(const slm_src *s, const char *name) {
+    for (size_t i = 0; i < s->n_tensors; i++)
+        if (!strcmp(s->tensors[i].name, name)) return (int)i;
+    return -1;
+}
+
+int64_t slm_src_ncols(const slm_src_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+int64_t slm_src_nrows(const slm_src_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+/* Byte offset of GGUF-layout row r in the stored data. */
+static size_t row_offset(const slm_src_tensor *t, int64_t r, size_t rowb) {
+    int64_t src = t->permute_heads ? slm_qk_src_row(r, slm_src_nrows(t), t->permute_heads) : r;
+    return (size_t)src * rowb;
+}
+
+void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst) {
+    const slm_src_tensor *t = &s->tensors[i];
+    size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    if (!t->permute_heads) {
+        memcpy(dst, t->data + (size_t)r0 * rowb, (size_t)n * rowb);
+        return;
+    }
+    for (int64_t r = 0; r < n; r++) memcpy((uint8_t *)dst + (size_t)r * rowb, t->data + row_offset(t, r0 + r, rowb), rowb);
+}
+
+int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err) {
+    const slm_src_tensor *t = &s->tensors[i];
+    int64_t nc = slm_src_ncols(t);
+    size_t rowb = slm_dtype_row_size(t->dtype, nc);
+    SLM_ASSERT(r0 >= 0 && n >= 0 && r0 + n <= slm_src_nrows(t));
+    if (!slm_quant_can_dequantize(t->dtype))
+        return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': cannot read type %s", t->name, slm_dtype_name(t->dtype));
+    if (!t->permute_heads) {
+        slm_dequantize_rows_mt(t->dtype, t->data + (size_t)r0 * rowb, dst, n, nc);
+        return SLM_OK;
+    }
+    for (int64_t r = 0; r < n; r++) slm_dequantize_rows(t->dtype, t->data + row_offset(t, r0 + r, rowb), dst + r * nc, 1, nc);
+    return SLM_OK;
+}
+
+void slm_src_release(const slm_src *s, size_t i) {
+    const slm_src_tensor *t = &s->tensors[i];
+    slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data), t->nbytes);
+}
+
+int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
+    const slm_model_config *c = &s->cfg;
+    const char *a = slm_arch_gguf_name(c->arch);
+    char k[128];
+#define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
+    SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.name", s->name, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count"), (uint32_t)c->n_head, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base"), c->rope_theta, err));
+    SLM_TRY(slm_kvs_set_f32(kv, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err));
+    if (c->head_dim != c->n_embd / c->n_head) {
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    }
+    if (c->rope_scale != 1.0f) {
+        SLM_TRY(slm_kvs_set_str(kv, KEY("rope.scaling.type"), "linear", err));
+        SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.scaling.factor"), c->rope_scale, err));
+    }
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("vocab_size"), (uint32_t)c->n_vocab, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
+#undef KEY
+    if (s->vocab.kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(&s->vocab, kv, err));
+    return SLM_OK;
+}

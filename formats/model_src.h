@@ -1,0 +1,67 @@
+/* model_src.h - one view of a model to read from: a Hugging Face folder or a GGUF file.
+ *
+ * Owns: opening either kind, the hyperparameters (slm_model_config), the vocabulary, and the
+ * tensor list in GGUF naming and layout (HF names mapped, llama q/k rows permuted on read).
+ * Every tensor's name, shape and dtype is checked against the config when the source opens,
+ * so bad input fails before any output is written.
+ * Must not: keep more than the caller's rows in memory (tensors are read from the mmap'd
+ * files on demand), print, or write files.
+ */
+#ifndef SLM_MODEL_SRC_H
+#define SLM_MODEL_SRC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mapfile.h"
+#include "core/tensor.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "model/config.h"
+#include "model/vocab.h"
+
+enum { SLM_SRC_HF = 1, SLM_SRC_GGUF = 2 };
+
+typedef struct slm_src_tensor {
+    char name[SLM_MAX_NAME];     /* GGUF name */
+    char src_name[128];          /* name in the source file (HF name), for messages */
+    const char *file;            /* path of the file holding it, for messages */
+    int dtype;                   /* slm_dtype of the stored data */
+    int ndim;
+    int64_t shape[SLM_MAX_DIMS]; /* row-major, GGUF layout */
+    const uint8_t *data;         /* borrowed from the mapped file */
+    size_t nbytes;
+    const slm_map *map;
+    int permute_heads;           /* > 0: llama q/k row permutation with this many heads */
+} slm_src_tensor;
+
+typedef struct slm_src {
+    int kind;
+    char name[128];              /* general.name: folder name or the GGUF's general.name */
+    slm_model_config cfg;
+    slm_vocab vocab;             /* kind SLM_VOCAB_NONE when the source has none */
+    int file_type;               /* GGUF source: general.file_type, else -1 */
+    slm_src_tensor *tensors;     /* GGUF order: token_embd, blk.0 ..., output_norm, output */
+    size_t n_tensors;
+    size_t total_bytes;          /* sum of tensor data bytes as stored */
+    slm_st_model st;
+    slm_gguf gguf;
+} slm_src;
+
+/* path: a folder (config.json + safetensors + tokenizer) or a .gguf file. */
+int slm_src_open(slm_src *s, const char *path, slm_err *err);
+void slm_src_close(slm_src *s);
+int slm_src_find(const slm_src *s, const char *gguf_name); /* index or -1 */
+int64_t slm_src_nrows(const slm_src_tensor *t);
+int64_t slm_src_ncols(const slm_src_tensor *t);
+/* Rows [r0, r0+n) of tensor i as f32 in GGUF layout. Quantized GGUF sources are dequantized. */
+int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err);
+/* Rows [r0, r0+n) as stored (no conversion), permutation applied; dst holds n row-sized rows. */
+void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst);
+/* Drops tensor i's pages from the process (bounded RSS when streaming big models). */
+void slm_src_release(const slm_src *s, size_t i);
+/* Output GGUF metadata: general.*, <arch>.* hyperparameters and tokenizer.* (no file_type). */
+int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err);
+
+#endif

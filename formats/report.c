@@ -1,0 +1,186 @@
+/* report.c - the report's JSON rendering (stable keys, format "slm-report/1") and reader.
+ * Markdown and HTML renderings live in report_html.c. Written through the atomic writer.
+ */
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/afile.h"
+#include "core/mapfile.h"
+#include "core/mem.h"
+
+void slm_report_free(slm_report *r) {
+    slm_free(r->tensors);
+    r->tensors = NULL;
+    r->n_tensors = 0;
+}
+
+static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
+
+int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return slm_errf(err, SLM_E_NOMEM, "building the report: out of memory");
+    cJSON_AddStringToObject(root, "format", SLM_REPORT_FORMAT);
+    cJSON_AddStringToObject(root, "command", r->command);
+    cJSON_AddStringToObject(root, "slm_version", r->version);
+    cJSON_AddStringToObject(root, "model", r->model);
+    cJSON_AddStringToObject(root, "model_name", r->model_name);
+    cJSON_AddStringToObject(root, "output", r->output);
+    cJSON_AddStringToObject(root, "type", r->ftype);
+    num(root, "threads", r->threads);
+    num(root, "seconds", r->seconds);
+    num(root, "peak_rss_bytes", r->peak_rss_bytes);
+    num(root, "source_bytes", (double)r->src_bytes);
+    num(root, "output_bytes", (double)r->out_bytes);
+    num(root, "n_params", (double)r->n_params);
+    num(root, "bits_per_weight", r->bpw);
+    num(root, "compression_ratio", r->out_bytes ? (double)r->src_bytes / (double)r->out_bytes : 0);
+    num(root, "n_fallback", r->n_fallback);
+    cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
+    for (size_t i = 0; ts && i < r->n_tensors; i++) {
+        const slm_report_tensor *t = &r->tensors[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(ts, o);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "type", t->type);
+        cJSON_AddStringToObject(o, "source_type", t->src_type);
+        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+        for (int d = 0; sh && d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        num(o, "n_params", (double)t->n_params);
+        num(o, "bytes", (double)t->bytes);
+        num(o, "source_bytes", (double)t->src_bytes);
+        num(o, "bits_per_weight", t->bpw);
+        num(o, "rmse", t->rmse);
+        num(o, "rel_rmse", t->rel_rmse);
+        num(o, "max_abs_err", t->max_abs_err);
+        cJSON_AddBoolToObject(o, "fell_back", t->fell_back);
+    }
+    if (r->eval.present) {
+        const slm_report_eval *e = &r->eval;
+        cJSON *o = cJSON_AddObjectToObject(root, "eval");
+        if (o) {
+            cJSON_AddStringToObject(o, "text", e->text);
+            cJSON_AddStringToObject(o, "convention", e->convention);
+            num(o, "ctx", e->ctx);
+            num(o, "n_chunks", (double)e->n_chunks);
+            num(o, "scored_tokens", (double)e->scored);
+            num(o, "mean_nll", e->mean_nll);
+            num(o, "ppl", e->ppl);
+            num(o, "ppl_err", e->ppl_err);
+            num(o, "tokens_per_second", e->tok_per_s);
+            if (e->has_ref) {
+                cJSON_AddStringToObject(o, "reference", e->ref);
+                num(o, "ref_ppl", e->ref_ppl);
+                num(o, "delta_ppl", e->dppl);
+                num(o, "delta_ppl_err", e->dppl_err);
+                num(o, "kld_mean", e->kld_mean);
+                num(o, "kld_mean_err", e->kld_mean_err);
+                num(o, "kld_median", e->kld_median);
+                num(o, "kld_p99", e->kld_p99);
+                num(o, "kld_max", e->kld_max);
+                num(o, "top1_agreement", e->top1);
+            }
+        }
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return slm_errf(err, SLM_E_NOMEM, "rendering the report: out of memory");
+    size_t n = strlen(text);
+    text[n] = '\n'; /* replace the NUL: files end with a newline */
+    int rc = slm_write_file_atomic(path, text, n + 1, err);
+    free(text);
+    return rc;
+}
+
+static double get_num(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static void get_str(const cJSON *o, const char *k, char *dst, size_t cap) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    snprintf(dst, cap, "%s", cJSON_IsString(j) ? j->valuestring : "");
+}
+
+int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
+    memset(r, 0, sizeof(*r));
+    slm_map m;
+    SLM_TRY(slm_map_open(&m, path, err));
+    cJSON *root = cJSON_ParseWithLength((const char *)m.data, m.size);
+    slm_map_close(&m);
+    int rc = SLM_OK;
+    const cJSON *fmt = root ? cJSON_GetObjectItemCaseSensitive(root, "format") : NULL;
+    if (!root) return slm_errf(err, SLM_E_FORMAT, "%s: not valid JSON", path);
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SLM_REPORT_FORMAT)) {
+        rc = slm_errf(err, SLM_E_FORMAT, "%s: not an slm report (format is not \"%s\")", path, SLM_REPORT_FORMAT);
+        goto done;
+    }
+    get_str(root, "command", r->command, sizeof r->command);
+    get_str(root, "slm_version", r->version, sizeof r->version);
+    get_str(root, "model", r->model, sizeof r->model);
+    get_str(root, "model_name", r->model_name, sizeof r->model_name);
+    get_str(root, "output", r->output, sizeof r->output);
+    get_str(root, "type", r->ftype, sizeof r->ftype);
+    r->threads = (int)get_num(root, "threads");
+    r->seconds = get_num(root, "seconds");
+    r->peak_rss_bytes = get_num(root, "peak_rss_bytes");
+    r->src_bytes = (uint64_t)get_num(root, "source_bytes");
+    r->out_bytes = (uint64_t)get_num(root, "output_bytes");
+    r->n_params = (int64_t)get_num(root, "n_params");
+    r->bpw = get_num(root, "bits_per_weight");
+    r->n_fallback = (int)get_num(root, "n_fallback");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
+    int nt = cJSON_IsArray(ts) ? cJSON_GetArraySize(ts) : 0;
+    if (nt > 0 && (rc = slm_calloc((void **)&r->tensors, (size_t)nt, sizeof(slm_report_tensor), err, "report tensors"))) goto done;
+    for (const cJSON *o = nt ? ts->child : NULL; o; o = o->next) {
+        if (!cJSON_IsObject(o)) continue;
+        slm_report_tensor *t = &r->tensors[r->n_tensors++];
+        get_str(o, "name", t->name, sizeof t->name);
+        get_str(o, "type", t->type, sizeof t->type);
+        get_str(o, "source_type", t->src_type, sizeof t->src_type);
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape");
+        for (const cJSON *d = cJSON_IsArray(sh) ? sh->child : NULL; d && t->ndim < SLM_MAX_DIMS; d = d->next)
+            t->shape[t->ndim++] = cJSON_IsNumber(d) ? (int64_t)d->valuedouble : 0;
+        t->n_params = (int64_t)get_num(o, "n_params");
+        t->bytes = (uint64_t)get_num(o, "bytes");
+        t->src_bytes = (uint64_t)get_num(o, "source_bytes");
+        t->bpw = get_num(o, "bits_per_weight");
+        t->rmse = get_num(o, "rmse");
+        t->rel_rmse = get_num(o, "rel_rmse");
+        t->max_abs_err = get_num(o, "max_abs_err");
+        t->fell_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fell_back"));
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eval");
+    if (cJSON_IsObject(e)) {
+        slm_report_eval *v = &r->eval;
+        v->present = 1;
+        get_str(e, "text", v->text, sizeof v->text);
+        get_str(e, "convention", v->convention, sizeof v->convention);
+        v->ctx = (int)get_num(e, "ctx");
+        v->n_chunks = (int64_t)get_num(e, "n_chunks");
+        v->scored = (int64_t)get_num(e, "scored_tokens");
+        v->mean_nll = get_num(e, "mean_nll");
+        v->ppl = get_num(e, "ppl");
+        v->ppl_err = get_num(e, "ppl_err");
+        v->tok_per_s = get_num(e, "tokens_per_second");
+        v->has_ref = cJSON_GetObjectItemCaseSensitive(e, "reference") != NULL;
+        get_str(e, "reference", v->ref, sizeof v->ref);
+        v->ref_ppl = get_num(e, "ref_ppl");
+        v->dppl = get_num(e, "delta_ppl");
+        v->dppl_err = get_num(e, "delta_ppl_err");
+        v->kld_mean = get_num(e, "kld_mean");
+        v->kld_mean_err = get_num(e, "kld_mean_err");
+        v->kld_median = get_num(e, "kld_median");
+        v->kld_p99 = get_num(e, "kld_p99");
+        v->kld_max = get_num(e, "kld_max");
+        v->top1 = get_num(e, "top1_agreement");
+    }
+done:
+    cJSON_Delete(root);
+    if (rc) slm_report_free(r);
+    return rc;
+}

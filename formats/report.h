@@ -1,0 +1,70 @@
+/* report.h - the accuracy/size report: one data model, several renderings.
+ *
+ * Owns: slm_report (a run: what was made from what, per-tensor size and error, evaluation
+ * numbers) and its renderings through the atomic writer: JSON (stable keys, documented in
+ * the README, read back by `slm report`), Markdown and a self-contained HTML page.
+ * Must not: compute anything; commands fill the data model.
+ */
+#ifndef SLM_REPORT_H
+#define SLM_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/tensor.h"
+
+#define SLM_REPORT_FORMAT "slm-report/1"
+
+typedef struct slm_report_tensor {
+    char name[SLM_MAX_NAME];
+    char type[16];       /* output type name */
+    char src_type[16];   /* source type name */
+    int ndim;
+    int64_t shape[SLM_MAX_DIMS];
+    int64_t n_params;
+    uint64_t bytes, src_bytes;
+    double bpw;          /* bits per weight of the output */
+    double rmse, rel_rmse, max_abs_err; /* dequantized output vs source weights */
+    int fell_back;       /* the recipe's type did not fit the row length */
+} slm_report_tensor;
+
+typedef struct slm_report_eval {
+    int present;
+    char text[256];         /* evaluation text file */
+    char convention[32];    /* "second-half" (llama-perplexity) or "all" */
+    int ctx;
+    int64_t n_chunks, scored;
+    double mean_nll, ppl, ppl_err;
+    int has_ref;
+    char ref[256];          /* reference model */
+    double ref_ppl, dppl, dppl_err;       /* PPL(model) - PPL(ref) and its standard error */
+    double kld_mean, kld_mean_err, kld_median, kld_p99, kld_max;
+    double top1;            /* fraction of tokens whose argmax equals the reference's */
+    double tok_per_s;
+} slm_report_eval;
+
+typedef struct slm_report {
+    char command[32];       /* "quantize", "convert", "eval" */
+    char version[16];       /* slm version */
+    char model[256];        /* source path */
+    char model_name[128];
+    char output[256];       /* written file ("" for eval) */
+    char ftype[16];         /* recipe name, e.g. "Q4_K_M" */
+    int threads;
+    double seconds, peak_rss_bytes;
+    uint64_t src_bytes, out_bytes;
+    int64_t n_params;
+    double bpw;             /* output bits per weight over all tensors */
+    int n_fallback;
+    slm_report_tensor *tensors; /* owned */
+    size_t n_tensors;
+    slm_report_eval eval;
+} slm_report;
+
+void slm_report_free(slm_report *r);
+int slm_report_write_json(const slm_report *r, const char *path, slm_err *err);
+/* Reads a JSON report written by slm (for `slm report`). */
+int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
+
+#endif

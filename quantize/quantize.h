@@ -1,0 +1,38 @@
+/* quantize.h - quantize one tensor (f32 rows in, ggml blocks out) with its error statistics.
+ *
+ * Owns: the finite-value check, the parallel row loop over the kernels of quants.h, and the
+ * per-tensor error of dequantize(quantize(x)) against x (the data for the report).
+ * Must not: read or write files; allocate inside parallel regions.
+ */
+#ifndef SLM_QUANTIZE_H
+#define SLM_QUANTIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct slm_qstats {
+    int64_t n;            /* values compared */
+    double sum_sq_err;    /* sum (x - q)^2 */
+    double sum_sq_ref;    /* sum x^2 */
+    double max_abs_err;   /* max |x - q| */
+} slm_qstats;
+
+/* Index of the first NaN/Inf in x[0..n), or -1. */
+int64_t slm_first_nonfinite(const float *x, int64_t n);
+
+/* Quantizes nrow rows of ncols values to type (any type slm_quant_can_quantize accepts,
+   including F32/F16/BF16). imatrix: NULL or ncols importance weights. stats may be NULL.
+   Fails with SLM_E_DATA naming the first NaN/Inf (row, column) before writing anything, and
+   with SLM_E_ARG when ncols is not a multiple of the type's block size. Output bytes do not
+   depend on the thread count. */
+int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols, const float *imatrix,
+                        void *dst, slm_qstats *stats, slm_err *err);
+
+static inline double slm_qstats_rmse(const slm_qstats *s) { return s->n ? __builtin_sqrt(s->sum_sq_err / (double)s->n) : 0; }
+static inline double slm_qstats_rel_rmse(const slm_qstats *s) {
+    return s->sum_sq_ref > 0 ? __builtin_sqrt(s->sum_sq_err / s->sum_sq_ref) : 0;
+}
+
+#endif
