@@ -17,6 +17,16 @@
 
 #define GROUP_MAX_EPS 1e-15f /* ggml: a group with |x| below this is "all zero" */
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define X86_KERNELS 1
+/* AVX2 paths for the unweighted q4_K/q5_K/q6_K (end of file), bit-exact with the _ref ones. */
+static void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb);
+static void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb);
+static void quantize_row_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, int64_t nb);
+#else
+#define X86_KERNELS 0
+#endif
+
 /* ===================== solvers (ggml-quants.c "Helper functions") */
 
 /* make_qx_quants' weight of value i: qw, else by rmse_type x^2, 1, |x|, sqrt|x|. */
@@ -812,19 +822,25 @@ static void pack_q5_K_quants(uint8_t *restrict ql, uint8_t *restrict qh, const u
     }
 }
 
-/* The unweighted q4_K/q5_K sub-block fit: weights av_x + |x| with av_x the sub-block RMS. */
-static void k4_subblock_fits_ref(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict L,
-                                 float *restrict scales, float *restrict mins, float *max_scale, float *max_min) {
+/* One unweighted q4_K/q5_K sub-block fit of 32 values: weights av_x + |x|, av_x its RMS.
+ * Returns the scale; *the_min = the min to subtract; L gets the codes. */
+static float k4_subblock_fit_ref(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict L,
+                                 float *restrict the_min) {
     uint8_t Laux[32];
     float weights[32];
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += x[l] * x[l];
+    float av_x = sqrtf(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[l]);
+    return make_qkx2_quants(32, nmax, x, weights, L, the_min, Laux, rmin, 0.1f, nstep, 0);
+}
+
+static void k4_subblock_fits_ref(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict L,
+                                 float *restrict scales, float *restrict mins, float *max_scale, float *max_min) {
     *max_scale = 0; /* as we are deducting the min, scales are always positive */
     *max_min = 0;
     for (int j = 0; j < SLM_QK_K / 32; ++j) {
-        float sum_x2 = 0;
-        for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-        float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
+        scales[j] = k4_subblock_fit_ref(x + 32 * j, nmax, rmin, nstep, L + 32 * j, &mins[j]);
         float scale = scales[j];
         if (scale > *max_scale) *max_scale = scale;
         float min = mins[j];
@@ -928,6 +944,12 @@ size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t 
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q4_K);
     if (!imatrix) {
+#if X86_KERNELS
+        if (slm_quant_cpu_has_avx2()) {
+            quantize_row_q4_K_avx2(src, dst, nrow * nb);
+            return (size_t)nrow * row_size;
+        }
+#endif
         slm_quantize_row_q4_K_ref(src, dst, nrow * n_per_row);
         return (size_t)nrow * row_size;
     }
@@ -1002,6 +1024,12 @@ size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t 
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q5_K);
     if (!imatrix) {
+#if X86_KERNELS
+        if (slm_quant_cpu_has_avx2()) {
+            quantize_row_q5_K_avx2(src, dst, nrow * nb);
+            return (size_t)nrow * row_size;
+        }
+#endif
         slm_quantize_row_q5_K_ref(src, dst, nrow * n_per_row);
         return (size_t)nrow * row_size;
     }
@@ -1122,6 +1150,12 @@ size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t 
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q6_K);
     if (!imatrix) {
+#if X86_KERNELS
+        if (slm_quant_cpu_has_avx2()) {
+            quantize_row_q6_K_avx2(src, dst, nrow * nb);
+            return (size_t)nrow * row_size;
+        }
+#endif
         slm_quantize_row_q6_K_ref(src, dst, nrow * n_per_row);
         return (size_t)nrow * row_size;
     }
@@ -1134,3 +1168,317 @@ size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t 
     }
     return (size_t)nrow * row_size;
 }
+
+/* ========================= AVX2: independent sub-blocks in SIMD lanes
+ *
+ * Lane j of a __m256 runs ggml's scalar code for sub-block j: the same float operations in the
+ * same order (no reassociation, no FMA), each `if` turned into a per-lane mask and blend. IEEE
+ * add/mul/div/sqrt round the same in a lane as in a scalar register, so every lane produces the
+ * scalar reference's bits. The solvers only return scales and mins: the codes they find are
+ * overwritten by the requantization, except in a sub-block whose stored scale is 0, which gets
+ * its codes from the scalar solver (rare: zero or fp16-underflowing sub-blocks).
+ * test_quants checks these paths against the _ref functions on golden and random inputs.
+ */
+#if X86_KERNELS
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2")))
+
+/* r[t] <- column t of the 8x8 matrix whose rows are r[0..7]. */
+static inline AVX2 void transpose_8x8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Loads n_sub sub-blocks of len values (len a multiple of 8, n_sub = 8) transposed:
+ * xt[i] lane j = x[len*j + i]. */
+static inline AVX2 void load_transposed(__m256 *restrict xt, const float *restrict x, int len) {
+    for (int c = 0; c < len / 8; c++) {
+        for (int j = 0; j < 8; j++) xt[8 * c + j] = _mm256_loadu_ps(x + len * j + 8 * c);
+        transpose_8x8(xt + 8 * c);
+    }
+}
+
+/* slm_nearest_int in every lane. */
+static inline AVX2 __m256i nearest_int_x8(__m256 f) {
+    __m256i i = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+static inline AVX2 __m256i clamp_x8(__m256i v, int lo, int hi) {
+    return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
+}
+
+static inline AVX2 __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
+
+static inline AVX2 __m256 neg_x8(__m256 v) { return _mm256_xor_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN))); }
+
+/* mask ? b : a */
+static inline AVX2 __m256 select_x8(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
+
+/* Low byte of each of the 8 int32 lanes to dst[0..7] (the C conversion int -> uint8_t). */
+static inline AVX2 void store_bytes_x8(uint8_t *dst, __m256i v) {
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
+                                          -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i b = _mm256_shuffle_epi8(v, pick); /* bytes 0..3 of each 128-bit half */
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    _mm_storel_epi64((__m128i *)(void *)dst, _mm256_castsi256_si128(b));
+}
+
+/* make_qkx2_quants(n, nmax, x, w, ..., rmin, rdelta, nstep, use_mad = false) for 8 sub-blocks:
+ * lane j of xt[i]/wt[i] is value i of sub-block j. Returns the scales; *the_min_out the mins. */
+static AVX2 __m256 make_qkx2_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
+                                        __m256 *the_min_out, float rmin, float rdelta, int nstep) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 laux[32];
+    SLM_ASSERT(n <= 32);
+
+    __m256 min = xt[0], max = xt[0];
+    __m256 sum_w = wt[0];
+    __m256 sum_x = _mm256_mul_ps(sum_w, xt[0]);
+    for (int i = 1; i < n; ++i) {
+        min = _mm256_min_ps(xt[i], min); /* if (x[i] < min) min = x[i] */
+        max = _mm256_max_ps(xt[i], max); /* if (x[i] > max) max = x[i] */
+        sum_w = _mm256_add_ps(sum_w, wt[i]);
+        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
+    }
+    min = select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
+    const __m256 flat = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);         /* ggml returns early here */
+    const __m256 flat_min = min;
+
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max, min));
+    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
+    __m256 best_error = zero;
+    for (int i = 0; i < n; ++i) {
+        __m256i l = clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), xt[i]);
+        diff = _mm256_mul_ps(diff, diff);
+        best_error = _mm256_add_ps(best_error, _mm256_mul_ps(wt[i], diff));
+    }
+    for (int is = 0; is <= nstep; ++is) {
+        const float num = rmin + rdelta * is + nmax;
+        iscale = _mm256_div_ps(_mm256_set1_ps(num), _mm256_sub_ps(max, min));
+        __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
+        for (int i = 0; i < n; ++i) {
+            __m256i l = clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+            const __m256 lf = _mm256_cvtepi32_ps(l);
+            laux[i] = lf;
+            const __m256 wl = _mm256_mul_ps(wt[i], lf);
+            sum_l = _mm256_add_ps(sum_l, wl);
+            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, lf));
+            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, xt[i]));
+        }
+        const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+        const __m256 d_pos = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
+        if (_mm256_movemask_ps(d_pos) == 0) continue;
+        __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+        __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+        const __m256 min_pos = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
+        this_min = select_x8(this_min, zero, min_pos);
+        this_scale = select_x8(this_scale, _mm256_div_ps(sum_xl, sum_l2), min_pos);
+        __m256 cur_error = zero;
+        for (int i = 0; i < n; ++i) {
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, laux[i]), this_min), xt[i]);
+            diff = _mm256_mul_ps(diff, diff);
+            cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(wt[i], diff));
+        }
+        const __m256 better = _mm256_and_ps(d_pos, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ));
+        best_error = select_x8(best_error, cur_error, better);
+        scale = select_x8(scale, this_scale, better);
+        min = select_x8(min, this_min, better);
+    }
+    *the_min_out = neg_x8(select_x8(min, flat_min, flat));
+    return select_x8(scale, zero, flat);
+}
+
+/* Requantizes 32 values x with scale d (!= 0) and offset dm: L = clamp(nearest((x + dm) / d)). */
+static inline AVX2 void k4_requantize_32_avx2(const float *restrict x, float d, float dm, int nmax,
+                                              uint8_t *restrict L) {
+    const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm);
+    for (int c = 0; c < 4; c++) {
+        __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 8 * c), vdm), vd);
+        store_bytes_x8(L + 8 * c, clamp_x8(nearest_int_x8(v), 0, nmax));
+    }
+}
+
+/* quantize_block_q4_K_ref / _q5_K_ref up to the codes L[256]: the fields d, dmin, scales. */
+static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict packed,
+                               uint16_t *restrict d16, uint16_t *restrict dmin16, uint8_t *restrict L) {
+    __m256 xt[32], wt[32];
+    load_transposed(xt, x, 32);
+    __m256 sum_x2 = _mm256_setzero_ps();
+    for (int l = 0; l < 32; ++l) sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(xt[l], xt[l]));
+    const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32.f)));
+    for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, abs_x8(xt[l]));
+
+    __m256 vmin;
+    const __m256 vscale = make_qkx2_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep);
+    float scales[8], mins[8];
+    _mm256_storeu_ps(scales, vscale);
+    _mm256_storeu_ps(mins, vmin);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    memset(packed, 0, SLM_K_SCALE_SIZE);
+    pack_k4_scales_ref(packed, d16, dmin16, scales, mins, max_scale, max_min);
+
+    uint8_t sc, m;
+    for (int j = 0; j < 8; ++j) {
+        get_scale_min_k4(j, packed, &sc, &m);
+        const float d = slm_f16_to_f32(*d16) * sc;
+        if (!d) { /* ggml keeps the solver's codes: get them from the scalar solver */
+            float unused_min;
+            k4_subblock_fit_ref(x + 32 * j, nmax, rmin, nstep, L + 32 * j, &unused_min);
+            continue;
+        }
+        const float dm = slm_f16_to_f32(*dmin16) * m;
+        k4_requantize_32_avx2(x + 32 * j, d, dm, nmax, L + 32 * j);
+    }
+}
+
+static AVX2 void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb) {
+    uint8_t L[SLM_QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        k4_block_avx2(x + i * SLM_QK_K, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
+        pack_q4_K_quants(y[i].qs, L);
+    }
+}
+
+static AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb) {
+    uint8_t L[SLM_QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        k4_block_avx2(x + i * SLM_QK_K, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
+        pack_q5_K_quants(y[i].qs, y[i].qh, L);
+    }
+}
+
+/* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL) for 8 sub-blocks (weights x^2). */
+static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < n; ++i) {
+        const __m256 ax = abs_x8(xt[i]);
+        const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = select_x8(amax, ax, gt);
+        max = select_x8(max, xt[i], gt);
+    }
+    const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; ++i) {
+        const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+        const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+    }
+    /* scale = suml2 ? sumlx/suml2 : 0 (NaN counts as true) */
+    __m256 scale = select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ));
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const float num = -(nmax + 0.1f * is);
+        iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
+        sumlx = suml2 = zero;
+        for (int i = 0; i < n; ++i) {
+            const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+            const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+        }
+        const __m256 better = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+                                            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+        if (_mm256_movemask_ps(better) == 0) continue;
+        const __m256 new_scale = _mm256_div_ps(sumlx, suml2);
+        scale = select_x8(scale, new_scale, better);
+        best = select_x8(best, _mm256_mul_ps(new_scale, sumlx), better);
+    }
+    return select_x8(scale, zero, all_zero);
+}
+
+static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y) {
+    int8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16];
+    for (int g = 0; g < 2; g++) { /* sub-blocks 0..7, then 8..15 */
+        __m256 xt[16];
+        load_transposed(xt, x + 128 * g, 16);
+        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt));
+    }
+
+    float max_scale = 0;
+    float max_abs_scale = 0;
+    for (int ib = 0; ib < SLM_QK_K / 16; ++ib) {
+        const float abs_scale = fabsf(scales[ib]);
+        if (abs_scale > max_abs_scale) {
+            max_abs_scale = abs_scale;
+            max_scale = scales[ib];
+        }
+    }
+    if (max_abs_scale < GROUP_MAX_EPS) {
+        memset(y, 0, sizeof *y);
+        y->d = slm_f32_to_f16(0.f);
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    y->d = slm_f32_to_f16(1 / iscale);
+    for (int ib = 0; ib < SLM_QK_K / 16; ++ib) {
+        y->scales[ib] = (int8_t)SLM_MIN(127, slm_nearest_int(iscale * scales[ib]));
+    }
+
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        const float d = slm_f16_to_f32(y->d) * y->scales[j];
+        if (!d) { /* ggml keeps the solver's codes: get them from the scalar solver */
+            slm_make_qx_quants(16, 32, x + 16 * j, L + 16 * j, 1, NULL);
+            continue;
+        }
+        const __m256 vd = _mm256_set1_ps(d);
+        for (int c = 0; c < 2; c++) {
+            __m256i l = nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd));
+            l = _mm256_add_epi32(clamp_x8(l, -32, 31), _mm256_set1_epi32(32));
+            store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, l);
+        }
+    }
+
+    uint8_t *restrict ql = y->ql;
+    uint8_t *restrict qh = y->qh;
+    for (int j = 0; j < SLM_QK_K; j += 128) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l + 0] & 0xF;
+            const uint8_t q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF;
+            const uint8_t q4 = L[j + l + 96] & 0xF;
+            ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                              ((L[j + l + 96] >> 4) << 6));
+        }
+        ql += 64;
+        qh += 32;
+    }
+}
+
+static AVX2 void quantize_row_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) quantize_block_q6_K_avx2(x + i * SLM_QK_K, &y[i]);
+}
+
+#endif /* X86_KERNELS */

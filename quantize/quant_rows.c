@@ -144,7 +144,21 @@ void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow,
     }
 }
 
+int slm_quant_cpu_has_avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 const char *slm_quant_kernel_name(int type) {
-    SLM_UNUSED(type);
-    return "ref";
+    switch (type) {
+    case SLM_DTYPE_Q4_K:
+    case SLM_DTYPE_Q5_K:
+    case SLM_DTYPE_Q6_K:
+        return slm_quant_cpu_has_avx2() ? "avx2" : "ref";
+    default:
+        return "ref";
+    }
 }

@@ -237,6 +237,9 @@ static inline int32_t slm_cvtt_i32(float f) {
     return INT32_MIN;
 }
 
+/* 1 when the fast x86 kernels may run: an x86-64 GCC/clang build on a CPU with AVX2. */
+int slm_quant_cpu_has_avx2(void);
+
 /* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
 float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
                          const float *restrict qw);

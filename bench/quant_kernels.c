@@ -1,0 +1,99 @@
+/* quant_kernels.c - single-thread speed of slm's quantizers against ggml's, same bytes asserted.
+ *
+ * For Q8_0 Q4_0 Q4_K Q5_K Q6_K (no importance weights: the path llama-quantize takes without
+ * --imatrix) and, for reference, the same types with importance weights: quantizes a 4096 x 4096
+ * gaussian matrix (per-row scales 0.01..10, fixed seed) with ggml_quantize_chunk and with
+ * slm_quantize_chunk, best of `reps` runs each, prints MB/s of f32 input and slm/ggml; exits 1
+ * if any byte differs. Not part of `make check`. Build and run (from the repo root):
+ *
+ *   make build/libslm.a && cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I/tmp/llcpp/include \
+ *     bench/quant_kernels.c build/libslm.a -L/tmp/llcpp/lib -lggml-base \
+ *     -Wl,-rpath,/tmp/llcpp/lib -fopenmp -lm -o build/bench_quant_kernels
+ *   ./build/bench_quant_kernels [reps=3] [rows=4096]
+ *
+ * (/tmp/llcpp: sh ../shared/tools/llamacpp/setup.sh /tmp/llcpp.)
+ */
+#include <ggml.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/dtype.h"
+#include "core/rng.h"
+#include "quantize/quants.h"
+
+#define N_PER_ROW 4096
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static size_t run_ggml(int type, const float *x, void *dst, int64_t nrow, const float *im) {
+    return ggml_quantize_chunk((enum ggml_type)type, x, dst, 0, nrow, N_PER_ROW, im);
+}
+
+static size_t run_slm(int type, const float *x, void *dst, int64_t nrow, const float *im) {
+    return slm_quantize_chunk(type, x, dst, nrow, N_PER_ROW, im);
+}
+
+/* Best wall time over reps runs. */
+static double best_time(size_t (*fn)(int, const float *, void *, int64_t, const float *), int type, const float *x,
+                        void *dst, int64_t nrow, const float *im, int reps) {
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        fn(type, x, dst, nrow, im);
+        double t = now_s() - t0;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    const int reps = argc > 1 ? atoi(argv[1]) : 3;
+    const int64_t nrow = argc > 2 ? atoll(argv[2]) : 4096;
+    const int types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
+    const size_t n = (size_t)nrow * N_PER_ROW;
+    float *x = malloc(n * sizeof(float));
+    float *im = malloc(N_PER_ROW * sizeof(float));
+    uint8_t *a = malloc(n * 2), *b = malloc(n * 2);
+    if (!x || !im || !a || !b) return 1;
+
+    slm_rng r;
+    slm_rng_seed(&r, 42);
+    for (int64_t i = 0; i < nrow; i++) {
+        const double s = pow(10.0, 3.0 * slm_rng_uniform(&r) - 2.0);
+        for (int64_t j = 0; j < N_PER_ROW; j++) x[i * N_PER_ROW + j] = (float)(s * slm_rng_normal(&r));
+    }
+    for (int j = 0; j < N_PER_ROW; j++) im[j] = (float)exp(1.5 * slm_rng_normal(&r));
+
+    const double mb = (double)n * sizeof(float) / 1e6;
+    int failed = 0;
+    printf("%lld x %d gaussian f32 (%.0f MB), single thread, best of %d\n", (long long)nrow, N_PER_ROW, mb, reps);
+    printf("%-6s %-8s %-5s %10s %10s %7s\n", "type", "imatrix", "slm", "ggml MB/s", "slm MB/s", "ratio");
+    for (int with_im = 0; with_im < 2; with_im++) {
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+            const int type = types[t];
+            const float *w = with_im ? im : NULL;
+            ggml_quantize_init((enum ggml_type)type);
+            const size_t na = run_ggml(type, x, a, nrow, w);
+            const size_t nb = run_slm(type, x, b, nrow, w);
+            const int same = na == nb && !memcmp(a, b, na);
+            failed |= !same;
+            const double tg = best_time(run_ggml, type, x, a, nrow, w, reps);
+            const double ts = best_time(run_slm, type, x, b, nrow, w, reps);
+            printf("%-6s %-8s %-5s %10.1f %10.1f %6.2fx%s\n", slm_dtype_name(type), with_im ? "yes" : "no",
+                   with_im ? "-" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
+                   same ? "" : "  BYTES DIFFER");
+            fflush(stdout);
+        }
+    }
+    free(x); free(im); free(a); free(b);
+    if (failed) fprintf(stderr, "bench: slm and ggml bytes differ\n");
+    return failed;
+}
