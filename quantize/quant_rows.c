@@ -154,6 +154,8 @@ int slm_quant_cpu_has_avx2(void) {
 
 const char *slm_quant_kernel_name(int type) {
     switch (type) {
+    case SLM_DTYPE_Q4_0:
+    case SLM_DTYPE_Q8_0:
     case SLM_DTYPE_Q4_K:
     case SLM_DTYPE_Q5_K:
     case SLM_DTYPE_Q6_K:
