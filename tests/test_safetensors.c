@@ -1,0 +1,166 @@
+/* test_safetensors.c - the validating reader on the real fixtures (single file, sharded
+ * F16, BF16), the writer round trip, and the HF config/name mapping. Malformed files are
+ * covered by test_corrupt. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+#include "tests/testutil.h"
+
+static void test_st_reads_fixture(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_st_model m;
+    assert_int_equal(slm_st_model_open(&m, fixture_path("models/stories260K"), &e), SLM_OK);
+    assert_int_equal(m.n_shards, 1);
+    assert_int_equal(m.n_tensors, 47);
+    int i = slm_st_model_find(&m, "model.layers.4.mlp.down_proj.weight");
+    assert_true(i >= 0);
+    slm_tensor t;
+    slm_st_model_view(&m, (size_t)i, &t);
+    assert_int_equal(t.dtype, SLM_DTYPE_F32);
+    assert_int_equal(t.ndim, 2);
+    assert_int_equal(t.shape[0], 64);
+    assert_int_equal(t.shape[1], 172);
+    assert_int_equal(t.nbytes, 64 * 172 * 4);
+    assert_int_equal(m.shards[0].data_start, 8 + 4848); /* header length from the fixture README */
+    slm_st_model_close(&m);
+}
+
+static void test_st_reads_sharded(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_st_model m;
+    assert_int_equal(slm_st_model_open(&m, fixture_path("models/tinystories-3M-sharded"), &e), SLM_OK);
+    assert_int_equal(m.n_shards, 2);
+    assert_int_equal(m.n_tensors, 39);
+    assert_int_equal(m.shards[0].n, 20);
+    assert_int_equal(m.shards[1].n, 19);
+    uint64_t total = 0;
+    for (size_t i = 0; i < m.n_tensors; i++) {
+        slm_tensor t;
+        slm_st_model_view(&m, i, &t);
+        assert_int_equal(t.dtype, SLM_DTYPE_F16);
+        total += t.nbytes;
+    }
+    assert_int_equal(total, 6820352); /* index.json's metadata.total_size */
+    /* same values as the F32 original, rounded to F16 */
+    slm_st_model f;
+    assert_int_equal(slm_st_model_open(&f, fixture_path("models/tinystories-3M"), &e), SLM_OK);
+    slm_tensor a, b;
+    slm_st_model_view(&m, (size_t)slm_st_model_find(&m, "lm_head.weight"), &a);
+    slm_st_model_view(&f, (size_t)slm_st_model_find(&f, "lm_head.weight"), &b);
+    for (int k = 0; k < 1000; k++) {
+        float x;
+        memcpy(&x, (const uint8_t *)b.data + 4 * k, 4);
+        uint16_t h;
+        memcpy(&h, (const uint8_t *)a.data + 2 * k, 2);
+        assert_int_equal(h, slm_f32_to_f16(x));
+    }
+    slm_st_model_close(&f);
+    slm_st_model_close(&m);
+}
+
+static void test_st_writer_roundtrip(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_st_writer w;
+    slm_st_writer_init(&w);
+    assert_int_equal(slm_st_writer_meta(&w, "format", "pt", &e), SLM_OK);
+    const int64_t s1[2] = {3, 4}, s2[1] = {5}, s3[1] = {1}; /* s3 unused: 0 dims */
+    assert_int_equal(slm_st_writer_add(&w, "model.a", SLM_DTYPE_F32, 2, s1, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_add(&w, "model.b", SLM_DTYPE_BF16, 1, s2, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_add(&w, "scalar", SLM_DTYPE_F16, 0, s3, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_add(&w, "model.a", SLM_DTYPE_F32, 1, s2, &e), SLM_E_ARG);
+    float a[12];
+    uint16_t b[5], c = slm_f32_to_f16(0.5f);
+    for (int i = 0; i < 12; i++) a[i] = (float)i * 0.25f;
+    for (int i = 0; i < 5; i++) b[i] = slm_f32_to_bf16((float)i - 2);
+    const char *path = tmp_path("w.safetensors");
+    slm_afile f;
+    assert_int_equal(slm_afile_open(&f, path, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_begin(&w, &f, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_put(&w, a, sizeof a, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_put(&w, b, sizeof b, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_put(&w, &c, 2, &e), SLM_OK);
+    assert_int_equal(slm_st_writer_end(&w, &e), SLM_OK);
+    assert_int_equal(slm_afile_commit(&f, &e), SLM_OK);
+    slm_st_writer_free(&w);
+    slm_st_file r;
+    assert_int_equal(slm_st_open(&r, path, &e), SLM_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.data_start % 8, 0); /* header padded to 8 bytes, as the reference writer does */
+    slm_tensor t;
+    slm_st_view(&r, 0, &t);
+    assert_string_equal(t.name, "model.a");
+    assert_memory_equal(t.data, a, sizeof a);
+    slm_st_view(&r, 1, &t);
+    assert_int_equal(t.dtype, SLM_DTYPE_BF16);
+    assert_memory_equal(t.data, b, sizeof b);
+    slm_st_view(&r, 2, &t);
+    assert_int_equal(t.ndim, 0);
+    assert_int_equal(t.nbytes, 2);
+    slm_st_close(&r);
+}
+
+static void test_hf_config_and_names(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_model_config c;
+    assert_int_equal(slm_hf_config_load(&c, fixture_path("models/stories260K"), &e), SLM_OK);
+    assert_int_equal(c.arch, SLM_ARCH_LLAMA);
+    assert_int_equal(c.n_embd, 64);
+    assert_int_equal(c.n_ff, 172);
+    assert_int_equal(c.n_head_kv, 4);
+    assert_int_equal(c.head_dim, 8);
+    assert_true(c.tied_embeddings);
+    char out[64];
+    int perm;
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.3.self_attn.k_proj.weight", out, sizeof out, &perm), SLM_NAME_MAPPED);
+    assert_string_equal(out, "blk.3.attn_k.weight");
+    assert_int_equal(perm, 4);
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.3.self_attn.q_proj.weight", out, sizeof out, &perm), SLM_NAME_MAPPED);
+    assert_int_equal(perm, 8);
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.0.mlp.down_proj.weight", out, sizeof out, &perm), SLM_NAME_MAPPED);
+    assert_string_equal(out, "blk.0.ffn_down.weight");
+    assert_int_equal(perm, 0);
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.9.mlp.down_proj.weight", out, sizeof out, &perm), SLM_NAME_UNKNOWN);
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.0.self_attn.rotary_emb.inv_freq", out, sizeof out, &perm), SLM_NAME_SKIP);
+    /* the permutation: head_dim 8 -> GGUF rows 0..7 come from HF rows 0 4 1 5 2 6 3 7 */
+    const int64_t want[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+    for (int r = 0; r < 8; r++) assert_int_equal(slm_qk_src_row(r, 64, 8), want[r]);
+    assert_int_equal(slm_qk_src_row(9, 64, 8), 12); /* second head, pair 0 element 1 */
+    static const char qwen[] = "{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                               "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":100,"
+                               "\"rms_norm_eps\":1e-6,\"rope_theta\":1000000.0}";
+    assert_int_equal(slm_hf_config_parse(&c, qwen, sizeof qwen - 1, "config.json", &e), SLM_OK);
+    assert_int_equal(c.arch, SLM_ARCH_QWEN2);
+    assert_true(c.qkv_bias);
+    assert_false(c.tied_embeddings);
+    assert_int_equal(slm_hf_name_to_gguf(&c, "model.layers.1.self_attn.q_proj.bias", out, sizeof out, &perm), SLM_NAME_MAPPED);
+    assert_string_equal(out, "blk.1.attn_q.bias");
+    assert_int_equal(perm, 0); /* NEOX rope: no permutation */
+    static const char odd[] = "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                              "\"num_hidden_layers\":2,\"num_attention_heads\":3,\"vocab_size\":100,\"rms_norm_eps\":1e-6,"
+                              "\"num_key_value_heads\":2}";
+    assert_int_equal(slm_hf_config_parse(&c, odd, sizeof odd - 1, "config.json", &e), SLM_E_FORMAT);
+    assert_string_equal(e.msg, "config.json: 3 attention heads are not a multiple of 2 kv heads");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_st_reads_fixture),
+        cmocka_unit_test(test_st_reads_sharded),
+        cmocka_unit_test(test_st_writer_roundtrip),
+        cmocka_unit_test(test_hf_config_and_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
