@@ -19,10 +19,13 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define X86_KERNELS 1
-/* AVX2 paths for the unweighted q4_K/q5_K/q6_K (end of file), bit-exact with the _ref ones. */
+/* AVX2 paths for q4_K/q5_K/q6_K (end of file), bit-exact with the scalar ones. */
 static void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb);
 static void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb);
-static void quantize_row_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, int64_t nb);
+static void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax, int clamp_63,
+                                   uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
+                                   uint8_t *restrict L);
+static void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, const float *restrict qw);
 #else
 #define X86_KERNELS 0
 #endif
@@ -848,32 +851,34 @@ static void k4_subblock_fits_ref(const float *restrict x, int nmax, float rmin, 
     }
 }
 
-/* The weighted q4_K/q5_K path: weights qw * sqrt(sigma2 + x^2), sigma2 = 2 * mean(x^2) of the
- * super-block; scales and mins fitted with make_qp_quants against the per-sub-block weight sums. */
-static void k4_block_weighted(const float *restrict x, const float *restrict qw_block, int nmax, int clamp_63,
-                              uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
-                              uint8_t *restrict L) {
-    uint8_t Laux[32];
-    uint8_t Ls[SLM_QK_K / 32];
-    uint8_t Lm[SLM_QK_K / 32];
-    float weights[32];
-    float sw[SLM_QK_K / 32];
-    float mins[SLM_QK_K / 32];
-    float scales[SLM_QK_K / 32];
-
+/* The weighted q4_K/q5_K path (ggml's quantize_row_q4_K_impl / q5_K_impl): weights
+ * qw * sqrt(sigma2 + x^2) with sigma2 = 2 * mean(x^2) of the super-block; scales and mins fitted
+ * by make_qkx3_quants, then themselves quantized by make_qp_quants against the per-sub-block
+ * weight sums. */
+static float k4_weighted_sigma2(const float *restrict x) {
     float sum_x2 = 0;
     for (int l = 0; l < SLM_QK_K; ++l) sum_x2 += x[l] * x[l];
-    float sigma2 = 2 * sum_x2 / SLM_QK_K;
+    return 2 * sum_x2 / SLM_QK_K;
+}
 
-    for (int j = 0; j < SLM_QK_K / 32; ++j) {
-        const float *restrict qw = qw_block + 32 * j;
-        for (int l = 0; l < 32; ++l) weights[l] = qw[l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
-        float sumw = 0;
-        for (int l = 0; l < 32; ++l) sumw += weights[l];
-        sw[j] = sumw;
-        scales[j] = slm_make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
-    }
+/* One weighted sub-block of 32: returns the scale, *the_min, *sumw (sum of its weights), codes L. */
+static float k4_weighted_subblock_fit(const float *restrict x, const float *restrict qw, float sigma2, int nmax,
+                                      uint8_t *restrict L, float *restrict the_min, float *restrict sumw_out) {
+    uint8_t Laux[32];
+    float weights[32];
+    for (int l = 0; l < 32; ++l) weights[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+    float sumw = 0;
+    for (int l = 0; l < 32; ++l) sumw += weights[l];
+    *sumw_out = sumw;
+    return slm_make_qkx3_quants(32, nmax, x, weights, L, the_min, Laux, -0.9f, 0.05f, 36, 0);
+}
 
+/* Quantizes the 8 scales and mins with make_qp_quants and packs them with d, dmin. */
+static void k4_pack_weighted_scales(uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
+                                    const float *restrict scales, const float *restrict mins, const float *restrict sw,
+                                    int clamp_63) {
+    uint8_t Ls[SLM_QK_K / 32];
+    uint8_t Lm[SLM_QK_K / 32];
     float d_block = make_qp_quants(SLM_QK_K / 32, 63, scales, Ls, sw);
     float m_block = make_qp_quants(SLM_QK_K / 32, 63, mins, Lm, sw);
     memset(packed, 0, SLM_K_SCALE_SIZE); /* ggml writes every byte before it ORs into it */
@@ -888,6 +893,23 @@ static void k4_block_weighted(const float *restrict x, const float *restrict qw_
     }
     *d16 = slm_f32_to_f16(d_block);
     *dmin16 = slm_f32_to_f16(m_block);
+}
+
+typedef void (*k4_weighted_fn)(const float *restrict x, const float *restrict qw_block, int nmax, int clamp_63,
+                               uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
+                               uint8_t *restrict L);
+
+static void k4_block_weighted(const float *restrict x, const float *restrict qw_block, int nmax, int clamp_63,
+                              uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
+                              uint8_t *restrict L) {
+    float sw[SLM_QK_K / 32];
+    float mins[SLM_QK_K / 32];
+    float scales[SLM_QK_K / 32];
+    const float sigma2 = k4_weighted_sigma2(x);
+    for (int j = 0; j < SLM_QK_K / 32; ++j) {
+        scales[j] = k4_weighted_subblock_fit(x + 32 * j, qw_block + 32 * j, sigma2, nmax, L + 32 * j, &mins[j], &sw[j]);
+    }
+    k4_pack_weighted_scales(packed, d16, dmin16, scales, mins, sw, clamp_63);
     k4_requantize(x, packed, *d16, *dmin16, nmax, L);
 }
 
@@ -938,14 +960,14 @@ void slm_dequantize_row_q4_K(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
+size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q4_K);
     if (!imatrix) {
 #if X86_KERNELS
-        if (slm_quant_cpu_has_avx2()) {
+        if (slm_quant_use_avx2(kernel)) {
             quantize_row_q4_K_avx2(src, dst, nrow * nb);
             return (size_t)nrow * row_size;
         }
@@ -953,18 +975,27 @@ size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t 
         slm_quantize_row_q4_K_ref(src, dst, nrow * n_per_row);
         return (size_t)nrow * row_size;
     }
+    k4_weighted_fn block_fn = k4_block_weighted;
+#if X86_KERNELS
+    if (slm_quant_use_avx2(kernel)) block_fn = k4_block_weighted_avx2;
+#endif
     char *qrow = dst;
     for (int64_t row = 0; row < nrow; ++row) {
         slm_block_q4_K *y = (slm_block_q4_K *)qrow;
         for (int64_t i = 0; i < nb; i++) {
             uint8_t L[SLM_QK_K];
-            k4_block_weighted(src + i * SLM_QK_K, imatrix + i * SLM_QK_K, 15, 0, y[i].scales, &y[i].d, &y[i].dmin, L);
+            block_fn(src + i * SLM_QK_K, imatrix + i * SLM_QK_K, 15, 0, y[i].scales, &y[i].d, &y[i].dmin, L);
             pack_q4_K_quants(y[i].qs, L);
         }
         src += n_per_row;
         qrow += row_size;
     }
     return (size_t)nrow * row_size;
+}
+
+size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix) {
+    return slm_quantize_q4_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ----- q5_K */
@@ -1018,14 +1049,14 @@ void slm_dequantize_row_q5_K(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
+size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q5_K);
     if (!imatrix) {
 #if X86_KERNELS
-        if (slm_quant_cpu_has_avx2()) {
+        if (slm_quant_use_avx2(kernel)) {
             quantize_row_q5_K_avx2(src, dst, nrow * nb);
             return (size_t)nrow * row_size;
         }
@@ -1033,12 +1064,16 @@ size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t 
         slm_quantize_row_q5_K_ref(src, dst, nrow * n_per_row);
         return (size_t)nrow * row_size;
     }
+    k4_weighted_fn block_fn = k4_block_weighted;
+#if X86_KERNELS
+    if (slm_quant_use_avx2(kernel)) block_fn = k4_block_weighted_avx2;
+#endif
     char *qrow = dst;
     for (int64_t row = 0; row < nrow; ++row) {
         slm_block_q5_K *y = (slm_block_q5_K *)qrow;
         for (int64_t i = 0; i < nb; i++) {
             uint8_t L[SLM_QK_K];
-            k4_block_weighted(src + i * SLM_QK_K, imatrix + i * SLM_QK_K, 31, 1, y[i].scales, &y[i].d, &y[i].dmin, L);
+            block_fn(src + i * SLM_QK_K, imatrix + i * SLM_QK_K, 31, 1, y[i].scales, &y[i].d, &y[i].dmin, L);
             pack_q5_K_quants(y[i].qs, y[i].qh, L);
         }
         src += n_per_row;
@@ -1047,7 +1082,30 @@ size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t 
     return (size_t)nrow * row_size;
 }
 
+size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix) {
+    return slm_quantize_q5_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
+}
+
 /* ========================= 6-bit (de)-quantization */
+
+/* 6-bit codes L[256] (0..63): low nibbles to ql, high 2 bits to qh, in ggml's interleaving. */
+static void pack_q6_K_quants(uint8_t *restrict ql, uint8_t *restrict qh, const int8_t *restrict L) {
+    for (int j = 0; j < SLM_QK_K; j += 128) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l + 0] & 0xF;
+            const uint8_t q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF;
+            const uint8_t q4 = L[j + l + 96] & 0xF;
+            ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                              ((L[j + l + 96] >> 4) << 6));
+        }
+        ql += 64;
+        qh += 32;
+    }
+}
 
 /* One q6_K super-block; qw NULL for the reference path, else the 256 importance weights
  * (ggml's q6_K_impl passes them straight to make_qx_quants, no sigma2 term). */
@@ -1089,22 +1147,7 @@ static void quantize_block_q6_K(const float *restrict x, slm_block_q6_K *restric
         }
     }
 
-    uint8_t *restrict ql = y->ql;
-    uint8_t *restrict qh = y->qh;
-    for (int j = 0; j < SLM_QK_K; j += 128) {
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = L[j + l + 0] & 0xF;
-            const uint8_t q2 = L[j + l + 32] & 0xF;
-            const uint8_t q3 = L[j + l + 64] & 0xF;
-            const uint8_t q4 = L[j + l + 96] & 0xF;
-            ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
-            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                              ((L[j + l + 96] >> 4) << 6));
-        }
-        ql += 64;
-        qh += 32;
-    }
+    pack_q6_K_quants(y->ql, y->qh, L);
 }
 
 void slm_quantize_row_q6_K_ref(const float *restrict x, void *restrict vy, int64_t k) {
@@ -1144,29 +1187,31 @@ void slm_dequantize_row_q6_K(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
+typedef void (*q6_K_block_fn)(const float *restrict x, slm_block_q6_K *restrict y, const float *restrict qw);
+
+size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q6_K);
-    if (!imatrix) {
+    q6_K_block_fn block_fn = quantize_block_q6_K;
 #if X86_KERNELS
-        if (slm_quant_cpu_has_avx2()) {
-            quantize_row_q6_K_avx2(src, dst, nrow * nb);
-            return (size_t)nrow * row_size;
-        }
+    if (slm_quant_use_avx2(kernel)) block_fn = quantize_block_q6_K_avx2;
 #endif
-        slm_quantize_row_q6_K_ref(src, dst, nrow * n_per_row);
-        return (size_t)nrow * row_size;
-    }
-    char *qrow = dst;
+    slm_block_q6_K *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
-        slm_block_q6_K *y = (slm_block_q6_K *)qrow;
-        for (int64_t i = 0; i < nb; i++) quantize_block_q6_K(src + i * SLM_QK_K, &y[i], imatrix + i * SLM_QK_K);
+        for (int64_t i = 0; i < nb; i++) {
+            block_fn(src + i * SLM_QK_K, &y[i], imatrix ? imatrix + i * SLM_QK_K : NULL);
+        }
         src += n_per_row;
-        qrow += row_size;
+        y += nb;
     }
     return (size_t)nrow * row_size;
+}
+
+size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix) {
+    return slm_quantize_q6_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= AVX2: independent sub-blocks in SIMD lanes
@@ -1243,10 +1288,11 @@ static inline AVX2 void store_bytes_x8(uint8_t *dst, __m256i v) {
     _mm_storel_epi64((__m128i *)(void *)dst, _mm256_castsi256_si128(b));
 }
 
-/* make_qkx2_quants(n, nmax, x, w, ..., rmin, rdelta, nstep, use_mad = false) for 8 sub-blocks:
- * lane j of xt[i]/wt[i] is value i of sub-block j. Returns the scales; *the_min_out the mins. */
-static AVX2 __m256 make_qkx2_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
-                                        __m256 *the_min_out, float rmin, float rdelta, int nstep) {
+/* make_qkx2_quants (flat_le = 0) or make_qkx3_quants with weights (flat_le = 1: `max <= min` is
+ * the flat test) for 8 sub-blocks, use_mad = false: lane j of xt[i]/wt[i] is value i of
+ * sub-block j. Returns the scales; *the_min_out the mins. */
+static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
+                                       __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 laux[32];
     SLM_ASSERT(n <= 32);
@@ -1261,7 +1307,8 @@ static AVX2 __m256 make_qkx2_quants_x8(int n, int nmax, const __m256 *restrict x
         sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
     }
     min = select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
-    const __m256 flat = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);         /* ggml returns early here */
+    const __m256 flat = flat_le ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) /* ggml returns early */
+                                : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
     const __m256 flat_min = min;
 
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max, min));
@@ -1330,7 +1377,7 @@ static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, in
     for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, abs_x8(xt[l]));
 
     __m256 vmin;
-    const __m256 vscale = make_qkx2_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0);
     float scales[8], mins[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1356,6 +1403,42 @@ static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, in
     }
 }
 
+/* k4_block_weighted with the 8 sub-block fits in lanes. */
+static AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax,
+                                        int clamp_63, uint8_t *restrict packed, uint16_t *restrict d16,
+                                        uint16_t *restrict dmin16, uint8_t *restrict L) {
+    const float sigma2 = k4_weighted_sigma2(x);
+    __m256 xt[32], wt[32];
+    load_transposed(xt, x, 32);
+    load_transposed(wt, qw_block, 32);
+    const __m256 vsigma2 = _mm256_set1_ps(sigma2);
+    __m256 sumw = _mm256_setzero_ps();
+    for (int l = 0; l < 32; ++l) {
+        wt[l] = _mm256_mul_ps(wt[l], _mm256_sqrt_ps(_mm256_add_ps(vsigma2, _mm256_mul_ps(xt[l], xt[l]))));
+        sumw = _mm256_add_ps(sumw, wt[l]);
+    }
+    __m256 vmin;
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1);
+    float scales[8], mins[8], sw[8];
+    _mm256_storeu_ps(scales, vscale);
+    _mm256_storeu_ps(mins, vmin);
+    _mm256_storeu_ps(sw, sumw);
+    k4_pack_weighted_scales(packed, d16, dmin16, scales, mins, sw, clamp_63);
+
+    uint8_t sc, m;
+    for (int j = 0; j < 8; ++j) {
+        get_scale_min_k4(j, packed, &sc, &m);
+        const float d = slm_f16_to_f32(*d16) * sc;
+        if (!d) { /* ggml keeps the solver's codes: get them from the scalar solver */
+            float unused_min, unused_sumw;
+            k4_weighted_subblock_fit(x + 32 * j, qw_block + 32 * j, sigma2, nmax, L + 32 * j, &unused_min, &unused_sumw);
+            continue;
+        }
+        const float dm = slm_f16_to_f32(*dmin16) * m;
+        k4_requantize_32_avx2(x + 32 * j, d, dm, nmax, L + 32 * j);
+    }
+}
+
 static AVX2 void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb) {
     uint8_t L[SLM_QK_K];
     for (int64_t i = 0; i < nb; i++) {
@@ -1372,8 +1455,8 @@ static AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K 
     }
 }
 
-/* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL) for 8 sub-blocks (weights x^2). */
-static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt) {
+/* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for 8 sub-blocks; qt NULL: weights x^2. */
+static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max = zero, amax = zero;
     for (int i = 0; i < n; ++i) {
@@ -1388,7 +1471,7 @@ static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt)
     __m256 sumlx = zero, suml2 = zero;
     for (int i = 0; i < n; ++i) {
         const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
-        const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+        const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
         sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
         suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
     }
@@ -1402,7 +1485,7 @@ static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt)
         sumlx = suml2 = zero;
         for (int i = 0; i < n; ++i) {
             const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
-            const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+            const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
             sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
             suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
         }
@@ -1416,13 +1499,15 @@ static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt)
     return select_x8(scale, zero, all_zero);
 }
 
-static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y) {
+static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y,
+                                          const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16];
     for (int g = 0; g < 2; g++) { /* sub-blocks 0..7, then 8..15 */
-        __m256 xt[16];
+        __m256 xt[16], qt[16];
         load_transposed(xt, x + 128 * g, 16);
-        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt));
+        if (qw) load_transposed(qt, qw + 128 * g, 16);
+        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt, qw ? qt : NULL));
     }
 
     float max_scale = 0;
@@ -1448,7 +1533,7 @@ static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
         const float d = slm_f16_to_f32(y->d) * y->scales[j];
         if (!d) { /* ggml keeps the solver's codes: get them from the scalar solver */
-            slm_make_qx_quants(16, 32, x + 16 * j, L + 16 * j, 1, NULL);
+            slm_make_qx_quants(16, 32, x + 16 * j, L + 16 * j, 1, qw ? qw + 16 * j : NULL);
             continue;
         }
         const __m256 vd = _mm256_set1_ps(d);
@@ -1459,26 +1544,8 @@ static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_
         }
     }
 
-    uint8_t *restrict ql = y->ql;
-    uint8_t *restrict qh = y->qh;
-    for (int j = 0; j < SLM_QK_K; j += 128) {
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = L[j + l + 0] & 0xF;
-            const uint8_t q2 = L[j + l + 32] & 0xF;
-            const uint8_t q3 = L[j + l + 64] & 0xF;
-            const uint8_t q4 = L[j + l + 96] & 0xF;
-            ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
-            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                              ((L[j + l + 96] >> 4) << 6));
-        }
-        ql += 64;
-        qh += 32;
-    }
+    pack_q6_K_quants(y->ql, y->qh, L);
 }
 
-static AVX2 void quantize_row_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++) quantize_block_q6_K_avx2(x + i * SLM_QK_K, &y[i]);
-}
 
 #endif /* X86_KERNELS */

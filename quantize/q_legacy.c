@@ -103,13 +103,13 @@ static void quantize_row_q4_0_impl(const float *restrict x, slm_block_q4_0 *rest
     }
 }
 
-size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
+size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
     SLM_ASSERT(n_per_row % SLM_QK4_0 == 0);
     const size_t row_size = (size_t)(n_per_row / SLM_QK4_0) * sizeof(slm_block_q4_0);
     if (!imatrix) {
 #if X86_KERNELS
-        if (slm_quant_cpu_has_avx2()) {
+        if (slm_quant_use_avx2(kernel)) {
             quantize_row_q4_0_avx2(src, dst, nrow * (n_per_row / SLM_QK4_0));
             return (size_t)nrow * row_size;
         }
@@ -124,6 +124,11 @@ size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t 
         qrow += row_size;
     }
     return (size_t)nrow * row_size;
+}
+
+size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix) {
+    return slm_quantize_q4_0_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ====================== 4-bit with min: x = q * d + m */
@@ -438,19 +443,24 @@ void slm_dequantize_row_q8_0(const void *restrict vx, float *restrict y, int64_t
 }
 
 /* ggml ignores the importance weights for q8_0 (golden: blocks_imatrix == blocks). */
-size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
+size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
     SLM_UNUSED(imatrix);
     SLM_ASSERT(n_per_row % SLM_QK8_0 == 0);
     const size_t row_size = (size_t)(n_per_row / SLM_QK8_0) * sizeof(slm_block_q8_0);
 #if X86_KERNELS
-    if (slm_quant_cpu_has_avx2()) {
+    if (slm_quant_use_avx2(kernel)) {
         quantize_row_q8_0_avx2(src, dst, nrow * (n_per_row / SLM_QK8_0));
         return (size_t)nrow * row_size;
     }
 #endif
     slm_quantize_row_q8_0_ref(src, dst, nrow * n_per_row);
     return (size_t)nrow * row_size;
+}
+
+size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                         const float *imatrix) {
+    return slm_quantize_q8_0_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ====================== AVX2: one block of 32 in four __m256

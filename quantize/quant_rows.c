@@ -21,26 +21,30 @@
 
 typedef size_t (*quantize_fn)(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                               const float *imatrix);
+typedef size_t (*quantize_kernel_fn)(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                     const float *imatrix, slm_quant_kernel kernel);
 typedef void (*dequantize_fn)(const void *restrict x, float *restrict y, int64_t k);
 
-/* The block types, by ggml type id. F32/F16/BF16 are handled in the switches below. */
+/* The block types, by ggml type id; with_kernel for the ones that have a faster path than the
+ * scalar reference. F32/F16/BF16 are handled in the switches below. */
 static const struct {
     int type;
     quantize_fn quantize;
+    quantize_kernel_fn with_kernel;
     dequantize_fn dequantize;
 } block_kernels[] = {
-    {SLM_DTYPE_Q4_0, slm_quantize_q4_0, slm_dequantize_row_q4_0},
-    {SLM_DTYPE_Q4_1, slm_quantize_q4_1, slm_dequantize_row_q4_1},
-    {SLM_DTYPE_Q5_0, slm_quantize_q5_0, slm_dequantize_row_q5_0},
-    {SLM_DTYPE_Q5_1, slm_quantize_q5_1, slm_dequantize_row_q5_1},
-    {SLM_DTYPE_Q8_0, slm_quantize_q8_0, slm_dequantize_row_q8_0},
-    {SLM_DTYPE_Q2_K, slm_quantize_q2_K, slm_dequantize_row_q2_K},
-    {SLM_DTYPE_Q3_K, slm_quantize_q3_K, slm_dequantize_row_q3_K},
-    {SLM_DTYPE_Q4_K, slm_quantize_q4_K, slm_dequantize_row_q4_K},
-    {SLM_DTYPE_Q5_K, slm_quantize_q5_K, slm_dequantize_row_q5_K},
-    {SLM_DTYPE_Q6_K, slm_quantize_q6_K, slm_dequantize_row_q6_K},
-    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl, slm_dequantize_row_iq4_nl},
-    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs, slm_dequantize_row_iq4_xs},
+    {SLM_DTYPE_Q4_0, slm_quantize_q4_0, slm_quantize_q4_0_kernel, slm_dequantize_row_q4_0},
+    {SLM_DTYPE_Q4_1, slm_quantize_q4_1, NULL, slm_dequantize_row_q4_1},
+    {SLM_DTYPE_Q5_0, slm_quantize_q5_0, NULL, slm_dequantize_row_q5_0},
+    {SLM_DTYPE_Q5_1, slm_quantize_q5_1, NULL, slm_dequantize_row_q5_1},
+    {SLM_DTYPE_Q8_0, slm_quantize_q8_0, slm_quantize_q8_0_kernel, slm_dequantize_row_q8_0},
+    {SLM_DTYPE_Q2_K, slm_quantize_q2_K, NULL, slm_dequantize_row_q2_K},
+    {SLM_DTYPE_Q3_K, slm_quantize_q3_K, NULL, slm_dequantize_row_q3_K},
+    {SLM_DTYPE_Q4_K, slm_quantize_q4_K, slm_quantize_q4_K_kernel, slm_dequantize_row_q4_K},
+    {SLM_DTYPE_Q5_K, slm_quantize_q5_K, slm_quantize_q5_K_kernel, slm_dequantize_row_q5_K},
+    {SLM_DTYPE_Q6_K, slm_quantize_q6_K, slm_quantize_q6_K_kernel, slm_dequantize_row_q6_K},
+    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl, NULL, slm_dequantize_row_iq4_nl},
+    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs, NULL, slm_dequantize_row_iq4_xs},
 };
 
 static int kernel_index(int type) {
@@ -70,9 +74,9 @@ static size_t checked_row_size(int type, const void *data, int64_t nrow, int64_t
     return row_size;
 }
 
-/* Serial body shared by both entry points; the arguments are already checked. */
-static size_t quantize_rows(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                            const float *imatrix) {
+/* Serial body shared by the entry points; the arguments are already checked. */
+static size_t quantize_rows(int type, slm_quant_kernel kernel, const float *src, void *dst, int64_t nrow,
+                            int64_t n_per_row, const float *imatrix) {
     const int64_t n = nrow * n_per_row;
     switch (type) {
     case SLM_DTYPE_F32:
@@ -84,15 +88,23 @@ static size_t quantize_rows(int type, const float *src, void *dst, int64_t nrow,
     case SLM_DTYPE_BF16:
         slm_f32_to_bf16_row(dst, src, n);
         return (size_t)n * 2;
-    default:
-        return block_kernels[kernel_index(type)].quantize(src, dst, nrow, n_per_row, imatrix);
+    default: {
+        const int k = kernel_index(type);
+        if (block_kernels[k].with_kernel) return block_kernels[k].with_kernel(src, dst, nrow, n_per_row, imatrix, kernel);
+        return block_kernels[k].quantize(src, dst, nrow, n_per_row, imatrix);
+    }
     }
 }
 
 size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
                           const float *imatrix) {
+    return slm_quantize_chunk_kernel(type, SLM_KERNEL_AUTO, src, dst, nrow, n_per_row, imatrix);
+}
+
+size_t slm_quantize_chunk_kernel(int type, slm_quant_kernel kernel, const float *src, void *dst, int64_t nrow,
+                                 int64_t n_per_row, const float *imatrix) {
     const size_t row_size = checked_row_size(type, dst, nrow, n_per_row);
-    const size_t written = quantize_rows(type, src, dst, nrow, n_per_row, imatrix);
+    const size_t written = quantize_rows(type, kernel, src, dst, nrow, n_per_row, imatrix);
     SLM_ASSERT(written == (size_t)nrow * row_size);
     return written;
 }
@@ -102,11 +114,13 @@ size_t slm_quantize_rows_mt(int type, const float *src, void *dst, int64_t nrow,
     const size_t row_size = checked_row_size(type, dst, nrow, n_per_row);
     const int64_t n_chunks = (nrow + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
     const int n_threads = slm_threads_get();
+    SLM_UNUSED(n_threads); /* without -fopenmp */
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {
         const int64_t r0 = c * ROWS_PER_CHUNK;
         const int64_t rows = SLM_MIN(ROWS_PER_CHUNK, nrow - r0);
-        quantize_rows(type, src + r0 * n_per_row, (char *)dst + (size_t)r0 * row_size, rows, n_per_row, imatrix);
+        quantize_rows(type, SLM_KERNEL_AUTO, src + r0 * n_per_row, (char *)dst + (size_t)r0 * row_size, rows, n_per_row,
+                      imatrix);
     }
     return (size_t)nrow * row_size;
 }
@@ -138,6 +152,7 @@ void slm_dequantize_rows(int type, const void *src, float *dst, int64_t nrow, in
 void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row) {
     const size_t row_size = checked_row_size(type, src, nrow, n_per_row);
     const int n_threads = slm_threads_get();
+    SLM_UNUSED(n_threads); /* without -fopenmp */
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int64_t r = 0; r < nrow; r++) {
         dequantize_row(type, (const char *)src + (size_t)r * row_size, dst + r * n_per_row, n_per_row);
@@ -153,14 +168,6 @@ int slm_quant_cpu_has_avx2(void) {
 }
 
 const char *slm_quant_kernel_name(int type) {
-    switch (type) {
-    case SLM_DTYPE_Q4_0:
-    case SLM_DTYPE_Q8_0:
-    case SLM_DTYPE_Q4_K:
-    case SLM_DTYPE_Q5_K:
-    case SLM_DTYPE_Q6_K:
-        return slm_quant_cpu_has_avx2() ? "avx2" : "ref";
-    default:
-        return "ref";
-    }
+    const int k = kernel_index(type);
+    return k >= 0 && block_kernels[k].with_kernel && slm_quant_use_avx2(SLM_KERNEL_AUTO) ? "avx2" : "ref";
 }

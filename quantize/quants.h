@@ -240,6 +240,29 @@ static inline int32_t slm_cvtt_i32(float f) {
 /* 1 when the fast x86 kernels may run: an x86-64 GCC/clang build on a CPU with AVX2. */
 int slm_quant_cpu_has_avx2(void);
 
+/* Which code slm_quantize_chunk_kernel / slm_quantize_<t>_kernel run: only the scalar reference
+ * (what every fast path is tested against), or the fastest bit-exact kernel this CPU supports
+ * (what slm_quantize_<t> and slm_quantize_chunk always do). */
+typedef enum slm_quant_kernel { SLM_KERNEL_REF = 0, SLM_KERNEL_AUTO = 1 } slm_quant_kernel;
+
+static inline int slm_quant_use_avx2(slm_quant_kernel kernel) {
+    return kernel == SLM_KERNEL_AUTO && slm_quant_cpu_has_avx2();
+}
+
+size_t slm_quantize_chunk_kernel(int type, slm_quant_kernel kernel, const float *src, void *dst, int64_t nrow,
+                                 int64_t n_per_row, const float *imatrix);
+/* The types that have a faster kernel (the others ignore `kernel`). */
+size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+
 /* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
 float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
                          const float *restrict qw);

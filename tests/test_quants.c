@@ -176,6 +176,11 @@ static int check_golden_case(const qtype *t, const cJSON *c) {
         bad += check_row_blocks("blocks (slm_quantize_chunk, no imatrix)", id, r, t->type, q, blocks + r * rb, rb, &rep_plain);
         assert_int_equal(slm_quantize_chunk(t->type, xr, q, 1, n, w), rb);
         bad += check_row_blocks("blocks_imatrix (slm_quantize_chunk)", id, r, t->type, q, blocks_im + r * rb, rb, &rep_im);
+        /* the scalar reference path too, where slm_quantize_chunk takes a faster kernel */
+        slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, xr, q, 1, n, NULL);
+        bad += check_row_blocks("blocks (scalar kernel, no imatrix)", id, r, t->type, q, blocks + r * rb, rb, &rep_plain);
+        slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, xr, q, 1, n, w);
+        bad += check_row_blocks("blocks_imatrix (scalar kernel)", id, r, t->type, q, blocks_im + r * rb, rb, &rep_im);
         if (want_ref) {
             t->ref(xr, q, n);
             bad += check_row_blocks("_ref", id, r, t->type, q, want_ref + r * rb, rb, &rep_ref);
@@ -416,28 +421,56 @@ static void family_data(float *x, int64_t n, int family, slm_rng *r) {
     }
 }
 
+/* Importance weights over several decades (as real imatrix files), some exactly zero (columns
+ * never activated), or all equal. */
+static void family_weights(float *w, int64_t n, int family, slm_rng *r) {
+    for (int64_t j = 0; j < n; j++) {
+        const double u = slm_rng_uniform(r);
+        w[j] = family % 3 == 0 ? 1.0f : family % 3 == 1 ? (float)exp(3.0 * slm_rng_normal(r)) : u < 0.2 ? 0.0f : (float)u;
+    }
+}
+
+/* slm_quantize_chunk's kernel (AVX2 where available) against the scalar reference path, with
+ * and without importance weights, on every input family; and the _ref row functions against
+ * the scalar chunk path without weights (ggml's from_float_ref == quantize_chunk, IQ4_NL aside). */
 static void test_quants_fast_matches_ref(void **state) {
     (void)state;
-    const int64_t nrows = 8, n = 1024;
+    const int64_t nrows = 4, n = 1024;
     float *x = malloc(nrows * n * sizeof(float));
+    float w[1024];
     uint8_t *a = malloc(nrows * n * 2), *b = malloc(nrows * n * 2);
+    int n_fast = 0;
     for (int i = 0; i < N_TYPES; i++) {
         const qtype *t = &k_types[i];
-        if (t->type == SLM_DTYPE_IQ4_NL) continue; /* its chunk path differs from _ref by design */
+        n_fast += !strcmp(slm_quant_kernel_name(t->type), "avx2");
         for (int family = 0; family < D_COUNT; family++) {
-            for (uint64_t seed = 1; seed <= 4; seed++) {
+            for (uint64_t seed = 1; seed <= 3; seed++) { /* seed % 3 picks the weight family */
+                const uint64_t s = seed * 1000 + (uint64_t)family;
                 slm_rng r;
-                slm_rng_seed(&r, seed * 1000 + (uint64_t)family);
+                slm_rng_seed(&r, s);
                 for (int64_t row = 0; row < nrows; row++) family_data(x + row * n, n, family, &r);
-                const size_t nq = slm_quantize_chunk(t->type, x, a, nrows, n, NULL);
+                family_weights(w, n, (int)seed, &r);
+                char what[160];
+                for (int with_im = 0; with_im < 2; with_im++) {
+                    const float *im = with_im ? w : NULL;
+                    const size_t nq = slm_quantize_chunk(t->type, x, a, nrows, n, im);
+                    slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, x, b, nrows, n, im);
+                    snprintf(what, sizeof what, "%s %s kernel vs scalar, %s imatrix, family %d seed %llu", t->name,
+                             slm_quant_kernel_name(t->type), with_im ? "with" : "no", family, (unsigned long long)s);
+                    expect_bytes_equal(what, a, b, nq);
+                }
+                if (t->type == SLM_DTYPE_IQ4_NL) continue; /* its _ref differs from the chunk path by design */
+                const size_t nq = slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, x, a, nrows, n, NULL);
                 t->ref(x, b, nrows * n);
-                char what[128];
-                snprintf(what, sizeof what, "%s (%s kernel) vs _ref, family %d seed %llu", t->name,
-                         slm_quant_kernel_name(t->type), family, (unsigned long long)seed);
-                expect_bytes_equal(what, a, b, nq);
+                snprintf(what, sizeof what, "%s _ref vs scalar chunk, family %d seed %llu", t->name, family,
+                         (unsigned long long)s);
+                expect_bytes_equal(what, b, a, nq);
             }
         }
     }
+    if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, 5); /* q4_0 q8_0 q4_K q5_K q6_K */
+    print_message("fast kernels checked against the scalar reference: %d types%s\n", n_fast,
+                  n_fast ? "" : " (this CPU has no AVX2: nothing to compare)");
     free(x); free(a); free(b);
 }
 
