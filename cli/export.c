@@ -85,6 +85,9 @@ int export_plan(export_job *j, slm_err *err) {
     } else if ((rc = slm_src_gguf_meta(s, &j->w.kv, err))) {
         return rc;
     }
+    /* as ggml's gguf_set_val_*: an existing key is removed and appended again */
+    slm_kvs_remove(&j->w.kv, "general.quantization_version");
+    slm_kvs_remove(&j->w.kv, "general.file_type");
     if ((rc = slm_kvs_set_u32(&j->w.kv, "general.quantization_version", 2, err)) ||
         (rc = slm_kvs_set_u32(&j->w.kv, "general.file_type", (uint32_t)j->recipe.ftype->ftype, err)))
         return rc;
