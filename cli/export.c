@@ -20,7 +20,7 @@
 #include "quantize/quantize.h"
 #include "quantize/quants.h"
 
-#define SLAB_BYTES ((size_t)64 << 20) /* f32 rows converted at a time: bounds memory per tensor */
+#define SLAB_BYTES ((size_t)16 << 20) /* f32 rows converted at a time: bounds memory per tensor */
 
 typedef struct named { const char *name; size_t idx; } named;
 
@@ -133,7 +133,10 @@ static int write_tensor(export_job *j, size_t i, float *f32, void *qbuf, size_t 
     int64_t step = (int64_t)SLM_MAX(1, slab_rows_cap / (size_t)ncols);
     for (int64_t r0 = 0; r0 < nrow && !rc; r0 += step) {
         int64_t nr = SLM_MIN(step, nrow - r0);
-        if (type == t->dtype) { /* same type: the stored bytes, rows permuted when needed */
+        const void *bytes = qbuf;
+        if (type == t->dtype && !t->permute_heads) { /* same type, same layout: straight from the map */
+            bytes = t->data + (size_t)r0 * out_rowb;
+        } else if (type == t->dtype) { /* same type: the stored bytes, rows permuted */
             slm_src_copy_rows(s, si, r0, nr, qbuf);
         } else {
             slm_qstats st;
@@ -152,7 +155,8 @@ static int write_tensor(export_job *j, size_t i, float *f32, void *qbuf, size_t 
             total.sum_sq_ref += st.sum_sq_ref;
             if (st.max_abs_err > total.max_abs_err) total.max_abs_err = st.max_abs_err;
         }
-        rc = slm_gguf_writer_put_part(&j->w, qbuf, (size_t)nr * out_rowb, err);
+        if (!rc) rc = slm_gguf_writer_put_part(&j->w, bytes, (size_t)nr * out_rowb, err);
+        if (!t->permute_heads) slm_src_release_rows(s, si, r0, nr); /* keep RSS to about one slab */
     }
     slm_src_release(s, si);
     rt->rmse = slm_qstats_rmse(&total);

@@ -332,6 +332,12 @@ void slm_src_release(const slm_src *s, size_t i) {
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data), t->nbytes);
 }
 
+void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
+    const slm_src_tensor *t = &s->tensors[i];
+    size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
+}
+
 int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
     const slm_model_config *c = &s->cfg;
     const char *a = slm_arch_gguf_name(c->arch);
