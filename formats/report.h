@@ -67,4 +67,24 @@ int slm_report_write_json(const slm_report *r, const char *path, slm_err *err);
 /* Reads a JSON report written by slm (for `slm report`). */
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
 
+/* ---- human-readable renderings (report_html.c). Deterministic bytes: no timestamps, fixed
+   number formats; NaN shows as "n/a", Inf as "∞", absent values as "—". n_runs >= 1. */
+
+/* File names slm_report_write_dir writes inside its folder. */
+#define SLM_REPORT_JSON_NAME "report.json"   /* one run */
+#define SLM_REPORT_JSONS_NAME "reports.json" /* several runs: a JSON array of report objects */
+#define SLM_REPORT_MD_NAME "report.md"
+#define SLM_REPORT_HTML_NAME "report.html"
+
+/* One run: facts, evaluation, per-tensor table and totals. Several runs: a comparison table
+   (one row per run, sorted by output size) and a per-tensor relative RMSE matrix. */
+int slm_report_write_markdown(const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
+/* One self-contained page (inline CSS and SVG, no script, no external resources). One run:
+   bar charts of bits per weight and relative RMSE per tensor, then the tables. Several runs:
+   a scatter of size (or bpw) against mean KLD (else ΔPPL, PPL, or weighted weight error). */
+int slm_report_write_html(const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
+/* mkdir -p dir, then writes (each atomically) report.json for one run or reports.json for
+   several, report.md and report.html. Existing files are replaced: callers decide (-f). */
+int slm_report_write_dir(const slm_report *runs, size_t n_runs, const char *dir, slm_err *err);
+
 #endif
