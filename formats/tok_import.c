@@ -183,7 +183,7 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Maps dir/name and gives its bytes to fn; absent files are not an error when !required. */
+/* Maps dir/name into *m (*present = 1); an absent file is an error only when required. */
 static int read_file(const char *dir, const char *name, int required, slm_map *m, int *present, slm_err *err) {
     char path[4096];
     SLM_TRY(join_path(path, sizeof path, dir, name, err));
@@ -615,18 +615,19 @@ static int load_chat_template(slm_vocab *v, const char *dir, const cJSON *tcfg, 
 
 /* ---- SentencePiece folder (_create_vocab_sentencepiece) ---------------------------------- */
 
-/* convert_hf_to_gguf.py's does_token_look_special() */
+static int starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static int ends_with(const char *s, const char *p) {
+    size_t n = strlen(s), m = strlen(p);
+    return n >= m && strcmp(s + n - m, p) == 0;
+}
+
+/* convert_hf_to_gguf.py's does_token_look_special() (Python's startswith/endswith may overlap) */
 static int looks_special(const char *s) {
-    size_t n = strlen(s);
-#define STARTS(p) (strncmp(s, p, strlen(p)) == 0)
-#define ENDS(p) (n >= strlen(p) && strcmp(s + n - strlen(p), p) == 0)
     if (!strcmp(s, "<pad>") || !strcmp(s, "<mask>") || !strcmp(s, "<2mass>") || !strcmp(s, "[@BOS@]")) return 1;
-    if (STARTS("<|") && ENDS("|>")) return 1;
-    if (STARTS("<\xef\xbd\x9c") && ENDS("\xef\xbd\x9c>")) return 1; /* <｜ ... ｜> */
-    if (STARTS("<unused") && ENDS(">")) return 1;
-#undef STARTS
-#undef ENDS
-    return 0;
+    if (starts_with(s, "<|") && ends_with(s, "|>")) return 1;
+    if (starts_with(s, "<\xef\xbd\x9c") && ends_with(s, "\xef\xbd\x9c>")) return 1; /* <｜ ... ｜> */
+    return starts_with(s, "<unused") && ends_with(s, ">");
 }
 
 /* config.json's vocab_size, or fallback when absent/zero (find_hparam(...) or default). */
@@ -800,9 +801,10 @@ static void describe(const cJSON *p, char *out, size_t cap) {
     } else if (strcmp(t, "Split") == 0) {
         const cJSON *pat = jget(p, "pattern");
         const char *re = jstr(pat, "Regex"), *str = jstr(pat, "String");
-        snprintf(out + n, cap - n, "Split(%s '%.160s'%s%s)", re ? "regex" : "string", re ? re : str ? str : "?",
-                 jstr(p, "behavior") && strcmp(jstr(p, "behavior"), "Isolated") ? ", behavior " : "",
-                 jstr(p, "behavior") && strcmp(jstr(p, "behavior"), "Isolated") ? jstr(p, "behavior") : "");
+        const char *beh = jstr(p, "behavior");
+        int other = beh && strcmp(beh, "Isolated") != 0;
+        snprintf(out + n, cap - n, "Split(%s '%.160s'%s%s%s)", re ? "regex" : "string", re ? re : str ? str : "?",
+                 other ? ", behavior " : "", other ? beh : "", jbool_is(p, "invert", 0) ? ", invert" : "");
     } else if (strcmp(t, "ByteLevel") == 0) {
         int apfx = jbool_is(p, "add_prefix_space", 1), rx = jbool_is(p, "use_regex", 1);
         snprintf(out + n, cap - n, "ByteLevel%s%s", apfx ? "(add_prefix_space)" : "", rx ? "(use_regex)" : "");
@@ -866,6 +868,9 @@ static int push_merge(slm_vocab *v, size_t *cap, char *s, slm_err *err) {
     return SLM_OK;
 }
 
+/* str.split()'s separators within a line (ASCII only) */
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
 /* model.merges as "a b" strings or [a, b] pairs (spaces inside a pair encoded as U+0120, as
    SpecialVocab does); else merges.txt. */
 static int load_merges(slm_vocab *v, const char *dir, const cJSON *model, slm_err *err) {
@@ -905,15 +910,13 @@ static int load_merges(slm_vocab *v, const char *dir, const cJSON *model, slm_er
         const char *le = nl ? nl : end;
         const char *a = p, *ae, *b, *be, *x;
         p = nl ? nl + 1 : end;
-#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
-        while (a < le && WS(*a)) a++;
+        while (a < le && is_blank(*a)) a++;
         if (a == le) continue;
         if (line_no++ == 0 && *a == '#') continue;
-        for (ae = a; ae < le && !WS(*ae); ae++) {}
-        for (b = ae; b < le && WS(*b); b++) {}
-        for (be = b; be < le && !WS(*be); be++) {}
-        for (x = be; x < le && WS(*x); x++) {}
-#undef WS
+        for (ae = a; ae < le && !is_blank(*ae); ae++) {}
+        for (b = ae; b < le && is_blank(*b); b++) {}
+        for (be = b; be < le && !is_blank(*be); be++) {}
+        for (x = be; x < le && is_blank(*x); x++) {}
         if (b == le || x != le) continue; /* not exactly two fields: SpecialVocab skips it */
         if (memchr(a, 0, (size_t)(be - a))) {
             rc = slm_errf(err, SLM_E_FORMAT, "merges.txt: line %d contains a NUL byte", line_no);
