@@ -9,7 +9,7 @@
  *   make build/libslm.a && cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I/tmp/llcpp/include \
  *     bench/quant_kernels.c build/libslm.a -L/tmp/llcpp/lib -lggml-base \
  *     -Wl,-rpath,/tmp/llcpp/lib -fopenmp -lm -o build/bench_quant_kernels
- *   ./build/bench_quant_kernels [reps=3] [rows=4096]
+ *   ./build/bench_quant_kernels [reps=3] [rows=4096] [all]     ("all": every block type slm writes)
  *
  * (/tmp/llcpp: sh ../shared/tools/llamacpp/setup.sh /tmp/llcpp.)
  */
@@ -57,7 +57,13 @@ static double best_time(size_t (*fn)(int, const float *, void *, int64_t, const 
 int main(int argc, char **argv) {
     const int reps = argc > 1 ? atoi(argv[1]) : 3;
     const int64_t nrow = argc > 2 ? atoll(argv[2]) : 4096;
-    const int types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
+    const int all = argc > 3 && !strcmp(argv[3], "all");
+    static const int main_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
+    static const int all_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1, SLM_DTYPE_Q5_0, SLM_DTYPE_Q5_1,
+                                    SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K,
+                                    SLM_DTYPE_IQ4_NL, SLM_DTYPE_IQ4_XS};
+    const int *types = all ? all_types : main_types;
+    const size_t n_types = all ? sizeof all_types / sizeof all_types[0] : sizeof main_types / sizeof main_types[0];
     const size_t n = (size_t)nrow * N_PER_ROW;
     float *x = malloc(n * sizeof(float));
     float *im = malloc(N_PER_ROW * sizeof(float));
@@ -77,7 +83,7 @@ int main(int argc, char **argv) {
     printf("%lld x %d gaussian f32 (%.0f MB), single thread, best of %d\n", (long long)nrow, N_PER_ROW, mb, reps);
     printf("%-6s %-8s %-5s %10s %10s %7s\n", "type", "imatrix", "slm", "ggml MB/s", "slm MB/s", "ratio");
     for (int with_im = 0; with_im < 2; with_im++) {
-        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        for (size_t t = 0; t < n_types; t++) {
             const int type = types[t];
             const float *w = with_im ? im : NULL;
             ggml_quantize_init((enum ggml_type)type);

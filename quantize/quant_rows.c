@@ -43,8 +43,8 @@ static const struct {
     {SLM_DTYPE_Q4_K, slm_quantize_q4_K, slm_quantize_q4_K_kernel, slm_dequantize_row_q4_K},
     {SLM_DTYPE_Q5_K, slm_quantize_q5_K, slm_quantize_q5_K_kernel, slm_dequantize_row_q5_K},
     {SLM_DTYPE_Q6_K, slm_quantize_q6_K, slm_quantize_q6_K_kernel, slm_dequantize_row_q6_K},
-    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl, NULL, slm_dequantize_row_iq4_nl},
-    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs, NULL, slm_dequantize_row_iq4_xs},
+    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl, slm_quantize_iq4_nl_kernel, slm_dequantize_row_iq4_nl},
+    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs, slm_quantize_iq4_xs_kernel, slm_dequantize_row_iq4_xs},
 };
 
 static int kernel_index(int type) {

@@ -262,6 +262,10 @@ size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, i
                                 const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq4_nl_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                  const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                  const float *imatrix, slm_quant_kernel kernel);
 
 /* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
 float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
