@@ -110,9 +110,14 @@ static str64 fnum(const char *fmt, double v) {
     return o;
 }
 
-/* "v ± e" with the same format for both. */
+/* "v ± e": the error with the same format, less a '+' flag ("+0.45 ± 0.01"). */
 static str64 fpm(const char *fmt, double v, double e) {
-    str64 o, a = fnum(fmt, v), c = fnum(fmt, e);
+    char efmt[16];
+    size_t k = 0;
+    for (const char *f = fmt; *f && k < sizeof efmt - 1; f++)
+        if (*f != '+') efmt[k++] = *f;
+    efmt[k] = 0;
+    str64 o, a = fnum(fmt, v), c = fnum(efmt, e);
     snprintf(o.s, sizeof o.s, "%s " PM " %s", a.s, c.s);
     return o;
 }
@@ -140,6 +145,7 @@ static str64 fshape(const slm_report_tensor *t) {
 typedef struct run_view {
     const slm_report *r;
     char label[160];    /* recipe, made unique among the runs */
+    int dup;            /* scratch of make_labels */
     double wrel;        /* sqrt(sum n_params * rel_rmse^2 / sum n_params); NaN without tensors */
     uint64_t t_bytes;   /* sum of tensor bytes (file metadata excluded) */
     int64_t t_params;
@@ -179,15 +185,17 @@ static int label_taken(const runs_ctx *c, size_t i) {
     return 0;
 }
 
-/* Recipe name; when two runs share it: + model, else + output file name, else + "#k". */
+/* Recipe name; runs sharing one get + model, else + output file name, else + "#k". The
+   runs to rename in a pass are marked first, so both members of a pair get the suffix. */
 static void make_labels(runs_ctx *c) {
     for (size_t i = 0; i < c->n; i++) {
         const slm_report *r = c->v[i].r;
         snprintf(c->v[i].label, sizeof c->v[i].label, "%s", r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run");
     }
     for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < c->n; i++) c->v[i].dup = label_taken(c, i);
         for (size_t i = 0; i < c->n; i++) {
-            if (!label_taken(c, i)) continue;
+            if (!c->v[i].dup) continue;
             const slm_report *r = c->v[i].r;
             const char *base = r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run";
             const char *out = strrchr(r->output, '/') ? strrchr(r->output, '/') + 1 : r->output;

@@ -1,0 +1,521 @@
+/* test_report.c - the report's Markdown, HTML and folder renderings (formats/report_html.c)
+ * on a synthetic three-run data set: exact table rows, well-formed and escaped HTML, one SVG
+ * per chart, NaN/Inf kept out of SVG coordinates, JSON round trips, folder errors, and
+ * out-of-memory paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/mem.h"
+#include "formats/report.h"
+#include "tests/testutil.h"
+
+#define NASTY_MODEL "tiny<&>\"model"
+#define NASTY_TENSOR "blk.0.attn_q<&>\".weight"
+
+/* ---------------------------------------------------------------- synthetic runs */
+
+static void add_tensor(slm_report *r, const char *name, const char *src, const char *type, int64_t d0, int64_t d1,
+                       uint64_t bytes, double rel, double max_abs, int fell_back) {
+    slm_report_tensor *t = &r->tensors[r->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->src_type, sizeof t->src_type, "%s", src);
+    snprintf(t->type, sizeof t->type, "%s", type);
+    t->ndim = d1 ? 2 : 1;
+    t->shape[0] = d0;
+    t->shape[1] = d1;
+    t->n_params = d1 ? d0 * d1 : d0;
+    t->bytes = bytes;
+    t->src_bytes = (uint64_t)t->n_params * 4;
+    t->bpw = 8.0 * (double)bytes / (double)t->n_params;
+    t->rmse = rel * 0.03;
+    t->rel_rmse = rel;
+    t->max_abs_err = max_abs;
+    t->fell_back = fell_back;
+    r->n_fallback += fell_back;
+}
+
+static void base_run(slm_report *r, const char *ftype, uint64_t out_bytes, double bpw) {
+    memset(r, 0, sizeof(*r));
+    snprintf(r->command, sizeof r->command, "quantize");
+    snprintf(r->version, sizeof r->version, "0.1.0");
+    snprintf(r->model, sizeof r->model, "/m/a|b");
+    snprintf(r->model_name, sizeof r->model_name, NASTY_MODEL);
+    snprintf(r->output, sizeof r->output, "/out/%s.gguf", ftype);
+    snprintf(r->ftype, sizeof r->ftype, "%s", ftype);
+    r->threads = 2;
+    r->seconds = 1.25;
+    r->peak_rss_bytes = 3 * 1048576.0;
+    r->src_bytes = 8000000;
+    r->out_bytes = out_bytes;
+    r->n_params = 2000000;
+    r->bpw = bpw;
+    r->tensors = calloc(4, sizeof(slm_report_tensor));
+    assert_non_null(r->tensors);
+}
+
+static void set_eval(slm_report *r, double ppl, double ppl_err) {
+    slm_report_eval *e = &r->eval;
+    e->present = 1;
+    snprintf(e->text, sizeof e->text, "wiki.test.raw");
+    snprintf(e->convention, sizeof e->convention, "second-half");
+    e->ctx = 128;
+    e->n_chunks = 10;
+    e->scored = 640;
+    e->mean_nll = log(ppl);
+    e->ppl = ppl;
+    e->ppl_err = ppl_err;
+    e->tok_per_s = 1234.5;
+}
+
+static void set_ref(slm_report *r, double dppl, double dppl_err, double kld, double kld_err, double p99, double top1) {
+    slm_report_eval *e = &r->eval;
+    e->has_ref = 1;
+    snprintf(e->ref, sizeof e->ref, "tiny-f32.gguf");
+    e->ref_ppl = e->ppl - dppl;
+    e->dppl = dppl;
+    e->dppl_err = dppl_err;
+    e->kld_mean = kld;
+    e->kld_mean_err = kld_err;
+    e->kld_median = kld / 2;
+    e->kld_p99 = p99;
+    e->kld_max = p99 * 4;
+    e->top1 = top1;
+}
+
+/* runs[0] = Q4_K_M (evaluated with a reference), runs[1] = Q8_0 (same), runs[2] = Q2_K (PPL only).
+   Input order differs from size order on purpose. */
+static void make_runs(slm_report runs[3]) {
+    base_run(&runs[0], "Q4_K_M", 2000000, 4.8);
+    add_tensor(&runs[0], NASTY_TENSOR, "F32", "Q4_K", 256, 256, 36864, 0.0712, 0.0113, 0);
+    add_tensor(&runs[0], "output_norm.weight", "F32", "F32", 256, 0, 1024, 0, 0, 0);
+    add_tensor(&runs[0], "token_embd.weight", "F32", "Q6_K", 256, 256, 53760, 0.0178, 0.0042, 1);
+    set_eval(&runs[0], 12.3456, 0.1234);
+    set_ref(&runs[0], 0.4567, 0.0123, 0.012345, 0.000123, 0.1, 0.9512);
+
+    base_run(&runs[1], "Q8_0", 4000000, 8.5);
+    add_tensor(&runs[1], NASTY_TENSOR, "F32", "Q8_0", 256, 256, 69632, 0.0051, 0.0009, 0);
+    set_eval(&runs[1], 11.95, 0.12);
+    set_ref(&runs[1], 0.0512, 0.004, 0.00091, 0.00002, 0.0083, 0.9891);
+
+    base_run(&runs[2], "Q2_K", 1300000, 3.1);
+    add_tensor(&runs[2], NASTY_TENSOR, "F32", "Q2_K", 256, 256, 21504, 0.25, 0.05, 0);
+    set_eval(&runs[2], 15.0, 0.2);
+}
+
+static void free_runs(slm_report *runs, size_t n) {
+    for (size_t i = 0; i < n; i++) slm_report_free(&runs[i]);
+}
+
+/* ---------------------------------------------------------------- checks on the text */
+
+static void expect_contains(const char *text, const char *needle) {
+    if (!strstr(text, needle)) fail_msg("expected to find:\n%s\n--- in:\n%.4000s", needle, text);
+}
+
+static void expect_absent(const char *text, const char *needle) {
+    if (strstr(text, needle)) fail_msg("did not expect: %s", needle);
+}
+
+static size_t count(const char *text, const char *needle) {
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+static const char *const k_known_tags[] = {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "p",
+                                           "div", "span", "b", "i", "table", "thead", "tbody", "tr", "th", "td",
+                                           "figure", "figcaption", "details", "summary", "footer", "svg", "line",
+                                           "rect", "text", "circle", "polyline", "path"};
+
+static int known_tag(const char *name) {
+    for (size_t i = 0; i < sizeof k_known_tags / sizeof k_known_tags[0]; i++)
+        if (!strcmp(k_known_tags[i], name)) return 1;
+    return 0;
+}
+
+/* Well-formed in the strict sense the writer promises: every element is closed in order
+   (<meta> excepted, "/>" self-closes), every '<' starts a known tag, attribute values are
+   quoted, every '&' starts an entity. Fails the test with the offset of the first problem. */
+static void expect_well_formed(const char *h) {
+    char stack[64][16];
+    int depth = 0;
+    const char *p = h;
+    if (strncmp(p, "<!DOCTYPE html>", 15)) fail_msg("no doctype");
+    p += 15;
+    for (; *p; p++) {
+        if (*p == '&') {
+            const char *q = p + 1;
+            if (*q == '#') q++;
+            while (isalnum((unsigned char)*q)) q++;
+            if (*q != ';' || q == p + 1) fail_msg("bare '&' at offset %ld", (long)(p - h));
+            continue;
+        }
+        if (*p != '<') continue;
+        int closing = p[1] == '/';
+        const char *q = p + 1 + closing;
+        char name[16] = {0};
+        size_t k = 0;
+        while (isalnum((unsigned char)*q) && k < sizeof name - 1) name[k++] = *q++;
+        if (!known_tag(name)) fail_msg("'<' not starting a known tag at offset %ld: %.30s", (long)(p - h), p);
+        while (*q && *q != '>') { /* attributes: name="value" */
+            if (*q == '=') {
+                if (q[1] != '"') fail_msg("unquoted attribute at offset %ld", (long)(q - h));
+                q = strchr(q + 2, '"');
+                if (!q) fail_msg("unterminated attribute");
+            }
+            q++;
+        }
+        if (!*q) fail_msg("unterminated tag at offset %ld", (long)(p - h));
+        int self = q[-1] == '/';
+        if (closing) {
+            if (depth == 0 || strcmp(stack[depth - 1], name)) fail_msg("</%s> closes <%s> at offset %ld", name, depth ? stack[depth - 1] : "(none)", (long)(p - h));
+            depth--;
+        } else if (!self && strcmp(name, "meta")) {
+            if (depth == 64) fail_msg("nesting too deep");
+            snprintf(stack[depth++], sizeof stack[0], "%s", name);
+        }
+        if (!strcmp(name, "style") && !closing) { /* CSS: skip to </style> */
+            const char *e = strstr(q, "</style>");
+            if (!e) fail_msg("unterminated style");
+            q = e - 1;
+        }
+        p = q;
+    }
+    if (depth) fail_msg("<%s> not closed", stack[depth - 1]);
+}
+
+/* No NaN or Inf spelled inside any <svg>...</svg> (coordinates, sizes, labels). */
+static void expect_svgs_finite(const char *h) {
+    for (const char *s = h; (s = strstr(s, "<svg")); s++) {
+        const char *e = strstr(s, "</svg>");
+        assert_non_null(e);
+        for (const char *c = s; c < e; c++) {
+            if (!strncasecmp(c, "nan", 3) || !strncasecmp(c, "inf", 3))
+                fail_msg("non-finite value in SVG at offset %ld: %.60s", (long)(c - h), c > s + 30 ? c - 30 : s);
+        }
+    }
+}
+
+static char *render_md(const slm_report *runs, size_t n, const char *name) {
+    slm_err err = {0};
+    const char *path = tmp_path(name);
+    if (slm_report_write_markdown(runs, n, path, &err)) fail_msg("write_markdown: %s", err.msg);
+    return read_whole_file(path, NULL);
+}
+
+static char *render_html(const slm_report *runs, size_t n, const char *name) {
+    slm_err err = {0};
+    const char *path = tmp_path(name);
+    if (slm_report_write_html(runs, n, path, &err)) fail_msg("write_html: %s", err.msg);
+    return read_whole_file(path, NULL);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_markdown_one_run(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *md = render_md(runs, 1, "one.md");
+    expect_contains(md, "# slm report: tiny\\<\\&\\>\"model \xE2\x86\x92 Q4_K_M\n");
+    expect_contains(md, "| model | tiny\\<\\&\\>\"model (/m/a\\|b) |\n");
+    expect_contains(md, "| output size | 1.91 MiB (2000000 bytes) |\n");
+    expect_contains(md, "| compression | 4.00\xC3\x97 smaller |\n");
+    expect_contains(md, "| bits per weight | 4.800 |\n");
+    expect_contains(md, "| tensors | 3 (1 fell back to another type) |\n");
+    expect_contains(md, "| time | 1.25 s on 2 threads |\n");
+    expect_contains(md, "| perplexity | 12.3456 \xC2\xB1 0.1234 |\n");
+    expect_contains(md, "| \xCE\x94PPL | +0.4567 \xC2\xB1 0.0123 |\n");
+    expect_contains(md, "| mean KLD | 0.012345 \xC2\xB1 0.000123 |\n");
+    expect_contains(md, "| top-1 agreement | 95.12 % |\n");
+    expect_contains(md, "| # | tensor | type | shape | params | size | bpw | rel. RMSE | max \\|err\\| | note |\n"
+                        "|--:|:--|:--|:--|--:|--:|--:|--:|--:|:--|\n");
+    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | 4.50 | 7.12e-02 | 1.13e-02 | |\n");
+    expect_contains(md, "| 2 | output_norm.weight | F32 | 256 | 256 | 1.00 KiB | 32.00 | 0 | 0 | |\n");
+    expect_contains(md, "| 3 | token_embd.weight | F32 \xE2\x86\x92 Q6_K | 256\xC3\x97" "256 | 65536 | 52.5 KiB | 6.56 | 1.78e-02 | 4.20e-03 | fell back |\n");
+    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **5.18e-02** | **1.13e-02** | **1 fell back** |\n");
+    expect_absent(md, "<&>");
+    free(md);
+    free_runs(runs, 3);
+}
+
+static void test_markdown_comparison(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *md = render_md(runs, 3, "many.md");
+    expect_contains(md, "# slm report: 3 runs of tiny\\<\\&\\>\"model\n");
+    expect_contains(md, "| # | recipe | size | bpw | ratio | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
+    /* sorted by size: Q2_K (1.3 MB), Q4_K_M (2 MB), Q8_0 (4 MB) */
+    const char *r1 = "| 1 | Q2_K | 1.24 MiB | 3.100 | 6.15\xC3\x97 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
+    const char *r2 = "| 2 | Q4_K_M | 1.91 MiB | 4.800 | 4.00\xC3\x97 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
+    const char *r3 = "| 3 | Q8_0 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
+    expect_contains(md, r1);
+    expect_contains(md, r2);
+    expect_contains(md, r3);
+    assert_true(strstr(md, r1) < strstr(md, r2) && strstr(md, r2) < strstr(md, r3));
+    expect_contains(md, "| tensor | Q2_K | Q4_K_M | Q8_0 |\n");
+    expect_contains(md, "| blk.0.attn_q\\<\\&\\>\".weight | Q2_K 2.50e-01 | Q4_K 7.12e-02 | Q8_0 5.10e-03 |\n");
+    expect_contains(md, "| token_embd.weight | \xE2\x80\x94 | Q6_K 1.78e-02 (fell back) | \xE2\x80\x94 |\n");
+    free(md);
+    free_runs(runs, 3);
+}
+
+static void test_labels_unique(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    snprintf(runs[1].ftype, sizeof runs[1].ftype, "Q4_K_M"); /* two runs of the same recipe */
+    char *md = render_md(runs, 3, "dup.md");
+    expect_contains(md, "| 2 | Q4_K_M (Q4_K_M.gguf) |");
+    expect_contains(md, "| 3 | Q4_K_M (Q8_0.gguf) |");
+    free(md);
+    free_runs(runs, 3);
+}
+
+static void test_html_one_run(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *h = render_html(runs, 1, "one.html");
+    expect_well_formed(h);
+    assert_int_equal(count(h, "<svg"), 2); /* bits per weight, relative RMSE */
+    assert_int_equal(count(h, "</svg>"), 2);
+    expect_contains(h, "tiny&lt;&amp;&gt;&quot;model");
+    expect_contains(h, ">blk.0.attn_q&lt;&amp;&gt;&quot;.weight</text>");
+    expect_absent(h, "<&>");
+    expect_absent(h, "<script");
+    expect_absent(h, "http://www.w3.org/1999"); /* only the SVG namespace URI, no links */
+    assert_int_equal(count(h, "http"), 2);      /* xmlns of the two SVGs */
+    expect_contains(h, "<td class=\"r\">7.12e-02</td>");
+    expect_contains(h, ">0 (exact)</text>"); /* output_norm has no error */
+    expect_svgs_finite(h);
+    free(h);
+    free_runs(runs, 3);
+}
+
+static void test_html_comparison(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *h = render_html(runs, 3, "many.html");
+    expect_well_formed(h);
+    assert_int_equal(count(h, "<svg"), 1); /* the size/KLD scatter */
+    const char *svg = strstr(h, "<svg"), *end = strstr(h, "</svg>");
+    for (const char *label = "Q4_K_M"; label; label = !strcmp(label, "Q4_K_M") ? "Q8_0" : NULL) {
+        char needle[64];
+        snprintf(needle, sizeof needle, ">%s</text>", label);
+        const char *at = strstr(svg, needle);
+        if (!at || at > end) fail_msg("run label %s not in the scatter", label);
+    }
+    expect_contains(h, "mean KL divergence vs reference (log scale)");
+    expect_contains(h, "Not plotted (no value): Q2_K."); /* Q2_K has no KLD */
+    assert_int_equal(count(h, "<circle"), 2);
+    expect_contains(h, "<td class=\"r\">0.012345 \xC2\xB1 0.000123</td>");
+    expect_svgs_finite(h);
+    free(h);
+    /* no KLD anywhere: ΔPPL, which may be negative (linear axis through 0) */
+    for (int i = 0; i < 3; i++) runs[i].eval.kld_mean = NAN;
+    runs[1].eval.dppl = -0.02;
+    h = render_html(runs, 3, "dppl.html");
+    expect_well_formed(h);
+    expect_contains(h, "\xCE\x94PPL vs reference</text>");
+    expect_svgs_finite(h);
+    free(h);
+    /* no evaluation at all: the weights' error */
+    for (int i = 0; i < 3; i++) runs[i].eval.present = 0;
+    h = render_html(runs, 3, "noeval.html");
+    expect_well_formed(h);
+    expect_contains(h, "weighted rel. RMSE of the weights (log scale)</text>");
+    assert_int_equal(count(h, "<circle"), 3);
+    expect_svgs_finite(h);
+    free(h);
+    free_runs(runs, 3);
+}
+
+static void test_nonfinite_values(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    runs[0].tensors[0].rel_rmse = NAN;
+    runs[0].tensors[0].bpw = INFINITY;
+    runs[0].tensors[1].bpw = NAN;
+    runs[0].tensors[2].rel_rmse = INFINITY;
+    runs[0].tensors[2].max_abs_err = -INFINITY;
+    runs[0].bpw = NAN;
+    runs[0].eval.ppl = INFINITY;
+    runs[0].eval.kld_mean = NAN;
+    runs[1].eval.kld_mean = INFINITY;
+    runs[1].eval.kld_mean_err = NAN;
+    runs[2].bpw = 0;
+    runs[2].out_bytes = 0;
+    char *h = render_html(runs, 1, "nf1.html");
+    expect_well_formed(h);
+    expect_svgs_finite(h);
+    expect_contains(h, ">n/a</text>");
+    expect_contains(h, ">\xE2\x88\x9E</text>"); /* Inf shows as ∞, not as a bar */
+    free(h);
+    h = render_html(runs, 3, "nf3.html");
+    expect_well_formed(h);
+    expect_svgs_finite(h);
+    free(h);
+    char *md = render_md(runs, 1, "nf1.md");
+    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | n/a |");
+    expect_absent(md, "nan");
+    expect_absent(md, "inf ");
+    free(md);
+    /* all zero: charts still have a range */
+    for (size_t i = 0; i < runs[0].n_tensors; i++) runs[0].tensors[i].bpw = runs[0].tensors[i].rel_rmse = 0;
+    h = render_html(runs, 1, "zero.html");
+    expect_well_formed(h);
+    expect_svgs_finite(h);
+    free(h);
+    free_runs(runs, 3);
+}
+
+static void test_json_round_trip(void **st) {
+    (void)st;
+    slm_report runs[3], back;
+    slm_err err = {0};
+    make_runs(runs);
+    const char *path = tmp_path("rt.json");
+    assert_int_equal(slm_report_write_json(&runs[0], path, &err), SLM_OK);
+    assert_int_equal(slm_report_read_json(&back, path, &err), SLM_OK);
+    assert_string_equal(back.model_name, NASTY_MODEL);
+    assert_int_equal(back.out_bytes, runs[0].out_bytes);
+    assert_int_equal(back.src_bytes, runs[0].src_bytes);
+    assert_float_equal(back.bpw, runs[0].bpw, 0);
+    assert_int_equal(back.n_tensors, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const slm_report_tensor *a = &runs[0].tensors[i], *b = &back.tensors[i];
+        assert_string_equal(a->name, b->name);
+        assert_string_equal(a->type, b->type);
+        assert_int_equal(a->ndim, b->ndim);
+        assert_int_equal(a->shape[0], b->shape[0]);
+        assert_int_equal(a->bytes, b->bytes);
+        assert_float_equal(a->bpw, b->bpw, 0);
+        assert_float_equal(a->rel_rmse, b->rel_rmse, 0);
+        assert_float_equal(a->max_abs_err, b->max_abs_err, 0);
+        assert_int_equal(a->fell_back, b->fell_back);
+    }
+    assert_true(back.eval.present && back.eval.has_ref);
+    assert_float_equal(back.eval.ppl, runs[0].eval.ppl, 0);
+    assert_float_equal(back.eval.kld_mean, runs[0].eval.kld_mean, 0);
+    assert_float_equal(back.eval.top1, runs[0].eval.top1, 0);
+    /* the rendering of the read-back report is the same bytes */
+    char *m1 = render_md(&runs[0], 1, "rt1.md"), *m2 = render_md(&back, 1, "rt2.md");
+    assert_string_equal(m1, m2);
+    free(m1);
+    free(m2);
+    slm_report_free(&back);
+    free_runs(runs, 3);
+}
+
+static void test_dir_several_runs(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    const char *dir = tmp_path("deep/er/dir");
+    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/report.md", dir);
+    assert_true(file_exists(p));
+    snprintf(p, sizeof p, "%s/report.html", dir);
+    assert_true(file_exists(p));
+    snprintf(p, sizeof p, "%s/report.json", dir);
+    assert_false(file_exists(p));
+    snprintf(p, sizeof p, "%s/reports.json", dir);
+    char *text = read_whole_file(p, NULL);
+    cJSON *arr = cJSON_Parse(text);
+    assert_non_null(arr);
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), 3);
+    for (int i = 0; i < 3; i++) { /* each element is exactly what slm_report_write_json writes */
+        const char *one = tmp_path("one.json");
+        assert_int_equal(slm_report_write_json(&runs[i], one, &err), SLM_OK);
+        char *t1 = read_whole_file(one, NULL);
+        cJSON *o = cJSON_Parse(t1);
+        assert_non_null(o);
+        assert_true(cJSON_Compare(o, cJSON_GetArrayItem(arr, i), 1));
+        cJSON_Delete(o);
+        free(t1);
+    }
+    cJSON_Delete(arr);
+    free(text);
+    /* again: replaces the files, same bytes (deterministic) */
+    snprintf(p, sizeof p, "%s/report.html", dir);
+    char *h1 = read_whole_file(p, NULL);
+    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    char *h2 = read_whole_file(p, NULL);
+    assert_string_equal(h1, h2);
+    free(h1);
+    free(h2);
+    /* one run: report.json */
+    dir = tmp_path("single");
+    assert_int_equal(slm_report_write_dir(runs, 1, dir, &err), SLM_OK);
+    snprintf(p, sizeof p, "%s/report.json", dir);
+    assert_true(file_exists(p));
+    free_runs(runs, 3);
+}
+
+static void test_dir_cannot_create(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    const char *blocker = tmp_path("blocker");
+    write_whole_file(blocker, "x", 1);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/sub", blocker);
+    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_E_IO);
+    expect_contains(err.msg, dir);
+    expect_contains(err.msg, "is not a folder");
+    assert_int_equal(slm_report_write_dir(runs, 3, blocker, &err), SLM_E_IO);
+    expect_contains(err.msg, blocker);
+    assert_int_equal(slm_report_write_dir(runs, 0, tmp_path("none"), &err), SLM_E_ARG);
+    free_runs(runs, 3);
+}
+
+static void test_out_of_memory(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    const char *path = tmp_path("oom.html");
+    int ok = 0;
+    for (long k = 0; k < 64 && !ok; k++) { /* every allocation fails once, cleanly */
+        slm_mem_fail_after(k);
+        int rc1 = slm_report_write_html(runs, 3, path, &err);
+        slm_mem_fail_after(k);
+        int rc2 = slm_report_write_markdown(runs, 1, tmp_path("oom.md"), &err);
+        slm_mem_fail_after(-1);
+        if (rc1) assert_int_equal(rc1, SLM_E_NOMEM);
+        if (rc2) assert_int_equal(rc2, SLM_E_NOMEM);
+        ok = !rc1 && !rc2;
+    }
+    assert_true(ok);
+    free_runs(runs, 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_markdown_one_run),  cmocka_unit_test(test_markdown_comparison),
+        cmocka_unit_test(test_labels_unique),     cmocka_unit_test(test_html_one_run),
+        cmocka_unit_test(test_html_comparison),   cmocka_unit_test(test_nonfinite_values),
+        cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
+        cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
