@@ -73,7 +73,9 @@ int export_plan(export_job *j, slm_err *err) {
         const slm_src_tensor *t = &s->tensors[j->order[i]];
         if (!slm_quant_can_quantize(j->types[i]) && j->types[i] != t->dtype)
             return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': slm cannot write type %s", t->name, slm_dtype_name(j->types[i]));
-        if (slm_dtype_get(t->dtype)->is_quantized && j->types[i] != t->dtype && !j->allow_requantize)
+        /* dequantizing to F32/F16/BF16 is fine; quantizing quantized data again compounds the error */
+        if (slm_dtype_get(t->dtype)->is_quantized && slm_dtype_get(j->types[i])->is_quantized && j->types[i] != t->dtype &&
+            !j->allow_requantize)
             return slm_errf(err, SLM_E_ARG, "%s: tensor '%s' is already quantized (%s); re-quantizing compounds the error "
                             "(pass --allow-requantize to do it anyway)", t->file, t->name, slm_dtype_name(t->dtype));
     }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# interop.sh - llama.cpp (v0.5.0, prebuilt from npm) loads and runs what slm writes.
+# Run by `make check-interop` (which installs llama.cpp first). Needs SLM and LLBIN.
+#  1. convert: F32 and F16 GGUFs of stories260K give run.c's greedy text (200 tokens); BF16
+#     rounds the weights (8-bit mantissa) and llama.cpp multiplies in BF16, so its greedy text
+#     leaves run.c's after 181 tokens: for BF16 we require the first 150 tokens and that the
+#     file equals llama.cpp's own F32 -> BF16 conversion byte for byte.
+#  2. quantize: every recipe on stories260K and tinystories-3M: llama.cpp loads and generates;
+#     Q8_0 greedy == F32 greedy for 100 tokens; the file is byte-identical to llama-quantize's
+#     (llq) output from the same F32 GGUF; ggml's dequantizer gives our floats bit for bit.
+set -u
+SLM=${SLM:-build/slm}
+LLBIN=${LLBIN:-/tmp/llcpp/bin}
+FIX=${SLM_FIXTURES:-../shared/fixtures}
+T=$(mktemp -d "${TMPDIR:-/tmp}/slm-interop-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+# reference greedy ids after the prompt (BOS + "Once upon a time" = 5 ids)
+ref=$(tr -d ' \n' < "$FIX/reference/stories260K.json" | sed 's/.*"llama2c_greedy_tokens":\[\([0-9,]*\)\].*/\1/')
+ref200=$(echo "$ref" | cut -d, -f6-205)
+echo "$ref200" | tr , '\n' > "$T/ref200.txt"
+
+gen() { # model n -> comma-separated generated ids (prompt excluded)
+    "$LLBIN/llppl" -q -t 1 -p "Once upon a time" -n "$2" --ignore-eos "$1" 2>/dev/null | sed -n 's/^gen: tokens=//p'
+}
+
+# ---- 1. convert ---------------------------------------------------------------------------
+for c in "stories260K f32" "stories260K f16" "stories260K bf16" "stories260K-f16 f16" "stories260K-f16 bf16"; do
+    set -- $c
+    out="$T/$1-$2.gguf"
+    if ! "$SLM" convert "$FIX/models/$1" -o "$out" --outtype "$2" -q; then bad "convert $1 --outtype $2"; continue; fi
+    got=$(gen "$out" 200)
+    same=$(printf '%s\n' "$got" | tr , '\n' | paste -d' ' - "$T/ref200.txt" | awk '$1 != $2 {exit} {n++} END {print n+0}')
+    need=200; [ "$2" = bf16 ] && need=150
+    if [ "$same" -ge "$need" ]; then ok "convert $1 --outtype $2: llama.cpp greedy = run.c for $same of 200 tokens"
+    else bad "convert $1 --outtype $2: llama.cpp greedy = run.c for only $same tokens (need $need)"; fi
+    if [ "$2" = bf16 ]; then
+        "$SLM" convert "$FIX/models/$1" -o "$T/f32.gguf" --outtype f32 -f -q && "$LLBIN/llq" -q "$T/f32.gguf" "$T/llbf16.gguf" BF16 1 >/dev/null 2>&1
+        cmp -s "$out" "$T/llbf16.gguf" && ok "convert $1 --outtype bf16: byte-identical to llama.cpp's F32 -> BF16" || bad "convert $1 bf16: differs from llama.cpp's BF16"
+    fi
+done
+
+# tinystories-3M as stored (F32, BF16, sharded F16): llama.cpp's greedy = the fixture's own
+greedy_of() { # json model -> ids after the 5 prompt ids
+    tr -d ' \n' < "$1" | awk -v key="\"$2\":{" '{ i = index($0, key); s = substr($0, i); j = index(s, "\"greedy_tokens\":[");
+        s = substr(s, j + 17); print substr(s, 1, index(s, "]") - 1) }' | cut -d, -f6-
+}
+for m in tinystories-3M tinystories-3M-bf16 tinystories-3M-sharded; do
+    out="$T/$m.gguf"
+    "$SLM" convert "$FIX/models/$m" -o "$out" -q || { bad "convert $m"; continue; }
+    want=$(greedy_of "$FIX/reference/tinystories-3M.json" "$m")
+    got=$(gen "$out" 200)
+    [ -n "$want" ] && [ "$got" = "$want" ] && ok "convert $m: llama.cpp greedy = the fixture's 200 tokens" || bad "convert $m: greedy differs"
+done
+
+# ---- 2. quantize --------------------------------------------------------------------------
+TYPES="Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS F16 BF16"
+for m in stories260K tinystories-3M; do
+    f32="$T/$m.f32.gguf"
+    "$SLM" convert "$FIX/models/$m" -o "$f32" --outtype f32 -q || { bad "convert $m"; continue; }
+    base=$(gen "$f32" 100)
+    for t in $TYPES; do
+        q="$T/$m.$t.gguf"
+        if ! "$SLM" quantize "$FIX/models/$m" -o "$q" --type "$t" -q; then bad "$m $t: slm quantize failed"; continue; fi
+        # byte-identical to llama.cpp's quantizer on the same F32 GGUF
+        "$LLBIN/llq" -q "$f32" "$T/ll.gguf" "$t" 1 >/dev/null 2>&1 || { bad "$m $t: llq failed"; continue; }
+        if cmp -s "$q" "$T/ll.gguf"; then ok "$m $t: byte-identical to llama-quantize"; else bad "$m $t: differs from llama-quantize"; fi
+        # llama.cpp runs it
+        g=$(gen "$q" 100)
+        [ -n "$g" ] && ok "$m $t: llama.cpp loads and generates" || bad "$m $t: llama.cpp could not generate"
+        if [ "$t" = Q8_0 ]; then
+            [ "$g" = "$base" ] && ok "$m Q8_0: greedy = F32 greedy for 100 tokens" || bad "$m Q8_0: greedy differs from F32"
+        fi
+        # ggml's dequantizer == ours, every tensor, bit for bit
+        "$SLM" convert "$q" -o "$T/deq.gguf" --outtype f32 -f -q || { bad "$m $t: slm dequantize"; continue; }
+        rm -rf "$T/deq" && mkdir "$T/deq"
+        "$LLBIN/lldq" -q "$T/deq.gguf" -o "$T/deq" >/dev/null 2>&1
+        line=$("$LLBIN/lldq" -q "$q" -c "$T/deq" 2>/dev/null | grep "cmp-total")
+        n=$(echo "$line" | sed -n 's/.* n=\([0-9]*\).*/\1/p'); be=$(echo "$line" | sed -n 's/.*bit_exact=\([0-9]*\)\/.*/\1/p')
+        if [ -n "$n" ] && [ "$n" = "$be" ]; then ok "$m $t: ggml dequantizes to our floats ($be/$n bit-exact)"
+        else bad "$m $t: dequantization differs ($line)"; fi
+    done
+done
+echo "interop: $fails failure(s)"
+[ "$fails" -eq 0 ]
