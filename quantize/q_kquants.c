@@ -26,6 +26,12 @@ static void k4_block_weighted_avx2(const float *restrict x, const float *restric
                                    uint8_t *restrict packed, uint16_t *restrict d16, uint16_t *restrict dmin16,
                                    uint8_t *restrict L);
 static void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y, const float *restrict qw);
+static void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_K *restrict y, const float *restrict qw);
+static void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block_q2_K *restrict y,
+                                              const float *restrict qw);
+static void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y, const float *restrict qw);
+static void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
+                                              const float *restrict qw);
 #else
 #define X86_KERNELS 0
 #endif
@@ -414,6 +420,13 @@ static inline void set_scale_min_k4(int j, uint8_t *restrict q, uint8_t ls, uint
     }
 }
 
+/* 2 * mean(x^2) over a super-block, summed in order: sigma2 of the q3_K..q5_K weighted paths. */
+static float sigma2_twice_mean_sq(const float *restrict x) {
+    float sum_x2 = 0;
+    for (int l = 0; l < SLM_QK_K; ++l) sum_x2 += x[l] * x[l];
+    return 2 * sum_x2 / SLM_QK_K;
+}
+
 /* 2-bit codes L[256] into 64 bytes: byte j/4+l holds values j+l, +32, +64, +96 (j = 0, 128). */
 static void pack_2bit(uint8_t *restrict qs, const uint8_t *restrict L) {
     for (int j = 0; j < SLM_QK_K; j += 128) {
@@ -425,25 +438,23 @@ static void pack_2bit(uint8_t *restrict qs, const uint8_t *restrict L) {
 
 /* ========================= 2-bit (de)-quantization */
 
-static void quantize_block_q2_K_ref(const float *restrict x, slm_block_q2_K *restrict y) {
-    uint8_t L[SLM_QK_K];
+/* One unweighted q2_K sub-block of 16: weights |x|, mean absolute error. Returns the scale. */
+static float q2_K_subblock_fit_ref(const float *restrict x, uint8_t *restrict L, float *restrict the_min) {
     uint8_t Laux[16];
     float weights[16];
-    float mins[SLM_QK_K / 16];
-    float scales[SLM_QK_K / 16];
-    const float q4scale = 15.f;
+    for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[l]);
+    return make_qkx2_quants(16, 3, x, weights, L, the_min, Laux, -0.5f, 0.1f, 15, 1);
+}
 
+/* The unweighted path's 4-bit sub-block scales and mins against their maxima, and d, dmin. */
+static void q2_K_pack_scales_ref(slm_block_q2_K *restrict y, const float *restrict scales, const float *restrict mins) {
+    const float q4scale = 15.f;
     float max_scale = 0; /* as we are deducting the min, scales are always positive */
     float max_min = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
-        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
-        float scale = scales[j];
-        if (scale > max_scale) max_scale = scale;
-        float min = mins[j];
-        if (min > max_min) max_min = min;
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
     }
-
     if (max_scale > 0) {
         float iscale = q4scale / max_scale;
         for (int j = 0; j < SLM_QK_K / 16; ++j) {
@@ -465,6 +476,11 @@ static void quantize_block_q2_K_ref(const float *restrict x, slm_block_q2_K *res
     } else {
         y->dmin = slm_f32_to_f16(0.f);
     }
+}
+
+/* Codes from the stored scales: L = clamp(nearest((x + dmin*m) / (d*sc)), 0, 3). Sub-blocks whose
+ * scale is 0 keep the solver's codes. Both q2_K paths end with this. */
+static void q2_K_requantize(const float *restrict x, const slm_block_q2_K *restrict y, uint8_t *restrict L) {
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
         const float d = slm_f16_to_f32(y->d) * (y->scales[j] & 0xF);
         if (!d) continue;
@@ -474,6 +490,16 @@ static void quantize_block_q2_K_ref(const float *restrict x, slm_block_q2_K *res
             L[16 * j + ii] = (uint8_t)SLM_MAX(0, SLM_MIN(3, l));
         }
     }
+}
+
+static void quantize_block_q2_K_ref(const float *restrict x, slm_block_q2_K *restrict y, const float *restrict qw) {
+    SLM_UNUSED(qw);
+    uint8_t L[SLM_QK_K];
+    float mins[SLM_QK_K / 16];
+    float scales[SLM_QK_K / 16];
+    for (int j = 0; j < SLM_QK_K / 16; ++j) scales[j] = q2_K_subblock_fit_ref(x + 16 * j, L + 16 * j, &mins[j]);
+    q2_K_pack_scales_ref(y, scales, mins);
+    q2_K_requantize(x, y, L);
     pack_2bit(y->qs, L);
 }
 
@@ -481,7 +507,7 @@ void slm_quantize_row_q2_K_ref(const float *restrict x, void *restrict vy, int64
     SLM_ASSERT(k % SLM_QK_K == 0);
     const int64_t nb = k / SLM_QK_K;
     slm_block_q2_K *restrict y = vy;
-    for (int64_t i = 0; i < nb; i++) quantize_block_q2_K_ref(x + i * SLM_QK_K, &y[i]);
+    for (int64_t i = 0; i < nb; i++) quantize_block_q2_K_ref(x + i * SLM_QK_K, &y[i], NULL);
 }
 
 void slm_dequantize_row_q2_K(const void *restrict vx, float *restrict y, int64_t k) {
@@ -513,70 +539,73 @@ void slm_dequantize_row_q2_K(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-/* ggml's quantize_row_q2_K_impl: needs weights (ggml asserts), 16 weighted sub-blocks, then the
- * sub-block scales and mins themselves fitted by make_qp_quants. */
-static void quantize_row_q2_K_impl(const float *restrict x, slm_block_q2_K *restrict y, int64_t n_per_row,
-                                   const float *restrict quant_weights) {
-    const int64_t nb = n_per_row / SLM_QK_K;
-    uint8_t L[SLM_QK_K];
+/* ggml's quantize_row_q2_K_impl, one super-block: sigma2 = mean(x^2) of the super-block, weights
+ * qw * sqrt(sigma2 + x^2), sub-block fits by make_qkx3_quants, then the sub-block scales and mins
+ * themselves fitted by make_qp_quants. */
+static float q2_K_weighted_sigma2(const float *restrict x) {
+    float sumx2 = 0;
+    for (int j = 0; j < SLM_QK_K; ++j) sumx2 += x[j] * x[j];
+    return sumx2 / SLM_QK_K;
+}
+
+/* One weighted sub-block of 16: returns the scale, *the_min, *sumw, codes L. */
+static float q2_K_weighted_subblock_fit(const float *restrict x, const float *restrict qw, float sigma2,
+                                        uint8_t *restrict L, float *restrict the_min, float *restrict sumw) {
     uint8_t Laux[16];
+    float weight[16];
+    for (int l = 0; l < 16; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+    *sumw = 0;
+    for (int l = 0; l < 16; ++l) *sumw += weight[l];
+    return slm_make_qkx3_quants(16, 3, x, weight, L, the_min, Laux, -0.9f, 0.05f, 36, 0);
+}
+
+static void q2_K_pack_weighted_scales(slm_block_q2_K *restrict y, const float *restrict scales,
+                                      const float *restrict mins, const float *restrict sw) {
+    uint8_t Ls[SLM_QK_K / 16], Lm[SLM_QK_K / 16];
+    float dm = make_qp_quants(SLM_QK_K / 16, 15, scales, Ls, sw);
+    float mm = make_qp_quants(SLM_QK_K / 16, 15, mins, Lm, sw);
+    y->d = slm_f32_to_f16(dm);
+    y->dmin = slm_f32_to_f16(mm);
+    for (int j = 0; j < SLM_QK_K / 16; ++j) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+}
+
+static void quantize_block_q2_K_weighted(const float *restrict x, slm_block_q2_K *restrict y,
+                                         const float *restrict qw) {
+    uint8_t L[SLM_QK_K];
     float mins[SLM_QK_K / 16];
     float scales[SLM_QK_K / 16];
     float sw[SLM_QK_K / 16];
-    float weight[16];
-    uint8_t Ls[SLM_QK_K / 16], Lm[SLM_QK_K / 16];
-
-    for (int64_t i = 0; i < nb; i++) {
-        memset(sw, 0, sizeof sw);
-        float sumx2 = 0;
-        for (int j = 0; j < SLM_QK_K; ++j) sumx2 += x[j] * x[j];
-        float sigma2 = sumx2 / SLM_QK_K;
-        for (int j = 0; j < SLM_QK_K / 16; ++j) {
-            const float *restrict qw = quant_weights + SLM_QK_K * i + 16 * j;
-            for (int l = 0; l < 16; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-            for (int l = 0; l < SLM_QK_K / 16; ++l) sw[j] += weight[l];
-            scales[j] = slm_make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
-        }
-
-        float dm = make_qp_quants(SLM_QK_K / 16, 15, scales, Ls, sw);
-        float mm = make_qp_quants(SLM_QK_K / 16, 15, mins, Lm, sw);
-        y[i].d = slm_f32_to_f16(dm);
-        y[i].dmin = slm_f32_to_f16(mm);
-        dm = slm_f16_to_f32(y[i].d);
-        mm = slm_f16_to_f32(y[i].dmin);
-
-        for (int j = 0; j < SLM_QK_K / 16; ++j) y[i].scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
-
-        /* ggml's `requantize = true` branch */
-        for (int j = 0; j < SLM_QK_K / 16; ++j) {
-            const float d = dm * (y[i].scales[j] & 0xF);
-            if (!d) continue;
-            const float m = mm * (y[i].scales[j] >> 4);
-            for (int ii = 0; ii < 16; ++ii) {
-                int l = slm_nearest_int((x[16 * j + ii] + m) / d);
-                L[16 * j + ii] = (uint8_t)SLM_MAX(0, SLM_MIN(3, l));
-            }
-        }
-        pack_2bit(y[i].qs, L);
-        x += SLM_QK_K;
+    const float sigma2 = q2_K_weighted_sigma2(x);
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        scales[j] = q2_K_weighted_subblock_fit(x + 16 * j, qw + 16 * j, sigma2, L + 16 * j, &mins[j], &sw[j]);
     }
+    q2_K_pack_weighted_scales(y, scales, mins, sw);
+    q2_K_requantize(x, y, L); /* ggml's `requantize = true` branch */
+    pack_2bit(y->qs, L);
+}
+
+typedef void (*q2_K_block_fn)(const float *restrict x, slm_block_q2_K *restrict y, const float *restrict qw);
+
+size_t slm_quantize_q2_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
+    SLM_ASSERT(n_per_row % SLM_QK_K == 0);
+    const int64_t nb = n_per_row / SLM_QK_K;
+    q2_K_block_fn block_fn = imatrix ? quantize_block_q2_K_weighted : quantize_block_q2_K_ref;
+#if X86_KERNELS
+    if (slm_quant_use_avx2(kernel)) block_fn = imatrix ? quantize_block_q2_K_weighted_avx2 : quantize_block_q2_K_avx2;
+#endif
+    slm_block_q2_K *y = dst;
+    for (int64_t row = 0; row < nrow; ++row) {
+        for (int64_t i = 0; i < nb; i++) block_fn(src + i * SLM_QK_K, &y[i], imatrix ? imatrix + i * SLM_QK_K : NULL);
+        src += n_per_row;
+        y += nb;
+    }
+    return (size_t)nrow * (size_t)nb * sizeof(slm_block_q2_K);
 }
 
 size_t slm_quantize_q2_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                          const float *imatrix) {
-    SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const size_t row_size = (size_t)(n_per_row / SLM_QK_K) * sizeof(slm_block_q2_K);
-    if (!imatrix) {
-        slm_quantize_row_q2_K_ref(src, dst, nrow * n_per_row);
-        return (size_t)nrow * row_size;
-    }
-    char *qrow = dst;
-    for (int64_t row = 0; row < nrow; ++row) {
-        quantize_row_q2_K_impl(src, (slm_block_q2_K *)qrow, n_per_row, imatrix);
-        src += n_per_row;
-        qrow += row_size;
-    }
-    return (size_t)nrow * row_size;
+    return slm_quantize_q2_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= 3-bit (de)-quantization */
@@ -596,13 +625,17 @@ static void pack_q3_K_scales(uint8_t *restrict scales, const int *restrict Ls) {
     }
 }
 
-/* Requantizes x with the stored (fp16-rounded) scales to L in [0, 7], then splits L into hmask
- * (bit 2; the first 32 values in bit 0 of hmask[0..31], the next 32 in bit 1, ...) and qs. */
-static void q3_K_requantize_and_pack(const float *restrict x, slm_block_q3_K *restrict y, int8_t *restrict L) {
+/* Signed 6-bit scale j of a q3_K block (-32..31). */
+static inline int8_t q3_K_scale(const slm_block_q3_K *restrict y, int j) {
+    int8_t sc = (int8_t)(j < 8 ? y->scales[j] & 0xF : y->scales[j - 8] >> 4);
+    return (int8_t)((sc | (((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+}
+
+/* Codes from the stored (fp16-rounded) scales: L = clamp(nearest(x / (d*sc)), -4, 3) + 4. Sub-blocks
+ * whose scale is 0 keep the solver's codes. Both q3_K paths end with this. */
+static void q3_K_requantize(const float *restrict x, const slm_block_q3_K *restrict y, int8_t *restrict L) {
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
-        int8_t sc = (int8_t)(j < 8 ? y->scales[j] & 0xF : y->scales[j - 8] >> 4);
-        sc = (int8_t)((sc | (((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-        float d = slm_f16_to_f32(y->d) * sc;
+        float d = slm_f16_to_f32(y->d) * q3_K_scale(y, j);
         if (!d) continue;
         for (int ii = 0; ii < 16; ++ii) {
             int l = slm_nearest_int(x[16 * j + ii] / d);
@@ -610,7 +643,11 @@ static void q3_K_requantize_and_pack(const float *restrict x, slm_block_q3_K *re
             L[16 * j + ii] = (int8_t)(l + 4);
         }
     }
+}
 
+/* Splits L in [0, 7] into hmask (bit 2; the first 32 values in bit 0 of hmask[0..31], the next 32
+ * in bit 1, ...) and the 2-bit qs. */
+static void q3_K_pack(slm_block_q3_K *restrict y, int8_t *restrict L) {
     memset(y->hmask, 0, SLM_QK_K / 8);
     int m = 0;
     uint8_t hm = 1;
@@ -627,21 +664,17 @@ static void q3_K_requantize_and_pack(const float *restrict x, slm_block_q3_K *re
     pack_2bit(y->qs, (const uint8_t *)L);
 }
 
-static void quantize_block_q3_K_ref(const float *restrict x, slm_block_q3_K *restrict y) {
-    int8_t L[SLM_QK_K];
-    float scales[SLM_QK_K / 16];
-
+/* The unweighted path's 16 scales to 6 bits against the largest |scale|, and d. */
+static void q3_K_pack_scales_ref(slm_block_q3_K *restrict y, const float *restrict scales) {
     float max_scale = 0;
     float amax = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
-        scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
         float scale = fabsf(scales[j]);
         if (scale > amax) {
             amax = scale;
             max_scale = scales[j];
         }
     }
-
     memset(y->scales, 0, 12);
     if (max_scale) {
         float iscale = -32.f / max_scale;
@@ -655,14 +688,23 @@ static void quantize_block_q3_K_ref(const float *restrict x, slm_block_q3_K *res
     } else {
         y->d = slm_f32_to_f16(0.f);
     }
-    q3_K_requantize_and_pack(x, y, L);
+}
+
+static void quantize_block_q3_K_ref(const float *restrict x, slm_block_q3_K *restrict y, const float *restrict qw) {
+    SLM_UNUSED(qw);
+    int8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16];
+    for (int j = 0; j < SLM_QK_K / 16; ++j) scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
+    q3_K_pack_scales_ref(y, scales);
+    q3_K_requantize(x, y, L);
+    q3_K_pack(y, L);
 }
 
 void slm_quantize_row_q3_K_ref(const float *restrict x, void *restrict vy, int64_t k) {
     SLM_ASSERT(k % SLM_QK_K == 0);
     const int64_t nb = k / SLM_QK_K;
     slm_block_q3_K *restrict y = vy;
-    for (int64_t i = 0; i < nb; i++) quantize_block_q3_K_ref(x + i * SLM_QK_K, &y[i]);
+    for (int64_t i = 0; i < nb; i++) quantize_block_q3_K_ref(x + i * SLM_QK_K, &y[i], NULL);
 }
 
 void slm_dequantize_row_q3_K(const void *restrict vx, float *restrict y, int64_t k) {
@@ -709,55 +751,65 @@ void slm_dequantize_row_q3_K(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-static void quantize_row_q3_K_impl(const float *restrict x, slm_block_q3_K *restrict y, int64_t n_per_row,
-                                   const float *restrict quant_weights) {
-    const int64_t nb = n_per_row / SLM_QK_K;
+/* ggml's quantize_row_q3_K_impl, one super-block: weights qw * sqrt(sigma2 + x^2) with
+ * sigma2 = 2 * mean(x^2), sub-block scales by make_qx_quants, and those fitted to 6 bits by
+ * make_qx_quants against the per-sub-block weight sums. */
+static float q3_K_weighted_subblock_fit(const float *restrict x, const float *restrict qw, float sigma2,
+                                        int8_t *restrict L, float *restrict sumw_out) {
+    float weight[16];
+    for (int l = 0; l < 16; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+    float sumw = 0;
+    for (int l = 0; l < 16; ++l) sumw += weight[l];
+    *sumw_out = sumw;
+    return slm_make_qx_quants(16, 4, x, L, 1, weight);
+}
+
+static void q3_K_pack_weighted_scales(slm_block_q3_K *restrict y, const float *restrict scales,
+                                      const float *restrict sw) {
+    int8_t Ls[SLM_QK_K / 16];
+    int Lsi[SLM_QK_K / 16];
+    float d_block = slm_make_qx_quants(SLM_QK_K / 16, 32, scales, Ls, 1, sw);
+    for (int j = 0; j < SLM_QK_K / 16; ++j) Lsi[j] = Ls[j];
+    pack_q3_K_scales(y->scales, Lsi);
+    y->d = slm_f32_to_f16(d_block);
+}
+
+static void quantize_block_q3_K_weighted(const float *restrict x, slm_block_q3_K *restrict y,
+                                         const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16];
-    float weight[16];
     float sw[SLM_QK_K / 16];
-    int8_t Ls[SLM_QK_K / 16];
-
-    for (int64_t i = 0; i < nb; i++) {
-        float sumx2 = 0;
-        for (int j = 0; j < SLM_QK_K; ++j) sumx2 += x[j] * x[j];
-        float sigma2 = 2 * sumx2 / SLM_QK_K;
-
-        for (int j = 0; j < SLM_QK_K / 16; ++j) {
-            const float *restrict qw = quant_weights + SLM_QK_K * i + 16 * j;
-            for (int l = 0; l < 16; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-            float sumw = 0;
-            for (int l = 0; l < 16; ++l) sumw += weight[l];
-            sw[j] = sumw;
-            scales[j] = slm_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
-        }
-
-        float d_block = slm_make_qx_quants(SLM_QK_K / 16, 32, scales, Ls, 1, sw);
-        int Lsi[SLM_QK_K / 16];
-        for (int j = 0; j < SLM_QK_K / 16; ++j) Lsi[j] = Ls[j];
-        pack_q3_K_scales(y[i].scales, Lsi);
-        y[i].d = slm_f32_to_f16(d_block);
-
-        q3_K_requantize_and_pack(x, &y[i], L);
-        x += SLM_QK_K;
+    const float sigma2 = sigma2_twice_mean_sq(x);
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        scales[j] = q3_K_weighted_subblock_fit(x + 16 * j, qw + 16 * j, sigma2, L + 16 * j, &sw[j]);
     }
+    q3_K_pack_weighted_scales(y, scales, sw);
+    q3_K_requantize(x, y, L);
+    q3_K_pack(y, L);
+}
+
+typedef void (*q3_K_block_fn)(const float *restrict x, slm_block_q3_K *restrict y, const float *restrict qw);
+
+size_t slm_quantize_q3_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel) {
+    SLM_ASSERT(n_per_row % SLM_QK_K == 0);
+    const int64_t nb = n_per_row / SLM_QK_K;
+    q3_K_block_fn block_fn = imatrix ? quantize_block_q3_K_weighted : quantize_block_q3_K_ref;
+#if X86_KERNELS
+    if (slm_quant_use_avx2(kernel)) block_fn = imatrix ? quantize_block_q3_K_weighted_avx2 : quantize_block_q3_K_avx2;
+#endif
+    slm_block_q3_K *y = dst;
+    for (int64_t row = 0; row < nrow; ++row) {
+        for (int64_t i = 0; i < nb; i++) block_fn(src + i * SLM_QK_K, &y[i], imatrix ? imatrix + i * SLM_QK_K : NULL);
+        src += n_per_row;
+        y += nb;
+    }
+    return (size_t)nrow * (size_t)nb * sizeof(slm_block_q3_K);
 }
 
 size_t slm_quantize_q3_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                          const float *imatrix) {
-    SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const size_t row_size = (size_t)(n_per_row / SLM_QK_K) * sizeof(slm_block_q3_K);
-    if (!imatrix) {
-        slm_quantize_row_q3_K_ref(src, dst, nrow * n_per_row);
-        return (size_t)nrow * row_size;
-    }
-    char *qrow = dst;
-    for (int64_t row = 0; row < nrow; ++row) {
-        quantize_row_q3_K_impl(src, (slm_block_q3_K *)qrow, n_per_row, imatrix);
-        src += n_per_row;
-        qrow += row_size;
-    }
-    return (size_t)nrow * row_size;
+    return slm_quantize_q3_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= 4-bit and 5-bit (de)-quantization (shared scale packing) */
@@ -855,12 +907,6 @@ static void k4_subblock_fits_ref(const float *restrict x, int nmax, float rmin, 
  * qw * sqrt(sigma2 + x^2) with sigma2 = 2 * mean(x^2) of the super-block; scales and mins fitted
  * by make_qkx3_quants, then themselves quantized by make_qp_quants against the per-sub-block
  * weight sums. */
-static float k4_weighted_sigma2(const float *restrict x) {
-    float sum_x2 = 0;
-    for (int l = 0; l < SLM_QK_K; ++l) sum_x2 += x[l] * x[l];
-    return 2 * sum_x2 / SLM_QK_K;
-}
-
 /* One weighted sub-block of 32: returns the scale, *the_min, *sumw (sum of its weights), codes L. */
 static float k4_weighted_subblock_fit(const float *restrict x, const float *restrict qw, float sigma2, int nmax,
                                       uint8_t *restrict L, float *restrict the_min, float *restrict sumw_out) {
@@ -905,7 +951,7 @@ static void k4_block_weighted(const float *restrict x, const float *restrict qw_
     float sw[SLM_QK_K / 32];
     float mins[SLM_QK_K / 32];
     float scales[SLM_QK_K / 32];
-    const float sigma2 = k4_weighted_sigma2(x);
+    const float sigma2 = sigma2_twice_mean_sq(x);
     for (int j = 0; j < SLM_QK_K / 32; ++j) {
         scales[j] = k4_weighted_subblock_fit(x + 32 * j, qw_block + 32 * j, sigma2, nmax, L + 32 * j, &mins[j], &sw[j]);
     }
@@ -1289,10 +1335,11 @@ static inline AVX2 void store_bytes_x8(uint8_t *dst, __m256i v) {
 }
 
 /* make_qkx2_quants (flat_le = 0) or make_qkx3_quants with weights (flat_le = 1: `max <= min` is
- * the flat test) for 8 sub-blocks, use_mad = false: lane j of xt[i]/wt[i] is value i of
- * sub-block j. Returns the scales; *the_min_out the mins. */
+ * the flat test) for 8 sub-blocks: lane j of xt[i]/wt[i] is value i of sub-block j. Returns the
+ * scales; *the_min_out the mins. */
 static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
-                                       __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le) {
+                                       __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
+                                       int use_mad) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 laux[32];
     SLM_ASSERT(n <= 32);
@@ -1317,7 +1364,7 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
     for (int i = 0; i < n; ++i) {
         __m256i l = clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
         __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), xt[i]);
-        diff = _mm256_mul_ps(diff, diff);
+        diff = use_mad ? abs_x8(diff) : _mm256_mul_ps(diff, diff);
         best_error = _mm256_add_ps(best_error, _mm256_mul_ps(wt[i], diff));
     }
     for (int is = 0; is <= nstep; ++is) {
@@ -1344,7 +1391,7 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
         __m256 cur_error = zero;
         for (int i = 0; i < n; ++i) {
             __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, laux[i]), this_min), xt[i]);
-            diff = _mm256_mul_ps(diff, diff);
+            diff = use_mad ? abs_x8(diff) : _mm256_mul_ps(diff, diff);
             cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(wt[i], diff));
         }
         const __m256 better = _mm256_and_ps(d_pos, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ));
@@ -1377,7 +1424,7 @@ static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, in
     for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, abs_x8(xt[l]));
 
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, 0);
     float scales[8], mins[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1407,7 +1454,7 @@ static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, in
 static AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax,
                                         int clamp_63, uint8_t *restrict packed, uint16_t *restrict d16,
                                         uint16_t *restrict dmin16, uint8_t *restrict L) {
-    const float sigma2 = k4_weighted_sigma2(x);
+    const float sigma2 = sigma2_twice_mean_sq(x);
     __m256 xt[32], wt[32];
     load_transposed(xt, x, 32);
     load_transposed(wt, qw_block, 32);
@@ -1418,7 +1465,7 @@ static AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *re
         sumw = _mm256_add_ps(sumw, wt[l]);
     }
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1, 0);
     float scales[8], mins[8], sw[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1547,5 +1594,197 @@ static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_
     pack_q6_K_quants(y->ql, y->qh, L);
 }
 
+
+/* Loads 16 sub-blocks of 16 in two groups of 8 lanes: xt[16*g + i] lane j = x[128*g + 16*j + i]. */
+static inline AVX2 void load_transposed_2x16(__m256 *restrict xt, const float *restrict x) {
+    load_transposed(xt, x, 16);
+    load_transposed(xt + 16, x + 128, 16);
+}
+
+/* Weights qw * sqrt(sigma2 + x^2) in place of qt, and per-lane sums of them in order. */
+static inline AVX2 __m256 weigh_x8(__m256 *restrict qt, const __m256 *restrict xt, int n, float sigma2) {
+    const __m256 vs = _mm256_set1_ps(sigma2);
+    __m256 sumw = _mm256_setzero_ps();
+    for (int l = 0; l < n; ++l) {
+        qt[l] = _mm256_mul_ps(qt[l], _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(xt[l], xt[l]))));
+        sumw = _mm256_add_ps(sumw, qt[l]);
+    }
+    return sumw;
+}
+
+/* q2_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
+static AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm_block_q2_K *restrict y,
+                                          uint8_t *restrict L) {
+    unsigned skipped = 0;
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        const float d = slm_f16_to_f32(y->d) * (y->scales[j] & 0xF);
+        if (!d) {
+            skipped |= 1u << j;
+            continue;
+        }
+        const float dm = slm_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm);
+        for (int c = 0; c < 2; c++) {
+            __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vdm), vd);
+            store_bytes_x8(L + 16 * j + 8 * c, clamp_x8(nearest_int_x8(v), 0, 3));
+        }
+    }
+    return skipped;
+}
+
+static AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_K *restrict y,
+                                          const float *restrict qw) {
+    SLM_UNUSED(qw);
+    uint8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16];
+    __m256 xt[32], wt[32];
+    load_transposed_2x16(xt, x);
+    for (int l = 0; l < 32; ++l) wt[l] = abs_x8(xt[l]);
+    for (int g = 0; g < 2; g++) {
+        __m256 vmin;
+        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1));
+        _mm256_storeu_ps(mins + 8 * g, vmin);
+    }
+    q2_K_pack_scales_ref(y, scales, mins);
+    for (unsigned m = q2_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
+        const int j = __builtin_ctz(m);
+        float unused_min;
+        q2_K_subblock_fit_ref(x + 16 * j, L + 16 * j, &unused_min);
+    }
+    pack_2bit(y->qs, L);
+}
+
+static AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block_q2_K *restrict y,
+                                                   const float *restrict qw) {
+    uint8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16], sw[SLM_QK_K / 16];
+    const float sigma2 = q2_K_weighted_sigma2(x);
+    __m256 xt[32], wt[32];
+    load_transposed_2x16(xt, x);
+    load_transposed_2x16(wt, qw);
+    for (int g = 0; g < 2; g++) {
+        _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
+        __m256 vmin;
+        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0));
+        _mm256_storeu_ps(mins + 8 * g, vmin);
+    }
+    q2_K_pack_weighted_scales(y, scales, mins, sw);
+    for (unsigned m = q2_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
+        const int j = __builtin_ctz(m);
+        float unused_min, unused_sumw;
+        q2_K_weighted_subblock_fit(x + 16 * j, qw + 16 * j, sigma2, L + 16 * j, &unused_min, &unused_sumw);
+    }
+    pack_2bit(y->qs, L);
+}
+
+/* make_q3_quants(n, nmax, x, L, do_rmse = true) for 8 sub-blocks: x^2-weighted least squares, then
+ * coordinate descent; a lane stops once a pass changes nothing, as ggml's loop does. */
+static AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 Lf[16];
+    SLM_ASSERT(n <= 16);
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < n; ++i) {
+        const __m256 ax = abs_x8(xt[i]);
+        const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = select_x8(amax, ax, gt);
+        max = select_x8(max, xt[i], gt);
+    }
+    const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+
+    const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; ++i) {
+        Lf[i] = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+        const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), Lf[i]));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
+    }
+    __m256 active = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (int itry = 0; itry < 5; ++itry) {
+        __m256 changed = zero;
+        for (int i = 0; i < n; ++i) {
+            const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+            const __m256 wx = _mm256_mul_ps(w, xt[i]);
+            __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, Lf[i]));
+            const __m256 slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+            __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
+            const __m256 new_l = _mm256_cvtepi32_ps(
+                clamp_x8(nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1));
+            const __m256 differs = _mm256_cmp_ps(new_l, Lf[i], _CMP_NEQ_OQ);
+            slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, new_l));
+            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, new_l), new_l));
+            const __m256 better = _mm256_and_ps(
+                _mm256_cmp_ps(sl2, zero, _CMP_GT_OQ),
+                _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
+                              _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2), _CMP_GT_OQ));
+            const __m256 upd = _mm256_and_ps(_mm256_and_ps(active, slx_pos), _mm256_and_ps(differs, better));
+            Lf[i] = select_x8(Lf[i], new_l, upd);
+            sumlx = select_x8(sumlx, slx, upd);
+            suml2 = select_x8(suml2, sl2, upd);
+            changed = _mm256_or_ps(changed, upd);
+        }
+        active = _mm256_and_ps(active, changed);
+        if (!_mm256_movemask_ps(active)) break;
+    }
+    const __m256 scale = select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ));
+    return select_x8(scale, zero, all_zero);
+}
+
+/* q3_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
+static AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm_block_q3_K *restrict y,
+                                          int8_t *restrict L) {
+    unsigned skipped = 0;
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        const float d = slm_f16_to_f32(y->d) * q3_K_scale(y, j);
+        if (!d) {
+            skipped |= 1u << j;
+            continue;
+        }
+        const __m256 vd = _mm256_set1_ps(d);
+        for (int c = 0; c < 2; c++) {
+            __m256i l = clamp_x8(nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd)), -4, 3);
+            store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, _mm256_add_epi32(l, _mm256_set1_epi32(4)));
+        }
+    }
+    return skipped;
+}
+
+static AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y,
+                                          const float *restrict qw) {
+    SLM_UNUSED(qw);
+    int8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16];
+    __m256 xt[32];
+    load_transposed_2x16(xt, x);
+    for (int g = 0; g < 2; g++) _mm256_storeu_ps(scales + 8 * g, make_q3_quants_x8(16, 4, xt + 16 * g));
+    q3_K_pack_scales_ref(y, scales);
+    for (unsigned m = q3_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
+        const int j = __builtin_ctz(m);
+        make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
+    }
+    q3_K_pack(y, L);
+}
+
+static AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
+                                                   const float *restrict qw) {
+    int8_t L[SLM_QK_K];
+    float scales[SLM_QK_K / 16], sw[SLM_QK_K / 16];
+    const float sigma2 = sigma2_twice_mean_sq(x);
+    __m256 xt[32], wt[32];
+    load_transposed_2x16(xt, x);
+    load_transposed_2x16(wt, qw);
+    for (int g = 0; g < 2; g++) {
+        _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
+        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 4, xt + 16 * g, wt + 16 * g));
+    }
+    q3_K_pack_weighted_scales(y, scales, sw);
+    for (unsigned m = q3_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
+        const int j = __builtin_ctz(m);
+        float unused_sumw;
+        q3_K_weighted_subblock_fit(x + 16 * j, qw + 16 * j, sigma2, L + 16 * j, &unused_sumw);
+    }
+    q3_K_pack(y, L);
+}
 
 #endif /* X86_KERNELS */

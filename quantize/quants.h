@@ -256,6 +256,10 @@ size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, i
                                 const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q2_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q3_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,

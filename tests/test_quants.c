@@ -470,7 +470,7 @@ static void test_quants_fast_matches_ref(void **state) {
             }
         }
     }
-    if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, 7); /* q4_0 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs */
+    if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, 9); /* q4_0 q8_0 q2_K..q6_K iq4_nl iq4_xs */
     print_message("fast kernels checked against the scalar reference: %d types%s\n", n_fast,
                   n_fast ? "" : " (this CPU has no AVX2: nothing to compare)");
     free(x); free(a); free(b);
