@@ -164,12 +164,12 @@ typedef struct runs_ctx {
 static void run_totals(run_view *v) {
     const slm_report *r = v->r;
     double s = 0, w = 0;
-    for (size_t i = 0; i < r->n_tensors; i++) {
+    for (size_t i = 0; i < r->n_tensors; i++) { /* a NaN or Inf error carries into the totals */
         const slm_report_tensor *t = &r->tensors[i];
         v->t_bytes += t->bytes;
         v->t_params += t->n_params;
-        if (t->max_abs_err > v->t_max_abs || isnan(t->max_abs_err)) v->t_max_abs = t->max_abs_err;
-        if (t->n_params > 0 && isfinite(t->rel_rmse)) {
+        if (!(t->max_abs_err <= v->t_max_abs) && !isnan(v->t_max_abs)) v->t_max_abs = t->max_abs_err;
+        if (t->n_params > 0) {
             s += (double)t->n_params * t->rel_rmse * t->rel_rmse;
             w += (double)t->n_params;
         }
@@ -423,27 +423,34 @@ static int any_eval(const runs_ctx *c) {
     return 0;
 }
 
+/* The model column only when the runs' models differ (else the title names it). */
 static void runs_head(const runs_ctx *c, table_head *h) {
     static const char *names[] = {"#", "recipe", "model", "output", "params", "tensors", "time", "peak memory", "evaluation"};
     static const int right[] = {1, 0, 0, 0, 1, 1, 1, 1, 0};
-    h->n = any_eval(c) ? 9 : 8;
-    for (int i = 0; i < h->n; i++) h->name[i] = names[i], h->right[i] = right[i];
+    h->n = 0;
+    for (size_t i = 0; i < SLM_ARRAY_LEN(names); i++) {
+        if ((i == 2 && c->same_model) || (i == 8 && !any_eval(c))) continue;
+        h->name[h->n] = names[i];
+        h->right[h->n++] = right[i];
+    }
 }
 
 static void runs_row(const runs_ctx *c, size_t k, row *w) {
     const run_view *v = &c->v[c->order[k]];
     const slm_report *r = v->r;
     const slm_report_eval *e = &r->eval;
-    cellf(w, 0, "%zu", k + 1);
-    cellf(w, 1, "%s", v->label);
-    cellf(w, 2, "%s", r->model[0] ? r->model : model_of(r));
-    cellf(w, 3, "%s", r->output[0] ? r->output : DASH);
-    cellf(w, 4, "%lld", (long long)r->n_params);
-    cellf(w, 5, "%zu (%d fell back)", r->n_tensors, r->n_fallback);
-    cellf(w, 6, "%s s, %d thr.", fnum("%.2f", r->seconds).s, r->threads);
-    cellf(w, 7, "%s", r->peak_rss_bytes > 0 ? fbytes(r->peak_rss_bytes).s : DASH);
-    if (!e->present) cellf(w, 8, DASH);
-    else cellf(w, 8, "%s, ctx %d, %lld tokens%s%s", e->text[0] ? e->text : "?", e->ctx, (long long)e->scored,
+    int i = 0;
+    cellf(w, i++, "%zu", k + 1);
+    cellf(w, i++, "%s", v->label);
+    if (!c->same_model) cellf(w, i++, "%s", r->model[0] ? r->model : model_of(r));
+    cellf(w, i++, "%s", r->output[0] ? r->output : DASH);
+    cellf(w, i++, "%lld", (long long)r->n_params);
+    cellf(w, i++, "%zu (%d fell back)", r->n_tensors, r->n_fallback);
+    cellf(w, i++, "%s s, %d thr.", fnum("%.2f", r->seconds).s, r->threads);
+    cellf(w, i++, "%s", r->peak_rss_bytes > 0 ? fbytes(r->peak_rss_bytes).s : DASH);
+    if (!any_eval(c)) return;
+    if (!e->present) cellf(w, i, DASH);
+    else cellf(w, i, "%s, ctx %d, %lld tokens%s%s", e->text[0] ? e->text : "?", e->ctx, (long long)e->scored,
                e->has_ref ? "; reference " : "", e->has_ref ? e->ref : "");
 }
 
@@ -647,24 +654,44 @@ static double sc_px(const scale *s, double v) {
     return s->p0 + t * (s->p1 - s->p0);
 }
 
-static int sc_nticks(const scale *s) {
-    if (s->log) return (int)lround(log10(s->hi) - log10(s->lo)) + 1;
-    return (int)lround((s->hi - s->lo) / s->step) + 1;
-}
+typedef struct tick {
+    double v;
+    int major;   /* grid line drawn darker; minor ticks are log-scale 2..9 */
+    str64 text;  /* "" for an unlabelled minor tick */
+} tick;
 
-static double sc_tick(const scale *s, int k, str64 *text) {
-    if (s->log) {
-        int e = (int)lround(log10(s->lo)) + k;
-        if (e >= 0 && e <= 4) snprintf(text->s, sizeof text->s, "%.0f", pow(10, e));
-        else if (e < 0 && e >= -3) snprintf(text->s, sizeof text->s, "%.*f", -e, pow(10, e));
-        else snprintf(text->s, sizeof text->s, "1e%d", e);
-        return pow(10, e);
+#define MAX_TICKS 96
+
+/* Linear: every step. Log: each power of ten, 2..9 times it as minor lines, 2 and 5 labelled
+   when the axis spans at most two decades. */
+static int sc_ticks(const scale *s, tick *t) {
+    int n = 0;
+    if (!s->log) {
+        int nt = (int)lround((s->hi - s->lo) / s->step) + 1, dec = s->step >= 1 ? 0 : (int)ceil(-log10(s->step) - 1e-9);
+        for (int k = 0; k < nt && n < MAX_TICKS; k++, n++) {
+            double v = s->lo + k * s->step;
+            if (fabs(v) < s->step * 1e-9) v = 0;
+            t[n].v = v;
+            t[n].major = 1;
+            snprintf(t[n].text.s, sizeof t[n].text.s, "%.*f", dec, v + 0.0);
+        }
+        return n;
     }
-    double v = s->lo + k * s->step;
-    if (fabs(v) < s->step * 1e-9) v = 0;
-    int dec = s->step >= 1 ? 0 : (int)ceil(-log10(s->step) - 1e-9);
-    snprintf(text->s, sizeof text->s, "%.*f", dec, v + 0.0);
-    return v;
+    int e0 = (int)lround(log10(s->lo)), e1 = (int)lround(log10(s->hi));
+    for (int e = e0; e <= e1; e++) {
+        for (int m = 1; m <= (e < e1 ? 9 : 1) && n < MAX_TICKS; m++, n++) {
+            t[n].v = m * pow(10, e);
+            t[n].major = m == 1;
+            t[n].text.s[0] = 0;
+            if (m == 1 || (e1 - e0 <= 2 && (m == 2 || m == 5))) {
+                if (e >= 0 && e <= 4) snprintf(t[n].text.s, sizeof t[n].text.s, "%.0f", t[n].v);
+                else if (e < 0 && e >= -3) snprintf(t[n].text.s, sizeof t[n].text.s, "%.*f", -e, t[n].v);
+                else snprintf(t[n].text.s, sizeof t[n].text.s, "%de%d", m, e);
+            }
+            if (e1 - e0 > 4 && m > 1) n--; /* too dense: powers of ten only */
+        }
+    }
+    return n;
 }
 
 static void svg_open(sb *b, double h, const char *title) {
@@ -678,11 +705,12 @@ static void svg_open(sb *b, double h, const char *title) {
 
 /* Vertical grid lines and labels of a horizontal axis at y_axis, spanning [y_top, y_axis]. */
 static void svg_xaxis(sb *b, const scale *s, double y_top, double y_axis, const char *label, double y_label) {
-    for (int k = 0, nt = sc_nticks(s); k < nt; k++) {
-        str64 t;
-        double x = sc_px(s, sc_tick(s, k, &t));
-        sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y_top, x, y_axis);
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, y_axis + 14, t.s);
+    tick t[MAX_TICKS];
+    for (int k = 0, nt = sc_ticks(s, t); k < nt; k++) {
+        double x = sc_px(s, t[k].v);
+        sb_printf(b, "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", t[k].major ? "grid" : "minor", x, y_top, x, y_axis);
+        if (t[k].text.s[0]) sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x, y_axis + 14, t[k].text.s);
+        sb_puts(b, "\n");
     }
     sb_printf(b, "<line class=\"ax\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", s->p0, y_axis, s->p1, y_axis);
     sb_printf(b, "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (s->p0 + s->p1) / 2, y_label);
@@ -761,6 +789,7 @@ typedef struct scatter_tmp {
     double x, y;  /* the plottable points, packed */
     size_t idx;   /* their indices into the points, ordered by (x, y) */
     box placed;   /* label boxes placed so far */
+    double px[2]; /* pixel position of the k-th plotted point */
 } scatter_tmp;
 
 #define SC_H 540.0
@@ -771,8 +800,10 @@ typedef struct scatter_tmp {
 
 static int box_hits(const box *a, const box *b) { return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1; }
 
-/* Label next to its point: right if it fits, else left; moved up or down past earlier labels. */
-static void place_label(scatter_tmp *t, size_t n_placed, double px, double py, const char *text, double *tx, double *ty, int *left) {
+/* Label next to its point: right if it fits, else left; moved up or down past earlier labels
+   and every one of the m plotted points (t[j].px). */
+static void place_label(scatter_tmp *t, size_t n_placed, size_t m, double px, double py, const char *text, double *tx, double *ty,
+                        int *left) {
     static const double dy[] = {0, -14, 14, -28, 28, -42, 42};
     double w = CHAR_W * (double)strlen(text) + 4;
     for (int side = 0; side < 2; side++) {
@@ -782,6 +813,10 @@ static void place_label(scatter_tmp *t, size_t n_placed, double px, double py, c
             box bx = {x0, y - 11, x0 + w, y + 2};
             int ok = bx.y0 >= 0 && bx.y1 <= SC_H && bx.x0 >= 0 && bx.x1 <= SVG_W;
             for (size_t j = 0; ok && j < n_placed; j++) ok = !box_hits(&bx, &t[j].placed);
+            for (size_t j = 0; ok && j < m; j++) {
+                box pb = {t[j].px[0] - 6, t[j].px[1] - 6, t[j].px[0] + 6, t[j].px[1] + 6};
+                ok = !box_hits(&bx, &pb);
+            }
             if (ok) {
                 *tx = *left ? px - 9 : px + 9;
                 *ty = y;
@@ -800,12 +835,13 @@ static int plottable(const point *p) { return isfinite(p->x) && isfinite(p->y); 
 
 static void svg_scatter_axes(sb *b, const scale *sx, const scale *sy, const char *xlab, const char *ylab) {
     svg_xaxis(b, sx, SC_T, SC_B, xlab, SC_H - 14);
-    for (int k = 0, nt = sc_nticks(sy); k < nt; k++) {
-        str64 t;
-        double v = sc_tick(sy, k, &t), y = sc_px(sy, v);
-        sb_printf(b, "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", !sy->log && v == 0 ? "ax" : "grid", SC_L, y,
-                  SC_R, y);
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", SC_L - 6, y + 4, t.s);
+    tick t[MAX_TICKS];
+    for (int k = 0, nt = sc_ticks(sy, t); k < nt; k++) {
+        double y = sc_px(sy, t[k].v);
+        const char *cls = !sy->log && t[k].v == 0 ? "ax" : t[k].major ? "grid" : "minor";
+        sb_printf(b, "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", cls, SC_L, y, SC_R, y);
+        if (t[k].text.s[0]) sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", SC_L - 6, y + 4, t[k].text.s);
+        sb_puts(b, "\n");
     }
     sb_printf(b, "<line class=\"ax\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", SC_L, SC_T, SC_L, SC_B);
     sb_printf(b, "<text class=\"lab\" transform=\"rotate(-90 22 %.1f)\" x=\"22\" y=\"%.1f\" text-anchor=\"middle\">", (SC_T + SC_B) / 2,
@@ -848,11 +884,12 @@ static void svg_scatter(sb *b, const char *title, const char *xlab, const char *
         double x = sc_px(&sx, q->x), y0 = sc_px(&sy, q->y - q->yerr), y1 = sc_px(&sy, q->y + q->yerr);
         sb_printf(b, "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh8M%.1f %.1fh8\"/>\n", x, y0, y1, x - 4, y0, x - 4, y1);
     }
+    for (size_t k = 0; k < m; k++) t[k].px[0] = sc_px(&sx, t[k].x), t[k].px[1] = sc_px(&sy, t[k].y);
     for (size_t k = 0; k < m; k++) {
         const point *q = &p[t[k].idx];
-        double x = sc_px(&sx, q->x), y = sc_px(&sy, q->y), tx, ty;
+        double x = t[k].px[0], y = t[k].px[1], tx, ty;
         int left;
-        place_label(t, k, x, y, q->label, &tx, &ty, &left);
+        place_label(t, k, m, x, y, q->label, &tx, &ty, &left);
         sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5.5\" fill=\"%s\"><title>", x, y, q->color);
         sb_html(b, q->tip);
         sb_printf(b, "</title></circle><text class=\"pl\" x=\"%.1f\" y=\"%.1f\"%s>", tx, ty, left ? " text-anchor=\"end\"" : "");
@@ -868,7 +905,7 @@ static const char k_css[] =
     ":root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--alt:#f6f8fa}\n"
     "*{box-sizing:border-box}\n"
     "body{margin:0;background:#fff;color:var(--fg);font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif}\n"
-    "main{max-width:1040px;margin:0 auto;padding:24px 20px 40px}\n"
+    "main{max-width:1100px;margin:0 auto;padding:24px 20px 40px}\n"
     "h1{font-size:24px;margin:0 0 2px}\n"
     "h2{font-size:18px;margin:30px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--line)}\n"
     ".sub,figcaption,footer,.note{color:var(--muted);font-size:12.5px}\n"
@@ -877,11 +914,12 @@ static const char k_css[] =
     ".card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:140px}\n"
     ".card b{display:block;font-size:20px;font-variant-numeric:tabular-nums}\n"
     ".card span{color:var(--muted);font-size:12px}\n"
-    "table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}\n"
-    "th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}\n"
+    "table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums;font-size:13px}\n"
+    ".wide{overflow-x:auto}\n"
+    "th,td{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}\n"
     "thead th{background:var(--alt);font-weight:600;white-space:nowrap}\n"
     "table.facts th{font-weight:600;background:none;white-space:nowrap}\n"
-    "table.facts td,table.runs td{overflow-wrap:anywhere}\n"
+    "table.facts td,table.runs td{overflow-wrap:break-word}\n"
     ".r{text-align:right;white-space:nowrap}\n"
     "tbody tr:nth-child(even){background:#fafbfc}\n"
     "tr.total td{font-weight:600;border-top:2px solid var(--fg)}\n"
@@ -895,7 +933,8 @@ static const char k_css[] =
     "svg .na{font-style:italic}\n"
     "svg .reft{fill:#953800}\n"
     "svg .pl{font-size:12px;font-weight:600}\n"
-    "svg .grid{stroke:#e6eaef}\n"
+    "svg .grid{stroke:#dde2e7}\n"
+    "svg .minor{stroke:#f0f2f4}\n"
     "svg .ax{stroke:#6e7781}\n"
     "svg .stripe{fill:#f6f8fa}\n"
     "svg .ref{stroke:#953800;stroke-dasharray:5 3}\n"
@@ -957,8 +996,9 @@ static void html_facts(sb *b, const fact *f, int n) {
     sb_puts(b, "</tbody></table>\n");
 }
 
+/* Tables sit in a horizontally scrolling box so a wide one never overflows the page. */
 static void html_table_open(sb *b, const table_head *h, const char *cls) {
-    sb_puts(b, cls ? "<table class=\"" : "<table>");
+    sb_puts(b, cls ? "<div class=\"wide\"><table class=\"" : "<div class=\"wide\"><table>");
     if (cls) sb_puts(b, cls), sb_puts(b, "\">");
     sb_puts(b, "<thead><tr>");
     for (int i = 0; i < h->n; i++) html_tag_text(b, h->right[i] ? "<th class=\"r\">" : "<th>", h->name[i], "</th>");
@@ -1077,7 +1117,7 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     }
     tensor_total_row(v, w);
     html_row(b, w, &k_tensor_head, "total", 1);
-    sb_puts(b, "</tbody></table>\n<p class=\"note\">Totals: sizes and parameters summed over tensors (file metadata excluded); "
+    sb_puts(b, "</tbody></table></div>\n<p class=\"note\">Totals: sizes and parameters summed over tensors (file metadata excluded); "
                "rel. RMSE is the parameter-weighted RMS of the tensors' relative RMSE; max |err| the largest over tensors.</p>\n");
 }
 
@@ -1163,6 +1203,7 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
     table_head h;
     snprintf(title, sizeof title, "%zu runs%s%s", c->n, c->same_model ? " of " : "", c->same_model ? model_of(&c->runs[0]) : "");
     html_tag_text(b, "<h1>", title, "</h1>\n");
+    if (c->same_model && c->runs[0].model[0]) html_tag_text(b, "<p class=\"sub\">", c->runs[0].model, "</p>\n");
     sb_puts(b, "<p class=\"sub\">Sorted by output size. PPL and KLD come from slm eval (" DASH " when a run was not evaluated); "
                "w. rel. RMSE is the parameter-weighted RMS of the per-tensor relative RMSE of the weights.</p>\n");
     html_scatter(b, c, pts, tmp);
@@ -1173,21 +1214,21 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
         compare_row(c, k, w);
         html_row(b, w, &h, NULL, -1);
     }
-    sb_puts(b, "</tbody></table>\n<h2>Runs</h2>\n");
+    sb_puts(b, "</tbody></table></div>\n<h2>Runs</h2>\n");
     runs_head(c, &h);
     html_table_open(b, &h, "runs");
     for (size_t k = 0; k < c->n; k++) {
         runs_row(c, k, w);
         html_row(b, w, &h, NULL, -1);
     }
-    sb_puts(b, "</tbody></table>\n");
+    sb_puts(b, "</tbody></table></div>\n");
     if (!any_tensors(c)) return;
     sb_puts(b, "<h2>Per-tensor type and relative RMSE</h2>\n<details open=\"open\"><summary>one column per run</summary>\n"
-               "<table><thead><tr><th>tensor</th>");
+               "<div class=\"wide\"><table><thead><tr><th>tensor</th>");
     for (size_t k = 0; k < c->n; k++) html_tag_text(b, "<th class=\"r\">", c->v[c->order[k]].label, "</th>");
     sb_puts(b, "</tr></thead><tbody>\n");
     matrix_rows(c, html_matrix_row, b);
-    sb_puts(b, "</tbody></table>\n</details>\n");
+    sb_puts(b, "</tbody></table></div>\n</details>\n");
 }
 
 /* ---------------------------------------------------------------- writers */

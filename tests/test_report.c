@@ -372,6 +372,7 @@ static void test_nonfinite_values(void **st) {
     free(h);
     char *md = render_md(runs, 1, "nf1.md");
     expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | n/a |");
+    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **n/a** | **1.13e-02** |"); /* NaN/Inf errors: n/a */
     expect_absent(md, "nan");
     expect_absent(md, "inf ");
     free(md);
