@@ -51,7 +51,7 @@ LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
-TOOLS     := $(BUILD)/gen_tiny $(BUILD)/mksynth
+TOOLS     := $(BUILD)/mksynth
 
 VPATH     := core formats model quantize prune distill cli tests fixtures bench
 
@@ -94,15 +94,14 @@ $(BUILD)/testutil.o: tests/testutil.c | $(BUILD)
 $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/testutil.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/gen_tiny: $(BUILD)/gen_tiny.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
 $(BUILD)/mksynth: $(BUILD)/mksynth.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- the main job on the built-in default model
+DEMO_MODEL ?= $(SLM_FIXTURES)/models/tinystories-3M
+DEMO_DIR   ?= $(BUILD)/demo
 demo: all
-	@SLM=$(BUILD)/slm sh bench/demo.sh
+	@SLM=$(BUILD)/slm MODEL=$(DEMO_MODEL) OUT=$(DEMO_DIR) FIX=$(SLM_FIXTURES) sh tests/demo.sh
 
 # ---- tests
 check: all $(TESTS) $(TOOLS)

@@ -195,8 +195,13 @@ int cmd_inspect(int argc, char **argv) {
     slm_err err = {0};
     struct stat st;
     if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) return inspect_st(in, json);
-    if (slm_map_open(&m, in, &err)) return cli_fail(&err);
-    int is_gguf = m.size >= 4 && slm_le_u32(m.data) == SLM_GGUF_MAGIC;
-    slm_map_close(&m);
+    /* by extension first (so a .gguf with a bad magic gets GGUF's message), else by magic */
+    size_t len = strlen(in);
+    int is_gguf = len > 5 && !strcmp(in + len - 5, ".gguf");
+    if (!is_gguf && !(len > 12 && !strcmp(in + len - 12, ".safetensors"))) {
+        if (slm_map_open(&m, in, &err)) return cli_fail(&err);
+        is_gguf = m.size >= 4 && slm_le_u32(m.data) == SLM_GGUF_MAGIC;
+        slm_map_close(&m);
+    }
     return is_gguf ? inspect_gguf(in, json) : inspect_st(in, json);
 }

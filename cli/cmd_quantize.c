@@ -136,9 +136,6 @@ int cmd_quantize(int argc, char **argv) {
         r->threads = slm_threads_get();
         r->seconds = cli_now() - t0;
         r->peak_rss_bytes = cli_peak_rss();
-        if (r->n_fallback)
-            msg_warn("%d of %zu tensors fell back to another type (row length not a multiple of the block size)", r->n_fallback,
-                     r->n_tensors);
         if (dry) {
             export_print_summary(&job, stdout, 1); /* the dry run's whole point is this table */
             printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);

@@ -229,4 +229,7 @@ void export_print_summary(const export_job *j, FILE *f, int per_tensor) {
             r->n_tensors);
     if (r->seconds > 0) fprintf(f, " in %.2f s", r->seconds);
     fprintf(f, "\n");
+    if (r->n_fallback)
+        fprintf(f, "%d of %zu tensors fell back to another type (row length not a multiple of the block size)\n", r->n_fallback,
+                r->n_tensors);
 }

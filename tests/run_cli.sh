@@ -1,0 +1,144 @@
+#!/bin/sh
+# run_cli.sh - command-line behaviour: exit codes, one-line errors naming the file, no output
+# or temp file left after a failure or a signal, refusal to overwrite, determinism across
+# thread counts, quiet unless asked. Run by `make check` with SLM and BUILD set.
+set -u
+SLM=${SLM:-build/slm}
+BUILD=${BUILD:-build}
+FIX=${SLM_FIXTURES:-../shared/fixtures}
+T=$(mktemp -d "${TMPDIR:-/tmp}/slm-cli-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fails=0; n=0
+S260="$FIX/models/stories260K"
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect CODE 'stderr substring' cmd... : exit status and a substring of stderr ('' = empty stderr)
+expect() {
+    code=$1; want=$2; shift 2
+    n=$((n + 1))
+    "$@" > "$T/out" 2> "$T/err"
+    got=$?
+    if [ "$got" != "$code" ]; then fail "[$*] exit $got, want $code; stderr: $(head -c 300 "$T/err")"; return; fi
+    if [ -z "$want" ]; then
+        [ -s "$T/err" ] && fail "[$*] stderr not empty: $(head -c 300 "$T/err")"
+    elif ! grep -qF -- "$want" "$T/err"; then
+        fail "[$*] stderr lacks '$want': $(head -c 300 "$T/err")"
+    fi
+    return 0
+}
+expect_stdout() { grep -qF -- "$1" "$T/out" || fail "stdout lacks '$1': $(head -c 300 "$T/out")"; }
+no_file() { [ ! -e "$1" ] || fail "$1 exists after a failure"; ls -a "$(dirname "$1")" | grep -q '\.slm-' && fail "temp file left in $(dirname "$1")"; return 0; }
+one_line() { [ "$(wc -l < "$T/err")" -eq 1 ] || fail "error is not one line: $(cat "$T/err")"; }
+
+# ---- usage, help, version -----------------------------------------------------------------
+expect 0 '' "$SLM" --version; expect_stdout "slm 0.1.0"
+expect 0 '' "$SLM" --help; expect_stdout "usage: slm <command>"
+expect 2 "usage: slm <command>" "$SLM"
+expect 2 "slm: unknown command 'frob'" "$SLM" frob
+expect 0 '' "$SLM" convert --help; expect_stdout "usage: slm convert MODEL_DIR -o OUT.gguf"
+expect 0 '' "$BUILD/slm-quantize" --help; expect_stdout "usage: slm quantize MODEL -o OUT.gguf --type TYPE"
+expect 2 "slm convert: missing MODEL_DIR" "$SLM" convert
+expect 2 "Try 'slm convert --help'." "$SLM" convert "$S260" -o "$T/x.gguf" --fo
+expect 2 "slm convert: unknown option '--fo'" "$SLM" convert "$S260" -o "$T/x.gguf" --fo
+expect 2 "option '-o' needs a value" "$SLM" convert "$S260" -o
+expect 2 "--outtype: 'q4_0' is not f32, f16 or bf16" "$SLM" convert "$S260" -o "$T/x.gguf" --outtype q4_0
+expect 2 "option '--threads': '0' is not an integer in [1, 1024]" "$SLM" convert "$S260" -o "$T/x.gguf" --threads 0
+expect 2 "slm quantize: missing --type" "$SLM" quantize "$S260" -o "$T/x.gguf"
+expect 2 "slm quantize: unknown type 'Q9_9' (see --list-types)" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q9_9
+expect 2 "--tensor-type: unknown tensor type 'Q9'" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q8_0 --tensor-type attn_q=Q9
+expect 2 "--tensor-type: expected REGEX=TYPE" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q8_0 --tensor-type attn_q
+no_file "$T/x.gguf"
+expect 0 '' "$SLM" quantize --list-types; expect_stdout "Q4_K_M"
+
+# ---- success is quiet off a terminal; -v gives the summary ---------------------------------
+expect 0 '' "$SLM" convert "$S260" -o "$T/s.gguf"
+expect 0 "Q8_0:" "$SLM" quantize "$T/s.gguf" -o "$T/q8.gguf" --type Q8_0 -v
+expect 0 '' "$SLM" inspect "$T/q8.gguf"; expect_stdout "blk.0.attn_q.weight"
+expect_stdout "general.file_type                            u32    7"
+expect 0 '' "$SLM" inspect "$T/q8.gguf" --json; expect_stdout '"Q8_0"'
+expect 0 '' "$SLM" inspect "$S260"; expect_stdout "model.layers.0.self_attn.q_proj.weight"
+
+# ---- outputs: no overwrite without -f, never the input ------------------------------------
+cp "$T/s.gguf" "$T/keep.gguf"
+expect 1 "already exists (use -f to overwrite)" "$SLM" convert "$S260" -o "$T/s.gguf" --outtype f16
+cmp -s "$T/s.gguf" "$T/keep.gguf" || fail "refused overwrite still changed the file"
+expect 0 '' "$SLM" convert "$S260" -o "$T/s.gguf" --outtype f16 -f
+cmp -s "$T/s.gguf" "$T/keep.gguf" && fail "-f did not overwrite"
+expect 1 "output is the input file" "$SLM" quantize "$T/q8.gguf" -o "$T/q8.gguf" --type Q8_0 -f --allow-requantize
+
+# ---- bad requests ---------------------------------------------------------------------------
+expect 1 "Q2_K_S needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
+expect 1 "is already quantized (Q8_0)" "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0; one_line; no_file "$T/x.gguf"
+expect 0 '' "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0 --allow-requantize
+rm -f "$T/x.gguf"
+"$BUILD/mksynth" "$T/untied" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" > /dev/null || fail "mksynth"
+expect 1 "tensor 'output.weight': row length 64 is not a multiple of Q4_K's block size 256" \
+    "$SLM" quantize "$T/untied" -o "$T/x.gguf" --type Q8_0 --output-tensor-type Q4_K; no_file "$T/x.gguf"
+expect 1 "tensor 'token_embd.weight': row length 64 is not a multiple of Q6_K's block size 256" \
+    "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --token-embedding-type Q6_K; no_file "$T/x.gguf"
+expect 1 "/nonexistent: no such file or folder" "$SLM" quantize /nonexistent -o "$T/x.gguf" --type Q8_0
+"$BUILD/mksynth" "$T/nan" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --nan 7:300 > /dev/null || fail "mksynth"
+expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight' (rows from 0): NaN at index 300 (row 4, column 44)" \
+    "$SLM" quantize "$T/nan" -o "$T/x.gguf" --type Q8_0; one_line; no_file "$T/x.gguf"
+
+# ---- malformed files: every fixtures/corrupt case, through inspect (files) or convert (folders)
+while IFS="$(printf '\t')" read -r path kind code msg; do
+    case "$path" in "#"*|"") continue ;; esac
+    f="fixtures/corrupt/$path"
+    if [ "$kind" = model ]; then
+        [ "$code" = OK ] && continue
+        expect 1 "$msg" "$SLM" convert "$f" -o "$T/bad.gguf"; one_line; no_file "$T/bad.gguf"
+    elif [ "$code" = OK ]; then
+        expect 0 '' "$SLM" inspect "$f"
+    else
+        expect 1 "$msg" "$SLM" inspect "$f"; one_line
+        grep -qF "$f" "$T/err" || fail "error for $f does not name the file"
+    fi
+done < fixtures/corrupt/MANIFEST
+
+# ---- dry run: the exact size, nothing written --------------------------------------------------
+expect 0 '' "$SLM" quantize "$FIX/models/tinystories-3M" --type Q4_K_M --dry-run -o "$T/dry.gguf"
+no_file "$T/dry.gguf"
+size=$(sed -n 's/^output size: \([0-9]*\) bytes$/\1/p' "$T/out")
+grep -q "blk.2.ffn_down.weight .*Q6_K" "$T/out" || fail "dry run table lacks the ffn_down type"
+expect 0 '' "$SLM" quantize "$FIX/models/tinystories-3M" --type Q4_K_M -o "$T/t.gguf" --report "$T/r.json"
+[ "$size" = "$(wc -c < "$T/t.gguf" | tr -d ' ')" ] || fail "dry-run size $size != real size"
+grep -q '"slm-report/1"' "$T/r.json" && grep -q '"rel_rmse"' "$T/r.json" || fail "report lacks keys"
+
+# ---- determinism: runs and thread counts give the same bytes -----------------------------------
+for t in Q4_K_M Q8_0 IQ4_XS; do
+    "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a1.gguf" -t 1 -f
+    "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a2.gguf" -t 2 -f
+    "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a3.gguf" -t 2 -f
+    cmp -s "$T/a1.gguf" "$T/a2.gguf" && cmp -s "$T/a2.gguf" "$T/a3.gguf" || fail "$t output depends on threads or run"
+    n=$((n + 1))
+done
+for o in f32 f16 bf16; do
+    "$SLM" convert "$FIX/models/tinystories-3M-sharded" -o "$T/c1.gguf" --outtype $o -t 1 -f
+    "$SLM" convert "$FIX/models/tinystories-3M-sharded" -o "$T/c2.gguf" --outtype $o -t 2 -f
+    cmp -s "$T/c1.gguf" "$T/c2.gguf" || fail "convert --outtype $o depends on threads"
+    n=$((n + 1))
+done
+
+# ---- SIGINT / SIGTERM: status 130 / 143, no output, no temp file --------------------------------
+"$BUILD/mksynth" "$T/big" --dim 1024 --ff 2816 --layers 6 --heads 16 --kv-heads 4 --dtype f32 --shards 2 \
+    --tokenizer-from "$S260" > /dev/null || fail "mksynth big"
+for sig in INT TERM; do
+    rm -f "$T/int.gguf"
+    "$SLM" quantize "$T/big" -o "$T/int.gguf" --type Q4_K_M -t 1 &
+    pid=$!
+    sleep 0.5
+    kill -s $sig $pid
+    wait $pid 2>/dev/null
+    st=$?
+    want=130; [ $sig = TERM ] && want=143
+    [ "$st" = "$want" ] || fail "SIG$sig: exit status $st, want $want"
+    no_file "$T/int.gguf"
+    n=$((n + 1))
+done
+
+echo "cli: $n cases, $fails failure(s)"
+[ "$fails" -eq 0 ]
