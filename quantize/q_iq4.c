@@ -7,6 +7,7 @@
  * bytes; both are tested against their own golden files.
  * Must not: reorder float expressions, allocate, print, or know about files.
  */
+#define SLM_QUANTS_AVX2_HELPERS
 #include "quantize/quants.h"
 
 #include <math.h>
@@ -17,13 +18,10 @@
 
 #define GROUP_MAX_EPS 1e-15f /* ggml: a group with |x| below this is "all zero" */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define X86_KERNELS 1
+#if SLM_X86_KERNELS
 /* AVX2 paths of the searched (chunk) quantizers (end of file), bit-exact with the scalar ones. */
 static void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl *restrict y, const float *restrict qw);
 static void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *restrict y, const float *restrict qw);
-#else
-#define X86_KERNELS 0
 #endif
 
 /* The 16 non-linear levels (ggml-common.h kvalues_iq4nl). */
@@ -189,7 +187,7 @@ size_t slm_quantize_iq4_nl_kernel(const float *restrict src, void *restrict dst,
     slm_block_iq4_nl *iq4 = dst;
     for (int64_t row = 0; row < nrow; ++row) {
         int64_t ibl = 0;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
         for (; avx2 && ibl + 8 <= nblock; ibl += 8) { /* 8 blocks in the 8 lanes */
             iq4_nl_8_blocks_avx2(src + SLM_QK4_NL * ibl, &iq4[ibl], imatrix ? imatrix + SLM_QK4_NL * ibl : NULL);
         }
@@ -255,7 +253,7 @@ size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst,
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nblock = n_per_row / SLM_QK_K;
     void (*block_fn)(const float *restrict, slm_block_iq4_xs *restrict, const float *restrict) = iq4_xs_block_ref;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = iq4_xs_block_avx2;
 #endif
     slm_block_iq4_xs *iq4 = dst;
@@ -308,48 +306,9 @@ void slm_dequantize_row_iq4_xs(const void *restrict vx, float *restrict y, int64
  * best_index_int8's binary search becomes a count of the levels not above x, which selects the
  * same bracket [val[mu-1], val[mu]) for every x (NaN included), then ggml's tie rule.
  */
-#if X86_KERNELS
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2")))
-
-static inline AVX2 void transpose_8x8(__m256 *r) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-/* xt[i] lane j = x[32*j + i] for 8 sub-blocks of 32. */
-static inline AVX2 void load_transposed_32(__m256 *restrict xt, const float *restrict x) {
-    for (int c = 0; c < 4; c++) {
-        for (int j = 0; j < 8; j++) xt[8 * c + j] = _mm256_loadu_ps(x + 32 * j + 8 * c);
-        transpose_8x8(xt + 8 * c);
-    }
-}
-
-static inline AVX2 __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
-
-static inline AVX2 __m256 select_x8(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
-
+#if SLM_X86_KERNELS
 /* level[idx] for idx in 0..15 (lo = levels 0..7, hi = levels 8..15). */
-static inline AVX2 __m256 level_x8(__m256 lo, __m256 hi, __m256i idx) {
+static inline SLM_AVX2 __m256 level_x8(__m256 lo, __m256 hi, __m256i idx) {
     const __m256 from_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 -> sign bit */
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), from_hi);
 }
@@ -358,7 +317,7 @@ static inline AVX2 __m256 level_x8(__m256 lo, __m256 hi, __m256i idx) {
 static const float k_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 /* best_index_int8(16, kvalues_iq4nl, x) in every lane. */
-static inline AVX2 __m256i best_index_x8(__m256 x) {
+static inline SLM_AVX2 __m256i best_index_x8(__m256 x) {
     const float *lv = k_levels;
     const __m256 lo = _mm256_loadu_ps(lv), hi = _mm256_loadu_ps(lv + 8);
     /* mu = 1 + #{k >= 1: !(x < val[k])}, capped at 15: the binary search's upper bracket */
@@ -372,34 +331,30 @@ static inline AVX2 __m256i best_index_x8(__m256 x) {
     const __m256 down = _mm256_cmp_ps(_mm256_sub_ps(x, level_x8(lo, hi, mu1)), _mm256_sub_ps(level_x8(lo, hi, mu), x),
                                       _CMP_LT_OQ);
     __m256i r = _mm256_add_epi32(mu, _mm256_castps_si256(down)); /* down = -1 */
-    r = _mm256_castps_si256(select_x8(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(15)),
+    r = _mm256_castps_si256(slm_select_x8(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(15)),
                                       _mm256_cmp_ps(x, _mm256_set1_ps(lv[15]), _CMP_GE_OQ)));
-    r = _mm256_castps_si256(select_x8(_mm256_castsi256_ps(r), _mm256_setzero_ps(),
+    r = _mm256_castps_si256(slm_select_x8(_mm256_castsi256_ps(r), _mm256_setzero_ps(),
                                       _mm256_cmp_ps(x, _mm256_set1_ps(lv[0]), _CMP_LE_OQ)));
     return r;
 }
 
 /* Packs 32 codes (4 vectors of 8, values 0..15) as ggml: byte j = L[j] | L[j+16] << 4. */
-static inline AVX2 void pack_nibbles_32(uint8_t *restrict q4, const __m256i *restrict L) {
-    const __m256i b0 = _mm256_or_si256(L[0], _mm256_slli_epi32(L[2], 4));
-    const __m256i b1 = _mm256_or_si256(L[1], _mm256_slli_epi32(L[3], 4));
-    __m256i w = _mm256_packus_epi32(b0, b1);                 /* b0 0-3, b1 0-3 | b0 4-7, b1 4-7 */
-    w = _mm256_permute4x64_epi64(w, _MM_SHUFFLE(3, 1, 2, 0)); /* b0 0-7, b1 0-7 (16-bit) */
-    _mm_storeu_si128((__m128i *)(void *)q4, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+static inline SLM_AVX2 void pack_nibbles_32(uint8_t *restrict q4, const __m256i *restrict L) {
+    slm_store_bytes_x16(q4, _mm256_or_si256(L[0], _mm256_slli_epi32(L[2], 4)), _mm256_or_si256(L[1], _mm256_slli_epi32(L[3], 4)));
 }
 
 /* The per-sub-block part of quantize_row_iq4_nl_impl with ntry > 0, 8 sub-blocks of 32 in
  * lanes: xt the values, wt their weights. Returns the sub-block scales (0 when all-zero). */
-static AVX2 __m256 iq4_scales_x8(const __m256 *restrict xt, const __m256 *restrict wt, int ntry) {
+static SLM_AVX2 __m256 iq4_scales_x8(const __m256 *restrict xt, const __m256 *restrict wt, int ntry) {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 lo = _mm256_loadu_ps(k_levels), hi = _mm256_loadu_ps(k_levels + 8);
     const float v0 = kvalues_iq4nl[0];
     __m256 amax = zero, max = zero;
     for (int j = 0; j < 32; ++j) {
-        const __m256 ax = abs_x8(xt[j]);
+        const __m256 ax = slm_abs_x8(xt[j]);
         const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = select_x8(amax, ax, gt);
-        max = select_x8(max, xt[j], gt);
+        amax = slm_select_x8(amax, ax, gt);
+        max = slm_select_x8(max, xt[j], gt);
     }
     const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
 
@@ -413,7 +368,7 @@ static AVX2 __m256 iq4_scales_x8(const __m256 *restrict xt, const __m256 *restri
         sumqx = _mm256_add_ps(sumqx, _mm256_mul_ps(wq, xt[j]));
         sumq2 = _mm256_add_ps(sumq2, _mm256_mul_ps(wq, q));
     }
-    d = select_x8(zero, _mm256_div_ps(sumqx, sumq2), _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ));
+    d = slm_select_x8(zero, _mm256_div_ps(sumqx, sumq2), _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ));
     __m256 best = _mm256_mul_ps(d, sumqx);
     for (int itry = -ntry; itry <= ntry; ++itry) {
         id = _mm256_div_ps(_mm256_set1_ps((float)(itry + kvalues_iq4nl[0])), max);
@@ -428,14 +383,14 @@ static AVX2 __m256 iq4_scales_x8(const __m256 *restrict xt, const __m256 *restri
                                             _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ));
         if (!_mm256_movemask_ps(better)) continue;
         const __m256 new_d = _mm256_div_ps(sumqx, sumq2);
-        d = select_x8(d, new_d, better);
-        best = select_x8(best, _mm256_mul_ps(new_d, sumqx), better);
+        d = slm_select_x8(d, new_d, better);
+        best = slm_select_x8(best, _mm256_mul_ps(new_d, sumqx), better);
     }
-    return select_x8(d, zero, all_zero);
+    return slm_select_x8(d, zero, all_zero);
 }
 
 /* Codes of 32 values with inverse scale id, packed into 16 bytes. */
-static inline AVX2 void iq4_codes_32(uint8_t *restrict q4, const float *restrict x, float id) {
+static inline SLM_AVX2 void iq4_codes_32(uint8_t *restrict q4, const float *restrict x, float id) {
     const __m256 vid = _mm256_set1_ps(id);
     __m256i L[4];
     for (int c = 0; c < 4; c++) L[c] = best_index_x8(_mm256_mul_ps(vid, _mm256_loadu_ps(x + 8 * c)));
@@ -443,14 +398,14 @@ static inline AVX2 void iq4_codes_32(uint8_t *restrict q4, const float *restrict
 }
 
 /* quantize_iq4_nl's blocks ibl..ibl+7 of one row (qw: their weights or NULL). */
-static AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl *restrict y, const float *restrict qw) {
+static SLM_AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl *restrict y, const float *restrict qw) {
     __m256 xt[32], wt[32];
-    load_transposed_32(xt, x);
+    slm_load_transposed(xt, x, 32);
     __m256 sigma2 = _mm256_setzero_ps();
     for (int j = 0; j < 32; ++j) sigma2 = _mm256_add_ps(sigma2, _mm256_mul_ps(xt[j], xt[j]));
     sigma2 = _mm256_mul_ps(sigma2, _mm256_set1_ps(2.f / SLM_QK4_NL));
     if (qw) {
-        load_transposed_32(wt, qw);
+        slm_load_transposed(wt, qw, 32);
         for (int j = 0; j < 32; ++j) {
             wt[j] = _mm256_mul_ps(wt[j], _mm256_sqrt_ps(_mm256_add_ps(sigma2, _mm256_mul_ps(xt[j], xt[j]))));
         }
@@ -467,15 +422,15 @@ static AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl 
 }
 
 /* One iq4_xs super-block (qw: its 256 weights or NULL). */
-static AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *restrict y, const float *restrict qw) {
+static SLM_AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *restrict y, const float *restrict qw) {
     float sigma2 = 0;
     for (int j = 0; j < SLM_QK_K; ++j) sigma2 += x[j] * x[j];
     sigma2 *= 2.f / SLM_QK_K;
 
     __m256 xt[32], wt[32];
-    load_transposed_32(xt, x);
+    slm_load_transposed(xt, x, 32);
     if (qw) {
-        load_transposed_32(wt, qw);
+        slm_load_transposed(wt, qw, 32);
         const __m256 vs = _mm256_set1_ps(sigma2);
         for (int j = 0; j < 32; ++j) wt[j] = _mm256_mul_ps(wt[j], _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(xt[j], xt[j]))));
     } else {
@@ -514,4 +469,4 @@ static AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *re
     }
 }
 
-#endif /* X86_KERNELS */
+#endif /* SLM_X86_KERNELS */

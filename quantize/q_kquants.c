@@ -7,6 +7,7 @@
  * evaluation order, float32 only, no fused multiply-add: the golden tests compare bytes.
  * Must not: allocate (scratch is on the stack), print, or know about files.
  */
+#define SLM_QUANTS_AVX2_HELPERS
 #include "quantize/quants.h"
 
 #include <math.h>
@@ -17,9 +18,8 @@
 
 #define GROUP_MAX_EPS 1e-15f /* ggml: a group with |x| below this is "all zero" */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define X86_KERNELS 1
-/* AVX2 paths for q4_K/q5_K/q6_K (end of file), bit-exact with the scalar ones. */
+#if SLM_X86_KERNELS
+/* AVX2 paths for q2_K..q6_K (end of file), bit-exact with the scalar ones. */
 static void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb);
 static void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb);
 static void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax, int clamp_63,
@@ -32,8 +32,6 @@ static void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block
 static void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y, const float *restrict qw);
 static void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
                                               const float *restrict qw);
-#else
-#define X86_KERNELS 0
 #endif
 
 /* ===================== solvers (ggml-quants.c "Helper functions") */
@@ -591,7 +589,7 @@ size_t slm_quantize_q2_K_kernel(const float *restrict src, void *restrict dst, i
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nb = n_per_row / SLM_QK_K;
     q2_K_block_fn block_fn = imatrix ? quantize_block_q2_K_weighted : quantize_block_q2_K_ref;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = imatrix ? quantize_block_q2_K_weighted_avx2 : quantize_block_q2_K_avx2;
 #endif
     slm_block_q2_K *y = dst;
@@ -795,7 +793,7 @@ size_t slm_quantize_q3_K_kernel(const float *restrict src, void *restrict dst, i
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const int64_t nb = n_per_row / SLM_QK_K;
     q3_K_block_fn block_fn = imatrix ? quantize_block_q3_K_weighted : quantize_block_q3_K_ref;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = imatrix ? quantize_block_q3_K_weighted_avx2 : quantize_block_q3_K_avx2;
 #endif
     slm_block_q3_K *y = dst;
@@ -1012,7 +1010,7 @@ size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, i
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q4_K);
     if (!imatrix) {
-#if X86_KERNELS
+#if SLM_X86_KERNELS
         if (slm_quant_use_avx2(kernel)) {
             quantize_row_q4_K_avx2(src, dst, nrow * nb);
             return (size_t)nrow * row_size;
@@ -1022,7 +1020,7 @@ size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, i
         return (size_t)nrow * row_size;
     }
     k4_weighted_fn block_fn = k4_block_weighted;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = k4_block_weighted_avx2;
 #endif
     char *qrow = dst;
@@ -1101,7 +1099,7 @@ size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, i
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q5_K);
     if (!imatrix) {
-#if X86_KERNELS
+#if SLM_X86_KERNELS
         if (slm_quant_use_avx2(kernel)) {
             quantize_row_q5_K_avx2(src, dst, nrow * nb);
             return (size_t)nrow * row_size;
@@ -1111,7 +1109,7 @@ size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, i
         return (size_t)nrow * row_size;
     }
     k4_weighted_fn block_fn = k4_block_weighted;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = k4_block_weighted_avx2;
 #endif
     char *qrow = dst;
@@ -1241,7 +1239,7 @@ size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, i
     const int64_t nb = n_per_row / SLM_QK_K;
     const size_t row_size = (size_t)nb * sizeof(slm_block_q6_K);
     q6_K_block_fn block_fn = quantize_block_q6_K;
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) block_fn = quantize_block_q6_K_avx2;
 #endif
     slm_block_q6_K *y = dst;
@@ -1270,74 +1268,11 @@ size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t 
  * its codes from the scalar solver (rare: zero or fp16-underflowing sub-blocks).
  * test_quants checks these paths against the _ref functions on golden and random inputs.
  */
-#if X86_KERNELS
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2")))
-
-/* r[t] <- column t of the 8x8 matrix whose rows are r[0..7]. */
-static inline AVX2 void transpose_8x8(__m256 *r) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-/* Loads n_sub sub-blocks of len values (len a multiple of 8, n_sub = 8) transposed:
- * xt[i] lane j = x[len*j + i]. */
-static inline AVX2 void load_transposed(__m256 *restrict xt, const float *restrict x, int len) {
-    for (int c = 0; c < len / 8; c++) {
-        for (int j = 0; j < 8; j++) xt[8 * c + j] = _mm256_loadu_ps(x + len * j + 8 * c);
-        transpose_8x8(xt + 8 * c);
-    }
-}
-
-/* slm_nearest_int in every lane. */
-static inline AVX2 __m256i nearest_int_x8(__m256 f) {
-    __m256i i = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.f)));
-    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
-}
-
-static inline AVX2 __m256i clamp_x8(__m256i v, int lo, int hi) {
-    return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
-}
-
-static inline AVX2 __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
-
-static inline AVX2 __m256 neg_x8(__m256 v) { return _mm256_xor_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN))); }
-
-/* mask ? b : a */
-static inline AVX2 __m256 select_x8(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
-
-/* Low byte of each of the 8 int32 lanes to dst[0..7] (the C conversion int -> uint8_t). */
-static inline AVX2 void store_bytes_x8(uint8_t *dst, __m256i v) {
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
-                                          -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    __m256i b = _mm256_shuffle_epi8(v, pick); /* bytes 0..3 of each 128-bit half */
-    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-    _mm_storel_epi64((__m128i *)(void *)dst, _mm256_castsi256_si128(b));
-}
-
+#if SLM_X86_KERNELS
 /* make_qkx2_quants (flat_le = 0) or make_qkx3_quants with weights (flat_le = 1: `max <= min` is
  * the flat test) for 8 sub-blocks: lane j of xt[i]/wt[i] is value i of sub-block j. Returns the
  * scales; *the_min_out the mins. */
-static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
+static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
                                        __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
                                        int use_mad) {
     const __m256 zero = _mm256_setzero_ps();
@@ -1353,7 +1288,7 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
         sum_w = _mm256_add_ps(sum_w, wt[i]);
         sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
     }
-    min = select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
+    min = slm_select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
     const __m256 flat = flat_le ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) /* ggml returns early */
                                 : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
     const __m256 flat_min = min;
@@ -1362,9 +1297,9 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
     __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
     __m256 best_error = zero;
     for (int i = 0; i < n; ++i) {
-        __m256i l = clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+        __m256i l = slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
         __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), xt[i]);
-        diff = use_mad ? abs_x8(diff) : _mm256_mul_ps(diff, diff);
+        diff = use_mad ? slm_abs_x8(diff) : _mm256_mul_ps(diff, diff);
         best_error = _mm256_add_ps(best_error, _mm256_mul_ps(wt[i], diff));
     }
     for (int is = 0; is <= nstep; ++is) {
@@ -1372,7 +1307,7 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
         iscale = _mm256_div_ps(_mm256_set1_ps(num), _mm256_sub_ps(max, min));
         __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
         for (int i = 0; i < n; ++i) {
-            __m256i l = clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+            __m256i l = slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
             const __m256 lf = _mm256_cvtepi32_ps(l);
             laux[i] = lf;
             const __m256 wl = _mm256_mul_ps(wt[i], lf);
@@ -1386,42 +1321,42 @@ static AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt
         __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
         __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
         const __m256 min_pos = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
-        this_min = select_x8(this_min, zero, min_pos);
-        this_scale = select_x8(this_scale, _mm256_div_ps(sum_xl, sum_l2), min_pos);
+        this_min = slm_select_x8(this_min, zero, min_pos);
+        this_scale = slm_select_x8(this_scale, _mm256_div_ps(sum_xl, sum_l2), min_pos);
         __m256 cur_error = zero;
         for (int i = 0; i < n; ++i) {
             __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, laux[i]), this_min), xt[i]);
-            diff = use_mad ? abs_x8(diff) : _mm256_mul_ps(diff, diff);
+            diff = use_mad ? slm_abs_x8(diff) : _mm256_mul_ps(diff, diff);
             cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(wt[i], diff));
         }
         const __m256 better = _mm256_and_ps(d_pos, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ));
-        best_error = select_x8(best_error, cur_error, better);
-        scale = select_x8(scale, this_scale, better);
-        min = select_x8(min, this_min, better);
+        best_error = slm_select_x8(best_error, cur_error, better);
+        scale = slm_select_x8(scale, this_scale, better);
+        min = slm_select_x8(min, this_min, better);
     }
-    *the_min_out = neg_x8(select_x8(min, flat_min, flat));
-    return select_x8(scale, zero, flat);
+    *the_min_out = slm_neg_x8(slm_select_x8(min, flat_min, flat));
+    return slm_select_x8(scale, zero, flat);
 }
 
 /* Requantizes 32 values x with scale d (!= 0) and offset dm: L = clamp(nearest((x + dm) / d)). */
-static inline AVX2 void k4_requantize_32_avx2(const float *restrict x, float d, float dm, int nmax,
+static inline SLM_AVX2 void k4_requantize_32_avx2(const float *restrict x, float d, float dm, int nmax,
                                               uint8_t *restrict L) {
     const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm);
     for (int c = 0; c < 4; c++) {
         __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 8 * c), vdm), vd);
-        store_bytes_x8(L + 8 * c, clamp_x8(nearest_int_x8(v), 0, nmax));
+        slm_store_bytes_x8(L + 8 * c, slm_clamp_x8(slm_nearest_int_x8(v), 0, nmax));
     }
 }
 
 /* quantize_block_q4_K_ref / _q5_K_ref up to the codes L[256]: the fields d, dmin, scales. */
-static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict packed,
+static SLM_AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict packed,
                                uint16_t *restrict d16, uint16_t *restrict dmin16, uint8_t *restrict L) {
     __m256 xt[32], wt[32];
-    load_transposed(xt, x, 32);
+    slm_load_transposed(xt, x, 32);
     __m256 sum_x2 = _mm256_setzero_ps();
     for (int l = 0; l < 32; ++l) sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(xt[l], xt[l]));
     const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32.f)));
-    for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, abs_x8(xt[l]));
+    for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, slm_abs_x8(xt[l]));
 
     __m256 vmin;
     const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, 0);
@@ -1451,13 +1386,13 @@ static AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, in
 }
 
 /* k4_block_weighted with the 8 sub-block fits in lanes. */
-static AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax,
+static SLM_AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax,
                                         int clamp_63, uint8_t *restrict packed, uint16_t *restrict d16,
                                         uint16_t *restrict dmin16, uint8_t *restrict L) {
     const float sigma2 = sigma2_twice_mean_sq(x);
     __m256 xt[32], wt[32];
-    load_transposed(xt, x, 32);
-    load_transposed(wt, qw_block, 32);
+    slm_load_transposed(xt, x, 32);
+    slm_load_transposed(wt, qw_block, 32);
     const __m256 vsigma2 = _mm256_set1_ps(sigma2);
     __m256 sumw = _mm256_setzero_ps();
     for (int l = 0; l < 32; ++l) {
@@ -1486,7 +1421,7 @@ static AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *re
     }
 }
 
-static AVX2 void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb) {
+static SLM_AVX2 void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K *restrict y, int64_t nb) {
     uint8_t L[SLM_QK_K];
     for (int64_t i = 0; i < nb; i++) {
         k4_block_avx2(x + i * SLM_QK_K, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
@@ -1494,7 +1429,7 @@ static AVX2 void quantize_row_q4_K_avx2(const float *restrict x, slm_block_q4_K 
     }
 }
 
-static AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb) {
+static SLM_AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K *restrict y, int64_t nb) {
     uint8_t L[SLM_QK_K];
     for (int64_t i = 0; i < nb; i++) {
         k4_block_avx2(x + i * SLM_QK_K, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
@@ -1503,27 +1438,27 @@ static AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q5_K 
 }
 
 /* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for 8 sub-blocks; qt NULL: weights x^2. */
-static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt) {
+static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max = zero, amax = zero;
     for (int i = 0; i < n; ++i) {
-        const __m256 ax = abs_x8(xt[i]);
+        const __m256 ax = slm_abs_x8(xt[i]);
         const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = select_x8(amax, ax, gt);
-        max = select_x8(max, xt[i], gt);
+        amax = slm_select_x8(amax, ax, gt);
+        max = slm_select_x8(max, xt[i], gt);
     }
     const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
 
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
     __m256 sumlx = zero, suml2 = zero;
     for (int i = 0; i < n; ++i) {
-        const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+        const __m256 lf = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
         const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
         sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
         suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
     }
     /* scale = suml2 ? sumlx/suml2 : 0 (NaN counts as true) */
-    __m256 scale = select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ));
+    __m256 scale = slm_select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ));
     __m256 best = _mm256_mul_ps(scale, sumlx);
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
@@ -1531,7 +1466,7 @@ static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt,
         iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
         sumlx = suml2 = zero;
         for (int i = 0; i < n; ++i) {
-            const __m256 lf = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+            const __m256 lf = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
             const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
             sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
             suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
@@ -1540,20 +1475,20 @@ static AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt,
                                             _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
         if (_mm256_movemask_ps(better) == 0) continue;
         const __m256 new_scale = _mm256_div_ps(sumlx, suml2);
-        scale = select_x8(scale, new_scale, better);
-        best = select_x8(best, _mm256_mul_ps(new_scale, sumlx), better);
+        scale = slm_select_x8(scale, new_scale, better);
+        best = slm_select_x8(best, _mm256_mul_ps(new_scale, sumlx), better);
     }
-    return select_x8(scale, zero, all_zero);
+    return slm_select_x8(scale, zero, all_zero);
 }
 
-static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y,
+static SLM_AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y,
                                           const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16];
     for (int g = 0; g < 2; g++) { /* sub-blocks 0..7, then 8..15 */
         __m256 xt[16], qt[16];
-        load_transposed(xt, x + 128 * g, 16);
-        if (qw) load_transposed(qt, qw + 128 * g, 16);
+        slm_load_transposed(xt, x + 128 * g, 16);
+        if (qw) slm_load_transposed(qt, qw + 128 * g, 16);
         _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt, qw ? qt : NULL));
     }
 
@@ -1585,9 +1520,9 @@ static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_
         }
         const __m256 vd = _mm256_set1_ps(d);
         for (int c = 0; c < 2; c++) {
-            __m256i l = nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd));
-            l = _mm256_add_epi32(clamp_x8(l, -32, 31), _mm256_set1_epi32(32));
-            store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, l);
+            __m256i l = slm_nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd));
+            l = _mm256_add_epi32(slm_clamp_x8(l, -32, 31), _mm256_set1_epi32(32));
+            slm_store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, l);
         }
     }
 
@@ -1596,13 +1531,13 @@ static AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_
 
 
 /* Loads 16 sub-blocks of 16 in two groups of 8 lanes: xt[16*g + i] lane j = x[128*g + 16*j + i]. */
-static inline AVX2 void load_transposed_2x16(__m256 *restrict xt, const float *restrict x) {
-    load_transposed(xt, x, 16);
-    load_transposed(xt + 16, x + 128, 16);
+static inline SLM_AVX2 void load_transposed_2x16(__m256 *restrict xt, const float *restrict x) {
+    slm_load_transposed(xt, x, 16);
+    slm_load_transposed(xt + 16, x + 128, 16);
 }
 
 /* Weights qw * sqrt(sigma2 + x^2) in place of qt, and per-lane sums of them in order. */
-static inline AVX2 __m256 weigh_x8(__m256 *restrict qt, const __m256 *restrict xt, int n, float sigma2) {
+static inline SLM_AVX2 __m256 weigh_x8(__m256 *restrict qt, const __m256 *restrict xt, int n, float sigma2) {
     const __m256 vs = _mm256_set1_ps(sigma2);
     __m256 sumw = _mm256_setzero_ps();
     for (int l = 0; l < n; ++l) {
@@ -1613,7 +1548,7 @@ static inline AVX2 __m256 weigh_x8(__m256 *restrict qt, const __m256 *restrict x
 }
 
 /* q2_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
-static AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm_block_q2_K *restrict y,
+static SLM_AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm_block_q2_K *restrict y,
                                           uint8_t *restrict L) {
     unsigned skipped = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
@@ -1626,20 +1561,20 @@ static AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm_blo
         const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm);
         for (int c = 0; c < 2; c++) {
             __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vdm), vd);
-            store_bytes_x8(L + 16 * j + 8 * c, clamp_x8(nearest_int_x8(v), 0, 3));
+            slm_store_bytes_x8(L + 16 * j + 8 * c, slm_clamp_x8(slm_nearest_int_x8(v), 0, 3));
         }
     }
     return skipped;
 }
 
-static AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_K *restrict y,
+static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_K *restrict y,
                                           const float *restrict qw) {
     SLM_UNUSED(qw);
     uint8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16];
     __m256 xt[32], wt[32];
     load_transposed_2x16(xt, x);
-    for (int l = 0; l < 32; ++l) wt[l] = abs_x8(xt[l]);
+    for (int l = 0; l < 32; ++l) wt[l] = slm_abs_x8(xt[l]);
     for (int g = 0; g < 2; g++) {
         __m256 vmin;
         _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1));
@@ -1654,7 +1589,7 @@ static AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_
     pack_2bit(y->qs, L);
 }
 
-static AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block_q2_K *restrict y,
+static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block_q2_K *restrict y,
                                                    const float *restrict qw) {
     uint8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16], sw[SLM_QK_K / 16];
@@ -1679,23 +1614,23 @@ static AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_
 
 /* make_q3_quants(n, nmax, x, L, do_rmse = true) for 8 sub-blocks: x^2-weighted least squares, then
  * coordinate descent; a lane stops once a pass changes nothing, as ggml's loop does. */
-static AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt) {
+static SLM_AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 Lf[16];
     SLM_ASSERT(n <= 16);
     __m256 max = zero, amax = zero;
     for (int i = 0; i < n; ++i) {
-        const __m256 ax = abs_x8(xt[i]);
+        const __m256 ax = slm_abs_x8(xt[i]);
         const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = select_x8(amax, ax, gt);
-        max = select_x8(max, xt[i], gt);
+        amax = slm_select_x8(amax, ax, gt);
+        max = slm_select_x8(max, xt[i], gt);
     }
     const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
 
     const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
     __m256 sumlx = zero, suml2 = zero;
     for (int i = 0; i < n; ++i) {
-        Lf[i] = _mm256_cvtepi32_ps(clamp_x8(nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+        Lf[i] = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
         const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
         sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), Lf[i]));
         suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
@@ -1710,7 +1645,7 @@ static AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt)
             const __m256 slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
             __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
             const __m256 new_l = _mm256_cvtepi32_ps(
-                clamp_x8(nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1));
+                slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1));
             const __m256 differs = _mm256_cmp_ps(new_l, Lf[i], _CMP_NEQ_OQ);
             slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, new_l));
             sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, new_l), new_l));
@@ -1719,20 +1654,20 @@ static AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt)
                 _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
                               _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2), _CMP_GT_OQ));
             const __m256 upd = _mm256_and_ps(_mm256_and_ps(active, slx_pos), _mm256_and_ps(differs, better));
-            Lf[i] = select_x8(Lf[i], new_l, upd);
-            sumlx = select_x8(sumlx, slx, upd);
-            suml2 = select_x8(suml2, sl2, upd);
+            Lf[i] = slm_select_x8(Lf[i], new_l, upd);
+            sumlx = slm_select_x8(sumlx, slx, upd);
+            suml2 = slm_select_x8(suml2, sl2, upd);
             changed = _mm256_or_ps(changed, upd);
         }
         active = _mm256_and_ps(active, changed);
         if (!_mm256_movemask_ps(active)) break;
     }
-    const __m256 scale = select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ));
-    return select_x8(scale, zero, all_zero);
+    const __m256 scale = slm_select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ));
+    return slm_select_x8(scale, zero, all_zero);
 }
 
 /* q3_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
-static AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm_block_q3_K *restrict y,
+static SLM_AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm_block_q3_K *restrict y,
                                           int8_t *restrict L) {
     unsigned skipped = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
@@ -1743,14 +1678,14 @@ static AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm_blo
         }
         const __m256 vd = _mm256_set1_ps(d);
         for (int c = 0; c < 2; c++) {
-            __m256i l = clamp_x8(nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd)), -4, 3);
-            store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, _mm256_add_epi32(l, _mm256_set1_epi32(4)));
+            __m256i l = slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * c), vd)), -4, 3);
+            slm_store_bytes_x8((uint8_t *)L + 16 * j + 8 * c, _mm256_add_epi32(l, _mm256_set1_epi32(4)));
         }
     }
     return skipped;
 }
 
-static AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y,
+static SLM_AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y,
                                           const float *restrict qw) {
     SLM_UNUSED(qw);
     int8_t L[SLM_QK_K];
@@ -1766,7 +1701,7 @@ static AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_
     q3_K_pack(y, L);
 }
 
-static AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
+static SLM_AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
                                                    const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], sw[SLM_QK_K / 16];
@@ -1787,4 +1722,4 @@ static AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_
     q3_K_pack(y, L);
 }
 
-#endif /* X86_KERNELS */
+#endif /* SLM_X86_KERNELS */

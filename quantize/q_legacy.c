@@ -6,6 +6,7 @@
  * Must not: reorder or "simplify" a float expression (the golden tests compare bytes), allocate,
  * print, or know about files. The shared solvers live in q_kquants.c.
  */
+#define SLM_QUANTS_AVX2_HELPERS
 #include "quantize/quants.h"
 
 #include <float.h>
@@ -15,13 +16,10 @@
 #include "core/dtype.h"
 #include "core/slm.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define X86_KERNELS 1
+#if SLM_X86_KERNELS
 /* AVX2 paths for the unweighted q4_0/q8_0 (end of file), bit-exact with the _ref ones. */
 static void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 *restrict y, int64_t nb);
 static void quantize_row_q8_0_avx2(const float *restrict x, slm_block_q8_0 *restrict y, int64_t nb);
-#else
-#define X86_KERNELS 0
 #endif
 
 /* ====================== 4-bit, symmetric: x = (q - 8) * d */
@@ -108,7 +106,7 @@ size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, i
     SLM_ASSERT(n_per_row % SLM_QK4_0 == 0);
     const size_t row_size = (size_t)(n_per_row / SLM_QK4_0) * sizeof(slm_block_q4_0);
     if (!imatrix) {
-#if X86_KERNELS
+#if SLM_X86_KERNELS
         if (slm_quant_use_avx2(kernel)) {
             quantize_row_q4_0_avx2(src, dst, nrow * (n_per_row / SLM_QK4_0));
             return (size_t)nrow * row_size;
@@ -448,7 +446,7 @@ size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, i
     SLM_UNUSED(imatrix);
     SLM_ASSERT(n_per_row % SLM_QK8_0 == 0);
     const size_t row_size = (size_t)(n_per_row / SLM_QK8_0) * sizeof(slm_block_q8_0);
-#if X86_KERNELS
+#if SLM_X86_KERNELS
     if (slm_quant_use_avx2(kernel)) {
         quantize_row_q8_0_avx2(src, dst, nrow * (n_per_row / SLM_QK8_0));
         return (size_t)nrow * row_size;
@@ -471,19 +469,13 @@ size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t 
  * goes through the scalar _ref code. C's (int8_t)(float) cast is x86's cvttps (INT32_MIN out
  * of range) plus the low byte, as in slm_cvtt_i32.
  */
-#if X86_KERNELS
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2")))
-
-static inline AVX2 __m256 abs_x8(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
-
+#if SLM_X86_KERNELS
 /* Loads a block of 32; returns 0 if it holds a NaN. *amax = max |x|. */
-static inline AVX2 int load_block_32(const float *restrict x, __m256 v[4], float *amax) {
+static inline SLM_AVX2 int load_block_32(const float *restrict x, __m256 v[4], float *amax) {
     for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
     __m256 nan = _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q));
     if (_mm256_movemask_ps(nan)) return 0;
-    __m256 m = _mm256_max_ps(_mm256_max_ps(abs_x8(v[0]), abs_x8(v[1])), _mm256_max_ps(abs_x8(v[2]), abs_x8(v[3])));
+    __m256 m = _mm256_max_ps(_mm256_max_ps(slm_abs_x8(v[0]), slm_abs_x8(v[1])), _mm256_max_ps(slm_abs_x8(v[2]), slm_abs_x8(v[3])));
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
@@ -492,15 +484,15 @@ static inline AVX2 int load_block_32(const float *restrict x, __m256 v[4], float
 }
 
 /* roundf in every lane (half away from zero): v - trunc(v) is exact, so compare it with 0.5. */
-static inline AVX2 __m256 roundf_x8(__m256 v) {
+static inline SLM_AVX2 __m256 roundf_x8(__m256 v) {
     const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 half = _mm256_cmp_ps(abs_x8(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 half = _mm256_cmp_ps(slm_abs_x8(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
     const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
     return _mm256_add_ps(t, _mm256_and_ps(half, one));
 }
 
 /* Low bytes of the 8 int32 lanes of a, b, c, d (in that order) to dst[0..31]. */
-static inline AVX2 void store_bytes_x32(uint8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+static inline SLM_AVX2 void store_bytes_x32(uint8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i lo = _mm256_set1_epi32(0xff);
     __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo)); /* a0-3 b0-3 a4-7 b4-7 */
     __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, lo), _mm256_and_si256(d, lo));
@@ -509,16 +501,7 @@ static inline AVX2 void store_bytes_x32(uint8_t *dst, __m256i a, __m256i b, __m2
     _mm256_storeu_si256((__m256i *)(void *)dst, abcd);
 }
 
-/* Low 16 bytes variant: lanes of a then b to dst[0..15]. */
-static inline AVX2 void store_bytes_x16(uint8_t *dst, __m256i a, __m256i b) {
-    const __m256i lo = _mm256_set1_epi32(0xff);
-    __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo)); /* a0-3 b0-3 a4-7 b4-7 */
-    ab = _mm256_permute4x64_epi64(ab, _MM_SHUFFLE(3, 1, 2, 0));                        /* a0-7 b0-7 (16-bit) */
-    __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1));
-    _mm_storeu_si128((__m128i *)(void *)dst, bytes);
-}
-
-static AVX2 void quantize_row_q8_0_avx2(const float *restrict x, slm_block_q8_0 *restrict y, int64_t nb) {
+static SLM_AVX2 void quantize_row_q8_0_avx2(const float *restrict x, slm_block_q8_0 *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float *xb = x + i * SLM_QK8_0;
         __m256 v[4];
@@ -538,13 +521,13 @@ static AVX2 void quantize_row_q8_0_avx2(const float *restrict x, slm_block_q8_0 
 }
 
 /* MIN(15, (int8_t)(v * id + 8.5f)) in every lane, as int32. */
-static inline AVX2 __m256i q4_0_code_x8(__m256 v, __m256 vid) {
+static inline SLM_AVX2 __m256i q4_0_code_x8(__m256 v, __m256 vid) {
     __m256i c = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, vid), _mm256_set1_ps(8.5f)));
     c = _mm256_srai_epi32(_mm256_slli_epi32(c, 24), 24); /* (int8_t) */
     return _mm256_min_epi32(_mm256_set1_epi32(15), c);
 }
 
-static AVX2 void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 *restrict y, int64_t nb) {
+static SLM_AVX2 void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 *restrict y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float *xb = x + i * SLM_QK4_0;
         __m256 v[4];
@@ -559,7 +542,7 @@ static AVX2 void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 
             const __m256 va = _mm256_set1_ps(amax);
             unsigned hit = 0;
             for (int k = 3; k >= 0; k--) {
-                hit = (hit << 8) | (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(abs_x8(v[k]), va, _CMP_EQ_OQ));
+                hit = (hit << 8) | (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(slm_abs_x8(v[k]), va, _CMP_EQ_OQ));
             }
             max = xb[__builtin_ctz(hit)];
         }
@@ -569,8 +552,8 @@ static AVX2 void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 
         const __m256 vid = _mm256_set1_ps(id);
         __m256i b0 = _mm256_or_si256(q4_0_code_x8(v[0], vid), _mm256_slli_epi32(q4_0_code_x8(v[2], vid), 4));
         __m256i b1 = _mm256_or_si256(q4_0_code_x8(v[1], vid), _mm256_slli_epi32(q4_0_code_x8(v[3], vid), 4));
-        store_bytes_x16(y[i].qs, b0, b1);
+        slm_store_bytes_x16(y[i].qs, b0, b1);
     }
 }
 
-#endif /* X86_KERNELS */
+#endif /* SLM_X86_KERNELS */

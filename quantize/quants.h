@@ -278,4 +278,94 @@ float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float
                            uint8_t *restrict L, float *restrict the_min, uint8_t *restrict Laux, float rmin,
                            float rdelta, int nstep, int use_mad);
 
+/* ------------------------------------ internal: AVX2 helpers shared by the quantize/ kernels
+ *
+ * Compiled only into the kernel files, which define SLM_QUANTS_AVX2_HELPERS before including this
+ * header; each helper is `target("avx2")` and is called only after slm_quant_use_avx2(). Every
+ * helper maps one scalar C expression of ggml's to the same IEEE operation per lane.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SLM_X86_KERNELS 1
+#else
+#define SLM_X86_KERNELS 0
+#endif
+
+#if SLM_X86_KERNELS && defined(SLM_QUANTS_AVX2_HELPERS)
+#include <immintrin.h>
+
+#define SLM_AVX2 __attribute__((target("avx2")))
+
+/* r[t] <- column t of the 8x8 matrix whose rows are r[0..7]. */
+static inline SLM_AVX2 void slm_transpose_8x8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* 8 groups of len consecutive values (len a multiple of 8), transposed: xt[i] lane j = x[len*j + i]. */
+static inline SLM_AVX2 void slm_load_transposed(__m256 *restrict xt, const float *restrict x, int len) {
+    for (int c = 0; c < len / 8; c++) {
+        for (int j = 0; j < 8; j++) xt[8 * c + j] = _mm256_loadu_ps(x + len * j + 8 * c);
+        slm_transpose_8x8(xt + 8 * c);
+    }
+}
+
+/* slm_nearest_int in every lane. */
+static inline SLM_AVX2 __m256i slm_nearest_int_x8(__m256 f) {
+    __m256i i = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+/* MAX(lo, MIN(hi, v)) */
+static inline SLM_AVX2 __m256i slm_clamp_x8(__m256i v, int lo, int hi) {
+    return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
+}
+
+static inline SLM_AVX2 __m256 slm_abs_x8(__m256 v) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+}
+
+/* -v (sign flip, not 0 - v) */
+static inline SLM_AVX2 __m256 slm_neg_x8(__m256 v) {
+    return _mm256_xor_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN)));
+}
+
+/* mask ? b : a, per lane */
+static inline SLM_AVX2 __m256 slm_select_x8(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
+
+/* Low byte of each int32 lane (C's int -> uint8_t) to dst[0..7]. */
+static inline SLM_AVX2 void slm_store_bytes_x8(uint8_t *dst, __m256i v) {
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
+                                          -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i b = _mm256_shuffle_epi8(v, pick); /* bytes 0..3 of each 128-bit half */
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    _mm_storel_epi64((__m128i *)(void *)dst, _mm256_castsi256_si128(b));
+}
+
+/* Low bytes of the lanes of a then b to dst[0..15]. */
+static inline SLM_AVX2 void slm_store_bytes_x16(uint8_t *dst, __m256i a, __m256i b) {
+    const __m256i lo = _mm256_set1_epi32(0xff);
+    __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo)); /* a0-3 b0-3 a4-7 b4-7 */
+    ab = _mm256_permute4x64_epi64(ab, _MM_SHUFFLE(3, 1, 2, 0));                        /* a0-7 b0-7 (16-bit) */
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_packus_epi16(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1)));
+}
+#endif
+
 #endif
