@@ -44,6 +44,16 @@ static int check_outputs(const char *dir, size_t n_in, char **inputs, int force)
     return 0;
 }
 
+/* 1 when the file's first non-blank byte is '[' (a JSON array, e.g. a reports.json). */
+static int starts_with_bracket(const char *path) {
+    FILE *f = fopen(path, "rb");
+    int c = EOF;
+    if (!f) return 0;
+    while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {}
+    fclose(f);
+    return c == '[';
+}
+
 int cmd_report(int argc, char **argv) {
     common_opts co = {0};
     const char *out = NULL;
@@ -75,8 +85,13 @@ int cmd_report(int argc, char **argv) {
 
     slm_report *runs = NULL;
     if (slm_calloc((void **)&runs, n_in, sizeof(slm_report), &err, "reports")) { rc = cli_fail(&err); goto done; }
-    for (size_t i = 0; i < n_in && !rc; i++)
-        if (slm_report_read_json(&runs[i], inputs[i], &err)) rc = cli_fail(&err);
+    for (size_t i = 0; i < n_in && !rc; i++) {
+        if (!slm_report_read_json(&runs[i], inputs[i], &err)) continue;
+        if (err.code == SLM_E_FORMAT && starts_with_bracket(inputs[i]))
+            slm_errf(&err, SLM_E_FORMAT, "%s: an array of reports (" SLM_REPORT_JSONS_NAME "); pass the reports it was made from",
+                     inputs[i]);
+        rc = cli_fail(&err);
+    }
     if (!rc && slm_report_write_dir(runs, n_in, out, &err)) rc = cli_fail(&err);
     if (!rc && msg_show_summary())
         fprintf(stderr, "%s: wrote %s, %s and %s (%zu report%s)\n", out, n_in == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME,

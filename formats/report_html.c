@@ -185,26 +185,25 @@ static int label_taken(const runs_ctx *c, size_t i) {
     return 0;
 }
 
-/* Recipe name; runs sharing one get + model, else + output file name, else + "#k". The
-   runs to rename in a pass are marked first, so both members of a pair get the suffix. */
+/* Recipe name, + " (model)" when the runs' models differ; runs that still share a label get
+   the output file name instead, else "#k". The runs to rename in a pass are marked first, so
+   both members of a pair get the suffix. */
 static void make_labels(runs_ctx *c) {
     for (size_t i = 0; i < c->n; i++) {
         const slm_report *r = c->v[i].r;
-        snprintf(c->v[i].label, sizeof c->v[i].label, "%s", r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run");
+        const char *base = r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run";
+        if (c->same_model) snprintf(c->v[i].label, sizeof c->v[i].label, "%s", base);
+        else snprintf(c->v[i].label, sizeof c->v[i].label, "%s (%s)", base, model_of(r));
     }
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->n; i++) c->v[i].dup = label_taken(c, i);
         for (size_t i = 0; i < c->n; i++) {
             if (!c->v[i].dup) continue;
             const slm_report *r = c->v[i].r;
             const char *base = r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run";
             const char *out = strrchr(r->output, '/') ? strrchr(r->output, '/') + 1 : r->output;
-            if (pass == 0 && !c->same_model)
-                snprintf(c->v[i].label, sizeof c->v[i].label, "%s (%s)", base, model_of(r));
-            else if (pass == 1 && out[0])
-                snprintf(c->v[i].label, sizeof c->v[i].label, "%s (%s)", base, out);
-            else if (pass == 2)
-                snprintf(c->v[i].label, sizeof c->v[i].label, "%s #%zu", base, i + 1);
+            if (pass == 0 && out[0]) snprintf(c->v[i].label, sizeof c->v[i].label, "%s (%s)", base, out);
+            else if (pass == 1) snprintf(c->v[i].label, sizeof c->v[i].label, "%s #%zu", base, i + 1);
         }
     }
 }
@@ -385,15 +384,14 @@ static void tensor_total_row(const run_view *v, row *w) {
     cellf(w, 9, "%d fell back", v->r->n_fallback);
 }
 
-/* Comparison: one row per run. The model column only when the runs' models differ. */
-static void compare_head(const runs_ctx *c, table_head *h) {
-    static const char *names[] = {"#", "recipe", "model", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
+/* Comparison: one row per run (the label names the model when the models differ). */
+static void compare_head(table_head *h) {
+    static const char *names[] = {"#", "recipe", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
                                   "mean KLD " PM " err", "p99 KLD", "top-1 %", "w. rel. RMSE"};
     h->n = 0;
     for (size_t i = 0; i < SLM_ARRAY_LEN(names); i++) {
-        if (i == 2 && c->same_model) continue;
         h->name[h->n] = names[i];
-        h->right[h->n++] = i == 0 || i >= 3;
+        h->right[h->n++] = i != 1;
     }
 }
 
@@ -404,7 +402,6 @@ static void compare_row(const runs_ctx *c, size_t k, row *w) {
     int i = 0;
     cellf(w, i++, "%zu", k + 1);
     cellf(w, i++, "%s", v->label);
-    if (!c->same_model) cellf(w, i++, "%s", model_of(r));
     cellf(w, i++, "%s", r->out_bytes ? fbytes((double)r->out_bytes).s : DASH);
     cellf(w, i++, "%s", r->out_bytes ? fnum("%.3f", r->bpw).s : DASH);
     cellf(w, i++, "%s", r->out_bytes && r->src_bytes ? fnum("%.2f" TIMES, (double)r->src_bytes / (double)r->out_bytes).s : DASH);
@@ -572,7 +569,7 @@ static void md_many(sb *b, const runs_ctx *c, row *w) {
     }
     sb_puts(b, "\n\nSorted by output size. PPL and KLD come from `slm eval` (" DASH " when a run was not evaluated);\n"
                "w. rel. RMSE is the parameter-weighted RMS of the per-tensor relative RMSE of the weights.\n\n");
-    compare_head(c, &h);
+    compare_head(&h);
     md_table_head(b, &h);
     for (size_t k = 0; k < c->n; k++) {
         compare_row(c, k, w);
@@ -916,6 +913,7 @@ static const char k_css[] =
     ".card span{color:var(--muted);font-size:12px}\n"
     "table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums;font-size:13px}\n"
     ".wide{overflow-x:auto}\n"
+    ".wide td:nth-child(2){white-space:nowrap}\n"
     "th,td{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}\n"
     "thead th{background:var(--alt);font-weight:600;white-space:nowrap}\n"
     "table.facts th{font-weight:600;background:none;white-space:nowrap}\n"
@@ -1121,18 +1119,26 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
                "rel. RMSE is the parameter-weighted RMS of the tensors' relative RMSE; max |err| the largest over tensors.</p>\n");
 }
 
-/* What the scatter's y axis shows: the best quality measure every run could have. */
-enum { Y_KLD, Y_DPPL, Y_PPL, Y_WREL };
+/* What the scatter's y axis shows: the first of KLD, ΔPPL, PPL, the weights' error that can
+   plot at least half of the runs that have a size; else the one that plots the most. */
+enum { Y_KLD, Y_DPPL, Y_PPL, Y_WREL, Y_COUNT };
 
-static int scatter_metric(const runs_ctx *c) {
-    int m = Y_WREL;
-    for (size_t i = 0; i < c->n; i++) {
-        const slm_report *r = &c->runs[i];
-        if (has_ref(r) && isfinite(r->eval.kld_mean)) return Y_KLD;
-        if (has_ref(r) && isfinite(r->eval.dppl)) m = Y_DPPL;
-        if (r->eval.present && isfinite(r->eval.ppl) && m != Y_DPPL) m = Y_PPL;
+static void scatter_point(const runs_ctx *c, size_t k, int metric, double unit, point *p);
+
+static int scatter_metric(const runs_ctx *c, point *scratch) {
+    int best = Y_KLD;
+    size_t best_n = 0, sized = 0;
+    for (size_t i = 0; i < c->n; i++) sized += c->runs[i].out_bytes > 0;
+    for (int m = 0; m < Y_COUNT; m++) {
+        size_t n = 0;
+        for (size_t k = 0; k < c->n; k++) {
+            scatter_point(c, k, m, 1.0, scratch);
+            n += isfinite(scratch->x) && isfinite(scratch->y);
+        }
+        if (n > 0 && 2 * n >= sized) return m;
+        if (n > best_n) best = m, best_n = n;
     }
-    return m;
+    return best;
 }
 
 static void scatter_point(const runs_ctx *c, size_t k, int metric, double unit, point *p) {
@@ -1162,7 +1168,7 @@ static void scatter_point(const runs_ctx *c, size_t k, int metric, double unit, 
 static void html_scatter(sb *b, const runs_ctx *c, point *pts, scatter_tmp *tmp) {
     static const char *ylabs[] = {"mean KL divergence vs reference", "\xCE\x94PPL vs reference", "perplexity",
                                   "weighted rel. RMSE of the weights"};
-    int metric = scatter_metric(c);
+    int metric = scatter_metric(c, pts);
     uint64_t maxb = 0;
     for (size_t i = 0; i < c->n; i++) maxb = SLM_MAX(maxb, c->runs[i].out_bytes);
     double unit = maxb >= (1ull << 30) ? 1073741824.0 : maxb >= (1ull << 20) ? 1048576.0 : 1024.0;
@@ -1208,7 +1214,7 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
                "w. rel. RMSE is the parameter-weighted RMS of the per-tensor relative RMSE of the weights.</p>\n");
     html_scatter(b, c, pts, tmp);
     sb_puts(b, "<h2>Comparison</h2>\n");
-    compare_head(c, &h);
+    compare_head(&h);
     html_table_open(b, &h, NULL);
     for (size_t k = 0; k < c->n; k++) {
         compare_row(c, k, w);
