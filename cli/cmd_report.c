@@ -32,7 +32,7 @@ static void usage(FILE *f, int full) {
 }
 
 /* Refuses existing outputs without -f, and an output that is one of the inputs. */
-static int check_outputs(const char *dir, size_t n_in, char **inputs, int force) {
+static int check_outputs(const char *dir, size_t n_in, const char **inputs, int force) {
     const char *names[3] = {n_in == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME, SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME};
     const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
     char path[4200];
@@ -57,7 +57,7 @@ static int starts_with_bracket(const char *path) {
 int cmd_report(int argc, char **argv) {
     common_opts co = {0};
     const char *out = NULL;
-    char **inputs = NULL;
+    const char **inputs = NULL;
     size_t n_in = 0;
     slm_err err = {0};
     args a;
@@ -67,7 +67,7 @@ int cmd_report(int argc, char **argv) {
     for (const char *s; (s = args_next(&a));) {
         int r;
         if (!args_is_opt(&a)) {
-            inputs[n_in++] = (char *)s;
+            inputs[n_in++] = s;
         } else if ((r = args_common(&a, &co))) {
             if (r < 0) { rc = EXIT_USAGE; goto done; }
         } else if ((r = args_value(&a, "--output", "-o"))) {
