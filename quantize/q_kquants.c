@@ -1274,10 +1274,10 @@ size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t 
  * scales; *the_min_out the mins. */
 static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
                                        __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
-                                       int use_mad) {
+                                       int use_mad, __m256i *restrict Lt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 laux[32];
-    SLM_ASSERT(n <= 32);
+    SLM_ASSERT(n <= 32 && nstep >= 1); /* ggml returns after the first pass when nstep < 1 */
 
     __m256 min = xt[0], max = xt[0];
     __m256 sum_w = wt[0];
@@ -1296,6 +1296,7 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max, min));
     __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
     __m256 best_error = zero;
+    __m256 best_iscale = iscale, best_min_used = min; /* what the kept codes L were computed with */
     for (int i = 0; i < n; ++i) {
         __m256i l = slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
         __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), xt[i]);
@@ -1304,6 +1305,7 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
     }
     for (int is = 0; is <= nstep; ++is) {
         const float num = rmin + rdelta * is + nmax;
+        const __m256 min_used = min;
         iscale = _mm256_div_ps(_mm256_set1_ps(num), _mm256_sub_ps(max, min));
         __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
         for (int i = 0; i < n; ++i) {
@@ -1333,6 +1335,15 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
         best_error = slm_select_x8(best_error, cur_error, better);
         scale = slm_select_x8(scale, this_scale, better);
         min = slm_select_x8(min, this_min, better);
+        best_iscale = slm_select_x8(best_iscale, iscale, better);
+        best_min_used = slm_select_x8(best_min_used, min_used, better);
+    }
+    if (Lt) { /* the codes ggml keeps: L = Laux of the last improvement (0 for flat lanes) */
+        const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+        for (int i = 0; i < n; ++i) {
+            const __m256 v = _mm256_mul_ps(best_iscale, _mm256_sub_ps(xt[i], best_min_used));
+            Lt[i] = _mm256_and_si256(keep, slm_clamp_x8(slm_nearest_int_x8(v), 0, nmax));
+        }
     }
     *the_min_out = slm_neg_x8(slm_select_x8(min, flat_min, flat));
     return slm_select_x8(scale, zero, flat);
@@ -1359,7 +1370,7 @@ static SLM_AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin
     for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, slm_abs_x8(xt[l]));
 
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, 0);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, 0, NULL);
     float scales[8], mins[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1400,7 +1411,7 @@ static SLM_AVX2 void k4_block_weighted_avx2(const float *restrict x, const float
         sumw = _mm256_add_ps(sumw, wt[l]);
     }
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1, 0);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL);
     float scales[8], mins[8], sw[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1438,7 +1449,8 @@ static SLM_AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q
 }
 
 /* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for 8 sub-blocks; qt NULL: weights x^2. */
-static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt) {
+static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt,
+                                      __m256i *restrict Lt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max = zero, amax = zero;
     for (int i = 0; i < n; ++i) {
@@ -1460,6 +1472,7 @@ static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict
     /* scale = suml2 ? sumlx/suml2 : 0 (NaN counts as true) */
     __m256 scale = slm_select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ));
     __m256 best = _mm256_mul_ps(scale, sumlx);
+    __m256 best_iscale = iscale; /* what the kept codes L were computed with */
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
         const float num = -(nmax + 0.1f * is);
@@ -1477,6 +1490,14 @@ static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict
         const __m256 new_scale = _mm256_div_ps(sumlx, suml2);
         scale = slm_select_x8(scale, new_scale, better);
         best = slm_select_x8(best, _mm256_mul_ps(new_scale, sumlx), better);
+        best_iscale = slm_select_x8(best_iscale, iscale, better);
+    }
+    if (Lt) { /* the codes ggml keeps: nmax + clamp(nearest(iscale * x)) of the last improvement */
+        const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(all_zero, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+        for (int i = 0; i < n; ++i) {
+            const __m256i l = slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(best_iscale, xt[i])), -nmax, nmax - 1);
+            Lt[i] = _mm256_and_si256(keep, _mm256_add_epi32(l, _mm256_set1_epi32(nmax)));
+        }
     }
     return slm_select_x8(scale, zero, all_zero);
 }
@@ -1489,7 +1510,7 @@ static SLM_AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block
         __m256 xt[16], qt[16];
         slm_load_transposed(xt, x + 128 * g, 16);
         if (qw) slm_load_transposed(qt, qw + 128 * g, 16);
-        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt, qw ? qt : NULL));
+        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 32, xt, qw ? qt : NULL, NULL));
     }
 
     float max_scale = 0;
@@ -1577,7 +1598,7 @@ static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block
     for (int l = 0; l < 32; ++l) wt[l] = slm_abs_x8(xt[l]);
     for (int g = 0; g < 2; g++) {
         __m256 vmin;
-        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1));
+        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_scales_ref(y, scales, mins);
@@ -1600,7 +1621,7 @@ static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, 
     for (int g = 0; g < 2; g++) {
         _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
         __m256 vmin;
-        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0));
+        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_weighted_scales(y, scales, mins, sw);
@@ -1711,7 +1732,7 @@ static SLM_AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, 
     load_transposed_2x16(wt, qw);
     for (int g = 0; g < 2; g++) {
         _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
-        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 4, xt + 16 * g, wt + 16 * g));
+        _mm256_storeu_ps(scales + 8 * g, make_qx_quants_x8(16, 4, xt + 16 * g, wt + 16 * g, NULL));
     }
     q3_K_pack_weighted_scales(y, scales, sw);
     for (unsigned m = q3_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
@@ -1720,6 +1741,39 @@ static SLM_AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, 
         q3_K_weighted_subblock_fit(x + 16 * j, qw + 16 * j, sigma2, L + 16 * j, &unused_sumw);
     }
     q3_K_pack(y, L);
+}
+
+/* Transposes 32 code vectors back (Lt[i] lane b = code i of group b) and stores L[32*b + i]. */
+static SLM_AVX2 void store_codes_8x32(uint8_t *restrict L, const __m256i *restrict Lt) {
+    for (int c = 0; c < 4; c++) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_castsi256_ps(Lt[8 * c + k]);
+        slm_transpose_8x8(r);
+        for (int b = 0; b < 8; b++) slm_store_bytes_x8(L + 32 * b + 8 * c, _mm256_castps_si256(r[b]));
+    }
+}
+
+SLM_AVX2 void slm_make_qx_quants_8x32(int nmax, const float *restrict x, const float *restrict w, int8_t *restrict L,
+                                      float *restrict scales) {
+    __m256 xt[32], wt[32];
+    __m256i Lt[32];
+    slm_load_transposed(xt, x, 32);
+    slm_load_transposed(wt, w, 32);
+    _mm256_storeu_ps(scales, make_qx_quants_x8(32, nmax, xt, wt, Lt));
+    store_codes_8x32((uint8_t *)L, Lt);
+}
+
+SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w,
+                                        uint8_t *restrict L, float *restrict scales, float *restrict the_mins,
+                                        float rmin, float rdelta, int nstep) {
+    __m256 xt[32], wt[32];
+    __m256i Lt[32];
+    slm_load_transposed(xt, x, 32);
+    slm_load_transposed(wt, w, 32);
+    __m256 vmin;
+    _mm256_storeu_ps(scales, make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, rdelta, nstep, 1, 0, Lt));
+    _mm256_storeu_ps(the_mins, vmin);
+    store_codes_8x32(L, Lt);
 }
 
 #endif /* SLM_X86_KERNELS */

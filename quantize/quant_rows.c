@@ -19,32 +19,29 @@
  * large enough that scheduling costs nothing next to a row of k-quant solvers. */
 #define ROWS_PER_CHUNK 16
 
-typedef size_t (*quantize_fn)(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                              const float *imatrix);
 typedef size_t (*quantize_kernel_fn)(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                      const float *imatrix, slm_quant_kernel kernel);
 typedef void (*dequantize_fn)(const void *restrict x, float *restrict y, int64_t k);
 
-/* The block types, by ggml type id; with_kernel for the ones that have a faster path than the
- * scalar reference. F32/F16/BF16 are handled in the switches below. */
+/* The block types, by ggml type id: slm_quantize_<t>_kernel and slm_dequantize_row_<t>.
+ * F32/F16/BF16 are handled in the switches below. */
 static const struct {
     int type;
-    quantize_fn quantize;
-    quantize_kernel_fn with_kernel;
+    quantize_kernel_fn quantize;
     dequantize_fn dequantize;
 } block_kernels[] = {
-    {SLM_DTYPE_Q4_0, slm_quantize_q4_0, slm_quantize_q4_0_kernel, slm_dequantize_row_q4_0},
-    {SLM_DTYPE_Q4_1, slm_quantize_q4_1, NULL, slm_dequantize_row_q4_1},
-    {SLM_DTYPE_Q5_0, slm_quantize_q5_0, NULL, slm_dequantize_row_q5_0},
-    {SLM_DTYPE_Q5_1, slm_quantize_q5_1, NULL, slm_dequantize_row_q5_1},
-    {SLM_DTYPE_Q8_0, slm_quantize_q8_0, slm_quantize_q8_0_kernel, slm_dequantize_row_q8_0},
-    {SLM_DTYPE_Q2_K, slm_quantize_q2_K, slm_quantize_q2_K_kernel, slm_dequantize_row_q2_K},
-    {SLM_DTYPE_Q3_K, slm_quantize_q3_K, slm_quantize_q3_K_kernel, slm_dequantize_row_q3_K},
-    {SLM_DTYPE_Q4_K, slm_quantize_q4_K, slm_quantize_q4_K_kernel, slm_dequantize_row_q4_K},
-    {SLM_DTYPE_Q5_K, slm_quantize_q5_K, slm_quantize_q5_K_kernel, slm_dequantize_row_q5_K},
-    {SLM_DTYPE_Q6_K, slm_quantize_q6_K, slm_quantize_q6_K_kernel, slm_dequantize_row_q6_K},
-    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl, slm_quantize_iq4_nl_kernel, slm_dequantize_row_iq4_nl},
-    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs, slm_quantize_iq4_xs_kernel, slm_dequantize_row_iq4_xs},
+    {SLM_DTYPE_Q4_0, slm_quantize_q4_0_kernel, slm_dequantize_row_q4_0},
+    {SLM_DTYPE_Q4_1, slm_quantize_q4_1_kernel, slm_dequantize_row_q4_1},
+    {SLM_DTYPE_Q5_0, slm_quantize_q5_0_kernel, slm_dequantize_row_q5_0},
+    {SLM_DTYPE_Q5_1, slm_quantize_q5_1_kernel, slm_dequantize_row_q5_1},
+    {SLM_DTYPE_Q8_0, slm_quantize_q8_0_kernel, slm_dequantize_row_q8_0},
+    {SLM_DTYPE_Q2_K, slm_quantize_q2_K_kernel, slm_dequantize_row_q2_K},
+    {SLM_DTYPE_Q3_K, slm_quantize_q3_K_kernel, slm_dequantize_row_q3_K},
+    {SLM_DTYPE_Q4_K, slm_quantize_q4_K_kernel, slm_dequantize_row_q4_K},
+    {SLM_DTYPE_Q5_K, slm_quantize_q5_K_kernel, slm_dequantize_row_q5_K},
+    {SLM_DTYPE_Q6_K, slm_quantize_q6_K_kernel, slm_dequantize_row_q6_K},
+    {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl_kernel, slm_dequantize_row_iq4_nl},
+    {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs_kernel, slm_dequantize_row_iq4_xs},
 };
 
 static int kernel_index(int type) {
@@ -88,11 +85,8 @@ static size_t quantize_rows(int type, slm_quant_kernel kernel, const float *src,
     case SLM_DTYPE_BF16:
         slm_f32_to_bf16_row(dst, src, n);
         return (size_t)n * 2;
-    default: {
-        const int k = kernel_index(type);
-        if (block_kernels[k].with_kernel) return block_kernels[k].with_kernel(src, dst, nrow, n_per_row, imatrix, kernel);
-        return block_kernels[k].quantize(src, dst, nrow, n_per_row, imatrix);
-    }
+    default:
+        return block_kernels[kernel_index(type)].quantize(src, dst, nrow, n_per_row, imatrix, kernel);
     }
 }
 
@@ -168,6 +162,5 @@ int slm_quant_cpu_has_avx2(void) {
 }
 
 const char *slm_quant_kernel_name(int type) {
-    const int k = kernel_index(type);
-    return k >= 0 && block_kernels[k].with_kernel && slm_quant_use_avx2(SLM_KERNEL_AUTO) ? "avx2" : "ref";
+    return kernel_index(type) >= 0 && slm_quant_use_avx2(SLM_KERNEL_AUTO) ? "avx2" : "ref";
 }

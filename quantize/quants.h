@@ -251,8 +251,14 @@ static inline int slm_quant_use_avx2(slm_quant_kernel kernel) {
 
 size_t slm_quantize_chunk_kernel(int type, slm_quant_kernel kernel, const float *src, void *dst, int64_t nrow,
                                  int64_t n_per_row, const float *imatrix);
-/* The types that have a faster kernel (the others ignore `kernel`). */
+/* Per type (every block type has a faster kernel). */
 size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q4_1_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q5_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_q5_1_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
@@ -358,6 +364,16 @@ static inline SLM_AVX2 void slm_store_bytes_x8(uint8_t *dst, __m256i v) {
     b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
     _mm_storel_epi64((__m128i *)(void *)dst, _mm256_castsi256_si128(b));
 }
+
+/* The legacy importance-weighted paths' solvers for 8 consecutive blocks of 32 at once
+ * (q_kquants.c): group b gets exactly what slm_make_qx_quants(32, nmax, x + 32*b, L + 32*b, 1,
+ * w + 32*b) / slm_make_qkx3_quants(32, nmax, x + 32*b, w + 32*b, L + 32*b, &the_mins[b], ...,
+ * use_mad = 0) give. */
+SLM_AVX2 void slm_make_qx_quants_8x32(int nmax, const float *restrict x, const float *restrict w, int8_t *restrict L,
+                                      float *restrict scales);
+SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w,
+                                        uint8_t *restrict L, float *restrict scales, float *restrict the_mins,
+                                        float rmin, float rdelta, int nstep);
 
 /* Low bytes of the lanes of a then b to dst[0..15]. */
 static inline SLM_AVX2 void slm_store_bytes_x16(uint8_t *dst, __m256i a, __m256i b) {

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,7 +397,8 @@ static void test_quants_threads_identical(void **state) {
 
 /* Input families for the fast-vs-reference check: the golden distributions plus ones that
  * stress the edge branches (all-equal sub-blocks, fp16 under/overflow, non-finite values). */
-enum { D_GAUSS, D_OUTLIER, D_POSITIVE, D_TINY, D_LARGE, D_DENORMAL, D_CONSTANT, D_SPARSE, D_NONFINITE, D_COUNT };
+enum { D_GAUSS, D_OUTLIER, D_POSITIVE, D_TINY, D_LARGE, D_DENORMAL, D_CONSTANT, D_SPARSE, D_NONFINITE, D_EXTREME,
+       D_COUNT };
 
 static void family_data(float *x, int64_t n, int family, slm_rng *r) {
     const double s = pow(10.0, 4.0 * slm_rng_uniform(r) - 2.0);
@@ -412,6 +414,13 @@ static void family_data(float *x, int64_t n, int family, slm_rng *r) {
         case D_DENORMAL: v = (slm_rng_uniform(r) < 0.5 ? 1e-40 : 3e-6) * g; break;
         case D_CONSTANT: v = (i / 32) % 3 == 0 ? 0.0 : (i / 16) % 2 ? s : -s; break;
         case D_SPARSE: v = slm_rng_uniform(r) < 0.1 ? s * g : 0.0; break;
+        case D_EXTREME: { /* whole blocks of +inf, -inf, +-FLT_MAX, signed zeros (+ subnormals), normal */
+            const int kind = (int)((i / 32) % 6);
+            const double sign = slm_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
+            v = kind == 0 ? INFINITY : kind == 1 ? -INFINITY : kind == 2 ? sign * FLT_MAX : kind == 3 ? sign * 0.0
+              : kind == 4 ? sign * (slm_rng_uniform(r) < 0.5 ? 0.0 : 1e-44) : s * g;
+            break;
+        }
         default: {
             double u = slm_rng_uniform(r);
             v = u < 0.002 ? NAN : u < 0.004 ? INFINITY : u < 0.006 ? -INFINITY : s * g;
@@ -470,7 +479,7 @@ static void test_quants_fast_matches_ref(void **state) {
             }
         }
     }
-    if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, 9); /* q4_0 q8_0 q2_K..q6_K iq4_nl iq4_xs */
+    if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, N_TYPES); /* every block type has an AVX2 kernel */
     print_message("fast kernels checked against the scalar reference: %d types%s\n", n_fast,
                   n_fast ? "" : " (this CPU has no AVX2: nothing to compare)");
     free(x); free(a); free(b);
