@@ -1633,58 +1633,75 @@ static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, 
     pack_2bit(y->qs, L);
 }
 
-/* make_q3_quants(n, nmax, x, L, do_rmse = true) for 8 sub-blocks: x^2-weighted least squares, then
- * coordinate descent; a lane stops once a pass changes nothing, as ggml's loop does. */
-static SLM_AVX2 __m256 make_q3_quants_x8(int n, int nmax, const __m256 *restrict xt) {
+/* One coordinate-descent step of make_q3_quants for value i of 8 sub-blocks: try moving L[i] to
+ * nearest(x * sl2 / slx) and keep it if the fit improves (lanes in `active` only). */
+static inline SLM_AVX2 void q3_descent_step(__m256 x, __m256 *restrict Lf, __m256 *restrict sumlx,
+                                            __m256 *restrict suml2, __m256 active, __m256 *restrict changed,
+                                            int nmax) {
     const __m256 zero = _mm256_setzero_ps();
-    __m256 Lf[16];
-    SLM_ASSERT(n <= 16);
-    __m256 max = zero, amax = zero;
-    for (int i = 0; i < n; ++i) {
-        const __m256 ax = slm_abs_x8(xt[i]);
-        const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = slm_select_x8(amax, ax, gt);
-        max = slm_select_x8(max, xt[i], gt);
-    }
-    const __m256 all_zero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+    const __m256 w = _mm256_mul_ps(x, x);
+    const __m256 wx = _mm256_mul_ps(w, x);
+    __m256 slx = _mm256_sub_ps(*sumlx, _mm256_mul_ps(wx, *Lf));
+    const __m256 slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+    __m256 sl2 = _mm256_sub_ps(*suml2, _mm256_mul_ps(_mm256_mul_ps(w, *Lf), *Lf));
+    const __m256 new_l =
+        _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1));
+    const __m256 differs = _mm256_cmp_ps(new_l, *Lf, _CMP_NEQ_OQ);
+    slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, new_l));
+    sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, new_l), new_l));
+    const __m256 better = _mm256_and_ps(_mm256_cmp_ps(sl2, zero, _CMP_GT_OQ),
+                                        _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx, slx), *suml2),
+                                                      _mm256_mul_ps(_mm256_mul_ps(*sumlx, *sumlx), sl2), _CMP_GT_OQ));
+    const __m256 upd = _mm256_and_ps(_mm256_and_ps(active, slx_pos), _mm256_and_ps(differs, better));
+    *Lf = slm_select_x8(*Lf, new_l, upd);
+    *sumlx = slm_select_x8(*sumlx, slx, upd);
+    *suml2 = slm_select_x8(*suml2, sl2, upd);
+    *changed = _mm256_or_ps(*changed, upd);
+}
 
-    const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
-    __m256 sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; ++i) {
-        Lf[i] = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
-        const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
-        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), Lf[i]));
-        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
-    }
-    __m256 active = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-    for (int itry = 0; itry < 5; ++itry) {
-        __m256 changed = zero;
+/* make_q3_quants(16, nmax, x, L, do_rmse = true) for the 16 sub-blocks of a q3_K super-block,
+ * sub-blocks 8g..8g+7 in the lanes of group g (xt[16*g + i]). The two groups' descent chains are
+ * interleaved step by step (each step waits on the previous one's division). A lane stops once
+ * a pass changes nothing, as ggml's loop does. scales[16] out. */
+static SLM_AVX2 void make_q3_quants_x16(int nmax, const __m256 *restrict xt, float *restrict scales) {
+    const int n = 16;
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 Lf[2][16], sumlx[2], suml2[2], all_zero[2], active[2];
+    for (int g = 0; g < 2; g++) {
+        const __m256 *x = xt + 16 * g;
+        __m256 max = zero, amax = zero;
         for (int i = 0; i < n; ++i) {
-            const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
-            const __m256 wx = _mm256_mul_ps(w, xt[i]);
-            __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, Lf[i]));
-            const __m256 slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
-            __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, Lf[i]), Lf[i]));
-            const __m256 new_l = _mm256_cvtepi32_ps(
-                slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1));
-            const __m256 differs = _mm256_cmp_ps(new_l, Lf[i], _CMP_NEQ_OQ);
-            slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, new_l));
-            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, new_l), new_l));
-            const __m256 better = _mm256_and_ps(
-                _mm256_cmp_ps(sl2, zero, _CMP_GT_OQ),
-                _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
-                              _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2), _CMP_GT_OQ));
-            const __m256 upd = _mm256_and_ps(_mm256_and_ps(active, slx_pos), _mm256_and_ps(differs, better));
-            Lf[i] = slm_select_x8(Lf[i], new_l, upd);
-            sumlx = slm_select_x8(sumlx, slx, upd);
-            suml2 = slm_select_x8(suml2, sl2, upd);
-            changed = _mm256_or_ps(changed, upd);
+            const __m256 ax = slm_abs_x8(x[i]);
+            const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+            amax = slm_select_x8(amax, ax, gt);
+            max = slm_select_x8(max, x[i], gt);
         }
-        active = _mm256_and_ps(active, changed);
-        if (!_mm256_movemask_ps(active)) break;
+        all_zero[g] = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+        const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+        sumlx[g] = suml2[g] = zero;
+        for (int i = 0; i < n; ++i) {
+            Lf[g][i] = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, x[i])), -nmax, nmax - 1));
+            const __m256 w = _mm256_mul_ps(x[i], x[i]);
+            sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(_mm256_mul_ps(w, x[i]), Lf[g][i]));
+            suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w, Lf[g][i]), Lf[g][i]));
+        }
+        active[g] = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     }
-    const __m256 scale = slm_select_x8(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ));
-    return slm_select_x8(scale, zero, all_zero);
+    for (int itry = 0; itry < 5; ++itry) {
+        __m256 changed[2] = {zero, zero};
+        for (int i = 0; i < n; ++i) {
+            q3_descent_step(xt[i], &Lf[0][i], &sumlx[0], &suml2[0], active[0], &changed[0], nmax);
+            q3_descent_step(xt[16 + i], &Lf[1][i], &sumlx[1], &suml2[1], active[1], &changed[1], nmax);
+        }
+        active[0] = _mm256_and_ps(active[0], changed[0]);
+        active[1] = _mm256_and_ps(active[1], changed[1]);
+        if (!_mm256_movemask_ps(_mm256_or_ps(active[0], active[1]))) break;
+    }
+    for (int g = 0; g < 2; g++) {
+        const __m256 scale =
+            slm_select_x8(zero, _mm256_div_ps(sumlx[g], suml2[g]), _mm256_cmp_ps(suml2[g], zero, _CMP_GT_OQ));
+        _mm256_storeu_ps(scales + 8 * g, slm_select_x8(scale, zero, all_zero[g]));
+    }
 }
 
 /* q3_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
@@ -1713,7 +1730,7 @@ static SLM_AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block
     float scales[SLM_QK_K / 16];
     __m256 xt[32];
     load_transposed_2x16(xt, x);
-    for (int g = 0; g < 2; g++) _mm256_storeu_ps(scales + 8 * g, make_q3_quants_x8(16, 4, xt + 16 * g));
+    make_q3_quants_x16(4, xt, scales);
     q3_K_pack_scales_ref(y, scales);
     for (unsigned m = q3_K_requantize_avx2(x, y, L); m; m &= m - 1) { /* ggml keeps the solver's codes */
         const int j = __builtin_ctz(m);
