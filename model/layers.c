@@ -1,0 +1,504 @@
+/* layers.c - layer kernels of the reference transformer: scalar reference + AVX2/FMA paths.
+ *
+ * Owns: the forward kernels declared in layers.h, in dependency order: panels, exp,
+ * embedding, rmsnorm, matmul, rope, kv store, attention, swiglu, residual.
+ * Must not: allocate, fail or print. OpenMP only as one `parallel for` over independent
+ * outputs (panels of a matmul, (t, h) pairs of attention, tokens); every output element is
+ * computed in the canonical order stated in layers.h, whatever the thread count or the path.
+ *
+ * Dimension legend: T tokens, C model dim, OC output channels, H heads, Hkv kv heads, D head
+ * dim, F ffn dim, V vocab, S visible key positions. Shapes are given as (rows, cols), row-major.
+ */
+#include "model/layers.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SLM_HAVE_AVX2_KERNELS 1
+#define AVX2 __attribute__((target("avx2,fma")))
+#else
+#define SLM_HAVE_AVX2_KERNELS 0
+#endif
+
+/* The largest head dim the attention kernels keep on the stack (Llama-family models use <= 256). */
+#define MAX_HEAD_DIM 512
+
+static inline int min_i(int a, int b) { return a < b ? a : b; }
+
+int slm_layers_simd(void) {
+#if SLM_HAVE_AVX2_KERNELS
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * panels: W (OC, C) as ceil(OC/16) blocks of (C, 16) */
+
+void slm_panel_pack_rows(float *wp, const float *w, int64_t o0, int64_t n, int64_t C) {
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < C; c++) wp[slm_panel_index(o0 + r, c, C)] = w[r * C + c];
+}
+
+void slm_panel_unpack_rows(float *w, const float *wp, int64_t o0, int64_t n, int64_t C) {
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < C; c++) w[r * C + c] = wp[slm_panel_index(o0 + r, c, C)];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * exp: Cephes expf. x = n ln2 + r, |r| <= ln2/2; e^r ~ 1 + r + r^2 P(r); times 2^n.
+ * Every step is one IEEE operation (fmaf where written), so the AVX2 lanes give the same bits. */
+
+#define EXP_HI 88.3762626647949f
+#define EXP_LO (-87.3365447504019f) /* below: 0 (2^-126 and smaller are not needed by softmax) */
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693359375f
+#define LN2_LO (-2.12194440e-4f)
+#define EXP_P0 1.9875691500E-4f
+#define EXP_P1 1.3981999507E-3f
+#define EXP_P2 8.3334519073E-3f
+#define EXP_P3 4.1665795894E-2f
+#define EXP_P4 1.6666665459E-1f
+#define EXP_P5 5.0000001201E-1f
+
+float slm_expf(float x) {
+    if (!(x >= EXP_LO)) return x != x ? x : 0.0f; /* NaN stays NaN, -inf and tiny -> 0 */
+    if (x > EXP_HI) return INFINITY;
+    float n = rintf(x * LOG2E);
+    float r = fmaf(n, -LN2_HI, x);
+    r = fmaf(n, -LN2_LO, r);
+    float p = EXP_P0;
+    p = fmaf(p, r, EXP_P1);
+    p = fmaf(p, r, EXP_P2);
+    p = fmaf(p, r, EXP_P3);
+    p = fmaf(p, r, EXP_P4);
+    p = fmaf(p, r, EXP_P5);
+    float y = fmaf(p, r * r, r);
+    y = y + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &e, sizeof s);
+    return y * s;
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+static inline AVX2 __m256 expf_avx2(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(EXP_LO), hi = _mm256_set1_ps(EXP_HI);
+    __m256 ok = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);    /* false for NaN, -inf, tiny */
+    __m256 big = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+    __m256 isnan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi); /* keep the lanes we discard finite */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), xc);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), r);
+    __m256 p = _mm256_set1_ps(EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
+    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    y = _mm256_and_ps(y, ok);                                      /* x < EXP_LO -> 0 */
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), big);        /* x > EXP_HI -> inf */
+    return _mm256_blendv_ps(y, x, isnan);                          /* NaN -> NaN */
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * embedding */
+
+void slm_embedding_forward(float *out, const int32_t *tokens, const float *wte, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        float *o = out + (size_t)t * C;
+        for (int c = 0; c < C; c++) o[c] = wte[slm_panel_index(tokens[t], c, C)];
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * rmsnorm */
+
+void slm_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int T, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        double ss = 0.0; /* as ggml: float squares summed in double */
+        for (int c = 0; c < C; c++) ss += (double)(x[c] * x[c]);
+        float mean = (float)(ss / C);
+        float s = 1.0f / sqrtf(mean + eps);
+        for (int c = 0; c < C; c++) o[c] = (x[c] * s) * weight[c];
+        rstd[t] = s;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * matmul: out (T,OC) = inp (T,C) @ W^T + bias, W panel-packed */
+
+/* One panel (16 output channels o0 .. o0+15, n_valid of them real) for all T tokens. */
+static void matmul_panel_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                             int o0, int n_valid) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float acc[SLM_PANEL] = {0};
+        for (int c = 0; c < C; c++) {
+            const float *w = wp + (size_t)c * SLM_PANEL;
+            for (int j = 0; j < SLM_PANEL; j++) acc[j] = fmaf(x[c], w[j], acc[j]);
+        }
+        float *o = out + (size_t)t * ld_out + o0;
+        for (int j = 0; j < n_valid; j++) o[j] = bias ? acc[j] + bias[o0 + j] : acc[j];
+    }
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+static inline AVX2 void store_panel_row(float *o, __m256 a0, __m256 a1, const float *bias, int o0, int n_valid) {
+    if (n_valid == SLM_PANEL) {
+        if (bias) {
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(bias + o0));
+            a1 = _mm256_add_ps(a1, _mm256_loadu_ps(bias + o0 + 8));
+        }
+        _mm256_storeu_ps(o + o0, a0);
+        _mm256_storeu_ps(o + o0 + 8, a1);
+        return;
+    }
+    float tmp[SLM_PANEL];
+    _mm256_storeu_ps(tmp, a0);
+    _mm256_storeu_ps(tmp + 8, a1);
+    for (int j = 0; j < n_valid; j++) o[o0 + j] = bias ? tmp[j] + bias[o0 + j] : tmp[j];
+}
+
+/* 6 tokens x 16 channels per step: 12 accumulators, 2 weight loads and 6 broadcasts per c.
+   Missing tokens of the last block repeat the last row (computed, not stored). */
+static AVX2 void matmul_panel_avx2(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
+                                   int C, int o0, int n_valid) {
+    for (int t0 = 0; t0 < T; t0 += 6) {
+        const float *x0 = inp + (size_t)t0 * C;
+        const float *x1 = inp + (size_t)min_i(t0 + 1, T - 1) * C;
+        const float *x2 = inp + (size_t)min_i(t0 + 2, T - 1) * C;
+        const float *x3 = inp + (size_t)min_i(t0 + 3, T - 1) * C;
+        const float *x4 = inp + (size_t)min_i(t0 + 4, T - 1) * C;
+        const float *x5 = inp + (size_t)min_i(t0 + 5, T - 1) * C;
+        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
+        __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+        __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
+        __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+        const float *w = wp;
+        for (int c = 0; c < C; c++, w += SLM_PANEL) {
+            __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), b;
+            b = _mm256_broadcast_ss(x0 + c);
+            a00 = _mm256_fmadd_ps(b, w0, a00);
+            a01 = _mm256_fmadd_ps(b, w1, a01);
+            b = _mm256_broadcast_ss(x1 + c);
+            a10 = _mm256_fmadd_ps(b, w0, a10);
+            a11 = _mm256_fmadd_ps(b, w1, a11);
+            b = _mm256_broadcast_ss(x2 + c);
+            a20 = _mm256_fmadd_ps(b, w0, a20);
+            a21 = _mm256_fmadd_ps(b, w1, a21);
+            b = _mm256_broadcast_ss(x3 + c);
+            a30 = _mm256_fmadd_ps(b, w0, a30);
+            a31 = _mm256_fmadd_ps(b, w1, a31);
+            b = _mm256_broadcast_ss(x4 + c);
+            a40 = _mm256_fmadd_ps(b, w0, a40);
+            a41 = _mm256_fmadd_ps(b, w1, a41);
+            b = _mm256_broadcast_ss(x5 + c);
+            a50 = _mm256_fmadd_ps(b, w0, a50);
+            a51 = _mm256_fmadd_ps(b, w1, a51);
+        }
+        int nt = T - t0 < 6 ? T - t0 : 6;
+        float *o = out + (size_t)t0 * ld_out;
+        store_panel_row(o, a00, a01, bias, o0, n_valid);
+        if (nt > 1) store_panel_row(o + (size_t)ld_out, a10, a11, bias, o0, n_valid);
+        if (nt > 2) store_panel_row(o + (size_t)2 * ld_out, a20, a21, bias, o0, n_valid);
+        if (nt > 3) store_panel_row(o + (size_t)3 * ld_out, a30, a31, bias, o0, n_valid);
+        if (nt > 4) store_panel_row(o + (size_t)4 * ld_out, a40, a41, bias, o0, n_valid);
+        if (nt > 5) store_panel_row(o + (size_t)5 * ld_out, a50, a51, bias, o0, n_valid);
+    }
+}
+#endif
+
+static void matmul_forward_impl(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
+                                int C, int OC, int simd) {
+    int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < n_panels; p++) {
+        int o0 = p * SLM_PANEL;
+        int n_valid = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
+        const float *w = wp + (size_t)p * SLM_PANEL * C;
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd) {
+            matmul_panel_avx2(out, ld_out, inp, w, bias, T, C, o0, n_valid);
+            continue;
+        }
+#endif
+        matmul_panel_ref(out, ld_out, inp, w, bias, T, C, o0, n_valid);
+    }
+    (void)simd;
+}
+
+void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                        int OC) {
+    matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, slm_layers_simd());
+}
+
+void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                            int OC) {
+    matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * rope */
+
+void slm_rope_forward(float *x, int ld, const float *cs, int T, int pos0, int n_heads, int D, int neox) {
+    int half = D / 2;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *cst = cs + (size_t)(pos0 + t) * D; /* (D/2) pairs (cos, sin) */
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (size_t)t * ld + (size_t)h * D;
+            for (int i = 0; i < half; i++) {
+                int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+                float c = cst[2 * i], s = cst[2 * i + 1];
+                float a = v[i0], b = v[i1];
+                v[i0] = a * c - b * s;
+                v[i1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * kv cache store */
+
+void slm_kv_store(float *kc, float *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv, int D,
+                  int ctx) {
+    for (int t = 0; t < T; t++) {
+        int s = pos0 + t;
+        const float *k = qkv + (size_t)t * ld + k_off;
+        const float *v = qkv + (size_t)t * ld + v_off;
+        for (int g = 0; g < Hkv; g++) {
+            float *kp = kc + (size_t)g * ctx * D + (size_t)(s / SLM_PANEL) * D * SLM_PANEL + s % SLM_PANEL;
+            for (int d = 0; d < D; d++) kp[(size_t)d * SLM_PANEL] = k[g * D + d];
+            memcpy(vc + ((size_t)g * ctx + s) * D, v + g * D, sizeof(float) * (size_t)D);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * attention: online softmax over panels of 16 key positions */
+
+/* The fixed pairwise tree that sums 16 lanes (what the AVX2 reduction does). */
+static float sum16_tree(const float *p) {
+    float a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) a[i] = p[i] + p[i + 8];
+    for (int i = 0; i < 4; i++) b[i] = a[i] + a[i + 4];
+    for (int i = 0; i < 2; i++) c[i] = b[i] + b[i + 2];
+    return c[0] + c[1];
+}
+
+static void attention_head_ref(float *out, float *lse, const float *q, const float *kh, const float *vh, int S, int D,
+                               float scale) {
+    float o[MAX_HEAD_DIM];
+    float m = -INFINITY, l = 0.0f;
+    for (int d = 0; d < D; d++) o[d] = 0.0f;
+    for (int p0 = 0; p0 < S; p0 += SLM_PANEL) {
+        const float *kp = kh + (size_t)p0 * D; /* panel p0/16: (D, 16) */
+        int n = S - p0 < SLM_PANEL ? S - p0 : SLM_PANEL;
+        float s[SLM_PANEL] = {0}, pr[SLM_PANEL];
+        for (int d = 0; d < D; d++)
+            for (int j = 0; j < SLM_PANEL; j++) s[j] = fmaf(q[d], kp[d * SLM_PANEL + j], s[j]);
+        float pm = -INFINITY;
+        for (int j = 0; j < SLM_PANEL; j++) {
+            s[j] = j < n ? s[j] * scale : -INFINITY;
+            pm = s[j] > pm ? s[j] : pm;
+        }
+        if (pm > m) {
+            float corr = slm_expf(m - pm);
+            l *= corr;
+            for (int d = 0; d < D; d++) o[d] *= corr;
+            m = pm;
+        }
+        for (int j = 0; j < SLM_PANEL; j++) pr[j] = slm_expf(s[j] - m);
+        l += sum16_tree(pr);
+        for (int j = 0; j < n; j++) {
+            const float *v = vh + (size_t)(p0 + j) * D;
+            for (int d = 0; d < D; d++) o[d] = fmaf(pr[j], v[d], o[d]);
+        }
+    }
+    for (int d = 0; d < D; d++) out[d] = o[d] / l;
+    *lse = m + logf(l);
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+static inline AVX2 float hmax16(__m256 a, __m256 b) {
+    __m256 m = _mm256_max_ps(a, b);
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+}
+
+/* The same tree as sum16_tree: (lo8 + hi8), then 4 + 4, then 2 + 2 (lanes 0,1 + lanes 2,3), then 1 + 1. */
+static inline AVX2 float hsum16(__m256 a, __m256 b) {
+    __m256 s8 = _mm256_add_ps(a, b);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+/* D a multiple of 8. */
+static AVX2 void attention_head_avx2(float *out, float *lse, const float *q, const float *kh, const float *vh, int S,
+                                     int D, float scale) {
+    float o[MAX_HEAD_DIM];
+    float m = -INFINITY, l = 0.0f;
+    for (int d = 0; d < D; d++) o[d] = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int p0 = 0; p0 < S; p0 += SLM_PANEL) {
+        const float *kp = kh + (size_t)p0 * D;
+        int n = S - p0 < SLM_PANEL ? S - p0 : SLM_PANEL;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (int d = 0; d < D; d++) {
+            __m256 b = _mm256_broadcast_ss(q + d);
+            s0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(kp + d * SLM_PANEL), s0);
+            s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(kp + d * SLM_PANEL + 8), s1);
+        }
+        s0 = _mm256_mul_ps(s0, vscale);
+        s1 = _mm256_mul_ps(s1, vscale);
+        if (n < SLM_PANEL) {
+            __m256 keep0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
+            __m256 keep1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane));
+            s0 = _mm256_blendv_ps(ninf, s0, keep0);
+            s1 = _mm256_blendv_ps(ninf, s1, keep1);
+        }
+        float pm = hmax16(s0, s1);
+        if (pm > m) {
+            float corr = slm_expf(m - pm);
+            l *= corr;
+            __m256 vc = _mm256_set1_ps(corr);
+            for (int d = 0; d < D; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), vc));
+            m = pm;
+        }
+        __m256 vm = _mm256_set1_ps(m);
+        __m256 p0v = expf_avx2(_mm256_sub_ps(s0, vm)), p1v = expf_avx2(_mm256_sub_ps(s1, vm));
+        l += hsum16(p0v, p1v);
+        float pr[SLM_PANEL];
+        _mm256_storeu_ps(pr, p0v);
+        _mm256_storeu_ps(pr + 8, p1v);
+        const float *v = vh + (size_t)p0 * D;
+        for (int d = 0; d < D; d += 8) {
+            __m256 acc = _mm256_loadu_ps(o + d);
+            for (int j = 0; j < n; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(pr[j]), _mm256_loadu_ps(v + (size_t)j * D + d), acc);
+            _mm256_storeu_ps(o + d, acc);
+        }
+    }
+    for (int d = 0; d < D; d++) out[d] = o[d] / l;
+    *lse = m + logf(l);
+}
+#endif
+
+static void attention_forward_impl(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc,
+                                   int T, int pos0, int H, int Hkv, int D, int ctx, int simd) {
+    int group = H / Hkv;
+    float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel for schedule(static)
+    for (int th = 0; th < T * H; th++) {
+        int t = th / H, h = th % H, g = h / group;
+        const float *qh = q + (size_t)t * ld + (size_t)h * D;
+        const float *kh = kc + (size_t)g * ctx * D;
+        const float *vh = vc + (size_t)g * ctx * D;
+        float *oh = out + (size_t)t * H * D + (size_t)h * D;
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd && D % 8 == 0) {
+            attention_head_avx2(oh, lse + th, qh, kh, vh, pos0 + t + 1, D, scale);
+            continue;
+        }
+#endif
+        attention_head_ref(oh, lse + th, qh, kh, vh, pos0 + t + 1, D, scale);
+    }
+    (void)simd;
+}
+
+void slm_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                           int pos0, int H, int Hkv, int D, int ctx) {
+    attention_forward_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, slm_layers_simd());
+}
+
+void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                               int pos0, int H, int Hkv, int D, int ctx) {
+    attention_forward_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * swiglu and residual */
+
+void slm_swiglu_forward(float *out, const float *gate_up, int T, int F) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *g = gate_up + (size_t)t * 2 * F, *u = g + F;
+        float *o = out + (size_t)t * F;
+        for (int i = 0; i < F; i++) {
+            float e = slm_expf(-fabsf(g[i]));                /* e^-|g|, never overflows */
+            float sig = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e); /* sigmoid(g) */
+            o[i] = (g[i] * sig) * u[i];
+        }
+    }
+}
+
+void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N) {
+    for (int64_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * losses: log-softmax in double, as llama-perplexity */
+
+/* max and argmax (lowest id on ties) of a row, and lse = log(sum expf(x - max)) (sum in double) */
+static int row_logsumexp(const float *x, int V, float *mx, double *lse) {
+    float m = x[0];
+    int im = 0;
+    for (int i = 1; i < V; i++)
+        if (x[i] > m) m = x[i], im = i;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) sum += expf(x[i] - m);
+    *mx = m;
+    *lse = log(sum);
+    return im;
+}
+
+void slm_crossentropy_forward(double *losses, const float *logits, const int32_t *targets, int T, int V) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *x = logits + (size_t)t * V;
+        float m;
+        double lse;
+        row_logsumexp(x, V, &m, &lse);
+        losses[t] = -((double)(x[targets[t]] - m) - lse);
+    }
+}
+
+void slm_kldiv_forward(double *kld, double *nll_ref, double *nll, double *dp, uint8_t *same_top, const float *lr,
+                       const float *lm, const int32_t *targets, int T, int V) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *xr = lr + (size_t)t * V, *xm = lm + (size_t)t * V;
+        float mr, mm;
+        double lser, lsem, sum = 0.0;
+        int top_r = row_logsumexp(xr, V, &mr, &lser), top_m = row_logsumexp(xm, V, &mm, &lsem);
+        for (int i = 0; i < V; i++) {
+            double a = (double)(xr[i] - mr) - lser, b = (double)(xm[i] - mm) - lsem, p = exp(a);
+            if (p > 0.0) sum += p * (a - b);
+        }
+        int tok = targets[t];
+        double a = (double)(xr[tok] - mr) - lser, b = (double)(xm[tok] - mm) - lsem;
+        kld[t] = sum;
+        nll_ref[t] = -a;
+        nll[t] = -b;
+        dp[t] = exp(b) - exp(a);
+        same_top[t] = top_r == top_m;
+    }
+}

@@ -1,0 +1,115 @@
+/* layers.h - the layer kernels of the reference transformer, one forward per layer (llm.c style).
+ *
+ * Owns: embedding, rmsnorm, matmul, rope, attention (causal, grouped-query, over a KV cache),
+ * swiglu and residual forwards; the packed "panel" layout of weight matrices and key caches;
+ * a fast exp shared by the kernels. `*_backward` functions go beside their forwards later.
+ * Must not: allocate, fail, print, or depend on the thread count: every output element is
+ * computed by one fixed sequence of float operations (the "canonical order" stated at each
+ * kernel), so results are bit-identical for any number of threads, for any batch split (T=1
+ * decoding equals the batched forward), and between the AVX2 and the scalar reference paths.
+ *
+ * Dimension legend: B batch (always 1 here), T tokens of this call, C model dim, OC output
+ * channels of a matmul, H query heads, Hkv kv heads, D head dim, F ffn dim, V vocab, L layers,
+ * S key positions visible to a token (pos0 + t + 1), N a flat element count.
+ * Argument order: outputs first, then inputs, parameters, dims (llm.c).
+ *
+ * Panels: a matrix W (OC, C) (PyTorch Linear, out x in) is stored as ceil(OC/16) panels of
+ * (C, 16): W[o][c] is at wp[(o/16)*C*16 + c*16 + o%16], rows past OC are zero. A matmul then
+ * accumulates 16 output channels of one token in one register pair with a broadcast input
+ * value, with no horizontal sums; the key cache uses the same layout over positions.
+ */
+#ifndef SLM_LAYERS_H
+#define SLM_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SLM_PANEL 16
+
+/* Floats a panel-packed (OC, C) matrix takes: ceil(OC/16) * 16 * C. */
+static inline size_t slm_panel_floats(int64_t OC, int64_t C) {
+    return (size_t)((OC + SLM_PANEL - 1) / SLM_PANEL) * SLM_PANEL * (size_t)C;
+}
+/* Index of W[o][c] in a panel-packed (., C) matrix. */
+static inline size_t slm_panel_index(int64_t o, int64_t c, int64_t C) {
+    return (size_t)(o / SLM_PANEL) * SLM_PANEL * (size_t)C + (size_t)c * SLM_PANEL + (size_t)(o % SLM_PANEL);
+}
+/* Writes rows [o0, o0+n) of W, given row-major in w (n, C), into the packed matrix wp. */
+void slm_panel_pack_rows(float *wp, const float *w, int64_t o0, int64_t n, int64_t C);
+/* Reads them back: w (n, C) = rows [o0, o0+n) of wp. */
+void slm_panel_unpack_rows(float *w, const float *wp, int64_t o0, int64_t n, int64_t C);
+
+/* exp(x) for x <= 0 as used by softmax and silu (Cephes-style polynomial, ~1 ulp on [-87, 0],
+   0 below -87.3). The AVX2 kernels evaluate the very same operations lane-wise. */
+float slm_expf(float x);
+
+/* out (T,C) = wte[tokens] ; PyTorch: out = self.wte(tokens). wte is panel-packed (V, C).
+   Ids are checked by the caller. */
+void slm_embedding_forward(float *out, const int32_t *tokens, const float *wte, int T, int C);
+
+/* out (T,C), rstd (T) ; PyTorch (Llama): x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+   Canonical order: sum of squares in double, in index order. */
+void slm_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int T, int C, float eps);
+
+/* out (T,OC) = inp (T,C) @ W^T (+ bias (OC)) ; PyTorch: out = F.linear(inp, W, bias).
+   W panel-packed (OC, C). Rows of out are ld_out floats apart (>= OC), so a matmul can write
+   into a column slice of a wider activation. Canonical order: acc = 0; for c in 0..C-1:
+   acc = fmaf(inp[t][c], W[o][c], acc); then acc + bias[o]. Parallel over panels. */
+void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                        int OC);
+/* The same numbers through plain C (fmaf), the algorithmic reference the fast path is tested against. */
+void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                            int OC);
+
+/* Rotates n_heads heads of D values in place, for tokens at positions pos0 .. pos0+T-1.
+   x: (T, ld) with the heads at x[t*ld + h*D ...]. cs: (positions, D/2) pairs (cos, sin) of
+   angle pos * theta^(-2i/D) / scale. neox = 0: pairs (x[2i], x[2i+1]) (llama.cpp ROPE_NORM,
+   GGUF's interleaved q/k rows); neox = 1: pairs (x[i], x[i+D/2]) (NEOX, HF rotate_half).
+   PyTorch (rotate_half): q * cos + rotate_half(q) * sin. */
+void slm_rope_forward(float *x, int ld, const float *cs, int T, int pos0, int n_heads, int D, int neox);
+
+/* Writes k and v of T tokens (rows of ld floats; k at column k_off, v at v_off, Hkv*D each)
+   into the cache of one layer at positions pos0 ..: kc panel layout per kv head
+   (Hkv, ctx/16, D, 16), i.e. position s of head g at kc[g*ctx*D + (s/16)*D*16 + d*16 + s%16];
+   vc (Hkv, ctx, D). ctx is a multiple of 16. */
+void slm_kv_store(float *kc, float *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv, int D,
+                  int ctx);
+
+/* Causal grouped-query attention of T queries over the cache positions 0 .. pos0+t.
+   out (T, H*D) ; lse (T, H) = log sum exp of the scaled scores (what a backward needs to
+   recompute the probabilities without storing (H, T, S)).
+   q: (T, ld) with head h at q[t*ld + h*D]; query head h reads kv head h / (H/Hkv).
+   PyTorch: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).
+   Canonical order per (t, h): keys in panels of 16 positions, scores s = (fmaf chain over d of
+   q[d]*k[d]) * (1/sqrt(D)); online softmax: m = max, p = slm_expf(s - m), the 16 p's summed
+   in a fixed pairwise tree, o[d] = fmaf(p_j, v_j[d], o[d]) over j in position order; the
+   running o and l are rescaled by slm_expf(m_old - m_new) when the max grows. Parallel over (t, h). */
+void slm_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                           int pos0, int H, int Hkv, int D, int ctx);
+void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                               int pos0, int H, int Hkv, int D, int ctx);
+
+/* out (T,F) = silu(gate) * up with gate_up (T, 2F) = [gate | up] ; PyTorch: F.silu(g) * u,
+   silu(g) = g / (1 + exp(-g)) with slm_expf (g >= 0 uses 1/(1+e^-g), g < 0 uses e^g/(1+e^g)). */
+void slm_swiglu_forward(float *out, const float *gate_up, int T, int F);
+
+/* out (N) = inp1 + inp2 ; PyTorch: x = x + f(x). out may alias inp1. */
+void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N);
+
+/* losses (T) ; PyTorch: F.cross_entropy(logits, targets, reduction='none') in double:
+   -log p[target] with log p_i = (double)(x_i - max) - log(sum_i expf(x_i - max)), the sum in
+   double (llama-perplexity's log_softmax). logits (T, V). */
+void slm_crossentropy_forward(double *losses, const float *logits, const int32_t *targets, int T, int V);
+
+/* Per token of a reference model's logits lr (T,V) and a model's lm (T,V), log-softmax as
+   above: kld (T) = sum_i p_ref,i (log p_ref,i - log p_i) over the full vocabulary (exactly 0
+   for identical rows); nll_ref, nll (T) of targets; dp (T) = p[target] - p_ref[target]
+   (llama-perplexity's delta p); same_top (T) = 1 when the argmaxes (lowest id on ties) agree.
+   PyTorch: F.kl_div(log_softmax(lm), log_softmax(lr), log_target=True, reduction='none').sum(-1) */
+void slm_kldiv_forward(double *kld, double *nll_ref, double *nll, double *dp, uint8_t *same_top, const float *lr,
+                       const float *lm, const int32_t *targets, int T, int V);
+
+/* 1 when this CPU runs the AVX2+FMA kernels (else the scalar reference path is used). */
+int slm_layers_simd(void);
+
+#endif

@@ -1,0 +1,135 @@
+/* transformer.h - the reference Llama-family transformer (Llama, Mistral-style GQA, Qwen2).
+ *
+ * Owns: slm_model, i.e. the hyperparameters, every parameter in ONE flat f32 buffer (size
+ * table + pointer table, llm.c's fill_in_parameter_sizes), the activations of one call in
+ * ONE flat buffer sized for the largest call the caller asked for (kept per layer, so
+ * `*_backward` passes can be added beside each forward), the RoPE table and the KV cache;
+ * building it from a model source, and the forward pass.
+ * Must not: print, tokenize, or know file formats beyond reading rows through a reader.
+ *
+ * Dimension legend (as model/layers.h): T tokens of a call, C model dim, F ffn dim, H heads,
+ * Hkv kv heads, D head dim, QKV = (H + 2 Hkv) D, V vocab, L layers.
+ *
+ * Usage:
+ *   slm_model m = {0};
+ *   slm_model_build(&m, &src, 512, &err);             // max_ctx: cache and activation size
+ *   slm_model_forward(&m, ids, T, 0, 0, logits, &err);   // (T, V) logits of a window
+ *   slm_model_forward(&m, &next, 1, T, 0, logits, &err); // decode one more token
+ *   slm_model_free(&m);
+ *
+ * Numerics: f32 weights (quantized sources dequantized exactly as ggml does), f32
+ * activations, FMA dot products in a fixed order. The logits of a token do not depend on
+ * the thread count, on how the sequence was split into calls, or on the CPU path (AVX2 or
+ * scalar): they are bit-identical.
+ */
+#ifndef SLM_TRANSFORMER_H
+#define SLM_TRANSFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "model/config.h"
+
+/* Parameters, in buffer order. Matrices are panel-packed (model/layers.h: 16 rows
+   transposed per panel), one matrix per layer; vectors are plain. GGUF names in brackets. */
+enum {
+    SLM_P_WTE,      /* (V, C) [token_embd.weight]; also the classifier when tied */
+    SLM_P_LN1W,     /* (L, C) [blk.N.attn_norm.weight] */
+    SLM_P_QKVW,     /* (L, QKV, C) [attn_q; attn_k; attn_v rows stacked] */
+    SLM_P_QKVB,     /* (L, QKV) [attn_q/k/v.bias], empty unless cfg.qkv_bias */
+    SLM_P_ATTPROJW, /* (L, C, H*D) [attn_output.weight] */
+    SLM_P_LN2W,     /* (L, C) [ffn_norm.weight] */
+    SLM_P_FCW,      /* (L, 2F, C) [ffn_gate; ffn_up rows stacked] */
+    SLM_P_FCPROJW,  /* (L, C, F) [ffn_down.weight] */
+    SLM_P_LNFW,     /* (C) [output_norm.weight] */
+    SLM_P_WCLS,     /* (V, C) [output.weight], empty when tied */
+    SLM_NUM_PARAMETER_TENSORS
+};
+
+typedef struct slm_model_params {
+    float *wte, *ln1w, *qkvw, *qkvb, *attprojw, *ln2w, *fcw, *fcprojw, *lnfw;
+    float *wcls; /* == wte when tied */
+} slm_model_params;
+
+/* Activations of one call of T <= max_T tokens, per layer where a backward would need them. */
+enum {
+    SLM_A_ENCODED,    /* (T, C) token embeddings: the residual stream entering layer 0 */
+    SLM_A_LN1,        /* (L, T, C) */
+    SLM_A_LN1_RSTD,   /* (L, T) */
+    SLM_A_QKV,        /* (L, T, QKV) q | k | v, q and k after RoPE */
+    SLM_A_ATTY,       /* (L, T, H*D) attention output before the projection */
+    SLM_A_ATT_LSE,    /* (L, T, H) log-sum-exp of the scores (to recompute probabilities) */
+    SLM_A_ATTPROJ,    /* (L, T, C) */
+    SLM_A_RESIDUAL2,  /* (L, T, C) stream after attention */
+    SLM_A_LN2,        /* (L, T, C) */
+    SLM_A_LN2_RSTD,   /* (L, T) */
+    SLM_A_FCH,        /* (L, T, 2F) gate | up */
+    SLM_A_FCH_SWIGLU, /* (L, T, F) */
+    SLM_A_FCPROJ,     /* (L, T, C) */
+    SLM_A_RESIDUAL3,  /* (L, T, C) stream after the MLP: the next layer's input */
+    SLM_A_LNF,        /* (T, C) */
+    SLM_A_LNF_RSTD,   /* (T) */
+    SLM_NUM_ACTIVATION_TENSORS
+};
+
+typedef struct slm_model_acts {
+    float *encoded, *ln1, *ln1_rstd, *qkv, *atty, *att_lse, *attproj, *residual2, *ln2, *ln2_rstd, *fch, *fch_swiglu,
+        *fcproj, *residual3, *lnf, *lnf_rstd;
+} slm_model_acts;
+
+typedef struct slm_model {
+    slm_model_config cfg; /* the blueprint (copied from the source) */
+    int qkv_dim;          /* QKV = (H + 2 Hkv) D */
+    int max_ctx;          /* positions the KV cache holds; also the largest T of one call */
+    int ctx_pad;          /* max_ctx rounded up to 16 (the key cache's panels) */
+    int neox;             /* RoPE pairs: 0 adjacent (llama), 1 halves (qwen2) */
+
+    size_t param_sizes[SLM_NUM_PARAMETER_TENSORS]; /* floats */
+    size_t num_parameters;                         /* floats in params_memory (incl. panel padding) */
+    int64_t n_params;                              /* real parameter count (the model card's) */
+    float *params_memory;
+    slm_model_params params;
+
+    size_t act_sizes[SLM_NUM_ACTIVATION_TENSORS];
+    size_t num_activations;
+    float *acts_memory;
+    slm_model_acts acts;
+
+    float *rope_cs;     /* (max_ctx, D/2, 2): cos, sin of pos * theta^(-2i/D) / rope_scale */
+    float *key_cache;   /* (L, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
+    float *value_cache; /* (L, Hkv, ctx_pad, D) */
+    float *kv_memory;   /* owns rope_cs, key_cache, value_cache */
+} slm_model;
+
+/* Reads rows [r0, r0 + n) of the tensor with this GGUF name as f32 into dst (n, ncols),
+   GGUF layout (llama q/k rows in interleaved RoPE order). nrows/ncols are the shape the model
+   expects: a reader fails with SLM_E_FORMAT when the tensor is missing or shaped otherwise. */
+typedef int (*slm_weight_reader)(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n,
+                                 float *dst, slm_err *err);
+
+/* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions. Every
+   weight must be finite (SLM_E_DATA names the tensor otherwise). On failure m is freed. */
+int slm_model_build_from(slm_model *m, const slm_model_config *cfg, slm_weight_reader read, const void *ud, int max_ctx,
+                         slm_err *err);
+
+/* The same from an opened model source (formats/model_src.h: an HF folder or a GGUF, any
+   dtype): reads every tensor through slm_src_read_rows. */
+struct slm_src;
+int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err);
+
+/* Safe on a zeroed or freed model. */
+void slm_model_free(slm_model *m);
+
+/* Runs tokens[0 .. T) at positions pos0 .. pos0+T-1. The cache must hold positions
+   [0, pos0) from earlier calls (pos0 = 0 starts a new sequence; the cache of positions >= pos0
+   is overwritten). Writes the logits of tokens t_out .. T-1 to logits ((T - t_out), V);
+   t_out = T - 1 gives the last token's only, t_out = T none (logits may then be NULL).
+   SLM_E_ARG for T < 1, pos0 + T > max_ctx, t_out outside [0, T], or an id outside [0, V). */
+int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err);
+
+/* Reads back one weight matrix or vector in GGUF layout (rows of ncols), e.g. to check the
+   load or to export: name is a GGUF name ("blk.0.attn_k.weight"). SLM_E_ARG when unknown. */
+int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64_t *nrows, int64_t *ncols, slm_err *err);
+
+#endif

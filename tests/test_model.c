@@ -1,0 +1,482 @@
+/* test_model.c - the reference transformer and its evaluation against the fixtures' numbers:
+ * prompt logits of every fixture model (reference JSON files), greedy generation (run.c's and
+ * the numpy/PyTorch/llama.cpp tokens), stream perplexity (README section 4), KL ordering of
+ * quantized copies, and bit-identical results for 1 and 2 threads, for batched vs one-token
+ * decoding, and for the AVX2 vs scalar kernels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "core/mem.h"
+#include "core/rng.h"
+#include "core/slm.h"
+#include "core/thread.h"
+#include "formats/model_src.h"
+#include "model/eval.h"
+#include "model/layers.h"
+#include "model/transformer.h"
+#include "quantize/quants.h"
+#include "tests/testutil.h"
+
+/* Float32 forward vs the numpy reference (float32 with BLAS sums): the fixture README reports
+   2.2e-5 between two float32 implementations; 1e-4 leaves room for a different summation order. */
+#define LOGIT_ATOL 1e-4
+/* "4 significant digits" of perplexity: relative 5e-5. The float32 forwards agree far better
+   (about 1e-6), so this only fails on a real error. */
+#define PPL_RTOL 5e-5
+/* Per-window NLL sums (a few hundred nats) against the reference: 1e-5 relative. */
+#define CHUNK_RTOL 1e-5
+/* Windows of the quick stream test: 20 x 255 tokens, well under a second. */
+#define N_QUICK_CHUNKS 20
+
+/* ---------------------------------------------------------------------------------------------
+ * helpers */
+
+static cJSON *load_json(const char *rel) {
+    size_t n;
+    char *text = read_whole_file(fixture_path(rel), &n);
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    free(text);
+    if (!j) fail_msg("%s: not JSON", rel);
+    return j;
+}
+
+static cJSON *jget(const cJSON *o, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *it = o;
+    for (char *tok = strtok(buf, "."); tok; tok = strtok(NULL, ".")) {
+        it = cJSON_GetObjectItemCaseSensitive(it, tok);
+        if (!it) fail_msg("reference JSON has no '%s' (in %s)", tok, path);
+    }
+    return (cJSON *)it;
+}
+
+static int32_t *json_ids(const cJSON *arr, int *n) {
+    *n = cJSON_GetArraySize(arr);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)*n);
+    assert_non_null(ids);
+    for (int i = 0; i < *n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
+    return ids;
+}
+
+static void build(slm_model *m, const char *rel, int ctx) {
+    slm_err err = {0};
+    slm_src src;
+    if (slm_src_open(&src, fixture_path(rel), &err)) fail_msg("%s: %s", rel, err.msg);
+    int rc = slm_model_build(m, &src, ctx, &err);
+    slm_src_close(&src);
+    if (rc) fail_msg("%s: %s", rel, err.msg);
+}
+
+static int32_t *read_ids(int64_t *n) {
+    size_t nb;
+    int32_t *ids = read_whole_file(fixture_path("text/tinystories_val.tok512.i32"), &nb);
+    *n = (int64_t)(nb / 4);
+    return ids;
+}
+
+static float *forward_all(slm_model *m, const int32_t *ids, int T) {
+    slm_err err = {0};
+    float *logits = malloc(sizeof(float) * (size_t)T * m->cfg.n_vocab);
+    assert_non_null(logits);
+    if (slm_model_forward(m, ids, T, 0, 0, logits, &err)) fail_msg("forward: %s", err.msg);
+    return logits;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * logits */
+
+static void check_prompt_logits(const char *model_dir, const char *json, const char *key) {
+    cJSON *root = load_json(json);
+    char path[128];
+    snprintf(path, sizeof path, "models.%s.prompt", key);
+    const cJSON *prompt = jget(root, path);
+    int n;
+    int32_t *ids = json_ids(jget(prompt, "ids"), &n);
+    slm_model m = {0};
+    build(&m, model_dir, 64);
+    int V = m.cfg.n_vocab;
+    float *logits = forward_all(&m, ids, n);
+    float *want = malloc(sizeof(float) * (size_t)n * V);
+    const cJSON *rows = jget(prompt, "logits");
+    assert_int_equal(cJSON_GetArraySize(rows), n);
+    for (int t = 0; t < n; t++) {
+        const cJSON *row = cJSON_GetArrayItem(rows, t);
+        assert_int_equal(cJSON_GetArraySize(row), V);
+        for (int v = 0; v < V; v++) want[(size_t)t * V + v] = (float)cJSON_GetArrayItem(row, v)->valuedouble;
+    }
+    double maxdiff = 0;
+    for (size_t i = 0; i < (size_t)n * V; i++) maxdiff = fmax(maxdiff, fabs((double)logits[i] - want[i]));
+    printf("    %-28s prompt logits: max |diff| %.3g over %d x %d\n", model_dir, maxdiff, n, V);
+    expect_tensor_near(model_dir, logits, want, (int64_t)n * V, LOGIT_ATOL, 0);
+    free(want);
+    free(logits);
+    free(ids);
+    slm_model_free(&m);
+    cJSON_Delete(root);
+}
+
+static void test_model_logits_stories260K(void **state) {
+    (void)state;
+    check_prompt_logits("models/stories260K", "reference/stories260K.json", "stories260K");
+    check_prompt_logits("models/stories260K-f16", "reference/stories260K.json", "stories260K-f16");
+}
+
+static void test_model_logits_tinystories3M(void **state) {
+    (void)state;
+    check_prompt_logits("models/tinystories-3M", "reference/tinystories-3M.json", "tinystories-3M");
+    check_prompt_logits("models/tinystories-3M-bf16", "reference/tinystories-3M.json", "tinystories-3M-bf16");
+    check_prompt_logits("models/tinystories-3M-sharded", "reference/tinystories-3M.json", "tinystories-3M-sharded");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * greedy generation */
+
+static void test_model_greedy_stories260K(void **state) {
+    (void)state;
+    cJSON *root = load_json("reference/stories260K.json");
+    int n;
+    int32_t *want = json_ids(jget(root, "llama2c_greedy_tokens"), &n);
+    assert_int_equal(n, 257);
+    slm_model m = {0};
+    build(&m, "models/stories260K", 512);
+    int32_t out[256];
+    int n_out;
+    slm_err err = {0};
+    slm_gen_opts o = {.n_gen = 256};
+    if (slm_generate_greedy(&m, want, 1, &o, out, &n_out, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(n_out, 256);
+    for (int i = 0; i < 256; i++)
+        if (out[i] != want[i + 1]) fail_msg("greedy token %d: got %d want %d", i + 1, out[i], want[i + 1]);
+    free(want);
+    slm_model_free(&m);
+    cJSON_Delete(root);
+}
+
+static void test_model_greedy_tinystories3M(void **state) {
+    (void)state;
+    cJSON *root = load_json("reference/tinystories-3M.json");
+    int n;
+    int32_t *want = json_ids(jget(root, "models.tinystories-3M.greedy_tokens"), &n);
+    assert_int_equal(n, 205);
+    static const char *dirs[] = {"models/tinystories-3M", "models/tinystories-3M-sharded"};
+    for (size_t d = 0; d < SLM_ARRAY_LEN(dirs); d++) {
+        slm_model m = {0};
+        build(&m, dirs[d], 256);
+        int32_t out[200];
+        int n_out;
+        slm_err err = {0};
+        slm_gen_opts o = {.n_gen = 200};
+        if (slm_generate_greedy(&m, want, 5, &o, out, &n_out, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(n_out, 200);
+        for (int i = 0; i < 200; i++)
+            if (out[i] != want[i + 5]) fail_msg("%s: greedy token %d: got %d want %d", dirs[d], i + 5, out[i], want[i + 5]);
+        slm_model_free(&m);
+    }
+    free(want);
+    cJSON_Delete(root);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * bit-identical results */
+
+/* Decoding token by token through the KV cache gives the batched forward's logits, bit for bit. */
+static void test_model_decode_equals_batched(void **state) {
+    (void)state;
+    static const char *dirs[] = {"models/stories260K", "models/tinystories-3M"};
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    const int T = 40;
+    for (size_t d = 0; d < SLM_ARRAY_LEN(dirs); d++) {
+        slm_model m = {0};
+        build(&m, dirs[d], 64);
+        int V = m.cfg.n_vocab;
+        float *batched = forward_all(&m, ids, T);
+        float *one = malloc(sizeof(float) * (size_t)T * V);
+        slm_err err = {0};
+        /* 7 tokens, then one at a time, then 9 at once: splits of every kind */
+        assert_int_equal(slm_model_forward(&m, ids, 7, 0, 0, one, &err), 0);
+        for (int t = 7; t < 31; t++) assert_int_equal(slm_model_forward(&m, ids + t, 1, t, 0, one + (size_t)t * V, &err), 0);
+        assert_int_equal(slm_model_forward(&m, ids + 31, 9, 31, 0, one + (size_t)31 * V, &err), 0);
+        expect_bytes_equal(dirs[d], one, batched, sizeof(float) * (size_t)T * V);
+        free(one);
+        free(batched);
+        slm_model_free(&m);
+    }
+    free(ids);
+}
+
+static void test_model_threads_deterministic(void **state) {
+    (void)state;
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    slm_model m = {0};
+    build(&m, "models/tinystories-3M", 256);
+    slm_threads_set(1);
+    float *l1 = forward_all(&m, ids, 256);
+    slm_threads_set(2);
+    float *l2 = forward_all(&m, ids, 256);
+    expect_bytes_equal("logits, 1 vs 2 threads", l1, l2, sizeof(float) * 256 * (size_t)m.cfg.n_vocab);
+    /* the evaluation too, both conventions */
+    for (int conv = SLM_PPL_ALL; conv <= SLM_PPL_SECOND_HALF; conv++) {
+        slm_eval_opts o = {.ctx = 128, .convention = conv, .bos_id = 1, .max_chunks = 4};
+        slm_ppl_result r1, r2;
+        slm_err err = {0};
+        slm_threads_set(1);
+        assert_int_equal(slm_eval_ppl(&m, ids, n_ids, &o, &r1, &err), 0);
+        slm_threads_set(2);
+        assert_int_equal(slm_eval_ppl(&m, ids, n_ids, &o, &r2, &err), 0);
+        expect_bytes_equal("window NLL sums, 1 vs 2 threads", r1.chunk_nll, r2.chunk_nll, sizeof(double) * 4);
+        slm_ppl_result_free(&r1);
+        slm_ppl_result_free(&r2);
+    }
+    slm_threads_set(0);
+    free(l1);
+    free(l2);
+    free(ids);
+    slm_model_free(&m);
+}
+
+static void fill_normal(float *x, size_t n, uint64_t seed) {
+    slm_rng r;
+    slm_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)slm_rng_normal(&r);
+}
+
+/* The AVX2 kernels compute the very same float operations as the scalar reference. */
+static void test_model_kernels_simd_equals_ref(void **state) {
+    (void)state;
+    printf("    kernels: %s\n", slm_layers_simd() ? "AVX2+FMA vs scalar" : "scalar only (no AVX2 on this CPU)");
+    static const int shapes[][3] = {{1, 64, 16}, {7, 64, 172}, {13, 172, 64}, {40, 256, 768}, {5, 33, 9}};
+    for (size_t s = 0; s < SLM_ARRAY_LEN(shapes); s++) {
+        int T = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+        float *x = malloc(sizeof(float) * (size_t)T * C), *w = malloc(sizeof(float) * (size_t)OC * C);
+        float *wp = calloc(slm_panel_floats(OC, C), sizeof(float)), *b = malloc(sizeof(float) * (size_t)OC);
+        float *o1 = malloc(sizeof(float) * (size_t)T * OC), *o2 = malloc(sizeof(float) * (size_t)T * OC);
+        fill_normal(x, (size_t)T * C, 1 + s);
+        fill_normal(w, (size_t)OC * C, 100 + s);
+        fill_normal(b, (size_t)OC, 200 + s);
+        slm_panel_pack_rows(wp, w, 0, OC, C);
+        slm_matmul_forward(o1, OC, x, wp, s % 2 ? b : NULL, T, C, OC);
+        slm_matmul_forward_ref(o2, OC, x, wp, s % 2 ? b : NULL, T, C, OC);
+        expect_bytes_equal("matmul simd vs ref", o1, o2, sizeof(float) * (size_t)T * OC);
+        /* and the reference is the plain dot product up to rounding */
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < OC; o++) {
+                double acc = s % 2 ? b[o] : 0;
+                for (int c = 0; c < C; c++) acc += (double)x[t * C + c] * w[o * C + c];
+                assert_true(fabs(acc - o2[t * OC + o]) < 1e-4 * (1 + fabs(acc)));
+            }
+        free(x), free(w), free(wp), free(b), free(o1), free(o2);
+    }
+    static const int att[][5] = {{1, 8, 4, 8, 0}, {19, 8, 4, 8, 5}, {33, 8, 4, 32, 40}, {3, 4, 4, 16, 70}};
+    for (size_t s = 0; s < SLM_ARRAY_LEN(att); s++) {
+        int T = att[s][0], H = att[s][1], Hkv = att[s][2], D = att[s][3], pos0 = att[s][4], ctx = 128;
+        int ld = (H + 2 * Hkv) * D;
+        float *qkv = malloc(sizeof(float) * (size_t)T * ld);
+        float *kc = calloc((size_t)Hkv * ctx * D, sizeof(float)), *vc = calloc((size_t)Hkv * ctx * D, sizeof(float));
+        float *o1 = malloc(sizeof(float) * (size_t)T * H * D), *o2 = malloc(sizeof(float) * (size_t)T * H * D);
+        float *l1 = malloc(sizeof(float) * (size_t)T * H), *l2 = malloc(sizeof(float) * (size_t)T * H);
+        float *past = malloc(sizeof(float) * (size_t)(pos0 + 1) * ld);
+        fill_normal(past, (size_t)(pos0 + 1) * ld, 300 + s);
+        fill_normal(qkv, (size_t)T * ld, 400 + s);
+        for (int i = 0; i < T * ld; i++) qkv[i] *= 3.0f; /* peaked softmax: exercises the rescaling */
+        slm_kv_store(kc, vc, past, ld, H * D, (H + Hkv) * D, pos0, 0, Hkv, D, ctx);
+        slm_kv_store(kc, vc, qkv, ld, H * D, (H + Hkv) * D, T, pos0, Hkv, D, ctx);
+        slm_attention_forward(o1, l1, qkv, ld, kc, vc, T, pos0, H, Hkv, D, ctx);
+        slm_attention_forward_ref(o2, l2, qkv, ld, kc, vc, T, pos0, H, Hkv, D, ctx);
+        expect_bytes_equal("attention simd vs ref", o1, o2, sizeof(float) * (size_t)T * H * D);
+        expect_bytes_equal("attention lse simd vs ref", l1, l2, sizeof(float) * (size_t)T * H);
+        free(qkv), free(kc), free(vc), free(o1), free(o2), free(l1), free(l2), free(past);
+    }
+    /* exp: against libm, and the vector path inside swiglu against the scalar one */
+    double maxrel = 0;
+    for (float x = -87.0f; x <= 0.0f; x += 0.0137f) maxrel = fmax(maxrel, fabs(slm_expf(x) - exp(x)) / exp(x));
+    printf("    slm_expf on [-87, 0]: max rel error %.3g\n", maxrel);
+    assert_true(maxrel < 3e-7);
+    assert_true(slm_expf(-INFINITY) == 0.0f && slm_expf(-100.0f) == 0.0f && slm_expf(0.0f) == 1.0f);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * perplexity: the fixture README's stream protocol */
+
+static void check_stream(const char *model_dir, int n_chunks, int check_total) {
+    cJSON *root = load_json("reference/stories260K.json");
+    const cJSON *ps = cJSON_GetArrayItem(jget(root, "models.stories260K.ppl_stream"), 0);
+    assert_int_equal((int)jget(ps, "ctx")->valuedouble, 256);
+    const cJSON *sums = jget(ps, "chunk_nll_sums");
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    slm_model m = {0};
+    build(&m, model_dir, 256);
+    slm_eval_opts o = {.ctx = 256, .convention = SLM_PPL_ALL, .bos_id = 1, .max_chunks = n_chunks};
+    slm_ppl_result r;
+    slm_err err = {0};
+    if (slm_eval_ppl(&m, ids, n_ids, &o, &r, &err)) fail_msg("%s", err.msg);
+    double want_sum = 0, worst = 0;
+    for (int64_t k = 0; k < r.n_chunks; k++) {
+        double want = cJSON_GetArrayItem(sums, (int)k)->valuedouble;
+        want_sum += want;
+        worst = fmax(worst, fabs(r.chunk_nll[k] - want) / want);
+        if (fabs(r.chunk_nll[k] - want) > CHUNK_RTOL * want)
+            fail_msg("window %lld: NLL sum %.6f, reference %.6f", (long long)k, r.chunk_nll[k], want);
+    }
+    double want_ppl = exp(want_sum / (double)r.scored);
+    printf("    stream ctx 256, %lld windows, %lld ids: ppl %.6f (reference %.6f), worst window rel diff %.2g\n",
+           (long long)r.n_chunks, (long long)r.scored, r.ppl, want_ppl, worst);
+    assert_true(fabs(r.ppl - want_ppl) < PPL_RTOL * want_ppl);
+    if (check_total) {
+        assert_int_equal(r.n_chunks, (int64_t)jget(ps, "chunks")->valuedouble);
+        assert_int_equal(r.scored, (int64_t)jget(ps, "scored")->valuedouble);
+        double ref = jget(ps, "ppl")->valuedouble;
+        printf("    full file: ppl %.6f +/- %.5f, reference %.6f\n", r.ppl, r.ppl_err, ref);
+        assert_true(fabs(r.ppl - ref) < PPL_RTOL * ref);
+    }
+    slm_ppl_result_free(&r);
+    slm_model_free(&m);
+    free(ids);
+    cJSON_Delete(root);
+}
+
+static void test_model_ppl_stream_quick(void **state) {
+    (void)state;
+    check_stream("models/stories260K", N_QUICK_CHUNKS, 0);
+}
+
+static void test_model_ppl_stream_full(void **state) {
+    (void)state;
+    check_stream("models/stories260K", 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * KL ordering: quantized copies made with the library's ggml-exact kernels */
+
+typedef struct qreader {
+    const slm_src *src;
+    int type; /* SLM_DTYPE_Q8_0 or Q4_0: 2-D weights whose rows are a multiple of 32 */
+} qreader;
+
+static int quant_reader(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n,
+                        float *dst, slm_err *err) {
+    const qreader *q = ud;
+    int i = slm_src_find(q->src, name);
+    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "missing %s", name);
+    assert_int_equal(slm_src_nrows(&q->src->tensors[i]), nrows);
+    SLM_TRY(slm_src_read_rows(q->src, (size_t)i, r0, n, dst, err));
+    if (nrows == 1 || ncols % 32) return SLM_OK; /* norms, and ffn_down of stories260K (172) */
+    uint8_t blocks[34 * 64];
+    assert_true(ncols / 32 * 34 <= (int64_t)sizeof blocks);
+    for (int64_t r = 0; r < n; r++) {
+        if (q->type == SLM_DTYPE_Q8_0) {
+            slm_quantize_row_q8_0_ref(dst + r * ncols, blocks, ncols);
+            slm_dequantize_row_q8_0(blocks, dst + r * ncols, ncols);
+        } else {
+            slm_quantize_row_q4_0_ref(dst + r * ncols, blocks, ncols);
+            slm_dequantize_row_q4_0(blocks, dst + r * ncols, ncols);
+        }
+    }
+    return SLM_OK;
+}
+
+static void test_model_kl_ordering(void **state) {
+    (void)state;
+    slm_err err = {0};
+    slm_src src;
+    if (slm_src_open(&src, fixture_path("models/stories260K"), &err)) fail_msg("%s", err.msg);
+    slm_model ref = {0}, same = {0}, q8 = {0}, q4 = {0};
+    qreader r8 = {&src, SLM_DTYPE_Q8_0}, r4 = {&src, SLM_DTYPE_Q4_0};
+    assert_int_equal(slm_model_build(&ref, &src, 256, &err), 0);
+    assert_int_equal(slm_model_build(&same, &src, 256, &err), 0);
+    assert_int_equal(slm_model_build_from(&q8, &src.cfg, quant_reader, &r8, 256, &err), 0);
+    assert_int_equal(slm_model_build_from(&q4, &src.cfg, quant_reader, &r4, 256, &err), 0);
+    slm_src_close(&src);
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    slm_eval_opts o = {.ctx = 256, .convention = SLM_PPL_SECOND_HALF, .bos_id = 1, .max_chunks = 16};
+    slm_kl_result k0, k8, k4;
+    assert_int_equal(slm_eval_kl(&ref, &same, ids, n_ids, &o, &k0, &err), 0);
+    assert_int_equal(slm_eval_kl(&ref, &q8, ids, n_ids, &o, &k8, &err), 0);
+    assert_int_equal(slm_eval_kl(&ref, &q4, ids, n_ids, &o, &k4, &err), 0);
+    printf("    KL(F32||F32) %.3g, KL(F32||Q8_0) %.6f +/- %.6f (top1 %.4f, dPPL %+.5f +/- %.5f), "
+           "KL(F32||Q4_0) %.6f +/- %.6f (top1 %.4f, dPPL %+.5f +/- %.5f), %lld ids\n",
+           k0.kld_mean, k8.kld_mean, k8.kld_mean_err, k8.top1, k8.dppl, k8.dppl_err, k4.kld_mean, k4.kld_mean_err,
+           k4.top1, k4.dppl, k4.dppl_err, (long long)k8.model.scored);
+    assert_true(k0.kld_mean == 0.0 && k0.kld_max == 0.0 && k0.top1 == 1.0 && k0.dppl == 0.0);
+    assert_true(k8.kld_mean > 0.0 && k8.kld_mean < 1e-3);
+    assert_true(k4.kld_mean > 3 * k8.kld_mean);
+    assert_true(k4.kld_median > k8.kld_median && k4.kld_p99 > k8.kld_p99);
+    assert_true(k8.top1 > 0.95 && k4.top1 < k8.top1);
+    /* the reference side is the plain perplexity of the reference model */
+    slm_ppl_result p;
+    assert_int_equal(slm_eval_ppl(&ref, ids, n_ids, &o, &p, &err), 0);
+    expect_bytes_equal("ref ppl from eval_kl vs eval_ppl", k8.ref.chunk_nll, p.chunk_nll, sizeof(double) * 16);
+    slm_ppl_result_free(&p);
+    slm_kl_result_free(&k0), slm_kl_result_free(&k8), slm_kl_result_free(&k4);
+    slm_model_free(&ref), slm_model_free(&same), slm_model_free(&q8), slm_model_free(&q4);
+    free(ids);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * errors */
+
+static void test_model_rejects_bad_calls(void **state) {
+    (void)state;
+    slm_model m = {0};
+    build(&m, "models/stories260K", 32);
+    slm_err err = {0};
+    float logits[512];
+    int32_t ids[40] = {1, 403, 407};
+    assert_int_equal(slm_model_forward(&m, ids, 33, 0, 32, logits, &err), SLM_E_ARG);
+    assert_non_null(strstr(err.msg, "32 positions"));
+    assert_int_equal(slm_model_forward(&m, ids, 2, 31, 1, logits, &err), SLM_E_ARG);
+    ids[1] = 512;
+    assert_int_equal(slm_model_forward(&m, ids, 2, 0, 1, logits, &err), SLM_E_ARG);
+    assert_non_null(strstr(err.msg, "token id 512"));
+    ids[1] = 403;
+    slm_eval_opts o = {.ctx = 64, .convention = SLM_PPL_ALL, .bos_id = 1};
+    slm_ppl_result r;
+    assert_int_equal(slm_eval_ppl(&m, ids, 40, &o, &r, &err), SLM_E_ARG); /* ctx > max_ctx */
+    o.ctx = 32;
+    assert_int_equal(slm_eval_ppl(&m, ids, 30, &o, &r, &err), SLM_E_DATA); /* shorter than a window */
+    assert_non_null(strstr(err.msg, "fewer than one window"));
+    /* out of memory at every allocation of the build */
+    slm_src src;
+    assert_int_equal(slm_src_open(&src, fixture_path("models/stories260K"), &err), 0);
+    for (long k = 0; k < 4; k++) {
+        slm_model m2 = {0};
+        slm_mem_fail_after(k);
+        int rc = slm_model_build(&m2, &src, 32, &err);
+        slm_mem_fail_after(-1);
+        assert_int_equal(rc, SLM_E_NOMEM);
+        slm_model_free(&m2);
+    }
+    slm_src_close(&src);
+    slm_model_free(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_kernels_simd_equals_ref),
+        cmocka_unit_test(test_model_logits_stories260K),
+        cmocka_unit_test(test_model_logits_tinystories3M),
+        cmocka_unit_test(test_model_greedy_stories260K),
+        cmocka_unit_test(test_model_greedy_tinystories3M),
+        cmocka_unit_test(test_model_decode_equals_batched),
+        cmocka_unit_test(test_model_threads_deterministic),
+        cmocka_unit_test(test_model_ppl_stream_quick),
+        cmocka_unit_test(test_model_kl_ordering),
+        cmocka_unit_test(test_model_rejects_bad_calls),
+        cmocka_unit_test(test_model_ppl_stream_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
