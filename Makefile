@@ -107,9 +107,9 @@ demo: all
 check: all $(TESTS) $(TOOLS)
 	@$(MAKE) --no-print-directory check-unit check-cli
 
-check-unit: $(TESTS)
+check-unit: $(TESTS) $(BUILD)/slm
 	@set -e; for t in $(TESTS); do \
-	  echo "== $$t"; OMP_NUM_THREADS=2 $$t || { echo "FAILED: $$t" >&2; exit 1; }; done
+	  echo "== $$t"; SLM=$(BUILD)/slm OMP_NUM_THREADS=2 $$t || { echo "FAILED: $$t" >&2; exit 1; }; done
 
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh

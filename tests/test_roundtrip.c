@@ -1,0 +1,125 @@
+/* test_roundtrip.c - safetensors -> `slm convert` -> GGUF -> our reader: every tensor's bytes
+ * come back bit-identical (q/k rows in llama.cpp's permuted order, 1-D tensors widened to
+ * F32 exactly) and every KV equals what the source implies. Runs the built binary ($SLM,
+ * default build/slm) because the export pipeline is the command itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "formats/gguf.h"
+#include "formats/hf_config.h"
+#include "formats/model_src.h"
+#include "formats/safetensors.h"
+#include "tests/testutil.h"
+
+static const char *slm_bin(void) {
+    const char *s = getenv("SLM");
+    return s && *s ? s : "build/slm";
+}
+
+static int val_equal(const slm_gguf_val *a, const slm_gguf_val *b) {
+    if (a->type != b->type) return 0;
+    if (a->type == SLM_GGUF_STRING) return a->v.str.len == b->v.str.len && !memcmp(a->v.str.s, b->v.str.s, a->v.str.len);
+    if (a->type != SLM_GGUF_ARRAY) return !memcmp(&a->v, &b->v, slm_gguf_scalar_size(a->type));
+    if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
+    if (a->v.arr.type == SLM_GGUF_STRING) {
+        for (uint64_t i = 0; i < a->v.arr.n; i++) {
+            const slm_gguf_str *x = &((const slm_gguf_str *)a->v.arr.data)[i], *y = &((const slm_gguf_str *)b->v.arr.data)[i];
+            if (x->len != y->len || memcmp(x->s, y->s, x->len)) return 0;
+        }
+        return 1;
+    }
+    return !memcmp(a->v.arr.data, b->v.arr.data, (size_t)a->v.arr.n * slm_gguf_scalar_size(a->v.arr.type));
+}
+
+static void roundtrip(const char *model, const char *outtype) {
+    const char *dir = fixture_path(model);
+    char out[4096], cmd[8192];
+    snprintf(out, sizeof out, "%s", tmp_path("rt.gguf"));
+    snprintf(cmd, sizeof cmd, "%s convert '%s' -o '%s' -f %s%s", slm_bin(), dir, out, outtype ? "--outtype " : "", outtype ? outtype : "");
+    if (system(cmd) != 0) fail_msg("failed: %s", cmd);
+    slm_err e = {0};
+    slm_gguf g;
+    slm_st_model st;
+    slm_model_config c;
+    assert_int_equal(slm_gguf_open(&g, out, &e), SLM_OK);
+    assert_int_equal(slm_st_model_open(&st, dir, &e), SLM_OK);
+    assert_int_equal(slm_hf_config_load(&c, dir, &e), SLM_OK);
+    size_t matched = 0;
+    for (size_t i = 0; i < st.n_tensors; i++) {
+        slm_tensor s, t;
+        slm_st_model_view(&st, i, &s);
+        char name[64];
+        int perm;
+        assert_int_equal(slm_hf_name_to_gguf(&c, s.name, name, sizeof name, &perm), SLM_NAME_MAPPED);
+        int gi = slm_gguf_find(&g, name);
+        if (gi < 0) fail_msg("%s: %s missing from the GGUF", model, name);
+        slm_gguf_view(&g, (size_t)gi, &t);
+        assert_int_equal(t.ndim, s.ndim);
+        assert_memory_equal(t.shape, s.shape, sizeof(int64_t) * (size_t)s.ndim);
+        int64_t rows = s.ndim == 2 ? s.shape[0] : 1, cols = s.shape[s.ndim - 1];
+        if (t.dtype == s.dtype) {
+            size_t rowb = slm_dtype_row_size(s.dtype, cols);
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t sr = perm ? slm_qk_src_row(r, rows, perm) : r;
+                if (memcmp((const uint8_t *)t.data + (size_t)r * rowb, (const uint8_t *)s.data + (size_t)sr * rowb, rowb))
+                    fail_msg("%s: %s row %lld differs from source row %lld", model, name, (long long)r, (long long)sr);
+            }
+        } else {
+            /* only 1-D tensors widen to F32 (llama.cpp's converter keeps norms in F32) */
+            assert_int_equal(s.ndim, 1);
+            assert_int_equal(t.dtype, SLM_DTYPE_F32);
+            float *want = malloc((size_t)cols * sizeof(float));
+            if (s.dtype == SLM_DTYPE_F16) slm_f16_to_f32_row(want, s.data, cols);
+            else slm_bf16_to_f32_row(want, s.data, cols);
+            assert_memory_equal(t.data, want, (size_t)cols * sizeof(float));
+            free(want);
+        }
+        matched++;
+    }
+    assert_int_equal(matched, g.n_tensors); /* nothing extra in the GGUF */
+    /* every KV: the source's metadata, then quantization_version and file_type */
+    slm_src src;
+    slm_kvs want = {0};
+    assert_int_equal(slm_src_open(&src, dir, &e), SLM_OK);
+    assert_int_equal(slm_src_gguf_meta(&src, &want, &e), SLM_OK);
+    int ft = 0;
+    if (g.n_tensors) {
+        int te = slm_gguf_find(&g, "token_embd.weight");
+        ft = g.tensors[te].type == SLM_DTYPE_F16 ? 1 : g.tensors[te].type == SLM_DTYPE_BF16 ? 32 : 0;
+    }
+    assert_int_equal(slm_kvs_set_u32(&want, "general.quantization_version", 2, &e), SLM_OK);
+    assert_int_equal(slm_kvs_set_u32(&want, "general.file_type", (uint32_t)ft, &e), SLM_OK);
+    assert_int_equal(g.kv.n, want.n);
+    for (size_t i = 0; i < want.n; i++) {
+        assert_string_equal(g.kv.items[i].key, want.items[i].key);
+        if (!val_equal(&g.kv.items[i].val, &want.items[i].val)) fail_msg("%s: KV %s differs", model, want.items[i].key);
+    }
+    assert_non_null(slm_kvs_get(&g.kv, "tokenizer.ggml.tokens"));
+    slm_kvs_free(&want);
+    slm_src_close(&src);
+    slm_st_model_close(&st);
+    slm_gguf_close(&g);
+}
+
+static void test_roundtrip_stories260K_f32(void **st) { (void)st; roundtrip("models/stories260K", NULL); }
+static void test_roundtrip_stories260K_f16(void **st) { (void)st; roundtrip("models/stories260K-f16", NULL); }
+static void test_roundtrip_tinystories_bf16(void **st) { (void)st; roundtrip("models/tinystories-3M-bf16", NULL); }
+static void test_roundtrip_tinystories_sharded(void **st) { (void)st; roundtrip("models/tinystories-3M-sharded", "f16"); }
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_stories260K_f32),
+        cmocka_unit_test(test_roundtrip_stories260K_f16),
+        cmocka_unit_test(test_roundtrip_tinystories_bf16),
+        cmocka_unit_test(test_roundtrip_tinystories_sharded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
