@@ -59,9 +59,9 @@ int main(int argc, char **argv) {
     const int64_t nrow = argc > 2 ? atoll(argv[2]) : 4096;
     const int all = argc > 3 && !strcmp(argv[3], "all");
     static const int main_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
-    static const int all_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1, SLM_DTYPE_Q5_0, SLM_DTYPE_Q5_1,
-                                    SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K,
-                                    SLM_DTYPE_IQ4_NL, SLM_DTYPE_IQ4_XS};
+    static const int all_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1,   SLM_DTYPE_Q5_0,
+                                    SLM_DTYPE_Q5_1, SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K,   SLM_DTYPE_Q4_K,
+                                    SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K, SLM_DTYPE_IQ4_NL, SLM_DTYPE_IQ4_XS};
     const int *types = all ? all_types : main_types;
     const size_t n_types = all ? sizeof all_types / sizeof all_types[0] : sizeof main_types / sizeof main_types[0];
     const size_t n = (size_t)nrow * N_PER_ROW;
@@ -99,7 +99,10 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    free(x); free(im); free(a); free(b);
+    free(x);
+    free(im);
+    free(a);
+    free(b);
     if (failed) fprintf(stderr, "bench: slm and ggml bytes differ\n");
     return failed;
 }

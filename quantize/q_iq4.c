@@ -1,10 +1,10 @@
 /* q_iq4.c - ggml's non-linear 4-bit formats iq4_nl (32-element blocks) and iq4_xs (256-element
  * super-blocks of 8 x 32 with 6-bit sub-block scales), both indexing kvalues_iq4nl.
  *
- * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>. Trap kept on purpose:
- * slm_quantize_iq4_nl (= ggml_quantize_chunk, what llama-quantize writes) searches 15 scales per
- * block, slm_quantize_row_iq4_nl_ref (ggml's from_float_ref) does not, so they give different
- * bytes; both are tested against their own golden files.
+ * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>[_kernel] and the AVX2
+ * scale search (end of file). Trap kept on purpose: slm_quantize_iq4_nl (= ggml_quantize_chunk,
+ * what llama-quantize writes) searches 15 scales per block, slm_quantize_row_iq4_nl_ref (ggml's
+ * from_float_ref) does not, so they give different bytes; both are tested against their golden files.
  * Must not: reorder float expressions, allocate, print, or know about files.
  */
 #define SLM_QUANTS_AVX2_HELPERS
@@ -328,19 +328,20 @@ static inline SLM_AVX2 __m256i best_index_x8(__m256 x) {
     mu = _mm256_min_epi32(mu, _mm256_set1_epi32(15));
     const __m256i mu1 = _mm256_sub_epi32(mu, _mm256_set1_epi32(1));
     /* x - val[mu-1] < val[mu] - x ? mu-1 : mu */
-    const __m256 down = _mm256_cmp_ps(_mm256_sub_ps(x, level_x8(lo, hi, mu1)), _mm256_sub_ps(level_x8(lo, hi, mu), x),
-                                      _CMP_LT_OQ);
+    const __m256 down =
+        _mm256_cmp_ps(_mm256_sub_ps(x, level_x8(lo, hi, mu1)), _mm256_sub_ps(level_x8(lo, hi, mu), x), _CMP_LT_OQ);
     __m256i r = _mm256_add_epi32(mu, _mm256_castps_si256(down)); /* down = -1 */
     r = _mm256_castps_si256(slm_select_x8(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(15)),
-                                      _mm256_cmp_ps(x, _mm256_set1_ps(lv[15]), _CMP_GE_OQ)));
+                                          _mm256_cmp_ps(x, _mm256_set1_ps(lv[15]), _CMP_GE_OQ)));
     r = _mm256_castps_si256(slm_select_x8(_mm256_castsi256_ps(r), _mm256_setzero_ps(),
-                                      _mm256_cmp_ps(x, _mm256_set1_ps(lv[0]), _CMP_LE_OQ)));
+                                          _mm256_cmp_ps(x, _mm256_set1_ps(lv[0]), _CMP_LE_OQ)));
     return r;
 }
 
 /* Packs 32 codes (4 vectors of 8, values 0..15) as ggml: byte j = L[j] | L[j+16] << 4. */
 static inline SLM_AVX2 void pack_nibbles_32(uint8_t *restrict q4, const __m256i *restrict L) {
-    slm_store_bytes_x16(q4, _mm256_or_si256(L[0], _mm256_slli_epi32(L[2], 4)), _mm256_or_si256(L[1], _mm256_slli_epi32(L[3], 4)));
+    slm_store_bytes_x16(q4, _mm256_or_si256(L[0], _mm256_slli_epi32(L[2], 4)),
+                        _mm256_or_si256(L[1], _mm256_slli_epi32(L[3], 4)));
 }
 
 /* The per-sub-block part of quantize_row_iq4_nl_impl with ntry > 0, 8 sub-blocks of 32 in
@@ -379,8 +380,9 @@ static SLM_AVX2 __m256 iq4_scales_x8(const __m256 *restrict xt, const __m256 *re
             sumqx = _mm256_add_ps(sumqx, _mm256_mul_ps(wq, xt[j]));
             sumq2 = _mm256_add_ps(sumq2, _mm256_mul_ps(wq, q));
         }
-        const __m256 better = _mm256_and_ps(_mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ),
-                                            _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ));
+        const __m256 better =
+            _mm256_and_ps(_mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ),
+                          _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ));
         if (!_mm256_movemask_ps(better)) continue;
         const __m256 new_d = _mm256_div_ps(sumqx, sumq2);
         d = slm_select_x8(d, new_d, better);
@@ -398,7 +400,8 @@ static inline SLM_AVX2 void iq4_codes_32(uint8_t *restrict q4, const float *rest
 }
 
 /* quantize_iq4_nl's blocks ibl..ibl+7 of one row (qw: their weights or NULL). */
-static SLM_AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl *restrict y, const float *restrict qw) {
+static SLM_AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4_nl *restrict y,
+                                          const float *restrict qw) {
     __m256 xt[32], wt[32];
     slm_load_transposed(xt, x, 32);
     __m256 sigma2 = _mm256_setzero_ps();
@@ -422,7 +425,8 @@ static SLM_AVX2 void iq4_nl_8_blocks_avx2(const float *restrict x, slm_block_iq4
 }
 
 /* One iq4_xs super-block (qw: its 256 weights or NULL). */
-static SLM_AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *restrict y, const float *restrict qw) {
+static SLM_AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs *restrict y,
+                                       const float *restrict qw) {
     float sigma2 = 0;
     for (int j = 0; j < SLM_QK_K; ++j) sigma2 += x[j] * x[j];
     sigma2 *= 2.f / SLM_QK_K;
@@ -432,7 +436,8 @@ static SLM_AVX2 void iq4_xs_block_avx2(const float *restrict x, slm_block_iq4_xs
     if (qw) {
         slm_load_transposed(wt, qw, 32);
         const __m256 vs = _mm256_set1_ps(sigma2);
-        for (int j = 0; j < 32; ++j) wt[j] = _mm256_mul_ps(wt[j], _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(xt[j], xt[j]))));
+        for (int j = 0; j < 32; ++j)
+            wt[j] = _mm256_mul_ps(wt[j], _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(xt[j], xt[j]))));
     } else {
         for (int j = 0; j < 32; ++j) wt[j] = _mm256_mul_ps(xt[j], xt[j]);
     }

@@ -1,11 +1,12 @@
 /* q_kquants.c - ggml's k-quants q2_K q3_K q4_K q5_K q6_K (256-element super-blocks) and the
  * scale solvers they share with the legacy importance-weighted paths.
  *
- * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t> (with ggml's _impl
- * paths for importance weights), nearest-int based solvers make_qx_quants, make_q3_quants,
- * make_qkx2_quants, make_qkx3_quants, make_qp_quants. Every float expression keeps ggml's
- * evaluation order, float32 only, no fused multiply-add: the golden tests compare bytes.
- * Must not: allocate (scratch is on the stack), print, or know about files.
+ * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>[_kernel] (with ggml's
+ * _impl paths for importance weights), the solvers make_qx_quants, make_q3_quants,
+ * make_qkx2_quants, make_qkx3_quants, make_qp_quants, and their AVX2 versions that run 8
+ * sub-blocks in the lanes of a vector (end of file). Every float expression keeps ggml's order.
+ * Must not: allocate (scratch is on the stack), print, know about files, or let a fast path's
+ * bytes differ from the scalar reference's for any input.
  */
 #define SLM_QUANTS_AVX2_HELPERS
 #include "quantize/quants.h"
@@ -38,7 +39,11 @@ static void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block
 
 /* make_qx_quants' weight of value i: qw, else by rmse_type x^2, 1, |x|, sqrt|x|. */
 static inline float qx_weight(const float *restrict qw, const float *restrict x, int i, int rmse_type) {
-    return qw ? qw[i] : rmse_type == 1 ? x[i] * x[i] : rmse_type == 2 ? 1 : rmse_type == 3 ? fabsf(x[i]) : sqrtf(fabsf(x[i]));
+    return qw               ? qw[i]
+           : rmse_type == 1 ? x[i] * x[i]
+           : rmse_type == 2 ? 1
+           : rmse_type == 3 ? fabsf(x[i])
+                            : sqrtf(fabsf(x[i]));
 }
 
 /* Symmetric quantization of n values to [-nmax, nmax-1], stored biased as L + nmax.
@@ -248,9 +253,9 @@ static float make_qkx2_quants(int n, int nmax, const float *restrict x, const fl
 }
 
 /* As make_qkx2_quants, with weights x^2 when `weights` is NULL and `max <= min` as the flat test. */
-float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights,
-                           uint8_t *restrict L, float *restrict the_min, uint8_t *restrict Laux, float rmin,
-                           float rdelta, int nstep, int use_mad) {
+float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights, uint8_t *restrict L,
+                           float *restrict the_min, uint8_t *restrict Laux, float rmin, float rdelta, int nstep,
+                           int use_mad) {
     float min = x[0];
     float max = x[0];
     float sum_w = weights ? weights[0] : x[0] * x[0];
@@ -325,8 +330,7 @@ float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float
 /* Non-negative values x to L in [0, nmax] with weights: scan 8 nearby scales for the lowest
  * weighted squared error, then least squares and up to 5 coordinate-descent passes. Used for
  * the super-block scales and mins of the weighted k-quant paths. */
-static float make_qp_quants(int n, int nmax, const float *restrict x, uint8_t *restrict L,
-                            const float *quant_weights) {
+static float make_qp_quants(int n, int nmax, const float *restrict x, uint8_t *restrict L, const float *quant_weights) {
     float max = 0;
     for (int i = 0; i < n; ++i) max = SLM_MAX(max, x[i]);
     if (max < GROUP_MAX_EPS) { /* all zero */
@@ -1273,8 +1277,8 @@ size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t 
  * the flat test) for 8 sub-blocks: lane j of xt[i]/wt[i] is value i of sub-block j. Returns the
  * scales; *the_min_out the mins. */
 static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
-                                       __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
-                                       int use_mad, __m256i *restrict Lt) {
+                                          __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
+                                          int use_mad, __m256i *restrict Lt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 laux[32];
     SLM_ASSERT(n <= 32 && nstep >= 1); /* ggml returns after the first pass when nstep < 1 */
@@ -1289,7 +1293,7 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
         sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
     }
     min = slm_select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
-    const __m256 flat = flat_le ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) /* ggml returns early */
+    const __m256 flat = flat_le ? _mm256_cmp_ps(max, min, _CMP_LE_OQ)     /* ggml returns early */
                                 : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
     const __m256 flat_min = min;
 
@@ -1351,7 +1355,7 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
 
 /* Requantizes 32 values x with scale d (!= 0) and offset dm: L = clamp(nearest((x + dm) / d)). */
 static inline SLM_AVX2 void k4_requantize_32_avx2(const float *restrict x, float d, float dm, int nmax,
-                                              uint8_t *restrict L) {
+                                                  uint8_t *restrict L) {
     const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm);
     for (int c = 0; c < 4; c++) {
         __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 8 * c), vdm), vd);
@@ -1361,7 +1365,7 @@ static inline SLM_AVX2 void k4_requantize_32_avx2(const float *restrict x, float
 
 /* quantize_block_q4_K_ref / _q5_K_ref up to the codes L[256]: the fields d, dmin, scales. */
 static SLM_AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict packed,
-                               uint16_t *restrict d16, uint16_t *restrict dmin16, uint8_t *restrict L) {
+                                   uint16_t *restrict d16, uint16_t *restrict dmin16, uint8_t *restrict L) {
     __m256 xt[32], wt[32];
     slm_load_transposed(xt, x, 32);
     __m256 sum_x2 = _mm256_setzero_ps();
@@ -1398,8 +1402,8 @@ static SLM_AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin
 
 /* k4_block_weighted with the 8 sub-block fits in lanes. */
 static SLM_AVX2 void k4_block_weighted_avx2(const float *restrict x, const float *restrict qw_block, int nmax,
-                                        int clamp_63, uint8_t *restrict packed, uint16_t *restrict d16,
-                                        uint16_t *restrict dmin16, uint8_t *restrict L) {
+                                            int clamp_63, uint8_t *restrict packed, uint16_t *restrict d16,
+                                            uint16_t *restrict dmin16, uint8_t *restrict L) {
     const float sigma2 = sigma2_twice_mean_sq(x);
     __m256 xt[32], wt[32];
     slm_load_transposed(xt, x, 32);
@@ -1424,7 +1428,8 @@ static SLM_AVX2 void k4_block_weighted_avx2(const float *restrict x, const float
         const float d = slm_f16_to_f32(*d16) * sc;
         if (!d) { /* ggml keeps the solver's codes: get them from the scalar solver */
             float unused_min, unused_sumw;
-            k4_weighted_subblock_fit(x + 32 * j, qw_block + 32 * j, sigma2, nmax, L + 32 * j, &unused_min, &unused_sumw);
+            k4_weighted_subblock_fit(x + 32 * j, qw_block + 32 * j, sigma2, nmax, L + 32 * j, &unused_min,
+                                     &unused_sumw);
             continue;
         }
         const float dm = slm_f16_to_f32(*dmin16) * m;
@@ -1450,7 +1455,7 @@ static SLM_AVX2 void quantize_row_q5_K_avx2(const float *restrict x, slm_block_q
 
 /* make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for 8 sub-blocks; qt NULL: weights x^2. */
 static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict qt,
-                                      __m256i *restrict Lt) {
+                                         __m256i *restrict Lt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max = zero, amax = zero;
     for (int i = 0; i < n; ++i) {
@@ -1464,7 +1469,8 @@ static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
     __m256 sumlx = zero, suml2 = zero;
     for (int i = 0; i < n; ++i) {
-        const __m256 lf = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+        const __m256 lf =
+            _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
         const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
         sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
         suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
@@ -1479,13 +1485,15 @@ static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict
         iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
         sumlx = suml2 = zero;
         for (int i = 0; i < n; ++i) {
-            const __m256 lf = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
+            const __m256 lf =
+                _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1));
             const __m256 w = qt ? qt[i] : _mm256_mul_ps(xt[i], xt[i]);
             sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), lf));
             suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
         }
-        const __m256 better = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
-                                            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+        const __m256 better =
+            _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+                          _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
         if (_mm256_movemask_ps(better) == 0) continue;
         const __m256 new_scale = _mm256_div_ps(sumlx, suml2);
         scale = slm_select_x8(scale, new_scale, better);
@@ -1503,7 +1511,7 @@ static SLM_AVX2 __m256 make_qx_quants_x8(int n, int nmax, const __m256 *restrict
 }
 
 static SLM_AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block_q6_K *restrict y,
-                                          const float *restrict qw) {
+                                              const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16];
     for (int g = 0; g < 2; g++) { /* sub-blocks 0..7, then 8..15 */
@@ -1550,7 +1558,6 @@ static SLM_AVX2 void quantize_block_q6_K_avx2(const float *restrict x, slm_block
     pack_q6_K_quants(y->ql, y->qh, L);
 }
 
-
 /* Loads 16 sub-blocks of 16 in two groups of 8 lanes: xt[16*g + i] lane j = x[128*g + 16*j + i]. */
 static inline SLM_AVX2 void load_transposed_2x16(__m256 *restrict xt, const float *restrict x) {
     slm_load_transposed(xt, x, 16);
@@ -1570,7 +1577,7 @@ static inline SLM_AVX2 __m256 weigh_x8(__m256 *restrict qt, const __m256 *restri
 
 /* q2_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
 static SLM_AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm_block_q2_K *restrict y,
-                                          uint8_t *restrict L) {
+                                              uint8_t *restrict L) {
     unsigned skipped = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
         const float d = slm_f16_to_f32(y->d) * (y->scales[j] & 0xF);
@@ -1589,7 +1596,7 @@ static SLM_AVX2 unsigned q2_K_requantize_avx2(const float *restrict x, const slm
 }
 
 static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block_q2_K *restrict y,
-                                          const float *restrict qw) {
+                                              const float *restrict qw) {
     SLM_UNUSED(qw);
     uint8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16];
@@ -1598,7 +1605,8 @@ static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block
     for (int l = 0; l < 32; ++l) wt[l] = slm_abs_x8(xt[l]);
     for (int g = 0; g < 2; g++) {
         __m256 vmin;
-        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1, NULL));
+        _mm256_storeu_ps(scales + 8 * g,
+                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_scales_ref(y, scales, mins);
@@ -1611,7 +1619,7 @@ static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block
 }
 
 static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, slm_block_q2_K *restrict y,
-                                                   const float *restrict qw) {
+                                                       const float *restrict qw) {
     uint8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], mins[SLM_QK_K / 16], sw[SLM_QK_K / 16];
     const float sigma2 = q2_K_weighted_sigma2(x);
@@ -1621,7 +1629,8 @@ static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, 
     for (int g = 0; g < 2; g++) {
         _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
         __m256 vmin;
-        _mm256_storeu_ps(scales + 8 * g, make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL));
+        _mm256_storeu_ps(scales + 8 * g,
+                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_weighted_scales(y, scales, mins, sw);
@@ -1636,16 +1645,15 @@ static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, 
 /* One coordinate-descent step of make_q3_quants for value i of 8 sub-blocks: try moving L[i] to
  * nearest(x * sl2 / slx) and keep it if the fit improves (lanes in `active` only). */
 static inline SLM_AVX2 void q3_descent_step(__m256 x, __m256 *restrict Lf, __m256 *restrict sumlx,
-                                            __m256 *restrict suml2, __m256 active, __m256 *restrict changed,
-                                            int nmax) {
+                                            __m256 *restrict suml2, __m256 active, __m256 *restrict changed, int nmax) {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 w = _mm256_mul_ps(x, x);
     const __m256 wx = _mm256_mul_ps(w, x);
     __m256 slx = _mm256_sub_ps(*sumlx, _mm256_mul_ps(wx, *Lf));
     const __m256 slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
     __m256 sl2 = _mm256_sub_ps(*suml2, _mm256_mul_ps(_mm256_mul_ps(w, *Lf), *Lf));
-    const __m256 new_l =
-        _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1));
+    const __m256 new_l = _mm256_cvtepi32_ps(
+        slm_clamp_x8(slm_nearest_int_x8(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1));
     const __m256 differs = _mm256_cmp_ps(new_l, *Lf, _CMP_NEQ_OQ);
     slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, new_l));
     sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, new_l), new_l));
@@ -1680,7 +1688,8 @@ static SLM_AVX2 void make_q3_quants_x16(int nmax, const __m256 *restrict xt, flo
         const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
         sumlx[g] = suml2[g] = zero;
         for (int i = 0; i < n; ++i) {
-            Lf[g][i] = _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, x[i])), -nmax, nmax - 1));
+            Lf[g][i] =
+                _mm256_cvtepi32_ps(slm_clamp_x8(slm_nearest_int_x8(_mm256_mul_ps(iscale, x[i])), -nmax, nmax - 1));
             const __m256 w = _mm256_mul_ps(x[i], x[i]);
             sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(_mm256_mul_ps(w, x[i]), Lf[g][i]));
             suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w, Lf[g][i]), Lf[g][i]));
@@ -1706,7 +1715,7 @@ static SLM_AVX2 void make_q3_quants_x16(int nmax, const __m256 *restrict xt, flo
 
 /* q3_K_requantize for the sub-blocks with a nonzero scale; returns a bit per skipped sub-block. */
 static SLM_AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm_block_q3_K *restrict y,
-                                          int8_t *restrict L) {
+                                              int8_t *restrict L) {
     unsigned skipped = 0;
     for (int j = 0; j < SLM_QK_K / 16; ++j) {
         const float d = slm_f16_to_f32(y->d) * q3_K_scale(y, j);
@@ -1724,7 +1733,7 @@ static SLM_AVX2 unsigned q3_K_requantize_avx2(const float *restrict x, const slm
 }
 
 static SLM_AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block_q3_K *restrict y,
-                                          const float *restrict qw) {
+                                              const float *restrict qw) {
     SLM_UNUSED(qw);
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16];
@@ -1740,7 +1749,7 @@ static SLM_AVX2 void quantize_block_q3_K_avx2(const float *restrict x, slm_block
 }
 
 static SLM_AVX2 void quantize_block_q3_K_weighted_avx2(const float *restrict x, slm_block_q3_K *restrict y,
-                                                   const float *restrict qw) {
+                                                       const float *restrict qw) {
     int8_t L[SLM_QK_K];
     float scales[SLM_QK_K / 16], sw[SLM_QK_K / 16];
     const float sigma2 = sigma2_twice_mean_sq(x);
@@ -1780,9 +1789,9 @@ SLM_AVX2 void slm_make_qx_quants_8x32(int nmax, const float *restrict x, const f
     store_codes_8x32((uint8_t *)L, Lt);
 }
 
-SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w,
-                                        uint8_t *restrict L, float *restrict scales, float *restrict the_mins,
-                                        float rmin, float rdelta, int nstep) {
+SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w, uint8_t *restrict L,
+                                        float *restrict scales, float *restrict the_mins, float rmin, float rdelta,
+                                        int nstep) {
     __m256 xt[32], wt[32];
     __m256i Lt[32];
     slm_load_transposed(xt, x, 32);

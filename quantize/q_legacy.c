@@ -1,8 +1,9 @@
 /* q_legacy.c - ggml's legacy 32-element block formats: q4_0 q4_1 q5_0 q5_1 q8_0.
  *
- * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t> with ggml's
+ * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>[_kernel] with ggml's
  * importance-weighted _impl paths, each reproducing ggml's bytes exactly: same float
- * expressions in the same order, float32 only, no fused multiply-add.
+ * expressions in the same order, float32 only, no fused multiply-add; and their AVX2 twins
+ * (end of file), which must give the scalar code's bytes for every input.
  * Must not: reorder or "simplify" a float expression (the golden tests compare bytes), allocate,
  * print, or know about files. The shared solvers live in q_kquants.c.
  */
@@ -86,8 +87,7 @@ static float row_sigma2(const float *x, int64_t n_per_row) {
 }
 
 /* weight[j] = qw[j] * sqrt(sigma2 + x[j]^2): the imatrix weighting of every legacy _impl path. */
-static void block_weights(float *restrict weight, const float *restrict xb, const float *restrict qw,
-                          float sigma2) {
+static void block_weights(float *restrict weight, const float *restrict xb, const float *restrict qw, float sigma2) {
     for (int j = 0; j < 32; ++j) weight[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
 }
 
@@ -96,8 +96,8 @@ static void pack_nibbles(uint8_t *restrict qs, const uint8_t *restrict L) {
     for (int j = 0; j < 16; ++j) qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
 }
 
-/* ggml's quantize_row_q4_0_impl: make_qx_quants with nmax 8, weights qw * sqrt(sigma2 + x^2) with sigma2 the
- * row's mean x^2. With AVX2, 8 blocks at a time (the rest scalar). */
+/* ggml's quantize_row_q4_0_impl: make_qx_quants with nmax 8, weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean x^2. With AVX2, 8 blocks at a time. */
 static void quantize_row_q4_0_impl(const float *restrict x, slm_block_q4_0 *restrict y, int64_t n_per_row,
                                    const float *restrict quant_weights, int avx2) {
     float weight[8 * SLM_QK4_0];
@@ -204,8 +204,8 @@ void slm_dequantize_row_q4_1(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-/* ggml's quantize_row_q4_1_impl: make_qkx3_quants with nmax 15, weights qw * sqrt(sigma2 + x^2) with sigma2 the
- * row's mean x^2. With AVX2, 8 blocks at a time (the rest scalar). */
+/* ggml's quantize_row_q4_1_impl: make_qkx3_quants with nmax 15, weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean x^2. With AVX2, 8 blocks at a time. */
 static void quantize_row_q4_1_impl(const float *restrict x, slm_block_q4_1 *restrict y, int64_t n_per_row,
                                    const float *restrict quant_weights, int avx2) {
     float weight[8 * SLM_QK4_1];
@@ -335,8 +335,8 @@ void slm_dequantize_row_q5_0(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-/* ggml's quantize_row_q5_0_impl: make_qx_quants with nmax 16, weights qw * sqrt(sigma2 + x^2) with sigma2 the
- * row's mean x^2. With AVX2, 8 blocks at a time (the rest scalar). */
+/* ggml's quantize_row_q5_0_impl: make_qx_quants with nmax 16, weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean x^2. With AVX2, 8 blocks at a time. */
 static void quantize_row_q5_0_impl(const float *restrict x, slm_block_q5_0 *restrict y, int64_t n_per_row,
                                    const float *restrict quant_weights, int avx2) {
     float weight[8 * SLM_QK5_0];
@@ -448,8 +448,8 @@ void slm_dequantize_row_q5_1(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
-/* ggml's quantize_row_q5_1_impl: make_qkx3_quants with nmax 31, weights qw * sqrt(sigma2 + x^2) with sigma2 the
- * row's mean x^2. With AVX2, 8 blocks at a time (the rest scalar). */
+/* ggml's quantize_row_q5_1_impl: make_qkx3_quants with nmax 31, weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean x^2. With AVX2, 8 blocks at a time. */
 static void quantize_row_q5_1_impl(const float *restrict x, slm_block_q5_1 *restrict y, int64_t n_per_row,
                                    const float *restrict quant_weights, int avx2) {
     float weight[8 * SLM_QK5_1];
@@ -576,7 +576,8 @@ static inline SLM_AVX2 int load_block_32(const float *restrict x, __m256 v[4], f
     for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
     __m256 nan = _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q));
     if (_mm256_movemask_ps(nan)) return 0;
-    __m256 m = _mm256_max_ps(_mm256_max_ps(slm_abs_x8(v[0]), slm_abs_x8(v[1])), _mm256_max_ps(slm_abs_x8(v[2]), slm_abs_x8(v[3])));
+    __m256 m = _mm256_max_ps(_mm256_max_ps(slm_abs_x8(v[0]), slm_abs_x8(v[1])),
+                             _mm256_max_ps(slm_abs_x8(v[2]), slm_abs_x8(v[3])));
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
@@ -624,7 +625,8 @@ static SLM_AVX2 void quantize_row_q8_0_avx2(const float *restrict x, slm_block_q
 /* Bit k of the result: lane k%8 of v[k/8] equals `value` (float compare). */
 static inline SLM_AVX2 uint32_t equal_mask_32(const __m256 v[4], __m256 value) {
     uint32_t hit = 0;
-    for (int k = 3; k >= 0; k--) hit = (hit << 8) | (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v[k], value, _CMP_EQ_OQ));
+    for (int k = 3; k >= 0; k--)
+        hit = (hit << 8) | (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v[k], value, _CMP_EQ_OQ));
     return hit;
 }
 
@@ -678,7 +680,8 @@ static inline SLM_AVX2 void pack_q5_x32(uint8_t *restrict qs, uint8_t *restrict 
 
 /* MIN(15, (int8_t)(v * id + 8.5f)) in every lane, as int32. */
 static inline SLM_AVX2 __m256i q4_0_code_x8(__m256 v, __m256 vid) {
-    return _mm256_min_epi32(_mm256_set1_epi32(15), cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(v, vid), _mm256_set1_ps(8.5f))));
+    return _mm256_min_epi32(_mm256_set1_epi32(15),
+                            cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(v, vid), _mm256_set1_ps(8.5f))));
 }
 
 static SLM_AVX2 void quantize_row_q4_0_avx2(const float *restrict x, slm_block_q4_0 *restrict y, int64_t nb) {
@@ -715,7 +718,8 @@ static SLM_AVX2 void quantize_row_q5_0_avx2(const float *restrict x, slm_block_q
         const __m256 vid = _mm256_set1_ps(id);
         __m256i c[4]; /* MIN(31, (int8_t)(x * id + 16.5f)) */
         for (int k = 0; k < 4; k++) {
-            c[k] = _mm256_min_epi32(_mm256_set1_epi32(31), cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(16.5f))));
+            c[k] = _mm256_min_epi32(_mm256_set1_epi32(31),
+                                    cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(16.5f))));
         }
         pack_q5_x32(y[i].qs, y[i].qh, c);
     }
@@ -737,7 +741,8 @@ static SLM_AVX2 void quantize_row_q4_1_avx2(const float *restrict x, slm_block_q
         const __m256 vid = _mm256_set1_ps(id), vmin = _mm256_set1_ps(min), half = _mm256_set1_ps(0.5f);
         __m256i c[4]; /* MIN(15, (int8_t)((x - min) * id + 0.5f)) */
         for (int k = 0; k < 4; k++) {
-            c[k] = _mm256_min_epi32(_mm256_set1_epi32(15), cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid), half)));
+            c[k] = _mm256_min_epi32(_mm256_set1_epi32(15),
+                                    cvtt_i8_x8(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid), half)));
         }
         slm_store_bytes_x16(y[i].qs, _mm256_or_si256(c[0], _mm256_slli_epi32(c[2], 4)),
                             _mm256_or_si256(c[1], _mm256_slli_epi32(c[3], 4)));
@@ -759,7 +764,8 @@ static SLM_AVX2 void quantize_row_q5_1_avx2(const float *restrict x, slm_block_q
         y[i].m = slm_f32_to_f16(min);
         const __m256 vid = _mm256_set1_ps(id), vmin = _mm256_set1_ps(min), half = _mm256_set1_ps(0.5f);
         __m256i c[4]; /* (uint8_t)((x - min) * id + 0.5f): only the low byte is used */
-        for (int k = 0; k < 4; k++) c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid), half));
+        for (int k = 0; k < 4; k++)
+            c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid), half));
         pack_q5_x32(y[i].qs, y[i].qh, c);
     }
 }
@@ -770,7 +776,8 @@ static SLM_AVX2 void weights_8x32_avx2(float *restrict weight, const float *rest
     const __m256 vs = _mm256_set1_ps(sigma2);
     for (int j = 0; j < 256; j += 8) {
         const __m256 v = _mm256_loadu_ps(x + j);
-        _mm256_storeu_ps(weight + j, _mm256_mul_ps(_mm256_loadu_ps(qw + j), _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(v, v)))));
+        _mm256_storeu_ps(
+            weight + j, _mm256_mul_ps(_mm256_loadu_ps(qw + j), _mm256_sqrt_ps(_mm256_add_ps(vs, _mm256_mul_ps(v, v)))));
     }
 }
 

@@ -1,9 +1,10 @@
 /* quant_rows.c - type dispatch over rows: ggml_quantize_chunk's switch, to_float row by row,
  * and their OpenMP versions.
  *
- * Owns: which types slm can write and read as blocks, slm_quantize_chunk (serial, same bytes as
- * ggml_quantize_chunk with start = 0), slm_quantize_rows_mt / slm_dequantize_rows_mt (fixed
- * chunks of rows, schedule(static): identical bytes for any thread count).
+ * Owns: which types slm can write and read as blocks, slm_quantize_chunk[_kernel] (serial, same
+ * bytes as ggml_quantize_chunk with start = 0), the CPU check that enables the AVX2 kernels,
+ * slm_quantize_rows_mt / slm_dequantize_rows_mt (fixed chunks of rows, schedule(static):
+ * identical bytes for any thread count).
  * Must not: allocate, print, or call anything fallible inside a parallel region; know about
  * files or tensors. Preconditions are SLM_ASSERTed here, once, like ggml's dispatch point.
  */
@@ -51,9 +52,7 @@ static int kernel_index(int type) {
     return -1;
 }
 
-static int is_plain(int type) {
-    return type == SLM_DTYPE_F32 || type == SLM_DTYPE_F16 || type == SLM_DTYPE_BF16;
-}
+static int is_plain(int type) { return type == SLM_DTYPE_F32 || type == SLM_DTYPE_F16 || type == SLM_DTYPE_BF16; }
 
 int slm_quant_can_quantize(int type) { return is_plain(type) || kernel_index(type) >= 0; }
 

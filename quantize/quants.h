@@ -58,8 +58,8 @@ static_assert(sizeof(slm_block_q5_1) == 2 * 2 + 4 + SLM_QK5_1 / 2, "wrong q5_1 b
 
 #define SLM_QK8_0 32
 typedef struct slm_block_q8_0 {
-    uint16_t d;             /* fp16 delta: x = q * d */
-    int8_t qs[SLM_QK8_0];   /* quants */
+    uint16_t d;           /* fp16 delta: x = q * d */
+    int8_t qs[SLM_QK8_0]; /* quants */
 } slm_block_q8_0;
 static_assert(sizeof(slm_block_q8_0) == 2 + SLM_QK8_0, "wrong q8_0 block size/padding");
 
@@ -100,14 +100,15 @@ typedef struct slm_block_q5_K {
     uint8_t qh[SLM_QK_K / 8];         /* 5th bit of the quants */
     uint8_t qs[SLM_QK_K / 2];         /* low 4 bits */
 } slm_block_q5_K;
-static_assert(sizeof(slm_block_q5_K) == 2 * 2 + SLM_K_SCALE_SIZE + SLM_QK_K / 2 + SLM_QK_K / 8, "wrong q5_K block size/padding");
+static_assert(sizeof(slm_block_q5_K) == 2 * 2 + SLM_K_SCALE_SIZE + SLM_QK_K / 2 + SLM_QK_K / 8,
+              "wrong q5_K block size/padding");
 
 /* 16 sub-blocks of 16: x = d * scales[j] * (q - 32). 6.5625 bpw. */
 typedef struct slm_block_q6_K {
-    uint8_t ql[SLM_QK_K / 2];      /* low 4 bits of the quants */
-    uint8_t qh[SLM_QK_K / 4];      /* high 2 bits */
-    int8_t scales[SLM_QK_K / 16];  /* 8-bit sub-block scales */
-    uint16_t d;                    /* fp16 super-block scale */
+    uint8_t ql[SLM_QK_K / 2];     /* low 4 bits of the quants */
+    uint8_t qh[SLM_QK_K / 4];     /* high 2 bits */
+    int8_t scales[SLM_QK_K / 16]; /* 8-bit sub-block scales */
+    uint16_t d;                   /* fp16 super-block scale */
 } slm_block_q6_K;
 static_assert(sizeof(slm_block_q6_K) == 2 + SLM_QK_K / 16 + 3 * SLM_QK_K / 4, "wrong q6_K block size/padding");
 
@@ -122,10 +123,10 @@ static_assert(sizeof(slm_block_iq4_nl) == 2 + SLM_QK4_NL / 2, "wrong iq4_nl bloc
 
 /* 8 sub-blocks of 32: x = d * (ls - 32) * kvalues_iq4nl[q], ls a 6-bit scale. 4.25 bpw. */
 typedef struct slm_block_iq4_xs {
-    uint16_t d;                   /* fp16 super-block scale */
-    uint16_t scales_h;            /* high 2 bits of the 8 scales */
+    uint16_t d;                      /* fp16 super-block scale */
+    uint16_t scales_h;               /* high 2 bits of the 8 scales */
     uint8_t scales_l[SLM_QK_K / 64]; /* low 4 bits of the 8 scales */
-    uint8_t qs[SLM_QK_K / 2];     /* 4-bit table indices */
+    uint8_t qs[SLM_QK_K / 2];        /* 4-bit table indices */
 } slm_block_iq4_xs;
 static_assert(sizeof(slm_block_iq4_xs) == 2 + 2 + SLM_QK_K / 64 + SLM_QK_K / 2, "wrong iq4_xs block size/padding");
 
@@ -135,8 +136,9 @@ static_assert(sizeof(slm_block_iq4_xs) == 2 + 2 + SLM_QK_K / 64 + SLM_QK_K / 2, 
  * slm_dequantize_row_<t>(x, y, k): ggml's to_float.
  * slm_quantize_<t>(src, dst, nrow, n_per_row, imatrix): ggml's quantize_<t>: imatrix NULL or
  *   n_per_row importance weights (one per column, shared by all rows); returns bytes written.
- *   This is what ggml_quantize_chunk calls; where a faster path exists (AVX2), it is used here
- *   and gives the same bytes as the _ref function (tests/test_quants.c checks both).
+ *   This is what ggml_quantize_chunk calls. On a CPU with AVX2 it runs the AVX2 kernels, which
+ *   give the scalar code's bytes for every input (slm_quantize_<t>_kernel below selects either;
+ *   tests/test_quants.c checks both against ggml's golden bytes and against each other).
  */
 void slm_quantize_row_q4_0_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q4_0(const void *restrict x, float *restrict y, int64_t k);
@@ -203,14 +205,13 @@ size_t slm_quantize_iq4_xs(const float *restrict src, void *restrict dst, int64_
 /* 1 for the 12 block types above plus F32, F16, BF16. */
 int slm_quant_can_quantize(int type);
 int slm_quant_can_dequantize(int type);
-/* Name of the kernel slm_quantize_chunk uses for `type` without importance weights on this CPU:
- * "avx2" or "ref". For reports and the benchmark. */
+/* Name of the kernel slm_quantize_chunk uses for `type` on this CPU: "avx2" or "ref" (scalar).
+ * For reports and the benchmark. */
 const char *slm_quant_kernel_name(int type);
 
 /* Same bytes as ggml_quantize_chunk(type, src, dst, 0, nrow, n_per_row, imatrix). Serial.
  * src: (nrow, n_per_row) f32; dst: nrow * slm_dtype_row_size(type, n_per_row) bytes. */
-size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                          const float *imatrix);
+size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 /* The same bytes, rows spread over slm_threads_get() OpenMP threads in fixed chunks. */
 size_t slm_quantize_rows_mt(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
                             const float *imatrix);
@@ -251,7 +252,7 @@ static inline int slm_quant_use_avx2(slm_quant_kernel kernel) {
 
 size_t slm_quantize_chunk_kernel(int type, slm_quant_kernel kernel, const float *src, void *dst, int64_t nrow,
                                  int64_t n_per_row, const float *imatrix);
-/* Per type (every block type has a faster kernel). */
+/* The same per block type. */
 size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_q4_1_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
@@ -280,9 +281,9 @@ size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst,
 /* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
 float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
                          const float *restrict qw);
-float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights,
-                           uint8_t *restrict L, float *restrict the_min, uint8_t *restrict Laux, float rmin,
-                           float rdelta, int nstep, int use_mad);
+float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights, uint8_t *restrict L,
+                           float *restrict the_min, uint8_t *restrict Laux, float rmin, float rdelta, int nstep,
+                           int use_mad);
 
 /* ------------------------------------ internal: AVX2 helpers shared by the quantize/ kernels
  *
@@ -371,16 +372,17 @@ static inline SLM_AVX2 void slm_store_bytes_x8(uint8_t *dst, __m256i v) {
  * use_mad = 0) give. */
 SLM_AVX2 void slm_make_qx_quants_8x32(int nmax, const float *restrict x, const float *restrict w, int8_t *restrict L,
                                       float *restrict scales);
-SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w,
-                                        uint8_t *restrict L, float *restrict scales, float *restrict the_mins,
-                                        float rmin, float rdelta, int nstep);
+SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const float *restrict w, uint8_t *restrict L,
+                                        float *restrict scales, float *restrict the_mins, float rmin, float rdelta,
+                                        int nstep);
 
 /* Low bytes of the lanes of a then b to dst[0..15]. */
 static inline SLM_AVX2 void slm_store_bytes_x16(uint8_t *dst, __m256i a, __m256i b) {
     const __m256i lo = _mm256_set1_epi32(0xff);
     __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo)); /* a0-3 b0-3 a4-7 b4-7 */
-    ab = _mm256_permute4x64_epi64(ab, _MM_SHUFFLE(3, 1, 2, 0));                        /* a0-7 b0-7 (16-bit) */
-    _mm_storeu_si128((__m128i *)(void *)dst, _mm_packus_epi16(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1)));
+    ab = _mm256_permute4x64_epi64(ab, _MM_SHUFFLE(3, 1, 2, 0));                         /* a0-7 b0-7 (16-bit) */
+    _mm_storeu_si128((__m128i *)(void *)dst,
+                     _mm_packus_epi16(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1)));
 }
 #endif
 

@@ -174,12 +174,15 @@ static int check_golden_case(const qtype *t, const cJSON *c) {
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * n;
         assert_int_equal(slm_quantize_chunk(t->type, xr, q, 1, n, NULL), rb);
-        bad += check_row_blocks("blocks (slm_quantize_chunk, no imatrix)", id, r, t->type, q, blocks + r * rb, rb, &rep_plain);
+        bad += check_row_blocks("blocks (slm_quantize_chunk, no imatrix)", id, r, t->type, q, blocks + r * rb, rb,
+                                &rep_plain);
         assert_int_equal(slm_quantize_chunk(t->type, xr, q, 1, n, w), rb);
-        bad += check_row_blocks("blocks_imatrix (slm_quantize_chunk)", id, r, t->type, q, blocks_im + r * rb, rb, &rep_im);
+        bad +=
+            check_row_blocks("blocks_imatrix (slm_quantize_chunk)", id, r, t->type, q, blocks_im + r * rb, rb, &rep_im);
         /* the scalar reference path too, where slm_quantize_chunk takes a faster kernel */
         slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, xr, q, 1, n, NULL);
-        bad += check_row_blocks("blocks (scalar kernel, no imatrix)", id, r, t->type, q, blocks + r * rb, rb, &rep_plain);
+        bad +=
+            check_row_blocks("blocks (scalar kernel, no imatrix)", id, r, t->type, q, blocks + r * rb, rb, &rep_plain);
         slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, xr, q, 1, n, w);
         bad += check_row_blocks("blocks_imatrix (scalar kernel)", id, r, t->type, q, blocks_im + r * rb, rb, &rep_im);
         if (want_ref) {
@@ -190,10 +193,12 @@ static int check_golden_case(const qtype *t, const cJSON *c) {
     /* whole matrix at once, threaded */
     slm_quantize_rows_mt(t->type, x, q, nrows, n, NULL);
     for (int64_t r = 0; r < nrows; r++)
-        bad += check_row_blocks("blocks (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks + r * rb, rb, &rep_plain);
+        bad += check_row_blocks("blocks (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks + r * rb, rb,
+                                &rep_plain);
     slm_quantize_rows_mt(t->type, x, q, nrows, n, w);
     for (int64_t r = 0; r < nrows; r++)
-        bad += check_row_blocks("blocks_imatrix (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks_im + r * rb, rb, &rep_im);
+        bad += check_row_blocks("blocks_imatrix (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks_im + r * rb,
+                                rb, &rep_im);
 
     /* dequantize ggml's bytes, not ours: a quantizer bug must not hide a dequantizer bug */
     slm_dequantize_rows(t->type, blocks, y, nrows, n);
@@ -205,8 +210,16 @@ static int check_golden_case(const qtype *t, const cJSON *c) {
         slm_dequantize_rows(t->type, blocks_ref, y, nrows, n);
         bad += check_floats("dequant_ref", id, y, dq_ref, nrows * n);
     }
-    free(q); free(y);
-    free(x); free(w); free(blocks); free(blocks_im); free(dq); free(dq_im); free(blocks_ref); free(dq_ref);
+    free(q);
+    free(y);
+    free(x);
+    free(w);
+    free(blocks);
+    free(blocks_im);
+    free(dq);
+    free(dq_im);
+    free(blocks_ref);
+    free(dq_ref);
     return bad;
 }
 
@@ -277,7 +290,11 @@ static void test_quants_golden_half_dispatch(void **state) {
         expect_bytes_equal(json_str(c, "id"), q, blocks, nq);
         slm_dequantize_rows(dt, blocks, y, nrows, n);
         assert_int_equal(check_floats("dequant", json_str(c, "id"), y, dq, nrows * n), 0);
-        free(x); free(blocks); free(dq); free(q); free(y);
+        free(x);
+        free(blocks);
+        free(dq);
+        free(q);
+        free(y);
         checked++;
     }
     assert_true(checked >= 6);
@@ -331,7 +348,8 @@ static void test_quants_roundtrip_rmse(void **state) {
             double se = 0;
             for (int64_t i = 0; i < n; i++) se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
             const double rmse = sqrt(se / (double)n);
-            if (getenv("SLM_TEST_VERBOSE")) print_message("%s n=%lld rmse %.5f\n", slm_dtype_name(type), (long long)n, rmse);
+            if (getenv("SLM_TEST_VERBOSE"))
+                print_message("%s n=%lld rmse %.5f\n", slm_dtype_name(type), (long long)n, rmse);
             if (!(rmse <= k_rmse_bounds[t].max_rmse))
                 fail_msg("%s n=%lld: rmse %.5f above %.5f (%s)", slm_dtype_name(type), (long long)n, rmse,
                          k_rmse_bounds[t].max_rmse, k_rmse_bounds[t].why);
@@ -339,7 +357,9 @@ static void test_quants_roundtrip_rmse(void **state) {
         }
         assert_true(tried >= 3);
     }
-    free(x); free(y); free(q);
+    free(x);
+    free(y);
+    free(q);
 }
 
 /* ------------------------------------------------------------------------ determinism */
@@ -358,9 +378,9 @@ static void gaussian_rows(float *x, int64_t nrows, int64_t n, uint64_t seed) {
 
 static void test_quants_threads_identical(void **state) {
     (void)state;
-    static const int types[] = {SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1, SLM_DTYPE_Q5_0, SLM_DTYPE_Q5_1, SLM_DTYPE_Q8_0,
-                                SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K,
-                                SLM_DTYPE_IQ4_NL, SLM_DTYPE_IQ4_XS, SLM_DTYPE_F16, SLM_DTYPE_BF16, SLM_DTYPE_F32};
+    static const int types[] = {SLM_DTYPE_Q4_0,   SLM_DTYPE_Q4_1,   SLM_DTYPE_Q5_0, SLM_DTYPE_Q5_1, SLM_DTYPE_Q8_0,
+                                SLM_DTYPE_Q2_K,   SLM_DTYPE_Q3_K,   SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K,
+                                SLM_DTYPE_IQ4_NL, SLM_DTYPE_IQ4_XS, SLM_DTYPE_F16,  SLM_DTYPE_BF16, SLM_DTYPE_F32};
     const uint64_t seed = 20240611;
     float *x = malloc(DET_ROWS * DET_COLS * sizeof(float));
     float imatrix[DET_COLS];
@@ -390,15 +410,31 @@ static void test_quants_threads_identical(void **state) {
         }
     }
     slm_threads_set(0);
-    free(x); free(serial); free(one); free(two); free(y1); free(y2);
+    free(x);
+    free(serial);
+    free(one);
+    free(two);
+    free(y1);
+    free(y2);
 }
 
 /* ------------------------------------------------------- fast paths vs scalar reference */
 
 /* Input families for the fast-vs-reference check: the golden distributions plus ones that
  * stress the edge branches (all-equal sub-blocks, fp16 under/overflow, non-finite values). */
-enum { D_GAUSS, D_OUTLIER, D_POSITIVE, D_TINY, D_LARGE, D_DENORMAL, D_CONSTANT, D_SPARSE, D_NONFINITE, D_EXTREME,
-       D_COUNT };
+enum {
+    D_GAUSS,
+    D_OUTLIER,
+    D_POSITIVE,
+    D_TINY,
+    D_LARGE,
+    D_DENORMAL,
+    D_CONSTANT,
+    D_SPARSE,
+    D_NONFINITE,
+    D_EXTREME,
+    D_COUNT
+};
 
 static void family_data(float *x, int64_t n, int family, slm_rng *r) {
     const double s = pow(10.0, 4.0 * slm_rng_uniform(r) - 2.0);
@@ -406,22 +442,42 @@ static void family_data(float *x, int64_t n, int family, slm_rng *r) {
         double g = slm_rng_normal(r);
         double v;
         switch (family) {
-        case D_GAUSS: v = s * g; break;
-        case D_OUTLIER: v = s * g * (slm_rng_uniform(r) < 0.01 ? 25.0 : 1.0); break;
-        case D_POSITIVE: v = s * fabs(g) + (i % 64 < 32 ? s : 0); break;
-        case D_TINY: v = 1e-8 * g; break;
-        case D_LARGE: v = 6.5e4 * tanh(g); break;
-        case D_DENORMAL: v = (slm_rng_uniform(r) < 0.5 ? 1e-40 : 3e-6) * g; break;
-        case D_CONSTANT: v = (i / 32) % 3 == 0 ? 0.0 : (i / 16) % 2 ? s : -s; break;
-        case D_SPARSE: v = slm_rng_uniform(r) < 0.1 ? s * g : 0.0; break;
+        case D_GAUSS:
+            v = s * g;
+            break;
+        case D_OUTLIER:
+            v = s * g * (slm_rng_uniform(r) < 0.01 ? 25.0 : 1.0);
+            break;
+        case D_POSITIVE:
+            v = s * fabs(g) + (i % 64 < 32 ? s : 0);
+            break;
+        case D_TINY:
+            v = 1e-8 * g;
+            break;
+        case D_LARGE:
+            v = 6.5e4 * tanh(g);
+            break;
+        case D_DENORMAL:
+            v = (slm_rng_uniform(r) < 0.5 ? 1e-40 : 3e-6) * g;
+            break;
+        case D_CONSTANT:
+            v = (i / 32) % 3 == 0 ? 0.0 : (i / 16) % 2 ? s : -s;
+            break;
+        case D_SPARSE:
+            v = slm_rng_uniform(r) < 0.1 ? s * g : 0.0;
+            break;
         case D_EXTREME: { /* whole blocks of +inf, -inf, +-FLT_MAX, signed zeros (+ subnormals), normal */
             const int kind = (int)((i / 32) % 6);
             const double sign = slm_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
-            v = kind == 0 ? INFINITY : kind == 1 ? -INFINITY : kind == 2 ? sign * FLT_MAX : kind == 3 ? sign * 0.0
-              : kind == 4 ? sign * (slm_rng_uniform(r) < 0.5 ? 0.0 : 1e-44) : s * g;
+            v = kind == 0   ? INFINITY
+                : kind == 1 ? -INFINITY
+                : kind == 2 ? sign * FLT_MAX
+                : kind == 3 ? sign * 0.0
+                : kind == 4 ? sign * (slm_rng_uniform(r) < 0.5 ? 0.0 : 1e-44)
+                            : s * g;
             break;
         }
-        default: {
+        default: { /* D_NONFINITE: a few NaN and +-inf among normal values */
             double u = slm_rng_uniform(r);
             v = u < 0.002 ? NAN : u < 0.004 ? INFINITY : u < 0.006 ? -INFINITY : s * g;
         }
@@ -435,7 +491,10 @@ static void family_data(float *x, int64_t n, int family, slm_rng *r) {
 static void family_weights(float *w, int64_t n, int family, slm_rng *r) {
     for (int64_t j = 0; j < n; j++) {
         const double u = slm_rng_uniform(r);
-        w[j] = family % 3 == 0 ? 1.0f : family % 3 == 1 ? (float)exp(3.0 * slm_rng_normal(r)) : u < 0.2 ? 0.0f : (float)u;
+        w[j] = family % 3 == 0   ? 1.0f
+               : family % 3 == 1 ? (float)exp(3.0 * slm_rng_normal(r))
+               : u < 0.2         ? 0.0f
+                                 : (float)u;
     }
 }
 
@@ -482,7 +541,9 @@ static void test_quants_fast_matches_ref(void **state) {
     if (slm_quant_cpu_has_avx2()) assert_int_equal(n_fast, N_TYPES); /* every block type has an AVX2 kernel */
     print_message("fast kernels checked against the scalar reference: %d types%s\n", n_fast,
                   n_fast ? "" : " (this CPU has no AVX2: nothing to compare)");
-    free(x); free(a); free(b);
+    free(x);
+    free(a);
+    free(b);
 }
 
 /* -------------------------------------------------------------------------------- main */
