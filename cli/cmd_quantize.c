@@ -39,6 +39,7 @@ static void usage(FILE *f, int full) {
                "  --allow-requantize          accept an already quantized input\n"
                "  --dry-run                   print each tensor's type and the exact output size; write nothing\n"
                "  --report FILE.json          per-tensor size and error report (JSON)\n"
+               "  --report-dir DIR            the report as report.json, report.md and report.html\n"
                "  --list-types                list the recipes\n"
                "  -f, --force                 overwrite an existing output\n"
                "  -t, --threads N             threads (default: OMP_NUM_THREADS, else all cores)\n"
@@ -56,7 +57,7 @@ static int parse_type(const char *opt, const char *name, int *out) {
 
 int cmd_quantize(int argc, char **argv) {
     common_opts co = {0};
-    const char *in = NULL, *out = NULL, *type = NULL, *report = NULL;
+    const char *in = NULL, *out = NULL, *type = NULL, *report = NULL, *report_dir = NULL;
     int dry = 0, requant = 0, pure = 0, out_type = -1, emb_type = -1;
     slm_tt_override ov[MAX_OVERRIDES];
     char ov_pat[MAX_OVERRIDES][256];
@@ -79,6 +80,9 @@ int cmd_quantize(int argc, char **argv) {
         } else if ((r = args_value(&a, "--report", NULL))) {
             if (r < 0) return EXIT_USAGE;
             report = a.val;
+        } else if ((r = args_value(&a, "--report-dir", NULL))) {
+            if (r < 0) return EXIT_USAGE;
+            report_dir = a.val;
         } else if ((r = args_value(&a, "--output-tensor-type", NULL))) {
             if (r < 0 || parse_type("--output-tensor-type", a.val, &out_type)) return EXIT_USAGE;
         } else if ((r = args_value(&a, "--token-embedding-type", NULL))) {
@@ -142,7 +146,8 @@ int cmd_quantize(int argc, char **argv) {
         } else if (msg_show_summary()) {
             export_print_summary(&job, stderr, g_msg.verbosity >= 2);
         }
-        if (report) rc = slm_report_write_json(r, report, &err);
+        if (report && !rc) rc = slm_report_write_json(r, report, &err);
+        if (report_dir && !rc) rc = slm_report_write_dir(r, 1, report_dir, &err);
     }
     export_free(&job);
     slm_src_close(&src);

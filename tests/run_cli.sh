@@ -107,6 +107,15 @@ grep -q "blk.2.ffn_down.weight .*Q6_K" "$T/out" || fail "dry run table lacks the
 expect 0 '' "$SLM" quantize "$FIX/models/tinystories-3M" --type Q4_K_M -o "$T/t.gguf" --report "$T/r.json"
 [ "$size" = "$(wc -c < "$T/t.gguf" | tr -d ' ')" ] || fail "dry-run size $size != real size"
 grep -q '"slm-report/1"' "$T/r.json" && grep -q '"rel_rmse"' "$T/r.json" || fail "report lacks keys"
+expect 0 '' "$SLM" quantize "$FIX/models/tinystories-3M" --type Q8_0 -o "$T/t8.gguf" --report-dir "$T/rep8"
+for f in report.json report.md report.html; do [ -s "$T/rep8/$f" ] || fail "--report-dir did not write $f"; done
+grep -q "<svg" "$T/rep8/report.html" || fail "report.html has no chart"
+expect 0 '' "$SLM" report "$T/r.json" "$T/rep8/report.json" -o "$T/cmp"
+grep -q "Q4_K_M" "$T/cmp/report.md" && grep -q "Q8_0" "$T/cmp/report.md" || fail "comparison lacks a run"
+expect 1 "already exists" "$SLM" report "$T/r.json" -o "$T/cmp"
+expect 1 "t8.gguf: not valid JSON" "$SLM" report "$T/t8.gguf" -o "$T/cmp2"; one_line
+echo "{\"format\": \"other\"}" > "$T/o.json"
+expect 1 "o.json: not an slm report" "$SLM" report "$T/o.json" -o "$T/cmp2"
 
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do
