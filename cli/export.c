@@ -136,6 +136,7 @@ static int write_tensor(export_job *j, size_t i, float *f32, void *qbuf, size_t 
     for (int64_t r0 = 0; r0 < nrow && !rc; r0 += step) {
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
+        if (!t->permute_heads) slm_src_prefetch_rows(s, si, r0, nr);
         if (type == t->dtype && !t->permute_heads) { /* same type, same layout: straight from the map */
             bytes = t->data + (size_t)r0 * out_rowb;
         } else if (type == t->dtype) { /* same type: the stored bytes, rows permuted */

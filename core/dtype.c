@@ -123,7 +123,33 @@ uint16_t slm_f32_to_bf16(float f) {
 
 float slm_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* F16C converts exactly like the scalar path, NaNs included (quieted, payload kept). */
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(float *restrict dst, const uint8_t *restrict s, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i))));
+    for (; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
+}
+static int has_f16c(void) {
+    static int cached = -1; /* benign race: every thread computes the same value */
+    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return cached;
+}
+#endif
+
 void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n) {
+    const uint8_t *s = src;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_f16c()) {
+        f16_to_f32_f16c(dst, s, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
+}
+
+void slm_f16_to_f32_row_ref(float *restrict dst, const void *restrict src, int64_t n) {
     const uint8_t *s = src;
     for (int64_t i = 0; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
 }

@@ -76,7 +76,8 @@ uint16_t slm_f32_to_bf16(float f);
 float slm_bf16_to_f32(uint16_t h);
 
 /* Row conversions. Source pointers may be unaligned (mapped files): loads go through memcpy. */
-void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);
+void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);     /* F16C when present */
+void slm_f16_to_f32_row_ref(float *restrict dst, const void *restrict src, int64_t n); /* scalar reference */
 void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);
 void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n);
 void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t n);

@@ -57,5 +57,10 @@ static void advise(const slm_map *m, size_t off, size_t len, int how) {
     madvise((void *)(m->data + start), end - start, how);
 }
 
-void slm_map_advise_willneed(const slm_map *m, size_t off, size_t len) { advise(m, off, len, MADV_WILLNEED); }
+void slm_map_advise_willneed(const slm_map *m, size_t off, size_t len) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14: map the pages now, in bulk, instead of one fault each */
+#endif
+    advise(m, off, len, MADV_POPULATE_READ); /* fails harmlessly on older kernels */
+}
 void slm_map_advise_dontneed(const slm_map *m, size_t off, size_t len) { advise(m, off, len, MADV_DONTNEED); }

@@ -21,7 +21,8 @@ typedef struct slm_map {
 int slm_map_open(slm_map *m, const char *path, slm_err *err);
 /* Safe on a zeroed or already closed map. */
 void slm_map_close(slm_map *m);
-/* Hint that [off, off+len) will be read soon / is no longer needed (page cache advice). */
+/* [off, off+len) will be read now (pages mapped in bulk where the kernel can) / is no longer
+   needed (pages dropped from the process). Advice only: failures are ignored. */
 void slm_map_advise_willneed(const slm_map *m, size_t off, size_t len);
 void slm_map_advise_dontneed(const slm_map *m, size_t off, size_t len);
 

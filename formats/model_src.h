@@ -61,6 +61,8 @@ int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *
 void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst);
 /* Drops tensor i's pages from the process (bounded RSS when streaming big models). */
 void slm_src_release(const slm_src *s, size_t i);
+/* Maps rows [r0, r0+n) in bulk before they are read (fewer page faults). */
+void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n);
 /* The same for rows [r0, r0+n) only (unpermuted tensors). */
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n);
 /* Output GGUF metadata: general.*, <arch>.* hyperparameters and tokenizer.* (no file_type). */

@@ -25,6 +25,37 @@ int64_t slm_first_nonfinite(const float *x, int64_t n) {
 
 typedef struct chunk_stats { double sq_err, sq_ref, max_err; int64_t first_bad; } chunk_stats;
 
+/* Squared error, squared reference and max |x - y| of one row, in 8 fixed lanes of float
+   (the compiler vectorises them; the order is fixed, so results never depend on threads). */
+static void row_error(const float *restrict x, const float *restrict y, int64_t n, double *se, double *sr, double *mx) {
+    float e[8] = {0}, r[8] = {0}, m[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        for (int k = 0; k < 8; k++) {
+            float d = x[j + k] - y[j + k];
+            e[k] += d * d;
+            r[k] += x[j + k] * x[j + k];
+            float a = d < 0 ? -d : d;
+            m[k] = a > m[k] ? a : m[k];
+        }
+    }
+    double es = 0, rs = 0, ms = 0;
+    for (; j < n; j++) {
+        double d = (double)x[j] - (double)y[j];
+        es += d * d;
+        rs += (double)x[j] * (double)x[j];
+        ms = fabs(d) > ms ? fabs(d) : ms;
+    }
+    for (int k = 0; k < 8; k++) {
+        es += e[k];
+        rs += r[k];
+        ms = m[k] > ms ? m[k] : ms;
+    }
+    *se += es;
+    *sr += rs;
+    if (ms > *mx) *mx = ms;
+}
+
 int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols, const float *imatrix,
                         void *dst, slm_qstats *stats, slm_err *err) {
     const slm_dtype_traits *tr = slm_dtype_get(type);
@@ -71,12 +102,7 @@ int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols,
         for (int64_t r = 0; r < nr; r++) {
             const float *x = src + (r0 + r) * ncols;
             slm_dequantize_rows(type, out + (size_t)r * rowb, y, 1, ncols);
-            for (int64_t j = 0; j < ncols; j++) {
-                double d = (double)x[j] - (double)y[j];
-                se += d * d;
-                sr += (double)x[j] * (double)x[j];
-                if (fabs(d) > mx) mx = fabs(d);
-            }
+            row_error(x, y, ncols, &se, &sr, &mx);
         }
         cs[c].sq_err = se;
         cs[c].sq_ref = sr;

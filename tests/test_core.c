@@ -83,6 +83,19 @@ static void test_f16_all_patterns(void **st) {
     assert_int_equal(slm_f32_to_f16(bitsf(0x80000001u)), 0x8000);
 }
 
+/* The row converter (F16C where the CPU has it) equals the scalar reference on every pattern. */
+static void test_f16_row_fast_path(void **st) {
+    (void)st;
+    static uint16_t h[65536 + 5];
+    static float a[65536 + 5], b[65536 + 5];
+    for (uint32_t i = 0; i < 65536 + 5; i++) h[i] = (uint16_t)(i * 40503u);
+    for (int off = 0; off < 3; off++) { /* unaligned starts and ragged tails */
+        slm_f16_to_f32_row(a, h + off, 65536 + 2 - off);
+        slm_f16_to_f32_row_ref(b, h + off, 65536 + 2 - off);
+        expect_bytes_equal("f16 row fast vs ref", a, b, (size_t)(65536 + 2 - off) * 4);
+    }
+}
+
 static void test_bf16_all_patterns(void **st) {
     (void)st;
     for (uint32_t h = 0; h < 65536; h++) {
@@ -237,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_err_prefix_keeps_code),
         cmocka_unit_test(test_mem_fail_after),
         cmocka_unit_test(test_f16_all_patterns),
+        cmocka_unit_test(test_f16_row_fast_path),
         cmocka_unit_test(test_bf16_all_patterns),
         cmocka_unit_test(test_half_golden),
         cmocka_unit_test(test_dtype_traits),
