@@ -41,17 +41,25 @@ static size_t run_slm(int type, const float *x, void *dst, int64_t nrow, const f
     return slm_quantize_chunk(type, x, dst, nrow, N_PER_ROW, im);
 }
 
-/* Best wall time over reps runs. */
-static double best_time(size_t (*fn)(int, const float *, void *, int64_t, const float *), int type, const float *x,
-                        void *dst, int64_t nrow, const float *im, int reps) {
-    double best = 1e30;
+typedef size_t (*quantize_fn)(int type, const float *x, void *dst, int64_t nrow, const float *im);
+
+static double time_once(quantize_fn fn, int type, const float *x, void *dst, int64_t nrow, const float *im) {
+    const double t0 = now_s();
+    fn(type, x, dst, nrow, im);
+    return now_s() - t0;
+}
+
+/* Best wall time of each over reps runs, alternating ggml and slm so that a busy neighbour or a
+ * clock change hits both alike. */
+static void best_times(int type, const float *x, void *a, void *b, int64_t nrow, const float *im, int reps,
+                       double *t_ggml, double *t_slm) {
+    *t_ggml = *t_slm = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        fn(type, x, dst, nrow, im);
-        double t = now_s() - t0;
-        if (t < best) best = t;
+        const double tg = time_once(run_ggml, type, x, a, nrow, im);
+        const double ts = time_once(run_slm, type, x, b, nrow, im);
+        if (tg < *t_ggml) *t_ggml = tg;
+        if (ts < *t_slm) *t_slm = ts;
     }
-    return best;
 }
 
 int main(int argc, char **argv) {
@@ -91,8 +99,8 @@ int main(int argc, char **argv) {
             const size_t nb = run_slm(type, x, b, nrow, w);
             const int same = na == nb && !memcmp(a, b, na);
             failed |= !same;
-            const double tg = best_time(run_ggml, type, x, a, nrow, w, reps);
-            const double ts = best_time(run_slm, type, x, b, nrow, w, reps);
+            double tg, ts;
+            best_times(type, x, a, b, nrow, w, reps, &tg, &ts);
             printf("%-6s %-8s %-5s %10.1f %10.1f %6.2fx%s\n", slm_dtype_name(type), with_im ? "yes" : "no",
                    with_im ? "-" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
                    same ? "" : "  BYTES DIFFER");
