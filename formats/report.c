@@ -2,6 +2,7 @@
  * Markdown and HTML renderings live in report_html.c. Written through the atomic writer.
  */
 #include "report.h"
+#include "report_impl.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -20,9 +21,9 @@ void slm_report_free(slm_report *r) {
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
 
-int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
+cJSON *slm_report_to_cjson(const slm_report *r) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return slm_errf(err, SLM_E_NOMEM, "building the report: out of memory");
+    if (!root) return NULL;
     cJSON_AddStringToObject(root, "format", SLM_REPORT_FORMAT);
     cJSON_AddStringToObject(root, "command", r->command);
     cJSON_AddStringToObject(root, "slm_version", r->version);
@@ -86,6 +87,12 @@ int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
             }
         }
     }
+    return root;
+}
+
+int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
+    cJSON *root = slm_report_to_cjson(r);
+    if (!root) return slm_errf(err, SLM_E_NOMEM, "building the report: out of memory");
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return slm_errf(err, SLM_E_NOMEM, "rendering the report: out of memory");

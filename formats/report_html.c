@@ -8,6 +8,7 @@
  * Output is deterministic (no timestamps, fixed formats); NaN/Inf never reach SVG coordinates.
  */
 #include "report.h"
+#include "report_impl.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -1291,80 +1292,11 @@ done:
 
 /* ---------------------------------------------------------------- reports.json and the folder */
 
-/* The same object, with the same keys, as slm_report_write_json (report.c) writes; the test
-   compares the two so they cannot drift apart. */
-static cJSON *report_object(const slm_report *r) {
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return NULL;
-    cJSON_AddStringToObject(root, "format", SLM_REPORT_FORMAT);
-    cJSON_AddStringToObject(root, "command", r->command);
-    cJSON_AddStringToObject(root, "slm_version", r->version);
-    cJSON_AddStringToObject(root, "model", r->model);
-    cJSON_AddStringToObject(root, "model_name", r->model_name);
-    cJSON_AddStringToObject(root, "output", r->output);
-    cJSON_AddStringToObject(root, "type", r->ftype);
-    cJSON_AddNumberToObject(root, "threads", r->threads);
-    cJSON_AddNumberToObject(root, "seconds", r->seconds);
-    cJSON_AddNumberToObject(root, "peak_rss_bytes", r->peak_rss_bytes);
-    cJSON_AddNumberToObject(root, "source_bytes", (double)r->src_bytes);
-    cJSON_AddNumberToObject(root, "output_bytes", (double)r->out_bytes);
-    cJSON_AddNumberToObject(root, "n_params", (double)r->n_params);
-    cJSON_AddNumberToObject(root, "bits_per_weight", r->bpw);
-    cJSON_AddNumberToObject(root, "compression_ratio", r->out_bytes ? (double)r->src_bytes / (double)r->out_bytes : 0);
-    cJSON_AddNumberToObject(root, "n_fallback", r->n_fallback);
-    cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
-    for (size_t i = 0; ts && i < r->n_tensors; i++) {
-        const slm_report_tensor *t = &r->tensors[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o) break;
-        cJSON_AddItemToArray(ts, o);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "type", t->type);
-        cJSON_AddStringToObject(o, "source_type", t->src_type);
-        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; sh && d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-        cJSON_AddNumberToObject(o, "n_params", (double)t->n_params);
-        cJSON_AddNumberToObject(o, "bytes", (double)t->bytes);
-        cJSON_AddNumberToObject(o, "source_bytes", (double)t->src_bytes);
-        cJSON_AddNumberToObject(o, "bits_per_weight", t->bpw);
-        cJSON_AddNumberToObject(o, "rmse", t->rmse);
-        cJSON_AddNumberToObject(o, "rel_rmse", t->rel_rmse);
-        cJSON_AddNumberToObject(o, "max_abs_err", t->max_abs_err);
-        cJSON_AddBoolToObject(o, "fell_back", t->fell_back);
-    }
-    const slm_report_eval *e = &r->eval;
-    cJSON *o = e->present ? cJSON_AddObjectToObject(root, "eval") : NULL;
-    if (o) {
-        cJSON_AddStringToObject(o, "text", e->text);
-        cJSON_AddStringToObject(o, "convention", e->convention);
-        cJSON_AddNumberToObject(o, "ctx", e->ctx);
-        cJSON_AddNumberToObject(o, "n_chunks", (double)e->n_chunks);
-        cJSON_AddNumberToObject(o, "scored_tokens", (double)e->scored);
-        cJSON_AddNumberToObject(o, "mean_nll", e->mean_nll);
-        cJSON_AddNumberToObject(o, "ppl", e->ppl);
-        cJSON_AddNumberToObject(o, "ppl_err", e->ppl_err);
-        cJSON_AddNumberToObject(o, "tokens_per_second", e->tok_per_s);
-        if (e->has_ref) {
-            cJSON_AddStringToObject(o, "reference", e->ref);
-            cJSON_AddNumberToObject(o, "ref_ppl", e->ref_ppl);
-            cJSON_AddNumberToObject(o, "delta_ppl", e->dppl);
-            cJSON_AddNumberToObject(o, "delta_ppl_err", e->dppl_err);
-            cJSON_AddNumberToObject(o, "kld_mean", e->kld_mean);
-            cJSON_AddNumberToObject(o, "kld_mean_err", e->kld_mean_err);
-            cJSON_AddNumberToObject(o, "kld_median", e->kld_median);
-            cJSON_AddNumberToObject(o, "kld_p99", e->kld_p99);
-            cJSON_AddNumberToObject(o, "kld_max", e->kld_max);
-            cJSON_AddNumberToObject(o, "top1_agreement", e->top1);
-        }
-    }
-    return root;
-}
-
 /* A JSON array of report objects, in input order. */
 static int write_json_array(const slm_report *runs, size_t n, const char *path, slm_err *err) {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
-        cJSON *o = report_object(&runs[i]);
+        cJSON *o = slm_report_to_cjson(&runs[i]);
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
             cJSON_Delete(arr);

@@ -1,0 +1,14 @@
+/* report_impl.h - internals shared by the report renderers (report.c, report_html.c).
+ * Not part of the public API.
+ */
+#ifndef SLM_REPORT_IMPL_H
+#define SLM_REPORT_IMPL_H
+
+#include <cjson/cJSON.h>
+
+#include "report.h"
+
+/* One run as the JSON object report.json holds (stable keys); NULL when out of memory. */
+cJSON *slm_report_to_cjson(const slm_report *r);
+
+#endif
