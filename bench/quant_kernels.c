@@ -9,7 +9,10 @@
  *   make build/libslm.a && cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I/tmp/llcpp/include \
  *     bench/quant_kernels.c build/libslm.a -L/tmp/llcpp/lib -lggml-base \
  *     -Wl,-rpath,/tmp/llcpp/lib -fopenmp -lm -o build/bench_quant_kernels
- *   ./build/bench_quant_kernels [reps=3] [rows=4096] [all]     ("all": every block type slm writes)
+ *   ./build/bench_quant_kernels [reps=3] [rows=4096] [all|scalar|all,scalar]
+ *
+ * "all": every block type slm writes; "scalar": time slm's scalar reference path instead of the
+ * AVX2 kernels (what a CPU without AVX2 runs).
  *
  * (/tmp/llcpp: sh ../shared/tools/llamacpp/setup.sh /tmp/llcpp.)
  */
@@ -37,8 +40,10 @@ static size_t run_ggml(int type, const float *x, void *dst, int64_t nrow, const 
     return ggml_quantize_chunk((enum ggml_type)type, x, dst, 0, nrow, N_PER_ROW, im);
 }
 
+static slm_quant_kernel g_kernel = SLM_KERNEL_AUTO; /* "scalar" on the command line: SLM_KERNEL_REF */
+
 static size_t run_slm(int type, const float *x, void *dst, int64_t nrow, const float *im) {
-    return slm_quantize_chunk(type, x, dst, nrow, N_PER_ROW, im);
+    return slm_quantize_chunk_kernel(type, g_kernel, x, dst, nrow, N_PER_ROW, im);
 }
 
 typedef size_t (*quantize_fn)(int type, const float *x, void *dst, int64_t nrow, const float *im);
@@ -65,7 +70,8 @@ static void best_times(int type, const float *x, void *a, void *b, int64_t nrow,
 int main(int argc, char **argv) {
     const int reps = argc > 1 ? atoi(argv[1]) : 3;
     const int64_t nrow = argc > 2 ? atoll(argv[2]) : 4096;
-    const int all = argc > 3 && !strcmp(argv[3], "all");
+    const int all = argc > 3 && strstr(argv[3], "all");
+    if (argc > 3 && strstr(argv[3], "scalar")) g_kernel = SLM_KERNEL_REF;
     static const int main_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
     static const int all_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1,   SLM_DTYPE_Q5_0,
                                     SLM_DTYPE_Q5_1, SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K,   SLM_DTYPE_Q4_K,
@@ -102,7 +108,7 @@ int main(int argc, char **argv) {
             double tg, ts;
             best_times(type, x, a, b, nrow, w, reps, &tg, &ts);
             printf("%-6s %-8s %-5s %10.1f %10.1f %6.2fx%s\n", slm_dtype_name(type), with_im ? "yes" : "no",
-                   with_im ? "-" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
+                   g_kernel == SLM_KERNEL_REF ? "ref" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
                    same ? "" : "  BYTES DIFFER");
             fflush(stdout);
         }

@@ -77,13 +77,16 @@ float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restr
         rmse_type = -rmse_type;
         return_early = 1;
     }
+    float weight[32]; /* ggml evaluates the weight inside every loop; the values are the same */
+    SLM_ASSERT(n <= 32);
+    for (int i = 0; i < n; ++i) weight[i] = qx_weight(qw, x, i, rmse_type);
     float sumlx = 0;
     float suml2 = 0;
     for (int i = 0; i < n; ++i) {
         int l = slm_nearest_int(iscale * x[i]);
         l = SLM_MAX(-nmax, SLM_MIN(nmax - 1, l));
         L[i] = (int8_t)(l + nmax);
-        float w = qx_weight(qw, x, i, rmse_type);
+        float w = weight[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
     }
@@ -97,7 +100,7 @@ float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restr
         for (int i = 0; i < n; ++i) {
             int l = slm_nearest_int(iscale * x[i]);
             l = SLM_MAX(-nmax, SLM_MIN(nmax - 1, l));
-            float w = qx_weight(qw, x, i, rmse_type);
+            float w = weight[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
