@@ -1,20 +1,12 @@
-/* quant_kernels.c - single-thread speed of slm's quantizers against ggml's, same bytes asserted.
- *
- * For Q8_0 Q4_0 Q4_K Q5_K Q6_K (no importance weights: the path llama-quantize takes without
- * --imatrix) and, for reference, the same types with importance weights: quantizes a 4096 x 4096
- * gaussian matrix (per-row scales 0.01..10, fixed seed) with ggml_quantize_chunk and with
- * slm_quantize_chunk, best of `reps` runs each, prints MB/s of f32 input and slm/ggml; exits 1
- * if any byte differs. Not part of `make check`. Build and run (from the repo root):
- *
+/* quant_kernels.c - single-thread MB/s of slm's quantizers vs ggml's (ggml_quantize_chunk) on a
+ * 4096x4096 gaussian matrix, Q8_0 Q4_0 Q4_K Q5_K Q6_K with and without imatrix; exits 1 if any
+ * byte differs. Not part of `make check`, never linked into libslm. Build and run (repo root):
  *   make build/libslm.a && cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I/tmp/llcpp/include \
  *     bench/quant_kernels.c build/libslm.a -L/tmp/llcpp/lib -lggml-base \
  *     -Wl,-rpath,/tmp/llcpp/lib -fopenmp -lm -o build/bench_quant_kernels
  *   ./build/bench_quant_kernels [reps=3] [rows=4096] [all|scalar|all,scalar]
- *
- * "all": every block type slm writes; "scalar": time slm's scalar reference path instead of the
- * AVX2 kernels (what a CPU without AVX2 runs).
- *
- * (/tmp/llcpp: sh ../shared/tools/llamacpp/setup.sh /tmp/llcpp.)
+ * "all": every block type; "scalar": slm's scalar reference path instead of the AVX2 kernels.
+ * /tmp/llcpp comes from: sh ../shared/tools/llamacpp/setup.sh /tmp/llcpp
  */
 #include <ggml.h>
 
@@ -36,42 +28,36 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static size_t run_ggml(int type, const float *x, void *dst, int64_t nrow, const float *im) {
-    return ggml_quantize_chunk((enum ggml_type)type, x, dst, 0, nrow, N_PER_ROW, im);
-}
-
-static slm_quant_kernel g_kernel = SLM_KERNEL_AUTO; /* "scalar" on the command line: SLM_KERNEL_REF */
-
-static size_t run_slm(int type, const float *x, void *dst, int64_t nrow, const float *im) {
-    return slm_quantize_chunk_kernel(type, g_kernel, x, dst, nrow, N_PER_ROW, im);
-}
-
-typedef size_t (*quantize_fn)(int type, const float *x, void *dst, int64_t nrow, const float *im);
-
-static double time_once(quantize_fn fn, int type, const float *x, void *dst, int64_t nrow, const float *im) {
+static double seconds_ggml(int type, const float *x, void *dst, int64_t nrow, const float *im) {
     const double t0 = now_s();
-    fn(type, x, dst, nrow, im);
+    ggml_quantize_chunk((enum ggml_type)type, x, dst, 0, nrow, N_PER_ROW, im);
+    return now_s() - t0;
+}
+
+static double seconds_slm(int type, slm_quant_kernel kernel, const float *x, void *dst, int64_t nrow, const float *im) {
+    const double t0 = now_s();
+    slm_quantize_chunk_kernel(type, kernel, x, dst, nrow, N_PER_ROW, im);
     return now_s() - t0;
 }
 
 /* Best wall time of each over reps runs, alternating ggml and slm so that a busy neighbour or a
- * clock change hits both alike. */
-static void best_times(int type, const float *x, void *a, void *b, int64_t nrow, const float *im, int reps,
-                       double *t_ggml, double *t_slm) {
+ * clock change hits both alike. The first runs also leave both outputs in a and b. */
+static void best_times(int type, slm_quant_kernel kernel, const float *x, void *a, void *b, int64_t nrow,
+                       const float *im, int reps, double *t_ggml, double *t_slm) {
     *t_ggml = *t_slm = 1e30;
     for (int r = 0; r < reps; r++) {
-        const double tg = time_once(run_ggml, type, x, a, nrow, im);
-        const double ts = time_once(run_slm, type, x, b, nrow, im);
+        const double tg = seconds_ggml(type, x, a, nrow, im);
+        const double ts = seconds_slm(type, kernel, x, b, nrow, im);
         if (tg < *t_ggml) *t_ggml = tg;
         if (ts < *t_slm) *t_slm = ts;
     }
 }
 
 int main(int argc, char **argv) {
-    const int reps = argc > 1 ? atoi(argv[1]) : 3;
+    const int reps = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 3;
     const int64_t nrow = argc > 2 ? atoll(argv[2]) : 4096;
     const int all = argc > 3 && strstr(argv[3], "all");
-    if (argc > 3 && strstr(argv[3], "scalar")) g_kernel = SLM_KERNEL_REF;
+    const slm_quant_kernel kernel = argc > 3 && strstr(argv[3], "scalar") ? SLM_KERNEL_REF : SLM_KERNEL_AUTO;
     static const int main_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q5_K, SLM_DTYPE_Q6_K};
     static const int all_types[] = {SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_0, SLM_DTYPE_Q4_1,   SLM_DTYPE_Q5_0,
                                     SLM_DTYPE_Q5_1, SLM_DTYPE_Q2_K, SLM_DTYPE_Q3_K,   SLM_DTYPE_Q4_K,
@@ -100,15 +86,14 @@ int main(int argc, char **argv) {
         for (size_t t = 0; t < n_types; t++) {
             const int type = types[t];
             const float *w = with_im ? im : NULL;
-            ggml_quantize_init((enum ggml_type)type);
-            const size_t na = run_ggml(type, x, a, nrow, w);
-            const size_t nb = run_slm(type, x, b, nrow, w);
-            const int same = na == nb && !memcmp(a, b, na);
-            failed |= !same;
+            ggml_quantize_init((enum ggml_type)type); /* its tables are not part of the timing */
             double tg, ts;
-            best_times(type, x, a, b, nrow, w, reps, &tg, &ts);
+            best_times(type, kernel, x, a, b, nrow, w, reps, &tg, &ts);
+            const size_t nq = slm_dtype_row_size(type, N_PER_ROW) * (size_t)nrow;
+            const int same = !memcmp(a, b, nq);
+            failed |= !same;
             printf("%-6s %-8s %-5s %10.1f %10.1f %6.2fx%s\n", slm_dtype_name(type), with_im ? "yes" : "no",
-                   g_kernel == SLM_KERNEL_REF ? "ref" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
+                   kernel == SLM_KERNEL_REF ? "ref" : slm_quant_kernel_name(type), mb / tg, mb / ts, tg / ts,
                    same ? "" : "  BYTES DIFFER");
             fflush(stdout);
         }

@@ -1,15 +1,12 @@
 /* quants.h - ggml block formats and their quantize/dequantize kernels, bit-exact with ggml.
  *
  * Owns: the on-disk block structs (layout pinned by static_assert), the row kernels
- * (slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>) and the row dispatch
- * (slm_quantize_chunk & co, in quant_rows.c). Names are ggml's behind an slm_ prefix.
+ * (slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>), the row dispatch
+ * (slm_quantize_chunk & co, quant_rows.c). Names are ggml's (ggml-common.h, ggml-quants.c of the
+ * release that made ../shared/golden) behind an slm_ prefix; fp16 fields are binary16 bits.
  * Must not: know about files or tensors, allocate, print, or exit. Preconditions (known type,
- * n_per_row a multiple of the block size, 2-byte aligned buffers) are the caller's job and are
- * checked with SLM_ASSERT at the dispatch point, like ggml_quantize_chunk does.
- *
- * Reference: ggml/src/ggml-common.h and ggml/src/ggml-quants.c of the llama.cpp release that
- * made ../shared/golden (see its README). All fp16 fields are IEEE binary16 bits (uint16_t),
- * converted with slm_f32_to_f16 / slm_f16_to_f32; multi-byte fields are little-endian.
+ * n_per_row a multiple of the block size, 2-byte aligned blocks) are the caller's job, checked
+ * with SLM_ASSERT at the dispatch point like ggml_quantize_chunk does.
  */
 #ifndef SLM_QUANTS_H
 #define SLM_QUANTS_H
