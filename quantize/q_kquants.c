@@ -475,7 +475,7 @@ static void q2_K_pack_scales_ref(slm_block_q2_K *restrict y, const float *restri
         float iscale = q4scale / max_min;
         for (int j = 0; j < SLM_QK_K / 16; ++j) {
             int l = slm_nearest_int(iscale * mins[j]);
-            y->scales[j] |= (uint8_t)(l << 4);
+            y->scales[j] |= (uint8_t)((unsigned)l << 4); /* l < 0 only for non-finite input */
         }
         y->dmin = slm_f32_to_f16(max_min / q4scale);
     } else {
