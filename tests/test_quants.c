@@ -269,6 +269,23 @@ static void test_quants_golden_covers_manifest(void **state) {
     cJSON_Delete(m);
 }
 
+/* The dispatch accepts exactly the 12 block types and F32/F16/BF16. */
+static void test_quants_supported_types(void **state) {
+    (void)state;
+    int n_yes = 0;
+    for (int type = -1; type <= SLM_DTYPE_COUNT; type++) {
+        const int q = slm_quant_can_quantize(type), d = slm_quant_can_dequantize(type);
+        assert_int_equal(q, d);
+        n_yes += q;
+    }
+    assert_int_equal(n_yes, N_TYPES + 3);
+    for (int i = 0; i < N_TYPES; i++) assert_true(slm_quant_can_quantize(k_types[i].type));
+    assert_true(slm_quant_can_quantize(SLM_DTYPE_F32) && slm_quant_can_quantize(SLM_DTYPE_F16) &&
+                slm_quant_can_quantize(SLM_DTYPE_BF16));
+    assert_false(slm_quant_can_quantize(SLM_DTYPE_Q8_1) || slm_quant_can_quantize(SLM_DTYPE_IQ2_XXS) ||
+                 slm_quant_can_quantize(SLM_DTYPE_Q8_K) || slm_quant_can_quantize(4 /* removed Q4_2 */));
+}
+
 /* F16/BF16 through the dispatch (slm_quantize_chunk / slm_dequantize_rows). */
 static void test_quants_golden_half_dispatch(void **state) {
     (void)state;
@@ -549,7 +566,7 @@ static void test_quants_fast_matches_ref(void **state) {
 /* -------------------------------------------------------------------------------- main */
 
 int main(void) {
-    struct CMUnitTest tests[N_TYPES + 5];
+    struct CMUnitTest tests[N_TYPES + 6];
     static char names[N_TYPES][48];
     int nt = 0;
     for (int i = 0; i < N_TYPES; i++) {
@@ -557,6 +574,7 @@ int main(void) {
         tests[nt++] = (struct CMUnitTest){names[i], test_quants_golden, NULL, NULL, (void *)&k_types[i]};
     }
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_quants_golden_covers_manifest);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_quants_supported_types);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_quants_golden_half_dispatch);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_quants_roundtrip_rmse);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_quants_threads_identical);
