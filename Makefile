@@ -34,6 +34,8 @@ endif
 ifeq ($(OPENMP),1)
 WFLAGS    += -fopenmp
 LDFLAGS   += -fopenmp
+else
+WFLAGS    += -Wno-unknown-pragmas
 endif
 ifeq ($(SAN),1)
 WFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
