@@ -300,36 +300,41 @@ static float sum16_tree(const float *p) {
     return c[0] + c[1];
 }
 
+/* Canonical order of one (token, head), written out in plain C. Four interleaved chains break
+   the FMA latency: score chains r = d mod 4 summed as (c0 + c1) + (c2 + c3), and output
+   accumulators r = j mod 4 (key position mod 4) summed the same way at the end. */
 static void attention_head_ref(float *out, float *lse, const float *q, const float *kh, const float *vh, int S, int D,
                                float scale) {
-    float o[MAX_HEAD_DIM];
+    float o[4][MAX_HEAD_DIM];
     float m = -INFINITY, l = 0.0f;
-    for (int d = 0; d < D; d++) o[d] = 0.0f;
+    for (int r = 0; r < 4; r++)
+        for (int d = 0; d < D; d++) o[r][d] = 0.0f;
     for (int p0 = 0; p0 < S; p0 += SLM_PANEL) {
         const float *kp = kh + (size_t)p0 * D; /* panel p0/16: (D, 16) */
         int n = S - p0 < SLM_PANEL ? S - p0 : SLM_PANEL;
-        float s[SLM_PANEL] = {0}, pr[SLM_PANEL];
+        float c[4][SLM_PANEL] = {{0}}, s[SLM_PANEL], pr[SLM_PANEL];
         for (int d = 0; d < D; d++)
-            for (int j = 0; j < SLM_PANEL; j++) s[j] = fmaf(q[d], kp[d * SLM_PANEL + j], s[j]);
+            for (int j = 0; j < SLM_PANEL; j++) c[d & 3][j] = fmaf(q[d], kp[d * SLM_PANEL + j], c[d & 3][j]);
         float pm = -INFINITY;
         for (int j = 0; j < SLM_PANEL; j++) {
-            s[j] = j < n ? s[j] * scale : -INFINITY;
+            s[j] = j < n ? ((c[0][j] + c[1][j]) + (c[2][j] + c[3][j])) * scale : -INFINITY;
             pm = s[j] > pm ? s[j] : pm;
         }
         if (pm > m) {
             float corr = slm_expf(m - pm);
             l *= corr;
-            for (int d = 0; d < D; d++) o[d] *= corr;
+            for (int r = 0; r < 4; r++)
+                for (int d = 0; d < D; d++) o[r][d] *= corr;
             m = pm;
         }
         for (int j = 0; j < SLM_PANEL; j++) pr[j] = slm_expf(s[j] - m);
         l += sum16_tree(pr);
         for (int j = 0; j < n; j++) {
             const float *v = vh + (size_t)(p0 + j) * D;
-            for (int d = 0; d < D; d++) o[d] = fmaf(pr[j], v[d], o[d]);
+            for (int d = 0; d < D; d++) o[j & 3][d] = fmaf(pr[j], v[d], o[j & 3][d]);
         }
     }
-    for (int d = 0; d < D; d++) out[d] = o[d] / l;
+    for (int d = 0; d < D; d++) out[d] = ((o[0][d] + o[1][d]) + (o[2][d] + o[3][d])) / l;
     *lse = m + logf(l);
 }
 
@@ -354,22 +359,31 @@ static inline AVX2 float hsum16(__m256 a, __m256 b) {
 /* D a multiple of 8. */
 static AVX2 void attention_head_avx2(float *out, float *lse, const float *q, const float *kh, const float *vh, int S,
                                      int D, float scale) {
-    float o[MAX_HEAD_DIM];
+    float o[4][MAX_HEAD_DIM];
     float m = -INFINITY, l = 0.0f;
-    for (int d = 0; d < D; d++) o[d] = 0.0f;
+    for (int r = 0; r < 4; r++)
+        for (int d = 0; d < D; d++) o[r][d] = 0.0f;
     const __m256 vscale = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-INFINITY);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int p0 = 0; p0 < S; p0 += SLM_PANEL) {
         const float *kp = kh + (size_t)p0 * D;
         int n = S - p0 < SLM_PANEL ? S - p0 : SLM_PANEL;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        for (int d = 0; d < D; d++) {
-            __m256 b = _mm256_broadcast_ss(q + d);
-            s0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(kp + d * SLM_PANEL), s0);
-            s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(kp + d * SLM_PANEL + 8), s1);
+        __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+        __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+        for (int d = 0; d < D; d += 4, kp += 4 * SLM_PANEL) { /* D % 8 == 0: four whole chains */
+            __m256 b0 = _mm256_broadcast_ss(q + d), b1 = _mm256_broadcast_ss(q + d + 1);
+            __m256 b2 = _mm256_broadcast_ss(q + d + 2), b3 = _mm256_broadcast_ss(q + d + 3);
+            c00 = _mm256_fmadd_ps(b0, _mm256_loadu_ps(kp), c00);
+            c01 = _mm256_fmadd_ps(b0, _mm256_loadu_ps(kp + 8), c01);
+            c10 = _mm256_fmadd_ps(b1, _mm256_loadu_ps(kp + 16), c10);
+            c11 = _mm256_fmadd_ps(b1, _mm256_loadu_ps(kp + 24), c11);
+            c20 = _mm256_fmadd_ps(b2, _mm256_loadu_ps(kp + 32), c20);
+            c21 = _mm256_fmadd_ps(b2, _mm256_loadu_ps(kp + 40), c21);
+            c30 = _mm256_fmadd_ps(b3, _mm256_loadu_ps(kp + 48), c30);
+            c31 = _mm256_fmadd_ps(b3, _mm256_loadu_ps(kp + 56), c31);
         }
-        s0 = _mm256_mul_ps(s0, vscale);
-        s1 = _mm256_mul_ps(s1, vscale);
+        __m256 s0 = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(c00, c10), _mm256_add_ps(c20, c30)), vscale);
+        __m256 s1 = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(c01, c11), _mm256_add_ps(c21, c31)), vscale);
         if (n < SLM_PANEL) {
             __m256 keep0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
             __m256 keep1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane));
@@ -378,10 +392,10 @@ static AVX2 void attention_head_avx2(float *out, float *lse, const float *q, con
         }
         float pm = hmax16(s0, s1);
         if (pm > m) {
-            float corr = slm_expf(m - pm);
-            l *= corr;
-            __m256 vc = _mm256_set1_ps(corr);
-            for (int d = 0; d < D; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), vc));
+            __m256 vc = expf_avx2(_mm256_set1_ps(m - pm)); /* = slm_expf(m - pm) in every lane */
+            l *= _mm256_cvtss_f32(vc);
+            for (int r = 0; r < 4; r++)
+                for (int d = 0; d < D; d += 8) _mm256_storeu_ps(o[r] + d, _mm256_mul_ps(_mm256_loadu_ps(o[r] + d), vc));
             m = pm;
         }
         __m256 vm = _mm256_set1_ps(m);
@@ -392,12 +406,30 @@ static AVX2 void attention_head_avx2(float *out, float *lse, const float *q, con
         _mm256_storeu_ps(pr + 8, p1v);
         const float *v = vh + (size_t)p0 * D;
         for (int d = 0; d < D; d += 8) {
-            __m256 acc = _mm256_loadu_ps(o + d);
-            for (int j = 0; j < n; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(pr[j]), _mm256_loadu_ps(v + (size_t)j * D + d), acc);
-            _mm256_storeu_ps(o + d, acc);
+            __m256 a0 = _mm256_loadu_ps(o[0] + d), a1 = _mm256_loadu_ps(o[1] + d);
+            __m256 a2 = _mm256_loadu_ps(o[2] + d), a3 = _mm256_loadu_ps(o[3] + d);
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                const float *vj = v + (size_t)j * D + d;
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j), _mm256_loadu_ps(vj), a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j + 1), _mm256_loadu_ps(vj + D), a1);
+                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j + 2), _mm256_loadu_ps(vj + 2 * D), a2);
+                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j + 3), _mm256_loadu_ps(vj + 3 * D), a3);
+            }
+            if (j < n) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j), _mm256_loadu_ps(v + (size_t)j * D + d), a0);
+            if (j + 1 < n) a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j + 1), _mm256_loadu_ps(v + (size_t)(j + 1) * D + d), a1);
+            if (j + 2 < n) a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pr + j + 2), _mm256_loadu_ps(v + (size_t)(j + 2) * D + d), a2);
+            _mm256_storeu_ps(o[0] + d, a0);
+            _mm256_storeu_ps(o[1] + d, a1);
+            _mm256_storeu_ps(o[2] + d, a2);
+            _mm256_storeu_ps(o[3] + d, a3);
         }
     }
-    for (int d = 0; d < D; d++) out[d] = o[d] / l;
+    for (int d = 0; d < D; d += 8) {
+        __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(o[0] + d), _mm256_loadu_ps(o[1] + d)),
+                                   _mm256_add_ps(_mm256_loadu_ps(o[2] + d), _mm256_loadu_ps(o[3] + d)));
+        _mm256_storeu_ps(out + d, _mm256_div_ps(sum, _mm256_set1_ps(l)));
+    }
     *lse = m + logf(l);
 }
 #endif
@@ -406,7 +438,9 @@ static void attention_forward_impl(float *out, float *lse, const float *q, int l
                                    int T, int pos0, int H, int Hkv, int D, int ctx, int simd) {
     int group = H / Hkv;
     float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for schedule(static)
+    /* chunks of one (t, h) dealt round robin: later tokens see more keys (causal), so contiguous
+       blocks would leave the first thread with a quarter of the work */
+#pragma omp parallel for schedule(static, 1)
     for (int th = 0; th < T * H; th++) {
         int t = th / H, h = th % H, g = h / group;
         const float *qh = q + (size_t)t * ld + (size_t)h * D;
@@ -437,18 +471,51 @@ void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, c
 /* ---------------------------------------------------------------------------------------------
  * swiglu and residual */
 
-void slm_swiglu_forward(float *out, const float *gate_up, int T, int F) {
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; t++) {
-        const float *g = gate_up + (size_t)t * 2 * F, *u = g + F;
-        float *o = out + (size_t)t * F;
-        for (int i = 0; i < F; i++) {
-            float e = slm_expf(-fabsf(g[i]));                /* e^-|g|, never overflows */
-            float sig = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e); /* sigmoid(g) */
-            o[i] = (g[i] * sig) * u[i];
-        }
+/* silu(g) * u with sigmoid(g) = (g >= 0 ? 1 : e) / (1 + e), e = exp(-|g|): no overflow either side. */
+static void swiglu_row_ref(float *o, const float *g, const float *u, int i0, int F) {
+    for (int i = i0; i < F; i++) {
+        float e = slm_expf(-fabsf(g[i]));
+        float sig = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e);
+        o[i] = (g[i] * sig) * u[i];
     }
 }
+
+#if SLM_HAVE_AVX2_KERNELS
+static AVX2 void swiglu_row_avx2(float *o, const float *g, const float *u, int F) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= F; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = expf_avx2(_mm256_or_ps(gv, sign)); /* exp(-|g|) */
+        __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(gv, zero, _CMP_GE_OQ));
+        __m256 sig = _mm256_div_ps(num, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_mul_ps(gv, sig), _mm256_loadu_ps(u + i)));
+    }
+    swiglu_row_ref(o, g, u, i, F);
+}
+#endif
+
+static void swiglu_forward_impl(float *out, const float *gate_up, int T, int F, int simd) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *g = gate_up + (size_t)t * 2 * F;
+        float *o = out + (size_t)t * F;
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd) {
+            swiglu_row_avx2(o, g, g + F, F);
+            continue;
+        }
+#endif
+        swiglu_row_ref(o, g, g + F, 0, F);
+    }
+    (void)simd;
+}
+
+void slm_swiglu_forward(float *out, const float *gate_up, int T, int F) {
+    swiglu_forward_impl(out, gate_up, T, F, slm_layers_simd());
+}
+
+void slm_swiglu_forward_ref(float *out, const float *gate_up, int T, int F) { swiglu_forward_impl(out, gate_up, T, F, 0); }
 
 void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N) {
     for (int64_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];

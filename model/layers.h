@@ -80,10 +80,12 @@ void slm_kv_store(float *kc, float *vc, const float *qkv, int ld, int k_off, int
    recompute the probabilities without storing (H, T, S)).
    q: (T, ld) with head h at q[t*ld + h*D]; query head h reads kv head h / (H/Hkv).
    PyTorch: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).
-   Canonical order per (t, h): keys in panels of 16 positions, scores s = (fmaf chain over d of
-   q[d]*k[d]) * (1/sqrt(D)); online softmax: m = max, p = slm_expf(s - m), the 16 p's summed
-   in a fixed pairwise tree, o[d] = fmaf(p_j, v_j[d], o[d]) over j in position order; the
-   running o and l are rescaled by slm_expf(m_old - m_new) when the max grows. Parallel over (t, h). */
+   Canonical order per (t, h): keys in panels of 16 positions; score = ((c0 + c1) + (c2 + c3))
+   * (1/sqrt(D)) where c_r is the fmaf chain of q[d]*k[d] over d = r mod 4; online softmax:
+   m = max, p = slm_expf(s - m), the 16 p's summed in a fixed pairwise tree; four output
+   accumulators o_r[d] = fmaf(p_j, v_j[d], o_r[d]) over positions j = r mod 4, rescaled with l
+   by slm_expf(m_old - m_new) when the max grows; out = ((o0 + o1) + (o2 + o3)) / l.
+   (The interleaved chains hide FMA latency.) Parallel over (t, h). */
 void slm_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                            int pos0, int H, int Hkv, int D, int ctx);
 void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
@@ -92,6 +94,7 @@ void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, c
 /* out (T,F) = silu(gate) * up with gate_up (T, 2F) = [gate | up] ; PyTorch: F.silu(g) * u,
    silu(g) = g / (1 + exp(-g)) with slm_expf (g >= 0 uses 1/(1+e^-g), g < 0 uses e^g/(1+e^g)). */
 void slm_swiglu_forward(float *out, const float *gate_up, int T, int F);
+void slm_swiglu_forward_ref(float *out, const float *gate_up, int T, int F);
 
 /* out (N) = inp1 + inp2 ; PyTorch: x = x + f(x). out may alias inp1. */
 void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N);

@@ -299,7 +299,25 @@ static void test_model_kernels_simd_equals_ref(void **state) {
         expect_bytes_equal("attention lse simd vs ref", l1, l2, sizeof(float) * (size_t)T * H);
         free(qkv), free(kc), free(vc), free(o1), free(o2), free(l1), free(l2), free(past);
     }
-    /* exp: against libm, and the vector path inside swiglu against the scalar one */
+    /* swiglu (vector exp) on values across the whole range, odd widths for the scalar tail */
+    static const int sw[][2] = {{1, 8}, {3, 172}, {5, 768}, {2, 13}};
+    for (size_t s = 0; s < SLM_ARRAY_LEN(sw); s++) {
+        int T = sw[s][0], F = sw[s][1];
+        float *gu = malloc(sizeof(float) * (size_t)T * 2 * F), *o1 = malloc(sizeof(float) * (size_t)T * F);
+        float *o2 = malloc(sizeof(float) * (size_t)T * F);
+        fill_normal(gu, (size_t)T * 2 * F, 500 + s);
+        for (int i = 0; i < T * 2 * F; i += 7) gu[i] *= 40.0f; /* saturated sigmoids, both signs */
+        slm_swiglu_forward(o1, gu, T, F);
+        slm_swiglu_forward_ref(o2, gu, T, F);
+        expect_bytes_equal("swiglu simd vs ref", o1, o2, sizeof(float) * (size_t)T * F);
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < F; i++) {
+                double g = gu[t * 2 * F + i], u = gu[t * 2 * F + F + i], want = g / (1 + exp(-g)) * u;
+                assert_true(fabs(o2[t * F + i] - want) <= 1e-6 * (1 + fabs(want)));
+            }
+        free(gu), free(o1), free(o2);
+    }
+    /* exp against libm */
     double maxrel = 0;
     for (float x = -87.0f; x <= 0.0f; x += 0.0137f) maxrel = fmax(maxrel, fabs(slm_expf(x) - exp(x)) / exp(x));
     printf("    slm_expf on [-87, 0]: max rel error %.3g\n", maxrel);
