@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "args.h"
@@ -15,8 +16,9 @@
 static void usage(FILE *f, int full) {
     fprintf(f, "usage: slm report REPORT.json [REPORT.json ...] -o DIR [-f]\n");
     if (!full) return;
-    fprintf(f, "\nReads JSON reports written by slm (slm quantize --report FILE.json, slm eval --report) and\n"
-               "writes a human-readable report into DIR (created if missing):\n"
+    fprintf(f, "\nReads JSON reports written by slm (slm quantize --report FILE.json, slm eval --report-dir) and\n"
+               "writes a human-readable report into DIR (created if missing). An eval report of a file a\n"
+               "quantize report wrote is merged into that run (size and quality on one row).\n"
                "  " SLM_REPORT_MD_NAME "     facts, evaluation and per-tensor table (one report), or a comparison\n"
                "                table sorted by output size (several)\n"
                "  " SLM_REPORT_HTML_NAME "   the same as one self-contained page with SVG charts (bits per weight and\n"
@@ -32,8 +34,8 @@ static void usage(FILE *f, int full) {
 }
 
 /* Refuses existing outputs without -f, and an output that is one of the inputs. */
-static int check_outputs(const char *dir, size_t n_in, const char **inputs, int force) {
-    const char *names[3] = {n_in == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME, SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME};
+static int check_outputs(const char *dir, size_t n_runs, const char **inputs, size_t n_in, int force) {
+    const char *names[3] = {n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME, SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME};
     const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
     char path[4200];
     for (size_t k = 0; k < 3; k++) {
@@ -42,6 +44,40 @@ static int check_outputs(const char *dir, size_t n_in, const char **inputs, int 
             if (cli_check_output(path, force, inputs[i])) return 1;
     }
     return 0;
+}
+
+static int same_file(const char *a, const char *b) {
+    struct stat x, y;
+    if (!a[0] || !b[0]) return 0;
+    if (stat(a, &x) == 0 && stat(b, &y) == 0) return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+    return !strcmp(a, b);
+}
+
+/* An eval report of a file a quantize/convert report wrote becomes that run's evaluation, so
+   one row shows both what the recipe cost in size and in quality. Returns the runs left. */
+static size_t merge_evals(slm_report *runs, size_t n) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        slm_report *r = &runs[i];
+        size_t j = n;
+        if (!strcmp(r->command, "eval") && r->eval.present)
+            for (j = 0; j < n; j++)
+                if (j != i && strcmp(runs[j].command, "eval") && !runs[j].eval.present && same_file(runs[j].output, r->model)) break;
+        if (j < n) {
+            runs[j].eval = r->eval;
+            slm_report_free(r);
+            r->command[0] = 0; /* merged away */
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!runs[i].command[0]) continue;
+        if (kept != i) {
+            runs[kept] = runs[i];
+            memset(&runs[i], 0, sizeof runs[i]);
+        }
+        kept++;
+    }
+    return kept;
 }
 
 /* 1 when the file's first non-blank byte is '[' (a JSON array, e.g. a reports.json). */
@@ -81,8 +117,6 @@ int cmd_report(int argc, char **argv) {
     if (co.help) { usage(stdout, co.help == 2); goto done; }
     if (!n_in) { rc = msg_usage_error("missing REPORT.json"); goto done; }
     if (!out || !out[0]) { rc = msg_usage_error("missing -o DIR"); goto done; }
-    if (check_outputs(out, n_in, inputs, co.force)) { rc = EXIT_FAIL; goto done; }
-
     slm_report *runs = NULL;
     if (slm_calloc((void **)&runs, n_in, sizeof(slm_report), &err, "reports")) { rc = cli_fail(&err); goto done; }
     for (size_t i = 0; i < n_in && !rc; i++) {
@@ -92,10 +126,12 @@ int cmd_report(int argc, char **argv) {
                      inputs[i]);
         rc = cli_fail(&err);
     }
-    if (!rc && slm_report_write_dir(runs, n_in, out, &err)) rc = cli_fail(&err);
+    size_t n_runs = rc ? n_in : merge_evals(runs, n_in);
+    if (!rc && check_outputs(out, n_runs, inputs, n_in, co.force)) rc = EXIT_FAIL;
+    if (!rc && slm_report_write_dir(runs, n_runs, out, &err)) rc = cli_fail(&err);
     if (!rc && msg_show_summary())
-        fprintf(stderr, "%s: wrote %s, %s and %s (%zu report%s)\n", out, n_in == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME,
-                SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME, n_in, n_in == 1 ? "" : "s");
+        fprintf(stderr, "%s: wrote %s, %s and %s (%zu run%s)\n", out, n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME,
+                SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME, n_runs, n_runs == 1 ? "" : "s");
     for (size_t i = 0; i < n_in; i++) slm_report_free(&runs[i]);
     slm_free(runs);
 done:

@@ -13,13 +13,14 @@ tail -c +676506 "$FIX/text/tinystories_val.txt" > "$TEXT"
 echo "demo: model $MODEL"
 "$SLM" convert "$MODEL" -o "$OUT/f32.gguf" --outtype f32 -f -q
 for t in Q8_0 Q4_K_M; do
-    "$SLM" quantize "$MODEL" -o "$OUT/$t.gguf" --type "$t" -f -v --report "$OUT/$t.quantize.json"
+    "$SLM" quantize "$MODEL" -o "$OUT/$t.gguf" --type "$t" -f --report "$OUT/$t.quantize.json"
     if "$SLM" eval --help > /dev/null 2>&1; then
         "$SLM" eval "$OUT/$t.gguf" --ref "$OUT/f32.gguf" --text "$TEXT" --ctx 256 --report-dir "$OUT/$t" -f -v
     fi
 done
 if "$SLM" report --help > /dev/null 2>&1 && [ -f "$OUT/Q8_0/report.json" ]; then
-    "$SLM" report "$OUT/Q8_0/report.json" "$OUT/Q4_K_M/report.json" -o "$OUT/report" -f
+    "$SLM" report "$OUT/Q8_0.quantize.json" "$OUT/Q8_0/report.json" "$OUT/Q4_K_M.quantize.json" \
+        "$OUT/Q4_K_M/report.json" -o "$OUT/report" -f
     echo "demo: report: $OUT/report/report.html"
 else
     echo "demo: reports: $OUT/Q8_0.quantize.json $OUT/Q4_K_M.quantize.json"

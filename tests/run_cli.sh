@@ -113,6 +113,11 @@ grep -q "<svg" "$T/rep8/report.html" || fail "report.html has no chart"
 expect 0 '' "$SLM" report "$T/r.json" "$T/rep8/report.json" -o "$T/cmp"
 grep -q "Q4_K_M" "$T/cmp/report.md" && grep -q "Q8_0" "$T/cmp/report.md" || fail "comparison lacks a run"
 expect 1 "already exists" "$SLM" report "$T/r.json" -o "$T/cmp"
+# an eval report of a quantized file merges into that file's quantize run
+"$SLM" eval "$T/t8.gguf" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 4 --report-dir "$T/ev8" || fail "eval"
+expect 0 '' "$SLM" report "$T/rep8/report.json" "$T/ev8/report.json" -o "$T/merged"
+[ -f "$T/merged/report.json" ] && [ ! -f "$T/merged/reports.json" ] || fail "eval report was not merged into its quantize run"
+grep -q '"ppl"' "$T/merged/report.json" && grep -q '"rel_rmse"' "$T/merged/report.json" || fail "merged run lacks size or quality"
 expect 1 "t8.gguf: not valid JSON" "$SLM" report "$T/t8.gguf" -o "$T/cmp2"; one_line
 echo "{\"format\": \"other\"}" > "$T/o.json"
 expect 1 "o.json: not an slm report" "$SLM" report "$T/o.json" -o "$T/cmp2"
