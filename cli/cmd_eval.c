@@ -42,12 +42,16 @@ static void usage(FILE *f, int full) {
                "  --tokens-in FILE     score these token ids instead: little-endian int32, or whitespace-\n"
                "                       separated decimal ids (llppl --dump-tokens); used as they are\n"
                "  --dump-tokens FILE   write the ids scored, one per line (what llppl --tokens-in reads)\n"
+               "  --dump-nll FILE      write 'window position token nll' per scored id (as llppl --dump-nll)\n"
                "  --ctx N              window length [%d]\n"
                "  --convention C       second-half (default): llama-perplexity's windows of N ids of the\n"
                "                       BOS-prefixed stream, first id replaced by BOS, the second half scored;\n"
                "                       all: windows of BOS + N-1 ids of the stream (no BOS), every id scored\n"
                "  --chunks K           score at most K windows\n"
                "  --ref REF_MODEL      also report KL(ref || model), top-1 agreement and delta PPL\n"
+               "  --numerics N         f32 (default): f32 activations and KV cache, weights as dequantized;\n"
+               "                       ggml: round as llama.cpp's CPU backend does (activations to each\n"
+               "                       weight's Q8_0/Q8_K/F16 dot type, F16 KV cache, F16 flash attention)\n"
                "  --json               machine-readable result on stdout\n"
                "  --report-dir DIR     write DIR/report.json, report.md and report.html\n"
                "  -f, --force          overwrite existing report and dump files\n"
@@ -116,6 +120,27 @@ static int write_ids_file(const char *path, const int32_t *ids, int64_t n, slm_e
     return rc;
 }
 
+/* "window position token nll" per scored id, positions as llppl numbers them (of the target) */
+static int write_nll_file(const char *path, const slm_ppl_result *p, const int32_t *ids, const slm_eval_opts *o,
+                          slm_err *err) {
+    slm_afile f = {0};
+    SLM_TRY(slm_afile_open(&f, path, err));
+    int n_score = slm_eval_scored_per_window(o), first = o->ctx - 1 - n_score, rc = SLM_OK;
+    int stride = o->convention == SLM_PPL_ALL && o->bos_id >= 0 ? o->ctx - 1 : o->ctx;
+    int shift = o->convention == SLM_PPL_ALL && o->bos_id >= 0 ? -1 : 0; /* window position -> stream index */
+    char line[96];
+    for (int64_t k = 0; !rc && k < p->n_chunks; k++)
+        for (int j = 0; !rc && j < n_score; j++) {
+            int pos = first + j + 1;
+            int32_t tok = ids[k * stride + pos + shift];
+            int n = snprintf(line, sizeof line, "%lld %d %d %.9f\n", (long long)k, pos, tok, p->token_nll[k * n_score + j]);
+            rc = slm_afile_write(&f, line, (size_t)n, err);
+        }
+    if (!rc) return slm_afile_commit(&f, err);
+    slm_afile_abort(&f);
+    return rc;
+}
+
 static int tokenize_file(const slm_src *src, const char *path, int add_special, int32_t **ids, int64_t *n_ids,
                          slm_err *err) {
     if (src->vocab.kind == SLM_VOCAB_NONE)
@@ -155,7 +180,7 @@ static void progress(void *ud, int64_t done, int64_t total) {
 typedef struct eval_run {
     const char *model, *ref, *input;
     const slm_src *src;
-    int ctx, convention, threads;
+    int ctx, convention, threads, numerics;
     int64_t n_ids;
     double seconds, tok_per_s, peak_rss;
     const slm_ppl_result *ppl; /* the model's */
@@ -187,6 +212,7 @@ static void print_json(const eval_run *e) {
     cJSON_AddNumberToObject(o, "tokens", (double)e->n_ids);
     cJSON_AddStringToObject(o, "convention", slm_ppl_convention_name(e->convention));
     cJSON_AddNumberToObject(o, "ctx", e->ctx);
+    cJSON_AddStringToObject(o, "numerics", e->numerics == SLM_NUMERICS_GGML ? "ggml" : "f32");
     cJSON_AddNumberToObject(o, "chunks", (double)p->n_chunks);
     cJSON_AddNumberToObject(o, "scored", (double)p->scored);
     cJSON_AddNumberToObject(o, "nll_sum", p->nll_sum);
@@ -276,9 +302,9 @@ static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, do
 
 int cmd_eval(int argc, char **argv) {
     common_opts co = {0};
-    const char *in = NULL, *ref = NULL, *text = NULL, *tokens_in = NULL, *dump = NULL, *report_dir = NULL;
+    const char *in = NULL, *ref = NULL, *text = NULL, *tokens_in = NULL, *dump = NULL, *dump_nll = NULL, *report_dir = NULL;
     long ctx = DEFAULT_CTX, chunks = 0;
-    int convention = SLM_PPL_SECOND_HALF, json = 0;
+    int convention = SLM_PPL_SECOND_HALF, json = 0, numerics = SLM_NUMERICS_F32;
     args a;
     args_init(&a, argc, argv);
     for (const char *s; (s = args_next(&a));) {
@@ -297,6 +323,9 @@ int cmd_eval(int argc, char **argv) {
         } else if ((r = args_value(&a, "--dump-tokens", NULL))) {
             if (r < 0) return EXIT_USAGE;
             dump = a.val;
+        } else if ((r = args_value(&a, "--dump-nll", NULL))) {
+            if (r < 0) return EXIT_USAGE;
+            dump_nll = a.val;
         } else if ((r = args_value(&a, "--ref", NULL))) {
             if (r < 0) return EXIT_USAGE;
             ref = a.val;
@@ -311,6 +340,11 @@ int cmd_eval(int argc, char **argv) {
             if (r < 0) return EXIT_USAGE;
             convention = slm_ppl_convention_parse(a.val);
             if (!convention) return msg_usage_error("--convention: '%s' is not second-half or all", a.val);
+        } else if ((r = args_value(&a, "--numerics", NULL))) {
+            if (r < 0) return EXIT_USAGE;
+            if (!strcmp(a.val, "ggml")) numerics = SLM_NUMERICS_GGML;
+            else if (!strcmp(a.val, "f32")) numerics = SLM_NUMERICS_F32;
+            else return msg_usage_error("--numerics: '%s' is not f32 or ggml", a.val);
         } else if (args_flag(&a, "--json", NULL)) {
             json = 1;
         } else {
@@ -322,6 +356,7 @@ int cmd_eval(int argc, char **argv) {
     if (!text == !tokens_in) return msg_usage_error(text ? "--text and --tokens-in exclude each other" : "missing --text FILE (or --tokens-in FILE)");
     if (convention == SLM_PPL_SECOND_HALF && ctx < 4) return msg_usage_error("--ctx: must be at least 4 for second-half");
     if (dump && cli_check_output(dump, co.force, text ? text : tokens_in)) return EXIT_FAIL;
+    if (dump_nll && cli_check_output(dump_nll, co.force, text ? text : tokens_in)) return EXIT_FAIL;
     char report_json[4096];
     if (report_dir) {
         snprintf(report_json, sizeof report_json, "%s/%s", report_dir, SLM_REPORT_JSON_NAME);
@@ -353,9 +388,10 @@ int cmd_eval(int argc, char **argv) {
         msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on\n", in, ctx, src.cfg.n_ctx_train);
     if (!rc) rc = slm_model_build(&m, &src, (int)ctx, &err);
     if (!rc && ref) rc = slm_model_build(&rm, &rsrc, (int)ctx, &err);
+    m.numerics = rm.numerics = numerics;
     double t1 = cli_now();
     slm_eval_opts o = {.ctx = (int)ctx, .convention = convention, .bos_id = bos, .max_chunks = chunks,
-                       .progress = progress};
+                       .keep_token_nll = dump_nll != NULL, .progress = progress};
     if (!rc && !ref) rc = slm_eval_ppl(&m, ids, n_ids, &o, &ppl, &err);
     if (!rc && ref) rc = slm_eval_kl(&rm, &m, ids, n_ids, &o, &kl, &err);
     msg_progress_done();
@@ -364,12 +400,13 @@ int cmd_eval(int argc, char **argv) {
 
     const slm_ppl_result *p = ref ? &kl.model : &ppl;
     eval_run e = {.model = in, .ref = ref, .input = text ? text : tokens_in, .src = &src, .ctx = (int)ctx,
-                  .convention = convention, .threads = slm_threads_get(), .n_ids = n_ids, .seconds = t2 - t1,
+                  .convention = convention, .threads = slm_threads_get(), .numerics = numerics, .n_ids = n_ids, .seconds = t2 - t1,
                   .peak_rss = cli_peak_rss(), .ppl = p, .kl = ref ? &kl : NULL};
     e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)ctx / e.seconds : 0;
     if (msg_show_summary() || (!json && g_msg.verbosity >= 1)) print_summary(&e, stderr);
     if (json) print_json(&e);
-    if (report_dir) {
+    if (dump_nll) rc = write_nll_file(dump_nll, p, ids, &o, &err);
+    if (!rc && report_dir) {
         fill_report(&rep, &e, &m, cli_now() - t0);
         rc = slm_report_write_dir(&rep, 1, report_dir, &err);
     }

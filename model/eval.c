@@ -108,7 +108,8 @@ static double percentile(const double *v, int64_t n, double fraction) {
 
 void slm_ppl_result_free(slm_ppl_result *r) {
     slm_free(r->chunk_nll);
-    r->chunk_nll = NULL;
+    slm_free(r->token_nll);
+    r->chunk_nll = r->token_nll = NULL;
 }
 
 int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval_opts *o, slm_ppl_result *r,
@@ -125,6 +126,8 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
     if (!rc) rc = slm_alloc((void **)&logits, sizeof(float) * (size_t)C * (size_t)V, err, "window logits");
     if (!rc) rc = slm_alloc((void **)&nll, sizeof(double) * (size_t)C, err, "token losses");
     if (!rc) rc = slm_calloc((void **)&r->chunk_nll, (size_t)n_chunks, sizeof(double), err, "window losses");
+    if (!rc && o->keep_token_nll)
+        rc = slm_alloc((void **)&r->token_nll, sizeof(double) * (size_t)n_chunks * (size_t)n_score, err, "token losses");
     for (int64_t k = 0; !rc && k < n_chunks; k++) {
         fill_window(tokens, targets, ids, k, o);
         rc = slm_model_forward(m, tokens, C, 0, first, logits, err);
@@ -133,6 +136,7 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
             break;
         }
         slm_crossentropy_forward(nll, logits, targets, n_score, V);
+        if (r->token_nll) memcpy(r->token_nll + k * n_score, nll, sizeof(double) * (size_t)n_score);
         double sum = 0.0;
         for (int j = 0; j < n_score; j++) {
             sum += nll[j];
@@ -224,6 +228,8 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
     if (!rc) rc = slm_alloc((void **)&kld_vals, sizeof(double) * n_total, err, "KL values");
     if (!rc) rc = slm_calloc((void **)&r->model.chunk_nll, (size_t)n_chunks, sizeof(double), err, "window losses");
     if (!rc) rc = slm_calloc((void **)&r->ref.chunk_nll, (size_t)n_chunks, sizeof(double), err, "window losses");
+    if (!rc && o->keep_token_nll)
+        rc = slm_alloc((void **)&r->model.token_nll, sizeof(double) * n_total, err, "token losses");
     double *kld = tok, *nll_ref = tok + C, *nll = tok + 2 * C, *dp = tok + 3 * C;
     for (int64_t k = 0; !rc && k < n_chunks; k++) {
         fill_window(tokens, targets, ids, k, o);
@@ -249,6 +255,7 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
             s.max_dp = fmax(s.max_dp, fabs(dp[j]));
             s.same_top += same[j];
             kld_vals[k * n_score + j] = kld[j];
+            if (r->model.token_nll) r->model.token_nll[k * n_score + j] = nll[j];
         }
         r->model.chunk_nll[k] = sum;
         r->ref.chunk_nll[k] = sum_ref;

@@ -44,6 +44,7 @@ typedef struct slm_eval_opts {
     int convention;                /* slm_ppl_convention */
     int32_t bos_id;                /* -1: the vocab adds no BOS */
     int64_t max_chunks;            /* score at most this many windows; 0: all */
+    int keep_token_nll;            /* fill slm_ppl_result.token_nll */
     slm_eval_progress_fn progress; /* or NULL */
     void *progress_ud;
 } slm_eval_opts;
@@ -57,6 +58,7 @@ typedef struct slm_ppl_result {
     double nll_sum, nll2_sum;  /* sums over scored ids of nll and nll^2 */
     double mean_nll, ppl, ppl_err;
     double *chunk_nll;         /* (n_chunks) NLL sum of each window; owned */
+    double *token_nll;         /* (scored) NLL of each scored id, window by window, when asked; owned */
 } slm_ppl_result;
 
 /* SLM_E_ARG: bad ctx/convention, ids outside the vocabulary; SLM_E_DATA: fewer ids than one window. */

@@ -11,6 +11,8 @@
  */
 #include "model/layers.h"
 
+#include "core/dtype.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -272,6 +274,83 @@ void slm_rope_forward(float *x, int ld, const float *cs, int T, int pos0, int n_
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * ggml's activation rounding */
+
+static float round_f16(float x) { return slm_f16_to_f32(slm_f32_to_f16(x)); }
+
+void slm_round_f16(float *x, int64_t N) {
+    for (int64_t i = 0; i < N; i++) x[i] = round_f16(x[i]);
+}
+
+int slm_act_type_of(int dtype) {
+    switch (dtype) {
+    case SLM_DTYPE_F16: return SLM_ACT_F16;
+    case SLM_DTYPE_BF16: return SLM_ACT_BF16;
+    case SLM_DTYPE_Q4_0:
+    case SLM_DTYPE_Q4_1:
+    case SLM_DTYPE_Q5_0:
+    case SLM_DTYPE_Q5_1:
+    case SLM_DTYPE_Q8_0:
+    case SLM_DTYPE_IQ4_NL: return SLM_ACT_Q8_0;
+    case SLM_DTYPE_Q2_K:
+    case SLM_DTYPE_Q3_K:
+    case SLM_DTYPE_Q4_K:
+    case SLM_DTYPE_Q5_K:
+    case SLM_DTYPE_Q6_K:
+    case SLM_DTYPE_IQ4_XS: return SLM_ACT_Q8_K;
+    default: return SLM_ACT_F32;
+    }
+}
+
+/* x86 quantize_row_q8_0 then dequantize_row_q8_0, one block of 32 */
+static void round_q8_0_block(float *y, const float *x) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = round_f16(amax / 127.f), id = amax != 0.0f ? 127.f / amax : 0.0f;
+    for (int j = 0; j < 32; j++) y[j] = d * rintf(x[j] * id);
+}
+
+/* quantize_row_q8_K_ref then dequantize_row_q8_K, one block of 256 */
+static void round_q8_K_block(float *y, const float *x) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 256; j++)
+        if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+    if (!amax) {
+        for (int j = 0; j < 256; j++) y[j] = 0.0f;
+        return;
+    }
+    float iscale = -127.f / max, d = 1 / iscale;
+    for (int j = 0; j < 256; j++) {
+        float q = rintf(iscale * x[j]); /* ggml's nearest_int: ties to even */
+        y[j] = d * (q < 127.0f ? q : 127.0f);
+    }
+}
+
+void slm_round_rows(float *out, const float *inp, int T, int C, int act) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *y = out + (size_t)t * C;
+        switch (act) {
+        case SLM_ACT_F16:
+            for (int c = 0; c < C; c++) y[c] = round_f16(x[c]);
+            break;
+        case SLM_ACT_BF16:
+            for (int c = 0; c < C; c++) y[c] = slm_bf16_to_f32(slm_f32_to_bf16(x[c]));
+            break;
+        case SLM_ACT_Q8_0:
+            for (int c = 0; c + 32 <= C; c += 32) round_q8_0_block(y + c, x + c);
+            break;
+        case SLM_ACT_Q8_K:
+            for (int c = 0; c + 256 <= C; c += 256) round_q8_K_block(y + c, x + c);
+            break;
+        default:
+            memcpy(y, x, sizeof(float) * (size_t)C);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * kv cache store */
 
 void slm_kv_store(float *kc, float *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv, int D,
@@ -434,6 +513,34 @@ static AVX2 void attention_head_avx2(float *out, float *lse, const float *q, con
 }
 #endif
 
+/* llama.cpp's flash attention over an F16 cache, one (token, head); see layers.h. */
+static void attention_head_ggml(float *out, float *lse, const float *q, const float *kh, const float *vh, int S, int D,
+                                float scale) {
+    float acc[MAX_HEAD_DIM];
+    float M = -INFINITY, sum = 0.0f;
+    for (int d = 0; d < D; d++) acc[d] = 0.0f;
+    for (int s = 0; s < S; s++) {
+        const float *kp = kh + (size_t)(s / SLM_PANEL) * D * SLM_PANEL + s % SLM_PANEL;
+        double dot = 0.0;
+        for (int d = 0; d < D; d++) dot += (double)(q[d] * kp[(size_t)d * SLM_PANEL]);
+        float sc = (float)dot * scale, Mold = M, ms = 1.0f, vs = 1.0f;
+        if (sc > M) {
+            M = sc;
+            ms = expf(Mold - M);
+            for (int d = 0; d < D; d++) acc[d] = round_f16(acc[d] * ms);
+        } else {
+            vs = expf(sc - M);
+        }
+        const float *v = vh + (size_t)s * D;
+        for (int d = 0; d < D; d++) acc[d] = round_f16(fmaf(v[d], vs, acc[d]));
+        sum = sum * ms + vs;
+    }
+    float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int d = 0; d < D; d++) out[d] = acc[d] * inv;
+    *lse = M + logf(sum);
+}
+
+/* simd: 0 scalar reference, 1 AVX2, 2 ggml's flash attention */
 static void attention_forward_impl(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc,
                                    int T, int pos0, int H, int Hkv, int D, int ctx, int simd) {
     int group = H / Hkv;
@@ -447,6 +554,10 @@ static void attention_forward_impl(float *out, float *lse, const float *q, int l
         const float *kh = kc + (size_t)g * ctx * D;
         const float *vh = vc + (size_t)g * ctx * D;
         float *oh = out + (size_t)t * H * D + (size_t)h * D;
+        if (simd == 2) {
+            attention_head_ggml(oh, lse + th, qh, kh, vh, pos0 + t + 1, D, scale);
+            continue;
+        }
 #if SLM_HAVE_AVX2_KERNELS
         if (simd && D % 8 == 0) {
             attention_head_avx2(oh, lse + th, qh, kh, vh, pos0 + t + 1, D, scale);
@@ -466,6 +577,11 @@ void slm_attention_forward(float *out, float *lse, const float *q, int ld, const
 void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                                int pos0, int H, int Hkv, int D, int ctx) {
     attention_forward_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, 0);
+}
+
+void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                int pos0, int H, int Hkv, int D, int ctx) {
+    attention_forward_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, 2);
 }
 
 /* ---------------------------------------------------------------------------------------------

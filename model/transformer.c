@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "formats/model_src.h"
@@ -56,32 +57,37 @@ static int check_config(const slm_model_config *c, int max_ctx, slm_err *err) {
 
 /* llm.c's fill_in_parameter_sizes. Returns 0 on overflow. */
 static int fill_in_parameter_sizes(size_t *sizes, const slm_model_config *c, int qkv_dim) {
-    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, F = (size_t)c->n_ff, HD = (size_t)c->n_head * c->head_dim;
+    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
+    int64_t HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
     int ok = 1;
     sizes[SLM_P_WTE] = slm_panel_floats(c->n_vocab, c->n_embd);
     ok &= slm_mul_ok(L, C, &sizes[SLM_P_LN1W]);
-    ok &= slm_mul_ok(L, slm_panel_floats(qkv_dim, c->n_embd), &sizes[SLM_P_QKVW]);
-    ok &= slm_mul_ok(c->qkv_bias ? L : 0, (size_t)qkv_dim, &sizes[SLM_P_QKVB]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, (int64_t)HD), &sizes[SLM_P_ATTPROJW]);
+    ok &= slm_mul_ok(L, slm_panel_floats(HD, c->n_embd), &sizes[SLM_P_WQ]);
+    ok &= slm_mul_ok(L, slm_panel_floats(KD, c->n_embd), &sizes[SLM_P_WK]);
+    ok &= slm_mul_ok(L, slm_panel_floats(KD, c->n_embd), &sizes[SLM_P_WV]);
+    ok &= slm_mul_ok(c->qkv_bias ? L : 0, (size_t)qkv_dim, &sizes[SLM_P_BQKV]);
+    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, HD), &sizes[SLM_P_WO]);
     ok &= slm_mul_ok(L, C, &sizes[SLM_P_LN2W]);
-    ok &= slm_mul_ok(L, slm_panel_floats(2 * (int64_t)F, c->n_embd), &sizes[SLM_P_FCW]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, (int64_t)F), &sizes[SLM_P_FCPROJW]);
+    ok &= slm_mul_ok(L, slm_panel_floats(c->n_ff, c->n_embd), &sizes[SLM_P_WGATE]);
+    ok &= slm_mul_ok(L, slm_panel_floats(c->n_ff, c->n_embd), &sizes[SLM_P_WUP]);
+    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, c->n_ff), &sizes[SLM_P_WDOWN]);
     sizes[SLM_P_LNFW] = C;
     sizes[SLM_P_WCLS] = c->tied_embeddings ? 0 : slm_panel_floats(c->n_vocab, c->n_embd);
     return ok;
 }
 
 static void point_parameters(slm_model *m) {
+    slm_model_params *p = &m->params;
     float **ptrs[SLM_NUM_PARAMETER_TENSORS] = {
-        &m->params.wte,  &m->params.ln1w,    &m->params.qkvw, &m->params.qkvb, &m->params.attprojw,
-        &m->params.ln2w, &m->params.fcw,     &m->params.fcprojw, &m->params.lnfw, &m->params.wcls,
+        &p->wte, &p->ln1w, &p->wq,   &p->wk,  &p->wv,    &p->bqkv, &p->wo,
+        &p->ln2w, &p->wgate, &p->wup, &p->wdown, &p->lnfw, &p->wcls,
     };
     float *it = m->params_memory;
     for (int i = 0; i < SLM_NUM_PARAMETER_TENSORS; i++) {
         *ptrs[i] = m->param_sizes[i] ? it : NULL;
         it += m->param_sizes[i];
     }
-    if (m->cfg.tied_embeddings) m->params.wcls = m->params.wte;
+    if (m->cfg.tied_embeddings) p->wcls = p->wte;
 }
 
 static int fill_in_activation_sizes(size_t *sizes, const slm_model_config *c, int qkv_dim, size_t T) {
@@ -132,9 +138,9 @@ static int sum_sizes(const size_t *sizes, int n, size_t *total) {
 
 typedef struct weight_slot {
     float *base;   /* packed matrix (or vector) of this layer */
-    int64_t row0;  /* first row inside a stacked matrix (q|k|v, gate|up) */
     int64_t nrows, ncols;
     int packed;    /* panel layout (matrices) or plain (vectors) */
+    int matrix;    /* index into act_type, or -1 for vectors */
 } weight_slot;
 
 /* Resolves "blk.N.<suffix>" and the global names; 0 when the model has no such tensor. */
@@ -142,35 +148,36 @@ static int find_slot(const slm_model *m, const char *name, weight_slot *s) {
     const slm_model_config *c = &m->cfg;
     int64_t C = c->n_embd, F = c->n_ff, HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
     const slm_model_params *p = &m->params;
+    int cls = c->n_layer * SLM_LAYER_MATRICES;
     memset(s, 0, sizeof *s);
-    if (!strcmp(name, "token_embd.weight")) return *s = (weight_slot){p->wte, 0, c->n_vocab, C, 1}, 1;
-    if (!strcmp(name, "output_norm.weight")) return *s = (weight_slot){p->lnfw, 0, 1, C, 0}, 1;
+    if (!strcmp(name, "token_embd.weight")) return *s = (weight_slot){p->wte, c->n_vocab, C, 1, c->tied_embeddings ? cls : -1}, 1;
+    if (!strcmp(name, "output_norm.weight")) return *s = (weight_slot){p->lnfw, 1, C, 0, -1}, 1;
     if (!strcmp(name, "output.weight")) {
         if (c->tied_embeddings) return 0;
-        return *s = (weight_slot){p->wcls, 0, c->n_vocab, C, 1}, 1;
+        return *s = (weight_slot){p->wcls, c->n_vocab, C, 1, cls}, 1;
     }
     int l, n = 0;
     char suffix[64];
     if (sscanf(name, "blk.%d.%63s%n", &l, suffix, &n) != 2 || name[n] || l < 0 || l >= c->n_layer) return 0;
-    size_t lq = slm_panel_floats(m->qkv_dim, C), lo = slm_panel_floats(C, HD);
-    size_t lf = slm_panel_floats(2 * F, C), ld = slm_panel_floats(C, F);
-    float *qkvw = p->qkvw + (size_t)l * lq, *qkvb = p->qkvb ? p->qkvb + (size_t)l * m->qkv_dim : NULL;
+    size_t L = (size_t)l;
+    float *bqkv = p->bqkv ? p->bqkv + L * m->qkv_dim : NULL;
+    int mat = l * SLM_LAYER_MATRICES;
     const struct {
         const char *suffix;
         weight_slot slot;
     } tab[] = {
-        {"attn_norm.weight", {p->ln1w + (size_t)l * C, 0, 1, C, 0}},
-        {"attn_q.weight", {qkvw, 0, HD, C, 1}},
-        {"attn_k.weight", {qkvw, HD, KD, C, 1}},
-        {"attn_v.weight", {qkvw, HD + KD, KD, C, 1}},
-        {"attn_q.bias", {qkvb, 0, 1, HD, 0}},
-        {"attn_k.bias", {qkvb ? qkvb + HD : NULL, 0, 1, KD, 0}},
-        {"attn_v.bias", {qkvb ? qkvb + HD + KD : NULL, 0, 1, KD, 0}},
-        {"attn_output.weight", {p->attprojw + (size_t)l * lo, 0, C, HD, 1}},
-        {"ffn_norm.weight", {p->ln2w + (size_t)l * C, 0, 1, C, 0}},
-        {"ffn_gate.weight", {p->fcw + (size_t)l * lf, 0, F, C, 1}},
-        {"ffn_up.weight", {p->fcw + (size_t)l * lf, F, F, C, 1}},
-        {"ffn_down.weight", {p->fcprojw + (size_t)l * ld, 0, C, F, 1}},
+        {"attn_norm.weight", {p->ln1w + L * C, 1, C, 0, -1}},
+        {"attn_q.weight", {p->wq + L * slm_panel_floats(HD, C), HD, C, 1, mat + SLM_M_Q}},
+        {"attn_k.weight", {p->wk + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_K}},
+        {"attn_v.weight", {p->wv + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_V}},
+        {"attn_q.bias", {bqkv, 1, HD, 0, -1}},
+        {"attn_k.bias", {bqkv ? bqkv + HD : NULL, 1, KD, 0, -1}},
+        {"attn_v.bias", {bqkv ? bqkv + HD + KD : NULL, 1, KD, 0, -1}},
+        {"attn_output.weight", {p->wo + L * slm_panel_floats(C, HD), C, HD, 1, mat + SLM_M_O}},
+        {"ffn_norm.weight", {p->ln2w + L * C, 1, C, 0, -1}},
+        {"ffn_gate.weight", {p->wgate + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_GATE}},
+        {"ffn_up.weight", {p->wup + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_UP}},
+        {"ffn_down.weight", {p->wdown + L * slm_panel_floats(C, F), C, F, 1, mat + SLM_M_DOWN}},
     };
     for (size_t i = 0; i < SLM_ARRAY_LEN(tab); i++) {
         if (strcmp(suffix, tab[i].suffix)) continue;
@@ -182,39 +189,39 @@ static int find_slot(const slm_model *m, const char *name, weight_slot *s) {
 }
 
 /* Rows per read: one panel, so a matrix never needs more than 16 rows of f32 scratch. */
-static int load_tensor(slm_model *m, const char *name, slm_weight_reader read, const void *ud, float *scratch,
-                       slm_err *err) {
+static int load_tensor(slm_model *m, const char *name, const slm_weight_reader *rd, float *scratch, slm_err *err) {
     weight_slot s;
     SLM_ASSERT(find_slot(m, name, &s));
+    if (s.matrix >= 0) m->act_type[s.matrix] = (int8_t)slm_act_type_of(rd->dtype ? rd->dtype(rd->ud, name) : 0);
     for (int64_t r0 = 0; r0 < s.nrows; r0 += SLM_PANEL) {
         int64_t n = SLM_MIN(s.nrows - r0, (int64_t)SLM_PANEL);
-        SLM_TRY(read(ud, name, s.nrows, s.ncols, r0, n, scratch, err));
+        SLM_TRY(rd->read(rd->ud, name, s.nrows, s.ncols, r0, n, scratch, err));
         for (int64_t i = 0; i < n * s.ncols; i++)
             if (!isfinite(scratch[i]))
                 return slm_errf(err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
                                 (double)scratch[i], (long long)(r0 + i / s.ncols), (long long)(i % s.ncols));
-        if (s.packed) slm_panel_pack_rows(s.base, scratch, s.row0 + r0, n, s.ncols);
+        if (s.packed) slm_panel_pack_rows(s.base, scratch, r0, n, s.ncols);
         else memcpy(s.base, scratch, sizeof(float) * (size_t)s.ncols);
     }
     return SLM_OK;
 }
 
-static int load_weights(slm_model *m, slm_weight_reader read, const void *ud, float *scratch, slm_err *err) {
+static int load_weights(slm_model *m, const slm_weight_reader *rd, float *scratch, slm_err *err) {
     static const char *const k_layer[] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",  "attn_v.weight",
                                           "attn_q.bias",      "attn_k.bias",     "attn_v.bias",    "attn_output.weight",
                                           "ffn_norm.weight",  "ffn_gate.weight", "ffn_up.weight",  "ffn_down.weight"};
     char name[96];
     weight_slot s;
-    SLM_TRY(load_tensor(m, "token_embd.weight", read, ud, scratch, err));
+    SLM_TRY(load_tensor(m, "token_embd.weight", rd, scratch, err));
     for (int l = 0; l < m->cfg.n_layer; l++) {
         for (size_t k = 0; k < SLM_ARRAY_LEN(k_layer); k++) {
             snprintf(name, sizeof name, "blk.%d.%s", l, k_layer[k]);
             if (!find_slot(m, name, &s)) continue; /* biases of a model without them */
-            SLM_TRY(load_tensor(m, name, read, ud, scratch, err));
+            SLM_TRY(load_tensor(m, name, rd, scratch, err));
         }
     }
-    SLM_TRY(load_tensor(m, "output_norm.weight", read, ud, scratch, err));
-    if (!m->cfg.tied_embeddings) SLM_TRY(load_tensor(m, "output.weight", read, ud, scratch, err));
+    SLM_TRY(load_tensor(m, "output_norm.weight", rd, scratch, err));
+    if (!m->cfg.tied_embeddings) SLM_TRY(load_tensor(m, "output.weight", rd, scratch, err));
     return SLM_OK;
 }
 
@@ -231,7 +238,7 @@ static void fill_rope_table(float *cs, int n_pos, int D, double theta, double sc
 /* ---------------------------------------------------------------------------------------------
  * build / free */
 
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, slm_weight_reader read, const void *ud, int max_ctx,
+int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx,
                          slm_err *err) {
     memset(m, 0, sizeof *m);
     SLM_TRY(check_config(cfg, max_ctx, err));
@@ -242,13 +249,16 @@ int slm_model_build_from(slm_model *m, const slm_model_config *cfg, slm_weight_r
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
     m->neox = c->arch == SLM_ARCH_QWEN2;
 
-    size_t kv_cache, rope, kv_total;
+    size_t kv_cache, rope, scratch_floats, kv_total;
+    int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
     int ok = fill_in_parameter_sizes(m->param_sizes, c, m->qkv_dim) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
     ok = ok && fill_in_activation_sizes(m->act_sizes, c, m->qkv_dim, (size_t)max_ctx) &&
          sum_sizes(m->act_sizes, SLM_NUM_ACTIVATION_TENSORS, &m->num_activations);
     ok = ok && mul3((size_t)c->n_layer * c->n_head_kv, (size_t)m->ctx_pad, (size_t)c->head_dim, &kv_cache);
     ok = ok && slm_mul_ok((size_t)max_ctx, (size_t)c->head_dim, &rope);
-    ok = ok && slm_add_ok(kv_cache, kv_cache, &kv_total) && slm_add_ok(kv_total, rope, &kv_total);
+    ok = ok && slm_mul_ok((size_t)max_ctx, (size_t)widest, &scratch_floats);
+    ok = ok && slm_add_ok(kv_cache, kv_cache, &kv_total) && slm_add_ok(kv_total, rope, &kv_total) &&
+         slm_add_ok(kv_total, scratch_floats, &kv_total);
     if (!ok || m->num_parameters > SIZE_MAX / sizeof(float) || m->num_activations > SIZE_MAX / sizeof(float) ||
         kv_total > SIZE_MAX / sizeof(float))
         return slm_errf(err, SLM_E_NOMEM, "model of %d layers x %d dims with a context of %d: size overflows",
@@ -258,22 +268,23 @@ int slm_model_build_from(slm_model *m, const slm_model_config *cfg, slm_weight_r
     int64_t per_layer = 2 * C + (HD + 2 * KD) * C + (c->qkv_bias ? HD + 2 * KD : 0) + C * HD + 3 * C * (int64_t)c->n_ff;
     m->n_params = (int64_t)c->n_vocab * C * (c->tied_embeddings ? 1 : 2) + c->n_layer * per_layer + C;
 
-    float *scratch = NULL;
-    int64_t max_cols = SLM_MAX(SLM_MAX(C, HD), (int64_t)c->n_ff);
+    float *rows = NULL;
     int rc = slm_calloc((void **)&m->params_memory, m->num_parameters, sizeof(float), err, "model parameters");
     if (!rc) rc = slm_calloc((void **)&m->acts_memory, m->num_activations, sizeof(float), err, "model activations");
     if (!rc) rc = slm_calloc((void **)&m->kv_memory, kv_total, sizeof(float), err, "KV cache");
-    if (!rc) rc = slm_alloc((void **)&scratch, sizeof(float) * SLM_PANEL * (size_t)max_cols, err, "weight rows");
+    if (!rc) rc = slm_calloc((void **)&m->act_type, (size_t)c->n_layer * SLM_LAYER_MATRICES + 1, 1, err, "matrix types");
+    if (!rc) rc = slm_alloc((void **)&rows, sizeof(float) * SLM_PANEL * (size_t)widest, err, "weight rows");
     if (rc) goto done;
     point_parameters(m);
     point_activations(m);
     m->rope_cs = m->kv_memory;
     m->key_cache = m->rope_cs + rope;
     m->value_cache = m->key_cache + kv_cache;
+    m->scratch = m->value_cache + kv_cache;
     fill_rope_table(m->rope_cs, max_ctx, c->head_dim, c->rope_theta, c->rope_scale);
-    rc = load_weights(m, read, ud, scratch, err);
+    rc = load_weights(m, rd, rows, err);
 done:
-    slm_free(scratch);
+    slm_free(rows);
     if (rc) slm_model_free(m);
     return rc;
 }
@@ -282,11 +293,25 @@ void slm_model_free(slm_model *m) {
     slm_free(m->params_memory);
     slm_free(m->acts_memory);
     slm_free(m->kv_memory);
+    slm_free(m->act_type);
     memset(m, 0, sizeof *m);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * forward */
+
+/* out (T, OC), ld_out = inp (T, C) @ W^T + bias, with inp first rounded as ggml would for this
+   matrix under SLM_NUMERICS_GGML. *rounded caches which act type m->scratch holds for inp. */
+static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
+                   int C, int OC, int matrix, int *rounded) {
+    int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[matrix] : SLM_ACT_F32;
+    if (act != SLM_ACT_F32) {
+        if (*rounded != act) slm_round_rows(m->scratch, inp, T, C, act);
+        *rounded = act;
+        inp = m->scratch;
+    }
+    slm_matmul_forward(out, ld_out, inp, wp, bias, T, C, OC);
+}
 
 int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err) {
     const slm_model_config *c = &m->cfg;
@@ -304,54 +329,72 @@ int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int 
     const int C = c->n_embd, F = c->n_ff, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, V = c->n_vocab;
     const int QKV = m->qkv_dim, HD = H * D, KD = Hkv * D;
     const size_t TC = (size_t)T * C;
+    const int ggml = m->numerics == SLM_NUMERICS_GGML;
+    /* llama.cpp's AVX-512 CPU backend runs flash attention tiled, in f32 over the f16 cache, for
+       batches of >= 64 queries when D fills 16-float vectors; otherwise per query, in f16 */
+    const int fa_tiled = ggml && T >= 64 && D % 16 == 0;
     const slm_model_params *p = &m->params;
     const slm_model_acts *a = &m->acts;
-    const size_t lq = slm_panel_floats(QKV, C), lo = slm_panel_floats(C, HD);
-    const size_t lf = slm_panel_floats(2 * (int64_t)F, C), ld = slm_panel_floats(C, F);
+    const size_t lq = slm_panel_floats(HD, C), lkd = slm_panel_floats(KD, C), lo = slm_panel_floats(C, HD);
+    const size_t lf = slm_panel_floats(F, C), ld = slm_panel_floats(C, F);
     const size_t lkv = (size_t)Hkv * m->ctx_pad * D;
 
     slm_embedding_forward(a->encoded, tokens, p->wte, T, C); /* x = wte[tokens] */
     const float *residual = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
+        const size_t L = (size_t)l;
+        const int mat = l * SLM_LAYER_MATRICES;
+        int rounded; /* act type m->scratch holds for the current matmul input, -1: none */
         /* this layer's parameters */
-        const float *l_ln1w = p->ln1w + (size_t)l * C;
-        const float *l_qkvw = p->qkvw + (size_t)l * lq;
-        const float *l_qkvb = p->qkvb ? p->qkvb + (size_t)l * QKV : NULL;
-        const float *l_attprojw = p->attprojw + (size_t)l * lo;
-        const float *l_ln2w = p->ln2w + (size_t)l * C;
-        const float *l_fcw = p->fcw + (size_t)l * lf;
-        const float *l_fcprojw = p->fcprojw + (size_t)l * ld;
-        float *l_kc = m->key_cache + (size_t)l * lkv, *l_vc = m->value_cache + (size_t)l * lkv;
+        const float *l_ln1w = p->ln1w + L * C, *l_ln2w = p->ln2w + L * C;
+        const float *l_wq = p->wq + L * lq, *l_wk = p->wk + L * lkd, *l_wv = p->wv + L * lkd;
+        const float *l_bqkv = p->bqkv ? p->bqkv + L * QKV : NULL;
+        const float *l_wo = p->wo + L * lo;
+        const float *l_wgate = p->wgate + L * lf, *l_wup = p->wup + L * lf, *l_wdown = p->wdown + L * ld;
+        float *l_kc = m->key_cache + L * lkv, *l_vc = m->value_cache + L * lkv;
         /* this layer's activations */
-        float *l_ln1 = a->ln1 + (size_t)l * TC, *l_ln1_rstd = a->ln1_rstd + (size_t)l * T;
-        float *l_qkv = a->qkv + (size_t)l * T * QKV;
-        float *l_atty = a->atty + (size_t)l * T * HD, *l_att_lse = a->att_lse + (size_t)l * T * H;
-        float *l_attproj = a->attproj + (size_t)l * TC, *l_residual2 = a->residual2 + (size_t)l * TC;
-        float *l_ln2 = a->ln2 + (size_t)l * TC, *l_ln2_rstd = a->ln2_rstd + (size_t)l * T;
-        float *l_fch = a->fch + (size_t)l * T * 2 * F, *l_fch_swiglu = a->fch_swiglu + (size_t)l * T * F;
-        float *l_fcproj = a->fcproj + (size_t)l * TC, *l_residual3 = a->residual3 + (size_t)l * TC;
+        float *l_ln1 = a->ln1 + L * TC, *l_ln1_rstd = a->ln1_rstd + L * T;
+        float *l_qkv = a->qkv + L * T * QKV;
+        float *l_atty = a->atty + L * T * HD, *l_att_lse = a->att_lse + L * T * H;
+        float *l_attproj = a->attproj + L * TC, *l_residual2 = a->residual2 + L * TC;
+        float *l_ln2 = a->ln2 + L * TC, *l_ln2_rstd = a->ln2_rstd + L * T;
+        float *l_fch = a->fch + L * T * 2 * F, *l_fch_swiglu = a->fch_swiglu + L * T * F;
+        float *l_fcproj = a->fcproj + L * TC, *l_residual3 = a->residual3 + L * TC;
 
-        /* h = x + o_proj(attn(rope(q), rope(k), v)), q, k, v = qkv_proj(rmsnorm(x)) */
+        /* h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))), n = rmsnorm(x) */
         slm_rmsnorm_forward(l_ln1, l_ln1_rstd, residual, l_ln1w, T, C, c->norm_eps);
-        slm_matmul_forward(l_qkv, QKV, l_ln1, l_qkvw, l_qkvb, T, C, QKV);
+        rounded = -1;
+        matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, T, C, HD, mat + SLM_M_Q, &rounded);
+        matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, T, C, KD, mat + SLM_M_K, &rounded);
+        matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, T, C, KD, mat + SLM_M_V, &rounded);
         slm_rope_forward(l_qkv, QKV, m->rope_cs, T, pos0, H, D, m->neox);
         slm_rope_forward(l_qkv + HD, QKV, m->rope_cs, T, pos0, Hkv, D, m->neox);
+        if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
+            for (int t = 0; t < T; t++) slm_round_f16(l_qkv + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
         slm_kv_store(l_kc, l_vc, l_qkv, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
-        slm_attention_forward(l_atty, l_att_lse, l_qkv, QKV, l_kc, l_vc, T, pos0, H, Hkv, D, m->ctx_pad);
-        slm_matmul_forward(l_attproj, C, l_atty, l_attprojw, NULL, T, HD, C);
+        if (ggml && !fa_tiled)
+            slm_attention_forward_ggml(l_atty, l_att_lse, l_qkv, QKV, l_kc, l_vc, T, pos0, H, Hkv, D, m->ctx_pad);
+        else slm_attention_forward(l_atty, l_att_lse, l_qkv, QKV, l_kc, l_vc, T, pos0, H, Hkv, D, m->ctx_pad);
+        rounded = -1;
+        matmul(m, l_attproj, C, l_atty, l_wo, NULL, T, HD, C, mat + SLM_M_O, &rounded);
         slm_residual_forward(l_residual2, residual, l_attproj, (int64_t)TC);
-        /* x = h + down_proj(silu(gate_proj(rmsnorm(h))) * up_proj(rmsnorm(h))) */
+        /* x = h + down_proj(silu(gate_proj(n)) * up_proj(n)), n = rmsnorm(h) */
         slm_rmsnorm_forward(l_ln2, l_ln2_rstd, l_residual2, l_ln2w, T, C, c->norm_eps);
-        slm_matmul_forward(l_fch, 2 * F, l_ln2, l_fcw, NULL, T, C, 2 * F);
+        rounded = -1;
+        matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, T, C, F, mat + SLM_M_GATE, &rounded);
+        matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, T, C, F, mat + SLM_M_UP, &rounded);
         slm_swiglu_forward(l_fch_swiglu, l_fch, T, F);
-        slm_matmul_forward(l_fcproj, C, l_fch_swiglu, l_fcprojw, NULL, T, F, C);
+        rounded = -1;
+        matmul(m, l_fcproj, C, l_fch_swiglu, l_wdown, NULL, T, F, C, mat + SLM_M_DOWN, &rounded);
         slm_residual_forward(l_residual3, l_residual2, l_fcproj, (int64_t)TC);
         residual = l_residual3;
     }
     /* logits = lm_head(rmsnorm(x)) for the tokens asked for */
     slm_rmsnorm_forward(a->lnf, a->lnf_rstd, residual, p->lnfw, T, C, c->norm_eps);
-    if (t_out < T) slm_matmul_forward(logits, V, a->lnf + (size_t)t_out * C, p->wcls, NULL, T - t_out, C, V);
-    (void)KD;
+    int rounded = -1;
+    if (t_out < T)
+        matmul(m, logits, V, a->lnf + (size_t)t_out * C, p->wcls, NULL, T - t_out, C, V,
+               c->n_layer * SLM_LAYER_MATRICES, &rounded);
     return SLM_OK;
 }
 
@@ -364,7 +407,7 @@ int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64
     if (nrows) *nrows = s.nrows;
     if (ncols) *ncols = s.ncols;
     if (!dst) return SLM_OK;
-    if (s.packed) slm_panel_unpack_rows(dst, s.base, s.row0, s.nrows, s.ncols);
+    if (s.packed) slm_panel_unpack_rows(dst, s.base, 0, s.nrows, s.ncols);
     else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
     return SLM_OK;
 }
@@ -387,6 +430,13 @@ static int src_reader(const void *ud, const char *name, int64_t nrows, int64_t n
     return rc;
 }
 
+static int src_dtype(const void *ud, const char *name) {
+    const slm_src *src = ud;
+    int i = slm_src_find(src, name);
+    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
+}
+
 int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err) {
-    return slm_model_build_from(m, &src->cfg, src_reader, src, max_ctx, err);
+    slm_weight_reader rd = {src_reader, src_dtype, src};
+    return slm_model_build_from(m, &src->cfg, &rd, max_ctx, err);
 }

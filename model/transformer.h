@@ -34,23 +34,40 @@
 /* Parameters, in buffer order. Matrices are panel-packed (model/layers.h: 16 rows
    transposed per panel), one matrix per layer; vectors are plain. GGUF names in brackets. */
 enum {
-    SLM_P_WTE,      /* (V, C) [token_embd.weight]; also the classifier when tied */
-    SLM_P_LN1W,     /* (L, C) [blk.N.attn_norm.weight] */
-    SLM_P_QKVW,     /* (L, QKV, C) [attn_q; attn_k; attn_v rows stacked] */
-    SLM_P_QKVB,     /* (L, QKV) [attn_q/k/v.bias], empty unless cfg.qkv_bias */
-    SLM_P_ATTPROJW, /* (L, C, H*D) [attn_output.weight] */
-    SLM_P_LN2W,     /* (L, C) [ffn_norm.weight] */
-    SLM_P_FCW,      /* (L, 2F, C) [ffn_gate; ffn_up rows stacked] */
-    SLM_P_FCPROJW,  /* (L, C, F) [ffn_down.weight] */
-    SLM_P_LNFW,     /* (C) [output_norm.weight] */
-    SLM_P_WCLS,     /* (V, C) [output.weight], empty when tied */
+    SLM_P_WTE,   /* (V, C) [token_embd.weight]; also the classifier when tied */
+    SLM_P_LN1W,  /* (L, C) [blk.N.attn_norm.weight] */
+    SLM_P_WQ,    /* (L, H*D, C) [attn_q.weight] */
+    SLM_P_WK,    /* (L, Hkv*D, C) [attn_k.weight] */
+    SLM_P_WV,    /* (L, Hkv*D, C) [attn_v.weight] */
+    SLM_P_BQKV,  /* (L, QKV) [attn_q.bias | attn_k.bias | attn_v.bias], empty unless cfg.qkv_bias */
+    SLM_P_WO,    /* (L, C, H*D) [attn_output.weight] */
+    SLM_P_LN2W,  /* (L, C) [ffn_norm.weight] */
+    SLM_P_WGATE, /* (L, F, C) [ffn_gate.weight] */
+    SLM_P_WUP,   /* (L, F, C) [ffn_up.weight] */
+    SLM_P_WDOWN, /* (L, C, F) [ffn_down.weight] */
+    SLM_P_LNFW,  /* (C) [output_norm.weight] */
+    SLM_P_WCLS,  /* (V, C) [output.weight], empty when tied */
     SLM_NUM_PARAMETER_TENSORS
 };
 
 typedef struct slm_model_params {
-    float *wte, *ln1w, *qkvw, *qkvb, *attprojw, *ln2w, *fcw, *fcprojw, *lnfw;
+    float *wte, *ln1w, *wq, *wk, *wv, *bqkv, *wo, *ln2w, *wgate, *wup, *wdown, *lnfw;
     float *wcls; /* == wte when tied */
 } slm_model_params;
+
+/* The matrices of a layer, for per-matrix facts (the stored type). */
+enum { SLM_M_Q, SLM_M_K, SLM_M_V, SLM_M_O, SLM_M_GATE, SLM_M_UP, SLM_M_DOWN, SLM_LAYER_MATRICES };
+
+/* How a forward rounds (model.numerics, set after build; default F32):
+   SLM_NUMERICS_F32: f32 activations and KV cache; weights as dequantized.
+   SLM_NUMERICS_GGML: what llama.cpp's CPU backend computes with the same weights: matmul inputs
+   rounded to each weight's ggml vec_dot type (Q8_0 for Q4_0/Q8_0..., Q8_K for K-quants, F16 for
+   F16 weights; layers.h slm_act_type_of), an F16 KV cache, and flash attention as the AVX-512
+   build runs it: tiled in f32 for >= 64 queries with D % 16 == 0, else per query with an F16 q
+   and an F16 accumulator (slm_attention_forward_ggml). Not bit-exact (float sums differ, and
+   f16 rounding magnifies a few of those ulps), but perplexities agree with llama.cpp's to
+   about 1e-4 relative where the f32 numerics of quantized models differ by up to 3e-4. */
+enum { SLM_NUMERICS_F32 = 0, SLM_NUMERICS_GGML = 1 };
 
 /* Activations of one call of T <= max_T tokens, per layer where a backward would need them. */
 enum {
@@ -96,21 +113,31 @@ typedef struct slm_model {
     float *acts_memory;
     slm_model_acts acts;
 
+    int numerics;       /* SLM_NUMERICS_*; may be changed between forwards */
+    int8_t *act_type;   /* (L * SLM_LAYER_MATRICES + 1) SLM_ACT_* of each matrix, the classifier last */
+    float *scratch;     /* (max_ctx, max(C, H*D, F)) matmul inputs rounded as ggml does */
+
     float *rope_cs;     /* (max_ctx, D/2, 2): cos, sin of pos * theta^(-2i/D) / rope_scale */
     float *key_cache;   /* (L, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
     float *value_cache; /* (L, Hkv, ctx_pad, D) */
-    float *kv_memory;   /* owns rope_cs, key_cache, value_cache */
+    float *kv_memory;   /* owns rope_cs, key_cache, value_cache, scratch */
 } slm_model;
 
-/* Reads rows [r0, r0 + n) of the tensor with this GGUF name as f32 into dst (n, ncols),
-   GGUF layout (llama q/k rows in interleaved RoPE order). nrows/ncols are the shape the model
-   expects: a reader fails with SLM_E_FORMAT when the tensor is missing or shaped otherwise. */
-typedef int (*slm_weight_reader)(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n,
-                                 float *dst, slm_err *err);
+/* Where the weights come from. read: rows [r0, r0 + n) of the tensor with this GGUF name as
+   f32 into dst (n, ncols), GGUF layout (llama q/k rows in interleaved RoPE order); nrows/ncols
+   are the shape the model expects, and a reader fails with SLM_E_FORMAT when the tensor is
+   missing or shaped otherwise. dtype (may be NULL: all F32): the stored slm_dtype of a tensor,
+   which decides the activation rounding of SLM_NUMERICS_GGML. */
+typedef struct slm_weight_reader {
+    int (*read)(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
+                slm_err *err);
+    int (*dtype)(const void *ud, const char *name);
+    const void *ud;
+} slm_weight_reader;
 
 /* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions. Every
    weight must be finite (SLM_E_DATA names the tensor otherwise). On failure m is freed. */
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, slm_weight_reader read, const void *ud, int max_ctx,
+int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx,
                          slm_err *err);
 
 /* The same from an opened model source (formats/model_src.h: an HF folder or a GGUF, any

@@ -93,6 +93,8 @@ static float *forward_all(slm_model *m, const int32_t *ids, int T) {
     return logits;
 }
 
+static void fill_normal(float *x, size_t n, uint64_t seed);
+
 /* ---------------------------------------------------------------------------------------------
  * logits */
 
@@ -184,6 +186,50 @@ static void test_model_greedy_tinystories3M(void **state) {
         slm_model_free(&m);
     }
     free(want);
+    cJSON_Delete(root);
+}
+
+/* llama.cpp's numerics (f16 KV cache and flash attention, activations rounded to each weight's
+   dot type) keep run.c's greedy text, as llama.cpp itself does on the F32 GGUF; they move the
+   logits by about f16 precision, and change nothing of the f32 path. */
+static void test_model_ggml_numerics(void **state) {
+    (void)state;
+    cJSON *root = load_json("reference/stories260K.json");
+    int n;
+    int32_t *want = json_ids(jget(root, "llama2c_greedy_tokens"), &n);
+    slm_model m = {0};
+    build(&m, "models/stories260K", 256);
+    float *f32 = forward_all(&m, want, 64);
+    m.numerics = SLM_NUMERICS_GGML;
+    float *g = forward_all(&m, want, 64);
+    double maxdiff = 0;
+    for (size_t i = 0; i < (size_t)64 * 512; i++) maxdiff = fmax(maxdiff, fabs((double)g[i] - f32[i]));
+    printf("    ggml numerics vs f32: max |logit diff| %.3g over 64 positions\n", maxdiff);
+    assert_true(maxdiff > 0 && maxdiff < 0.05);
+    int32_t out[200];
+    int n_out;
+    slm_err err = {0};
+    slm_gen_opts o = {.n_gen = 200};
+    if (slm_generate_greedy(&m, want, 1, &o, out, &n_out, &err)) fail_msg("%s", err.msg);
+    for (int i = 0; i < 200; i++)
+        if (out[i] != want[i + 1]) fail_msg("ggml numerics: greedy token %d: got %d want %d", i + 1, out[i], want[i + 1]);
+    m.numerics = SLM_NUMERICS_F32;
+    float *again = forward_all(&m, want, 64);
+    expect_bytes_equal("f32 numerics after ggml ones", again, f32, sizeof(float) * 64 * 512);
+    /* activation rounding: Q8_0 keeps each value within half a step of its block's scale */
+    float x[256], y[256];
+    fill_normal(x, 256, 7);
+    slm_round_rows(y, x, 1, 256, SLM_ACT_Q8_0);
+    for (int b = 0; b < 8; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        /* half a step, plus the scale kept in f16 (2^-11 relative) times at most 127 steps */
+        for (int j = 0; j < 32; j++) assert_true(fabsf(y[b * 32 + j] - x[b * 32 + j]) <= amax / 127 * (0.5f + 127.0f / 2048));
+    }
+    slm_round_rows(y, x, 1, 256, SLM_ACT_Q8_K);
+    for (int j = 0; j < 256; j++) assert_true(fabsf(y[j] - x[j]) < 0.05f);
+    free(f32), free(g), free(again), free(want);
+    slm_model_free(&m);
     cJSON_Delete(root);
 }
 
@@ -415,8 +461,9 @@ static void test_model_kl_ordering(void **state) {
     qreader r8 = {&src, SLM_DTYPE_Q8_0}, r4 = {&src, SLM_DTYPE_Q4_0};
     assert_int_equal(slm_model_build(&ref, &src, 256, &err), 0);
     assert_int_equal(slm_model_build(&same, &src, 256, &err), 0);
-    assert_int_equal(slm_model_build_from(&q8, &src.cfg, quant_reader, &r8, 256, &err), 0);
-    assert_int_equal(slm_model_build_from(&q4, &src.cfg, quant_reader, &r4, 256, &err), 0);
+    slm_weight_reader rd8 = {quant_reader, NULL, &r8}, rd4 = {quant_reader, NULL, &r4};
+    assert_int_equal(slm_model_build_from(&q8, &src.cfg, &rd8, 256, &err), 0);
+    assert_int_equal(slm_model_build_from(&q4, &src.cfg, &rd4, 256, &err), 0);
     slm_src_close(&src);
     int64_t n_ids;
     int32_t *ids = read_ids(&n_ids);
@@ -489,6 +536,7 @@ int main(void) {
         cmocka_unit_test(test_model_logits_tinystories3M),
         cmocka_unit_test(test_model_greedy_stories260K),
         cmocka_unit_test(test_model_greedy_tinystories3M),
+        cmocka_unit_test(test_model_ggml_numerics),
         cmocka_unit_test(test_model_decode_equals_batched),
         cmocka_unit_test(test_model_threads_deterministic),
         cmocka_unit_test(test_model_ppl_stream_quick),
