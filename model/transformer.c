@@ -90,8 +90,9 @@ static void point_parameters(slm_model *m) {
     if (m->cfg.tied_embeddings) p->wcls = p->wte;
 }
 
-static int fill_in_activation_sizes(size_t *sizes, const slm_model_config *c, int qkv_dim, size_t T) {
-    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, F = (size_t)c->n_ff, H = (size_t)c->n_head;
+/* L: layers with their own activation slot (n_layer, or 1 when layers share one) */
+static int fill_in_activation_sizes(size_t *sizes, const slm_model_config *c, int n_slots, int qkv_dim, size_t T) {
+    size_t L = (size_t)n_slots, C = (size_t)c->n_embd, F = (size_t)c->n_ff, H = (size_t)c->n_head;
     size_t HD = H * (size_t)c->head_dim;
     int ok = 1;
     sizes[SLM_A_ENCODED] = T * C;
@@ -238,7 +239,7 @@ static void fill_rope_table(float *cs, int n_pos, int D, double theta, double sc
 /* ---------------------------------------------------------------------------------------------
  * build / free */
 
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx,
+int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
                          slm_err *err) {
     memset(m, 0, sizeof *m);
     SLM_TRY(check_config(cfg, max_ctx, err));
@@ -252,7 +253,8 @@ int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_we
     size_t kv_cache, rope, scratch_floats, kv_total;
     int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
     int ok = fill_in_parameter_sizes(m->param_sizes, c, m->qkv_dim) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
-    ok = ok && fill_in_activation_sizes(m->act_sizes, c, m->qkv_dim, (size_t)max_ctx) &&
+    m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
+    ok = ok && fill_in_activation_sizes(m->act_sizes, c, m->keep_acts ? c->n_layer : 1, m->qkv_dim, (size_t)max_ctx) &&
          sum_sizes(m->act_sizes, SLM_NUM_ACTIVATION_TENSORS, &m->num_activations);
     ok = ok && mul3((size_t)c->n_layer * c->n_head_kv, (size_t)m->ctx_pad, (size_t)c->head_dim, &kv_cache);
     ok = ok && slm_mul_ok((size_t)max_ctx, (size_t)c->head_dim, &rope);
@@ -342,7 +344,7 @@ int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int 
     slm_embedding_forward(a->encoded, tokens, p->wte, T, C); /* x = wte[tokens] */
     const float *residual = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
-        const size_t L = (size_t)l;
+        const size_t L = (size_t)l, LA = m->keep_acts ? L : 0; /* parameter / activation slot */
         const int mat = l * SLM_LAYER_MATRICES;
         int rounded; /* act type m->scratch holds for the current matmul input, -1: none */
         /* this layer's parameters */
@@ -353,13 +355,13 @@ int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int 
         const float *l_wgate = p->wgate + L * lf, *l_wup = p->wup + L * lf, *l_wdown = p->wdown + L * ld;
         float *l_kc = m->key_cache + L * lkv, *l_vc = m->value_cache + L * lkv;
         /* this layer's activations */
-        float *l_ln1 = a->ln1 + L * TC, *l_ln1_rstd = a->ln1_rstd + L * T;
-        float *l_qkv = a->qkv + L * T * QKV;
-        float *l_atty = a->atty + L * T * HD, *l_att_lse = a->att_lse + L * T * H;
-        float *l_attproj = a->attproj + L * TC, *l_residual2 = a->residual2 + L * TC;
-        float *l_ln2 = a->ln2 + L * TC, *l_ln2_rstd = a->ln2_rstd + L * T;
-        float *l_fch = a->fch + L * T * 2 * F, *l_fch_swiglu = a->fch_swiglu + L * T * F;
-        float *l_fcproj = a->fcproj + L * TC, *l_residual3 = a->residual3 + L * TC;
+        float *l_ln1 = a->ln1 + LA * TC, *l_ln1_rstd = a->ln1_rstd + LA * T;
+        float *l_qkv = a->qkv + LA * T * QKV;
+        float *l_atty = a->atty + LA * T * HD, *l_att_lse = a->att_lse + LA * T * H;
+        float *l_attproj = a->attproj + LA * TC, *l_residual2 = a->residual2 + LA * TC;
+        float *l_ln2 = a->ln2 + LA * TC, *l_ln2_rstd = a->ln2_rstd + LA * T;
+        float *l_fch = a->fch + LA * T * 2 * F, *l_fch_swiglu = a->fch_swiglu + LA * T * F;
+        float *l_fcproj = a->fcproj + LA * TC, *l_residual3 = a->residual3 + LA * TC; /* may be residual: read first */
 
         /* h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))), n = rmsnorm(x) */
         slm_rmsnorm_forward(l_ln1, l_ln1_rstd, residual, l_ln1w, T, C, c->norm_eps);
@@ -427,6 +429,7 @@ static int src_reader(const void *ud, const char *name, int64_t nrows, int64_t n
                         (long long)ncols);
     int rc = slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
     if (rc) slm_err_prefix(err, "%s", t->file);
+    if (r0 + n == nrows) slm_src_release(src, (size_t)i); /* the model reads each tensor once, in row order */
     return rc;
 }
 
@@ -436,7 +439,11 @@ static int src_dtype(const void *ud, const char *name) {
     return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
 }
 
-int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err) {
+int slm_model_build_ex(slm_model *m, const struct slm_src *src, int max_ctx, int flags, slm_err *err) {
     slm_weight_reader rd = {src_reader, src_dtype, src};
-    return slm_model_build_from(m, &src->cfg, &rd, max_ctx, err);
+    return slm_model_build_from(m, &src->cfg, &rd, max_ctx, flags, err);
+}
+
+int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err) {
+    return slm_model_build_ex(m, src, max_ctx, 0, err);
 }

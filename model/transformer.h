@@ -108,6 +108,7 @@ typedef struct slm_model {
     float *params_memory;
     slm_model_params params;
 
+    int keep_acts;      /* SLM_BUILD_KEEP_ACTS: per-layer activation slots */
     size_t act_sizes[SLM_NUM_ACTIVATION_TENSORS];
     size_t num_activations;
     float *acts_memory;
@@ -135,15 +136,24 @@ typedef struct slm_weight_reader {
     const void *ud;
 } slm_weight_reader;
 
+/* Build flags. SLM_BUILD_KEEP_ACTS keeps every layer's activations of the last forward (what a
+   backward pass needs: the (L, T, ...) tensors above). Without it the layers share one slot
+   (the size table holds L = 1) and only the last layer's activations survive a forward:
+   inference needs a quarter of the memory or less. */
+enum { SLM_BUILD_KEEP_ACTS = 1 };
+
 /* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions. Every
    weight must be finite (SLM_E_DATA names the tensor otherwise). On failure m is freed. */
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx,
+int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
                          slm_err *err);
 
 /* The same from an opened model source (formats/model_src.h: an HF folder or a GGUF, any
-   dtype): reads every tensor through slm_src_read_rows. */
+   dtype): reads every tensor through slm_src_read_rows, and drops each tensor's mapped pages
+   once read (slm_src_release), so the peak is the f32 model, not the f32 model + the file.
+   slm_model_build is slm_model_build_ex with flags 0 (inference). */
 struct slm_src;
 int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err);
+int slm_model_build_ex(slm_model *m, const struct slm_src *src, int max_ctx, int flags, slm_err *err);
 
 /* Safe on a zeroed or freed model. */
 void slm_model_free(slm_model *m);

@@ -273,6 +273,22 @@ static void test_model_threads_deterministic(void **state) {
     slm_threads_set(2);
     float *l2 = forward_all(&m, ids, 256);
     expect_bytes_equal("logits, 1 vs 2 threads", l1, l2, sizeof(float) * 256 * (size_t)m.cfg.n_vocab);
+    /* keeping every layer's activations (for a backward) changes no number */
+    {
+        slm_model mk = {0};
+        slm_err err = {0};
+        slm_src src;
+        assert_int_equal(slm_src_open(&src, fixture_path("models/tinystories-3M"), &err), 0);
+        assert_int_equal(slm_model_build_ex(&mk, &src, 256, SLM_BUILD_KEEP_ACTS, &err), 0);
+        slm_src_close(&src);
+        assert_true(mk.num_activations > 3 * m.num_activations);
+        float *lk = forward_all(&mk, ids, 256);
+        expect_bytes_equal("logits with per-layer activations", lk, l1, sizeof(float) * 256 * (size_t)m.cfg.n_vocab);
+        size_t TC = (size_t)256 * mk.cfg.n_embd; /* layers 0 and 1 have their own outputs */
+        assert_true(memcmp(mk.acts.residual3, mk.acts.residual3 + TC, sizeof(float) * TC) != 0);
+        free(lk);
+        slm_model_free(&mk);
+    }
     /* the evaluation too, both conventions */
     for (int conv = SLM_PPL_ALL; conv <= SLM_PPL_SECOND_HALF; conv++) {
         slm_eval_opts o = {.ctx = 128, .convention = conv, .bos_id = 1, .max_chunks = 4};
@@ -462,8 +478,8 @@ static void test_model_kl_ordering(void **state) {
     assert_int_equal(slm_model_build(&ref, &src, 256, &err), 0);
     assert_int_equal(slm_model_build(&same, &src, 256, &err), 0);
     slm_weight_reader rd8 = {quant_reader, NULL, &r8}, rd4 = {quant_reader, NULL, &r4};
-    assert_int_equal(slm_model_build_from(&q8, &src.cfg, &rd8, 256, &err), 0);
-    assert_int_equal(slm_model_build_from(&q4, &src.cfg, &rd4, 256, &err), 0);
+    assert_int_equal(slm_model_build_from(&q8, &src.cfg, &rd8, 256, 0, &err), 0);
+    assert_int_equal(slm_model_build_from(&q4, &src.cfg, &rd4, 256, 0, &err), 0);
     slm_src_close(&src);
     int64_t n_ids;
     int32_t *ids = read_ids(&n_ids);
