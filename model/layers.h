@@ -95,12 +95,14 @@ void slm_round_rows(float *out, const float *inp, int T, int C, int act);
    recompute the probabilities without storing (H, T, S)).
    q: (T, ld) with head h at q[t*ld + h*D]; query head h reads kv head h / (H/Hkv).
    PyTorch: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).
-   Canonical order per (t, h): keys in panels of 16 positions; score = ((c0 + c1) + (c2 + c3))
-   * (1/sqrt(D)) where c_r is the fmaf chain of q[d]*k[d] over d = r mod 4; online softmax:
-   m = max, p = slm_expf(s - m), the 16 p's summed in a fixed pairwise tree; four output
-   accumulators o_r[d] = fmaf(p_j, v_j[d], o_r[d]) over positions j = r mod 4, rescaled with l
-   by slm_expf(m_old - m_new) when the max grows; out = ((o0 + o1) + (o2 + o3)) / l.
-   (The interleaved chains hide FMA latency.) Parallel over (t, h). */
+   Canonical order per (t, h): keys in chunks of 64 positions, scored 16 at a time (panels):
+   score = ((c0 + c1) + (c2 + c3)) * (1/sqrt(D)), c_r the fmaf chain of q[d]*k[d] over
+   d = r mod 4; online softmax across chunks: m grows to the chunk's max (rescaling l and the
+   outputs by slm_expf(m_old - m)), p = slm_expf(s - m), l += each panel's 16 p's summed in a
+   fixed pairwise tree; R = max(1, 64/D rounded down to a power of two) output accumulators
+   o_r[d] = fmaf(p_j, v_j[d], o_r[d]) over positions j = r mod R; out = (pairwise sum of the
+   o_r) / l. (Interleaved chains hide FMA latency; chunks keep the softmax off the critical
+   path.) Parallel over (head, tile of 8 queries); a tile reads each key chunk once. */
 void slm_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                            int pos0, int H, int Hkv, int D, int ctx);
 void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,

@@ -341,7 +341,10 @@ static void test_model_kernels_simd_equals_ref(void **state) {
             }
         free(x), free(w), free(wp), free(b), free(o1), free(o2);
     }
-    static const int att[][5] = {{1, 8, 4, 8, 0}, {19, 8, 4, 8, 5}, {33, 8, 4, 32, 40}, {3, 4, 4, 16, 70}};
+    /* T, H, Hkv, D, pos0: every accumulator layout (D 8, 16, 24, 32, 48, 64), several query tiles
+       and key chunks, a chunk boundary inside a tile */
+    static const int att[][5] = {{1, 8, 4, 8, 0},   {19, 8, 4, 8, 5},  {33, 8, 4, 32, 40}, {3, 4, 4, 16, 70},
+                                 {2, 8, 8, 64, 100}, {5, 4, 2, 24, 3}, {9, 4, 4, 48, 60},  {27, 2, 1, 32, 101}};
     for (size_t s = 0; s < SLM_ARRAY_LEN(att); s++) {
         int T = att[s][0], H = att[s][1], Hkv = att[s][2], D = att[s][3], pos0 = att[s][4], ctx = 128;
         int ld = (H + 2 * Hkv) * D;
