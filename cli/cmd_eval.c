@@ -385,7 +385,7 @@ int cmd_eval(int argc, char **argv) {
                           (long long)i, ids[i], src.cfg.n_vocab);
     if (!rc && dump) rc = write_ids_file(dump, ids, n_ids, &err);
     if (!rc && src.cfg.n_ctx_train > 0 && ctx > src.cfg.n_ctx_train)
-        msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on\n", in, ctx, src.cfg.n_ctx_train);
+        msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, ctx, src.cfg.n_ctx_train);
     if (!rc) rc = slm_model_build(&m, &src, (int)ctx, &err);
     if (!rc && ref) rc = slm_model_build(&rm, &rsrc, (int)ctx, &err);
     m.numerics = rm.numerics = numerics;
@@ -394,6 +394,7 @@ int cmd_eval(int argc, char **argv) {
                        .keep_token_nll = dump_nll != NULL, .progress = progress};
     if (!rc && !ref) rc = slm_eval_ppl(&m, ids, n_ids, &o, &ppl, &err);
     if (!rc && ref) rc = slm_eval_kl(&rm, &m, ids, n_ids, &o, &kl, &err);
+    if (rc == SLM_E_DATA) slm_err_prefix(&err, "%s", text ? text : tokens_in); /* too short for a window */
     msg_progress_done();
     if (rc) goto done;
     double t2 = cli_now();

@@ -104,7 +104,7 @@ int cmd_generate(int argc, char **argv) {
     if (!rc) rc = slm_alloc((void **)&out, sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1), &err, "generated ids");
     if (rc) goto done;
     if (src.cfg.n_ctx_train > 0 && max_ctx > src.cfg.n_ctx_train)
-        msg_warn("%s: %d positions are more than the %d the model was trained on\n", in, max_ctx, src.cfg.n_ctx_train);
+        msg_warn("%s: %d positions are more than the %d the model was trained on", in, max_ctx, src.cfg.n_ctx_train);
 
     int32_t stop[2];
     int n_stop = 0;
