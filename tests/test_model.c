@@ -393,9 +393,12 @@ static void test_model_kernels_simd_equals_ref(void **state) {
 /* ---------------------------------------------------------------------------------------------
  * perplexity: the fixture README's stream protocol */
 
-static void check_stream(const char *model_dir, int n_chunks, int check_total) {
-    cJSON *root = load_json("reference/stories260K.json");
-    const cJSON *ps = cJSON_GetArrayItem(jget(root, "models.stories260K.ppl_stream"), 0);
+/* The README's stream protocol on ids[offset:], against stream[0] of a reference entry
+   (ctx 256, chunk_nll_sums): n_chunks windows (0: all, then the totals too). */
+static void check_stream(const char *model_dir, const char *json, const char *stream_path, int64_t offset,
+                         int n_chunks) {
+    cJSON *root = load_json(json);
+    const cJSON *ps = cJSON_GetArrayItem(jget(root, stream_path), 0);
     assert_int_equal((int)jget(ps, "ctx")->valuedouble, 256);
     const cJSON *sums = jget(ps, "chunk_nll_sums");
     int64_t n_ids;
@@ -405,7 +408,7 @@ static void check_stream(const char *model_dir, int n_chunks, int check_total) {
     slm_eval_opts o = {.ctx = 256, .convention = SLM_PPL_ALL, .bos_id = 1, .max_chunks = n_chunks};
     slm_ppl_result r;
     slm_err err = {0};
-    if (slm_eval_ppl(&m, ids, n_ids, &o, &r, &err)) fail_msg("%s", err.msg);
+    if (slm_eval_ppl(&m, ids + offset, n_ids - offset, &o, &r, &err)) fail_msg("%s", err.msg);
     double want_sum = 0, worst = 0;
     for (int64_t k = 0; k < r.n_chunks; k++) {
         double want = cJSON_GetArrayItem(sums, (int)k)->valuedouble;
@@ -415,14 +418,14 @@ static void check_stream(const char *model_dir, int n_chunks, int check_total) {
             fail_msg("window %lld: NLL sum %.6f, reference %.6f", (long long)k, r.chunk_nll[k], want);
     }
     double want_ppl = exp(want_sum / (double)r.scored);
-    printf("    stream ctx 256, %lld windows, %lld ids: ppl %.6f (reference %.6f), worst window rel diff %.2g\n",
-           (long long)r.n_chunks, (long long)r.scored, r.ppl, want_ppl, worst);
+    printf("    %s stream ctx 256 from id %lld, %lld windows, %lld ids: ppl %.6f (reference %.6f), worst window rel diff %.2g\n",
+           model_dir, (long long)offset, (long long)r.n_chunks, (long long)r.scored, r.ppl, want_ppl, worst);
     assert_true(fabs(r.ppl - want_ppl) < PPL_RTOL * want_ppl);
-    if (check_total) {
+    if (!n_chunks) {
         assert_int_equal(r.n_chunks, (int64_t)jget(ps, "chunks")->valuedouble);
         assert_int_equal(r.scored, (int64_t)jget(ps, "scored")->valuedouble);
         double ref = jget(ps, "ppl")->valuedouble;
-        printf("    full file: ppl %.6f +/- %.5f, reference %.6f\n", r.ppl, r.ppl_err, ref);
+        printf("    all windows: ppl %.6f +/- %.5f, reference %.6f\n", r.ppl, r.ppl_err, ref);
         assert_true(fabs(r.ppl - ref) < PPL_RTOL * ref);
     }
     slm_ppl_result_free(&r);
@@ -433,12 +436,22 @@ static void check_stream(const char *model_dir, int n_chunks, int check_total) {
 
 static void test_model_ppl_stream_quick(void **state) {
     (void)state;
-    check_stream("models/stories260K", N_QUICK_CHUNKS, 0);
+    check_stream("models/stories260K", "reference/stories260K.json", "models.stories260K.ppl_stream", 0, N_QUICK_CHUNKS);
 }
 
+/* stories260K on the whole file (1541 windows), README section 4: 5.698645 */
 static void test_model_ppl_stream_full(void **state) {
     (void)state;
-    check_stream("models/stories260K", 0, 1);
+    check_stream("models/stories260K", "reference/stories260K.json", "models.stories260K.ppl_stream", 0, 0);
+}
+
+/* tinystories-3M on its held-out part (231 windows), README section 7.6: 5.898395 */
+static void test_model_ppl_heldout_tinystories3M(void **state) {
+    (void)state;
+    cJSON *root = load_json("reference/tinystories-3M.json");
+    int64_t offset = (int64_t)jget(root, "split.token_offset")->valuedouble;
+    cJSON_Delete(root);
+    check_stream("models/tinystories-3M", "reference/tinystories-3M.json", "models.tinystories-3M.heldout_stream", offset, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -562,6 +575,7 @@ int main(void) {
         cmocka_unit_test(test_model_kl_ordering),
         cmocka_unit_test(test_model_rejects_bad_calls),
         cmocka_unit_test(test_model_ppl_stream_full),
+        cmocka_unit_test(test_model_ppl_heldout_tinystories3M),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
