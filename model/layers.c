@@ -1,10 +1,12 @@
 /* layers.c - layer kernels of the reference transformer: scalar reference + AVX2/FMA paths.
  *
  * Owns: the forward kernels declared in layers.h, in dependency order: panels, exp,
- * embedding, rmsnorm, matmul, rope, kv store, attention, swiglu, residual.
+ * embedding, rmsnorm, matmul, rope, ggml's activation rounding, kv store, attention (the
+ * canonical f32 kernel and llama.cpp's flash attention), swiglu, residual, losses.
  * Must not: allocate, fail or print. OpenMP only as one `parallel for` over independent
- * outputs (panels of a matmul, (t, h) pairs of attention, tokens); every output element is
- * computed in the canonical order stated in layers.h, whatever the thread count or the path.
+ * outputs (panels of a matmul, (head, query tile) items of attention, tokens); every output
+ * element is computed in the canonical order stated in layers.h, whatever the thread count
+ * or the path (AVX2 or scalar).
  *
  * Dimension legend: T tokens, C model dim, OC output channels, H heads, Hkv kv heads, D head
  * dim, F ffn dim, V vocab, S visible key positions. Shapes are given as (rows, cols), row-major.
