@@ -142,6 +142,154 @@ static void test_model_logits_tinystories3M(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * synthetic models against a naive double-precision forward: the paths no fixture has
+ * (Qwen2's q/k/v biases and NEOX RoPE, an untied classifier, linear RoPE scaling) */
+
+/* Weight (r, c) of a named tensor: uniform in [-0.5, 0.5) from a hash of the name and index. */
+static double syn_w(const char *name, int64_t r, int64_t c, int64_t ncols) {
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    uint64_t x = h ^ (uint64_t)(r * ncols + c) * 0x9e3779b97f4a7c15ull;
+    x = slm_splitmix64(&x);
+    double u = (double)(x >> 11) * 0x1p-53 - 0.5;
+    if (strstr(name, "norm")) u = 1.0 + 0.2 * u; /* norms near 1 */
+    return u;
+}
+
+static int syn_reader(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
+                      slm_err *err) {
+    (void)ud, (void)nrows, (void)err;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < ncols; c++) dst[r * ncols + c] = (float)syn_w(name, r0 + r, c, ncols);
+    return SLM_OK;
+}
+
+/* y (n) = W (n, k) x (k) + b, W and b read back as floats (the model's exact weights) */
+static void naive_linear(double *y, const double *x, const char *name, const char *bias, int n, int k) {
+    for (int i = 0; i < n; i++) {
+        double acc = bias ? (double)(float)syn_w(bias, 0, i, n) : 0.0;
+        for (int j = 0; j < k; j++) acc += (double)(float)syn_w(name, i, j, k) * x[j];
+        y[i] = acc;
+    }
+}
+
+static void naive_rmsnorm(double *y, const double *x, const char *w, int C, double eps) {
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += x[c] * x[c];
+    double s = 1.0 / sqrt(ss / C + eps);
+    for (int c = 0; c < C; c++) y[c] = x[c] * s * (double)(float)syn_w(w, 0, c, C);
+}
+
+/* logits (T, V) of tokens, HF math in double; neox: rotate_half pairs (i, i + D/2), else (2i, 2i+1) */
+static void naive_forward(double *logits, const slm_model_config *cf, const int32_t *tok, int T) {
+    const int C = cf->n_embd, F = cf->n_ff, H = cf->n_head, G = cf->n_head_kv, D = cf->head_dim, V = cf->n_vocab;
+    const int neox = cf->arch == SLM_ARCH_QWEN2;
+    double *x = calloc((size_t)T * C, 8), *h = calloc(C, 8), *q = calloc((size_t)T * H * D, 8);
+    double *k = calloc((size_t)T * G * D, 8), *v = calloc((size_t)T * G * D, 8), *att = calloc((size_t)H * D, 8);
+    double *o = calloc(C, 8), *g = calloc(F, 8), *u = calloc(F, 8), *sc = calloc(T, 8);
+    char n1[64], n2[64];
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) x[t * C + c] = (float)syn_w("token_embd.weight", tok[t], c, C);
+    for (int l = 0; l < cf->n_layer; l++) {
+#define NAME(buf, s) (snprintf(buf, sizeof buf, "blk.%d.%s", l, s), buf)
+        for (int t = 0; t < T; t++) {
+            naive_rmsnorm(h, x + t * C, NAME(n1, "attn_norm.weight"), C, cf->norm_eps);
+            naive_linear(q + t * H * D, h, NAME(n1, "attn_q.weight"), cf->qkv_bias ? NAME(n2, "attn_q.bias") : NULL, H * D, C);
+            naive_linear(k + t * G * D, h, NAME(n1, "attn_k.weight"), cf->qkv_bias ? NAME(n2, "attn_k.bias") : NULL, G * D, C);
+            naive_linear(v + t * G * D, h, NAME(n1, "attn_v.weight"), cf->qkv_bias ? NAME(n2, "attn_v.bias") : NULL, G * D, C);
+            for (int hh = 0; hh < H + G; hh++) { /* RoPE on q heads, then k heads */
+                double *z = hh < H ? q + t * H * D + hh * D : k + t * G * D + (hh - H) * D;
+                for (int i = 0; i < D / 2; i++) {
+                    double a = t * pow(cf->rope_theta, -2.0 * i / D) / cf->rope_scale;
+                    int i0 = neox ? i : 2 * i, i1 = neox ? i + D / 2 : 2 * i + 1;
+                    double z0 = z[i0], z1 = z[i1];
+                    z[i0] = z0 * cos(a) - z1 * sin(a);
+                    z[i1] = z0 * sin(a) + z1 * cos(a);
+                }
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            for (int hh = 0; hh < H; hh++) {
+                int gg = hh / (H / G);
+                double mx = -INFINITY, sum = 0;
+                for (int s2 = 0; s2 <= t; s2++) {
+                    double d = 0;
+                    for (int i = 0; i < D; i++) d += q[t * H * D + hh * D + i] * k[s2 * G * D + gg * D + i];
+                    sc[s2] = d / sqrt((double)D);
+                    mx = fmax(mx, sc[s2]);
+                }
+                for (int s2 = 0; s2 <= t; s2++) sum += (sc[s2] = exp(sc[s2] - mx));
+                for (int i = 0; i < D; i++) {
+                    double a = 0;
+                    for (int s2 = 0; s2 <= t; s2++) a += sc[s2] / sum * v[s2 * G * D + gg * D + i];
+                    att[hh * D + i] = a;
+                }
+            }
+            naive_linear(o, att, NAME(n1, "attn_output.weight"), NULL, C, H * D);
+            for (int c = 0; c < C; c++) x[t * C + c] += o[c];
+            naive_rmsnorm(h, x + t * C, NAME(n1, "ffn_norm.weight"), C, cf->norm_eps);
+            naive_linear(g, h, NAME(n1, "ffn_gate.weight"), NULL, F, C);
+            naive_linear(u, h, NAME(n1, "ffn_up.weight"), NULL, F, C);
+            for (int i = 0; i < F; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            naive_linear(o, g, NAME(n1, "ffn_down.weight"), NULL, C, F);
+            for (int c = 0; c < C; c++) x[t * C + c] += o[c];
+        }
+#undef NAME
+    }
+    for (int t = 0; t < T; t++) {
+        naive_rmsnorm(h, x + t * C, "output_norm.weight", C, cf->norm_eps);
+        naive_linear(logits + (size_t)t * V, h, cf->tied_embeddings ? "token_embd.weight" : "output.weight", NULL, V, C);
+    }
+    free(x), free(h), free(q), free(k), free(v), free(att), free(o), free(g), free(u), free(sc);
+}
+
+/* float32 forward vs double naive forward of random weights: rounding only */
+#define SYN_ATOL 2e-4
+
+static void test_model_synthetic_vs_naive(void **state) {
+    (void)state;
+    slm_model_config qwen = {.arch = SLM_ARCH_QWEN2, .n_embd = 64, .n_ff = 96, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+                             .head_dim = 16, .n_vocab = 300, .norm_eps = 1e-6f, .rope_theta = 1e6f, .rope_scale = 1.0f,
+                             .tied_embeddings = 0, .qkv_bias = 1, .bos_id = -1, .eos_id = -1};
+    slm_model_config llama = {.arch = SLM_ARCH_LLAMA, .n_embd = 48, .n_ff = 80, .n_layer = 2, .n_head = 6, .n_head_kv = 2,
+                              .head_dim = 8, .n_vocab = 200, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_scale = 2.0f,
+                              .tied_embeddings = 1, .qkv_bias = 0, .bos_id = 1, .eos_id = 2};
+    const slm_model_config *cfgs[] = {&qwen, &llama};
+    const int T = 37;
+    for (size_t i = 0; i < SLM_ARRAY_LEN(cfgs); i++) {
+        const slm_model_config *cf = cfgs[i];
+        int32_t tok[37];
+        for (int t = 0; t < T; t++) tok[t] = (t * 37 + 11) % cf->n_vocab;
+        slm_model m = {0};
+        slm_err err = {0};
+        slm_weight_reader rd = {syn_reader, NULL, NULL};
+        if (slm_model_build_from(&m, cf, &rd, 64, 0, &err)) fail_msg("%s", err.msg);
+        float *got = forward_all(&m, tok, T);
+        double *want = malloc(sizeof(double) * (size_t)T * cf->n_vocab);
+        naive_forward(want, cf, tok, T);
+        float *wantf = malloc(sizeof(float) * (size_t)T * cf->n_vocab);
+        double maxdiff = 0;
+        for (size_t j = 0; j < (size_t)T * cf->n_vocab; j++) {
+            wantf[j] = (float)want[j];
+            maxdiff = fmax(maxdiff, fabs(got[j] - want[j]));
+        }
+        printf("    synthetic %s (%s RoPE%s%s): max |logit diff| vs naive double forward %.3g\n",
+               cf->arch == SLM_ARCH_QWEN2 ? "qwen2" : "llama", cf->arch == SLM_ARCH_QWEN2 ? "NEOX" : "pairs",
+               cf->qkv_bias ? ", q/k/v biases" : "", cf->tied_embeddings ? ", tied, rope scale 2" : ", untied", maxdiff);
+        expect_tensor_near(cf->arch == SLM_ARCH_QWEN2 ? "qwen2" : "llama", got, wantf, (int64_t)T * cf->n_vocab, SYN_ATOL, 0);
+        /* the weights read back as stored, through the panel layout */
+        float w[48 * 80];
+        int64_t nr, nc;
+        const char *nm = cf->qkv_bias ? "blk.1.attn_k.bias" : "blk.1.ffn_down.weight";
+        assert_int_equal(slm_model_get_weight(&m, nm, w, &nr, &nc, &err), 0);
+        for (int64_t r = 0; r < nr; r++)
+            for (int64_t c = 0; c < nc; c++) assert_true(w[r * nc + c] == (float)syn_w(nm, r, c, nc));
+        free(got), free(want), free(wantf);
+        slm_model_free(&m);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * greedy generation */
 
 static void test_model_greedy_stories260K(void **state) {
@@ -566,6 +714,7 @@ int main(void) {
         cmocka_unit_test(test_model_kernels_simd_equals_ref),
         cmocka_unit_test(test_model_logits_stories260K),
         cmocka_unit_test(test_model_logits_tinystories3M),
+        cmocka_unit_test(test_model_synthetic_vs_naive),
         cmocka_unit_test(test_model_greedy_stories260K),
         cmocka_unit_test(test_model_greedy_tinystories3M),
         cmocka_unit_test(test_model_ggml_numerics),
