@@ -375,6 +375,9 @@ int cmd_eval(int argc, char **argv) {
     slm_report rep = {0};
     int rc = slm_src_open(&src, in, &err);
     if (!rc && ref) rc = slm_src_open(&rsrc, ref, &err);
+    if (!rc && ref && rsrc.cfg.n_vocab != src.cfg.n_vocab)
+        rc = slm_errf(&err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", in, src.cfg.n_vocab, ref,
+                      rsrc.cfg.n_vocab);
     const slm_src *tsrc = ref ? &rsrc : &src; /* whose tokenizer (llkld: the reference's) */
     int32_t bos = rc ? -1 : bos_of(tsrc);
     if (!rc && text) rc = tokenize_file(tsrc, text, convention == SLM_PPL_SECOND_HALF, &ids, &n_ids, &err);
