@@ -4,9 +4,8 @@
  * Owns: the size and pointer tables of the flat parameter and activation buffers, reading
  * and packing the weights, the RoPE table, and forward() as straight-line code over the
  * layer kernels of layers.c.
- * Must not: print, or run anything in parallel itself (the kernels do, one loop each).
- * Exception to the model/ -> core rule: slm_model_build (at the end) adapts formats/'s
- * slm_src to the reader interface the rest of this file uses.
+ * Must not: print, read files, or run anything in parallel itself (the kernels do, one loop
+ * each).
  */
 #include "model/transformer.h"
 
@@ -14,10 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
-#include "formats/model_src.h"
 #include "model/layers.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -239,8 +236,8 @@ static void fill_rope_table(float *cs, int n_pos, int D, double theta, double sc
 /* ---------------------------------------------------------------------------------------------
  * build / free */
 
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
-                         slm_err *err) {
+int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
+                    slm_err *err) {
     memset(m, 0, sizeof *m);
     SLM_TRY(check_config(cfg, max_ctx, err));
     m->cfg = *cfg;
@@ -412,38 +409,4 @@ int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64
     if (s.packed) slm_panel_unpack_rows(dst, s.base, 0, s.nrows, s.ncols);
     else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
     return SLM_OK;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * the slm_src adapter (formats/model_src.h) */
-
-static int src_reader(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
-                      slm_err *err) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", src->name, name);
-    const slm_src_tensor *t = &src->tensors[i];
-    if (slm_src_nrows(t) != nrows || slm_src_ncols(t) != ncols)
-        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is %lld x %lld, the config implies %lld x %lld", t->file,
-                        name, (long long)slm_src_nrows(t), (long long)slm_src_ncols(t), (long long)nrows,
-                        (long long)ncols);
-    int rc = slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
-    if (rc) slm_err_prefix(err, "%s", t->file);
-    if (r0 + n == nrows) slm_src_release(src, (size_t)i); /* the model reads each tensor once, in row order */
-    return rc;
-}
-
-static int src_dtype(const void *ud, const char *name) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
-}
-
-int slm_model_build_ex(slm_model *m, const struct slm_src *src, int max_ctx, int flags, slm_err *err) {
-    slm_weight_reader rd = {src_reader, src_dtype, src};
-    return slm_model_build_from(m, &src->cfg, &rd, max_ctx, flags, err);
-}
-
-int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err) {
-    return slm_model_build_ex(m, src, max_ctx, 0, err);
 }

@@ -5,14 +5,14 @@
  * ONE flat buffer sized for the largest call the caller asked for (kept per layer, so
  * `*_backward` passes can be added beside each forward), the RoPE table and the KV cache;
  * building it from a model source, and the forward pass.
- * Must not: print, tokenize, or know file formats beyond reading rows through a reader.
+ * Must not: print, tokenize, or know file formats: weights come through a reader callback.
  *
  * Dimension legend (as model/layers.h): T tokens of a call, C model dim, F ffn dim, H heads,
  * Hkv kv heads, D head dim, QKV = (H + 2 Hkv) D, V vocab, L layers.
  *
  * Usage:
  *   slm_model m = {0};
- *   slm_model_build(&m, &src, 512, &err);             // max_ctx: cache and activation size
+ *   slm_model_build(&m, &cfg, &reader, 512, 0, &err);  // max_ctx: cache and activation size
  *   slm_model_forward(&m, ids, T, 0, 0, logits, &err);   // (T, V) logits of a window
  *   slm_model_forward(&m, &next, 1, T, 0, logits, &err); // decode one more token
  *   slm_model_free(&m);
@@ -142,18 +142,13 @@ typedef struct slm_weight_reader {
    inference needs a quarter of the memory or less. */
 enum { SLM_BUILD_KEEP_ACTS = 1 };
 
-/* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions. Every
-   weight must be finite (SLM_E_DATA names the tensor otherwise). On failure m is freed. */
-int slm_model_build_from(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
-                         slm_err *err);
-
-/* The same from an opened model source (formats/model_src.h: an HF folder or a GGUF, any
-   dtype): reads every tensor through slm_src_read_rows, and drops each tensor's mapped pages
-   once read (slm_src_release), so the peak is the f32 model, not the f32 model + the file.
-   slm_model_build is slm_model_build_ex with flags 0 (inference). */
-struct slm_src;
-int slm_model_build(slm_model *m, const struct slm_src *src, int max_ctx, slm_err *err);
-int slm_model_build_ex(slm_model *m, const struct slm_src *src, int max_ctx, int flags, slm_err *err);
+/* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions, reading
+   every tensor once, in row order, through rd. Every weight must be finite (SLM_E_DATA names
+   the tensor otherwise). On failure m is freed. A model source of formats/ (HF folder or GGUF)
+   supplies the reader (slm_src_read_rows underneath: quantized GGUF tensors dequantized as
+   ggml does, llama q/k rows of HF folders permuted); model/ itself never reads files. */
+int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
+                    slm_err *err);
 
 /* Safe on a zeroed or freed model. */
 void slm_model_free(slm_model *m);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # interop_eval.sh - `slm eval` gives llama.cpp's (v0.5.0) perplexity and KL divergence.
-# Run by `make check-interop` (llama.cpp installed in LLBIN). Needs SLM and LLBIN.
+# Run by `make check-interop` (llama.cpp's drivers in LLBIN, default $LLCPP_DIR/bin). Needs SLM.
 #  1. tokens: slm tokenizes text/tinystories_val.txt into the very ids llama.cpp's
 #     llama_tokenize gives (llppl --dump-tokens vs slm eval --dump-tokens, compared with cmp).
 #  2. perplexity, llama-perplexity's convention (second half of each window of 256 scored) on
@@ -20,7 +20,7 @@
 # CHUNKS=N limits every run to N windows (default 100, ~2 min; CHUNKS=0: the whole file, ~15 min).
 set -u
 SLM=${SLM:-build/slm}
-LLBIN=${LLBIN:-/tmp/llcpp/bin}
+LLBIN=${LLBIN:-${LLCPP_DIR:-/tmp/llcpp}/bin}
 FIX=${SLM_FIXTURES:-../shared/fixtures}
 CHUNKS=${CHUNKS:-100}
 TEXT=$FIX/text/tinystories_val.txt

@@ -69,11 +69,33 @@ static int32_t *json_ids(const cJSON *arr, int *n) {
     return ids;
 }
 
+/* A model source (formats/) as the transformer's weight reader. */
+static int src_read(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
+                    slm_err *err) {
+    const slm_src *src = ud;
+    int i = slm_src_find(src, name);
+    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor '%s'", name);
+    assert_int_equal(slm_src_nrows(&src->tensors[i]), nrows);
+    assert_int_equal(slm_src_ncols(&src->tensors[i]), ncols);
+    return slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
+}
+
+static int src_dtype(const void *ud, const char *name) {
+    const slm_src *src = ud;
+    int i = slm_src_find(src, name);
+    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
+}
+
+static int build_src(slm_model *m, const slm_src *src, int ctx, int flags, slm_err *err) {
+    slm_weight_reader rd = {src_read, src_dtype, src};
+    return slm_model_build(m, &src->cfg, &rd, ctx, flags, err);
+}
+
 static void build(slm_model *m, const char *rel, int ctx) {
     slm_err err = {0};
     slm_src src;
     if (slm_src_open(&src, fixture_path(rel), &err)) fail_msg("%s: %s", rel, err.msg);
-    int rc = slm_model_build(m, &src, ctx, &err);
+    int rc = build_src(m, &src, ctx, 0, &err);
     slm_src_close(&src);
     if (rc) fail_msg("%s: %s", rel, err.msg);
 }
@@ -263,7 +285,7 @@ static void test_model_synthetic_vs_naive(void **state) {
         slm_model m = {0};
         slm_err err = {0};
         slm_weight_reader rd = {syn_reader, NULL, NULL};
-        if (slm_model_build_from(&m, cf, &rd, 64, 0, &err)) fail_msg("%s", err.msg);
+        if (slm_model_build(&m, cf, &rd, 64, 0, &err)) fail_msg("%s", err.msg);
         float *got = forward_all(&m, tok, T);
         double *want = malloc(sizeof(double) * (size_t)T * cf->n_vocab);
         naive_forward(want, cf, tok, T);
@@ -427,7 +449,7 @@ static void test_model_threads_deterministic(void **state) {
         slm_err err = {0};
         slm_src src;
         assert_int_equal(slm_src_open(&src, fixture_path("models/tinystories-3M"), &err), 0);
-        assert_int_equal(slm_model_build_ex(&mk, &src, 256, SLM_BUILD_KEEP_ACTS, &err), 0);
+        assert_int_equal(build_src(&mk, &src, 256, SLM_BUILD_KEEP_ACTS, &err), 0);
         slm_src_close(&src);
         assert_true(mk.num_activations > 3 * m.num_activations);
         float *lk = forward_all(&mk, ids, 256);
@@ -639,11 +661,11 @@ static void test_model_kl_ordering(void **state) {
     if (slm_src_open(&src, fixture_path("models/stories260K"), &err)) fail_msg("%s", err.msg);
     slm_model ref = {0}, same = {0}, q8 = {0}, q4 = {0};
     qreader r8 = {&src, SLM_DTYPE_Q8_0}, r4 = {&src, SLM_DTYPE_Q4_0};
-    assert_int_equal(slm_model_build(&ref, &src, 256, &err), 0);
-    assert_int_equal(slm_model_build(&same, &src, 256, &err), 0);
+    assert_int_equal(build_src(&ref, &src, 256, 0, &err), 0);
+    assert_int_equal(build_src(&same, &src, 256, 0, &err), 0);
     slm_weight_reader rd8 = {quant_reader, NULL, &r8}, rd4 = {quant_reader, NULL, &r4};
-    assert_int_equal(slm_model_build_from(&q8, &src.cfg, &rd8, 256, 0, &err), 0);
-    assert_int_equal(slm_model_build_from(&q4, &src.cfg, &rd4, 256, 0, &err), 0);
+    assert_int_equal(slm_model_build(&q8, &src.cfg, &rd8, 256, 0, &err), 0);
+    assert_int_equal(slm_model_build(&q4, &src.cfg, &rd4, 256, 0, &err), 0);
     slm_src_close(&src);
     int64_t n_ids;
     int32_t *ids = read_ids(&n_ids);
@@ -697,10 +719,10 @@ static void test_model_rejects_bad_calls(void **state) {
     /* out of memory at every allocation of the build */
     slm_src src;
     assert_int_equal(slm_src_open(&src, fixture_path("models/stories260K"), &err), 0);
-    for (long k = 0; k < 4; k++) {
+    for (long k = 0; k < 5; k++) { /* the five allocations of a build */
         slm_model m2 = {0};
         slm_mem_fail_after(k);
-        int rc = slm_model_build(&m2, &src, 32, &err);
+        int rc = build_src(&m2, &src, 32, 0, &err);
         slm_mem_fail_after(-1);
         assert_int_equal(rc, SLM_E_NOMEM);
         slm_model_free(&m2);
