@@ -107,6 +107,7 @@ demo: all
 
 # ---- tests
 check: all $(TESTS) $(TOOLS)
+	@sh tests/lint.sh
 	@$(MAKE) --no-print-directory check-unit check-cli
 
 check-unit: $(TESTS) $(BUILD)/slm
@@ -123,6 +124,7 @@ check-interop: all $(TOOLS)
 	@sh $(SHARED)/tools/llamacpp/setup.sh $(LLCPP_DIR) >/dev/null
 	@$(MAKE) --no-print-directory -C $(SHARED)/tools/llamacpp LLCPP_DIR=$(LLCPP_DIR) BUILD=$(LLCPP_DIR)/bin >/dev/null
 	@SLM=$(BUILD)/slm LLBIN=$(LLCPP_DIR)/bin sh tests/interop.sh
+	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh

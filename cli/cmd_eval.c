@@ -65,39 +65,6 @@ static void usage(FILE *f, int full) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * model sources -> the transformer. model/ reads no files, so a source's tensors reach
- * slm_model_build through this reader (formats/model_src.h is the natural home for it). */
-
-static int src_read(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
-                    slm_err *err) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", src->name, name);
-    const slm_src_tensor *t = &src->tensors[i];
-    if (slm_src_nrows(t) != nrows || slm_src_ncols(t) != ncols)
-        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is %lld x %lld, the config implies %lld x %lld", t->file,
-                        name, (long long)slm_src_nrows(t), (long long)slm_src_ncols(t), (long long)nrows,
-                        (long long)ncols);
-    int rc = slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
-    if (rc) slm_err_prefix(err, "%s", t->file);
-    if (r0 + n == nrows) slm_src_release(src, (size_t)i); /* read once, in row order: drop the pages */
-    return rc;
-}
-
-static int src_dtype(const void *ud, const char *name) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
-}
-
-/* Shared with cmd_generate.c. */
-int cli_model_build(slm_model *m, const slm_src *src, int max_ctx, slm_err *err);
-int cli_model_build(slm_model *m, const slm_src *src, int max_ctx, slm_err *err) {
-    slm_weight_reader rd = {src_read, src_dtype, src};
-    return slm_model_build(m, &src->cfg, &rd, max_ctx, 0, err);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * token ids in and out */
 
 /* Little-endian int32 when the file has a NUL byte (ids below 2^24 always do), else text. */
@@ -423,8 +390,8 @@ int cmd_eval(int argc, char **argv) {
     if (!rc && dump) rc = write_ids_file(dump, ids, n_ids, &err);
     if (!rc && src.cfg.n_ctx_train > 0 && ctx > src.cfg.n_ctx_train)
         msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, ctx, src.cfg.n_ctx_train);
-    if (!rc) rc = cli_model_build(&m, &src, (int)ctx, &err);
-    if (!rc && ref) rc = cli_model_build(&rm, &rsrc, (int)ctx, &err);
+    if (!rc) rc = slm_src_model_build(&src, &m, (int)ctx, 0, &err);
+    if (!rc && ref) rc = slm_src_model_build(&rsrc, &rm, (int)ctx, 0, &err);
     m.numerics = rm.numerics = numerics;
     double t1 = cli_now();
     slm_eval_opts o = {.ctx = (int)ctx, .convention = convention, .bos_id = bos, .max_chunks = chunks,

@@ -19,7 +19,6 @@
 #include "msg.h"
 
 /* cmd_eval.c: an opened model source -> the transformer */
-int cli_model_build(slm_model *m, const slm_src *src, int max_ctx, slm_err *err);
 
 static void usage(FILE *f, int full) {
     fprintf(f, "usage: slm generate MODEL -p TEXT [-n N] [--ignore-eos] [--ids] [options]\n");
@@ -103,7 +102,7 @@ int cmd_generate(int argc, char **argv) {
     if (!rc && n_ids == 0) rc = slm_errf(&err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
     if (!rc && n_ids + (size_t)n_gen > (size_t)1 << 24) rc = slm_errf(&err, SLM_E_ARG, "prompt + -n: too many tokens");
     int max_ctx = (int)n_ids + (n_gen > 0 ? (int)n_gen - 1 : 0);
-    if (!rc) rc = cli_model_build(&m, &src, max_ctx, &err);
+    if (!rc) rc = slm_src_model_build(&src, &m, max_ctx, 0, &err);
     if (!rc) rc = slm_alloc((void **)&out, sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1), &err, "generated ids");
     if (rc) goto done;
     if (src.cfg.n_ctx_train > 0 && max_ctx > src.cfg.n_ctx_train)

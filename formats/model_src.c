@@ -374,3 +374,31 @@ int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
     if (s->vocab.kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(&s->vocab, kv, err));
     return SLM_OK;
 }
+
+/* ---- the source as the transformer's weight reader (model/ reads no files) ----------------- */
+
+static int reader_read(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
+                       slm_err *err) {
+    const slm_src *src = ud;
+    int i = slm_src_find(src, name);
+    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", src->name, name);
+    const slm_src_tensor *t = &src->tensors[i];
+    if (slm_src_nrows(t) != nrows || slm_src_ncols(t) != ncols)
+        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is %lld x %lld, the config implies %lld x %lld", t->file, name,
+                        (long long)slm_src_nrows(t), (long long)slm_src_ncols(t), (long long)nrows, (long long)ncols);
+    int rc = slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
+    if (rc) slm_err_prefix(err, "%s", t->file);
+    if (r0 + n == nrows) slm_src_release(src, (size_t)i); /* read once, in row order: drop the pages */
+    return rc;
+}
+
+static int reader_dtype(const void *ud, const char *name) {
+    const slm_src *src = ud;
+    int i = slm_src_find(src, name);
+    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
+}
+
+int slm_src_model_build(const slm_src *s, slm_model *m, int max_ctx, int flags, slm_err *err) {
+    slm_weight_reader rd = {reader_read, reader_dtype, s};
+    return slm_model_build(m, &s->cfg, &rd, max_ctx, flags, err);
+}

@@ -69,26 +69,8 @@ static int32_t *json_ids(const cJSON *arr, int *n) {
     return ids;
 }
 
-/* A model source (formats/) as the transformer's weight reader. */
-static int src_read(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
-                    slm_err *err) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor '%s'", name);
-    assert_int_equal(slm_src_nrows(&src->tensors[i]), nrows);
-    assert_int_equal(slm_src_ncols(&src->tensors[i]), ncols);
-    return slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
-}
-
-static int src_dtype(const void *ud, const char *name) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
-}
-
 static int build_src(slm_model *m, const slm_src *src, int ctx, int flags, slm_err *err) {
-    slm_weight_reader rd = {src_read, src_dtype, src};
-    return slm_model_build(m, &src->cfg, &rd, ctx, flags, err);
+    return slm_src_model_build(src, m, ctx, flags, err);
 }
 
 static void build(slm_model *m, const char *rel, int ctx) {
