@@ -99,6 +99,18 @@ while IFS="$(printf '\t')" read -r path kind code msg; do
     fi
 done < fixtures/corrupt/MANIFEST
 
+# ---- eval and generate ---------------------------------------------------------------------------
+expect 2 "slm eval: missing --text FILE" "$SLM" eval "$S260"
+expect 1 "/nonexistent.txt: No such file or directory" "$SLM" eval "$S260" --text /nonexistent.txt; one_line
+expect 0 '' "$SLM" eval "$S260" --text "$FIX/text/tinystories_val.txt" --ctx 64 --chunks 3 --json
+expect_stdout '"ppl":'
+expect 0 '' "$SLM" generate "$S260" -p "Once upon a time" -n 200
+n_out=$(($(wc -c < "$T/out") - 1)) # without the final newline generate adds
+head -c "$n_out" "$T/out" > "$T/gen.txt"
+head -c "$n_out" "$FIX/reference/stories260K.runc_greedy.txt" > "$T/ref.txt"
+[ "$n_out" -gt 400 ] && cmp -s "$T/gen.txt" "$T/ref.txt" ||
+    fail "slm generate: 200 greedy tokens are not run.c's text"
+
 # ---- dry run: the exact size, nothing written --------------------------------------------------
 expect 0 '' "$SLM" quantize "$FIX/models/tinystories-3M" --type Q4_K_M --dry-run -o "$T/dry.gguf"
 no_file "$T/dry.gguf"
