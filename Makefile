@@ -57,7 +57,7 @@ TOOLS     := $(BUILD)/mksynth
 
 VPATH     := core formats model quantize prune distill cli tests fixtures bench
 
-.PHONY: all deps demo check check-unit check-cli check-asan check-interop bench install clean help lint
+.PHONY: all deps deps-ok demo check check-unit check-cli check-asan check-interop bench install clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
 
@@ -77,7 +77,7 @@ deps:
 $(BUILD):
 	@mkdir -p $@
 
-$(BUILD)/%.o: %.c | $(BUILD)
+$(BUILD)/%.o: %.c | $(BUILD) deps-ok
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libslm.a: $(LIB_OBJ)
@@ -90,7 +90,7 @@ $(BUILD)/slm: $(CLI_OBJ) $(BUILD)/libslm.a
 $(addprefix $(BUILD)/,$(ALIASES)): | $(BUILD)/slm
 	@ln -sf slm $@
 
-$(BUILD)/testutil.o: tests/testutil.c | $(BUILD)
+$(BUILD)/testutil.o: tests/testutil.c | $(BUILD) deps-ok
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/testutil.o $(BUILD)/libslm.a
