@@ -50,15 +50,6 @@ void msg_warn(const char *fmt, ...) {
     va_end(ap);
 }
 
-void msg_info(int level, const char *fmt, ...) {
-    if (g_msg.verbosity < level) return;
-    clear_progress();
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-}
-
 int msg_show_summary(void) { return g_msg.verbosity >= 2 || (g_msg.verbosity >= 1 && g_msg.tty); }
 
 void msg_progress(const char *what, double frac) {

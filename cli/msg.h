@@ -22,8 +22,6 @@ extern msg_state g_msg; /* CLI-only global display state (zstd's DISPLAYLEVEL id
 void msg_init(const char *cmd);
 void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Printed to stderr when verbosity >= level. */
-void msg_info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Summaries: shown on a terminal at the default level, or with -v. */
 int msg_show_summary(void);
 /* "what: 37%" on one \r line, at most ~5 times a second; done clears the line. */

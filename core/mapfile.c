@@ -57,7 +57,7 @@ static void advise(const slm_map *m, size_t off, size_t len, int how) {
     madvise((void *)(m->data + start), end - start, how);
 }
 
-void slm_map_advise_willneed(const slm_map *m, size_t off, size_t len) {
+void slm_map_advise_populate(const slm_map *m, size_t off, size_t len) {
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14: map the pages now, in bulk, instead of one fault each */
 #endif

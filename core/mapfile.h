@@ -23,7 +23,7 @@ int slm_map_open(slm_map *m, const char *path, slm_err *err);
 void slm_map_close(slm_map *m);
 /* [off, off+len) will be read now (pages mapped in bulk where the kernel can) / is no longer
    needed (pages dropped from the process). Advice only: failures are ignored. */
-void slm_map_advise_willneed(const slm_map *m, size_t off, size_t len);
+void slm_map_advise_populate(const slm_map *m, size_t off, size_t len);
 void slm_map_advise_dontneed(const slm_map *m, size_t off, size_t len);
 
 #endif

@@ -17,19 +17,6 @@ int slm_shape_nelem(const int64_t *shape, int ndim, int64_t *out, slm_err *err) 
     return SLM_OK;
 }
 
-int64_t slm_tensor_nelem(const slm_tensor *t) {
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
-    return n;
-}
-
-int64_t slm_tensor_ncols(const slm_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
-
-int64_t slm_tensor_nrows(const slm_tensor *t) {
-    int64_t c = slm_tensor_ncols(t);
-    return c ? slm_tensor_nelem(t) / c : 0;
-}
-
 const char *slm_shape_str(char *buf, size_t bufsize, const int64_t *shape, int ndim) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, bufsize - o, "[");

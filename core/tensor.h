@@ -28,9 +28,6 @@ typedef struct slm_tensor {
 
 /* Element count; 0 and an error if the product overflows or a dim is negative. */
 int slm_shape_nelem(const int64_t *shape, int ndim, int64_t *out, slm_err *err);
-int64_t slm_tensor_nelem(const slm_tensor *t);          /* of an already validated view */
-int64_t slm_tensor_nrows(const slm_tensor *t);          /* nelem / row length (1 for scalars) */
-int64_t slm_tensor_ncols(const slm_tensor *t);          /* row length */
 /* "[172, 64]" into buf; returns buf. */
 const char *slm_shape_str(char *buf, size_t bufsize, const int64_t *shape, int ndim);
 

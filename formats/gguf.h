@@ -87,7 +87,6 @@ const char *slm_gguf_type_name(int type);
 size_t slm_gguf_scalar_size(int type); /* 0 for STRING/ARRAY/unknown */
 
 /* Setters replace an existing key in place (order is first insertion) and deep-copy values. */
-int slm_kvs_set_u8(slm_kvs *kv, const char *key, uint8_t v, slm_err *err);
 int slm_kvs_set_u32(slm_kvs *kv, const char *key, uint32_t v, slm_err *err);
 int slm_kvs_set_i32(slm_kvs *kv, const char *key, int32_t v, slm_err *err);
 int slm_kvs_set_u64(slm_kvs *kv, const char *key, uint64_t v, slm_err *err);
@@ -115,6 +114,8 @@ int slm_kvs_get_arr(const slm_kvs *kv, const char *key, int elem_type, const voi
 void slm_kvs_free(slm_kvs *kv);
 void slm_gguf_val_free(slm_gguf_val *v);
 int slm_gguf_val_copy(slm_gguf_val *dst, const slm_gguf_val *src, slm_err *err);
+/* 1 when two values have the same type and bytes (arrays element by element, nested too). */
+int slm_gguf_val_equal(const slm_gguf_val *a, const slm_gguf_val *b);
 
 /* ---- reader ---------------------------------------------------------------------------- */
 

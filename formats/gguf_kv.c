@@ -90,6 +90,23 @@ int slm_gguf_val_copy(slm_gguf_val *dst, const slm_gguf_val *src, slm_err *err) 
     return SLM_OK;
 }
 
+int slm_gguf_val_equal(const slm_gguf_val *a, const slm_gguf_val *b) {
+    if (a->type != b->type) return 0;
+    if (a->type == SLM_GGUF_STRING) return a->v.str.len == b->v.str.len && !memcmp(a->v.str.s, b->v.str.s, a->v.str.len);
+    if (a->type != SLM_GGUF_ARRAY) return !memcmp(&a->v, &b->v, slm_gguf_scalar_size(a->type));
+    if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
+    for (uint64_t i = 0; i < a->v.arr.n; i++) {
+        if (a->v.arr.type == SLM_GGUF_STRING) {
+            const slm_gguf_str *x = &((const slm_gguf_str *)a->v.arr.data)[i], *y = &((const slm_gguf_str *)b->v.arr.data)[i];
+            if (x->len != y->len || memcmp(x->s, y->s, x->len)) return 0;
+        } else if (a->v.arr.type == SLM_GGUF_ARRAY) {
+            if (!slm_gguf_val_equal(&((const slm_gguf_val *)a->v.arr.data)[i], &((const slm_gguf_val *)b->v.arr.data)[i])) return 0;
+        }
+    }
+    if (a->v.arr.type == SLM_GGUF_STRING || a->v.arr.type == SLM_GGUF_ARRAY || a->v.arr.n == 0) return 1;
+    return !memcmp(a->v.arr.data, b->v.arr.data, (size_t)a->v.arr.n * slm_gguf_scalar_size(a->v.arr.type));
+}
+
 static slm_kv *find(const slm_kvs *kv, const char *key) {
     for (size_t i = 0; i < kv->n; i++)
         if (!strcmp(kv->items[i].key, key)) return &kv->items[i];
@@ -131,7 +148,6 @@ static int set_scalar(slm_kvs *kv, const char *key, int type, const void *p, slm
     return put(kv, key, &v, err);
 }
 
-int slm_kvs_set_u8(slm_kvs *kv, const char *key, uint8_t x, slm_err *err) { return set_scalar(kv, key, SLM_GGUF_UINT8, &x, err); }
 int slm_kvs_set_u32(slm_kvs *kv, const char *key, uint32_t x, slm_err *err) { return set_scalar(kv, key, SLM_GGUF_UINT32, &x, err); }
 int slm_kvs_set_i32(slm_kvs *kv, const char *key, int32_t x, slm_err *err) { return set_scalar(kv, key, SLM_GGUF_INT32, &x, err); }
 int slm_kvs_set_u64(slm_kvs *kv, const char *key, uint64_t x, slm_err *err) { return set_scalar(kv, key, SLM_GGUF_UINT64, &x, err); }

@@ -335,7 +335,7 @@ void slm_src_release(const slm_src *s, size_t i) {
 void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
-    slm_map_advise_willneed(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
+    slm_map_advise_populate(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
 
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {

@@ -15,24 +15,6 @@
 #include "formats/gguf.h"
 #include "tests/testutil.h"
 
-static int val_equal(const slm_gguf_val *a, const slm_gguf_val *b) {
-    if (a->type != b->type) return 0;
-    if (a->type == SLM_GGUF_STRING) return a->v.str.len == b->v.str.len && !memcmp(a->v.str.s, b->v.str.s, a->v.str.len);
-    if (a->type != SLM_GGUF_ARRAY) return !memcmp(&a->v, &b->v, slm_gguf_scalar_size(a->type));
-    if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
-    for (uint64_t i = 0; i < a->v.arr.n; i++) {
-        if (a->v.arr.type == SLM_GGUF_STRING) {
-            const slm_gguf_str *x = &((const slm_gguf_str *)a->v.arr.data)[i], *y = &((const slm_gguf_str *)b->v.arr.data)[i];
-            if (x->len != y->len || memcmp(x->s, y->s, x->len)) return 0;
-        } else if (a->v.arr.type == SLM_GGUF_ARRAY) {
-            if (!val_equal(&((const slm_gguf_val *)a->v.arr.data)[i], &((const slm_gguf_val *)b->v.arr.data)[i])) return 0;
-        }
-    }
-    if (a->v.arr.type != SLM_GGUF_STRING && a->v.arr.type != SLM_GGUF_ARRAY)
-        return !memcmp(a->v.arr.data, b->v.arr.data, (size_t)a->v.arr.n * slm_gguf_scalar_size(a->v.arr.type));
-    return 1;
-}
-
 static void set_scalar(slm_kvs *kv, const char *key, int type, const void *p) {
     slm_gguf_val v;
     memset(&v, 0, sizeof v);
@@ -125,7 +107,7 @@ static void roundtrip(uint32_t alignment) {
     assert_int_equal(g.kv.n, w.kv.n);
     for (size_t i = 0; i < w.kv.n; i++) {
         assert_string_equal(g.kv.items[i].key, w.kv.items[i].key);
-        if (!val_equal(&g.kv.items[i].val, &w.kv.items[i].val)) fail_msg("value of %s differs after the round trip", w.kv.items[i].key);
+        if (!slm_gguf_val_equal(&g.kv.items[i].val, &w.kv.items[i].val)) fail_msg("value of %s differs after the round trip", w.kv.items[i].key);
     }
     assert_int_equal(g.n_tensors, 3);
     for (size_t i = 0; i < 3; i++) {

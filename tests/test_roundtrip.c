@@ -24,21 +24,6 @@ static const char *slm_bin(void) {
     return s && *s ? s : "build/slm";
 }
 
-static int val_equal(const slm_gguf_val *a, const slm_gguf_val *b) {
-    if (a->type != b->type) return 0;
-    if (a->type == SLM_GGUF_STRING) return a->v.str.len == b->v.str.len && !memcmp(a->v.str.s, b->v.str.s, a->v.str.len);
-    if (a->type != SLM_GGUF_ARRAY) return !memcmp(&a->v, &b->v, slm_gguf_scalar_size(a->type));
-    if (a->v.arr.type != b->v.arr.type || a->v.arr.n != b->v.arr.n) return 0;
-    if (a->v.arr.type == SLM_GGUF_STRING) {
-        for (uint64_t i = 0; i < a->v.arr.n; i++) {
-            const slm_gguf_str *x = &((const slm_gguf_str *)a->v.arr.data)[i], *y = &((const slm_gguf_str *)b->v.arr.data)[i];
-            if (x->len != y->len || memcmp(x->s, y->s, x->len)) return 0;
-        }
-        return 1;
-    }
-    return !memcmp(a->v.arr.data, b->v.arr.data, (size_t)a->v.arr.n * slm_gguf_scalar_size(a->v.arr.type));
-}
-
 static void roundtrip(const char *model, const char *outtype) {
     const char *dir = fixture_path(model);
     char out[4096], cmd[8192];
@@ -100,7 +85,7 @@ static void roundtrip(const char *model, const char *outtype) {
     assert_int_equal(g.kv.n, want.n);
     for (size_t i = 0; i < want.n; i++) {
         assert_string_equal(g.kv.items[i].key, want.items[i].key);
-        if (!val_equal(&g.kv.items[i].val, &want.items[i].val)) fail_msg("%s: KV %s differs", model, want.items[i].key);
+        if (!slm_gguf_val_equal(&g.kv.items[i].val, &want.items[i].val)) fail_msg("%s: KV %s differs", model, want.items[i].key);
     }
     assert_non_null(slm_kvs_get(&g.kv, "tokenizer.ggml.tokens"));
     slm_kvs_free(&want);
