@@ -126,14 +126,12 @@ static int write_nll_file(const char *path, const slm_ppl_result *p, const int32
                           slm_err *err) {
     slm_afile f = {0};
     SLM_TRY(slm_afile_open(&f, path, err));
-    int n_score = slm_eval_scored_per_window(o), first = o->ctx - 1 - n_score, rc = SLM_OK;
-    int stride = o->convention == SLM_PPL_ALL && o->bos_id >= 0 ? o->ctx - 1 : o->ctx;
-    int shift = o->convention == SLM_PPL_ALL && o->bos_id >= 0 ? -1 : 0; /* window position -> stream index */
+    int n_score = slm_eval_scored_per_window(o), first = slm_eval_first_target(o), rc = SLM_OK;
     char line[96];
     for (int64_t k = 0; !rc && k < p->n_chunks; k++)
         for (int j = 0; !rc && j < n_score; j++) {
-            int pos = first + j + 1;
-            int32_t tok = ids[k * stride + pos + shift];
+            int pos = first + j;
+            int32_t tok = ids[slm_eval_stream_index(o, k, pos)];
             int n = snprintf(line, sizeof line, "%lld %d %d %.9f\n", (long long)k, pos, tok, p->token_nll[k * n_score + j]);
             rc = slm_afile_write(&f, line, (size_t)n, err);
         }
@@ -142,32 +140,18 @@ static int write_nll_file(const char *path, const slm_ppl_result *p, const int32
     return rc;
 }
 
-static int tokenize_file(const slm_src *src, const char *path, int add_special, int32_t **ids, int64_t *n_ids,
+/* Tokenizes a whole text file with tok (llama.cpp's perplexity: one string, BOS as the vocab
+   says when add_special). */
+static int tokenize_file(const slm_tokenizer *tok, const char *path, int add_special, int32_t **ids, int64_t *n_ids,
                          slm_err *err) {
-    if (src->vocab.kind == SLM_VOCAB_NONE)
-        return slm_errf(err, SLM_E_UNSUPPORTED, "%s: has no tokenizer (use --tokens-in)", src->name);
     slm_map mp = {0};
-    slm_tokenizer tok = {0};
     size_t n = 0;
     SLM_TRY(slm_map_open(&mp, path, err));
-    int rc = slm_tokenizer_build(&tok, &src->vocab, err);
-    if (!rc) rc = slm_tokenize(&tok, mp.data ? (const char *)mp.data : "", mp.size, add_special, ids, &n, err);
+    int rc = slm_tokenize(tok, mp.data ? (const char *)mp.data : "", mp.size, add_special, ids, &n, err);
     if (rc) slm_err_prefix(err, "%s", path);
     *n_ids = (int64_t)n;
-    slm_tokenizer_free(&tok);
     slm_map_close(&mp);
     return rc;
-}
-
-/* BOS as llama.cpp uses it: the vocab's, when the vocab adds one (config.json's without a vocab). */
-static int32_t bos_of(const slm_src *src) {
-    if (src->vocab.kind == SLM_VOCAB_NONE) return src->cfg.bos_id;
-    slm_tokenizer tok = {0};
-    slm_err err = {0};
-    if (slm_tokenizer_build(&tok, &src->vocab, &err)) return src->vocab.add_bos ? src->vocab.bos_id : -1;
-    int32_t bos = tok.add_bos ? tok.bos_id : -1;
-    slm_tokenizer_free(&tok);
-    return bos;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -243,6 +227,8 @@ static void print_json(const eval_run *e) {
         cJSON_AddNumberToObject(o, "top1_err", k->top1_err);
         cJSON_AddNumberToObject(o, "rms_dp", k->rms_dp);
         cJSON_AddNumberToObject(o, "rms_dp_err", k->rms_dp_err);
+        cJSON_AddNumberToObject(o, "mean_dp", k->mean_dp);
+        cJSON_AddNumberToObject(o, "max_dp", k->max_dp);
     }
     cJSON_AddNumberToObject(o, "threads", e->threads);
     cJSON_AddNumberToObject(o, "seconds", e->seconds);
@@ -374,14 +360,22 @@ int cmd_eval(int argc, char **argv) {
     slm_ppl_result ppl = {0};
     slm_kl_result kl = {0};
     slm_report rep = {0};
+    slm_tokenizer tok = {0};
     int rc = slm_src_open(&src, in, &err);
     if (!rc && ref) rc = slm_src_open(&rsrc, ref, &err);
     if (!rc && ref && rsrc.cfg.n_vocab != src.cfg.n_vocab)
         rc = slm_errf(&err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", in, src.cfg.n_vocab, ref,
                       rsrc.cfg.n_vocab);
     const slm_src *tsrc = ref ? &rsrc : &src; /* whose tokenizer (llkld: the reference's) */
-    int32_t bos = rc ? -1 : bos_of(tsrc);
-    if (!rc && text) rc = tokenize_file(tsrc, text, convention == SLM_PPL_SECOND_HALF, &ids, &n_ids, &err);
+    /* BOS as llama.cpp uses it: the vocab's when it adds one (config.json's without a vocab) */
+    int32_t bos = tsrc->cfg.bos_id;
+    if (!rc && tsrc->vocab.kind != SLM_VOCAB_NONE) {
+        rc = slm_tokenizer_build(&tok, &tsrc->vocab, &err);
+        if (!rc) bos = slm_tokenizer_bos(&tok);
+    } else if (!rc && text) {
+        rc = slm_errf(&err, SLM_E_UNSUPPORTED, "%s: has no tokenizer (use --tokens-in)", tsrc->name);
+    }
+    if (!rc && text) rc = tokenize_file(&tok, text, convention == SLM_PPL_SECOND_HALF, &ids, &n_ids, &err);
     if (!rc && tokens_in) rc = read_ids_file(tokens_in, &ids, &n_ids, &err);
     for (int64_t i = 0; !rc && i < n_ids; i++)
         if (ids[i] < 0 || ids[i] >= src.cfg.n_vocab || (ref && ids[i] >= rsrc.cfg.n_vocab))
@@ -416,6 +410,7 @@ int cmd_eval(int argc, char **argv) {
         rc = slm_report_write_dir(&rep, 1, report_dir, &err);
     }
 done:
+    slm_tokenizer_free(&tok);
     slm_report_free(&rep);
     slm_kl_result_free(&kl);
     slm_ppl_result_free(&ppl);

@@ -18,8 +18,6 @@
 #include "model/transformer.h"
 #include "msg.h"
 
-/* cmd_eval.c: an opened model source -> the transformer */
-
 static void usage(FILE *f, int full) {
     fprintf(f, "usage: slm generate MODEL -p TEXT [-n N] [--ignore-eos] [--ids] [options]\n");
     if (!full) return;
@@ -110,8 +108,9 @@ int cmd_generate(int argc, char **argv) {
 
     int32_t stop[2];
     int n_stop = 0;
-    if (!ignore_eos && tok.eos_id >= 0) stop[n_stop++] = tok.eos_id;
-    if (!ignore_eos && src.vocab.eot_id >= 0 && src.vocab.eot_id != tok.eos_id) stop[n_stop++] = src.vocab.eot_id;
+    const int32_t eos = slm_tokenizer_eos(&tok);
+    if (!ignore_eos && eos >= 0) stop[n_stop++] = eos;
+    if (!ignore_eos && src.vocab.eot_id >= 0 && src.vocab.eot_id != eos) stop[n_stop++] = src.vocab.eot_id;
     printer pr = {&tok, print_ids, 1};
     if (print_ids) {
         for (size_t i = 0; i < n_ids; i++) print_piece(&pr, ids[i]);

@@ -35,9 +35,16 @@ static int window_stride(const slm_eval_opts *o) {
 /* First position whose logits are scored. */
 static int first_scored(const slm_eval_opts *o) { return o->convention == SLM_PPL_SECOND_HALF ? o->ctx / 2 : 0; }
 
-int64_t slm_eval_n_windows(int64_t n_ids, const slm_eval_opts *o) { return n_ids / window_stride(o); }
+static int64_t n_windows(int64_t n_ids, const slm_eval_opts *o) { return n_ids / window_stride(o); }
 
 int slm_eval_scored_per_window(const slm_eval_opts *o) { return o->ctx - 1 - first_scored(o); }
+
+int64_t slm_eval_stream_index(const slm_eval_opts *o, int64_t k, int pos) {
+    int shift = o->convention == SLM_PPL_ALL && o->bos_id >= 0 ? -1 : 0; /* position 0 holds the added BOS */
+    return k * window_stride(o) + pos + shift;
+}
+
+int slm_eval_first_target(const slm_eval_opts *o) { return first_scored(o) + 1; }
 
 /* Window k: tokens (C) and the targets of positions first .. C-2 (C-1-first). */
 static void fill_window(int32_t *tokens, int32_t *targets, const int32_t *ids, int64_t k, const slm_eval_opts *o) {
@@ -63,7 +70,7 @@ static int check_opts(const slm_model *m, int64_t n_ids, const slm_eval_opts *o,
     if (o->bos_id >= m->cfg.n_vocab)
         return slm_errf(err, SLM_E_ARG, "BOS id %d is outside the vocabulary [0, %d)", o->bos_id, m->cfg.n_vocab);
     if (o->max_chunks < 0) return slm_errf(err, SLM_E_ARG, "negative window count %lld", (long long)o->max_chunks);
-    *n_chunks = slm_eval_n_windows(n_ids, o);
+    *n_chunks = n_windows(n_ids, o);
     if (*n_chunks < 1)
         return slm_errf(err, SLM_E_DATA, "%lld tokens are fewer than one window of %d", (long long)n_ids,
                         window_stride(o));
@@ -123,8 +130,9 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
     double *nll = NULL;
     int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)C, err, "window tokens");
     if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)C, err, "window targets");
-    if (!rc) rc = slm_alloc((void **)&logits, sizeof(float) * (size_t)C * (size_t)V, err, "window logits");
-    if (!rc) rc = slm_alloc((void **)&nll, sizeof(double) * (size_t)C, err, "token losses");
+    /* logits of positions first .. C-1 only: the forward pass writes no others */
+    if (!rc) rc = slm_alloc((void **)&logits, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "window logits");
+    if (!rc) rc = slm_alloc((void **)&nll, sizeof(double) * (size_t)n_score, err, "token losses");
     if (!rc) rc = slm_calloc((void **)&r->chunk_nll, (size_t)n_chunks, sizeof(double), err, "window losses");
     if (!rc && o->keep_token_nll)
         rc = slm_alloc((void **)&r->token_nll, sizeof(double) * (size_t)n_chunks * (size_t)n_score, err, "token losses");
@@ -221,8 +229,8 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
     kl_sums s = {0};
     int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)C, err, "window tokens");
     if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)C, err, "window targets");
-    if (!rc) rc = slm_alloc((void **)&lr, sizeof(float) * (size_t)C * (size_t)V, err, "reference logits");
-    if (!rc) rc = slm_alloc((void **)&lm, sizeof(float) * (size_t)C * (size_t)V, err, "window logits");
+    if (!rc) rc = slm_alloc((void **)&lr, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "reference logits");
+    if (!rc) rc = slm_alloc((void **)&lm, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "window logits");
     if (!rc) rc = slm_alloc((void **)&tok, sizeof(double) * 4 * (size_t)C, err, "token statistics");
     if (!rc) rc = slm_alloc((void **)&same, (size_t)C, err, "token statistics");
     if (!rc) rc = slm_alloc((void **)&kld_vals, sizeof(double) * n_total, err, "KL values");
@@ -280,7 +288,7 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
 /* ---------------------------------------------------------------------------------------------
  * greedy generation */
 
-int32_t slm_argmax(const float *x, int n) {
+static int32_t argmax(const float *x, int n) {
     int32_t best = 0;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
@@ -299,7 +307,7 @@ int slm_generate_greedy(slm_model *m, const int32_t *prompt, int n_prompt, const
     SLM_TRY(slm_alloc((void **)&logits, sizeof(float) * (size_t)m->cfg.n_vocab, err, "logits"));
     int rc = slm_model_forward(m, prompt, n_prompt, 0, n_prompt - 1, logits, err);
     for (int g = 0; !rc && g < o->n_gen; g++) {
-        int32_t id = slm_argmax(logits, m->cfg.n_vocab);
+        int32_t id = argmax(logits, m->cfg.n_vocab);
         out[(*n_out)++] = id;
         if (o->on_token) o->on_token(o->ud, id);
         int stop = 0;

@@ -49,9 +49,12 @@ typedef struct slm_eval_opts {
     void *progress_ud;
 } slm_eval_opts;
 
-/* Windows a stream of n_ids ids gives (before max_chunks), and the ids scored per window. */
-int64_t slm_eval_n_windows(int64_t n_ids, const slm_eval_opts *o);
+/* Ids scored per window; the window position of the first scored id (scored ids are positions
+   first .. ctx-1, each predicted from the position before it); the index in the id stream of
+   window k's position pos (what --dump-nll prints beside each loss). */
 int slm_eval_scored_per_window(const slm_eval_opts *o);
+int slm_eval_first_target(const slm_eval_opts *o);
+int64_t slm_eval_stream_index(const slm_eval_opts *o, int64_t k, int pos);
 
 typedef struct slm_ppl_result {
     int64_t n_chunks, scored;
@@ -95,8 +98,5 @@ typedef struct slm_gen_opts {
    max_ctx (SLM_E_ARG otherwise), n_prompt >= 1. */
 int slm_generate_greedy(slm_model *m, const int32_t *prompt, int n_prompt, const slm_gen_opts *o, int32_t *out,
                         int *n_out, slm_err *err);
-
-/* argmax with ties to the lowest id */
-int32_t slm_argmax(const float *x, int n);
 
 #endif

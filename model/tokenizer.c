@@ -1073,3 +1073,6 @@ int slm_detokenize(const slm_tokenizer *t, const int32_t *ids, size_t n_ids, int
     *len = total;
     return SLM_OK;
 }
+
+int32_t slm_tokenizer_bos(const slm_tokenizer *t) { return t->add_bos ? t->bos_id : -1; }
+int32_t slm_tokenizer_eos(const slm_tokenizer *t) { return t->eos_id; }

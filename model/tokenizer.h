@@ -52,6 +52,11 @@ int slm_tokenizer_build(slm_tokenizer *t, const slm_vocab *v, slm_err *err);
 /* Safe on a zeroed or already freed tokenizer. */
 void slm_tokenizer_free(slm_tokenizer *t);
 
+/* The BOS id llama.cpp prepends with add_special (-1 when the vocab adds none), and the EOS id
+   (-1 when the vocab has none). */
+int32_t slm_tokenizer_bos(const slm_tokenizer *t);
+int32_t slm_tokenizer_eos(const slm_tokenizer *t);
+
 /* llama_tokenize(text, add_special, parse_special = false): add_special adds BOS/EOS as the
    vocab says (add_bos/add_eos, else llama.cpp's defaults). *ids is allocated with slm_alloc;
    the caller frees it with slm_free (also when *n_ids is 0). */
