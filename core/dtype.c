@@ -8,6 +8,7 @@
 #include "dtype.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include "le.h"
@@ -165,6 +166,12 @@ void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n
 void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t n) {
     uint8_t *d = dst;
     for (int64_t i = 0; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_bf16(src[i]));
+}
+
+int64_t slm_first_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
 }
 
 void slm_f32_copy_row(float *restrict dst, const void *restrict src, int64_t n) {

@@ -81,6 +81,8 @@ void slm_f16_to_f32_row_ref(float *restrict dst, const void *restrict src, int64
 void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);
 void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n);
 void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t n);
+/* Index of the first NaN/Inf in x[0..n), or -1 (weights are checked before any use). */
+int64_t slm_first_nonfinite(const float *x, int64_t n);
 void slm_f32_copy_row(float *restrict dst, const void *restrict src, int64_t n); /* unaligned src */
 
 #endif

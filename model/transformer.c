@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "model/layers.h"
@@ -141,85 +142,101 @@ typedef struct weight_slot {
     int matrix;    /* index into act_type, or -1 for vectors */
 } weight_slot;
 
-/* Resolves "blk.N.<suffix>" and the global names; 0 when the model has no such tensor. */
-static int find_slot(const slm_model *m, const char *name, weight_slot *s) {
+/* The tensors of one block, in load order; layer_slots fills their slots in the same order. */
+static const char *const k_layer_suffix[] = {"attn_norm.weight", "attn_q.weight",      "attn_k.weight",   "attn_v.weight",
+                                             "attn_q.bias",      "attn_k.bias",        "attn_v.bias",     "attn_output.weight",
+                                             "ffn_norm.weight",  "ffn_gate.weight",    "ffn_up.weight",   "ffn_down.weight"};
+enum { N_LAYER_TENSORS = SLM_ARRAY_LEN(k_layer_suffix) };
+
+/* Where block l's tensors live; base NULL for the biases of a model without them. */
+static void layer_slots(const slm_model *m, int l, weight_slot out[N_LAYER_TENSORS]) {
     const slm_model_config *c = &m->cfg;
     int64_t C = c->n_embd, F = c->n_ff, HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
     const slm_model_params *p = &m->params;
+    size_t L = (size_t)l;
+    float *bqkv = p->bqkv ? p->bqkv + L * m->qkv_dim : NULL;
+    int mat = l * SLM_LAYER_MATRICES;
+    const weight_slot slots[N_LAYER_TENSORS] = {
+        {p->ln1w + L * C, 1, C, 0, -1},
+        {p->wq + L * slm_panel_floats(HD, C), HD, C, 1, mat + SLM_M_Q},
+        {p->wk + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_K},
+        {p->wv + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_V},
+        {bqkv, 1, HD, 0, -1},
+        {bqkv ? bqkv + HD : NULL, 1, KD, 0, -1},
+        {bqkv ? bqkv + HD + KD : NULL, 1, KD, 0, -1},
+        {p->wo + L * slm_panel_floats(C, HD), C, HD, 1, mat + SLM_M_O},
+        {p->ln2w + L * C, 1, C, 0, -1},
+        {p->wgate + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_GATE},
+        {p->wup + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_UP},
+        {p->wdown + L * slm_panel_floats(C, F), C, F, 1, mat + SLM_M_DOWN},
+    };
+    memcpy(out, slots, sizeof slots);
+}
+
+/* Resolves "blk.N.<suffix>" and the global names; 0 when the model has no such tensor. */
+static int find_slot(const slm_model *m, const char *name, weight_slot *s) {
+    const slm_model_config *c = &m->cfg;
+    const slm_model_params *p = &m->params;
     int cls = c->n_layer * SLM_LAYER_MATRICES;
     memset(s, 0, sizeof *s);
-    if (!strcmp(name, "token_embd.weight")) return *s = (weight_slot){p->wte, c->n_vocab, C, 1, c->tied_embeddings ? cls : -1}, 1;
-    if (!strcmp(name, "output_norm.weight")) return *s = (weight_slot){p->lnfw, 1, C, 0, -1}, 1;
+    if (!strcmp(name, "token_embd.weight")) return *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1}, 1;
+    if (!strcmp(name, "output_norm.weight")) return *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1}, 1;
     if (!strcmp(name, "output.weight")) {
         if (c->tied_embeddings) return 0;
-        return *s = (weight_slot){p->wcls, c->n_vocab, C, 1, cls}, 1;
+        return *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls}, 1;
     }
     int l, n = 0;
     char suffix[64];
     if (sscanf(name, "blk.%d.%63s%n", &l, suffix, &n) != 2 || name[n] || l < 0 || l >= c->n_layer) return 0;
-    size_t L = (size_t)l;
-    float *bqkv = p->bqkv ? p->bqkv + L * m->qkv_dim : NULL;
-    int mat = l * SLM_LAYER_MATRICES;
-    const struct {
-        const char *suffix;
-        weight_slot slot;
-    } tab[] = {
-        {"attn_norm.weight", {p->ln1w + L * C, 1, C, 0, -1}},
-        {"attn_q.weight", {p->wq + L * slm_panel_floats(HD, C), HD, C, 1, mat + SLM_M_Q}},
-        {"attn_k.weight", {p->wk + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_K}},
-        {"attn_v.weight", {p->wv + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_V}},
-        {"attn_q.bias", {bqkv, 1, HD, 0, -1}},
-        {"attn_k.bias", {bqkv ? bqkv + HD : NULL, 1, KD, 0, -1}},
-        {"attn_v.bias", {bqkv ? bqkv + HD + KD : NULL, 1, KD, 0, -1}},
-        {"attn_output.weight", {p->wo + L * slm_panel_floats(C, HD), C, HD, 1, mat + SLM_M_O}},
-        {"ffn_norm.weight", {p->ln2w + L * C, 1, C, 0, -1}},
-        {"ffn_gate.weight", {p->wgate + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_GATE}},
-        {"ffn_up.weight", {p->wup + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_UP}},
-        {"ffn_down.weight", {p->wdown + L * slm_panel_floats(C, F), C, F, 1, mat + SLM_M_DOWN}},
-    };
-    for (size_t i = 0; i < SLM_ARRAY_LEN(tab); i++) {
-        if (strcmp(suffix, tab[i].suffix)) continue;
-        if (!tab[i].slot.base) return 0; /* a bias the model does not have */
-        *s = tab[i].slot;
+    weight_slot slots[N_LAYER_TENSORS];
+    layer_slots(m, l, slots);
+    for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
+        if (strcmp(suffix, k_layer_suffix[i])) continue;
+        if (!slots[i].base) return 0; /* a bias the model does not have */
+        *s = slots[i];
         return 1;
     }
     return 0;
 }
 
 /* Rows per read: one panel, so a matrix never needs more than 16 rows of f32 scratch. */
-static int load_tensor(slm_model *m, const char *name, const slm_weight_reader *rd, float *scratch, slm_err *err) {
-    weight_slot s;
-    SLM_ASSERT(find_slot(m, name, &s));
+static int load_tensor(slm_model *m, const char *name, const weight_slot *sl, const slm_weight_reader *rd, float *scratch,
+                       slm_err *err) {
+    const weight_slot s = *sl;
     if (s.matrix >= 0) m->act_type[s.matrix] = (int8_t)slm_act_type_of(rd->dtype ? rd->dtype(rd->ud, name) : 0);
     for (int64_t r0 = 0; r0 < s.nrows; r0 += SLM_PANEL) {
         int64_t n = SLM_MIN(s.nrows - r0, (int64_t)SLM_PANEL);
         SLM_TRY(rd->read(rd->ud, name, s.nrows, s.ncols, r0, n, scratch, err));
-        for (int64_t i = 0; i < n * s.ncols; i++)
-            if (!isfinite(scratch[i]))
-                return slm_errf(err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
-                                (double)scratch[i], (long long)(r0 + i / s.ncols), (long long)(i % s.ncols));
+        int64_t bad = slm_first_nonfinite(scratch, n * s.ncols);
+        if (bad >= 0)
+            return slm_errf(err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
+                            (double)scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
         if (s.packed) slm_panel_pack_rows(s.base, scratch, r0, n, s.ncols);
         else memcpy(s.base, scratch, sizeof(float) * (size_t)s.ncols);
     }
     return SLM_OK;
 }
 
-static int load_weights(slm_model *m, const slm_weight_reader *rd, float *scratch, slm_err *err) {
-    static const char *const k_layer[] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",  "attn_v.weight",
-                                          "attn_q.bias",      "attn_k.bias",     "attn_v.bias",    "attn_output.weight",
-                                          "ffn_norm.weight",  "ffn_gate.weight", "ffn_up.weight",  "ffn_down.weight"};
-    char name[96];
+static int load_named(slm_model *m, const char *name, const slm_weight_reader *rd, float *scratch, slm_err *err) {
     weight_slot s;
-    SLM_TRY(load_tensor(m, "token_embd.weight", rd, scratch, err));
+    SLM_ASSERT(find_slot(m, name, &s));
+    return load_tensor(m, name, &s, rd, scratch, err);
+}
+
+static int load_weights(slm_model *m, const slm_weight_reader *rd, float *scratch, slm_err *err) {
+    char name[96];
+    weight_slot slots[N_LAYER_TENSORS];
+    SLM_TRY(load_named(m, "token_embd.weight", rd, scratch, err));
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        for (size_t k = 0; k < SLM_ARRAY_LEN(k_layer); k++) {
-            snprintf(name, sizeof name, "blk.%d.%s", l, k_layer[k]);
-            if (!find_slot(m, name, &s)) continue; /* biases of a model without them */
-            SLM_TRY(load_tensor(m, name, rd, scratch, err));
+        layer_slots(m, l, slots);
+        for (size_t k = 0; k < N_LAYER_TENSORS; k++) {
+            if (!slots[k].base) continue; /* biases of a model without them */
+            snprintf(name, sizeof name, "blk.%d.%s", l, k_layer_suffix[k]);
+            SLM_TRY(load_tensor(m, name, &slots[k], rd, scratch, err));
         }
     }
-    SLM_TRY(load_tensor(m, "output_norm.weight", rd, scratch, err));
-    if (!m->cfg.tied_embeddings) SLM_TRY(load_tensor(m, "output.weight", rd, scratch, err));
+    SLM_TRY(load_named(m, "output_norm.weight", rd, scratch, err));
+    if (!m->cfg.tied_embeddings) SLM_TRY(load_named(m, "output.weight", rd, scratch, err));
     return SLM_OK;
 }
 

@@ -17,12 +17,6 @@
 
 #define CHUNK_ELEMS (32 * 512) /* llama.cpp's minimum chunk; rows per chunk >= 1 */
 
-int64_t slm_first_nonfinite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return -1;
-}
-
 typedef struct chunk_stats { double sq_err, sq_ref, max_err; int64_t first_bad; } chunk_stats;
 
 /* Squared error, squared reference and max |x - y| of one row, in 8 fixed lanes of float

@@ -19,9 +19,6 @@ typedef struct slm_qstats {
     double max_abs_err;   /* max |x - q| */
 } slm_qstats;
 
-/* Index of the first NaN/Inf in x[0..n), or -1. */
-int64_t slm_first_nonfinite(const float *x, int64_t n);
-
 /* Quantizes nrow rows of ncols values to type (any type slm_quant_can_quantize accepts,
    including F32/F16/BF16). imatrix: NULL or ncols importance weights. stats may be NULL.
    Fails with SLM_E_DATA naming the first NaN/Inf (row, column) before writing anything, and
