@@ -319,6 +319,16 @@ int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *
     SLM_ASSERT(r0 >= 0 && n >= 0 && r0 + n <= slm_src_nrows(t));
     if (!slm_quant_can_dequantize(t->dtype))
         return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': cannot read type %s", t->name, slm_dtype_name(t->dtype));
+    if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)t->data & 1)) {
+        /* blocks hold 16-bit fields: a GGUF with general.alignment 1 can put them at an odd
+           offset of the map, so such rows are copied to an aligned buffer first */
+        void *buf;
+        SLM_TRY(slm_alloc(&buf, (size_t)n * rowb, err, "unaligned tensor rows"));
+        slm_src_copy_rows(s, i, r0, n, buf);
+        slm_dequantize_rows_mt(t->dtype, buf, dst, n, nc);
+        slm_free(buf);
+        return SLM_OK;
+    }
     if (!t->permute_heads) {
         slm_dequantize_rows_mt(t->dtype, t->data + (size_t)r0 * rowb, dst, n, nc);
         return SLM_OK;
