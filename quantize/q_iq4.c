@@ -202,11 +202,6 @@ size_t slm_quantize_iq4_nl_kernel(const float *restrict src, void *restrict dst,
     return (size_t)nrow * (size_t)nblock * sizeof(slm_block_iq4_nl);
 }
 
-size_t slm_quantize_iq4_nl(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                           const float *imatrix) {
-    return slm_quantize_iq4_nl_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ggml's from_float_ref: no scale search. For an all-zero block ggml packs uninitialized codes
  * (the golden manifest marks it "undefined"); here they are zero. */
 void slm_quantize_row_iq4_nl_ref(const float *restrict x, void *restrict vy, int64_t k) {
@@ -265,11 +260,6 @@ size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst,
         iq4 += nblock;
     }
     return (size_t)nrow * (size_t)nblock * sizeof(slm_block_iq4_xs);
-}
-
-size_t slm_quantize_iq4_xs(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                           const float *imatrix) {
-    return slm_quantize_iq4_xs_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ggml's from_float_ref for iq4_xs is quantize_iq4_xs itself (kept on the scalar path here). */

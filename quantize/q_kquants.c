@@ -608,11 +608,6 @@ size_t slm_quantize_q2_K_kernel(const float *restrict src, void *restrict dst, i
     return (size_t)nrow * (size_t)nb * sizeof(slm_block_q2_K);
 }
 
-size_t slm_quantize_q2_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q2_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ========================= 3-bit (de)-quantization */
 
 /* Packs 16 6-bit biased scales Ls[j] (0..63) into q3_K's 12 bytes. */
@@ -810,11 +805,6 @@ size_t slm_quantize_q3_K_kernel(const float *restrict src, void *restrict dst, i
         y += nb;
     }
     return (size_t)nrow * (size_t)nb * sizeof(slm_block_q3_K);
-}
-
-size_t slm_quantize_q3_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q3_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= 4-bit and 5-bit (de)-quantization (shared scale packing) */
@@ -1044,11 +1034,6 @@ size_t slm_quantize_q4_K_kernel(const float *restrict src, void *restrict dst, i
     return (size_t)nrow * row_size;
 }
 
-size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q4_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ----- q5_K */
 
 static void quantize_block_q5_K_ref(const float *restrict x, slm_block_q5_K *restrict y) {
@@ -1131,11 +1116,6 @@ size_t slm_quantize_q5_K_kernel(const float *restrict src, void *restrict dst, i
         qrow += row_size;
     }
     return (size_t)nrow * row_size;
-}
-
-size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q5_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= 6-bit (de)-quantization */
@@ -1258,11 +1238,6 @@ size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, i
         y += nb;
     }
     return (size_t)nrow * row_size;
-}
-
-size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q6_K_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ========================= AVX2: independent sub-blocks in SIMD lanes

@@ -148,11 +148,6 @@ size_t slm_quantize_q4_0_kernel(const float *restrict src, void *restrict dst, i
     return (size_t)(nrow * nb) * sizeof(slm_block_q4_0);
 }
 
-size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q4_0_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ====================== 4-bit with min: x = q * d + m */
 
 void slm_quantize_row_q4_1_ref(const float *restrict x, void *restrict vy, int64_t k) {
@@ -258,11 +253,6 @@ size_t slm_quantize_q4_1_kernel(const float *restrict src, void *restrict dst, i
         quantize_row_q4_1_impl(src + row * n_per_row, y + row * nb, n_per_row, imatrix, avx2);
     }
     return (size_t)(nrow * nb) * sizeof(slm_block_q4_1);
-}
-
-size_t slm_quantize_q4_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q4_1_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ====================== 5-bit, symmetric: x = (q - 16) * d */
@@ -387,11 +377,6 @@ size_t slm_quantize_q5_0_kernel(const float *restrict src, void *restrict dst, i
     return (size_t)(nrow * nb) * sizeof(slm_block_q5_0);
 }
 
-size_t slm_quantize_q5_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q5_0_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ====================== 5-bit with min: x = q * d + m */
 
 void slm_quantize_row_q5_1_ref(const float *restrict x, void *restrict vy, int64_t k) {
@@ -504,11 +489,6 @@ size_t slm_quantize_q5_1_kernel(const float *restrict src, void *restrict dst, i
     return (size_t)(nrow * nb) * sizeof(slm_block_q5_1);
 }
 
-size_t slm_quantize_q5_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q5_1_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
-}
-
 /* ====================== 8-bit: x = q * d */
 
 void slm_quantize_row_q8_0_ref(const float *restrict x, void *restrict vy, int64_t k) {
@@ -555,11 +535,6 @@ size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, i
 #endif
     slm_quantize_row_q8_0_ref(src, dst, nrow * n_per_row);
     return (size_t)nrow * row_size;
-}
-
-size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix) {
-    return slm_quantize_q8_0_kernel(src, dst, nrow, n_per_row, imatrix, SLM_KERNEL_AUTO);
 }
 
 /* ====================== AVX2: one block of 32 in four __m256

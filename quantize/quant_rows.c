@@ -3,7 +3,7 @@
  *
  * Owns: which types slm can write and read as blocks, slm_quantize_chunk[_kernel] (serial, same
  * bytes as ggml_quantize_chunk with start = 0), the CPU check that enables the AVX2 kernels,
- * slm_quantize_rows_mt / slm_dequantize_rows_mt (fixed chunks of rows, schedule(static):
+ * slm_dequantize_rows_mt (fixed chunks of rows, schedule(static):
  * identical bytes for any thread count).
  * Must not: allocate, print, or call anything fallible inside a parallel region; know about
  * files or tensors. Preconditions are SLM_ASSERTed here, once, like ggml's dispatch point.
@@ -100,22 +100,6 @@ size_t slm_quantize_chunk_kernel(int type, slm_quant_kernel kernel, const float 
     const size_t written = quantize_rows(type, kernel, src, dst, nrow, n_per_row, imatrix);
     SLM_ASSERT(written == (size_t)nrow * row_size);
     return written;
-}
-
-size_t slm_quantize_rows_mt(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                            const float *imatrix) {
-    const size_t row_size = checked_row_size(type, dst, nrow, n_per_row);
-    const int64_t n_chunks = (nrow + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
-    const int n_threads = slm_threads_get();
-    SLM_UNUSED(n_threads); /* without -fopenmp */
-#pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (int64_t c = 0; c < n_chunks; c++) {
-        const int64_t r0 = c * ROWS_PER_CHUNK;
-        const int64_t rows = SLM_MIN(ROWS_PER_CHUNK, nrow - r0);
-        quantize_rows(type, SLM_KERNEL_AUTO, src + r0 * n_per_row, (char *)dst + (size_t)r0 * row_size, rows, n_per_row,
-                      imatrix);
-    }
-    return (size_t)nrow * row_size;
 }
 
 static void dequantize_row(int type, const void *src, float *dst, int64_t n) {

@@ -131,71 +131,47 @@ static_assert(sizeof(slm_block_iq4_xs) == 2 + 2 + SLM_QK_K / 64 + SLM_QK_K / 2, 
  *
  * slm_quantize_row_<t>_ref(x, y, k): ggml's reference quantizer; k a multiple of the block size.
  * slm_dequantize_row_<t>(x, y, k): ggml's to_float.
- * slm_quantize_<t>(src, dst, nrow, n_per_row, imatrix): ggml's quantize_<t>: imatrix NULL or
- *   n_per_row importance weights (one per column, shared by all rows); returns bytes written.
- *   This is what ggml_quantize_chunk calls. On a CPU with AVX2 it runs the AVX2 kernels, which
- *   give the scalar code's bytes for every input (slm_quantize_<t>_kernel below selects either;
- *   tests/test_quants.c checks both against ggml's golden bytes and against each other).
+ * slm_quantize_<t>_kernel(src, dst, nrow, n_per_row, imatrix, kernel) (below): ggml's
+ *   quantize_<t>, what ggml_quantize_chunk calls: imatrix NULL or n_per_row importance weights
+ *   (one per column, shared by all rows); returns bytes written. SLM_KERNEL_AUTO runs the AVX2
+ *   kernels on a CPU that has them, which give the scalar code's bytes for every input;
+ *   tests/test_quants.c checks both against ggml's golden bytes and against each other.
  */
 void slm_quantize_row_q4_0_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q4_0(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q4_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q4_1_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q4_1(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q4_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q5_0_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q5_0(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q5_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q5_1_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q5_1(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q5_1(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q8_0_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q8_0(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q2_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q2_K(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q2_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q3_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q3_K(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q3_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q4_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q4_K(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q4_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q5_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q5_K(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q5_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_q6_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q6_K(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_q6_K(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                         const float *imatrix);
 
 void slm_quantize_row_iq4_nl_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_iq4_nl(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_iq4_nl(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                           const float *imatrix);
 
 void slm_quantize_row_iq4_xs_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_iq4_xs(const void *restrict x, float *restrict y, int64_t k);
-size_t slm_quantize_iq4_xs(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
-                           const float *imatrix);
 
 /* ------------------------------------------------------------------------ row dispatch */
 
@@ -209,10 +185,9 @@ const char *slm_quant_kernel_name(int type);
 /* Same bytes as ggml_quantize_chunk(type, src, dst, 0, nrow, n_per_row, imatrix). Serial.
  * src: (nrow, n_per_row) f32; dst: nrow * slm_dtype_row_size(type, n_per_row) bytes. */
 size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
-/* The same bytes, rows spread over slm_threads_get() OpenMP threads in fixed chunks. */
-size_t slm_quantize_rows_mt(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                            const float *imatrix);
-/* ggml's to_float row by row: src nrow rows of blocks -> dst (nrow, n_per_row) f32. */
+/* ggml's to_float row by row: src nrow rows of blocks -> dst (nrow, n_per_row) f32; _mt spreads
+ * the rows over slm_threads_get() OpenMP threads (same floats). The threaded quantizer is
+ * slm_quantize_tensor (quantize.h). */
 void slm_dequantize_rows(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
 void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
 

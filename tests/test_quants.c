@@ -20,6 +20,7 @@
 #include "core/slm.h"
 #include "core/thread.h"
 #include "quantize/quants.h"
+#include "quantize/quantize.h"
 #include "tests/testutil.h"
 
 typedef void (*row_ref_fn)(const float *restrict x, void *restrict y, int64_t k);
@@ -190,14 +191,15 @@ static int check_golden_case(const qtype *t, const cJSON *c) {
             bad += check_row_blocks("_ref", id, r, t->type, q, want_ref + r * rb, rb, &rep_ref);
         }
     }
-    /* whole matrix at once, threaded */
-    slm_quantize_rows_mt(t->type, x, q, nrows, n, NULL);
+    /* whole matrix at once, through the threaded driver `slm quantize` uses */
+    slm_err qe = {0};
+    assert_int_equal(slm_quantize_tensor(t->type, x, nrows, n, NULL, q, NULL, &qe), SLM_OK);
     for (int64_t r = 0; r < nrows; r++)
-        bad += check_row_blocks("blocks (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks + r * rb, rb,
+        bad += check_row_blocks("blocks (slm_quantize_tensor)", id, r, t->type, q + r * rb, blocks + r * rb, rb,
                                 &rep_plain);
-    slm_quantize_rows_mt(t->type, x, q, nrows, n, w);
+    assert_int_equal(slm_quantize_tensor(t->type, x, nrows, n, w, q, NULL, &qe), SLM_OK);
     for (int64_t r = 0; r < nrows; r++)
-        bad += check_row_blocks("blocks_imatrix (slm_quantize_rows_mt)", id, r, t->type, q + r * rb, blocks_im + r * rb,
+        bad += check_row_blocks("blocks_imatrix (slm_quantize_tensor)", id, r, t->type, q + r * rb, blocks_im + r * rb,
                                 rb, &rep_im);
 
     /* dequantize ggml's bytes, not ours: a quantizer bug must not hide a dequantizer bug */
@@ -410,10 +412,13 @@ static void test_quants_threads_identical(void **state) {
         for (int with_im = 0; with_im < 2; with_im++) {
             const float *im = with_im ? imatrix : NULL;
             const size_t nq = slm_quantize_chunk(types[t], x, serial, DET_ROWS, DET_COLS, im);
+            slm_err e = {0};
+            slm_qstats s1, s2;
             slm_threads_set(1);
-            assert_int_equal(slm_quantize_rows_mt(types[t], x, one, DET_ROWS, DET_COLS, im), nq);
+            assert_int_equal(slm_quantize_tensor(types[t], x, DET_ROWS, DET_COLS, im, one, &s1, &e), SLM_OK);
             slm_threads_set(2);
-            assert_int_equal(slm_quantize_rows_mt(types[t], x, two, DET_ROWS, DET_COLS, im), nq);
+            assert_int_equal(slm_quantize_tensor(types[t], x, DET_ROWS, DET_COLS, im, two, &s2, &e), SLM_OK);
+            assert_memory_equal(&s1, &s2, sizeof s1); /* the error statistics do not depend on threads either */
             char what[96];
             snprintf(what, sizeof what, "%s %s imatrix, 1 thread vs serial (seed %llu)", slm_dtype_name(types[t]),
                      with_im ? "with" : "without", (unsigned long long)seed);
@@ -546,12 +551,6 @@ static void test_quants_fast_matches_ref(void **state) {
                              slm_quant_kernel_name(t->type), with_im ? "with" : "no", family, (unsigned long long)s);
                     expect_bytes_equal(what, a, b, nq);
                 }
-                if (t->type == SLM_DTYPE_IQ4_NL) continue; /* its _ref differs from the chunk path by design */
-                const size_t nq = slm_quantize_chunk_kernel(t->type, SLM_KERNEL_REF, x, a, nrows, n, NULL);
-                t->ref(x, b, nrows * n);
-                snprintf(what, sizeof what, "%s _ref vs scalar chunk, family %d seed %llu", t->name, family,
-                         (unsigned long long)s);
-                expect_bytes_equal(what, b, a, nq);
             }
         }
     }
