@@ -1,10 +1,10 @@
 /* q_kquants.c - ggml's k-quants q2_K q3_K q4_K q5_K q6_K (256-element super-blocks) and the
  * scale solvers they share with the legacy importance-weighted paths.
  *
- * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>[_kernel] (with ggml's
+ * Owns: slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>_kernel (with ggml's
  * _impl paths for importance weights), the solvers make_qx_quants, make_q3_quants,
- * make_qkx2_quants, make_qkx3_quants, make_qp_quants, and their AVX2 versions that run 8
- * sub-blocks in the lanes of a vector (end of file). Every float expression keeps ggml's order.
+ * make_qkx3_quants (also ggml's make_qkx2_quants), make_qp_quants, and their AVX2 versions that
+ * run 8 sub-blocks in the lanes of a vector (end of file). Every float expression keeps ggml's order.
  * Must not: allocate (scratch is on the stack), print, know about files, or let a fast path's
  * bytes differ from the scalar reference's for any input.
  */
@@ -180,82 +180,9 @@ static float make_q3_quants(int n, int nmax, const float *restrict x, int8_t *re
 /* Asymmetric quantization x ~ scale * L - the_min, L in [0, nmax], weighted by `weights`:
  * start from min/max scaling, then try nstep+1 scales (rmin + rdelta*is + nmax)/(max - min) with
  * a closed-form weighted least-squares fit of scale and min; keep the lowest weighted error
- * (|diff| if use_mad, else diff^2). Returns the scale, *the_min = -min. */
-static float make_qkx2_quants(int n, int nmax, const float *restrict x, const float *restrict weights,
-                              uint8_t *restrict L, float *restrict the_min, uint8_t *restrict Laux, float rmin,
-                              float rdelta, int nstep, int use_mad) {
-    float min = x[0];
-    float max = x[0];
-    float sum_w = weights[0];
-    float sum_x = sum_w * x[0];
-    for (int i = 1; i < n; ++i) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        float w = weights[i];
-        sum_w += w;
-        sum_x += w * x[i];
-    }
-    if (min > 0) min = 0;
-    if (max == min) {
-        for (int i = 0; i < n; ++i) L[i] = 0;
-        *the_min = -min;
-        return 0.f;
-    }
-    float iscale = nmax / (max - min);
-    float scale = 1 / iscale;
-    float best_error = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = slm_nearest_int(iscale * (x[i] - min));
-        L[i] = (uint8_t)SLM_MAX(0, SLM_MIN(nmax, l));
-        float diff = scale * L[i] + min - x[i];
-        diff = use_mad ? fabsf(diff) : diff * diff;
-        float w = weights[i];
-        best_error += w * diff;
-    }
-    if (nstep < 1) {
-        *the_min = -min;
-        return scale;
-    }
-    for (int is = 0; is <= nstep; ++is) {
-        iscale = (rmin + rdelta * is + nmax) / (max - min);
-        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-        for (int i = 0; i < n; ++i) {
-            int l = slm_nearest_int(iscale * (x[i] - min));
-            l = SLM_MAX(0, SLM_MIN(nmax, l));
-            Laux[i] = (uint8_t)l;
-            float w = weights[i];
-            sum_l += w * l;
-            sum_l2 += w * l * l;
-            sum_xl += w * l * x[i];
-        }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0) {
-                this_min = 0;
-                this_scale = sum_xl / sum_l2;
-            }
-            float cur_error = 0;
-            for (int i = 0; i < n; ++i) {
-                float diff = this_scale * Laux[i] + this_min - x[i];
-                diff = use_mad ? fabsf(diff) : diff * diff;
-                float w = weights[i];
-                cur_error += w * diff;
-            }
-            if (cur_error < best_error) {
-                for (int i = 0; i < n; ++i) L[i] = Laux[i];
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    *the_min = -min;
-    return scale;
-}
-
-/* As make_qkx2_quants, with weights x^2 when `weights` is NULL and `max <= min` as the flat test. */
+ * (|diff| if use_mad, else diff^2). Returns the scale, *the_min = -min. Weights x^2 when `weights` is NULL. This is also
+ * ggml's make_qkx2_quants: that one tests max == min where this one tests max <= min, which
+ * agree once min is clamped to <= 0 (max >= min, or both false for NaN). */
 float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights, uint8_t *restrict L,
                            float *restrict the_min, uint8_t *restrict Laux, float rmin, float rdelta, int nstep,
                            int use_mad) {
@@ -448,7 +375,7 @@ static float q2_K_subblock_fit_ref(const float *restrict x, uint8_t *restrict L,
     uint8_t Laux[16];
     float weights[16];
     for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[l]);
-    return make_qkx2_quants(16, 3, x, weights, L, the_min, Laux, -0.5f, 0.1f, 15, 1);
+    return slm_make_qkx3_quants(16, 3, x, weights, L, the_min, Laux, -0.5f, 0.1f, 15, 1);
 }
 
 /* The unweighted path's 4-bit sub-block scales and mins against their maxima, and d, dmin. */
@@ -882,7 +809,7 @@ static float k4_subblock_fit_ref(const float *restrict x, int nmax, float rmin, 
     for (int l = 0; l < 32; ++l) sum_x2 += x[l] * x[l];
     float av_x = sqrtf(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[l]);
-    return make_qkx2_quants(32, nmax, x, weights, L, the_min, Laux, rmin, 0.1f, nstep, 0);
+    return slm_make_qkx3_quants(32, nmax, x, weights, L, the_min, Laux, rmin, 0.1f, nstep, 0);
 }
 
 static void k4_subblock_fits_ref(const float *restrict x, int nmax, float rmin, int nstep, uint8_t *restrict L,
@@ -1251,12 +1178,12 @@ size_t slm_quantize_q6_K_kernel(const float *restrict src, void *restrict dst, i
  * test_quants checks these paths against the _ref functions on golden and random inputs.
  */
 #if SLM_X86_KERNELS
-/* make_qkx2_quants (flat_le = 0) or make_qkx3_quants with weights (flat_le = 1: `max <= min` is
- * the flat test) for 8 sub-blocks: lane j of xt[i]/wt[i] is value i of sub-block j. Returns the
+/* slm_make_qkx3_quants with weights (ggml's make_qkx2_quants and make_qkx3_quants) for 8
+ * sub-blocks: lane j of xt[i]/wt[i] is value i of sub-block j. Returns the
  * scales; *the_min_out the mins. */
 static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restrict xt, const __m256 *restrict wt,
-                                          __m256 *the_min_out, float rmin, float rdelta, int nstep, int flat_le,
-                                          int use_mad, __m256i *restrict Lt) {
+                                          __m256 *the_min_out, float rmin, float rdelta, int nstep, int use_mad,
+                                          __m256i *restrict Lt) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 laux[32];
     SLM_ASSERT(n <= 32 && nstep >= 1); /* ggml returns after the first pass when nstep < 1 */
@@ -1271,8 +1198,7 @@ static SLM_AVX2 __m256 make_qkx_quants_x8(int n, int nmax, const __m256 *restric
         sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
     }
     min = slm_select_x8(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
-    const __m256 flat = flat_le ? _mm256_cmp_ps(max, min, _CMP_LE_OQ)     /* ggml returns early */
-                                : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
+    const __m256 flat = _mm256_cmp_ps(max, min, _CMP_LE_OQ); /* ggml returns early */
     const __m256 flat_min = min;
 
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max, min));
@@ -1352,7 +1278,7 @@ static SLM_AVX2 void k4_block_avx2(const float *restrict x, int nmax, float rmin
     for (int l = 0; l < 32; ++l) wt[l] = _mm256_add_ps(av_x, slm_abs_x8(xt[l]));
 
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, 0, NULL);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, 0.1f, nstep, 0, NULL);
     float scales[8], mins[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1393,7 +1319,7 @@ static SLM_AVX2 void k4_block_weighted_avx2(const float *restrict x, const float
         sumw = _mm256_add_ps(sumw, wt[l]);
     }
     __m256 vmin;
-    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL);
+    const __m256 vscale = make_qkx_quants_x8(32, nmax, xt, wt, &vmin, -0.9f, 0.05f, 36, 0, NULL);
     float scales[8], mins[8], sw[8];
     _mm256_storeu_ps(scales, vscale);
     _mm256_storeu_ps(mins, vmin);
@@ -1584,7 +1510,7 @@ static SLM_AVX2 void quantize_block_q2_K_avx2(const float *restrict x, slm_block
     for (int g = 0; g < 2; g++) {
         __m256 vmin;
         _mm256_storeu_ps(scales + 8 * g,
-                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 0, 1, NULL));
+                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.5f, 0.1f, 15, 1, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_scales_ref(y, scales, mins);
@@ -1608,7 +1534,7 @@ static SLM_AVX2 void quantize_block_q2_K_weighted_avx2(const float *restrict x, 
         _mm256_storeu_ps(sw + 8 * g, weigh_x8(wt + 16 * g, xt + 16 * g, 16, sigma2));
         __m256 vmin;
         _mm256_storeu_ps(scales + 8 * g,
-                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 1, 0, NULL));
+                         make_qkx_quants_x8(16, 3, xt + 16 * g, wt + 16 * g, &vmin, -0.9f, 0.05f, 36, 0, NULL));
         _mm256_storeu_ps(mins + 8 * g, vmin);
     }
     q2_K_pack_weighted_scales(y, scales, mins, sw);
@@ -1775,7 +1701,7 @@ SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const
     slm_load_transposed(xt, x, 32);
     slm_load_transposed(wt, w, 32);
     __m256 vmin;
-    _mm256_storeu_ps(scales, make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, rdelta, nstep, 1, 0, Lt));
+    _mm256_storeu_ps(scales, make_qkx_quants_x8(32, nmax, xt, wt, &vmin, rmin, rdelta, nstep, 0, Lt));
     _mm256_storeu_ps(the_mins, vmin);
     store_codes_8x32(L, Lt);
 }
