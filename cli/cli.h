@@ -23,6 +23,8 @@ int cli_fail(const slm_err *err);
 /* Refuses an existing output without force, and an output that is one of the inputs (same
    device and inode, or the output inside an input folder's files). Prints and returns 1. */
 int cli_check_output(const char *out, int force, const char *input);
+/* 1 when both paths name the same file (device and inode; the same string when either is missing). */
+int cli_same_file(const char *a, const char *b);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

@@ -14,11 +14,18 @@ int cli_fail(const slm_err *err) {
     return EXIT_FAIL;
 }
 
+int cli_same_file(const char *a, const char *b) {
+    struct stat x, y;
+    if (!a[0] || !b[0]) return 0;
+    if (stat(a, &x) == 0 && stat(b, &y) == 0) return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+    return !strcmp(a, b);
+}
+
 int cli_check_output(const char *out, int force, const char *input) {
-    struct stat so, si;
+    struct stat so;
     if (!strcmp(out, "-")) return 0;
     if (stat(out, &so) == 0) {
-        if (input && stat(input, &si) == 0 && so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
+        if (input && cli_same_file(out, input)) {
             msg_error("%s: output is the input file", out);
             return 1;
         }

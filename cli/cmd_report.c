@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "args.h"
@@ -46,13 +45,6 @@ static int check_outputs(const char *dir, size_t n_runs, const char **inputs, si
     return 0;
 }
 
-static int same_file(const char *a, const char *b) {
-    struct stat x, y;
-    if (!a[0] || !b[0]) return 0;
-    if (stat(a, &x) == 0 && stat(b, &y) == 0) return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-    return !strcmp(a, b);
-}
-
 /* An eval report of a file a quantize/convert report wrote becomes that run's evaluation, so
    one row shows both what the recipe cost in size and in quality. Returns the runs left. */
 static size_t merge_evals(slm_report *runs, size_t n) {
@@ -62,7 +54,7 @@ static size_t merge_evals(slm_report *runs, size_t n) {
         size_t j = n;
         if (!strcmp(r->command, "eval") && r->eval.present)
             for (j = 0; j < n; j++)
-                if (j != i && strcmp(runs[j].command, "eval") && !runs[j].eval.present && same_file(runs[j].output, r->model)) break;
+                if (j != i && strcmp(runs[j].command, "eval") && !runs[j].eval.present && cli_same_file(runs[j].output, r->model)) break;
         if (j < n) {
             runs[j].eval = r->eval;
             slm_report_free(r);
@@ -78,16 +70,6 @@ static size_t merge_evals(slm_report *runs, size_t n) {
         kept++;
     }
     return kept;
-}
-
-/* 1 when the file's first non-blank byte is '[' (a JSON array, e.g. a reports.json). */
-static int starts_with_bracket(const char *path) {
-    FILE *f = fopen(path, "rb");
-    int c = EOF;
-    if (!f) return 0;
-    while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {}
-    fclose(f);
-    return c == '[';
 }
 
 int cmd_report(int argc, char **argv) {
@@ -120,11 +102,7 @@ int cmd_report(int argc, char **argv) {
     slm_report *runs = NULL;
     if (slm_calloc((void **)&runs, n_in, sizeof(slm_report), &err, "reports")) { rc = cli_fail(&err); goto done; }
     for (size_t i = 0; i < n_in && !rc; i++) {
-        if (!slm_report_read_json(&runs[i], inputs[i], &err)) continue;
-        if (err.code == SLM_E_FORMAT && starts_with_bracket(inputs[i]))
-            slm_errf(&err, SLM_E_FORMAT, "%s: an array of reports (" SLM_REPORT_JSONS_NAME "); pass the reports it was made from",
-                     inputs[i]);
-        rc = cli_fail(&err);
+        if (slm_report_read_json(&runs[i], inputs[i], &err)) rc = cli_fail(&err);
     }
     size_t n_runs = rc ? n_in : merge_evals(runs, n_in);
     if (!rc && check_outputs(out, n_runs, inputs, n_in, co.force)) rc = EXIT_FAIL;

@@ -90,17 +90,19 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
     return root;
 }
 
-int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
-    cJSON *root = slm_report_to_cjson(r);
-    if (!root) return slm_errf(err, SLM_E_NOMEM, "building the report: out of memory");
-    char *text = cJSON_Print(root);
+int slm_report_write_cjson(cJSON *root, const char *path, slm_err *err) {
+    char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
-    if (!text) return slm_errf(err, SLM_E_NOMEM, "rendering the report: out of memory");
+    if (!text) return slm_errf(err, SLM_E_NOMEM, "%s: rendering the report: out of memory", path);
     size_t n = strlen(text);
     text[n] = '\n'; /* replace the NUL: files end with a newline */
     int rc = slm_write_file_atomic(path, text, n + 1, err);
     free(text);
     return rc;
+}
+
+int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
+    return slm_report_write_cjson(slm_report_to_cjson(r), path, err);
 }
 
 static double get_num(const cJSON *o, const char *k) {
@@ -122,6 +124,11 @@ int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
     int rc = SLM_OK;
     const cJSON *fmt = root ? cJSON_GetObjectItemCaseSensitive(root, "format") : NULL;
     if (!root) return slm_errf(err, SLM_E_FORMAT, "%s: not valid JSON", path);
+    if (cJSON_IsArray(root)) {
+        rc = slm_errf(err, SLM_E_FORMAT, "%s: an array of reports (" SLM_REPORT_JSONS_NAME "); pass the reports it was made from",
+                      path);
+        goto done;
+    }
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SLM_REPORT_FORMAT)) {
         rc = slm_errf(err, SLM_E_FORMAT, "%s: not an slm report (format is not \"%s\")", path, SLM_REPORT_FORMAT);
         goto done;

@@ -1303,14 +1303,7 @@ static int write_json_array(const slm_report *runs, size_t n, const char *path, 
             arr = NULL;
         }
     }
-    char *text = arr ? cJSON_Print(arr) : NULL;
-    cJSON_Delete(arr);
-    if (!text) return slm_errf(err, SLM_E_NOMEM, "%s: rendering the reports: out of memory", path);
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replace the NUL: files end with a newline */
-    int rc = slm_write_file_atomic(path, text, len + 1, err);
-    free(text);
-    return rc;
+    return slm_report_write_cjson(arr, path, err);
 }
 
 /* mkdir -p: every missing component is created; an existing non-folder is an error. */
