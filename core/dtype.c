@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "le.h"
 #include "slm.h"
 
@@ -132,15 +133,12 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(float *restrict 
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i))));
     for (; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
 }
-/* Every AVX2 CPU has F16C (clang cannot test "f16c" by name). __builtin_cpu_supports reads a
-   table the runtime fills at start-up: cheap, and no mutable state of ours. */
-static int has_f16c(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
 void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n) {
     const uint8_t *s = src;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (has_f16c()) {
+    if (slm_cpu_has_avx2()) { /* every AVX2 CPU has F16C */
         f16_to_f32_f16c(dst, s, n);
         return;
     }

@@ -13,6 +13,7 @@
  */
 #include "model/layers.h"
 
+#include "core/cpu.h"
 #include "core/dtype.h"
 
 #include <math.h>
@@ -35,7 +36,7 @@ static inline int min_i(int a, int b) { return a < b ? a : b; }
 
 int slm_layers_simd(void) {
 #if SLM_HAVE_AVX2_KERNELS
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return slm_cpu_has_avx2_fma();
 #else
     return 0;
 #endif

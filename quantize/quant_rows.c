@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/dtype.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -136,13 +137,7 @@ void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow,
     }
 }
 
-int slm_quant_cpu_has_avx2(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx2");
-#else
-    return 0;
-#endif
-}
+int slm_quant_cpu_has_avx2(void) { return slm_cpu_has_avx2(); }
 
 const char *slm_quant_kernel_name(int type) {
     return kernel_index(type) >= 0 && slm_quant_use_avx2(SLM_KERNEL_AUTO) ? "avx2" : "ref";

@@ -1,0 +1,12 @@
+/* cpu.h - run-time CPU features that pick the faster kernels (each has a scalar reference).
+ * Owns: the one place that asks the CPU; 0 on non-x86 builds. Must not: cache mutable state.
+ */
+#ifndef SLM_CPU_H
+#define SLM_CPU_H
+
+/* AVX2 (every AVX2 CPU also has F16C). */
+int slm_cpu_has_avx2(void);
+/* AVX2 and FMA. */
+int slm_cpu_has_avx2_fma(void);
+
+#endif
