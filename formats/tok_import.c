@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/le.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/slm.h"
@@ -61,6 +62,11 @@ static int dup_bytes(char **out, const char *s, size_t n, slm_err *err) {
     memcpy(*out, s, n);
     (*out)[n] = 0;
     return SLM_OK;
+}
+
+static int dup_str(char **out, const char *s, slm_err *err) {
+    *out = slm_strdup(s, err);
+    return *out ? SLM_OK : SLM_E_NOMEM;
 }
 
 /* Copy of s with every occurrence of `from` replaced by `to`. */
@@ -347,8 +353,7 @@ static int spm_parse_piece(pb *b, spm_model *m, slm_err *err) {
             text_len = (size_t)(s.end - s.p);
         } else if (field == 2 && wt == 5) {
             if (b->end - b->p < 4) return pb_bad(b, err);
-            uint32_t u = (uint32_t)b->p[0] | (uint32_t)b->p[1] << 8 | (uint32_t)b->p[2] << 16 | (uint32_t)b->p[3] << 24;
-            memcpy(&score, &u, sizeof score);
+            score = slm_le_f32(b->p);
             b->p += 4;
         } else if (field == 3 && wt == 0) {
             if (!pb_varint(b, &type)) return pb_bad(b, err);
@@ -642,12 +647,11 @@ static int config_vocab_size(const cJSON *cfg, int64_t fallback, int64_t *out, s
     return SLM_OK;
 }
 
-static int set_token(slm_vocab *v, int32_t i, char *s, float score, int32_t type) {
+static void set_token(slm_vocab *v, int32_t i, char *s, float score, int32_t type) {
     slm_free(v->tokens[i]);
     v->tokens[i] = s;
     if (v->scores) v->scores[i] = score;
     v->types[i] = type;
-    return SLM_OK;
 }
 
 /* Token id from a JSON key (added_tokens_decoder) or value (added_tokens.json). */
@@ -674,7 +678,7 @@ static int spm_apply_added(slm_vocab *v, const char *dir, const cJSON *tcfg, slm
                 break;
             }
             if (id >= v->n_tokens) continue; /* "ignore token: id is out of range" */
-            if ((rc = dup_bytes(&s, it->string, strlen(it->string), err))) break;
+            if ((rc = dup_str(&s, it->string, err))) break;
             set_token(v, (int32_t)id, s, -1000.0f, SLM_TOKEN_USER_DEFINED);
         }
         cJSON_Delete(added);
@@ -695,7 +699,7 @@ static int spm_apply_added(slm_vocab *v, const char *dir, const cJSON *tcfg, slm
         int32_t type;
         if (jtruthy(jget(it, "special")) || looks_special(content)) {
             type = SLM_TOKEN_CONTROL;
-            SLM_TRY(dup_bytes(&s, content, strlen(content), err));
+            SLM_TRY(dup_str(&s, content, err));
         } else {
             type = SLM_TOKEN_USER_DEFINED; /* "pre-normalize user-defined spaces" */
             SLM_TRY(dup_replace(&s, content, U2581, " ", err));
@@ -728,7 +732,7 @@ static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJ
             v->types[i] = (t == SLM_TOKEN_UNKNOWN || t == SLM_TOKEN_CONTROL || t == SLM_TOKEN_UNUSED || t == SLM_TOKEN_BYTE) ? t : SLM_TOKEN_NORMAL;
         } else {
             snprintf(pad, sizeof pad, "[PAD%d]", i);
-            rc = dup_bytes(&v->tokens[i], pad, strlen(pad), err);
+            rc = dup_str(&v->tokens[i], pad, err);
             v->scores[i] = -10000.0f;
             v->types[i] = SLM_TOKEN_UNUSED;
         }
@@ -882,7 +886,7 @@ static int load_merges(slm_vocab *v, const char *dir, const cJSON *model, slm_er
     for (const cJSON *m = merges ? merges->child : NULL; m; m = m->next, i++) {
         char *s;
         if (cJSON_IsString(m)) {
-            SLM_TRY(dup_bytes(&s, m->valuestring, strlen(m->valuestring), err));
+            SLM_TRY(dup_str(&s, m->valuestring, err));
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
             char *a, *b;
             SLM_TRY(dup_replace(&a, m->child->valuestring, " ", "\xc4\xa0", err));
@@ -1005,16 +1009,16 @@ static int bpe_import(slm_vocab *v, const char *dir, const cJSON *tok, const cJS
         if (!s) {
             char pad[32];
             snprintf(pad, sizeof pad, "[PAD%lld]", (long long)id);
-            rc = dup_bytes(&v->tokens[id], pad, strlen(pad), err);
+            rc = dup_str(&v->tokens[id], pad, err);
             v->types[id] = SLM_TOKEN_UNUSED;
         } else if (ai && (at[*ai].special || looks_special(s))) {
-            rc = dup_bytes(&v->tokens[id], s, strlen(s), err);
+            rc = dup_str(&v->tokens[id], s, err);
             v->types[id] = SLM_TOKEN_CONTROL;
         } else if (ai) {
             rc = dup_replace(&v->tokens[id], s, U2581, " ", err);
             v->types[id] = SLM_TOKEN_USER_DEFINED;
         } else {
-            rc = dup_bytes(&v->tokens[id], s, strlen(s), err);
+            rc = dup_str(&v->tokens[id], s, err);
             v->types[id] = SLM_TOKEN_NORMAL;
         }
     }

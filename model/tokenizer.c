@@ -92,13 +92,16 @@ static int alloc_slots(int32_t **slots, size_t *mask, size_t n, slm_err *err, co
     return SLM_OK;
 }
 
-/* text_to_token: id of the token whose text is s[0..n), or -1 */
-static int32_t lookup(const slm_tokenizer *t, const char *s, size_t n) {
+/* The slot of text s[0..n): the one holding its id, else the empty one where it would go. */
+static size_t tok_slot(const slm_tokenizer *t, const char *s, size_t n) {
     size_t i = (size_t)fnv(FNV0, s, n) & t->tok_mask;
     for (int32_t id; (id = t->tok_slots[i]) >= 0; i = (i + 1) & t->tok_mask)
-        if (t->len[id] == n && memcmp(t->text[id], s, n) == 0) return id;
-    return -1;
+        if (t->len[id] == n && memcmp(t->text[id], s, n) == 0) break;
+    return i;
 }
+
+/* text_to_token: id of the token whose text is s[0..n), or -1 */
+static int32_t lookup(const slm_tokenizer *t, const char *s, size_t n) { return t->tok_slots[tok_slot(t, s, n)]; }
 
 /* find_bpe_rank(left, right) */
 static int32_t merge_rank(const slm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb) {
@@ -139,12 +142,8 @@ static int build_texts(slm_tokenizer *t, slm_err *err) {
         }
     }
     SLM_TRY(alloc_slots(&t->tok_slots, &t->tok_mask, (size_t)v->n_tokens, err, "token hash"));
-    for (int32_t i = 0; i < v->n_tokens; i++) {
-        size_t s = (size_t)fnv(FNV0, t->text[i], t->len[i]) & t->tok_mask;
-        for (int32_t id; (id = t->tok_slots[s]) >= 0; s = (s + 1) & t->tok_mask)
-            if (t->len[id] == t->len[i] && memcmp(t->text[id], t->text[i], t->len[i]) == 0) break;
-        t->tok_slots[s] = i; /* a later duplicate wins, as token_to_id[word] = i */
-    }
+    for (int32_t i = 0; i < v->n_tokens; i++)
+        t->tok_slots[tok_slot(t, t->text[i], t->len[i])] = i; /* a later duplicate wins, as token_to_id[word] = i */
     return SLM_OK;
 }
 
@@ -164,12 +163,9 @@ static int build_attrs(slm_tokenizer *t, slm_err *err) {
         }
         t->attr[i] = a;
     }
-    for (size_t k = 0; k < SLM_ARRAY_LEN(k_control_texts); k++) {
-        const char *s = k_control_texts[k];
-        size_t n = strlen(s), h = (size_t)fnv(FNV0, s, n) & t->tok_mask;
-        /* every id with that text (token_to_id keeps one per text: the last) */
-        for (int32_t id; (id = t->tok_slots[h]) >= 0; h = (h + 1) & t->tok_mask)
-            if (t->len[id] == n && memcmp(t->text[id], s, n) == 0) t->attr[id] |= ATTR_CONTROL;
+    for (size_t k = 0; k < SLM_ARRAY_LEN(k_control_texts); k++) { /* token_to_id's id of that text */
+        int32_t id = lookup(t, k_control_texts[k], strlen(k_control_texts[k]));
+        if (id >= 0) t->attr[id] |= ATTR_CONTROL;
     }
     /* user-defined tokens are split out of the text even with parse_special = false */
     size_t n_user = 0;
@@ -568,6 +564,15 @@ static size_t sp_contraction(const splitter *s, size_t pos, int fold) {
     return 0;
 }
 
+/* The end of both regex splitters: \s+(?!\S) (all but the last space of a run that is followed by
+   text), else \s+, else any single character. Returns the new position. */
+static size_t sp_ws_tail(splitter *s, size_t pos, size_t nws) {
+    if (nws > 1 && sp_cpt(s, pos + nws) != OUT_OF_RANGE) pos += nws - 1;
+    else pos += nws ? nws : 1;
+    sp_add(s, pos);
+    return pos;
+}
+
 /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
 static void split_gpt2(splitter *s) {
     for (size_t pos = s->ini; pos < s->end;) {
@@ -599,17 +604,7 @@ static void split_gpt2(splitter *s) {
         }
         size_t nws = 0;
         while (IS_WS(sp_flags(s, pos + nws))) nws++;
-        if (nws > 1 && sp_cpt(s, pos + nws) != OUT_OF_RANGE) { /* \s+(?!\S) */
-            pos += nws - 1;
-            sp_add(s, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sp_add(s, pos);
-            continue;
-        }
-        sp_add(s, ++pos);
+        pos = sp_ws_tail(s, pos, nws);
     }
 }
 
@@ -665,17 +660,7 @@ static void split_llama3(splitter *s, size_t max_digits) {
             sp_add(s, pos);
             continue;
         }
-        if (nws > 1 && sp_cpt(s, pos + nws) != OUT_OF_RANGE) {
-            pos += nws - 1;
-            sp_add(s, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sp_add(s, pos);
-            continue;
-        }
-        sp_add(s, ++pos);
+        pos = sp_ws_tail(s, pos, nws);
     }
 }
 

@@ -106,18 +106,15 @@ static int byte_is_printable(unsigned b) {
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
 }
 
+/* The non-printable bytes are 0x00..0x20 (33), 0x7F..0xA0 (34) and 0xAD: closed forms. */
 uint32_t slm_byte_to_cp(unsigned char b) {
     if (byte_is_printable(b)) return b;
-    uint32_t n = 0; /* how many non-printable bytes come before b */
-    for (unsigned i = 0; i < b; i++) n += !byte_is_printable(i);
-    return 256 + n;
+    return 256 + (b <= 0x20 ? b : b <= 0xA0 ? 33u + (b - 0x7Fu) : 67u);
 }
 
 int slm_cp_to_byte(uint32_t cp) {
     if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
     if (cp >= 256 + 68) return -1;
     uint32_t n = cp - 256;
-    for (unsigned b = 0; b < 256; b++)
-        if (!byte_is_printable(b) && n-- == 0) return (int)b;
-    return -1;
+    return n < 33 ? (int)n : n < 67 ? (int)(0x7F + n - 33) : 0xAD;
 }

@@ -69,15 +69,11 @@ static int32_t *json_ids(const cJSON *arr, int *n) {
     return ids;
 }
 
-static int build_src(slm_model *m, const slm_src *src, int ctx, int flags, slm_err *err) {
-    return slm_src_model_build(src, m, ctx, flags, err);
-}
-
 static void build(slm_model *m, const char *rel, int ctx) {
     slm_err err = {0};
     slm_src src;
     if (slm_src_open(&src, fixture_path(rel), &err)) fail_msg("%s: %s", rel, err.msg);
-    int rc = build_src(m, &src, ctx, 0, &err);
+    int rc = slm_src_model_build(&src, m, ctx, 0, &err);
     slm_src_close(&src);
     if (rc) fail_msg("%s: %s", rel, err.msg);
 }
@@ -431,7 +427,7 @@ static void test_model_threads_deterministic(void **state) {
         slm_err err = {0};
         slm_src src;
         assert_int_equal(slm_src_open(&src, fixture_path("models/tinystories-3M"), &err), 0);
-        assert_int_equal(build_src(&mk, &src, 256, SLM_BUILD_KEEP_ACTS, &err), 0);
+        assert_int_equal(slm_src_model_build(&src, &mk, 256, SLM_BUILD_KEEP_ACTS, &err), 0);
         slm_src_close(&src);
         assert_true(mk.num_activations > 3 * m.num_activations);
         float *lk = forward_all(&mk, ids, 256);
@@ -643,8 +639,8 @@ static void test_model_kl_ordering(void **state) {
     if (slm_src_open(&src, fixture_path("models/stories260K"), &err)) fail_msg("%s", err.msg);
     slm_model ref = {0}, same = {0}, q8 = {0}, q4 = {0};
     qreader r8 = {&src, SLM_DTYPE_Q8_0}, r4 = {&src, SLM_DTYPE_Q4_0};
-    assert_int_equal(build_src(&ref, &src, 256, 0, &err), 0);
-    assert_int_equal(build_src(&same, &src, 256, 0, &err), 0);
+    assert_int_equal(slm_src_model_build(&src, &ref, 256, 0, &err), 0);
+    assert_int_equal(slm_src_model_build(&src, &same, 256, 0, &err), 0);
     slm_weight_reader rd8 = {quant_reader, NULL, &r8}, rd4 = {quant_reader, NULL, &r4};
     assert_int_equal(slm_model_build(&q8, &src.cfg, &rd8, 256, 0, &err), 0);
     assert_int_equal(slm_model_build(&q4, &src.cfg, &rd4, 256, 0, &err), 0);
@@ -704,7 +700,7 @@ static void test_model_rejects_bad_calls(void **state) {
     for (long k = 0; k < 5; k++) { /* the five allocations of a build */
         slm_model m2 = {0};
         slm_mem_fail_after(k);
-        int rc = build_src(&m2, &src, 32, 0, &err);
+        int rc = slm_src_model_build(&src, &m2, 32, 0, &err);
         slm_mem_fail_after(-1);
         assert_int_equal(rc, SLM_E_NOMEM);
         slm_model_free(&m2);
