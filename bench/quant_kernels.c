@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/rng.h"
 #include "quantize/quants.h"
 

@@ -9,6 +9,7 @@
 #include "args.h"
 #include "cli.h"
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/le.h"
 #include "core/mapfile.h"
 #include "core/slm.h"

@@ -6,6 +6,7 @@
 #include "args.h"
 #include "cli.h"
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -21,7 +22,8 @@ static void list_types(FILE *f) {
         const slm_ftype_desc *d = slm_ftype_at(i);
         fprintf(f, "  %-8s %s\n", d->name, d->about);
     }
-    fprintf(f, "tensor types for overrides: F32 F16 BF16 Q8_0 Q6_K Q5_K Q5_1 Q5_0 Q4_K Q4_1 Q4_0 IQ4_XS IQ4_NL Q3_K Q2_K\n");
+    char names[256];
+    fprintf(f, "tensor types for overrides: %s\n", slm_dtype_list_writable(names, sizeof names));
 }
 
 static void usage(FILE *f, int full) {
@@ -50,7 +52,7 @@ static void usage(FILE *f, int full) {
 
 static int parse_type(const char *opt, const char *name, int *out) {
     int t = slm_dtype_from_name(name);
-    if (t < 0 || !slm_quant_can_quantize(t)) return msg_usage_error("%s: unknown tensor type '%s'", opt, name);
+    if (t < 0 || !slm_dtype_can_write(t)) return msg_usage_error("%s: unknown tensor type '%s'", opt, name);
     *out = t;
     return 0;
 }

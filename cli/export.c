@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "core/afile.h"
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -71,7 +72,7 @@ int export_plan(export_job *j, slm_err *err) {
                         "cannot compute yet; use Q2_K instead", j->recipe.ftype->name);
     for (size_t i = 0; i < n; i++) {
         const slm_src_tensor *t = &s->tensors[j->order[i]];
-        if (!slm_quant_can_quantize(j->types[i]) && j->types[i] != t->dtype)
+        if (!slm_dtype_can_write(j->types[i]) && j->types[i] != t->dtype)
             return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': slm cannot write type %s", t->name, slm_dtype_name(j->types[i]));
         /* dequantizing to F32/F16/BF16 is fine; quantizing quantized data again compounds the error */
         if (slm_dtype_get(t->dtype)->is_quantized && slm_dtype_get(j->types[i])->is_quantized && j->types[i] != t->dtype &&

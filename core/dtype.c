@@ -1,4 +1,4 @@
-/* dtype.c - the type traits table and half-precision conversions.
+/* dtype.c - half-precision conversions.
  *
  * The conversions reproduce ggml's software implementation bit for bit (the golden F16/BF16
  * vectors and all 65536 16-bit patterns are tested): f32->f16 rounds to nearest even,
@@ -7,82 +7,12 @@
  */
 #include "dtype.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <string.h>
 
 #include "cpu.h"
 #include "le.h"
 #include "slm.h"
-
-#define T(id, nm, bs, ts, q, cv) [id] = {nm, bs, ts, q, cv}
-static const slm_dtype_traits k_traits[SLM_DTYPE_COUNT] = {
-    T(SLM_DTYPE_F32, "F32", 1, 4, 0, 1),
-    T(SLM_DTYPE_F16, "F16", 1, 2, 0, 1),
-    T(SLM_DTYPE_Q4_0, "Q4_0", 32, 18, 1, 1),
-    T(SLM_DTYPE_Q4_1, "Q4_1", 32, 20, 1, 1),
-    T(SLM_DTYPE_Q5_0, "Q5_0", 32, 22, 1, 1),
-    T(SLM_DTYPE_Q5_1, "Q5_1", 32, 24, 1, 1),
-    T(SLM_DTYPE_Q8_0, "Q8_0", 32, 34, 1, 1),
-    T(SLM_DTYPE_Q8_1, "Q8_1", 32, 36, 1, 0),
-    T(SLM_DTYPE_Q2_K, "Q2_K", 256, 84, 1, 1),
-    T(SLM_DTYPE_Q3_K, "Q3_K", 256, 110, 1, 1),
-    T(SLM_DTYPE_Q4_K, "Q4_K", 256, 144, 1, 1),
-    T(SLM_DTYPE_Q5_K, "Q5_K", 256, 176, 1, 1),
-    T(SLM_DTYPE_Q6_K, "Q6_K", 256, 210, 1, 1),
-    T(SLM_DTYPE_Q8_K, "Q8_K", 256, 292, 1, 0),
-    T(SLM_DTYPE_IQ2_XXS, "IQ2_XXS", 256, 66, 1, 0),
-    T(SLM_DTYPE_IQ2_XS, "IQ2_XS", 256, 74, 1, 0),
-    T(SLM_DTYPE_IQ3_XXS, "IQ3_XXS", 256, 98, 1, 0),
-    T(SLM_DTYPE_IQ1_S, "IQ1_S", 256, 50, 1, 0),
-    T(SLM_DTYPE_IQ4_NL, "IQ4_NL", 32, 18, 1, 1),
-    T(SLM_DTYPE_IQ3_S, "IQ3_S", 256, 110, 1, 0),
-    T(SLM_DTYPE_IQ2_S, "IQ2_S", 256, 82, 1, 0),
-    T(SLM_DTYPE_IQ4_XS, "IQ4_XS", 256, 136, 1, 1),
-    T(SLM_DTYPE_I8, "I8", 1, 1, 0, 0),
-    T(SLM_DTYPE_I16, "I16", 1, 2, 0, 0),
-    T(SLM_DTYPE_I32, "I32", 1, 4, 0, 0),
-    T(SLM_DTYPE_I64, "I64", 1, 8, 0, 0),
-    T(SLM_DTYPE_F64, "F64", 1, 8, 0, 0),
-    T(SLM_DTYPE_IQ1_M, "IQ1_M", 256, 56, 1, 0),
-    T(SLM_DTYPE_BF16, "BF16", 1, 2, 0, 1),
-    T(SLM_DTYPE_TQ1_0, "TQ1_0", 256, 54, 1, 0),
-    T(SLM_DTYPE_TQ2_0, "TQ2_0", 256, 66, 1, 0),
-    T(SLM_DTYPE_MXFP4, "MXFP4", 32, 17, 1, 0),
-    T(SLM_DTYPE_NVFP4, "NVFP4", 64, 36, 1, 0),
-    T(SLM_DTYPE_Q1_0, "Q1_0", 128, 18, 1, 0),
-    T(SLM_DTYPE_Q2_0, "Q2_0", 64, 18, 1, 0),
-};
-#undef T
-
-const slm_dtype_traits *slm_dtype_get(int type) {
-    if (type < 0 || type >= SLM_DTYPE_COUNT) return NULL;
-    return k_traits[type].blck_size ? &k_traits[type] : NULL;
-}
-
-const char *slm_dtype_name(int type) {
-    const slm_dtype_traits *t = slm_dtype_get(type);
-    return t ? t->name : "?";
-}
-
-int slm_dtype_from_name(const char *name) {
-    for (int i = 0; i < SLM_DTYPE_COUNT; i++) {
-        const char *n = k_traits[i].name;
-        if (!n) continue;
-        size_t j = 0;
-        while (n[j] && name[j] && toupper((unsigned char)name[j]) == n[j]) j++;
-        if (!n[j] && !name[j]) return i;
-    }
-    return -1;
-}
-
-size_t slm_dtype_row_size(int type, int64_t n) {
-    const slm_dtype_traits *t = slm_dtype_get(type);
-    size_t out;
-    if (!t || n < 0 || n % t->blck_size) return 0;
-    if (!slm_mul_ok((size_t)(n / t->blck_size), t->type_size, &out)) return 0;
-    return out;
-}
 
 static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }

@@ -1,9 +1,9 @@
-/* dtype.h - element types: ggml's type ids, the traits table, and f16/bf16 <-> f32 rows.
+/* dtype.h - element types: ggml's type ids and f16/bf16 <-> f32 rows.
  *
- * Owns: slm_dtype (values ARE ggml's wire ids, never renumbered), block size / bytes per block
- * for every type a GGUF may hold, and the exact half-precision conversions ggml performs
- * (round to nearest even; NaN and Inf kept; ggml's NaN bit patterns).
- * Must not: quantize (quantize/ does), or know about files.
+ * Owns: slm_dtype (values ARE ggml's wire ids, never renumbered) and the exact half-precision
+ * conversions ggml performs (round to nearest even; NaN and Inf kept; ggml's NaN bit patterns).
+ * Must not: describe blocks or quantize: the one type table (block sizes, codecs) is
+ * quantize/qtypes.h; or know about files.
  */
 #ifndef SLM_DTYPE_H
 #define SLM_DTYPE_H
@@ -52,22 +52,6 @@ typedef enum slm_dtype {
     SLM_DTYPE_Q2_0 = 42,
     SLM_DTYPE_COUNT = 43,
 } slm_dtype;
-
-typedef struct slm_dtype_traits {
-    const char *name;     /* ggml's name, upper case: "Q4_K", "F16" */
-    int64_t blck_size;    /* elements per block (1 for plain types); 0 = id not in use */
-    size_t type_size;     /* bytes per block */
-    int is_quantized;
-    int can_convert;      /* slm can turn rows of it into f32 (dequantize or cast) */
-} slm_dtype_traits;
-
-/* Traits of a type id; NULL when the id is out of range or not in use (removed ids). */
-const slm_dtype_traits *slm_dtype_get(int type);
-const char *slm_dtype_name(int type); /* "?" for unknown ids */
-/* Case-insensitive lookup by name ("q4_k", "BF16"); returns -1 when unknown. */
-int slm_dtype_from_name(const char *name);
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size or overflows. */
-size_t slm_dtype_row_size(int type, int64_t n);
 
 /* Scalar conversions, bit-identical to ggml's software paths (ggml-base, no F16C). */
 uint16_t slm_f32_to_f16(float f);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "formats/hf_config.h"
@@ -243,7 +244,7 @@ static int open_gguf(slm_src *s, const char *path, slm_err *err) {
         t->data = v.data;
         t->nbytes = v.nbytes;
         t->map = &s->gguf.map;
-        if (!slm_quant_can_dequantize(t->dtype))
+        if (!slm_dtype_can_read(t->dtype))
             rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, v.name, slm_dtype_name(v.dtype));
         if (!rc) rc = check_tensor(&s->cfg, t, &r[i].rank, err);
         r[i].rank = (long)i; /* keep the file's order */
@@ -317,7 +318,7 @@ int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *
     int64_t nc = slm_src_ncols(t);
     size_t rowb = slm_dtype_row_size(t->dtype, nc);
     SLM_ASSERT(r0 >= 0 && n >= 0 && r0 + n <= slm_src_nrows(t));
-    if (!slm_quant_can_dequantize(t->dtype))
+    if (!slm_dtype_can_read(t->dtype))
         return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': cannot read type %s", t->name, slm_dtype_name(t->dtype));
     if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)t->data & 1)) {
         /* blocks hold 16-bit fields: a GGUF with general.alignment 1 can put them at an odd

@@ -75,21 +75,6 @@ void slm_rope_forward(float *x, int ld, const float *cs, int T, int pos0, int n_
 void slm_kv_store(float *kc, float *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv, int D,
                   int ctx);
 
-/* Rounds values to f16 and back (round to nearest even), in place: what a ggml F16 tensor keeps. */
-void slm_round_f16(float *x, int64_t N);
-
-/* ggml's CPU backend multiplies a weight by activations converted to the weight's "vec_dot
-   type": F16 and BF16 weights see F16/BF16 activations, Q4_0/Q5_0/Q8_0/IQ4_NL (and Q4_1/Q5_1
-   through Q8_1, same values) see Q8_0 activations, K-quants and IQ4_XS see Q8_K activations. */
-enum { SLM_ACT_F32 = 0, SLM_ACT_F16 = 1, SLM_ACT_BF16 = 2, SLM_ACT_Q8_0 = 3, SLM_ACT_Q8_K = 4 };
-/* The activation type ggml uses with weights stored as dtype (core/dtype.h), SLM_ACT_F32 if none. */
-int slm_act_type_of(int dtype);
-/* out (T,C) = inp after ggml's from_float and back: Q8_0 as ggml's x86 quantize_row_q8_0
-   (d = amax/127 kept in f16, q = round-half-even(x * 127/amax)), Q8_K as quantize_row_q8_K_ref
-   (iscale = -127/max, d = 1/iscale), F16/BF16 round to nearest even. C must be a multiple of
-   the block (32 for Q8_0, 256 for Q8_K), which the weight's own rows guarantee. */
-void slm_round_rows(float *out, const float *inp, int T, int C, int act);
-
 /* Causal grouped-query attention of T queries over the cache positions 0 .. pos0+t.
    out (T, H*D) ; lse (T, H) = log sum exp of the scaled scores (what a backward needs to
    recompute the probabilities without storing (H, T, S)).
@@ -107,14 +92,6 @@ void slm_attention_forward(float *out, float *lse, const float *q, int ld, const
                            int pos0, int H, int Hkv, int D, int ctx);
 void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                                int pos0, int H, int Hkv, int D, int ctx);
-/* The same attention as llama.cpp's CPU flash attention computes it with its F16 KV cache
-   (ggml_compute_forward_flash_attn_ext_f16): q, k, v must already be rounded to f16; per key
-   in order: s = (float)(sum over d in double of q[d]*k[d]) * scale, online softmax with
-   libm expf, the output accumulated and rescaled in f16 (fmaf, then rounded); out = acc * (1/S).
-   Exact for D < 64 (ggml's AVX-512 build sums such dot products in double). */
-void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
-                                int pos0, int H, int Hkv, int D, int ctx);
-
 /* out (T,F) = silu(gate) * up with gate_up (T, 2F) = [gate | up] ; PyTorch: F.silu(g) * u,
    silu(g) = g / (1 + exp(-g)) with slm_expf (g >= 0 uses 1/(1+e^-g), g < 0 uses e^g/(1+e^g)). */
 void slm_swiglu_forward(float *out, const float *gate_up, int T, int F);

@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "model/ggml_numerics.h"
 #include "model/layers.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -320,8 +321,8 @@ void slm_model_free(slm_model *m) {
    matrix under SLM_NUMERICS_GGML. *rounded caches which act type m->scratch holds for inp. */
 static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
                    int C, int OC, int matrix, int *rounded) {
-    int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[matrix] : SLM_ACT_F32;
-    if (act != SLM_ACT_F32) {
+    int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[matrix] : SLM_DTYPE_F32;
+    if (act != SLM_DTYPE_F32) {
         if (*rounded != act) slm_round_rows(m->scratch, inp, T, C, act);
         *rounded = act;
         inp = m->scratch;

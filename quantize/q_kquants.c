@@ -1707,3 +1707,48 @@ SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const
 }
 
 #endif /* SLM_X86_KERNELS */
+
+/* ====================== q8_K: activations only (ggml's vec_dot type of the k-quants) */
+
+void slm_quantize_row_q8_K_ref(const float *restrict x, void *restrict vy, int64_t k) {
+    SLM_ASSERT(k % SLM_QK_K == 0);
+    const int64_t nb = k / SLM_QK_K;
+    slm_block_q8_K *restrict y = vy;
+
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * SLM_QK_K;
+        float max = 0.0f, amax = 0.0f;
+        for (int j = 0; j < SLM_QK_K; ++j) {
+            const float ax = fabsf(xb[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = xb[j];
+            }
+        }
+        if (!amax) {
+            y[i].d = 0.0f;
+            memset(y[i].qs, 0, SLM_QK_K);
+            memset(y[i].bsums, 0, sizeof y[i].bsums);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < SLM_QK_K; ++j) {
+            const int v = slm_nearest_int(iscale * xb[j]);
+            y[i].qs[j] = (int8_t)SLM_MIN(127, v);
+        }
+        for (int j = 0; j < SLM_QK_K / 16; ++j) {
+            int sum = 0;
+            for (int ii = 0; ii < 16; ++ii) sum += y[i].qs[j * 16 + ii];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void slm_dequantize_row_q8_K(const void *restrict vx, float *restrict y, int64_t k) {
+    SLM_ASSERT(k % SLM_QK_K == 0);
+    const int64_t nb = k / SLM_QK_K;
+    const slm_block_q8_K *restrict x = vx;
+    for (int64_t i = 0; i < nb; i++)
+        for (int j = 0; j < SLM_QK_K; ++j) y[i * SLM_QK_K + j] = x[i].d * x[i].qs[j];
+}

@@ -521,6 +521,21 @@ void slm_dequantize_row_q8_0(const void *restrict vx, float *restrict y, int64_t
     }
 }
 
+void slm_quantize_row_q8_0(const float *restrict x, void *restrict vy, int64_t k) {
+    SLM_ASSERT(k % SLM_QK8_0 == 0);
+    const int64_t nb = k / SLM_QK8_0;
+    slm_block_q8_0 *restrict y = vy;
+
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * SLM_QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < SLM_QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        y[i].d = slm_f32_to_f16(amax / 127.f);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int j = 0; j < SLM_QK8_0; ++j) y[i].qs[j] = (int8_t)slm_cvtt_i32(rintf(xb[j] * id)); /* half to even */
+    }
+}
+
 /* ggml ignores the importance weights for q8_0 (golden: blocks_imatrix == blocks). */
 size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel) {

@@ -19,7 +19,7 @@ typedef struct slm_qstats {
     double max_abs_err;   /* max |x - q| */
 } slm_qstats;
 
-/* Quantizes nrow rows of ncols values to type (any type slm_quant_can_quantize accepts,
+/* Quantizes nrow rows of ncols values to type (any type slm_dtype_can_write accepts,
    including F32/F16/BF16). imatrix: NULL or ncols importance weights. stats may be NULL.
    Fails with SLM_E_DATA naming the first NaN/Inf (row, column) before writing anything, and
    with SLM_E_ARG when ncols is not a multiple of the type's block size. Output bytes do not

@@ -2,7 +2,7 @@
  *
  * Owns: the on-disk block structs (layout pinned by static_assert), the row kernels
  * (slm_quantize_row_<t>_ref, slm_dequantize_row_<t>, slm_quantize_<t>), the row dispatch
- * (slm_quantize_chunk & co, quant_rows.c). Names are ggml's (ggml-common.h, ggml-quants.c of the
+ * (slm_quantize_chunk & co, q_rows.c); the type table is qtypes.h. Names are ggml's (ggml-common.h, ggml-quants.c of the
  * release that made ../shared/golden) behind an slm_ prefix; fp16 fields are binary16 bits.
  * Must not: know about files or tensors, allocate, print, or exit. Preconditions (known type,
  * n_per_row a multiple of the block size, 2-byte aligned blocks) are the caller's job, checked
@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "quantize/qtypes.h" /* slm_quant_kernel */
 
 #define SLM_QK_K 256        /* super-block size of the k-quants and iq4_xs */
 #define SLM_K_SCALE_SIZE 12 /* bytes of packed 6-bit scales+mins in q4_K/q5_K */
@@ -109,6 +111,14 @@ typedef struct slm_block_q6_K {
 } slm_block_q6_K;
 static_assert(sizeof(slm_block_q6_K) == 2 + SLM_QK_K / 16 + 3 * SLM_QK_K / 4, "wrong q6_K block size/padding");
 
+/* Activations only (ggml's vec_dot type of the k-quants): x = d * q, d in f32. */
+typedef struct slm_block_q8_K {
+    float d;                       /* f32 scale */
+    int8_t qs[SLM_QK_K];           /* quants */
+    int16_t bsums[SLM_QK_K / 16];  /* sum of the quants of each group of 16 */
+} slm_block_q8_K;
+static_assert(sizeof(slm_block_q8_K) == 4 + SLM_QK_K + SLM_QK_K / 16 * 2, "wrong q8_K block size/padding");
+
 /* ------------------------------------------------------------------ non-linear 4-bit */
 
 #define SLM_QK4_NL 32
@@ -151,6 +161,14 @@ void slm_dequantize_row_q5_1(const void *restrict x, float *restrict y, int64_t 
 
 void slm_quantize_row_q8_0_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t k);
+/* ggml's CPU backend's quantize_row_q8_0 (x86): d = amax/127 kept in f16, q = x * (127/amax)
+   rounded half to even. Not _ref's bytes (that divides by d and rounds half away from zero):
+   this is how llama.cpp quantizes activations before a dot product with a Q8_0 weight. */
+void slm_quantize_row_q8_0(const float *restrict x, void *restrict y, int64_t k);
+
+/* Q8_K: activations only. _ref is what ggml's CPU backend uses for them on x86. */
+void slm_quantize_row_q8_K_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q8_K(const void *restrict x, float *restrict y, int64_t k);
 
 void slm_quantize_row_q2_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q2_K(const void *restrict x, float *restrict y, int64_t k);
@@ -175,9 +193,6 @@ void slm_dequantize_row_iq4_xs(const void *restrict x, float *restrict y, int64_
 
 /* ------------------------------------------------------------------------ row dispatch */
 
-/* 1 for the 12 block types above plus F32, F16, BF16. */
-int slm_quant_can_quantize(int type);
-int slm_quant_can_dequantize(int type);
 /* Name of the kernel slm_quantize_chunk uses for `type` on this CPU: "avx2" or "ref" (scalar).
  * For reports and the benchmark. */
 const char *slm_quant_kernel_name(int type);
@@ -213,10 +228,6 @@ static inline int32_t slm_cvtt_i32(float f) {
 /* 1 when the fast x86 kernels may run: an x86-64 GCC/clang build on a CPU with AVX2. */
 int slm_quant_cpu_has_avx2(void);
 
-/* Which code slm_quantize_chunk_kernel / slm_quantize_<t>_kernel run: only the scalar reference
- * (what every fast path is tested against), or the fastest bit-exact kernel this CPU supports
- * (what slm_quantize_<t> and slm_quantize_chunk always do). */
-typedef enum slm_quant_kernel { SLM_KERNEL_REF = 0, SLM_KERNEL_AUTO = 1 } slm_quant_kernel;
 
 static inline int slm_quant_use_avx2(slm_quant_kernel kernel) {
     return kernel == SLM_KERNEL_AUTO && slm_quant_cpu_has_avx2();

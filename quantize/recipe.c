@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/slm.h"
 
 enum {

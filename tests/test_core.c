@@ -15,6 +15,7 @@
 
 #include "core/afile.h"
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/tensor.h"

@@ -22,6 +22,7 @@
 #include "core/thread.h"
 #include "formats/model_src.h"
 #include "model/eval.h"
+#include "model/ggml_numerics.h"
 #include "model/layers.h"
 #include "model/transformer.h"
 #include "quantize/quants.h"
@@ -367,14 +368,14 @@ static void test_model_ggml_numerics(void **state) {
     /* activation rounding: Q8_0 keeps each value within half a step of its block's scale */
     float x[256], y[256];
     fill_normal(x, 256, 7);
-    slm_round_rows(y, x, 1, 256, SLM_ACT_Q8_0);
+    slm_round_rows(y, x, 1, 256, SLM_DTYPE_Q8_0);
     for (int b = 0; b < 8; b++) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
         /* half a step, plus the scale kept in f16 (2^-11 relative) times at most 127 steps */
         for (int j = 0; j < 32; j++) assert_true(fabsf(y[b * 32 + j] - x[b * 32 + j]) <= amax / 127 * (0.5f + 127.0f / 2048));
     }
-    slm_round_rows(y, x, 1, 256, SLM_ACT_Q8_K);
+    slm_round_rows(y, x, 1, 256, SLM_DTYPE_Q8_K);
     for (int j = 0; j < 256; j++) assert_true(fabsf(y[j] - x[j]) < 0.05f);
     free(f32), free(g), free(again), free(want);
     slm_model_free(&m);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/rng.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -271,21 +272,25 @@ static void test_quants_golden_covers_manifest(void **state) {
     cJSON_Delete(m);
 }
 
-/* The dispatch accepts exactly the 12 block types and F32/F16/BF16. */
+/* The type table writes exactly the 12 block types and F32/F16/BF16, and reads those plus Q8_K
+   (an activation type). */
 static void test_quants_supported_types(void **state) {
     (void)state;
     int n_yes = 0;
     for (int type = -1; type <= SLM_DTYPE_COUNT; type++) {
-        const int q = slm_quant_can_quantize(type), d = slm_quant_can_dequantize(type);
-        assert_int_equal(q, d);
+        const int q = slm_dtype_can_write(type), d = slm_dtype_can_read(type);
+        assert_int_equal(q || type == SLM_DTYPE_Q8_K, d);
         n_yes += q;
     }
     assert_int_equal(n_yes, N_TYPES + 3);
-    for (int i = 0; i < N_TYPES; i++) assert_true(slm_quant_can_quantize(k_types[i].type));
-    assert_true(slm_quant_can_quantize(SLM_DTYPE_F32) && slm_quant_can_quantize(SLM_DTYPE_F16) &&
-                slm_quant_can_quantize(SLM_DTYPE_BF16));
-    assert_false(slm_quant_can_quantize(SLM_DTYPE_Q8_1) || slm_quant_can_quantize(SLM_DTYPE_IQ2_XXS) ||
-                 slm_quant_can_quantize(SLM_DTYPE_Q8_K) || slm_quant_can_quantize(4 /* removed Q4_2 */));
+    char names[256];
+    assert_string_equal(slm_dtype_list_writable(names, sizeof names),
+                        "F32 F16 BF16 Q8_0 Q6_K Q5_1 Q5_0 Q5_K Q4_1 Q4_0 Q4_K IQ4_NL IQ4_XS Q3_K Q2_K");
+    for (int i = 0; i < N_TYPES; i++) assert_true(slm_dtype_can_write(k_types[i].type));
+    assert_true(slm_dtype_can_write(SLM_DTYPE_F32) && slm_dtype_can_write(SLM_DTYPE_F16) &&
+                slm_dtype_can_write(SLM_DTYPE_BF16));
+    assert_false(slm_dtype_can_write(SLM_DTYPE_Q8_1) || slm_dtype_can_write(SLM_DTYPE_IQ2_XXS) ||
+                 slm_dtype_can_write(SLM_DTYPE_Q8_K) || slm_dtype_can_write(4 /* removed Q4_2 */));
 }
 
 /* F16/BF16 through the dispatch (slm_quantize_chunk / slm_dequantize_rows). */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "formats/gguf.h"
 #include "formats/hf_config.h"
 #include "formats/model_src.h"

@@ -1,4 +1,4 @@
-/* quantize.c - one tensor: validate, quantize rows in parallel, measure the error.
+/* q_tensor.c - one tensor: validate, quantize rows in parallel, measure the error.
  *
  * Rows are cut into fixed chunks (independent of the thread count); every chunk writes its
  * own blocks and its own error partials, summed serially in chunk order afterwards, so
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -53,7 +54,7 @@ static void row_error(const float *restrict x, const float *restrict y, int64_t 
 int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols, const float *imatrix,
                         void *dst, slm_qstats *stats, slm_err *err) {
     const slm_dtype_traits *tr = slm_dtype_get(type);
-    if (!tr || !slm_quant_can_quantize(type)) return slm_errf(err, SLM_E_UNSUPPORTED, "cannot quantize to type %s", slm_dtype_name(type));
+    if (!tr || !slm_dtype_can_write(type)) return slm_errf(err, SLM_E_UNSUPPORTED, "cannot quantize to type %s", slm_dtype_name(type));
     if (ncols <= 0 || ncols % tr->blck_size)
         return slm_errf(err, SLM_E_ARG, "row length %lld is not a multiple of %s's block size %lld", (long long)ncols, tr->name,
                         (long long)tr->blck_size);

@@ -1,0 +1,36 @@
+/* ggml_numerics.h - llama.cpp's CPU rounding, emulated for `--numerics ggml` (and only there).
+ *
+ * Owns: the activation rounding ggml applies before each matmul (the weight's vec_dot type,
+ * quantize/qtypes.h), F16 rounding for the KV cache, and llama.cpp's F16 flash attention.
+ * Must not: be called by the f32 path (training and the default numerics read plainly and
+ * never round saved activations).
+ */
+#ifndef SLM_GGML_NUMERICS_H
+#define SLM_GGML_NUMERICS_H
+
+#include <stdint.h>
+
+/* Rounds values to f16 and back (round to nearest even), in place: what a ggml F16 tensor keeps. */
+void slm_round_f16(float *x, int64_t N);
+
+/* ggml's CPU backend multiplies a weight by activations converted to the weight's "vec_dot
+   type" (the type table's vec_dot_type): F16 and BF16 weights see F16/BF16 activations,
+   Q4_0/Q5_0/Q8_0/IQ4_NL (and Q4_1/Q5_1 through Q8_1, the same values) see Q8_0 activations,
+   K-quants and IQ4_XS see Q8_K activations. Returns that slm_dtype, SLM_DTYPE_F32 when none. */
+int slm_act_type_of(int dtype);
+/* out (T,C) = inp after the type's from_float and back (to_float): Q8_0 as ggml's x86
+   quantize_row_q8_0, Q8_K as quantize_row_q8_K_ref, F16/BF16 round to nearest even; F32 copies.
+   C must be a multiple of the block (32 for Q8_0, 256 for Q8_K), which the weight's own rows
+   guarantee. out may equal inp. */
+void slm_round_rows(float *out, const float *inp, int T, int C, int act);
+
+/* The same attention as llama.cpp's CPU flash attention computes it with its F16 KV cache
+   (ggml_compute_forward_flash_attn_ext_f16): q, k, v must already be rounded to f16; per key
+   in order: s = (float)(sum over d in double of q[d]*k[d]) * scale, online softmax with
+   libm expf, the output accumulated and rescaled in f16 (fmaf, then rounded); out = acc * (1/S).
+   Exact for D < 64 (ggml's AVX-512 build sums such dot products in double). Shapes and cache
+   layout as slm_attention_forward (layers.h). */
+void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                int pos0, int H, int Hkv, int D, int ctx);
+
+#endif

@@ -1,0 +1,118 @@
+/* layer_matmul.c - out = inp @ W^T (+ bias) over panel-packed weights: the scalar reference and
+ * the AVX2 kernel (6 tokens x 16 channels per step), both in the canonical order of layers.h.
+ * Must not: allocate, fail or print; one `parallel for` over panels.
+ */
+#include "model/layer_simd.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * matmul: out (T,OC) = inp (T,C) @ W^T + bias, W panel-packed */
+
+/* One panel (16 output channels o0 .. o0+15, n_valid of them real) for all T tokens. */
+static void matmul_panel_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                             int o0, int n_valid) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float acc[SLM_PANEL] = {0};
+        for (int c = 0; c < C; c++) {
+            const float *w = wp + (size_t)c * SLM_PANEL;
+            for (int j = 0; j < SLM_PANEL; j++) acc[j] = fmaf(x[c], w[j], acc[j]);
+        }
+        float *o = out + (size_t)t * ld_out + o0;
+        for (int j = 0; j < n_valid; j++) o[j] = bias ? acc[j] + bias[o0 + j] : acc[j];
+    }
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+static inline AVX2 void store_panel_row(float *o, __m256 a0, __m256 a1, const float *bias, int o0, int n_valid) {
+    if (n_valid == SLM_PANEL) {
+        if (bias) {
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(bias + o0));
+            a1 = _mm256_add_ps(a1, _mm256_loadu_ps(bias + o0 + 8));
+        }
+        _mm256_storeu_ps(o + o0, a0);
+        _mm256_storeu_ps(o + o0 + 8, a1);
+        return;
+    }
+    float tmp[SLM_PANEL];
+    _mm256_storeu_ps(tmp, a0);
+    _mm256_storeu_ps(tmp + 8, a1);
+    for (int j = 0; j < n_valid; j++) o[o0 + j] = bias ? tmp[j] + bias[o0 + j] : tmp[j];
+}
+
+/* 6 tokens x 16 channels per step: 12 accumulators, 2 weight loads and 6 broadcasts per c.
+   Missing tokens of the last block repeat the last row (computed, not stored). */
+static AVX2 void matmul_panel_avx2(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
+                                   int C, int o0, int n_valid) {
+    for (int t0 = 0; t0 < T; t0 += 6) {
+        const float *x0 = inp + (size_t)t0 * C;
+        const float *x1 = inp + (size_t)min_i(t0 + 1, T - 1) * C;
+        const float *x2 = inp + (size_t)min_i(t0 + 2, T - 1) * C;
+        const float *x3 = inp + (size_t)min_i(t0 + 3, T - 1) * C;
+        const float *x4 = inp + (size_t)min_i(t0 + 4, T - 1) * C;
+        const float *x5 = inp + (size_t)min_i(t0 + 5, T - 1) * C;
+        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
+        __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+        __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
+        __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+        const float *w = wp;
+        for (int c = 0; c < C; c++, w += SLM_PANEL) {
+            __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), b;
+            b = _mm256_broadcast_ss(x0 + c);
+            a00 = _mm256_fmadd_ps(b, w0, a00);
+            a01 = _mm256_fmadd_ps(b, w1, a01);
+            b = _mm256_broadcast_ss(x1 + c);
+            a10 = _mm256_fmadd_ps(b, w0, a10);
+            a11 = _mm256_fmadd_ps(b, w1, a11);
+            b = _mm256_broadcast_ss(x2 + c);
+            a20 = _mm256_fmadd_ps(b, w0, a20);
+            a21 = _mm256_fmadd_ps(b, w1, a21);
+            b = _mm256_broadcast_ss(x3 + c);
+            a30 = _mm256_fmadd_ps(b, w0, a30);
+            a31 = _mm256_fmadd_ps(b, w1, a31);
+            b = _mm256_broadcast_ss(x4 + c);
+            a40 = _mm256_fmadd_ps(b, w0, a40);
+            a41 = _mm256_fmadd_ps(b, w1, a41);
+            b = _mm256_broadcast_ss(x5 + c);
+            a50 = _mm256_fmadd_ps(b, w0, a50);
+            a51 = _mm256_fmadd_ps(b, w1, a51);
+        }
+        int nt = T - t0 < 6 ? T - t0 : 6;
+        float *o = out + (size_t)t0 * ld_out;
+        store_panel_row(o, a00, a01, bias, o0, n_valid);
+        if (nt > 1) store_panel_row(o + (size_t)ld_out, a10, a11, bias, o0, n_valid);
+        if (nt > 2) store_panel_row(o + (size_t)2 * ld_out, a20, a21, bias, o0, n_valid);
+        if (nt > 3) store_panel_row(o + (size_t)3 * ld_out, a30, a31, bias, o0, n_valid);
+        if (nt > 4) store_panel_row(o + (size_t)4 * ld_out, a40, a41, bias, o0, n_valid);
+        if (nt > 5) store_panel_row(o + (size_t)5 * ld_out, a50, a51, bias, o0, n_valid);
+    }
+}
+#endif
+
+static void matmul_forward_impl(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
+                                int C, int OC, int simd) {
+    int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < n_panels; p++) {
+        int o0 = p * SLM_PANEL;
+        int n_valid = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
+        const float *w = wp + (size_t)p * SLM_PANEL * C;
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd) {
+            matmul_panel_avx2(out, ld_out, inp, w, bias, T, C, o0, n_valid);
+            continue;
+        }
+#endif
+        matmul_panel_ref(out, ld_out, inp, w, bias, T, C, o0, n_valid);
+    }
+    (void)simd;
+}
+
+void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                        int OC) {
+    matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, slm_layers_simd());
+}
+
+void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
+                            int OC) {
+    matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, 0);
+}
