@@ -31,9 +31,10 @@ LD=$OUT/imatrix_llama_dump
 LI=$L/ref/llama-imatrix
 
 vectors() { # FILE: slm == llimatrix.h (in imatrix_agree) and slm == llama-quantize's load_imatrix
-    "$AG" --dump "$1.slm.txt" "$1"
-    "$LD" "$1" "$1.llama.txt" >/dev/null 2>&1
-    cmp "$1.slm.txt" "$1.llama.txt"
+    d=$OUT/dump.$(basename "$1")   # dumps stay in $OUT (never next to a read-only fixture)
+    "$AG" --dump "$d.slm.txt" "$1"
+    "$LD" "$1" "$d.llama.txt" >/dev/null 2>&1
+    cmp "$d.slm.txt" "$d.llama.txt"
     echo "imatrix_agree: $1: llama-quantize load_imatrix() vectors and quantize.imatrix.* values identical"
 }
 same() { cmp "$1" "$2"; echo "imatrix_agree: $1 == $2 (byte for byte)"; }
