@@ -292,6 +292,13 @@ static int read_gguf_entry(slm_imatrix *im, const slm_gguf *g, size_t si, slm_er
 
 static int load_gguf(slm_imatrix *im, const slm_gguf *g, slm_err *err) {
     im->format = SLM_IMATRIX_GGUF;
+    if (g->n_tensors) { /* ggml reads the data section with the last tensor's padding, or fails */
+        const slm_gguf_tinfo *t = &g->tensors[g->n_tensors - 1];
+        uint64_t end = g->data_offset + t->offset + slm_pad(t->nbytes, g->alignment);
+        if (end > g->map.size)
+            return slm_errf(err, SLM_E_FORMAT, "file ends %llu bytes short of the last tensor's padding (llama.cpp refuses it)",
+                            (unsigned long long)(end - g->map.size));
+    }
     SLM_TRY(read_gguf_keys(im, &g->kv, err));
     for (size_t i = 0; i < g->n_tensors; i++) {
         const slm_gguf_tinfo *t = &g->tensors[i];
@@ -402,26 +409,30 @@ static int load_legacy(slm_imatrix *im, const uint8_t *p, size_t size, slm_err *
     return read_legacy_trailer(im, &c, err);
 }
 
-int slm_imatrix_load(slm_imatrix *im, const char *path, slm_err *err) {
-    slm_map m;
-    memset(im, 0, sizeof(*im));
-    SLM_TRY(slm_map_open(&m, path, err));
+int slm_imatrix_parse(slm_imatrix *im, const uint8_t *data, size_t size, slm_err *err) {
     int rc;
-    if (m.size >= 4 && slm_le_u32(m.data) == SLM_GGUF_MAGIC) {
+    memset(im, 0, sizeof(*im));
+    if (size >= 4 && slm_le_u32(data) == SLM_GGUF_MAGIC) {
         slm_gguf g;
-        rc = slm_gguf_parse(&g, m.data, m.size, err); /* g borrows m */
+        rc = slm_gguf_parse(&g, data, size, err); /* g borrows data */
         if (!rc) {
             rc = load_gguf(im, &g, err);
             slm_gguf_close(&g);
         }
     } else {
-        rc = load_legacy(im, m.data, m.size, err);
+        rc = load_legacy(im, data, size, err);
     }
+    if (rc) slm_imatrix_free(im);
+    return rc;
+}
+
+int slm_imatrix_load(slm_imatrix *im, const char *path, slm_err *err) {
+    slm_map m;
+    memset(im, 0, sizeof(*im));
+    SLM_TRY(slm_map_open(&m, path, err));
+    int rc = slm_imatrix_parse(im, m.data, m.size, err);
     slm_map_close(&m);
-    if (rc) {
-        slm_err_prefix(err, "%s", path);
-        slm_imatrix_free(im);
-    }
+    if (rc) slm_err_prefix(err, "%s", path);
     return rc;
 }
 
@@ -484,7 +495,7 @@ int slm_imatrix_save(const slm_imatrix *im, const char *path, slm_err *err) {
     slm_gguf_writer w;
     slm_afile f;
     memset(&f, 0, sizeof f);
-    f.fd = f.slot = -1; /* abort() before open() must not touch signal slot 0 */
+    f.fd = f.slot = -1; /* an early slm_afile_abort must not untrack signal slot 0 */
     slm_gguf_writer_init(&w);
     int rc = plan_gguf(im, &w, err);
     if (!rc) rc = slm_afile_open(&f, path, err);
@@ -568,7 +579,7 @@ int slm_imatrix_save_legacy(const slm_imatrix *im, const char *path, slm_err *er
         if (strlen(im->datasets[i]) > INT32_MAX) return slm_errf(err, SLM_E_ARG, "%s: dataset name too long", path);
     slm_afile f;
     memset(&f, 0, sizeof f);
-    f.fd = f.slot = -1; /* abort() before open() must not touch signal slot 0 */
+    f.fd = f.slot = -1; /* an early slm_afile_abort must not untrack signal slot 0 */
     int rc = slm_afile_open(&f, path, err);
     if (!rc) rc = put_legacy(im, &f, err);
     if (!rc) rc = slm_afile_commit(&f, err);

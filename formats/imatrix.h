@@ -66,6 +66,8 @@ typedef struct slm_imatrix {
    non-negative sums, whole non-negative counts, no duplicates, no bytes past the end. Errors
    name the file and the entry: "x.gguf: entry 'blk.0.attn_q.weight': in_sum2[0][3] is nan". */
 int slm_imatrix_load(slm_imatrix *im, const char *path, slm_err *err);
+/* The same from memory (tests, fuzzing); messages carry no file name. im copies what it keeps. */
+int slm_imatrix_parse(slm_imatrix *im, const uint8_t *data, size_t size, slm_err *err);
 /* Safe on a zeroed or freed struct. */
 void slm_imatrix_free(slm_imatrix *im);
 
