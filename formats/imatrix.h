@@ -81,6 +81,19 @@ int slm_imatrix_save(const slm_imatrix *im, const char *path, slm_err *err);
    for data read from a .dat, which is written back unchanged. Atomic (afile). */
 int slm_imatrix_save_legacy(const slm_imatrix *im, const char *path, slm_err *err);
 
+/* What llama-quantize (v0.5.0) does with an imatrix, for callers wiring --imatrix:
+ * - names are GGUF tensor names, looked up exactly; no remapping, except with its
+ *   --prune-layers, where a renumbered blk.N takes the entry of its original block
+ *   (remap_imatrix): pass the original name then;
+ * - only tensors it quantizes use weights (never 1-D ones); llama-imatrix stores no entry for
+ *   token_embd (a row lookup) nor, by default, output.weight;
+ * - no entry: quantized without weights, or refused for types that need one (IQ1/IQ2/Q2_K_S...);
+ * - an entry of another size: ignored for token_embd / per_layer_token_embd, error otherwise;
+ * - --include-weights / --exclude-weights drop entries whose name contains a substring before
+ *   anything else (entries_count counts what is left); slm has no such option yet;
+ * - any non-finite weight in any entry stops it ("imatrix contains non-finite value").
+ */
+
 /* Entry by exact name, or NULL. */
 const slm_imatrix_entry *slm_imatrix_find(const slm_imatrix *im, const char *name);
 /* The importance vector for a tensor with rows of ncols values: entry->weights when the entry
@@ -98,7 +111,9 @@ int slm_imatrix_lookup(const slm_imatrix *im, const char *name, int64_t ncols, i
    ndim and shape are read) with the same number of values per row (and the same number of
    experts for 3-D tensors), and every sum and weight is finite. SLM_E_ARG "imatrix from
    another model?" on a name or size difference, SLM_E_DATA on non-finite statistics. Tensors
-   without an entry are fine (norms, token_embd, output.weight usually have none). */
+   without an entry are fine (norms, token_embd, output.weight usually have none); a token_embd
+   entry of another size passes too, as llama-quantize ignores it. Stricter than llama-quantize,
+   which ignores entries that name no tensor. */
 int slm_imatrix_check_model(const slm_imatrix *im, const slm_tensor *tensors, size_t n_tensors, slm_err *err);
 
 /* The keys llama-quantize adds to a quantized GGUF, in its order (set in kv, replacing):
