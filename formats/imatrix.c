@@ -11,6 +11,7 @@
 
 #include "core/afile.h"
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/le.h"
 #include "core/mapfile.h"
 #include "core/mem.h"

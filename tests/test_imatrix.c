@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "quantize/qtypes.h"
 #include "core/le.h"
 #include "core/mem.h"
 #include "formats/gguf.h"
