@@ -46,7 +46,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS    += $(PKG_LIBS) -lm
 
-LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c)
+LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
 CLI_SRC   := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
@@ -55,7 +55,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
 TOOLS     := $(BUILD)/mksynth
 
-VPATH     := core formats model quantize prune distill cli tests fixtures bench
+VPATH     := core formats model quantize prune distill report export cli tests fixtures bench
 
 .PHONY: all deps deps-ok demo check check-unit check-cli check-asan check-interop bench install clean help lint
 

@@ -8,6 +8,8 @@
 #define SLM_CLI_H
 
 #include "core/err.h"
+#include "formats/model_src.h"
+#include "model/transformer.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_GATE = 3 };
 
@@ -25,6 +27,8 @@ int cli_fail(const slm_err *err);
 int cli_check_output(const char *out, int force, const char *input);
 /* 1 when both paths name the same file (device and inode; the same string when either is missing). */
 int cli_same_file(const char *a, const char *b);
+/* The reference transformer for a model folder or GGUF file (one sequence of up to ctx tokens). */
+int cli_model_build(const slm_src *s, slm_model *m, int ctx, slm_err *err);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

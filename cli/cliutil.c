@@ -14,6 +14,12 @@ int cli_fail(const slm_err *err) {
     return EXIT_FAIL;
 }
 
+int cli_model_build(const slm_src *s, slm_model *m, int ctx, slm_err *err) {
+    slm_tensor_src ts;
+    slm_src_tensors(s, &ts);
+    return slm_model_build(m, &s->cfg, &ts, ctx, 0, err);
+}
+
 int cli_same_file(const char *a, const char *b) {
     struct stat x, y;
     if (!a[0] || !b[0]) return 0;

@@ -7,7 +7,7 @@
 #include "core/dtype.h"
 #include "core/slm.h"
 #include "core/thread.h"
-#include "export.h"
+#include "cli_export.h"
 #include "msg.h"
 
 static void usage(FILE *f, int full) {
@@ -63,27 +63,21 @@ int cmd_convert(int argc, char **argv) {
 
     double t0 = cli_now();
     slm_err err = {0};
-    slm_src src;
-    if (slm_src_open(&src, in, &err)) return cli_fail(&err);
-    if (!ft) { /* keep the checkpoint's precision */
-        int te = slm_src_find(&src, "token_embd.weight");
-        int dt = src.tensors[te].dtype;
-        ft = slm_ftype_find(dt == SLM_DTYPE_F16 ? "F16" : dt == SLM_DTYPE_BF16 ? "BF16" : "F32");
+    cli_export e;
+    slm_export_opts o = {.recipe = {.ftype = ft, .output_type = -1, .token_embd_type = -1}};
+    if (!ft) { /* keep the checkpoint's precision: the token embedding's type */
+        slm_src probe;
+        if (slm_src_open(&probe, in, &err)) return cli_fail(&err);
+        int dt = probe.tensors[slm_src_find(&probe, "token_embd.weight")].dtype;
+        slm_src_close(&probe);
+        o.recipe.ftype = slm_ftype_find(dt == SLM_DTYPE_F16 ? "F16" : dt == SLM_DTYPE_BF16 ? "BF16" : "F32");
     }
-    export_job job = {0};
-    job.src = &src;
-    job.recipe = (slm_recipe_opts){.ftype = ft, .output_type = -1, .token_embd_type = -1};
-    int rc = export_plan(&job, &err);
-    if (!rc) rc = export_write(&job, out, &err);
-    if (rc) {
-        export_free(&job);
-        slm_src_close(&src);
-        return cli_fail(&err);
+    int rc = cli_export_plan(&e, in, &o, &err);
+    if (!rc) rc = cli_export_write(&e, out, &err);
+    if (!rc) {
+        e.x.rep.seconds = cli_now() - t0;
+        if (msg_show_summary()) cli_export_print_summary(&e.x.rep, stderr, g_msg.verbosity >= 2);
     }
-    snprintf(job.rep.output, sizeof job.rep.output, "%s", out);
-    job.rep.seconds = cli_now() - t0;
-    if (msg_show_summary()) export_print_summary(&job, stderr, g_msg.verbosity >= 2);
-    export_free(&job);
-    slm_src_close(&src);
-    return EXIT_OK;
+    cli_export_free(&e);
+    return rc ? cli_fail(&err) : EXIT_OK;
 }

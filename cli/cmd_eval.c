@@ -22,7 +22,7 @@
 #include "core/slm.h"
 #include "core/thread.h"
 #include "formats/model_src.h"
-#include "formats/report.h"
+#include "report/report.h"
 #include "model/eval.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
@@ -384,8 +384,8 @@ int cmd_eval(int argc, char **argv) {
     if (!rc && dump) rc = write_ids_file(dump, ids, n_ids, &err);
     if (!rc && src.cfg.n_ctx_train > 0 && ctx > src.cfg.n_ctx_train)
         msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, ctx, src.cfg.n_ctx_train);
-    if (!rc) rc = slm_src_model_build(&src, &m, (int)ctx, 0, &err);
-    if (!rc && ref) rc = slm_src_model_build(&rsrc, &rm, (int)ctx, 0, &err);
+    if (!rc) rc = cli_model_build(&src, &m, (int)ctx, &err);
+    if (!rc && ref) rc = cli_model_build(&rsrc, &rm, (int)ctx, &err);
     m.numerics = rm.numerics = numerics;
     double t1 = cli_now();
     slm_eval_opts o = {.ctx = (int)ctx, .convention = convention, .bos_id = bos, .max_chunks = chunks,

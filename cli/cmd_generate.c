@@ -100,7 +100,7 @@ int cmd_generate(int argc, char **argv) {
     if (!rc && n_ids == 0) rc = slm_errf(&err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
     if (!rc && n_ids + (size_t)n_gen > (size_t)1 << 24) rc = slm_errf(&err, SLM_E_ARG, "prompt + -n: too many tokens");
     int max_ctx = (int)n_ids + (n_gen > 0 ? (int)n_gen - 1 : 0);
-    if (!rc) rc = slm_src_model_build(&src, &m, max_ctx, 0, &err);
+    if (!rc) rc = cli_model_build(&src, &m, max_ctx, &err);
     if (!rc) rc = slm_alloc((void **)&out, sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1), &err, "generated ids");
     if (rc) goto done;
     if (src.cfg.n_ctx_train > 0 && max_ctx > src.cfg.n_ctx_train)

@@ -10,7 +10,7 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
-#include "export.h"
+#include "cli_export.h"
 #include "msg.h"
 #include "quantize/quants.h"
 
@@ -124,34 +124,28 @@ int cmd_quantize(int argc, char **argv) {
 
     double t0 = cli_now();
     slm_err err = {0};
-    slm_src src;
-    if (slm_src_open(&src, in, &err)) return cli_fail(&err);
-    export_job job = {0};
-    job.src = &src;
-    job.allow_requantize = requant;
-    job.recipe = (slm_recipe_opts){.ftype = ft, .output_type = out_type, .token_embd_type = emb_type, .pure = pure,
-                                   .overrides = ov, .n_overrides = n_ov};
-    int rc = export_plan(&job, &err);
-    if (!rc && !dry) rc = export_write(&job, out, &err);
-    slm_report *r = &job.rep;
+    cli_export e;
+    slm_export_opts o = {.allow_requantize = requant,
+                         .recipe = {.ftype = ft, .output_type = out_type, .token_embd_type = emb_type, .pure = pure,
+                                    .overrides = ov, .n_overrides = n_ov}};
+    int rc = cli_export_plan(&e, in, &o, &err);
+    if (!rc && !dry) rc = cli_export_write(&e, out, &err);
+    slm_report *r = &e.x.rep;
     if (!rc) {
         snprintf(r->command, sizeof r->command, "quantize");
         snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
-        snprintf(r->model, sizeof r->model, "%s", in);
-        snprintf(r->output, sizeof r->output, "%s", dry ? "" : out);
         r->threads = slm_threads_get();
         r->seconds = cli_now() - t0;
         r->peak_rss_bytes = cli_peak_rss();
         if (dry) {
-            export_print_summary(&job, stdout, 1); /* the dry run's whole point is this table */
+            cli_export_print_summary(r, stdout, 1); /* the dry run's whole point is this table */
             printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);
         } else if (msg_show_summary()) {
-            export_print_summary(&job, stderr, g_msg.verbosity >= 2);
+            cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
         }
         if (report && !rc) rc = slm_report_write_json(r, report, &err);
         if (report_dir && !rc) rc = slm_report_write_dir(r, 1, report_dir, &err);
     }
-    export_free(&job);
-    slm_src_close(&src);
+    cli_export_free(&e);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

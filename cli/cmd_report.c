@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "args.h"
 #include "core/mem.h"
-#include "formats/report.h"
+#include "report/report.h"
 #include "msg.h"
 
 static void usage(FILE *f, int full) {

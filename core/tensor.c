@@ -25,3 +25,21 @@ const char *slm_shape_str(char *buf, size_t bufsize, const int64_t *shape, int n
     if (o < bufsize) snprintf(buf + o, bufsize - o, "]");
     return buf;
 }
+
+int64_t slm_tensor_info_ncols(const slm_tensor_info *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+int64_t slm_tensor_info_nrows(const slm_tensor_info *t) {
+    int64_t n = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+slm_tensor_info slm_tensor_src_info(const slm_tensor_src *src, size_t i) {
+    slm_tensor_info t;
+    src->info(src->ud, i, &t);
+    return t;
+}
+
+void slm_tensor_src_advise(const slm_tensor_src *src, size_t i, int64_t r0, int64_t n, int need) {
+    if (src->advise) src->advise(src->ud, i, r0, n, need);
+}

@@ -9,6 +9,7 @@
 
 #include "core/mapfile.h"
 #include "core/slm.h"
+#include "model/catalog.h"
 
 static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},
@@ -129,39 +130,18 @@ int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
     return rc;
 }
 
-/* ---- names ---------------------------------------------------------------------------- */
-
-static const struct { const char *hf, *gguf; } k_layer_names[] = {
-    {"input_layernorm.weight", "attn_norm.weight"},
-    {"self_attn.q_proj.weight", "attn_q.weight"},
-    {"self_attn.k_proj.weight", "attn_k.weight"},
-    {"self_attn.v_proj.weight", "attn_v.weight"},
-    {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"self_attn.q_proj.bias", "attn_q.bias"},
-    {"self_attn.k_proj.bias", "attn_k.bias"},
-    {"self_attn.v_proj.bias", "attn_v.bias"},
-    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-    {"mlp.gate_proj.weight", "ffn_gate.weight"},
-    {"mlp.up_proj.weight", "ffn_up.weight"},
-    {"mlp.down_proj.weight", "ffn_down.weight"},
-};
+/* ---- names: the tensor catalogue (model/catalog.h) ------------------------------------ */
 
 int slm_hf_name_to_gguf(const slm_model_config *c, const char *hf, char *out, size_t cap, int *permute_heads) {
+    int l, pos = 0;
     *permute_heads = 0;
-    if (!strcmp(hf, "model.embed_tokens.weight")) return snprintf(out, cap, "token_embd.weight"), SLM_NAME_MAPPED;
-    if (!strcmp(hf, "model.norm.weight")) return snprintf(out, cap, "output_norm.weight"), SLM_NAME_MAPPED;
-    if (!strcmp(hf, "lm_head.weight")) return snprintf(out, cap, "output.weight"), SLM_NAME_MAPPED;
-    int layer, pos = 0;
-    if (sscanf(hf, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0 || layer < 0 || layer >= c->n_layer) return SLM_NAME_UNKNOWN;
-    const char *rest = hf + pos;
-    if (strstr(rest, "rotary_emb.inv_freq")) return SLM_NAME_SKIP; /* recomputed by every runtime */
-    for (size_t i = 0; i < SLM_ARRAY_LEN(k_layer_names); i++) {
-        if (strcmp(rest, k_layer_names[i].hf)) continue;
-        if (strstr(rest, ".bias") && !c->qkv_bias) return SLM_NAME_UNKNOWN;
-        snprintf(out, cap, "blk.%d.%s", layer, k_layer_names[i].gguf);
-        if (c->arch == SLM_ARCH_LLAMA && !strcmp(rest, "self_attn.q_proj.weight")) *permute_heads = c->n_head;
-        if (c->arch == SLM_ARCH_LLAMA && !strcmp(rest, "self_attn.k_proj.weight")) *permute_heads = c->n_head_kv;
-        return SLM_NAME_MAPPED;
-    }
-    return SLM_NAME_UNKNOWN;
+    if (sscanf(hf, "model.layers.%d.%n", &l, &pos) == 1 && pos && strstr(hf + pos, "rotary_emb.inv_freq"))
+        return SLM_NAME_SKIP; /* recomputed by every runtime */
+    int role = slm_catalog_parse_hf(hf, &l);
+    if (role < 0 || (slm_catalog_kind(role)->per_layer && l >= c->n_layer)) return SLM_NAME_UNKNOWN;
+    /* lm_head.weight is taken even when the config ties it (the loader checks it) */
+    if (role != SLM_ROLE_OUTPUT && !slm_catalog_present(c, role, l)) return SLM_NAME_UNKNOWN;
+    slm_catalog_gguf_name(role, l, out, cap);
+    *permute_heads = slm_catalog_permute_heads(c, role, l);
+    return SLM_NAME_MAPPED;
 }

@@ -18,58 +18,20 @@
 #include "core/slm.h"
 #include "formats/hf_config.h"
 #include "formats/tok_import.h"
+#include "model/catalog.h"
 #include "quantize/quants.h"
 
-/* ---- the tensors a config implies --------------------------------------------------------- */
-
-/* Per-layer tensors in GGUF order: suffix, rows, cols (0 cols = 1-D). */
-typedef struct layer_tensor { const char *suffix; int rows_kind, cols_kind; } layer_tensor;
-enum { K_ONE, K_C, K_F, K_Q, K_KV, K_V };
-
-static const layer_tensor k_layer[] = {
-    {"attn_norm.weight", K_C, K_ONE},
-    {"attn_q.weight", K_Q, K_C},
-    {"attn_q.bias", K_Q, K_ONE},
-    {"attn_k.weight", K_KV, K_C},
-    {"attn_k.bias", K_KV, K_ONE},
-    {"attn_v.weight", K_KV, K_C},
-    {"attn_v.bias", K_KV, K_ONE},
-    {"attn_output.weight", K_C, K_Q},
-    {"ffn_norm.weight", K_C, K_ONE},
-    {"ffn_gate.weight", K_F, K_C},
-    {"ffn_up.weight", K_F, K_C},
-    {"ffn_down.weight", K_C, K_F},
-};
-
-static int64_t dim_of(const slm_model_config *c, int kind) {
-    switch (kind) {
-    case K_C: return c->n_embd;
-    case K_F: return c->n_ff;
-    case K_Q: return (int64_t)c->n_head * c->head_dim;
-    case K_KV: return (int64_t)c->n_head_kv * c->head_dim;
-    case K_V: return c->n_vocab;
-    }
-    return 1;
-}
+/* ---- the tensors a config implies: the catalogue (model/catalog.h) --------------------- */
 
 /* Expected shape and canonical order rank of a GGUF tensor name; 0 if the name is not part
-   of this config's model. */
+   of this config's model. output.weight is accepted even when the config ties it. */
 static int expected(const slm_model_config *c, const char *name, int64_t shape[2], int *ndim, long *rank) {
-    int layer, pos = 0;
-    if (!strcmp(name, "token_embd.weight")) { shape[0] = c->n_vocab; shape[1] = c->n_embd; *ndim = 2; *rank = 0; return 1; }
-    if (!strcmp(name, "output_norm.weight")) { shape[0] = c->n_embd; *ndim = 1; *rank = 1L << 40; return 1; }
-    if (!strcmp(name, "output.weight")) { shape[0] = c->n_vocab; shape[1] = c->n_embd; *ndim = 2; *rank = (1L << 40) + 1; return 1; }
-    if (sscanf(name, "blk.%d.%n", &layer, &pos) != 1 || !pos || layer < 0 || layer >= c->n_layer) return 0;
-    for (size_t i = 0; i < SLM_ARRAY_LEN(k_layer); i++) {
-        if (strcmp(name + pos, k_layer[i].suffix)) continue;
-        if (strstr(k_layer[i].suffix, ".bias") && !c->qkv_bias) return 0;
-        *ndim = k_layer[i].cols_kind == K_ONE ? 1 : 2;
-        shape[0] = dim_of(c, k_layer[i].rows_kind);
-        shape[1] = dim_of(c, k_layer[i].cols_kind);
-        *rank = 1 + (long)layer * 64 + (long)i;
-        return 1;
-    }
-    return 0;
+    int l, role = slm_catalog_parse_gguf(name, &l);
+    if (role < 0 || (slm_catalog_kind(role)->per_layer && l >= c->n_layer)) return 0;
+    if (role != SLM_ROLE_OUTPUT && !slm_catalog_present(c, role, l)) return 0;
+    *ndim = slm_catalog_shape(c, role, l, shape);
+    *rank = slm_catalog_rank(role, l);
+    return 1;
 }
 
 typedef struct ranked { long rank; slm_src_tensor t; } ranked;
@@ -94,22 +56,25 @@ static int check_tensor(const slm_model_config *c, const slm_src_tensor *t, long
     return SLM_OK;
 }
 
+typedef struct missing_check { const slm_src *s; slm_err *err; } missing_check;
+
+static int check_present(void *ud, slm_role role, int l) {
+    const missing_check *mc = ud;
+    char want[SLM_MAX_NAME];
+    if (role == SLM_ROLE_OUTPUT) return SLM_OK; /* its own message (open_hf) */
+    if (slm_src_find(mc->s, slm_catalog_gguf_name(role, l, want, sizeof want)) >= 0) return SLM_OK;
+    if (role == SLM_ROLE_TOKEN_EMBD) return slm_errf(mc->err, SLM_E_FORMAT, "%s: missing the token embedding", mc->s->name);
+    if (role == SLM_ROLE_OUTPUT_NORM) return slm_errf(mc->err, SLM_E_FORMAT, "%s: missing the final norm", mc->s->name);
+    return slm_errf(mc->err, SLM_E_FORMAT, "%s: missing tensor '%s'", mc->s->name, want);
+}
+
 /* Sorts into GGUF order and checks nothing required is missing. */
 static int finish_tensors(slm_src *s, ranked *r, size_t n, slm_err *err) {
     qsort(r, n, sizeof(*r), cmp_rank);
     for (size_t i = 0; i < n; i++) s->tensors[i] = r[i].t;
     s->n_tensors = n;
-    char want[SLM_MAX_NAME];
-    const slm_model_config *c = &s->cfg;
-    if (slm_src_find(s, "token_embd.weight") < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing the token embedding", s->name);
-    if (slm_src_find(s, "output_norm.weight") < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing the final norm", s->name);
-    for (int l = 0; l < c->n_layer; l++) {
-        for (size_t k = 0; k < SLM_ARRAY_LEN(k_layer); k++) {
-            if (strstr(k_layer[k].suffix, ".bias") && !c->qkv_bias) continue;
-            snprintf(want, sizeof want, "blk.%d.%s", l, k_layer[k].suffix);
-            if (slm_src_find(s, want) < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", s->name, want);
-        }
-    }
+    missing_check mc = {s, err};
+    SLM_TRY(slm_catalog_each(&s->cfg, check_present, &mc));
     for (size_t i = 0; i < n; i++) s->total_bytes += s->tensors[i].nbytes;
     return SLM_OK;
 }
@@ -356,13 +321,16 @@ void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
 }
 
 int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
-    const slm_model_config *c = &s->cfg;
+    return slm_model_gguf_meta(&s->cfg, s->name, &s->vocab, kv, err);
+}
+
+int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
     const char *a = slm_arch_gguf_name(c->arch);
     char k[128];
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
-    SLM_TRY(slm_kvs_set_str(kv, "general.name", s->name, err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.name", name, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
@@ -382,34 +350,55 @@ int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
     SLM_TRY(slm_kvs_set_u32(kv, KEY("vocab_size"), (uint32_t)c->n_vocab, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
 #undef KEY
-    if (s->vocab.kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(&s->vocab, kv, err));
+    if (vocab && vocab->kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(vocab, kv, err));
     return SLM_OK;
 }
 
-/* ---- the source as the transformer's weight reader (model/ reads no files) ----------------- */
+/* ---- the source as an slm_tensor_src (core/tensor.h) ------------------------------------- */
 
-static int reader_read(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
-                       slm_err *err) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "%s: missing tensor '%s'", src->name, name);
-    const slm_src_tensor *t = &src->tensors[i];
-    if (slm_src_nrows(t) != nrows || slm_src_ncols(t) != ncols)
-        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is %lld x %lld, the config implies %lld x %lld", t->file, name,
-                        (long long)slm_src_nrows(t), (long long)slm_src_ncols(t), (long long)nrows, (long long)ncols);
-    int rc = slm_src_read_rows(src, (size_t)i, r0, n, dst, err);
-    if (rc) slm_err_prefix(err, "%s", t->file);
-    if (r0 + n == nrows) slm_src_release(src, (size_t)i); /* read once, in row order: drop the pages */
-    return rc;
+static void src_info(const void *ud, size_t i, slm_tensor_info *o) {
+    const slm_src_tensor *t = &((const slm_src *)ud)->tensors[i];
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", t->name);
+    snprintf(o->src_name, sizeof o->src_name, "%s", t->src_name);
+    o->file = t->file;
+    o->dtype = t->dtype;
+    o->ndim = t->ndim;
+    memcpy(o->shape, t->shape, sizeof o->shape);
+    o->nbytes = t->nbytes;
 }
 
-static int reader_dtype(const void *ud, const char *name) {
-    const slm_src *src = ud;
-    int i = slm_src_find(src, name);
-    return i < 0 ? SLM_DTYPE_F32 : src->tensors[i].dtype;
+static int src_find(const void *ud, const char *name) { return slm_src_find(ud, name); }
+
+static int src_read_f32(const void *ud, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err) {
+    return slm_src_read_rows(ud, i, r0, n, dst, err);
 }
 
-int slm_src_model_build(const slm_src *s, slm_model *m, int max_ctx, int flags, slm_err *err) {
-    slm_weight_reader rd = {reader_read, reader_dtype, s};
-    return slm_model_build(m, &s->cfg, &rd, max_ctx, flags, err);
+static const void *src_read_raw(const void *ud, size_t i, int64_t r0, int64_t n, void *scratch, slm_err *err) {
+    const slm_src *s = ud;
+    const slm_src_tensor *t = &s->tensors[i];
+    SLM_UNUSED(err);
+    if (!t->permute_heads) return t->data + (size_t)r0 * slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    slm_src_copy_rows(s, i, r0, n, scratch);
+    return scratch;
+}
+
+/* Permuted tensors read rows from all over the tensor: only releasing all of it makes sense. */
+static void src_advise(const void *ud, size_t i, int64_t r0, int64_t n, int need) {
+    const slm_src *s = ud;
+    const slm_src_tensor *t = &s->tensors[i];
+    if (!need && r0 == 0 && n == slm_src_nrows(t)) slm_src_release(s, i);
+    else if (t->permute_heads) return;
+    else if (need) slm_src_prefetch_rows(s, i, r0, n);
+    else slm_src_release_rows(s, i, r0, n);
+}
+
+void slm_src_tensors(const slm_src *s, slm_tensor_src *out) {
+    *out = (slm_tensor_src){s->n_tensors, s, src_info, src_find, src_read_f32, src_read_raw, src_advise};
+}
+
+int slm_src_output_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
+    if (s->kind != SLM_SRC_GGUF) return slm_src_gguf_meta(s, kv, err);
+    for (size_t k = 0; k < s->gguf.kv.n; k++) SLM_TRY(slm_kvs_set_val(kv, s->gguf.kv.items[k].key, &s->gguf.kv.items[k].val, err));
+    return SLM_OK;
 }

@@ -19,7 +19,6 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/config.h"
-#include "model/transformer.h"
 #include "model/vocab.h"
 
 enum { SLM_SRC_HF = 1, SLM_SRC_GGUF = 2 };
@@ -66,11 +65,16 @@ void slm_src_release(const slm_src *s, size_t i);
 void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n);
 /* The same for rows [r0, r0+n) only (unpermuted tensors). */
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n);
-/* The reference transformer built from this source: every tensor read once, in row order,
-   through slm_src_read_rows (quantized tensors dequantized as ggml does, llama q/k rows of HF
-   folders permuted), its pages released after. flags: SLM_BUILD_*. */
-int slm_src_model_build(const slm_src *s, slm_model *m, int max_ctx, int flags, slm_err *err);
+/* The source as an slm_tensor_src (core/tensor.h): what the export pipeline and the
+   transformer's loader read. Valid while s is open. */
+void slm_src_tensors(const slm_src *s, slm_tensor_src *out);
+/* The metadata an output GGUF of this source starts from: a GGUF source's own KVs, in order;
+   for a folder, slm_src_gguf_meta. */
+int slm_src_output_meta(const slm_src *s, slm_kvs *kv, slm_err *err);
 /* Output GGUF metadata: general.*, <arch>.* hyperparameters and tokenizer.* (no file_type). */
 int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err);
+/* The same for any config (a model held in memory): general.name = name, tokenizer.* from
+   vocab when it is not NULL or SLM_VOCAB_NONE. */
+int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err);
 
 #endif

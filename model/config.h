@@ -15,6 +15,9 @@ typedef enum slm_arch {
     SLM_ARCH_QWEN2 = 2, /* Qwen2ForCausalLM: GGUF "qwen2", q/k/v biases, rope NEOX (halves) */
 } slm_arch;
 
+/* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
+#define SLM_MAX_LAYERS 512
+
 typedef struct slm_model_config {
     int arch;            /* slm_arch */
     char hf_arch[64];    /* e.g. "LlamaForCausalLM" (empty when read from GGUF) */
@@ -32,7 +35,19 @@ typedef struct slm_model_config {
     int tied_embeddings; /* no lm_head / output.weight: the classifier is token_embd */
     int qkv_bias;        /* q/k/v projections have biases (Qwen2) */
     int bos_id, eos_id;  /* from config.json, -1 when absent */
+    /* Per-layer widths (pruned models, GGUF "deci"): when per_layer is set, layer l has
+       n_head_l[l] query heads, n_head_kv_l[l] kv heads and n_ff_l[l] FFN channels, 0 meaning
+       that sub-block is removed; n_head / n_head_kv / n_ff then hold the largest values.
+       Otherwise every layer has n_head, n_head_kv, n_ff. Read them through the accessors. */
+    int per_layer;
+    int n_head_l[SLM_MAX_LAYERS], n_head_kv_l[SLM_MAX_LAYERS], n_ff_l[SLM_MAX_LAYERS];
 } slm_model_config;
+
+static inline int slm_cfg_n_head(const slm_model_config *c, int l) { return c->per_layer ? c->n_head_l[l] : c->n_head; }
+static inline int slm_cfg_n_head_kv(const slm_model_config *c, int l) {
+    return c->per_layer ? c->n_head_kv_l[l] : c->n_head_kv;
+}
+static inline int slm_cfg_n_ff(const slm_model_config *c, int l) { return c->per_layer ? c->n_ff_l[l] : c->n_ff; }
 
 /* GGUF architecture string for an arch ("llama", "qwen2"). */
 static inline const char *slm_arch_gguf_name(int arch) {

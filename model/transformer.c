@@ -1,9 +1,10 @@
 /* transformer.c - the reference Llama-family transformer: parameters, activations, KV cache,
  * loading and the forward pass (llm.c's train_gpt2.c layout, inference part).
  *
- * Owns: the size and pointer tables of the flat parameter and activation buffers, reading
- * and packing the weights, the RoPE table, and forward() as straight-line code over the
- * layer kernels of layers.c.
+ * Owns: the size and pointer tables of the flat parameter and activation buffers, built from
+ * each layer's own widths; where each catalogue tensor lives (model/catalog.h); reading and
+ * packing the weights; the RoPE table; forward() as straight-line code over the layer kernels
+ * of layer_*.c (and ggml_numerics.c for --numerics ggml).
  * Must not: print, read files, or run anything in parallel itself (the kernels do, one loop
  * each).
  */
@@ -16,28 +17,46 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "model/catalog.h"
 #include "model/ggml_numerics.h"
 #include "model/layers.h"
 
 /* ---------------------------------------------------------------------------------------------
- * sizes and pointer tables */
+ * per-layer widths */
 
-/* a * b * c floats, or 0 on overflow (never a real size here: every tensor is non-empty or
-   deliberately empty, and the caller checks the total). */
-static int mul3(size_t a, size_t b, size_t c, size_t *out) {
-    size_t ab;
-    return slm_mul_ok(a, b, &ab) && slm_mul_ok(ab, c, out);
+typedef struct layer_dims {
+    int H, Hkv, F; /* heads, kv heads, FFN channels (0: sub-block removed) */
+    int HD, KD;    /* H*D, Hkv*D */
+    int QKV;       /* (H + 2 Hkv) D */
+} layer_dims;
+
+static layer_dims dims_of(const slm_model_config *c, int l) {
+    layer_dims d;
+    d.H = slm_cfg_n_head(c, l);
+    d.Hkv = slm_cfg_n_head_kv(c, l);
+    d.F = slm_cfg_n_ff(c, l);
+    d.HD = d.H * c->head_dim;
+    d.KD = d.Hkv * c->head_dim;
+    d.QKV = d.HD + 2 * d.KD;
+    return d;
 }
 
-static int check_config(const slm_model_config *c, int max_ctx, slm_err *err) {
+static int check_config(const slm_model_config *c, int max_batch, int max_ctx, slm_err *err) {
     if (c->n_embd <= 0 || c->n_ff <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->n_head_kv <= 0 || c->head_dim <= 0 ||
         c->n_vocab <= 0)
         return slm_errf(err, SLM_E_FORMAT, "model config: a dimension is not positive (n_embd %d, n_ff %d, n_layer %d, "
                         "n_head %d, n_head_kv %d, head_dim %d, n_vocab %d)", c->n_embd, c->n_ff, c->n_layer,
                         c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
-    if (c->n_head % c->n_head_kv)
-        return slm_errf(err, SLM_E_FORMAT, "model config: n_head %d is not a multiple of n_head_kv %d", c->n_head,
-                        c->n_head_kv);
+    if (c->n_layer > SLM_MAX_LAYERS)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: %d layers (at most %d)", c->n_layer, SLM_MAX_LAYERS);
+    for (int l = 0; l < c->n_layer; l++) {
+        layer_dims d = dims_of(c, l);
+        if (d.H < 0 || d.Hkv < 0 || d.F < 0 || (d.H > 0) != (d.Hkv > 0) || (d.Hkv && d.H % d.Hkv))
+            return slm_errf(err, SLM_E_FORMAT, "model config: layer %d has %d heads and %d kv heads (a positive multiple "
+                            "of them, or both 0)", l, d.H, d.Hkv);
+        if (d.H > c->n_head || d.Hkv > c->n_head_kv || d.F > c->n_ff)
+            return slm_errf(err, SLM_E_FORMAT, "model config: layer %d is wider than the model's maximum widths", l);
+    }
     if (c->head_dim % 2 || c->head_dim > 512)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: head_dim %d (RoPE needs an even head dim <= 512)",
                         c->head_dim);
@@ -48,30 +67,60 @@ static int check_config(const slm_model_config *c, int max_ctx, slm_err *err) {
                         (double)c->norm_eps, (double)c->rope_theta, (double)c->rope_scale);
     if (max_ctx < 1 || max_ctx > (1 << 24))
         return slm_errf(err, SLM_E_ARG, "context of %d tokens: must be in [1, 16777216]", max_ctx);
+    if (max_batch < 1 || (int64_t)max_batch * max_ctx > (1 << 24))
+        return slm_errf(err, SLM_E_ARG, "batch of %d sequences of %d tokens: at most 16777216 tokens", max_batch, max_ctx);
     int64_t qkv = (int64_t)(c->n_head + 2 * c->n_head_kv) * c->head_dim;
     if (qkv > (1 << 24) || (int64_t)c->n_head * c->head_dim > (1 << 24) || 2LL * c->n_ff > (1 << 24))
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: layer widths too large");
     return SLM_OK;
 }
 
-/* llm.c's fill_in_parameter_sizes. Returns 0 on overflow. */
-static int fill_in_parameter_sizes(size_t *sizes, const slm_model_config *c, int qkv_dim) {
-    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
-    int64_t HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
+/* ---------------------------------------------------------------------------------------------
+ * sizes and pointer tables (llm.c's fill_in_parameter_sizes, one entry per layer) */
+
+/* *acc += a * b (floats); 0 on overflow */
+static int add_mul(size_t *acc, size_t a, size_t b) {
+    size_t ab;
+    return slm_mul_ok(a, b, &ab) && slm_add_ok(*acc, ab, acc);
+}
+
+/* Floats of parameter tensor p at layer l (per-layer tensors) or in all (global ones, l < 0). */
+static size_t param_floats(const slm_model_config *c, int p, int l) {
+    const int64_t C = c->n_embd;
+    if (l < 0) {
+        if (p == SLM_P_WTE) return slm_panel_floats(c->n_vocab, C);
+        if (p == SLM_P_LNFW) return (size_t)C;
+        if (p == SLM_P_WCLS) return c->tied_embeddings ? 0 : slm_panel_floats(c->n_vocab, C);
+        return 0;
+    }
+    const layer_dims d = dims_of(c, l);
+    const int attn = d.H > 0, ffn = d.F > 0;
+    switch (p) {
+    case SLM_P_LN1W: return attn ? (size_t)C : 0;
+    case SLM_P_WQ: return attn ? slm_panel_floats(d.HD, C) : 0;
+    case SLM_P_WK:
+    case SLM_P_WV: return attn ? slm_panel_floats(d.KD, C) : 0;
+    case SLM_P_BQKV: return attn && c->qkv_bias ? (size_t)d.QKV : 0;
+    case SLM_P_WO: return attn ? slm_panel_floats(C, d.HD) : 0;
+    case SLM_P_LN2W: return ffn ? (size_t)C : 0;
+    case SLM_P_WGATE:
+    case SLM_P_WUP: return ffn ? slm_panel_floats(d.F, C) : 0;
+    case SLM_P_WDOWN: return ffn ? slm_panel_floats(C, d.F) : 0;
+    }
+    return 0;
+}
+
+static int fill_in_parameter_sizes(slm_model *m) {
+    const slm_model_config *c = &m->cfg;
     int ok = 1;
-    sizes[SLM_P_WTE] = slm_panel_floats(c->n_vocab, c->n_embd);
-    ok &= slm_mul_ok(L, C, &sizes[SLM_P_LN1W]);
-    ok &= slm_mul_ok(L, slm_panel_floats(HD, c->n_embd), &sizes[SLM_P_WQ]);
-    ok &= slm_mul_ok(L, slm_panel_floats(KD, c->n_embd), &sizes[SLM_P_WK]);
-    ok &= slm_mul_ok(L, slm_panel_floats(KD, c->n_embd), &sizes[SLM_P_WV]);
-    ok &= slm_mul_ok(c->qkv_bias ? L : 0, (size_t)qkv_dim, &sizes[SLM_P_BQKV]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, HD), &sizes[SLM_P_WO]);
-    ok &= slm_mul_ok(L, C, &sizes[SLM_P_LN2W]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_ff, c->n_embd), &sizes[SLM_P_WGATE]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_ff, c->n_embd), &sizes[SLM_P_WUP]);
-    ok &= slm_mul_ok(L, slm_panel_floats(c->n_embd, c->n_ff), &sizes[SLM_P_WDOWN]);
-    sizes[SLM_P_LNFW] = C;
-    sizes[SLM_P_WCLS] = c->tied_embeddings ? 0 : slm_panel_floats(c->n_vocab, c->n_embd);
+    for (int p = 0; p < SLM_NUM_PARAMETER_TENSORS; p++) {
+        size_t total = param_floats(c, p, -1);
+        for (int l = 0; l < c->n_layer; l++) {
+            m->param_off[(size_t)p * c->n_layer + l] = total;
+            ok &= slm_add_ok(total, param_floats(c, p, l), &total);
+        }
+        m->param_sizes[p] = total;
+    }
     return ok;
 }
 
@@ -89,27 +138,56 @@ static void point_parameters(slm_model *m) {
     if (m->cfg.tied_embeddings) p->wcls = p->wte;
 }
 
-/* L: layers with their own activation slot (n_layer, or 1 when layers share one) */
-static int fill_in_activation_sizes(size_t *sizes, const slm_model_config *c, int n_slots, int qkv_dim, size_t T) {
-    size_t L = (size_t)n_slots, C = (size_t)c->n_embd, F = (size_t)c->n_ff, H = (size_t)c->n_head;
-    size_t HD = H * (size_t)c->head_dim;
+/* Layer l's part of parameter tensor p (NULL when the layer has none). */
+static float *layer_param(const slm_model *m, float *base, int p, int l) {
+    if (!base || !param_floats(&m->cfg, p, l)) return NULL;
+    return base + m->param_off[(size_t)p * m->cfg.n_layer + l];
+}
+
+/* Floats of activation a for N tokens of layer l (l < 0: the global ones). */
+static size_t act_floats(const slm_model_config *c, int a, int l, size_t N) {
+    const size_t C = (size_t)c->n_embd;
+    if (l < 0) {
+        if (a == SLM_A_ENCODED || a == SLM_A_LNF) return N * C;
+        if (a == SLM_A_LNF_RSTD) return N;
+        return 0;
+    }
+    const layer_dims d = dims_of(c, l);
+    switch (a) {
+    case SLM_A_LN1:
+    case SLM_A_ATTPROJ:
+    case SLM_A_RESIDUAL2:
+    case SLM_A_LN2:
+    case SLM_A_FCPROJ:
+    case SLM_A_RESIDUAL3: return N * C;
+    case SLM_A_LN1_RSTD:
+    case SLM_A_LN2_RSTD: return N;
+    case SLM_A_QKV: return N * (size_t)d.QKV;
+    case SLM_A_ATTY: return N * (size_t)d.HD;
+    case SLM_A_ATT_LSE: return N * (size_t)d.H;
+    case SLM_A_FCH: return N * 2 * (size_t)d.F;
+    case SLM_A_FCH_SWIGLU: return N * (size_t)d.F;
+    }
+    return 0;
+}
+
+/* Per-layer slots with keep_acts; else one slot for all layers, sized by the widest. N = B*T
+   is at most 2^24 and widths at most 2^24 (check_config), so each product fits 64 bits. */
+static int fill_in_activation_sizes(slm_model *m, size_t N) {
+    const slm_model_config *c = &m->cfg;
     int ok = 1;
-    sizes[SLM_A_ENCODED] = T * C;
-    ok &= mul3(L, T, C, &sizes[SLM_A_LN1]);
-    sizes[SLM_A_LN1_RSTD] = L * T;
-    ok &= mul3(L, T, (size_t)qkv_dim, &sizes[SLM_A_QKV]);
-    ok &= mul3(L, T, HD, &sizes[SLM_A_ATTY]);
-    ok &= mul3(L, T, H, &sizes[SLM_A_ATT_LSE]);
-    ok &= mul3(L, T, C, &sizes[SLM_A_ATTPROJ]);
-    ok &= mul3(L, T, C, &sizes[SLM_A_RESIDUAL2]);
-    ok &= mul3(L, T, C, &sizes[SLM_A_LN2]);
-    sizes[SLM_A_LN2_RSTD] = L * T;
-    ok &= mul3(L, T, 2 * F, &sizes[SLM_A_FCH]);
-    ok &= mul3(L, T, F, &sizes[SLM_A_FCH_SWIGLU]);
-    ok &= mul3(L, T, C, &sizes[SLM_A_FCPROJ]);
-    ok &= mul3(L, T, C, &sizes[SLM_A_RESIDUAL3]);
-    sizes[SLM_A_LNF] = T * C;
-    sizes[SLM_A_LNF_RSTD] = T;
+    for (int a = 0; a < SLM_NUM_ACTIVATION_TENSORS; a++) {
+        size_t total = act_floats(c, a, -1, N);
+        for (int s = 0; s < m->n_act_slots; s++) {
+            m->act_off[(size_t)a * m->n_act_slots + s] = total;
+            size_t sz = 0;
+            if (m->keep_acts) sz = act_floats(c, a, s, N);
+            else
+                for (int l = 0; l < c->n_layer; l++) sz = SLM_MAX(sz, act_floats(c, a, l, N));
+            ok &= slm_add_ok(total, sz, &total);
+        }
+        m->act_sizes[a] = total;
+    }
     return ok;
 }
 
@@ -126,6 +204,11 @@ static void point_activations(slm_model *m) {
     }
 }
 
+/* Layer l's slot of activation a. */
+static float *layer_act(const slm_model *m, float *base, int a, int l) {
+    return base + m->act_off[(size_t)a * m->n_act_slots + (m->keep_acts ? l : 0)];
+}
+
 static int sum_sizes(const size_t *sizes, int n, size_t *total) {
     *total = 0;
     for (int i = 0; i < n; i++)
@@ -134,7 +217,7 @@ static int sum_sizes(const size_t *sizes, int n, size_t *total) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * weights: where each GGUF tensor lives in the flat buffer */
+ * weights: where each catalogue tensor lives in the flat buffer */
 
 typedef struct weight_slot {
     float *base;   /* packed matrix (or vector) of this layer */
@@ -143,101 +226,85 @@ typedef struct weight_slot {
     int matrix;    /* index into act_type, or -1 for vectors */
 } weight_slot;
 
-/* The tensors of one block, in load order; layer_slots fills their slots in the same order. */
-static const char *const k_layer_suffix[] = {"attn_norm.weight", "attn_q.weight",      "attn_k.weight",   "attn_v.weight",
-                                             "attn_q.bias",      "attn_k.bias",        "attn_v.bias",     "attn_output.weight",
-                                             "ffn_norm.weight",  "ffn_gate.weight",    "ffn_up.weight",   "ffn_down.weight"};
-enum { N_LAYER_TENSORS = SLM_ARRAY_LEN(k_layer_suffix) };
-
-/* Where block l's tensors live; base NULL for the biases of a model without them. */
-static void layer_slots(const slm_model *m, int l, weight_slot out[N_LAYER_TENSORS]) {
-    const slm_model_config *c = &m->cfg;
-    int64_t C = c->n_embd, F = c->n_ff, HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
-    const slm_model_params *p = &m->params;
-    size_t L = (size_t)l;
-    float *bqkv = p->bqkv ? p->bqkv + L * m->qkv_dim : NULL;
-    int mat = l * SLM_LAYER_MATRICES;
-    const weight_slot slots[N_LAYER_TENSORS] = {
-        {p->ln1w + L * C, 1, C, 0, -1},
-        {p->wq + L * slm_panel_floats(HD, C), HD, C, 1, mat + SLM_M_Q},
-        {p->wk + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_K},
-        {p->wv + L * slm_panel_floats(KD, C), KD, C, 1, mat + SLM_M_V},
-        {bqkv, 1, HD, 0, -1},
-        {bqkv ? bqkv + HD : NULL, 1, KD, 0, -1},
-        {bqkv ? bqkv + HD + KD : NULL, 1, KD, 0, -1},
-        {p->wo + L * slm_panel_floats(C, HD), C, HD, 1, mat + SLM_M_O},
-        {p->ln2w + L * C, 1, C, 0, -1},
-        {p->wgate + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_GATE},
-        {p->wup + L * slm_panel_floats(F, C), F, C, 1, mat + SLM_M_UP},
-        {p->wdown + L * slm_panel_floats(C, F), C, F, 1, mat + SLM_M_DOWN},
-    };
-    memcpy(out, slots, sizeof slots);
-}
-
-/* Resolves "blk.N.<suffix>" and the global names; 0 when the model has no such tensor. */
-static int find_slot(const slm_model *m, const char *name, weight_slot *s) {
+/* Where the tensor of `role` at layer l lives; 0 when this model has no such tensor. */
+static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
     const slm_model_config *c = &m->cfg;
     const slm_model_params *p = &m->params;
-    int cls = c->n_layer * SLM_LAYER_MATRICES;
+    const int cls = c->n_layer * SLM_LAYER_MATRICES;
     memset(s, 0, sizeof *s);
-    if (!strcmp(name, "token_embd.weight")) return *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1}, 1;
-    if (!strcmp(name, "output_norm.weight")) return *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1}, 1;
-    if (!strcmp(name, "output.weight")) {
-        if (c->tied_embeddings) return 0;
-        return *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls}, 1;
+    if (!slm_catalog_present(c, role, l)) return 0;
+    switch (role) {
+    case SLM_ROLE_TOKEN_EMBD: *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1}; return 1;
+    case SLM_ROLE_OUTPUT_NORM: *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1}; return 1;
+    case SLM_ROLE_OUTPUT: *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls}; return 1;
     }
-    int l, n = 0;
-    char suffix[64];
-    if (sscanf(name, "blk.%d.%63s%n", &l, suffix, &n) != 2 || name[n] || l < 0 || l >= c->n_layer) return 0;
-    weight_slot slots[N_LAYER_TENSORS];
-    layer_slots(m, l, slots);
-    for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
-        if (strcmp(suffix, k_layer_suffix[i])) continue;
-        if (!slots[i].base) return 0; /* a bias the model does not have */
-        *s = slots[i];
-        return 1;
+    const layer_dims d = dims_of(c, l);
+    const int64_t C = c->n_embd;
+    const int mat = l * SLM_LAYER_MATRICES;
+    float *bqkv = layer_param(m, p->bqkv, SLM_P_BQKV, l);
+    switch (role) {
+    case SLM_ROLE_ATTN_NORM: *s = (weight_slot){layer_param(m, p->ln1w, SLM_P_LN1W, l), 1, C, 0, -1}; break;
+    case SLM_ROLE_ATTN_Q: *s = (weight_slot){layer_param(m, p->wq, SLM_P_WQ, l), d.HD, C, 1, mat + SLM_M_Q}; break;
+    case SLM_ROLE_ATTN_K: *s = (weight_slot){layer_param(m, p->wk, SLM_P_WK, l), d.KD, C, 1, mat + SLM_M_K}; break;
+    case SLM_ROLE_ATTN_V: *s = (weight_slot){layer_param(m, p->wv, SLM_P_WV, l), d.KD, C, 1, mat + SLM_M_V}; break;
+    case SLM_ROLE_ATTN_Q_BIAS: *s = (weight_slot){bqkv, 1, d.HD, 0, -1}; break;
+    case SLM_ROLE_ATTN_K_BIAS: *s = (weight_slot){bqkv + d.HD, 1, d.KD, 0, -1}; break;
+    case SLM_ROLE_ATTN_V_BIAS: *s = (weight_slot){bqkv + d.HD + d.KD, 1, d.KD, 0, -1}; break;
+    case SLM_ROLE_ATTN_OUT: *s = (weight_slot){layer_param(m, p->wo, SLM_P_WO, l), C, d.HD, 1, mat + SLM_M_O}; break;
+    case SLM_ROLE_FFN_NORM: *s = (weight_slot){layer_param(m, p->ln2w, SLM_P_LN2W, l), 1, C, 0, -1}; break;
+    case SLM_ROLE_FFN_GATE: *s = (weight_slot){layer_param(m, p->wgate, SLM_P_WGATE, l), d.F, C, 1, mat + SLM_M_GATE}; break;
+    case SLM_ROLE_FFN_UP: *s = (weight_slot){layer_param(m, p->wup, SLM_P_WUP, l), d.F, C, 1, mat + SLM_M_UP}; break;
+    case SLM_ROLE_FFN_DOWN: *s = (weight_slot){layer_param(m, p->wdown, SLM_P_WDOWN, l), C, d.F, 1, mat + SLM_M_DOWN}; break;
+    default: return 0;
     }
-    return 0;
+    return s->base != NULL;
 }
 
-/* Rows per read: one panel, so a matrix never needs more than 16 rows of f32 scratch. */
-static int load_tensor(slm_model *m, const char *name, const weight_slot *sl, const slm_weight_reader *rd, float *scratch,
-                       slm_err *err) {
-    const weight_slot s = *sl;
-    if (s.matrix >= 0) m->act_type[s.matrix] = (int8_t)slm_act_type_of(rd->dtype ? rd->dtype(rd->ud, name) : 0);
-    for (int64_t r0 = 0; r0 < s.nrows; r0 += SLM_PANEL) {
-        int64_t n = SLM_MIN(s.nrows - r0, (int64_t)SLM_PANEL);
-        SLM_TRY(rd->read(rd->ud, name, s.nrows, s.ncols, r0, n, scratch, err));
-        int64_t bad = slm_first_nonfinite(scratch, n * s.ncols);
-        if (bad >= 0)
-            return slm_errf(err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
-                            (double)scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
-        if (s.packed) slm_panel_pack_rows(s.base, scratch, r0, n, s.ncols);
-        else memcpy(s.base, scratch, sizeof(float) * (size_t)s.ncols);
-    }
+/* The source's tensor with this name, checked to have the shape the model expects. */
+static int find_tensor(const slm_tensor_src *src, const char *name, int64_t nrows, int64_t ncols, size_t *idx,
+                       slm_tensor_info *ti, slm_err *err) {
+    int i = src->find(src->ud, name);
+    if (i < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor '%s'", name);
+    *ti = slm_tensor_src_info(src, (size_t)i);
+    if (slm_tensor_info_nrows(ti) != nrows || slm_tensor_info_ncols(ti) != ncols)
+        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s' is %lld x %lld, the config implies %lld x %lld", ti->file, name,
+                        (long long)slm_tensor_info_nrows(ti), (long long)slm_tensor_info_ncols(ti), (long long)nrows,
+                        (long long)ncols);
+    *idx = (size_t)i;
     return SLM_OK;
 }
 
-static int load_named(slm_model *m, const char *name, const slm_weight_reader *rd, float *scratch, slm_err *err) {
-    weight_slot s;
-    SLM_ASSERT(find_slot(m, name, &s));
-    return load_tensor(m, name, &s, rd, scratch, err);
-}
+typedef struct load_ctx {
+    slm_model *m;
+    const slm_tensor_src *src;
+    float *scratch; /* SLM_PANEL rows of the widest tensor */
+    slm_err *err;
+} load_ctx;
 
-static int load_weights(slm_model *m, const slm_weight_reader *rd, float *scratch, slm_err *err) {
-    char name[96];
-    weight_slot slots[N_LAYER_TENSORS];
-    SLM_TRY(load_named(m, "token_embd.weight", rd, scratch, err));
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        layer_slots(m, l, slots);
-        for (size_t k = 0; k < N_LAYER_TENSORS; k++) {
-            if (!slots[k].base) continue; /* biases of a model without them */
-            snprintf(name, sizeof name, "blk.%d.%s", l, k_layer_suffix[k]);
-            SLM_TRY(load_tensor(m, name, &slots[k], rd, scratch, err));
-        }
+/* Rows per read: one panel, so a matrix never needs more than 16 rows of f32 scratch. Each
+   tensor is read once, in row order, and its pages are released after. */
+static int load_role(void *ud, slm_role role, int l) {
+    const load_ctx *x = ud;
+    slm_model *m = x->m;
+    weight_slot s;
+    char name[SLM_MAX_NAME];
+    SLM_ASSERT(role_slot(m, role, l, &s));
+    slm_catalog_gguf_name(role, l, name, sizeof name);
+    size_t idx = 0;
+    slm_tensor_info ti;
+    SLM_TRY(find_tensor(x->src, name, s.nrows, s.ncols, &idx, &ti, x->err));
+    if (s.matrix >= 0) m->act_type[s.matrix] = (int8_t)slm_act_type_of(ti.dtype);
+    for (int64_t r0 = 0; r0 < s.nrows; r0 += SLM_PANEL) {
+        int64_t n = SLM_MIN(s.nrows - r0, (int64_t)SLM_PANEL);
+        if (x->src->read_f32(x->src->ud, idx, r0, n, x->scratch, x->err)) return slm_err_prefix(x->err, "%s", ti.file);
+        int64_t bad = slm_first_nonfinite(x->scratch, n * s.ncols);
+        if (bad >= 0)
+            return slm_errf(x->err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
+                            (double)x->scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
+        if (s.packed) slm_panel_pack_rows(s.base, x->scratch, r0, n, s.ncols);
+        else memcpy(s.base, x->scratch, sizeof(float) * (size_t)s.ncols);
     }
-    SLM_TRY(load_named(m, "output_norm.weight", rd, scratch, err));
-    if (!m->cfg.tied_embeddings) SLM_TRY(load_named(m, "output.weight", rd, scratch, err));
+    slm_tensor_src_advise(x->src, idx, 0, s.nrows, 0);
     return SLM_OK;
 }
 
@@ -254,43 +321,85 @@ static void fill_rope_table(float *cs, int n_pos, int D, double theta, double sc
 /* ---------------------------------------------------------------------------------------------
  * build / free */
 
-int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
+typedef struct list_ctx { slm_model *m; int n; } list_ctx;
+static int list_role(void *ud, slm_role role, int l);
+
+static int64_t count_params(const slm_model_config *c) {
+    const int64_t C = c->n_embd;
+    int64_t n = (int64_t)c->n_vocab * C * (c->tied_embeddings ? 1 : 2) + C;
+    for (int l = 0; l < c->n_layer; l++) {
+        const layer_dims d = dims_of(c, l);
+        if (d.H) n += C + ((int64_t)d.HD + 2 * d.KD) * C + (c->qkv_bias ? d.QKV : 0) + C * d.HD;
+        if (d.F) n += C + 3 * C * (int64_t)d.F;
+    }
+    return n;
+}
+
+/* Floats of the KV caches (layer offsets into kv_off), the RoPE table and the rounding scratch. */
+static int kv_sizes(slm_model *m, size_t *kv_cache, size_t *rope, size_t *scratch) {
+    const slm_model_config *c = &m->cfg;
+    const size_t N = (size_t)m->max_batch * (size_t)m->max_ctx;
+    int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
+    int ok = 1;
+    *kv_cache = 0;
+    for (int l = 0; l < c->n_layer; l++) {
+        m->kv_off[l] = *kv_cache;
+        size_t per_seq;
+        ok &= slm_mul_ok((size_t)slm_cfg_n_head_kv(c, l) * (size_t)m->ctx_pad, (size_t)c->head_dim, &per_seq);
+        ok &= add_mul(kv_cache, per_seq, (size_t)m->max_batch);
+    }
+    ok &= slm_mul_ok((size_t)m->max_ctx, (size_t)c->head_dim, rope);
+    ok &= slm_mul_ok(N, (size_t)widest, scratch);
+    return ok;
+}
+
+int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_ctx, int flags,
                     slm_err *err) {
+    return slm_model_build_batch(m, cfg, src, 1, max_ctx, flags, err);
+}
+
+int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
+                          int max_ctx, int flags, slm_err *err) {
     memset(m, 0, sizeof *m);
-    SLM_TRY(check_config(cfg, max_ctx, err));
+    SLM_TRY(check_config(cfg, max_batch, max_ctx, err));
     m->cfg = *cfg;
     const slm_model_config *c = &m->cfg;
-    m->qkv_dim = (c->n_head + 2 * c->n_head_kv) * c->head_dim;
     m->max_ctx = max_ctx;
+    m->max_batch = max_batch;
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
     m->neox = c->arch == SLM_ARCH_QWEN2;
-
-    size_t kv_cache, rope, scratch_floats, kv_total;
-    int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
-    int ok = fill_in_parameter_sizes(m->param_sizes, c, m->qkv_dim) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
-    ok = ok && fill_in_activation_sizes(m->act_sizes, c, m->keep_acts ? c->n_layer : 1, m->qkv_dim, (size_t)max_ctx) &&
+    m->n_act_slots = m->keep_acts ? c->n_layer : 1;
+    m->n_params = count_params(c);
+
+    float *rows = NULL;
+    const size_t L = (size_t)c->n_layer;
+    int rc = slm_calloc((void **)&m->param_off, SLM_NUM_PARAMETER_TENSORS * L, sizeof(size_t), err, "parameter table");
+    if (!rc) rc = slm_calloc((void **)&m->act_off, SLM_NUM_ACTIVATION_TENSORS * (size_t)m->n_act_slots, sizeof(size_t), err,
+                             "activation table");
+    if (!rc) rc = slm_calloc((void **)&m->kv_off, L, sizeof(size_t), err, "KV cache table");
+    if (rc) goto done;
+    size_t kv_cache, rope, scratch_floats, kv_total;
+    int ok = fill_in_parameter_sizes(m) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
+    ok = ok && fill_in_activation_sizes(m, (size_t)max_batch * (size_t)max_ctx) &&
          sum_sizes(m->act_sizes, SLM_NUM_ACTIVATION_TENSORS, &m->num_activations);
-    ok = ok && mul3((size_t)c->n_layer * c->n_head_kv, (size_t)m->ctx_pad, (size_t)c->head_dim, &kv_cache);
-    ok = ok && slm_mul_ok((size_t)max_ctx, (size_t)c->head_dim, &rope);
-    ok = ok && slm_mul_ok((size_t)max_ctx, (size_t)widest, &scratch_floats);
+    ok = ok && kv_sizes(m, &kv_cache, &rope, &scratch_floats);
     ok = ok && slm_add_ok(kv_cache, kv_cache, &kv_total) && slm_add_ok(kv_total, rope, &kv_total) &&
          slm_add_ok(kv_total, scratch_floats, &kv_total);
     if (!ok || m->num_parameters > SIZE_MAX / sizeof(float) || m->num_activations > SIZE_MAX / sizeof(float) ||
-        kv_total > SIZE_MAX / sizeof(float))
-        return slm_errf(err, SLM_E_NOMEM, "model of %d layers x %d dims with a context of %d: size overflows",
-                        c->n_layer, c->n_embd, max_ctx);
+        kv_total > SIZE_MAX / sizeof(float)) {
+        rc = slm_errf(err, SLM_E_NOMEM, "model of %d layers x %d dims with a context of %d: size overflows", c->n_layer,
+                      c->n_embd, max_ctx);
+        goto done;
+    }
 
-    int64_t C = c->n_embd, HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
-    int64_t per_layer = 2 * C + (HD + 2 * KD) * C + (c->qkv_bias ? HD + 2 * KD : 0) + C * HD + 3 * C * (int64_t)c->n_ff;
-    m->n_params = (int64_t)c->n_vocab * C * (c->tied_embeddings ? 1 : 2) + c->n_layer * per_layer + C;
-
-    float *rows = NULL;
-    int rc = slm_calloc((void **)&m->params_memory, m->num_parameters, sizeof(float), err, "model parameters");
+    int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
+    rc = slm_calloc((void **)&m->params_memory, m->num_parameters, sizeof(float), err, "model parameters");
     if (!rc) rc = slm_calloc((void **)&m->acts_memory, m->num_activations, sizeof(float), err, "model activations");
     if (!rc) rc = slm_calloc((void **)&m->kv_memory, kv_total, sizeof(float), err, "KV cache");
-    if (!rc) rc = slm_calloc((void **)&m->act_type, (size_t)c->n_layer * SLM_LAYER_MATRICES + 1, 1, err, "matrix types");
-    if (!rc) rc = slm_alloc((void **)&rows, sizeof(float) * SLM_PANEL * (size_t)widest, err, "weight rows");
+    if (!rc) rc = slm_calloc((void **)&m->act_type, L * SLM_LAYER_MATRICES + 1, 1, err, "matrix types");
+    if (!rc) rc = slm_alloc((void **)&rows, sizeof(float) * SLM_PANEL * (size_t)widest, err,
+                            "weight rows");
     if (rc) goto done;
     point_parameters(m);
     point_activations(m);
@@ -299,7 +408,16 @@ int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_weight_
     m->value_cache = m->key_cache + kv_cache;
     m->scratch = m->value_cache + kv_cache;
     fill_rope_table(m->rope_cs, max_ctx, c->head_dim, c->rope_theta, c->rope_scale);
-    rc = load_weights(m, rd, rows, err);
+    list_ctx li = {m, 0};
+    slm_catalog_each(c, list_role, &li); /* count, */
+    m->n_tensors = li.n;
+    rc = slm_calloc((void **)&m->tensor_role, (size_t)li.n, sizeof(int16_t), err, "tensor list");
+    if (!rc) rc = slm_calloc((void **)&m->tensor_layer, (size_t)li.n, sizeof(int16_t), err, "tensor list");
+    if (rc) goto done;
+    li.n = 0;
+    slm_catalog_each(c, list_role, &li); /* then fill */
+    load_ctx lc = {m, src, rows, err};
+    rc = slm_catalog_each(c, load_role, &lc);
 done:
     slm_free(rows);
     if (rc) slm_model_free(m);
@@ -311,120 +429,219 @@ void slm_model_free(slm_model *m) {
     slm_free(m->acts_memory);
     slm_free(m->kv_memory);
     slm_free(m->act_type);
+    slm_free(m->param_off);
+    slm_free(m->act_off);
+    slm_free(m->kv_off);
+    slm_free(m->tensor_role);
+    slm_free(m->tensor_layer);
     memset(m, 0, sizeof *m);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * forward */
 
-/* out (T, OC), ld_out = inp (T, C) @ W^T + bias, with inp first rounded as ggml would for this
-   matrix under SLM_NUMERICS_GGML. *rounded caches which act type m->scratch holds for inp. */
-static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T,
-                   int C, int OC, int matrix, int *rounded) {
-    int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[matrix] : SLM_DTYPE_F32;
+/* out (N, OC), ld_out = inp (N, C) @ W^T + bias. The observer sees inp as the f32 path has it;
+   under SLM_NUMERICS_GGML inp is then rounded as ggml would for this matrix (*rounded caches
+   which act type m->scratch holds for inp). */
+static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const float *wp, const float *bias, int N,
+                   int C, int OC, int l, int matrix, int *rounded) {
+    const slm_forward_observer *ob = m->observer;
+    const int mi = l * SLM_LAYER_MATRICES + matrix;
+    if (ob && ob->matmul_input) ob->matmul_input(ob->ud, l, matrix, inp, N, C);
+    int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[mi] : SLM_DTYPE_F32;
     if (act != SLM_DTYPE_F32) {
-        if (*rounded != act) slm_round_rows(m->scratch, inp, T, C, act);
+        if (*rounded != act) slm_round_rows(m->scratch, inp, N, C, act);
         *rounded = act;
         inp = m->scratch;
     }
-    slm_matmul_forward(out, ld_out, inp, wp, bias, T, C, OC);
+    slm_matmul_forward(out, ld_out, inp, wp, bias, N, C, OC);
 }
 
-int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err) {
-    const slm_model_config *c = &m->cfg;
+static void observe_hidden(const slm_model *m, int l, const float *x, int N) {
+    const slm_forward_observer *ob = m->observer;
+    if (ob && ob->hidden) ob->hidden(ob->ud, l, x, N, m->cfg.n_embd);
+}
+
+static int check_call(const slm_model *m, const int32_t *tokens, int B, int T, int pos0, int t_out, const float *logits,
+                      slm_err *err) {
     if (T < 1 || pos0 < 0 || pos0 > m->max_ctx - T)
         return slm_errf(err, SLM_E_ARG, "forward of %d tokens at position %d: the model was built for %d positions", T,
                         pos0, m->max_ctx);
+    if (B < 1 || B > m->max_batch)
+        return slm_errf(err, SLM_E_ARG, "forward of %d sequences: the model was built for %d", B, m->max_batch);
     if (t_out < 0 || t_out > T || (t_out < T && !logits))
         return slm_errf(err, SLM_E_ARG, "forward: logits from token %d of %d", t_out, T);
-    for (int t = 0; t < T; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->n_vocab)
-            return slm_errf(err, SLM_E_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[t],
-                            pos0 + t, c->n_vocab);
+    for (int i = 0; i < B * T; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.n_vocab)
+            return slm_errf(err, SLM_E_ARG, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[i],
+                            pos0 + i % T, m->cfg.n_vocab);
+    return SLM_OK;
+}
 
+int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err) {
+    return slm_model_forward_batch(m, tokens, 1, T, pos0, t_out, logits, err);
+}
+
+int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, int pos0, int t_out, float *logits,
+                            slm_err *err) {
+    SLM_TRY(check_call(m, tokens, B, T, pos0, t_out, logits, err));
     /* convenience aliases (llama2.c) */
-    const int C = c->n_embd, F = c->n_ff, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, V = c->n_vocab;
-    const int QKV = m->qkv_dim, HD = H * D, KD = Hkv * D;
-    const size_t TC = (size_t)T * C;
+    const slm_model_config *c = &m->cfg;
+    const int C = c->n_embd, D = c->head_dim, V = c->n_vocab, N = B * T;
+    const size_t NC = (size_t)N * C;
     const int ggml = m->numerics == SLM_NUMERICS_GGML;
     /* llama.cpp's AVX-512 CPU backend runs flash attention tiled, in f32 over the f16 cache, for
        batches of >= 64 queries when D fills 16-float vectors; otherwise per query, in f16 */
     const int fa_tiled = ggml && T >= 64 && D % 16 == 0;
     const slm_model_params *p = &m->params;
     const slm_model_acts *a = &m->acts;
-    const size_t lq = slm_panel_floats(HD, C), lkd = slm_panel_floats(KD, C), lo = slm_panel_floats(C, HD);
-    const size_t lf = slm_panel_floats(F, C), ld = slm_panel_floats(C, F);
-    const size_t lkv = (size_t)Hkv * m->ctx_pad * D;
 
-    slm_embedding_forward(a->encoded, tokens, p->wte, T, C); /* x = wte[tokens] */
+    slm_embedding_forward(a->encoded, tokens, p->wte, N, C); /* x = wte[tokens] */
+    observe_hidden(m, -1, a->encoded, N);
     const float *residual = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
-        const size_t L = (size_t)l, LA = m->keep_acts ? L : 0; /* parameter / activation slot */
-        const int mat = l * SLM_LAYER_MATRICES;
+        const layer_dims d = dims_of(c, l);
+        const int H = d.H, Hkv = d.Hkv, F = d.F, HD = d.HD, KD = d.KD, QKV = d.QKV;
         int rounded; /* act type m->scratch holds for the current matmul input, -1: none */
         /* this layer's parameters */
-        const float *l_ln1w = p->ln1w + L * C, *l_ln2w = p->ln2w + L * C;
-        const float *l_wq = p->wq + L * lq, *l_wk = p->wk + L * lkd, *l_wv = p->wv + L * lkd;
-        const float *l_bqkv = p->bqkv ? p->bqkv + L * QKV : NULL;
-        const float *l_wo = p->wo + L * lo;
-        const float *l_wgate = p->wgate + L * lf, *l_wup = p->wup + L * lf, *l_wdown = p->wdown + L * ld;
-        float *l_kc = m->key_cache + L * lkv, *l_vc = m->value_cache + L * lkv;
+        const float *l_ln1w = layer_param(m, p->ln1w, SLM_P_LN1W, l), *l_ln2w = layer_param(m, p->ln2w, SLM_P_LN2W, l);
+        const float *l_wq = layer_param(m, p->wq, SLM_P_WQ, l), *l_wk = layer_param(m, p->wk, SLM_P_WK, l);
+        const float *l_wv = layer_param(m, p->wv, SLM_P_WV, l), *l_bqkv = layer_param(m, p->bqkv, SLM_P_BQKV, l);
+        const float *l_wo = layer_param(m, p->wo, SLM_P_WO, l);
+        const float *l_wgate = layer_param(m, p->wgate, SLM_P_WGATE, l), *l_wup = layer_param(m, p->wup, SLM_P_WUP, l);
+        const float *l_wdown = layer_param(m, p->wdown, SLM_P_WDOWN, l);
+        const size_t kv_seq = (size_t)Hkv * m->ctx_pad * D; /* one sequence's cache of this layer */
+        float *l_kc = m->key_cache + m->kv_off[l], *l_vc = m->value_cache + m->kv_off[l];
         /* this layer's activations */
-        float *l_ln1 = a->ln1 + LA * TC, *l_ln1_rstd = a->ln1_rstd + LA * T;
-        float *l_qkv = a->qkv + LA * T * QKV;
-        float *l_atty = a->atty + LA * T * HD, *l_att_lse = a->att_lse + LA * T * H;
-        float *l_attproj = a->attproj + LA * TC, *l_residual2 = a->residual2 + LA * TC;
-        float *l_ln2 = a->ln2 + LA * TC, *l_ln2_rstd = a->ln2_rstd + LA * T;
-        float *l_fch = a->fch + LA * T * 2 * F, *l_fch_swiglu = a->fch_swiglu + LA * T * F;
-        float *l_fcproj = a->fcproj + LA * TC, *l_residual3 = a->residual3 + LA * TC; /* may be residual: read first */
+        float *l_ln1 = layer_act(m, a->ln1, SLM_A_LN1, l), *l_ln1_rstd = layer_act(m, a->ln1_rstd, SLM_A_LN1_RSTD, l);
+        float *l_qkv = layer_act(m, a->qkv, SLM_A_QKV, l);
+        float *l_atty = layer_act(m, a->atty, SLM_A_ATTY, l), *l_att_lse = layer_act(m, a->att_lse, SLM_A_ATT_LSE, l);
+        float *l_attproj = layer_act(m, a->attproj, SLM_A_ATTPROJ, l);
+        float *l_residual2 = layer_act(m, a->residual2, SLM_A_RESIDUAL2, l);
+        float *l_ln2 = layer_act(m, a->ln2, SLM_A_LN2, l), *l_ln2_rstd = layer_act(m, a->ln2_rstd, SLM_A_LN2_RSTD, l);
+        float *l_fch = layer_act(m, a->fch, SLM_A_FCH, l), *l_fch_swiglu = layer_act(m, a->fch_swiglu, SLM_A_FCH_SWIGLU, l);
+        float *l_fcproj = layer_act(m, a->fcproj, SLM_A_FCPROJ, l);
+        float *l_residual3 = layer_act(m, a->residual3, SLM_A_RESIDUAL3, l); /* may be residual: read first */
 
         /* h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))), n = rmsnorm(x) */
-        slm_rmsnorm_forward(l_ln1, l_ln1_rstd, residual, l_ln1w, T, C, c->norm_eps);
-        rounded = -1;
-        matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, T, C, HD, mat + SLM_M_Q, &rounded);
-        matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, T, C, KD, mat + SLM_M_K, &rounded);
-        matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, T, C, KD, mat + SLM_M_V, &rounded);
-        slm_rope_forward(l_qkv, QKV, m->rope_cs, T, pos0, H, D, m->neox);
-        slm_rope_forward(l_qkv + HD, QKV, m->rope_cs, T, pos0, Hkv, D, m->neox);
-        if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
-            for (int t = 0; t < T; t++) slm_round_f16(l_qkv + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
-        slm_kv_store(l_kc, l_vc, l_qkv, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
-        if (ggml && !fa_tiled)
-            slm_attention_forward_ggml(l_atty, l_att_lse, l_qkv, QKV, l_kc, l_vc, T, pos0, H, Hkv, D, m->ctx_pad);
-        else slm_attention_forward(l_atty, l_att_lse, l_qkv, QKV, l_kc, l_vc, T, pos0, H, Hkv, D, m->ctx_pad);
-        rounded = -1;
-        matmul(m, l_attproj, C, l_atty, l_wo, NULL, T, HD, C, mat + SLM_M_O, &rounded);
-        slm_residual_forward(l_residual2, residual, l_attproj, (int64_t)TC);
+        if (H > 0) {
+            slm_rmsnorm_forward(l_ln1, l_ln1_rstd, residual, l_ln1w, N, C, c->norm_eps);
+            rounded = -1;
+            matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, N, C, HD, l, SLM_M_Q, &rounded);
+            matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD, l, SLM_M_K, &rounded);
+            matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, N, C, KD, l, SLM_M_V, &rounded);
+            for (int b = 0; b < B; b++) {
+                float *qkv_b = l_qkv + (size_t)b * T * QKV;
+                slm_rope_forward(qkv_b, QKV, m->rope_cs, T, pos0, H, D, m->neox);
+                slm_rope_forward(qkv_b + HD, QKV, m->rope_cs, T, pos0, Hkv, D, m->neox);
+                if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
+                    for (int t = 0; t < T; t++)
+                        slm_round_f16(qkv_b + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
+                float *kc = l_kc + (size_t)b * kv_seq, *vc = l_vc + (size_t)b * kv_seq;
+                float *atty = l_atty + (size_t)b * T * HD, *lse = l_att_lse + (size_t)b * T * H;
+                slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
+                if (ggml && !fa_tiled) slm_attention_forward_ggml(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
+                else slm_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
+            }
+            rounded = -1;
+            matmul(m, l_attproj, C, l_atty, l_wo, NULL, N, HD, C, l, SLM_M_O, &rounded);
+            slm_residual_forward(l_residual2, residual, l_attproj, (int64_t)NC);
+        } else {
+            memmove(l_residual2, residual, sizeof(float) * NC);
+        }
         /* x = h + down_proj(silu(gate_proj(n)) * up_proj(n)), n = rmsnorm(h) */
-        slm_rmsnorm_forward(l_ln2, l_ln2_rstd, l_residual2, l_ln2w, T, C, c->norm_eps);
-        rounded = -1;
-        matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, T, C, F, mat + SLM_M_GATE, &rounded);
-        matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, T, C, F, mat + SLM_M_UP, &rounded);
-        slm_swiglu_forward(l_fch_swiglu, l_fch, T, F);
-        rounded = -1;
-        matmul(m, l_fcproj, C, l_fch_swiglu, l_wdown, NULL, T, F, C, mat + SLM_M_DOWN, &rounded);
-        slm_residual_forward(l_residual3, l_residual2, l_fcproj, (int64_t)TC);
+        if (F > 0) {
+            slm_rmsnorm_forward(l_ln2, l_ln2_rstd, l_residual2, l_ln2w, N, C, c->norm_eps);
+            rounded = -1;
+            matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, N, C, F, l, SLM_M_GATE, &rounded);
+            matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, N, C, F, l, SLM_M_UP, &rounded);
+            slm_swiglu_forward(l_fch_swiglu, l_fch, N, F);
+            rounded = -1;
+            matmul(m, l_fcproj, C, l_fch_swiglu, l_wdown, NULL, N, F, C, l, SLM_M_DOWN, &rounded);
+            slm_residual_forward(l_residual3, l_residual2, l_fcproj, (int64_t)NC);
+        } else {
+            memmove(l_residual3, l_residual2, sizeof(float) * NC);
+        }
         residual = l_residual3;
+        observe_hidden(m, l, residual, N);
     }
     /* logits = lm_head(rmsnorm(x)) for the tokens asked for */
-    slm_rmsnorm_forward(a->lnf, a->lnf_rstd, residual, p->lnfw, T, C, c->norm_eps);
-    int rounded = -1;
-    if (t_out < T)
-        matmul(m, logits, V, a->lnf + (size_t)t_out * C, p->wcls, NULL, T - t_out, C, V,
-               c->n_layer * SLM_LAYER_MATRICES, &rounded);
+    slm_rmsnorm_forward(a->lnf, a->lnf_rstd, residual, p->lnfw, N, C, c->norm_eps);
+    const int n_out = T - t_out;
+    for (int b = 0; b < B && n_out > 0; b++) {
+        int rounded = -1;
+        matmul(m, logits + (size_t)b * n_out * V, V, a->lnf + ((size_t)b * T + t_out) * C, p->wcls, NULL, n_out, C, V,
+               c->n_layer, 0, &rounded);
+    }
     return SLM_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * reading weights back */
+ * reading weights back, and the model as a tensor source (to write a model held in memory) */
 
 int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64_t *nrows, int64_t *ncols, slm_err *err) {
     weight_slot s;
-    if (!m->params_memory || !find_slot(m, name, &s)) return slm_errf(err, SLM_E_ARG, "model has no tensor '%s'", name);
+    int l, role = slm_catalog_parse_gguf(name, &l);
+    if (!m->params_memory || role < 0 || (slm_catalog_kind(role)->per_layer && (l < 0 || l >= m->cfg.n_layer)) ||
+        !role_slot(m, role, l, &s))
+        return slm_errf(err, SLM_E_ARG, "model has no tensor '%s'", name);
     if (nrows) *nrows = s.nrows;
     if (ncols) *ncols = s.ncols;
     if (!dst) return SLM_OK;
     if (s.packed) slm_panel_unpack_rows(dst, s.base, 0, s.nrows, s.ncols);
     else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
     return SLM_OK;
+}
+
+/* Tensor i of the model's own list (catalogue order) as role and layer. */
+
+static int list_role(void *ud, slm_role role, int l) {
+    list_ctx *x = ud;
+    if (x->m->tensor_role) {
+        x->m->tensor_role[x->n] = (int16_t)role;
+        x->m->tensor_layer[x->n] = (int16_t)l;
+    }
+    x->n++;
+    return SLM_OK;
+}
+
+static void model_info(const void *ud, size_t i, slm_tensor_info *o) {
+    const slm_model *m = ud;
+    const int role = m->tensor_role[i], l = m->tensor_layer[i];
+    int64_t shape[2];
+    memset(o, 0, sizeof *o);
+    slm_catalog_gguf_name(role, l, o->name, sizeof o->name);
+    snprintf(o->src_name, sizeof o->src_name, "%s", o->name);
+    o->file = "the model in memory";
+    o->dtype = SLM_DTYPE_F32;
+    o->ndim = slm_catalog_shape(&m->cfg, role, l, shape);
+    o->shape[0] = shape[0];
+    o->shape[1] = shape[1];
+    o->nbytes = sizeof(float) * (size_t)shape[0] * (size_t)(o->ndim == 2 ? shape[1] : 1);
+}
+
+static int model_find(const void *ud, const char *name) {
+    const slm_model *m = ud;
+    int l, role = slm_catalog_parse_gguf(name, &l);
+    for (int i = 0; role >= 0 && i < m->n_tensors; i++)
+        if (m->tensor_role[i] == role && m->tensor_layer[i] == l) return i;
+    return -1;
+}
+
+static int model_read_f32(const void *ud, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err) {
+    const slm_model *m = ud;
+    weight_slot s;
+    SLM_UNUSED(err);
+    SLM_ASSERT(role_slot(m, m->tensor_role[i], m->tensor_layer[i], &s) && r0 >= 0 && r0 + n <= s.nrows);
+    if (s.packed) slm_panel_unpack_rows(dst, s.base, r0, n, s.ncols);
+    else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
+    return SLM_OK;
+}
+
+static const void *model_read_raw(const void *ud, size_t i, int64_t r0, int64_t n, void *scratch, slm_err *err) {
+    return model_read_f32(ud, i, r0, n, scratch, err) ? NULL : scratch;
+}
+
+void slm_model_tensors(const slm_model *m, slm_tensor_src *out) {
+    *out = (slm_tensor_src){(size_t)m->n_tensors, m, model_info, model_find, model_read_f32, model_read_raw, NULL};
 }

@@ -5,14 +5,17 @@
  * ONE flat buffer sized for the largest call the caller asked for (kept per layer, so
  * `*_backward` passes can be added beside each forward), the RoPE table and the KV cache;
  * building it from a model source, and the forward pass.
- * Must not: print, tokenize, or know file formats: weights come through a reader callback.
+ * Must not: print, tokenize, or know file formats: weights come from an slm_tensor_src.
  *
- * Dimension legend (as model/layers.h): T tokens of a call, C model dim, F ffn dim, H heads,
- * Hkv kv heads, D head dim, QKV = (H + 2 Hkv) D, V vocab, L layers.
+ * Dimension legend (as model/layers.h): B sequences of a call, T tokens per sequence, N = B*T,
+ * C model dim, F ffn dim, H heads, Hkv kv heads, D head dim, QKV = (H + 2 Hkv) D, V vocab,
+ * L layers. H, Hkv and F may differ per layer (model/config.h: pruned models); a layer with
+ * H = 0 has no attention, one with F = 0 no MLP. Every size and pointer table below is built
+ * from the per-layer widths, never from L x one width.
  *
  * Usage:
  *   slm_model m = {0};
- *   slm_model_build(&m, &cfg, &reader, 512, 0, &err);  // max_ctx: cache and activation size
+ *   slm_model_build(&m, &cfg, &src, 512, 0, &err);       // max_ctx: cache and activation size
  *   slm_model_forward(&m, ids, T, 0, 0, logits, &err);   // (T, V) logits of a window
  *   slm_model_forward(&m, &next, 1, T, 0, logits, &err); // decode one more token
  *   slm_model_free(&m);
@@ -29,10 +32,13 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/tensor.h"
 #include "model/config.h"
 
 /* Parameters, in buffer order. Matrices are panel-packed (model/layers.h: 16 rows
-   transposed per panel), one matrix per layer; vectors are plain. GGUF names in brackets. */
+   transposed per panel), one matrix per layer, layer after layer (each its own width);
+   vectors are plain. GGUF names in brackets (model/catalog.h has them all). A layer whose
+   attention or MLP is removed has no entries there. */
 enum {
     SLM_P_WTE,   /* (V, C) [token_embd.weight]; also the classifier when tied */
     SLM_P_LN1W,  /* (L, C) [blk.N.attn_norm.weight] */
@@ -69,24 +75,25 @@ enum { SLM_M_Q, SLM_M_K, SLM_M_V, SLM_M_O, SLM_M_GATE, SLM_M_UP, SLM_M_DOWN, SLM
    about 1e-4 relative where the f32 numerics of quantized models differ by up to 3e-4. */
 enum { SLM_NUMERICS_F32 = 0, SLM_NUMERICS_GGML = 1 };
 
-/* Activations of one call of T <= max_T tokens, per layer where a backward would need them. */
+/* Activations of one call of N = B*T <= max_batch * max_ctx tokens, per layer where a
+   backward would need them (layer l's slot sized by its own widths). */
 enum {
-    SLM_A_ENCODED,    /* (T, C) token embeddings: the residual stream entering layer 0 */
-    SLM_A_LN1,        /* (L, T, C) */
-    SLM_A_LN1_RSTD,   /* (L, T) */
-    SLM_A_QKV,        /* (L, T, QKV) q | k | v, q and k after RoPE */
-    SLM_A_ATTY,       /* (L, T, H*D) attention output before the projection */
-    SLM_A_ATT_LSE,    /* (L, T, H) log-sum-exp of the scores (to recompute probabilities) */
-    SLM_A_ATTPROJ,    /* (L, T, C) */
-    SLM_A_RESIDUAL2,  /* (L, T, C) stream after attention */
-    SLM_A_LN2,        /* (L, T, C) */
-    SLM_A_LN2_RSTD,   /* (L, T) */
-    SLM_A_FCH,        /* (L, T, 2F) gate | up */
-    SLM_A_FCH_SWIGLU, /* (L, T, F) */
-    SLM_A_FCPROJ,     /* (L, T, C) */
-    SLM_A_RESIDUAL3,  /* (L, T, C) stream after the MLP: the next layer's input */
-    SLM_A_LNF,        /* (T, C) */
-    SLM_A_LNF_RSTD,   /* (T) */
+    SLM_A_ENCODED,    /* (N, C) token embeddings: the residual stream entering layer 0 */
+    SLM_A_LN1,        /* (L, N, C) */
+    SLM_A_LN1_RSTD,   /* (L, N) */
+    SLM_A_QKV,        /* (L, N, QKV) q | k | v, q and k after RoPE */
+    SLM_A_ATTY,       /* (L, N, H*D) attention output before the projection */
+    SLM_A_ATT_LSE,    /* (L, N, H) log-sum-exp of the scores (to recompute probabilities) */
+    SLM_A_ATTPROJ,    /* (L, N, C) */
+    SLM_A_RESIDUAL2,  /* (L, N, C) stream after attention (a copy of the input when it is removed) */
+    SLM_A_LN2,        /* (L, N, C) */
+    SLM_A_LN2_RSTD,   /* (L, N) */
+    SLM_A_FCH,        /* (L, N, 2F) gate | up */
+    SLM_A_FCH_SWIGLU, /* (L, N, F) */
+    SLM_A_FCPROJ,     /* (L, N, C) */
+    SLM_A_RESIDUAL3,  /* (L, N, C) stream after the MLP: the next layer's input */
+    SLM_A_LNF,        /* (N, C) */
+    SLM_A_LNF_RSTD,   /* (N) */
     SLM_NUM_ACTIVATION_TENSORS
 };
 
@@ -95,10 +102,22 @@ typedef struct slm_model_acts {
         *fcproj, *residual3, *lnf, *lnf_rstd;
 } slm_model_acts;
 
+/* Observers see activations during a forward, between kernels, on the calling thread:
+   calibration statistics (model/calib), teacher features. matmul_input: the input x (N, cols)
+   of matrix `matrix` (SLM_M_*) of layer l, or of the classifier (l = n_layer, matrix 0), as the
+   f32 path computes it (before any ggml rounding). hidden: the residual stream x (N, C) after
+   layer l (l = -1: the embeddings). Either may be NULL. Nothing an observer does changes the
+   forward's numbers. */
+typedef struct slm_forward_observer {
+    void (*matmul_input)(void *ud, int l, int matrix, const float *x, int64_t N, int cols);
+    void (*hidden)(void *ud, int l, const float *x, int64_t N, int C);
+    void *ud;
+} slm_forward_observer;
+
 typedef struct slm_model {
     slm_model_config cfg; /* the blueprint (copied from the source) */
-    int qkv_dim;          /* QKV = (H + 2 Hkv) D */
     int max_ctx;          /* positions the KV cache holds; also the largest T of one call */
+    int max_batch;        /* sequences of one call (each with its own KV cache) */
     int ctx_pad;          /* max_ctx rounded up to 16 (the key cache's panels) */
     int neox;             /* RoPE pairs: 0 adjacent (llama), 1 halves (qwen2) */
 
@@ -107,34 +126,33 @@ typedef struct slm_model {
     int64_t n_params;                              /* real parameter count (the model card's) */
     float *params_memory;
     slm_model_params params;
+    size_t *param_off;  /* (SLM_NUM_PARAMETER_TENSORS, L): layer l's floats start at params.<p> + off */
 
     int keep_acts;      /* SLM_BUILD_KEEP_ACTS: per-layer activation slots */
+    int n_act_slots;    /* L with keep_acts, else 1 (sized for the widest layer) */
     size_t act_sizes[SLM_NUM_ACTIVATION_TENSORS];
     size_t num_activations;
     float *acts_memory;
     slm_model_acts acts;
+    size_t *act_off;    /* (SLM_NUM_ACTIVATION_TENSORS, n_act_slots): slot s starts at acts.<a> + off */
 
     int numerics;       /* SLM_NUMERICS_*; may be changed between forwards */
-    int8_t *act_type;   /* (L * SLM_LAYER_MATRICES + 1) SLM_ACT_* of each matrix, the classifier last */
-    float *scratch;     /* (max_ctx, max(C, H*D, F)) matmul inputs rounded as ggml does */
+    int8_t *act_type;   /* (L * SLM_LAYER_MATRICES + 1) slm_dtype ggml rounds each matrix's input to
+                           (ggml_numerics.h), the classifier last */
+    float *scratch;     /* (max_batch * max_ctx, widest input) matmul inputs rounded as ggml does */
 
     float *rope_cs;     /* (max_ctx, D/2, 2): cos, sin of pos * theta^(-2i/D) / rope_scale */
-    float *key_cache;   /* (L, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
-    float *value_cache; /* (L, Hkv, ctx_pad, D) */
+    float *key_cache;   /* per layer (B, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
+    float *value_cache; /* per layer (B, Hkv, ctx_pad, D) */
+    size_t *kv_off;     /* (L) layer l's cache starts at key_cache + off (value_cache + off) */
     float *kv_memory;   /* owns rope_cs, key_cache, value_cache, scratch */
-} slm_model;
 
-/* Where the weights come from. read: rows [r0, r0 + n) of the tensor with this GGUF name as
-   f32 into dst (n, ncols), GGUF layout (llama q/k rows in interleaved RoPE order); nrows/ncols
-   are the shape the model expects, and a reader fails with SLM_E_FORMAT when the tensor is
-   missing or shaped otherwise. dtype (may be NULL: all F32): the stored slm_dtype of a tensor,
-   which decides the activation rounding of SLM_NUMERICS_GGML. */
-typedef struct slm_weight_reader {
-    int (*read)(const void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
-                slm_err *err);
-    int (*dtype)(const void *ud, const char *name);
-    const void *ud;
-} slm_weight_reader;
+    const slm_forward_observer *observer; /* NULL, or set between forwards */
+
+    int n_tensors;         /* the model's tensors in catalogue order (model/catalog.h) */
+    int16_t *tensor_role;  /* (n_tensors) slm_role */
+    int16_t *tensor_layer; /* (n_tensors) layer, -1 for global tensors */
+} slm_model;
 
 /* Build flags. SLM_BUILD_KEEP_ACTS keeps every layer's activations of the last forward (what a
    backward pass needs: the (L, T, ...) tensors above). Without it the layers share one slot
@@ -143,12 +161,16 @@ typedef struct slm_weight_reader {
 enum { SLM_BUILD_KEEP_ACTS = 1 };
 
 /* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions, reading
-   every tensor once, in row order, through rd. Every weight must be finite (SLM_E_DATA names
-   the tensor otherwise). On failure m is freed. A model source of formats/ (HF folder or GGUF)
-   supplies the reader (slm_src_read_rows underneath: quantized GGUF tensors dequantized as
-   ggml does, llama q/k rows of HF folders permuted); model/ itself never reads files. */
-int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_weight_reader *rd, int max_ctx, int flags,
+   every tensor once, in row order, from src by GGUF name (SLM_E_FORMAT when one is missing or
+   shaped otherwise than cfg implies); the stored dtype of each matrix decides the activation
+   rounding of SLM_NUMERICS_GGML. Every weight must be finite (SLM_E_DATA names the tensor
+   otherwise). On failure m is freed. A model folder or GGUF file (formats/model_src.h
+   slm_src_tensors) is such a source; model/ itself never reads files. */
+int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_ctx, int flags,
                     slm_err *err);
+/* The same for calls of up to max_batch sequences of max_ctx tokens each. */
+int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
+                          int max_ctx, int flags, slm_err *err);
 
 /* Safe on a zeroed or freed model. */
 void slm_model_free(slm_model *m);
@@ -159,9 +181,18 @@ void slm_model_free(slm_model *m);
    t_out = T - 1 gives the last token's only, t_out = T none (logits may then be NULL).
    SLM_E_ARG for T < 1, pos0 + T > max_ctx, t_out outside [0, T], or an id outside [0, V). */
 int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err);
+/* B sequences at once: tokens (B, T), each sequence b with its own cache; logits
+   (B, T - t_out, V). B <= max_batch. Sequence b's logits equal those of a B = 1 call. */
+int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, int pos0, int t_out, float *logits,
+                            slm_err *err);
 
 /* Reads back one weight matrix or vector in GGUF layout (rows of ncols), e.g. to check the
    load or to export: name is a GGUF name ("blk.0.attn_k.weight"). SLM_E_ARG when unknown. */
 int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64_t *nrows, int64_t *ncols, slm_err *err);
+
+/* The model's parameters as a tensor source (core/tensor.h): every catalogue tensor of its
+   config, in canonical order, F32 in GGUF layout, so the export pipeline can write a model
+   held in memory (pruned, distilled). Valid while m is. */
+void slm_model_tensors(const slm_model *m, slm_tensor_src *out);
 
 #endif

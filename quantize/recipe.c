@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "quantize/qtypes.h"
 #include "core/slm.h"
+#include "model/catalog.h"
 
 enum {
     FT_F32 = 0, FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9,
@@ -77,21 +78,6 @@ int slm_recipe_order(const char *a, const char *b) {
     return strcmp(a, b);
 }
 
-enum { CAT_OTHER, CAT_OUTPUT, CAT_TOKEN_EMBD, CAT_ATTN_V, CAT_ATTN_K, CAT_ATTN_Q, CAT_ATTN_OUT, CAT_FFN_UP, CAT_FFN_GATE, CAT_FFN_DOWN };
-
-static int category(const char *n) {
-    if (!strcmp(n, "output.weight")) return CAT_OUTPUT;
-    if (!strcmp(n, "token_embd.weight")) return CAT_TOKEN_EMBD;
-    if (strstr(n, "attn_v.weight")) return CAT_ATTN_V;
-    if (strstr(n, "attn_k.weight")) return CAT_ATTN_K;
-    if (strstr(n, "attn_q.weight")) return CAT_ATTN_Q;
-    if (strstr(n, "attn_output.weight")) return CAT_ATTN_OUT;
-    if (strstr(n, "ffn_up")) return CAT_FFN_UP;
-    if (strstr(n, "ffn_gate")) return CAT_FFN_GATE;
-    if (strstr(n, "ffn_down")) return CAT_FFN_DOWN;
-    return CAT_OTHER;
-}
-
 /* 2-D (or more) tensors whose name ends in "weight", except norms. */
 static int allows_quantization(const slm_recipe_tensor *t) {
     size_t n = strlen(t->name);
@@ -107,13 +93,13 @@ typedef struct state {
 
 /* llama_tensor_get_type_impl for the dense, non-Falcon, non-70B case. */
 static int impl_type(state *qs, int t, int ftype, int cat, int64_t ncols, const slm_recipe_opts *o) {
-    if (cat == CAT_OUTPUT || (qs->tied && cat == CAT_TOKEN_EMBD)) {
+    if (cat == SLM_CAT_OUTPUT || (qs->tied && cat == SLM_CAT_TOKEN_EMBD)) {
         if (o->output_type >= 0) return o->output_type;
         if (ncols % slm_dtype_get(t)->blck_size) return SLM_DTYPE_Q8_0;
         return t != SLM_DTYPE_Q8_0 ? SLM_DTYPE_Q6_K : t;
     }
-    if (cat == CAT_TOKEN_EMBD) return o->token_embd_type >= 0 ? o->token_embd_type : t;
-    if (cat == CAT_ATTN_V) {
+    if (cat == SLM_CAT_TOKEN_EMBD) return o->token_embd_type >= 0 ? o->token_embd_type : t;
+    if (cat == SLM_CAT_ATTN_V) {
         if (ftype == FT_Q2_K) t = qs->n_gqa >= 4 ? SLM_DTYPE_Q4_K : SLM_DTYPE_Q3_K;
         else if (ftype == FT_Q2_K_S && qs->n_gqa >= 4) t = SLM_DTYPE_Q4_K;
         else if (ftype == FT_Q3_K_M) t = qs->i_attention_wv < 2 ? SLM_DTYPE_Q5_K : SLM_DTYPE_Q4_K;
@@ -124,7 +110,7 @@ static int impl_type(state *qs, int t, int ftype, int cat, int64_t ncols, const 
         ++qs->i_attention_wv;
         return t;
     }
-    if (cat == CAT_FFN_DOWN) {
+    if (cat == SLM_CAT_FFN_DOWN) {
         int i = qs->i_ffn_down, n = qs->n_layer;
         if (ftype == FT_Q2_K) t = SLM_DTYPE_Q3_K;
         else if (ftype == FT_Q2_K_S) { if (i < n / 8) t = SLM_DTYPE_Q4_K; }
@@ -139,7 +125,7 @@ static int impl_type(state *qs, int t, int ftype, int cat, int64_t ncols, const 
         ++qs->i_ffn_down;
         return t;
     }
-    if (cat == CAT_ATTN_OUT) {
+    if (cat == SLM_CAT_ATTN_OUT) {
         if (ftype == FT_Q2_K) t = SLM_DTYPE_Q3_K;
         else if (ftype == FT_Q3_K_M) t = SLM_DTYPE_Q4_K;
         else if (ftype == FT_Q3_K_L) t = SLM_DTYPE_Q5_K;
@@ -172,9 +158,9 @@ int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const s
     qs.n_gqa = c->n_head / c->n_head_kv;
     qs.tied = 1;
     for (size_t i = 0; i < n; i++) {
-        int cat = category(t[i].name);
-        qs.n_attention_wv += cat == CAT_ATTN_V;
-        if (cat == CAT_OUTPUT) qs.tied = 0;
+        int cat = (int)slm_catalog_category(t[i].name);
+        qs.n_attention_wv += cat == SLM_CAT_ATTN_V;
+        if (cat == SLM_CAT_OUTPUT) qs.tied = 0;
     }
     regex_t *re = NULL;
     int rc = SLM_OK;
@@ -194,11 +180,11 @@ int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const s
     for (size_t i = 0; i < n; i++) {
         const slm_recipe_tensor *x = &t[i];
         int64_t ncols = x->shape[x->ndim - 1];
-        int cat = category(x->name);
+        int cat = (int)slm_catalog_category(x->name);
         fell_back[i] = 0;
         if (!allows_quantization(x)) { out_types[i] = x->cur_type; continue; }
-        if (o->token_embd_type >= 0 && cat == CAT_TOKEN_EMBD) { out_types[i] = o->token_embd_type; continue; }
-        if (o->output_type >= 0 && cat == CAT_OUTPUT) { out_types[i] = o->output_type; continue; }
+        if (o->token_embd_type >= 0 && cat == SLM_CAT_TOKEN_EMBD) { out_types[i] = o->token_embd_type; continue; }
+        if (o->output_type >= 0 && cat == SLM_CAT_OUTPUT) { out_types[i] = o->output_type; continue; }
         int ty = base;
         if (base_quantized) {
             int manual = 0;

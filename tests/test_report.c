@@ -1,4 +1,4 @@
-/* test_report.c - the report's Markdown, HTML and folder renderings (formats/report_html.c)
+/* test_report.c - the report's Markdown, HTML and folder renderings (report/report.html.c)
  * on a synthetic three-run data set: exact table rows, well-formed and escaped HTML, one SVG
  * per chart, NaN/Inf kept out of SVG coordinates, JSON round trips, folder errors, and
  * out-of-memory paths. */
@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "core/mem.h"
-#include "formats/report.h"
+#include "report/report.h"
 #include "tests/testutil.h"
 
 #define NASTY_MODEL "tiny<&>\"model"

@@ -1,7 +1,7 @@
 /* test_roundtrip.c - safetensors -> `slm convert` -> GGUF -> our reader: every tensor's bytes
  * come back bit-identical (q/k rows in llama.cpp's permuted order, 1-D tensors widened to
- * F32 exactly) and every KV equals what the source implies. Runs the built binary ($SLM,
- * default build/slm) because the export pipeline is the command itself. */
+ * F32 exactly) and every KV equals what the source implies. Drives the export pipeline
+ * (export/export.h) as `slm convert` does, without the binary. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/dtype.h"
 #include "quantize/qtypes.h"
@@ -20,17 +21,12 @@
 #include "formats/safetensors.h"
 #include "tests/testutil.h"
 
-static const char *slm_bin(void) {
-    const char *s = getenv("SLM");
-    return s && *s ? s : "build/slm";
-}
-
 static void roundtrip(const char *model, const char *outtype) {
     const char *dir = fixture_path(model);
-    char out[4096], cmd[8192];
+    char out[4096];
     snprintf(out, sizeof out, "%s", tmp_path("rt.gguf"));
-    snprintf(cmd, sizeof cmd, "%s convert '%s' -o '%s' -f %s%s", slm_bin(), dir, out, outtype ? "--outtype " : "", outtype ? outtype : "");
-    if (system(cmd) != 0) fail_msg("failed: %s", cmd);
+    unlink(out);
+    test_export_file(dir, out, outtype);
     slm_err e = {0};
     slm_gguf g;
     slm_st_model st;
@@ -98,18 +94,17 @@ static void roundtrip(const char *model, const char *outtype) {
 static void test_roundtrip_stories260K_f32(void **st) { (void)st; roundtrip("models/stories260K", NULL); }
 static void test_roundtrip_stories260K_f16(void **st) { (void)st; roundtrip("models/stories260K-f16", NULL); }
 static void test_roundtrip_tinystories_bf16(void **st) { (void)st; roundtrip("models/tinystories-3M-bf16", NULL); }
-static void test_roundtrip_tinystories_sharded(void **st) { (void)st; roundtrip("models/tinystories-3M-sharded", "f16"); }
+static void test_roundtrip_tinystories_sharded(void **st) { (void)st; roundtrip("models/tinystories-3M-sharded", "F16"); }
 
 /* general.alignment 1 is legal GGUF (ggml accepts it) and can put quantized blocks at odd
    offsets of the map: the model source must still read them (it once aborted). The same
    Q8_0 file is rewritten with alignment 1 and read back row for row. */
 static void test_roundtrip_alignment_1(void **st) {
     (void)st;
-    char q8[4096], odd[4096], cmd[8192];
+    char q8[4096], odd[4096];
     snprintf(q8, sizeof q8, "%s", tmp_path("q8.gguf"));
     snprintf(odd, sizeof odd, "%s", tmp_path("odd.gguf"));
-    snprintf(cmd, sizeof cmd, "%s quantize '%s' -o '%s' --type Q8_0 -f", slm_bin(), fixture_path("models/stories260K"), q8);
-    if (system(cmd) != 0) fail_msg("failed: %s", cmd);
+    test_export_file(fixture_path("models/stories260K"), q8, "Q8_0");
     slm_err e = {0};
     slm_gguf g;
     assert_int_equal(slm_gguf_open(&g, q8, &e), SLM_OK);

@@ -1,0 +1,225 @@
+/* export.c - the GGUF export pipeline; it reads top to bottom:
+ *   1. order the tensors as llama.cpp does; 2. pick each tensor's type (recipe);
+ *   3. refuse what cannot be done (requantize, calibration, types); 4. plan the GGUF
+ *   (KVs, tensor infos, offsets) and the report's sizes; 5. stream each tensor through
+ *   convert/quantize into the open output, slab by slab, releasing the input pages behind us.
+ */
+#include "export/export.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/slm.h"
+#include "quantize/qtypes.h"
+#include "quantize/quantize.h"
+
+#define SLAB_BYTES ((size_t)16 << 20) /* f32 rows converted at a time: bounds memory per tensor */
+
+typedef struct named { char name[SLM_MAX_NAME]; size_t idx; } named;
+
+static int cmp_order(const void *a, const void *b) {
+    return slm_recipe_order(((const named *)a)->name, ((const named *)b)->name);
+}
+
+/* The type a tensor is "in" for the recipe: as stored, or F32 for 1-D tensors when the output
+   widens them (llama.cpp's HF converter writes norms as F32 whatever the checkpoint stores). */
+static int cur_type(const slm_export_opts *o, const slm_tensor_info *t) {
+    if (o->widen_1d && t->ndim < 2) return SLM_DTYPE_F32;
+    return t->dtype;
+}
+
+/* 1. llama.cpp's order: non-block tensors, then blocks by number, names sorted within */
+static int plan_order(slm_export *x, slm_err *err) {
+    const size_t n = x->n;
+    named *nm;
+    SLM_TRY(slm_calloc((void **)&nm, n ? n : 1, sizeof(*nm), err, "plan"));
+    for (size_t i = 0; i < n; i++) {
+        slm_tensor_info t = slm_tensor_src_info(x->src, i);
+        memcpy(nm[i].name, t.name, sizeof nm[i].name);
+        nm[i].idx = i;
+    }
+    qsort(nm, n, sizeof(*nm), cmp_order);
+    for (size_t i = 0; i < n; i++) x->order[i] = nm[i].idx;
+    slm_free(nm);
+    return SLM_OK;
+}
+
+/* 2. types, and the fallbacks the recipe had to take */
+static int plan_types(slm_export *x, int *fell_back, slm_err *err) {
+    const size_t n = x->n;
+    slm_recipe_tensor *rt;
+    slm_tensor_info *ti;
+    int rc;
+    if ((rc = slm_calloc((void **)&rt, n ? n : 1, sizeof(*rt), err, "plan"))) return rc;
+    if ((rc = slm_calloc((void **)&ti, n ? n : 1, sizeof(*ti), err, "plan"))) goto done;
+    for (size_t i = 0; i < n; i++) {
+        ti[i] = slm_tensor_src_info(x->src, x->order[i]);
+        rt[i] = (slm_recipe_tensor){ti[i].name, ti[i].ndim, ti[i].shape, cur_type(&x->o, &ti[i])};
+    }
+    rc = slm_recipe_plan(&x->o.recipe, x->o.cfg, rt, n, x->types, fell_back, err);
+done:
+    slm_free(ti);
+    slm_free(rt);
+    return rc;
+}
+
+/* 3. what we refuse */
+static int plan_refusals(const slm_export *x, slm_err *err) {
+    const slm_ftype_desc *ft = x->o.recipe.ftype;
+    if (ft->needs_imatrix && !x->o.recipe.has_imatrix)
+        return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix from calibration data, which this version of slm "
+                        "cannot compute yet; use Q2_K instead", ft->name);
+    for (size_t i = 0; i < x->n; i++) {
+        slm_tensor_info t = slm_tensor_src_info(x->src, x->order[i]);
+        if (!slm_dtype_can_write(x->types[i]) && x->types[i] != t.dtype)
+            return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': slm cannot write type %s", t.name,
+                            slm_dtype_name(x->types[i]));
+        /* dequantizing to F32/F16/BF16 is fine; quantizing quantized data again compounds the error */
+        if (slm_dtype_get(t.dtype)->is_quantized && slm_dtype_get(x->types[i])->is_quantized && x->types[i] != t.dtype &&
+            !x->o.allow_requantize)
+            return slm_errf(err, SLM_E_ARG, "%s: tensor '%s' is already quantized (%s); re-quantizing compounds the error "
+                            "(pass --allow-requantize to do it anyway)", t.file, t.name, slm_dtype_name(t.dtype));
+    }
+    return SLM_OK;
+}
+
+/* 4. metadata, tensor infos and the report's sizes */
+static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
+    const slm_kvs *meta = x->o.meta;
+    for (size_t k = 0; meta && k < meta->n; k++) SLM_TRY(slm_kvs_set_val(&x->w.kv, meta->items[k].key, &meta->items[k].val, err));
+    /* as ggml's gguf_set_val_*: an existing key is removed and appended again */
+    slm_kvs_remove(&x->w.kv, "general.quantization_version");
+    slm_kvs_remove(&x->w.kv, "general.file_type");
+    SLM_TRY(slm_kvs_set_u32(&x->w.kv, "general.quantization_version", 2, err));
+    SLM_TRY(slm_kvs_set_u32(&x->w.kv, "general.file_type", (uint32_t)x->o.recipe.ftype->ftype, err));
+    slm_report *r = &x->rep;
+    r->n_tensors = x->n;
+    for (size_t i = 0; i < x->n; i++) {
+        slm_tensor_info t = slm_tensor_src_info(x->src, x->order[i]);
+        SLM_TRY(slm_gguf_writer_add(&x->w, t.name, x->types[i], t.ndim, t.shape, err));
+        slm_report_tensor *rt = &r->tensors[i];
+        snprintf(rt->name, sizeof rt->name, "%s", t.name);
+        snprintf(rt->type, sizeof rt->type, "%s", slm_dtype_name(x->types[i]));
+        snprintf(rt->src_type, sizeof rt->src_type, "%s", slm_dtype_name(t.dtype));
+        rt->ndim = t.ndim;
+        memcpy(rt->shape, t.shape, sizeof rt->shape);
+        rt->n_params = slm_tensor_info_nrows(&t) * slm_tensor_info_ncols(&t);
+        rt->bytes = x->w.tensors[i].nbytes;
+        rt->src_bytes = t.nbytes;
+        rt->bpw = rt->n_params ? 8.0 * (double)rt->bytes / (double)rt->n_params : 0;
+        rt->fell_back = fell_back[i];
+        r->n_fallback += fell_back[i];
+        r->n_params += rt->n_params;
+        r->src_bytes += t.nbytes;
+    }
+    r->out_bytes = slm_gguf_writer_file_size(&x->w);
+    r->bpw = r->n_params ? 8.0 * (double)(r->out_bytes - slm_gguf_writer_meta_size(&x->w)) / (double)r->n_params : 0;
+    snprintf(r->ftype, sizeof r->ftype, "%s", x->o.recipe.ftype->name);
+    return SLM_OK;
+}
+
+int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_opts *o, slm_err *err) {
+    memset(x, 0, sizeof *x);
+    x->src = src;
+    x->o = *o;
+    x->n = src->n_tensors;
+    slm_gguf_writer_init(&x->w);
+    const size_t n1 = x->n ? x->n : 1;
+    int *fell_back = NULL;
+    int rc;
+    if ((rc = slm_calloc((void **)&x->order, n1, sizeof(size_t), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->types, n1, sizeof(int), err, "plan")) ||
+        (rc = slm_calloc((void **)&fell_back, n1, sizeof(int), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->rep.tensors, n1, sizeof(slm_report_tensor), err, "report")))
+        goto done;
+    if ((rc = plan_order(x, err)) || (rc = plan_types(x, fell_back, err)) || (rc = plan_refusals(x, err))) goto done;
+    rc = plan_file(x, fell_back, err);
+done:
+    slm_free(fell_back);
+    return rc;
+}
+
+/* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
+   permuted through a copy, any other type converted or quantized from f32 rows. */
+static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t slab_elems, slm_err *err) {
+    const slm_tensor_src *src = x->src;
+    const size_t si = x->order[i];
+    const slm_tensor_info t = slm_tensor_src_info(src, si);
+    const int type = x->types[i];
+    const int64_t nrow = slm_tensor_info_nrows(&t), ncols = slm_tensor_info_ncols(&t);
+    const size_t out_rowb = slm_dtype_row_size(type, ncols);
+    slm_report_tensor *rt = &x->rep.tensors[i];
+    slm_qstats total = {0};
+    int rc = SLM_OK;
+    if (nrow == 0 || ncols == 0) return slm_gguf_writer_put(&x->w, NULL, 0, err);
+    int64_t step = (int64_t)SLM_MAX(1, slab_elems / (size_t)ncols);
+    for (int64_t r0 = 0; r0 < nrow && !rc; r0 += step) {
+        int64_t nr = SLM_MIN(step, nrow - r0);
+        const void *bytes = qbuf;
+        slm_tensor_src_advise(src, si, r0, nr, 1);
+        if (type == t.dtype) { /* same type: the stored bytes */
+            if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
+        } else {
+            slm_qstats st;
+            if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
+            if ((rc = slm_quantize_tensor(type, f32, nr, ncols, NULL, qbuf, &st, err))) {
+                if (rc == SLM_E_DATA) { /* make the index tensor-relative */
+                    slm_err e2 = *err;
+                    rc = slm_errf(err, SLM_E_DATA, "%s: tensor '%s' (rows from %lld): %s", t.file, t.src_name,
+                                  (long long)r0, e2.msg);
+                } else {
+                    slm_err_prefix(err, "tensor '%s'", t.name);
+                }
+                break;
+            }
+            total.n += st.n;
+            total.sum_sq_err += st.sum_sq_err;
+            total.sum_sq_ref += st.sum_sq_ref;
+            if (st.max_abs_err > total.max_abs_err) total.max_abs_err = st.max_abs_err;
+        }
+        if (!rc) rc = slm_gguf_writer_put_part(&x->w, bytes, (size_t)nr * out_rowb, err);
+        slm_tensor_src_advise(src, si, r0, nr, 0); /* keep RSS to about one slab */
+    }
+    slm_tensor_src_advise(src, si, 0, nrow, 0);
+    rt->rmse = slm_qstats_rmse(&total);
+    rt->rel_rmse = slm_qstats_rel_rmse(&total);
+    rt->max_abs_err = total.max_abs_err;
+    return rc;
+}
+
+int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
+    float *f32 = NULL;
+    void *qbuf = NULL;
+    int rc;
+    /* scratch: one slab of f32 rows and its output; no type takes more than 4 bytes a value */
+    size_t max_cols = 1, max_elems = 1;
+    for (size_t i = 0; i < x->n; i++) {
+        slm_tensor_info t = slm_tensor_src_info(x->src, x->order[i]);
+        max_cols = SLM_MAX(max_cols, (size_t)slm_tensor_info_ncols(&t));
+        max_elems = SLM_MAX(max_elems, (size_t)(slm_tensor_info_ncols(&t) * slm_tensor_info_nrows(&t)));
+    }
+    size_t slab_elems = SLM_MIN(max_elems, SLM_MAX(SLAB_BYTES / sizeof(float), max_cols));
+    if ((rc = slm_alloc((void **)&f32, slab_elems * sizeof(float), err, "f32 rows"))) return rc;
+    if ((rc = slm_alloc(&qbuf, slab_elems * sizeof(float), err, "output rows"))) goto done;
+    if ((rc = slm_gguf_writer_begin(&x->w, f, err))) goto done;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->o.progress) x->o.progress(x->o.progress_ud, x->rep.tensors[i].name, i, x->n);
+        if ((rc = write_tensor(x, i, f32, qbuf, slab_elems, err))) goto done;
+    }
+    if (x->o.progress) x->o.progress(x->o.progress_ud, "", x->n, x->n);
+    rc = slm_gguf_writer_end(&x->w, err);
+done:
+    slm_free(f32);
+    slm_free(qbuf);
+    return rc;
+}
+
+void slm_export_free(slm_export *x) {
+    slm_free(x->order);
+    slm_free(x->types);
+    slm_gguf_writer_free(&x->w);
+    slm_report_free(&x->rep);
+    memset(x, 0, sizeof(*x));
+}
