@@ -53,7 +53,7 @@ LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
-TOOLS     := $(BUILD)/mksynth
+TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests fixtures bench
 
@@ -97,6 +97,9 @@ $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/testutil.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mksynth: $(BUILD)/mksynth.o $(BUILD)/libslm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- the main job on the built-in default model
