@@ -40,15 +40,15 @@ done
 T=$W.run/text.txt; head -c 60000 "$FIX/text/tinystories_val.txt" > "$T"
 for n in f32 ggml; do
     "$SLM" eval "$W.run/q4.gguf" --text "$T" --ctx 128 --numerics $n --ref "$W.run/f32.gguf" --json |
-        grep -v '"seconds"\|"tok_per_s"\|"peak_rss\|"threads"\|"model"\|"ref"\|"text"' > "$W.run/e.json"
+        grep -v '"seconds"\|"tokens_per_second"\|"peak_rss\|"threads"\|"model\|"reference"\|"text"\|"output"' > "$W.run/e.json"
     out "$W.run/e.json" "eval q4_0 vs f32 $n"
     for q in q4k f16; do
         "$SLM" eval "$W.run/$q.gguf" --text "$T" --ctx 128 --numerics $n --json |
-            grep -v '"seconds"\|"tok_per_s"\|"peak_rss\|"threads"\|"model"\|"ref"\|"text"' > "$W.run/e.json"
+            grep -v '"seconds"\|"tokens_per_second"\|"peak_rss\|"threads"\|"model\|"reference"\|"text"\|"output"' > "$W.run/e.json"
         out "$W.run/e.json" "eval $q $n"
     done
     "$SLM" eval "$M/stories260K" --text "$T" --ctx 64 --numerics $n --convention all --json |
-        grep -v '"seconds"\|"tok_per_s"\|"peak_rss\|"threads"\|"model"\|"ref"\|"text"' > "$W.run/e.json"
+        grep -v '"seconds"\|"tokens_per_second"\|"peak_rss\|"threads"\|"model\|"reference"\|"text"\|"output"' > "$W.run/e.json"
     out "$W.run/e.json" "eval stories260K $n all"
 done
 "$SLM" generate "$M/tinystories-3M" -p "Once upon a time" -n 60 > "$W.run/g.txt" 2>/dev/null; out "$W.run/g.txt" "generate"

@@ -189,61 +189,6 @@ static void print_summary(const eval_run *e, FILE *f) {
             slm_fmt_bytes(rss, sizeof rss, e->peak_rss));
 }
 
-static void print_json(const eval_run *e) {
-    const slm_ppl_result *p = e->ppl;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", e->model);
-    cJSON_AddStringToObject(o, "input", e->input);
-    cJSON_AddNumberToObject(o, "tokens", (double)e->n_ids);
-    cJSON_AddStringToObject(o, "convention", slm_ppl_convention_name(e->convention));
-    cJSON_AddNumberToObject(o, "ctx", e->ctx);
-    cJSON_AddStringToObject(o, "numerics", e->numerics == SLM_NUMERICS_GGML ? "ggml" : "f32");
-    cJSON_AddNumberToObject(o, "chunks", (double)p->n_chunks);
-    cJSON_AddNumberToObject(o, "scored", (double)p->scored);
-    cJSON_AddNumberToObject(o, "nll_sum", p->nll_sum);
-    cJSON_AddNumberToObject(o, "mean_nll", p->mean_nll);
-    cJSON_AddNumberToObject(o, "ppl", p->ppl);
-    cJSON_AddNumberToObject(o, "ppl_err", p->ppl_err);
-    if (e->kl) {
-        const slm_kl_result *k = e->kl;
-        cJSON *r = cJSON_AddObjectToObject(o, "ref");
-        cJSON_AddStringToObject(r, "model", e->ref);
-        cJSON_AddNumberToObject(r, "mean_nll", k->ref.mean_nll);
-        cJSON_AddNumberToObject(r, "ppl", k->ref.ppl);
-        cJSON_AddNumberToObject(r, "ppl_err", k->ref.ppl_err);
-        cJSON_AddNumberToObject(o, "dppl", k->dppl);
-        cJSON_AddNumberToObject(o, "dppl_err", k->dppl_err);
-        cJSON_AddNumberToObject(o, "ln_ppl_ratio", k->ln_ratio);
-        cJSON_AddNumberToObject(o, "ln_ppl_ratio_err", k->ln_ratio_err);
-        cJSON *kl = cJSON_AddObjectToObject(o, "kld");
-        cJSON_AddNumberToObject(kl, "mean", k->kld_mean);
-        cJSON_AddNumberToObject(kl, "mean_err", k->kld_mean_err);
-        cJSON_AddNumberToObject(kl, "median", k->kld_median);
-        cJSON_AddNumberToObject(kl, "p90", k->kld_p90);
-        cJSON_AddNumberToObject(kl, "p99", k->kld_p99);
-        cJSON_AddNumberToObject(kl, "p999", k->kld_p999);
-        cJSON_AddNumberToObject(kl, "max", k->kld_max);
-        cJSON_AddNumberToObject(o, "top1", k->top1);
-        cJSON_AddNumberToObject(o, "top1_err", k->top1_err);
-        cJSON_AddNumberToObject(o, "rms_dp", k->rms_dp);
-        cJSON_AddNumberToObject(o, "rms_dp_err", k->rms_dp_err);
-        cJSON_AddNumberToObject(o, "mean_dp", k->mean_dp);
-        cJSON_AddNumberToObject(o, "max_dp", k->max_dp);
-    }
-    cJSON_AddNumberToObject(o, "threads", e->threads);
-    cJSON_AddNumberToObject(o, "seconds", e->seconds);
-    cJSON_AddNumberToObject(o, "tok_per_s", e->tok_per_s);
-    cJSON_AddNumberToObject(o, "peak_rss_bytes", e->peak_rss);
-    char *s = cJSON_Print(o);
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
-    free(s);
-    cJSON_Delete(o);
-}
-
 static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, double total_seconds) {
     snprintf(r->command, sizeof r->command, "eval");
     snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
@@ -261,7 +206,10 @@ static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, do
     v->present = 1;
     snprintf(v->text, sizeof v->text, "%s", e->input);
     snprintf(v->convention, sizeof v->convention, "%s", slm_ppl_convention_name(e->convention));
+    snprintf(v->numerics, sizeof v->numerics, "%s", e->numerics == SLM_NUMERICS_GGML ? "ggml" : "f32");
     v->ctx = e->ctx;
+    v->tokens = e->n_ids;
+    v->nll_sum = e->ppl->nll_sum;
     v->n_chunks = e->ppl->n_chunks;
     v->scored = e->ppl->scored;
     v->mean_nll = e->ppl->mean_nll;
@@ -272,15 +220,26 @@ static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, do
         const slm_kl_result *k = e->kl;
         v->has_ref = 1;
         snprintf(v->ref, sizeof v->ref, "%s", e->ref);
+        v->ref_mean_nll = k->ref.mean_nll;
         v->ref_ppl = k->ref.ppl;
+        v->ref_ppl_err = k->ref.ppl_err;
         v->dppl = k->dppl;
         v->dppl_err = k->dppl_err;
+        v->ln_ppl_ratio = k->ln_ratio;
+        v->ln_ppl_ratio_err = k->ln_ratio_err;
         v->kld_mean = k->kld_mean;
         v->kld_mean_err = k->kld_mean_err;
         v->kld_median = k->kld_median;
+        v->kld_p90 = k->kld_p90;
         v->kld_p99 = k->kld_p99;
+        v->kld_p999 = k->kld_p999;
         v->kld_max = k->kld_max;
         v->top1 = k->top1;
+        v->top1_err = k->top1_err;
+        v->rms_dp = k->rms_dp;
+        v->rms_dp_err = k->rms_dp_err;
+        v->mean_dp = k->mean_dp;
+        v->max_dp = k->max_dp;
     }
 }
 
@@ -403,12 +362,15 @@ int cmd_eval(int argc, char **argv) {
                   .peak_rss = cli_peak_rss(), .ppl = p, .kl = ref ? &kl : NULL};
     e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)ctx / e.seconds : 0;
     if (msg_show_summary() || (!json && g_msg.verbosity >= 1)) print_summary(&e, stderr);
-    if (json) print_json(&e);
-    if (dump_nll) rc = write_nll_file(dump_nll, p, ids, &o, &err);
-    if (!rc && report_dir) {
-        fill_report(&rep, &e, &m, cli_now() - t0);
-        rc = slm_report_write_dir(&rep, 1, report_dir, &err);
+    fill_report(&rep, &e, &m, cli_now() - t0);
+    if (json) { /* the report's schema: the same keys as report.json */
+        char *js = slm_report_json_string(&rep);
+        if (!js) rc = slm_errf(&err, SLM_E_NOMEM, "rendering the JSON report: out of memory");
+        else printf("%s\n", js), fflush(stdout);
+        free(js);
     }
+    if (!rc && dump_nll) rc = write_nll_file(dump_nll, p, ids, &o, &err);
+    if (!rc && report_dir) rc = slm_report_write_dir(&rep, 1, report_dir, &err);
 done:
     slm_tokenizer_free(&tok);
     slm_report_free(&rep);

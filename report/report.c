@@ -5,6 +5,7 @@
 #include "report_impl.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,90 @@ void slm_report_free(slm_report *r) {
 }
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
+
+static double get_num(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static void get_str(const cJSON *o, const char *k, char *dst, size_t cap) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    snprintf(dst, cap, "%s", cJSON_IsString(j) ? j->valuestring : "");
+}
+
+/* ---- the evaluation's keys, once: writer and reader both walk this table */
+
+enum { F_STR, F_INT, F_I64, F_DBL };
+#define EV(key, type, field, ref_only) {key, type, offsetof(slm_report_eval, field), sizeof(((slm_report_eval *)0)->field), ref_only}
+static const struct {
+    const char *key;
+    int type;
+    size_t off, size;
+    int ref_only; /* written only when there is a reference model */
+} k_eval_fields[] = {
+    EV("text", F_STR, text, 0),
+    EV("convention", F_STR, convention, 0),
+    EV("numerics", F_STR, numerics, 0),
+    EV("ctx", F_INT, ctx, 0),
+    EV("tokens", F_I64, tokens, 0),
+    EV("n_chunks", F_I64, n_chunks, 0),
+    EV("scored_tokens", F_I64, scored, 0),
+    EV("nll_sum", F_DBL, nll_sum, 0),
+    EV("mean_nll", F_DBL, mean_nll, 0),
+    EV("ppl", F_DBL, ppl, 0),
+    EV("ppl_err", F_DBL, ppl_err, 0),
+    EV("tokens_per_second", F_DBL, tok_per_s, 0),
+    EV("reference", F_STR, ref, 1),
+    EV("ref_mean_nll", F_DBL, ref_mean_nll, 1),
+    EV("ref_ppl", F_DBL, ref_ppl, 1),
+    EV("ref_ppl_err", F_DBL, ref_ppl_err, 1),
+    EV("delta_ppl", F_DBL, dppl, 1),
+    EV("delta_ppl_err", F_DBL, dppl_err, 1),
+    EV("ln_ppl_ratio", F_DBL, ln_ppl_ratio, 1),
+    EV("ln_ppl_ratio_err", F_DBL, ln_ppl_ratio_err, 1),
+    EV("kld_mean", F_DBL, kld_mean, 1),
+    EV("kld_mean_err", F_DBL, kld_mean_err, 1),
+    EV("kld_median", F_DBL, kld_median, 1),
+    EV("kld_p90", F_DBL, kld_p90, 1),
+    EV("kld_p99", F_DBL, kld_p99, 1),
+    EV("kld_p999", F_DBL, kld_p999, 1),
+    EV("kld_max", F_DBL, kld_max, 1),
+    EV("top1_agreement", F_DBL, top1, 1),
+    EV("top1_agreement_err", F_DBL, top1_err, 1),
+    EV("rms_dp", F_DBL, rms_dp, 1),
+    EV("rms_dp_err", F_DBL, rms_dp_err, 1),
+    EV("mean_dp", F_DBL, mean_dp, 1),
+    EV("max_dp", F_DBL, max_dp, 1),
+};
+#undef EV
+
+static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
+    for (size_t i = 0; i < sizeof k_eval_fields / sizeof k_eval_fields[0]; i++) {
+        const char *f = (const char *)e + k_eval_fields[i].off;
+        if (k_eval_fields[i].ref_only && !e->has_ref) continue;
+        switch (k_eval_fields[i].type) {
+        case F_STR: cJSON_AddStringToObject(o, k_eval_fields[i].key, f); break;
+        case F_INT: num(o, k_eval_fields[i].key, *(const int *)(const void *)f); break;
+        case F_I64: num(o, k_eval_fields[i].key, (double)*(const int64_t *)(const void *)f); break;
+        default: num(o, k_eval_fields[i].key, *(const double *)(const void *)f); break;
+        }
+    }
+}
+
+static void eval_from_cjson(slm_report_eval *e, const cJSON *o) {
+    e->present = 1;
+    e->has_ref = cJSON_GetObjectItemCaseSensitive(o, "reference") != NULL;
+    for (size_t i = 0; i < sizeof k_eval_fields / sizeof k_eval_fields[0]; i++) {
+        char *f = (char *)e + k_eval_fields[i].off;
+        const char *k = k_eval_fields[i].key;
+        switch (k_eval_fields[i].type) {
+        case F_STR: get_str(o, k, f, k_eval_fields[i].size); break;
+        case F_INT: *(int *)(void *)f = (int)get_num(o, k); break;
+        case F_I64: *(int64_t *)(void *)f = (int64_t)get_num(o, k); break;
+        default: *(double *)(void *)f = get_num(o, k); break;
+        }
+    }
+}
 
 cJSON *slm_report_to_cjson(const slm_report *r) {
     cJSON *root = cJSON_CreateObject();
@@ -61,31 +146,8 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         cJSON_AddBoolToObject(o, "fell_back", t->fell_back);
     }
     if (r->eval.present) {
-        const slm_report_eval *e = &r->eval;
         cJSON *o = cJSON_AddObjectToObject(root, "eval");
-        if (o) {
-            cJSON_AddStringToObject(o, "text", e->text);
-            cJSON_AddStringToObject(o, "convention", e->convention);
-            num(o, "ctx", e->ctx);
-            num(o, "n_chunks", (double)e->n_chunks);
-            num(o, "scored_tokens", (double)e->scored);
-            num(o, "mean_nll", e->mean_nll);
-            num(o, "ppl", e->ppl);
-            num(o, "ppl_err", e->ppl_err);
-            num(o, "tokens_per_second", e->tok_per_s);
-            if (e->has_ref) {
-                cJSON_AddStringToObject(o, "reference", e->ref);
-                num(o, "ref_ppl", e->ref_ppl);
-                num(o, "delta_ppl", e->dppl);
-                num(o, "delta_ppl_err", e->dppl_err);
-                num(o, "kld_mean", e->kld_mean);
-                num(o, "kld_mean_err", e->kld_mean_err);
-                num(o, "kld_median", e->kld_median);
-                num(o, "kld_p99", e->kld_p99);
-                num(o, "kld_max", e->kld_max);
-                num(o, "top1_agreement", e->top1);
-            }
-        }
+        if (o) eval_to_cjson(&r->eval, o);
     }
     return root;
 }
@@ -101,18 +163,15 @@ int slm_report_write_cjson(cJSON *root, const char *path, slm_err *err) {
     return rc;
 }
 
+char *slm_report_json_string(const slm_report *r) {
+    cJSON *root = slm_report_to_cjson(r);
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
 int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
     return slm_report_write_cjson(slm_report_to_cjson(r), path, err);
-}
-
-static double get_num(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(j) ? j->valuedouble : 0;
-}
-
-static void get_str(const cJSON *o, const char *k, char *dst, size_t cap) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    snprintf(dst, cap, "%s", cJSON_IsString(j) ? j->valuestring : "");
 }
 
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
@@ -169,30 +228,7 @@ int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
         t->fell_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fell_back"));
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eval");
-    if (cJSON_IsObject(e)) {
-        slm_report_eval *v = &r->eval;
-        v->present = 1;
-        get_str(e, "text", v->text, sizeof v->text);
-        get_str(e, "convention", v->convention, sizeof v->convention);
-        v->ctx = (int)get_num(e, "ctx");
-        v->n_chunks = (int64_t)get_num(e, "n_chunks");
-        v->scored = (int64_t)get_num(e, "scored_tokens");
-        v->mean_nll = get_num(e, "mean_nll");
-        v->ppl = get_num(e, "ppl");
-        v->ppl_err = get_num(e, "ppl_err");
-        v->tok_per_s = get_num(e, "tokens_per_second");
-        v->has_ref = cJSON_GetObjectItemCaseSensitive(e, "reference") != NULL;
-        get_str(e, "reference", v->ref, sizeof v->ref);
-        v->ref_ppl = get_num(e, "ref_ppl");
-        v->dppl = get_num(e, "delta_ppl");
-        v->dppl_err = get_num(e, "delta_ppl_err");
-        v->kld_mean = get_num(e, "kld_mean");
-        v->kld_mean_err = get_num(e, "kld_mean_err");
-        v->kld_median = get_num(e, "kld_median");
-        v->kld_p99 = get_num(e, "kld_p99");
-        v->kld_max = get_num(e, "kld_max");
-        v->top1 = get_num(e, "top1_agreement");
-    }
+    if (cJSON_IsObject(e)) eval_from_cjson(&r->eval, e);
 done:
     cJSON_Delete(root);
     if (rc) slm_report_free(r);

@@ -29,18 +29,25 @@ typedef struct slm_report_tensor {
     int fell_back;       /* the recipe's type did not fit the row length */
 } slm_report_tensor;
 
+/* The evaluation of a run. Its JSON keys (the "eval" object of report.json, and what
+   `slm eval --json` prints) are listed once, in report.c's k_eval_fields. */
 typedef struct slm_report_eval {
     int present;
-    char text[256];         /* evaluation text file */
+    char text[256];         /* evaluation text file (or token id file) */
     char convention[32];    /* "second-half" (llama-perplexity) or "all" */
+    char numerics[8];       /* "f32" or "ggml" */
     int ctx;
+    int64_t tokens;         /* ids in the stream */
     int64_t n_chunks, scored;
-    double mean_nll, ppl, ppl_err;
+    double nll_sum, mean_nll, ppl, ppl_err;
     int has_ref;
     char ref[256];          /* reference model */
-    double ref_ppl, dppl, dppl_err;       /* PPL(model) - PPL(ref) and its standard error */
-    double kld_mean, kld_mean_err, kld_median, kld_p99, kld_max;
-    double top1;            /* fraction of tokens whose argmax equals the reference's */
+    double ref_mean_nll, ref_ppl, ref_ppl_err;
+    double dppl, dppl_err;                /* PPL(model) - PPL(ref) and its standard error */
+    double ln_ppl_ratio, ln_ppl_ratio_err;
+    double kld_mean, kld_mean_err, kld_median, kld_p90, kld_p99, kld_p999, kld_max;
+    double top1, top1_err;  /* fraction of tokens whose argmax equals the reference's */
+    double rms_dp, rms_dp_err, mean_dp, max_dp; /* delta p of the target token (llama-perplexity) */
     double tok_per_s;
 } slm_report_eval;
 
@@ -64,6 +71,8 @@ typedef struct slm_report {
 
 void slm_report_free(slm_report *r);
 int slm_report_write_json(const slm_report *r, const char *path, slm_err *err);
+/* The same JSON as a string (no trailing newline; free() it); NULL when out of memory. */
+char *slm_report_json_string(const slm_report *r);
 /* Reads a JSON report written by slm (for `slm report`). */
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
 
