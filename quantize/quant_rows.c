@@ -44,6 +44,13 @@ static const struct {
     {SLM_DTYPE_Q6_K, slm_quantize_q6_K_kernel, slm_dequantize_row_q6_K},
     {SLM_DTYPE_IQ4_NL, slm_quantize_iq4_nl_kernel, slm_dequantize_row_iq4_nl},
     {SLM_DTYPE_IQ4_XS, slm_quantize_iq4_xs_kernel, slm_dequantize_row_iq4_xs},
+    {SLM_DTYPE_IQ2_XXS, slm_quantize_iq2_xxs_kernel, slm_dequantize_row_iq2_xxs},
+    {SLM_DTYPE_IQ2_XS, slm_quantize_iq2_xs_kernel, slm_dequantize_row_iq2_xs},
+    {SLM_DTYPE_IQ3_XXS, slm_quantize_iq3_xxs_kernel, slm_dequantize_row_iq3_xxs},
+    {SLM_DTYPE_IQ1_S, slm_quantize_iq1_s_kernel, slm_dequantize_row_iq1_s},
+    {SLM_DTYPE_IQ3_S, slm_quantize_iq3_s_kernel, slm_dequantize_row_iq3_s},
+    {SLM_DTYPE_IQ2_S, slm_quantize_iq2_s_kernel, slm_dequantize_row_iq2_s},
+    {SLM_DTYPE_IQ1_M, slm_quantize_iq1_m_kernel, slm_dequantize_row_iq1_m},
 };
 
 static int kernel_index(int type) {
