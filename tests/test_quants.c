@@ -271,7 +271,7 @@ static void test_quants_golden_covers_manifest(void **state) {
     cJSON_Delete(m);
 }
 
-/* The dispatch accepts exactly the 12 block types and F32/F16/BF16. */
+/* The dispatch accepts exactly the 12 block types, F32/F16/BF16 and the 7 lattice types of test_iq.c. */
 static void test_quants_supported_types(void **state) {
     (void)state;
     int n_yes = 0;
@@ -280,11 +280,11 @@ static void test_quants_supported_types(void **state) {
         assert_int_equal(q, d);
         n_yes += q;
     }
-    assert_int_equal(n_yes, N_TYPES + 3);
+    assert_int_equal(n_yes, N_TYPES + 3 + 7); /* + the seven lattice types, checked in test_iq.c */
     for (int i = 0; i < N_TYPES; i++) assert_true(slm_quant_can_quantize(k_types[i].type));
     assert_true(slm_quant_can_quantize(SLM_DTYPE_F32) && slm_quant_can_quantize(SLM_DTYPE_F16) &&
                 slm_quant_can_quantize(SLM_DTYPE_BF16));
-    assert_false(slm_quant_can_quantize(SLM_DTYPE_Q8_1) || slm_quant_can_quantize(SLM_DTYPE_IQ2_XXS) ||
+    assert_false(slm_quant_can_quantize(SLM_DTYPE_Q8_1) || slm_quant_can_quantize(SLM_DTYPE_TQ1_0) ||
                  slm_quant_can_quantize(SLM_DTYPE_Q8_K) || slm_quant_can_quantize(4 /* removed Q4_2 */));
 }
 
