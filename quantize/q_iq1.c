@@ -48,53 +48,48 @@ static float amax_of(const float *restrict x, int n) {
 }
 
 /* ggml's iq1_find_best_neighbour2: the neighbour of an off-grid key (map value m) nearest to x in
- * sum w * (scale * xg[level] - x)^2, xg the levels with the chosen delta. Writes its levels to L. */
+ * sum w * (scale * xg[level] - x)^2, xg the levels with the chosen delta. Writes its levels to L and
+ * returns its grid index. */
 static int iq1_best_neighbour(const slm_iq_lattice *lat, int32_t m, const float *restrict x, const float *restrict w,
-                              float scale, const float *restrict xg, int8_t *restrict L) {
-    const uint16_t *nb = lat->neighbours + (-1 - m);
-    float best_d2 = FLT_MAX;
-    int best = -1;
-    for (int j = 1; j <= nb[0]; ++j) {
-        const uint8_t *lv = lat->level + nb[j] * 8;
-        float d2 = 0;
-        for (int i = 0; i < 8; ++i) {
-            const float q = xg[lv[i]];
-            const float wi = w[i];
-            const float diff = scale * q - x[i];
-            d2 += wi * diff * diff;
-        }
-        if (d2 < best_d2) {
-            best_d2 = d2;
-            best = nb[j];
+                              float scale, const float *restrict xg, int8_t *restrict L, int avx2) {
+    /* ggml's term w * diff * diff depends only on the coordinate and its level (3 of them): form
+     * each once (the same products); slm_iq_nearest_key adds them per neighbour in ggml's order */
+    float term[8 * SLM_IQ_TERM_STRIDE];
+    for (int i = 0; i < 8; ++i) {
+        for (int l = 0; l < 3; ++l) {
+            const float diff = scale * xg[l] - x[i];
+            term[SLM_IQ_TERM_STRIDE * i + l] = w[i] * diff * diff;
         }
     }
-    /* Every distance NaN or >= FLT_MAX (values near the float range). ggml then scans the whole
-     * grid but reads x[grid index], past the 8 values (undefined); this scans it with x[i], and
-     * where ggml would assert at the end takes the first neighbour. No ggml output to match. */
-    if (best < 0) {
-        for (int g = 0; g < lat->grid_size; ++g) {
+    int best = slm_iq_nearest_key(lat, m, term, avx2), g = best < 0 ? -1 : lat->map[best];
+    if (g < 0) {
+        /* Every distance NaN or >= FLT_MAX (values near the float range). ggml then scans the whole
+         * grid but reads x[grid index], past the 8 values (undefined); this scans it with x[i], and
+         * where ggml would assert at the end takes the first neighbour. No ggml output to match. */
+        float best_d2 = FLT_MAX;
+        for (int p = 0; p < lat->grid_size; ++p) {
             float d2 = 0;
             for (int i = 0; i < 8; ++i) {
-                const float diff = scale * xg[lat->level[g * 8 + i]] - x[i];
+                const float diff = scale * xg[lat->level[p * 8 + i]] - x[i];
                 d2 += w[i] * diff * diff;
             }
             if (d2 < best_d2) {
                 best_d2 = d2;
-                best = g;
+                g = p;
             }
         }
+        if (g < 0) g = lat->map[lat->neighbours[-1 - m + 1]];
     }
-    if (best < 0) best = nb[1];
-    const uint8_t *lv = lat->level + best * 8;
+    const uint8_t *lv = lat->level + g * 8;
     for (int i = 0; i < 8; ++i) L[i] = (int8_t)lv[i];
-    return best;
+    return g;
 }
 
 /* Grid points of the groups of a sub-block with levels L (ggml's all_on_grid loop): off-grid
  * groups take their nearest neighbour at `scale` with levels xx[k]. Returns 1 when all were on. */
 static int iq1_grid_points(const slm_iq_lattice *lat, int n_groups, const float *restrict xb,
                            const float *restrict weight, float scale, const float *const *xx, int8_t *restrict L,
-                           uint16_t *restrict index) {
+                           uint16_t *restrict index, int avx2) {
     int all_on_grid = 1;
     for (int k = 0; k < n_groups; ++k) {
         const int32_t m = lat->map[slm_iq_key(lat, L + 8 * k)];
@@ -102,7 +97,7 @@ static int iq1_grid_points(const slm_iq_lattice *lat, int n_groups, const float 
             index[k] = (uint16_t)m;
         } else {
             all_on_grid = 0;
-            index[k] = (uint16_t)iq1_best_neighbour(lat, m, xb + 8 * k, weight + 8 * k, scale, xx[k], L + 8 * k);
+            index[k] = (uint16_t)iq1_best_neighbour(lat, m, xb + 8 * k, weight + 8 * k, scale, xx[k], L + 8 * k, avx2);
         }
     }
     return all_on_grid;
@@ -179,7 +174,7 @@ static split iq1_s_search(const float *restrict sumx, const float *restrict sumw
 }
 
 static void iq1_s_block(const slm_iq_lattice *lat, const float *restrict x, const float *restrict qw,
-                        slm_block_iq1_s *restrict y) {
+                        slm_block_iq1_s *restrict y, int avx2) {
     float scales[SLM_QK_K / 32], weight[32], sumx[33], sumw[33];
     int idx[32];
     int8_t L[32], shifts[SLM_QK_K / 32];
@@ -216,7 +211,7 @@ static void iq1_s_block(const slm_iq_lattice *lat, const float *restrict x, cons
         }
         const float *xg = s.shift == 1 ? k_x_p : k_x_m;
         const float *xx[4] = {xg, xg, xg, xg};
-        if (!iq1_grid_points(lat, 4, xb, weight, s.scale, xx, L, index)) {
+        if (!iq1_grid_points(lat, 4, xb, weight, s.scale, xx, L, index, avx2)) {
             s.scale = iq1_refit(lat, 4, xb, weight, xx, index, s.scale);
         }
         for (int k = 0; k < 4; ++k) {
@@ -242,14 +237,16 @@ static void iq1_s_block(const slm_iq_lattice *lat, const float *restrict x, cons
 
 size_t slm_quantize_iq1_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                  const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(imatrix); /* ggml: "missing quantization weights" */
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const slm_iq_lattice *lat = slm_iq_lattice_get(SLM_IQ_GRID_IQ1_S);
+    const int avx2 = slm_quant_use_avx2(kernel);
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq1_s *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
-        for (int64_t ibl = 0; ibl < nblock; ++ibl) iq1_s_block(lat, src + SLM_QK_K * ibl, imatrix + SLM_QK_K * ibl, &y[ibl]);
+        for (int64_t ibl = 0; ibl < nblock; ++ibl) {
+            iq1_s_block(lat, src + SLM_QK_K * ibl, imatrix + SLM_QK_K * ibl, &y[ibl], avx2);
+        }
         src += n_per_row;
         y += nblock;
     }
@@ -348,7 +345,7 @@ static void iq1_m_weights(const float *restrict xb, const float *restrict qw, fl
 }
 
 static void iq1_m_block(const slm_iq_lattice *lat, const float *restrict x, const float *restrict qw,
-                        slm_block_iq1_m *restrict y) {
+                        slm_block_iq1_m *restrict y, int avx2) {
     static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88}; /* delta sign bits of combination k */
     float scales[SLM_QK_K / 16], weight[16], px[2][17], pw[2][17];
     int idx[16];
@@ -387,7 +384,7 @@ static void iq1_m_block(const slm_iq_lattice *lat, const float *restrict x, cons
             s.k = 3 - s.k; /* both delta signs flip */
         }
         const float *xx[2] = {iq1_m_levels(s.k, 0), iq1_m_levels(s.k, 1)};
-        if (!iq1_grid_points(lat, 2, xb, weight, s.scale, xx, L, index)) {
+        if (!iq1_grid_points(lat, 2, xb, weight, s.scale, xx, L, index, avx2)) {
             s.scale = iq1_refit(lat, 2, xb, weight, xx, index, s.scale);
         }
         y->qs[2 * ib + 0] = (uint8_t)(index[0] & 255);
@@ -433,14 +430,14 @@ static void iq1_m_block(const slm_iq_lattice *lat, const float *restrict x, cons
 
 size_t slm_quantize_iq1_m_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                  const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const slm_iq_lattice *lat = slm_iq_lattice_get(SLM_IQ_GRID_IQ1_S);
+    const int avx2 = slm_quant_use_avx2(kernel);
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq1_m *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
         for (int64_t ibl = 0; ibl < nblock; ++ibl) {
-            iq1_m_block(lat, src + SLM_QK_K * ibl, imatrix ? imatrix + SLM_QK_K * ibl : NULL, &y[ibl]);
+            iq1_m_block(lat, src + SLM_QK_K * ibl, imatrix ? imatrix + SLM_QK_K * ibl : NULL, &y[ibl], avx2);
         }
         src += n_per_row;
         y += nblock;

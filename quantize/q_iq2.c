@@ -88,10 +88,10 @@ static void iq2_xxs_block(const slm_iq_search *sp, const float *restrict x, cons
 
 size_t slm_quantize_iq2_xxs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                    const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(imatrix); /* ggml: "missing quantization weights" */
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_XXS), 32, KMAXQ, 6, 0.1f, SLM_IQ_REFIT_ALWAYS_ALL};
+    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_XXS), 32, KMAXQ, 6, 0.1f, SLM_IQ_REFIT_ALWAYS_ALL,
+                              slm_quant_use_avx2(kernel)};
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq2_xxs *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
@@ -176,10 +176,10 @@ static void iq2_xs_block(const slm_iq_search *sp, const float *restrict x, const
 
 size_t slm_quantize_iq2_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                   const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(imatrix); /* ggml: "missing quantization weights" */
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_XS), 16, KMAXQ, 9, 0.1f, SLM_IQ_REFIT_OFF_GRID};
+    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_XS), 16, KMAXQ, 9, 0.1f, SLM_IQ_REFIT_OFF_GRID,
+                              slm_quant_use_avx2(kernel)};
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq2_xs *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
@@ -262,9 +262,9 @@ static void iq2_s_block(const slm_iq_search *sp, const float *restrict x, const 
 
 size_t slm_quantize_iq2_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                  const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_S), 16, KMAXQ, 9, 0.1f, SLM_IQ_REFIT_OFF_GRID};
+    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ2_S), 16, KMAXQ, 9, 0.1f, SLM_IQ_REFIT_OFF_GRID,
+                              slm_quant_use_avx2(kernel)};
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq2_s *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {

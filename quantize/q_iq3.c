@@ -96,9 +96,9 @@ static void iq3_xxs_block(const slm_iq_search *sp, const float *restrict x, cons
 
 size_t slm_quantize_iq3_xxs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                    const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
-    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ3_XXS), 32, KMAXQ, 15, 0.2f, SLM_IQ_REFIT_OFF_GRID};
+    const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ3_XXS), 32, KMAXQ, 15, 0.2f, SLM_IQ_REFIT_OFF_GRID,
+                              slm_quant_use_avx2(kernel)};
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq3_xxs *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {
@@ -189,10 +189,10 @@ static void iq3_s_block(const slm_iq_search *sp, const float *restrict x, const 
 
 size_t slm_quantize_iq3_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                  const float *imatrix, slm_quant_kernel kernel) {
-    SLM_UNUSED(kernel);
     SLM_ASSERT(n_per_row % SLM_QK_K == 0);
     const slm_iq_search sp = {slm_iq_lattice_get(SLM_IQ_GRID_IQ3_S), 32, KMAXQ, 9, 0.2f,
-                              SLM_IQ_REFIT_ALL_IF_OFF_GRID};
+                              SLM_IQ_REFIT_ALL_IF_OFF_GRID,
+                              slm_quant_use_avx2(kernel)};
     const int64_t nblock = n_per_row / SLM_QK_K;
     slm_block_iq3_s *y = dst;
     for (int64_t row = 0; row < nrow; ++row) {

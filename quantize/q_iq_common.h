@@ -38,16 +38,17 @@ typedef enum slm_iq_grid {
  * positions. A key packs the levels of one group, `bits` bits per coordinate, coordinate 0 lowest.
  * map[key] >= 0: the key is grid point map[key]; map[key] < 0: it is not on the grid, and its
  * neighbour list starts at neighbours[-1 - map[key]]: a count, then the grid points at the
- * `nwant` smallest distances from it (ggml's nwant), by distance then index. Keys with a level the
- * quantizers never produce (3 in a 2-bit field) map to SLM_IQ_NO_KEY. */
+ * `nwant` smallest distances from it (ggml's nwant), by distance then index, each given by its key.
+ * Keys with a level the quantizers never produce (3 in a 2-bit field) map to SLM_IQ_NO_KEY. */
 typedef struct slm_iq_lattice {
     int dim;                  /* coordinates per point: 8 (iq2, iq1) or 4 (iq3) */
     int bits;                 /* bits per coordinate in a key: 2 or 3 */
     int grid_size;            /* points */
+    int n_levels;             /* distinct coordinate values: 3 or 8 */
     int n_keys;               /* valid keys are < n_keys */
     const uint8_t *level;     /* [grid_size][dim] */
     const int32_t *map;       /* [n_keys] */
-    const uint16_t *neighbours;
+    const uint16_t *neighbours; /* lists: count, then the neighbours' keys */
 } slm_iq_lattice;
 
 #define SLM_IQ_NO_KEY INT32_MIN
@@ -55,6 +56,11 @@ typedef struct slm_iq_lattice {
 /* The lattice of a grid, built on the first call (thread-safe: pthread_once; later calls are a
  * load). Never fails: its memory is static. */
 const slm_iq_lattice *slm_iq_lattice_get(slm_iq_grid grid);
+
+/* Level of coordinate i in a key. */
+static inline int slm_iq_key_level(const slm_iq_lattice *lat, int key, int i) {
+    return (key >> lat->bits * i) & ((1 << lat->bits) - 1);
+}
 
 /* Key of dim levels. */
 static inline int slm_iq_key(const slm_iq_lattice *lat, const int8_t *L) {
@@ -74,11 +80,19 @@ uint8_t slm_iq_signs_even(const float *restrict x, const float *restrict weight,
 /* The same with all 8 bits (iq2_s, iq3_s): no parity fix. */
 uint8_t slm_iq_signs_all(const float *restrict x, float *restrict xval);
 
+/* The neighbour of an off-grid key (map value m < 0) with the least sum over coordinates i of
+ * term[SLM_IQ_TERM_STRIDE * i + level_i], summed from 0 in coordinate order, the first in list order
+ * on ties: ggml's neighbour searches, whose distance adds one term per coordinate that depends only
+ * on the coordinate and its level. Returns its key, or -1 when every sum is NaN or >= FLT_MAX.
+ * avx2 (only when slm_quant_use_avx2 said so): 8 neighbours per step, the same sums and choice. */
+#define SLM_IQ_TERM_STRIDE 8
+int slm_iq_nearest_key(const slm_iq_lattice *lat, int32_t m, const float *restrict term, int avx2);
+
 /* ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbours of a key off the
  * grid (map value m < 0), the point minimising sum w * (scale * (2l + 1) - xval)^2 (the first on
  * ties); writes its levels to L and returns its index. */
 int slm_iq_best_neighbour(const slm_iq_lattice *lat, int32_t m, const float *restrict xval, const float *restrict w,
-                          float scale, int8_t *restrict L);
+                          float scale, int8_t *restrict L, int avx2);
 
 /* Which groups ggml re-rounds at the fitted scale after the trial scales. */
 typedef enum slm_iq_refit {
@@ -94,6 +108,7 @@ typedef struct slm_iq_search {
     int n_trials;                 /* trial inverse scales (2 kmaxq - 1 + is * step) / denom, |is| <= n_trials */
     float step;
     slm_iq_refit refit;
+    int avx2;                     /* neighbour searches 8 at a time (slm_quant_use_avx2) */
 } slm_iq_search;
 
 /* The scale search of ggml's iq2/iq3 quantize_row_*_impl for one sub-block, after the signs: for

@@ -2,7 +2,8 @@
  * against ggml's own output (fixtures/golden_iq, made by tools/gen_iq_golden.c: every case of its
  * manifest, with importance weights and, where ggml allows it, without; blocks and dequantized
  * floats), the refusal of the imatrix-only types without weights, identical bytes for any thread
- * count, the generated tables' invariants, and dequantize(quantize(x)) error bounds. */
+ * count, the AVX2 neighbour scans against the scalar reference, the generated tables' invariants,
+ * and dequantize(quantize(x)) error bounds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -339,6 +340,51 @@ static void test_iq_threads_identical(void **state) {
     free(two);
 }
 
+/* The AVX2 neighbour scans against the scalar reference on rows of several shapes (the golden
+ * cases check both against ggml too): identical bytes, with and without weights. */
+static void test_iq_fast_matches_ref(void **state) {
+    (void)state;
+    enum { ROWS = 48, N = 512 };
+    const uint64_t seed = 20250103;
+    slm_rng r;
+    slm_rng_seed(&r, seed);
+    float *x = malloc(ROWS * N * sizeof(float)), w[N];
+    for (int i = 0; i < ROWS; i++) {
+        const double s = pow(10.0, 4.0 * slm_rng_uniform(&r) - 3.0);
+        for (int j = 0; j < N; j++) {
+            double v;
+            switch (i % 6) {
+            case 0: v = slm_rng_normal(&r); break;
+            case 1: v = 2 * slm_rng_uniform(&r) - 1; break;
+            case 2: v = slm_rng_normal(&r) / (0.05 + fabs(slm_rng_normal(&r))); break;
+            case 3: v = slm_rng_uniform(&r) < 0.7 ? 0 : slm_rng_normal(&r); break;
+            case 4: v = (j / 32) % 3 == 0 ? 0 : slm_rng_normal(&r); break;
+            default: v = (j / 16) % 2 ? 1.0 : -0.5; break;
+            }
+            x[i * N + j] = (float)(s * v);
+        }
+    }
+    for (int j = 0; j < N; j++) w[j] = (float)exp(3.0 * slm_rng_normal(&r));
+    uint8_t *a = malloc(ROWS * N), *b = malloc(ROWS * N);
+    for (int t = 0; t < N_TYPES; t++) {
+        const int type = k_types[t].type;
+        const size_t rb = slm_dtype_row_size(type, N);
+        for (int with_w = 1; with_w >= 0; with_w--) {
+            if (!with_w && slm_quant_requires_imatrix(type)) continue;
+            slm_quantize_chunk_kernel(type, SLM_KERNEL_REF, x, a, ROWS, N, with_w ? w : NULL);
+            slm_quantize_chunk_kernel(type, SLM_KERNEL_AUTO, x, b, ROWS, N, with_w ? w : NULL);
+            int reports = 0;
+            if (check_blocks(with_w ? "fast vs scalar, imatrix" : "fast vs scalar", "random", type, b, a, ROWS, rb,
+                             &reports))
+                fail_msg("%s (seed %llu): the fast path differs from the scalar reference", k_types[t].name,
+                         (unsigned long long)seed);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* ------------------------------------------------------------------------- properties */
 
 /* Relative RMSE of dequantize(quantize(x)) with importance weights on N(0,1) rows of 1024 (seeded),
@@ -402,7 +448,7 @@ static void test_iq_ksigns_parity(void **state) {
 }
 
 /* Every lattice: each grid point's key maps back to it; every off-grid key the quantizers can form
- * has a non-empty neighbour list of distinct points, sorted by distance then index. */
+ * has a non-empty neighbour list of grid points, sorted by distance then index (ggml's order). */
 static void test_iq_lattices(void **state) {
     (void)state;
     for (int g = 0; g < SLM_IQ_GRID_COUNT; g++) {
@@ -420,16 +466,18 @@ static void test_iq_lattices(void **state) {
             n_off++;
             const uint16_t *nb = lat->neighbours + (-1 - m);
             assert_true(nb[0] >= 1);
-            int prev_d = -1, prev_g = -1;
+            int prev_d = -1, prev_p = -1;
             for (int j = 1; j <= nb[0]; j++) {
+                const int p = lat->map[nb[j]]; /* lists hold keys of grid points */
+                assert_true(p >= 0 && p < lat->grid_size);
                 int d = 0;
                 for (int i = 0; i < lat->dim; i++) {
-                    const int t = lat->level[nb[j] * lat->dim + i] - ((u >> lat->bits * i) & ((1 << lat->bits) - 1));
+                    const int t = lat->level[p * lat->dim + i] - slm_iq_key_level(lat, u, i);
                     d += t * t;
                 }
-                assert_true(d > prev_d || (d == prev_d && nb[j] > prev_g));
+                assert_true(d > prev_d || (d == prev_d && p > prev_p));
                 prev_d = d;
-                prev_g = nb[j];
+                prev_p = p;
             }
         }
         assert_true(n_off > 0);
@@ -437,7 +485,7 @@ static void test_iq_lattices(void **state) {
 }
 
 int main(void) {
-    struct CMUnitTest tests[N_TYPES + 7];
+    struct CMUnitTest tests[N_TYPES + 8];
     static char names[N_TYPES][48];
     int nt = 0;
     for (int i = 0; i < N_TYPES; i++) {
@@ -448,6 +496,7 @@ int main(void) {
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_dispatch_and_traits);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_requires_imatrix);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_threads_identical);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_fast_matches_ref);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_roundtrip_error);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_ksigns_parity);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_iq_lattices);
