@@ -12,6 +12,7 @@
  * Must not: reorder float expressions (precomputed terms are the very sub-expressions ggml
  * evaluates), allocate, print, or know about files.
  */
+#define SLM_QUANTS_AVX2_HELPERS
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -131,43 +132,64 @@ static void split_levels(const int *restrict idx, int n, int i1, int i2, int8_t 
 typedef struct split {
     int i1, i2, shift; /* shift 0: none found */
     float scale;
+    float best_score;
 } split;
 
-/* ggml's exhaustive search over (i1 <= i2) for 32 sorted values with prefix sums sumx (weight*x)
- * and sumw (weight), delta +1 then -1 per pair. Terms that do not depend on both boundaries are
- * computed once, as the very products ggml forms. */
-static split iq1_s_search(const float *restrict sumx, const float *restrict sumw, float max) {
+/* ggml's step for one candidate split: a better least-squares score (sumqx^2 / sumq2, compared
+ * without dividing) takes over. */
+static inline void consider(split *s, float sumqx, float sumq2, int i1, int i2, int shift) {
+    if (sumq2 > 0 && sumqx * sumqx > s->best_score * sumq2) {
+        s->scale = sumqx / sumq2;
+        s->best_score = s->scale * sumqx;
+        s->i1 = i1, s->i2 = i2, s->shift = shift;
+    }
+}
+
+/* Terms of ggml's iq1_s search that depend on one boundary only (the very products it forms), by
+ * boundary; padded for 8-wide loads. */
+typedef struct iq1_s_terms {
+    float sumx[40], sumw[40];                 /* prefix sums of weight*x and weight over sorted values */
+    float cxp[40], cwp[40], cxm[40], cwm[40]; /* third group (from i2 on) times the top level */
+} iq1_s_terms;
+
+static void iq1_s_prepare(iq1_s_terms *t, const float *restrict sumx, const float *restrict sumw) {
     enum { N = 32 };
     const float *p = k_x_p, *m = k_x_m;
-    float cxp[N + 1], cwp[N + 1], cxm[N + 1], cwm[N + 1]; /* the third group's terms, by i2 */
+    memset(t, 0, sizeof *t);
     for (int i2 = 0; i2 <= N; ++i2) {
+        t->sumx[i2] = sumx[i2];
+        t->sumw[i2] = sumw[i2];
         const float cx = sumx[N] - sumx[i2], cw = sumw[N] - sumw[i2];
-        cxp[i2] = cx * p[2];
-        cwp[i2] = cw * p[2] * p[2];
-        cxm[i2] = cx * m[2];
-        cwm[i2] = cw * m[2] * m[2];
+        t->cxp[i2] = cx * p[2];
+        t->cwp[i2] = cw * p[2] * p[2];
+        t->cxm[i2] = cx * m[2];
+        t->cwm[i2] = cw * m[2] * m[2];
     }
-    split s = {-1, -1, 0, max};
-    float best_score = -FLT_MAX;
+}
+
+#if SLM_X86_KERNELS
+static split iq1_s_search_avx2(const iq1_s_terms *t, float max);
+#endif
+
+/* ggml's exhaustive search over (i1 <= i2) for 32 sorted values with prefix sums sumx (weight*x)
+ * and sumw (weight), delta +1 then -1 per pair. */
+static split iq1_s_search(const float *restrict sumx, const float *restrict sumw, float max, int avx2) {
+    enum { N = 32 };
+    iq1_s_terms t;
+    iq1_s_prepare(&t, sumx, sumw);
+#if SLM_X86_KERNELS
+    if (avx2) return iq1_s_search_avx2(&t, max);
+#endif
+    SLM_UNUSED(avx2);
+    const float *p = k_x_p, *m = k_x_m;
+    split s = {-1, -1, 0, max, -FLT_MAX};
     for (int i1 = 0; i1 <= N; ++i1) {
         const float ax = sumx[i1] - sumx[0], aw = sumw[i1] - sumw[0];
         const float axp = ax * p[0], awp = aw * p[0] * p[0], axm = ax * m[0], awm = aw * m[0] * m[0];
         for (int i2 = i1; i2 <= N; ++i2) {
             const float bx = sumx[i2] - sumx[i1], bw = sumw[i2] - sumw[i1];
-            float sumqx = axp + bx * p[1] + cxp[i2];
-            float sumq2 = awp + bw * p[1] * p[1] + cwp[i2];
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-                s.scale = sumqx / sumq2;
-                best_score = s.scale * sumqx;
-                s.i1 = i1, s.i2 = i2, s.shift = 1;
-            }
-            sumqx = axm + bx * m[1] + cxm[i2];
-            sumq2 = awm + bw * m[1] * m[1] + cwm[i2];
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-                s.scale = sumqx / sumq2;
-                best_score = s.scale * sumqx;
-                s.i1 = i1, s.i2 = i2, s.shift = -1;
-            }
+            consider(&s, axp + bx * p[1] + t.cxp[i2], awp + bw * p[1] * p[1] + t.cwp[i2], i1, i2, 1);
+            consider(&s, axm + bx * m[1] + t.cxm[i2], awm + bw * m[1] * m[1] + t.cwm[i2], i1, i2, -1);
         }
     }
     return s;
@@ -201,7 +223,7 @@ static void iq1_s_block(const slm_iq_lattice *lat, const float *restrict x, cons
             sumx[j + 1] = sumx[j] + weight[i] * xb[i];
             sumw[j + 1] = sumw[j] + weight[i];
         }
-        split s = iq1_s_search(sumx, sumw, max);
+        split s = iq1_s_search(sumx, sumw, max, avx2);
         if (s.i1 < 0 || s.i2 < 0 || s.shift == 0) continue;
         split_levels(idx, 32, s.i1, s.i2, L);
         if (s.scale < 0) {
@@ -280,51 +302,77 @@ void slm_dequantize_row_iq1_s(const void *restrict vx, float *restrict y, int64_
 typedef struct split_m {
     int i1, i2, k; /* k: delta signs of the two groups, 0 (+,+) 1 (+,-) 2 (-,+) 3 (-,-); -1 none */
     float scale;
+    float best_score;
 } split_m;
 
-/* ggml's search for 16 sorted values: prefix sums per half of the sub-block (each half picks its own
- * delta sign), every (i1 <= i2), the four sign combinations in order. px/pw: [half][17]. */
-static split_m iq1_m_search(const float (*px)[17], const float (*pw)[17], float max) {
+static inline void consider_m(split_m *s, float sumqx, float sumq2, int i1, int i2, int k) {
+    if (sumq2 > 0 && sumqx * sumqx > s->best_score * sumq2) {
+        s->scale = sumqx / sumq2;
+        s->best_score = s->scale * sumqx;
+        s->i1 = i1, s->i2 = i2, s->k = k;
+    }
+}
+
+/* Terms of ggml's iq1_m search by half of the sub-block h and boundary (the very sub-expressions
+ * it evaluates; ggml's comment: since v[0]-v[1] = v[1]-v[2] = -1 for both delta signs, a split's
+ * sum is T*v[2] - px[i1] - px[i2]); padded for 8-wide loads. */
+typedef struct iq1_m_terms {
+    float px[2][24];                          /* prefix sums of weight*x per half */
+    float txp[2], txm[2], twp[2], twm[2];     /* totals times the top level (squared for weights) */
+    float w1p[2][24], w1m[2][24], w2p[2][24], w2m[2][24]; /* pw * (v0^2 - v1^2), pw * (v1^2 - v2^2) */
+} iq1_m_terms;
+
+static void iq1_m_prepare(iq1_m_terms *t, const float (*px)[17], const float (*pw)[17]) {
     enum { N = 16 };
     const float *p = k_x_p, *m = k_x_m;
     const float p2 = p[2], m2 = m[2];
     const float cp1 = p[0] * p[0] - p[1] * p[1], cp2 = p[1] * p[1] - p[2] * p[2];
     const float cm1 = m[0] * m[0] - m[1] * m[1], cm2 = m[1] * m[1] - m[2] * m[2];
-    float txp[2], txm[2], twp[2], twm[2];          /* totals times the top level */
-    float w1p[2][N + 1], w1m[2][N + 1], w2p[2][N + 1], w2m[2][N + 1]; /* pw * c, by boundary */
+    memset(t, 0, sizeof *t);
     for (int h = 0; h < 2; ++h) {
-        txp[h] = px[h][N] * p2;
-        txm[h] = px[h][N] * m2;
-        twp[h] = pw[h][N] * p2 * p2;
-        twm[h] = pw[h][N] * m2 * m2;
+        t->txp[h] = px[h][N] * p2;
+        t->txm[h] = px[h][N] * m2;
+        t->twp[h] = pw[h][N] * p2 * p2;
+        t->twm[h] = pw[h][N] * m2 * m2;
         for (int i = 0; i <= N; ++i) {
-            w1p[h][i] = pw[h][i] * cp1;
-            w1m[h][i] = pw[h][i] * cm1;
-            w2p[h][i] = pw[h][i] * cp2;
-            w2m[h][i] = pw[h][i] * cm2;
+            t->px[h][i] = px[h][i];
+            t->w1p[h][i] = pw[h][i] * cp1;
+            t->w1m[h][i] = pw[h][i] * cm1;
+            t->w2p[h][i] = pw[h][i] * cp2;
+            t->w2m[h][i] = pw[h][i] * cm2;
         }
     }
-    split_m s = {-1, -1, -1, max};
-    float best_score = -FLT_MAX;
+}
+
+#if SLM_X86_KERNELS
+static split_m iq1_m_search_avx2(const iq1_m_terms *t, float max);
+#endif
+
+/* ggml's search for 16 sorted values: prefix sums per half of the sub-block (each half picks its own
+ * delta sign), every (i1 <= i2), the four sign combinations in order. px/pw: [half][17]. */
+static split_m iq1_m_search(const float (*px)[17], const float (*pw)[17], float max, int avx2) {
+    enum { N = 16 };
+    iq1_m_terms t;
+    iq1_m_prepare(&t, px, pw);
+#if SLM_X86_KERNELS
+    if (avx2) return iq1_m_search_avx2(&t, max);
+#endif
+    SLM_UNUSED(avx2);
+    split_m s = {-1, -1, -1, max, -FLT_MAX};
     for (int i1 = 0; i1 <= N; ++i1) {
         for (int i2 = i1; i2 <= N; ++i2) {
             float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
             for (int h = 0; h < 2; ++h) {
-                const float sx = px[h][i1] + px[h][i2];
-                qx_p[h] = txp[h] - sx;
-                qx_m[h] = txm[h] - sx;
-                q2_p[h] = twp[h] + w1p[h][i1] + w2p[h][i2];
-                q2_m[h] = twm[h] + w1m[h][i1] + w2m[h][i2];
+                const float sx = t.px[h][i1] + t.px[h][i2];
+                qx_p[h] = t.txp[h] - sx;
+                qx_m[h] = t.txm[h] - sx;
+                q2_p[h] = t.twp[h] + t.w1p[h][i1] + t.w2p[h][i2];
+                q2_m[h] = t.twm[h] + t.w1m[h][i1] + t.w2m[h][i2];
             }
-            const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]};
-            const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]};
-            for (int k = 0; k < 4; ++k) {
-                if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-                    s.scale = sumqx[k] / sumq2[k];
-                    best_score = s.scale * sumqx[k];
-                    s.i1 = i1, s.i2 = i2, s.k = k;
-                }
-            }
+            consider_m(&s, qx_p[0] + qx_p[1], q2_p[0] + q2_p[1], i1, i2, 0);
+            consider_m(&s, qx_p[0] + qx_m[1], q2_p[0] + q2_m[1], i1, i2, 1);
+            consider_m(&s, qx_m[0] + qx_p[1], q2_m[0] + q2_p[1], i1, i2, 2);
+            consider_m(&s, qx_m[0] + qx_m[1], q2_m[0] + q2_m[1], i1, i2, 3);
         }
     }
     return s;
@@ -375,7 +423,7 @@ static void iq1_m_block(const slm_iq_lattice *lat, const float *restrict x, cons
             pw[h][j + 1] = pw[h][j] + weight[i];
             pw[1 - h][j + 1] = pw[1 - h][j];
         }
-        split_m s = iq1_m_search((const float(*)[17])px, (const float(*)[17])pw, max);
+        split_m s = iq1_m_search((const float(*)[17])px, (const float(*)[17])pw, max, avx2);
         if (s.i1 < 0 || s.i2 < 0 || s.k < 0) continue;
         split_levels(idx, 16, s.i1, s.i2, L);
         if (s.scale < 0) {
@@ -469,3 +517,98 @@ void slm_dequantize_row_iq1_m(const void *restrict vx, float *restrict y, int64_
         }
     }
 }
+
+/* ============================ AVX2: 8 boundaries i2 in the lanes
+ *
+ * For one i1, lane j forms the sums of split (i1, i2 + j) exactly as the scalar loop does. When no
+ * candidate of the 8 beats the best score so far, the scalar loop would change nothing there
+ * either; otherwise the 8 are replayed through the scalar step in order, with these very values.
+ */
+#if SLM_X86_KERNELS
+static inline SLM_AVX2 __m256 beats(__m256 sumqx, __m256 sumq2, __m256 best) {
+    return _mm256_and_ps(_mm256_cmp_ps(sumq2, _mm256_setzero_ps(), _CMP_GT_OQ),
+                         _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ));
+}
+
+static SLM_AVX2 split iq1_s_search_avx2(const iq1_s_terms *t, float max) {
+    enum { N = 32 };
+    const float *p = k_x_p, *m = k_x_m;
+    const __m256 p1 = _mm256_set1_ps(p[1]), m1 = _mm256_set1_ps(m[1]);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    split s = {-1, -1, 0, max, -FLT_MAX};
+    for (int i1 = 0; i1 <= N; ++i1) {
+        const float ax = t->sumx[i1] - t->sumx[0], aw = t->sumw[i1] - t->sumw[0];
+        const __m256 axp = _mm256_set1_ps(ax * p[0]), awp = _mm256_set1_ps(aw * p[0] * p[0]);
+        const __m256 axm = _mm256_set1_ps(ax * m[0]), awm = _mm256_set1_ps(aw * m[0] * m[0]);
+        const __m256 sx1 = _mm256_set1_ps(t->sumx[i1]), sw1 = _mm256_set1_ps(t->sumw[i1]);
+        for (int i2 = i1; i2 <= N; i2 += 8) {
+            const __m256 bx = _mm256_sub_ps(_mm256_loadu_ps(t->sumx + i2), sx1);
+            const __m256 bw = _mm256_sub_ps(_mm256_loadu_ps(t->sumw + i2), sw1);
+            const __m256 qxp = _mm256_add_ps(_mm256_add_ps(axp, _mm256_mul_ps(bx, p1)), _mm256_loadu_ps(t->cxp + i2));
+            const __m256 q2p = _mm256_add_ps(_mm256_add_ps(awp, _mm256_mul_ps(_mm256_mul_ps(bw, p1), p1)),
+                                             _mm256_loadu_ps(t->cwp + i2));
+            const __m256 qxm = _mm256_add_ps(_mm256_add_ps(axm, _mm256_mul_ps(bx, m1)), _mm256_loadu_ps(t->cxm + i2));
+            const __m256 q2m = _mm256_add_ps(_mm256_add_ps(awm, _mm256_mul_ps(_mm256_mul_ps(bw, m1), m1)),
+                                             _mm256_loadu_ps(t->cwm + i2));
+            const __m256 best = _mm256_set1_ps(s.best_score);
+            const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(N + 1 - i2), lane));
+            const __m256 hit = _mm256_and_ps(valid, _mm256_or_ps(beats(qxp, q2p, best), beats(qxm, q2m, best)));
+            if (!_mm256_movemask_ps(hit)) continue;
+            float vqxp[8], vq2p[8], vqxm[8], vq2m[8];
+            _mm256_storeu_ps(vqxp, qxp);
+            _mm256_storeu_ps(vq2p, q2p);
+            _mm256_storeu_ps(vqxm, qxm);
+            _mm256_storeu_ps(vq2m, q2m);
+            for (int j = 0; j < 8 && i2 + j <= N; ++j) {
+                consider(&s, vqxp[j], vq2p[j], i1, i2 + j, 1);
+                consider(&s, vqxm[j], vq2m[j], i1, i2 + j, -1);
+            }
+        }
+    }
+    return s;
+}
+
+static SLM_AVX2 split_m iq1_m_search_avx2(const iq1_m_terms *t, float max) {
+    enum { N = 16 };
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    split_m s = {-1, -1, -1, max, -FLT_MAX};
+    for (int i1 = 0; i1 <= N; ++i1) {
+        __m256 px1[2], txp[2], txm[2], a2p[2], a2m[2];
+        for (int h = 0; h < 2; ++h) {
+            px1[h] = _mm256_set1_ps(t->px[h][i1]);
+            txp[h] = _mm256_set1_ps(t->txp[h]);
+            txm[h] = _mm256_set1_ps(t->txm[h]);
+            a2p[h] = _mm256_set1_ps(t->twp[h] + t->w1p[h][i1]);
+            a2m[h] = _mm256_set1_ps(t->twm[h] + t->w1m[h][i1]);
+        }
+        for (int i2 = i1; i2 <= N; i2 += 8) {
+            __m256 qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+            for (int h = 0; h < 2; ++h) {
+                const __m256 sx = _mm256_add_ps(px1[h], _mm256_loadu_ps(t->px[h] + i2));
+                qx_p[h] = _mm256_sub_ps(txp[h], sx);
+                qx_m[h] = _mm256_sub_ps(txm[h], sx);
+                q2_p[h] = _mm256_add_ps(a2p[h], _mm256_loadu_ps(t->w2p[h] + i2));
+                q2_m[h] = _mm256_add_ps(a2m[h], _mm256_loadu_ps(t->w2m[h] + i2));
+            }
+            const __m256 sumqx[4] = {_mm256_add_ps(qx_p[0], qx_p[1]), _mm256_add_ps(qx_p[0], qx_m[1]),
+                                     _mm256_add_ps(qx_m[0], qx_p[1]), _mm256_add_ps(qx_m[0], qx_m[1])};
+            const __m256 sumq2[4] = {_mm256_add_ps(q2_p[0], q2_p[1]), _mm256_add_ps(q2_p[0], q2_m[1]),
+                                     _mm256_add_ps(q2_m[0], q2_p[1]), _mm256_add_ps(q2_m[0], q2_m[1])};
+            const __m256 best = _mm256_set1_ps(s.best_score);
+            __m256 hit = _mm256_setzero_ps();
+            for (int k = 0; k < 4; ++k) hit = _mm256_or_ps(hit, beats(sumqx[k], sumq2[k], best));
+            hit = _mm256_and_ps(hit, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(N + 1 - i2), lane)));
+            if (!_mm256_movemask_ps(hit)) continue;
+            float vx[4][8], v2[4][8];
+            for (int k = 0; k < 4; ++k) {
+                _mm256_storeu_ps(vx[k], sumqx[k]);
+                _mm256_storeu_ps(v2[k], sumq2[k]);
+            }
+            for (int j = 0; j < 8 && i2 + j <= N; ++j) {
+                for (int k = 0; k < 4; ++k) consider_m(&s, vx[k][j], v2[k][j], i1, i2 + j, k);
+            }
+        }
+    }
+    return s;
+}
+#endif /* SLM_X86_KERNELS */
