@@ -1,8 +1,9 @@
 /* check_iq_vs_ggml.c - slm's lattice quants (IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M) against
  * ggml itself, far beyond the committed golden cases. Not part of the normal build or `make check`.
  *
- *  1. dequantization: every grid index and every sign index in crafted blocks, then random blocks
- *     (random bytes, the fp16 scale kept finite), slm_dequantize_rows vs ggml's to_float, as bits;
+ *  1. dequantization: every grid index in every group slot of crafted blocks (the generated tables),
+ *     then random blocks (random bytes: all sign indices and scales; the fp16 scale kept finite but
+ *     for IQ1_M), slm_dequantize_rows vs ggml's to_float, as bits;
  *  2. quantization: random rows of several distributions (and a few with zero sub-blocks, equal
  *     values, tiny values), with a random importance vector and, where ggml accepts it, without:
  *     slm_quantize_chunk_kernel (scalar and auto) vs ggml_quantize_chunk, byte for byte.
@@ -54,6 +55,70 @@ static int check_dequant(int type, const uint8_t *blocks, int nblk, const char *
 
 /* Position of the fp16 scale in a block, or -1 for iq1_m (spread over its scales). */
 static int d_offset(int type) { return type == SLM_DTYPE_IQ1_M ? -1 : 0; }
+
+/* Grid points and group slots of a type: 8-value groups (32 per block) or 4-value groups (iq3: 64). */
+static int grid_size(int type) {
+    switch (type) {
+    case SLM_DTYPE_IQ2_XXS: case SLM_DTYPE_IQ3_XXS: return 256;
+    case SLM_DTYPE_IQ2_XS: case SLM_DTYPE_IQ3_S: return 512;
+    case SLM_DTYPE_IQ2_S: return 1024;
+    default: return 2048;
+    }
+}
+
+static int n_slots(int type) { return type == SLM_DTYPE_IQ3_XXS || type == SLM_DTYPE_IQ3_S ? 64 : 32; }
+
+/* Writes grid index g into group slot s of block b (the other bits of the block stay). */
+static void put_index(int type, uint8_t *b, int s, int g) {
+    uint16_t u;
+    switch (type) {
+    case SLM_DTYPE_IQ2_XXS: b[2 + 8 * (s / 4) + s % 4] = (uint8_t)g; break;
+    case SLM_DTYPE_IQ2_XS:
+        memcpy(&u, b + 2 + 2 * s, 2);
+        u = (uint16_t)((u & ~511u) | (unsigned)g);
+        memcpy(b + 2 + 2 * s, &u, 2);
+        break;
+    case SLM_DTYPE_IQ2_S:
+        b[2 + s] = (uint8_t)g;
+        b[2 + 64 + s / 4] = (uint8_t)((b[2 + 64 + s / 4] & ~(3u << 2 * (s % 4))) | (unsigned)(g >> 8) << 2 * (s % 4));
+        break;
+    case SLM_DTYPE_IQ3_XXS: b[2 + s] = (uint8_t)g; break;
+    case SLM_DTYPE_IQ3_S:
+        b[2 + s] = (uint8_t)g;
+        b[2 + 64 + s / 8] = (uint8_t)((b[2 + 64 + s / 8] & ~(1u << s % 8)) | (unsigned)(g >> 8) << s % 8);
+        break;
+    case SLM_DTYPE_IQ1_S:
+        b[2 + s] = (uint8_t)g;
+        memcpy(&u, b + 2 + 32 + 2 * (s / 4), 2);
+        u = (uint16_t)((u & ~(7u << 3 * (s % 4))) | (unsigned)(g >> 8) << 3 * (s % 4));
+        memcpy(b + 2 + 32 + 2 * (s / 4), &u, 2);
+        break;
+    default: /* IQ1_M */
+        b[s] = (uint8_t)g;
+        b[32 + s / 2] = (uint8_t)((b[32 + s / 2] & ~(7u << 4 * (s % 2))) | (unsigned)(g >> 8) << 4 * (s % 2));
+        break;
+    }
+}
+
+/* Every grid index in every group slot (random signs, scales and fp16 d around it): the tables of
+ * q_iq_grids.c give ggml's dequantization for all of them. */
+static int dequant_all_indices(int type, slm_rng *r) {
+    const size_t bb = slm_dtype_get(type)->type_size;
+    const int ng = grid_size(type), ns = n_slots(type);
+    uint8_t *blk = calloc((size_t)ng, bb);
+    for (int g = 0; g < ng; g++) {
+        uint8_t *b = blk + (size_t)g * bb;
+        for (size_t j = 0; j < bb; j++) b[j] = (uint8_t)slm_rng_u64(r);
+        if (d_offset(type) >= 0) {
+            const uint16_t d = slm_f32_to_f16((float)(0.5 + slm_rng_uniform(r)));
+            memcpy(b + d_offset(type), &d, 2);
+        }
+        for (int s = 0; s < ns; s++) put_index(type, b, s, (g + s) % ng);
+    }
+    const int bad = check_dequant(type, blk, ng, "dequantize (every grid index in every slot)");
+    free(blk);
+    return bad;
+}
 
 static int dequant_cases(int type, slm_rng *r) {
     const size_t bb = slm_dtype_get(type)->type_size;
@@ -132,7 +197,8 @@ int main(int argc, char **argv) {
     int failed = 0;
     for (size_t t = 0; t < sizeof k_types / sizeof k_types[0]; t++) {
         const int type = k_types[t];
-        int bad = dequant_cases(type, &r);
+        int bad = dequant_all_indices(type, &r);
+        bad |= dequant_cases(type, &r);
         bad |= quant_cases(type, rows, &r);
         printf("%-8s %s\n", slm_dtype_name(type), bad ? "DIFFERS" : "ok");
         fflush(stdout);
