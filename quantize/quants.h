@@ -344,9 +344,10 @@ size_t slm_quantize_iq4_nl_kernel(const float *restrict src, void *restrict dst,
                                   const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                   const float *imatrix, slm_quant_kernel kernel);
-/* The lattice quants: no faster path yet, `kernel` is accepted for the common signature. imatrix
- * may be NULL for iq3_xxs, iq3_s, iq2_s and iq1_m (ggml's weightless formulas); iq2_xxs, iq2_xs and
- * iq1_s SLM_ASSERT it (see slm_quant_requires_imatrix). */
+/* The lattice quants (q_iq1.c, q_iq2.c, q_iq3.c): SLM_KERNEL_AUTO runs the AVX2 neighbour scans and
+ * split searches where the CPU has them (the scalar code's bytes; test_iq.c checks both against
+ * ggml's golden bytes and each other). imatrix may be NULL for iq3_xxs, iq3_s, iq2_s and iq1_m
+ * (ggml's weightless formulas); iq2_xxs, iq2_xs and iq1_s SLM_ASSERT it (slm_quant_requires_imatrix). */
 size_t slm_quantize_iq2_xxs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                    const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_iq2_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
