@@ -251,7 +251,7 @@ typedef struct lane_scan {
     const float *xval, *w;
     float scale;        /* formula: w[i] * (scale * (2 level + 1) - xval[i])^2 */
 } lane_scan;
-static int nearest_key_avx2(const uint16_t *keys, int n, int dim, int bits, const lane_scan *sc);
+static int nearest_key_avx2(const uint16_t *keys, int n, int dim, int bits, int n_levels, const lane_scan *sc);
 #endif
 
 /* The scalar search steps below are written once for a lattice shape (dim coordinates of `bits`
@@ -304,13 +304,16 @@ int slm_iq_nearest_key(const slm_iq_lattice *lat, int32_t m, const float *restri
 #if SLM_X86_KERNELS
     if (avx2) {
         const lane_scan sc = {term, NULL, NULL, 0};
-        return nearest_key_avx2(nb + 1, nb[0], lat->dim, lat->bits, &sc);
+        return nearest_key_avx2(nb + 1, nb[0], lat->dim, lat->bits, lat->n_levels, &sc);
     }
 #endif
     SLM_UNUSED(avx2);
     return lat->dim == 8 ? scan_terms(nb, term, 8, 2) : scan_terms(nb, term, 4, 3);
 }
 
+/* ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbours of an off-grid key
+ * (map value m < 0), the point minimising sum w * (scale * (2l + 1) - xval)^2, the first on ties;
+ * writes its levels to L and returns its index. */
 SHAPED int best_neighbour_shaped(const slm_iq_lattice *lat, int32_t m, const float *restrict xval,
                                  const float *restrict w, float scale, int8_t *restrict L, int avx2, const int dim,
                                  const int bits, const int n_levels) {
@@ -322,7 +325,7 @@ SHAPED int best_neighbour_shaped(const slm_iq_lattice *lat, int32_t m, const flo
      * step instead of 8, after 3 flops per coordinate and level) */
     if (avx2 && (n + 7) / 8 * 4 <= 3 * n_levels) {
         const lane_scan sc = {NULL, xval, w, scale};
-        best = nearest_key_avx2(nb + 1, n, dim, bits, &sc);
+        best = nearest_key_avx2(nb + 1, n, dim, bits, n_levels, &sc);
     } else
 #endif
     if (avx2 || n > n_levels) {
@@ -344,13 +347,6 @@ SHAPED int best_neighbour_shaped(const slm_iq_lattice *lat, int32_t m, const flo
     if (best < 0) best = nb[1];
     for (int i = 0; i < dim; ++i) L[i] = (int8_t)((best >> bits * i) & ((1 << bits) - 1));
     return lat->map[best];
-}
-
-int slm_iq_best_neighbour(const slm_iq_lattice *lat, int32_t m, const float *restrict xval, const float *restrict w,
-                          float scale, int8_t *restrict L, int avx2) {
-    SLM_ASSERT(m < 0 && m != SLM_IQ_NO_KEY);
-    if (lat->dim == 8) return best_neighbour_shaped(lat, m, xval, w, scale, L, avx2, 8, 2, 3);
-    return best_neighbour_shaped(lat, m, xval, w, scale, L, avx2, 4, 3, 8);
 }
 
 /* Rounds one group to levels at inverse scale id; off the grid, takes the nearest neighbour at
@@ -453,7 +449,7 @@ int slm_iq_scale_code(float id, float s, int max) {
  * reduced to the least sum, ties to the earliest position: the neighbour the scalar loop picks.
  */
 #if SLM_X86_KERNELS
-static SLM_AVX2 int nearest_key_avx2(const uint16_t *keys, int n, int dim, int bits, const lane_scan *sc) {
+static SLM_AVX2 int nearest_key_avx2(const uint16_t *keys, int n, int dim, int bits, int n_levels, const lane_scan *sc) {
     const __m256i mask = _mm256_set1_epi32((1 << bits) - 1), eight = _mm256_set1_epi32(8);
     const __m128i shift = _mm_cvtsi32_si128(bits);
     const __m256 qv = _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15); /* (float)(2 l + 1) */
@@ -461,7 +457,9 @@ static SLM_AVX2 int nearest_key_avx2(const uint16_t *keys, int n, int dim, int b
     __m256 t[MAX_DIM], xv[MAX_DIM], wv[MAX_DIM];
     for (int i = 0; i < dim; ++i) {
         if (sc->term) {
-            t[i] = _mm256_loadu_ps(sc->term + SLM_IQ_TERM_STRIDE * i);
+            /* only the n_levels terms the caller formed (keys hold no other level) */
+            const __m256i have = _mm256_cmpgt_epi32(_mm256_set1_epi32(n_levels), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            t[i] = _mm256_maskload_ps(sc->term + SLM_IQ_TERM_STRIDE * i, have);
         } else {
             xv[i] = _mm256_set1_ps(sc->xval[i]);
             wv[i] = _mm256_set1_ps(sc->w[i]);

@@ -83,16 +83,11 @@ uint8_t slm_iq_signs_all(const float *restrict x, float *restrict xval);
 /* The neighbour of an off-grid key (map value m < 0) with the least sum over coordinates i of
  * term[SLM_IQ_TERM_STRIDE * i + level_i], summed from 0 in coordinate order, the first in list order
  * on ties: ggml's neighbour searches, whose distance adds one term per coordinate that depends only
- * on the coordinate and its level. Returns its key, or -1 when every sum is NaN or >= FLT_MAX.
+ * on the coordinate and its level. term rows hold the lat->n_levels levels (the rest is never read).
+ * Returns its key, or -1 when every sum is NaN or >= FLT_MAX.
  * avx2 (only when slm_quant_use_avx2 said so): 8 neighbours per step, the same sums and choice. */
 #define SLM_IQ_TERM_STRIDE 8
 int slm_iq_nearest_key(const slm_iq_lattice *lat, int32_t m, const float *restrict term, int avx2);
-
-/* ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbours of a key off the
- * grid (map value m < 0), the point minimising sum w * (scale * (2l + 1) - xval)^2 (the first on
- * ties); writes its levels to L and returns its index. */
-int slm_iq_best_neighbour(const slm_iq_lattice *lat, int32_t m, const float *restrict xval, const float *restrict w,
-                          float scale, int8_t *restrict L, int avx2);
 
 /* Which groups ggml re-rounds at the fitted scale after the trial scales. */
 typedef enum slm_iq_refit {
