@@ -12,3 +12,4 @@ BUILD=${BUILD:-build}
 cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I"$LLCPP_DIR/include" bench/quant_kernels.c "$BUILD/libslm.a" -L"$LLCPP_DIR/lib" \
     -lggml-base -Wl,-rpath,"$LLCPP_DIR/lib" -fopenmp -lm -o "$BUILD/bench_quant_kernels"
 "$BUILD/bench_quant_kernels" 3
+"$BUILD/bench_quant_kernels" 3 64 iq

@@ -76,6 +76,9 @@ static int plan_refusals(const slm_export *x, slm_err *err) {
         if (!slm_dtype_can_write(x->types[i]) && x->types[i] != t.dtype)
             return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': slm cannot write type %s", t.name,
                             slm_dtype_name(x->types[i]));
+        if (slm_dtype_needs_imatrix(x->types[i]) && !x->o.recipe.has_imatrix)
+            return slm_errf(err, SLM_E_ARG, "tensor '%s': %s needs an importance matrix (calibration data)", t.name,
+                            slm_dtype_name(x->types[i]));
         /* dequantizing to F32/F16/BF16 is fine; quantizing quantized data again compounds the error */
         if (slm_dtype_get(t.dtype)->is_quantized && slm_dtype_get(x->types[i])->is_quantized && x->types[i] != t.dtype &&
             !x->o.allow_requantize)

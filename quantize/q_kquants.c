@@ -260,7 +260,7 @@ float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float
 /* Non-negative values x to L in [0, nmax] with weights: scan 8 nearby scales for the lowest
  * weighted squared error, then least squares and up to 5 coordinate-descent passes. Used for
  * the super-block scales and mins of the weighted k-quant paths. */
-static float make_qp_quants(int n, int nmax, const float *restrict x, uint8_t *restrict L, const float *quant_weights) {
+float slm_make_qp_quants(int n, int nmax, const float *restrict x, uint8_t *restrict L, const float *quant_weights) {
     float max = 0;
     for (int i = 0; i < n; ++i) max = SLM_MAX(max, x[i]);
     if (max < GROUP_MAX_EPS) { /* all zero */
@@ -494,8 +494,8 @@ static float q2_K_weighted_subblock_fit(const float *restrict x, const float *re
 static void q2_K_pack_weighted_scales(slm_block_q2_K *restrict y, const float *restrict scales,
                                       const float *restrict mins, const float *restrict sw) {
     uint8_t Ls[SLM_QK_K / 16], Lm[SLM_QK_K / 16];
-    float dm = make_qp_quants(SLM_QK_K / 16, 15, scales, Ls, sw);
-    float mm = make_qp_quants(SLM_QK_K / 16, 15, mins, Lm, sw);
+    float dm = slm_make_qp_quants(SLM_QK_K / 16, 15, scales, Ls, sw);
+    float mm = slm_make_qp_quants(SLM_QK_K / 16, 15, mins, Lm, sw);
     y->d = slm_f32_to_f16(dm);
     y->dmin = slm_f32_to_f16(mm);
     for (int j = 0; j < SLM_QK_K / 16; ++j) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
@@ -847,8 +847,8 @@ static void k4_pack_weighted_scales(uint8_t *restrict packed, uint16_t *restrict
                                     int clamp_63) {
     uint8_t Ls[SLM_QK_K / 32];
     uint8_t Lm[SLM_QK_K / 32];
-    float d_block = make_qp_quants(SLM_QK_K / 32, 63, scales, Ls, sw);
-    float m_block = make_qp_quants(SLM_QK_K / 32, 63, mins, Lm, sw);
+    float d_block = slm_make_qp_quants(SLM_QK_K / 32, 63, scales, Ls, sw);
+    float m_block = slm_make_qp_quants(SLM_QK_K / 32, 63, mins, Lm, sw);
     memset(packed, 0, SLM_K_SCALE_SIZE); /* ggml writes every byte before it ORs into it */
     for (int j = 0; j < SLM_QK_K / 32; ++j) {
         uint8_t ls = Ls[j];

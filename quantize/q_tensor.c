@@ -2,7 +2,9 @@
  *
  * Rows are cut into fixed chunks (independent of the thread count); every chunk writes its
  * own blocks and its own error partials, summed serially in chunk order afterwards, so
- * bytes and statistics are identical for any number of threads.
+ * bytes and statistics are identical for any number of threads. Types that ggml quantizes only
+ * with importance weights (IQ2_XXS, IQ2_XS, IQ1_S) are refused here without them, before any kernel
+ * runs.
  */
 #include "quantize.h"
 
@@ -58,6 +60,8 @@ int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols,
     if (ncols <= 0 || ncols % tr->blck_size)
         return slm_errf(err, SLM_E_ARG, "row length %lld is not a multiple of %s's block size %lld", (long long)ncols, tr->name,
                         (long long)tr->blck_size);
+    if (!imatrix && slm_dtype_needs_imatrix(type))
+        return slm_errf(err, SLM_E_ARG, "%s needs importance weights (an imatrix): ggml does not quantize it without", tr->name);
     const size_t rowb = slm_dtype_row_size(type, ncols);
     const int64_t rows_per_chunk = ncols >= CHUNK_ELEMS ? 1 : (CHUNK_ELEMS + ncols - 1) / ncols;
     const int64_t nchunk = (nrow + rows_per_chunk - 1) / rows_per_chunk;

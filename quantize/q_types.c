@@ -77,14 +77,20 @@ static const slm_dtype_traits k_traits[SLM_DTYPE_COUNT] = {
     /* Q8_K is an activation type: readable (tests), never a weight slm writes */
     [SLM_DTYPE_Q8_K] = {"Q8_K", 256, sizeof(slm_block_q8_K), 1, slm_dequantize_row_q8_K, slm_quantize_row_q8_K_ref, NULL,
                         0, Q8_K, slm_quantize_row_q8_K_ref},
-    [SLM_DTYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, 1, NULL, NULL, NULL, 1, Q8_K, NULL},
-    [SLM_DTYPE_IQ2_XS] = {"IQ2_XS", 256, 74, 1, NULL, NULL, NULL, 1, Q8_K, NULL},
-    [SLM_DTYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, 1, NULL, NULL, NULL, 0, Q8_K, NULL},
-    [SLM_DTYPE_IQ1_S] = {"IQ1_S", 256, 50, 1, NULL, NULL, NULL, 1, Q8_K, NULL},
+    [SLM_DTYPE_IQ2_XXS] = {"IQ2_XXS", 256, sizeof(slm_block_iq2_xxs), 1, slm_dequantize_row_iq2_xxs, NULL,
+                        slm_quantize_iq2_xxs_kernel, 1, Q8_K, NULL},
+    [SLM_DTYPE_IQ2_XS] = {"IQ2_XS", 256, sizeof(slm_block_iq2_xs), 1, slm_dequantize_row_iq2_xs, NULL,
+                        slm_quantize_iq2_xs_kernel, 1, Q8_K, NULL},
+    [SLM_DTYPE_IQ3_XXS] = {"IQ3_XXS", 256, sizeof(slm_block_iq3_xxs), 1, slm_dequantize_row_iq3_xxs, slm_quantize_row_iq3_xxs_ref,
+                        slm_quantize_iq3_xxs_kernel, 0, Q8_K, NULL},
+    [SLM_DTYPE_IQ1_S] = {"IQ1_S", 256, sizeof(slm_block_iq1_s), 1, slm_dequantize_row_iq1_s, NULL,
+                        slm_quantize_iq1_s_kernel, 1, Q8_K, NULL},
     [SLM_DTYPE_IQ4_NL] = {"IQ4_NL", 32, sizeof(slm_block_iq4_nl), 1, slm_dequantize_row_iq4_nl, slm_quantize_row_iq4_nl_ref,
                           slm_quantize_iq4_nl_kernel, 0, Q8_0, NULL},
-    [SLM_DTYPE_IQ3_S] = {"IQ3_S", 256, 110, 1, NULL, NULL, NULL, 0, Q8_K, NULL},
-    [SLM_DTYPE_IQ2_S] = {"IQ2_S", 256, 82, 1, NULL, NULL, NULL, 1, Q8_K, NULL},
+    [SLM_DTYPE_IQ3_S] = {"IQ3_S", 256, sizeof(slm_block_iq3_s), 1, slm_dequantize_row_iq3_s, slm_quantize_row_iq3_s_ref,
+                        slm_quantize_iq3_s_kernel, 0, Q8_K, NULL},
+    [SLM_DTYPE_IQ2_S] = {"IQ2_S", 256, sizeof(slm_block_iq2_s), 1, slm_dequantize_row_iq2_s, slm_quantize_row_iq2_s_ref,
+                        slm_quantize_iq2_s_kernel, 0, Q8_K, NULL},
     [SLM_DTYPE_IQ4_XS] = {"IQ4_XS", 256, sizeof(slm_block_iq4_xs), 1, slm_dequantize_row_iq4_xs, slm_quantize_row_iq4_xs_ref,
                           slm_quantize_iq4_xs_kernel, 0, Q8_K, NULL},
     [SLM_DTYPE_I8] = {"I8", 1, 1, 0, NULL, NULL, NULL, 0, NONE, NULL},
@@ -92,7 +98,8 @@ static const slm_dtype_traits k_traits[SLM_DTYPE_COUNT] = {
     [SLM_DTYPE_I32] = {"I32", 1, 4, 0, NULL, NULL, NULL, 0, NONE, NULL},
     [SLM_DTYPE_I64] = {"I64", 1, 8, 0, NULL, NULL, NULL, 0, NONE, NULL},
     [SLM_DTYPE_F64] = {"F64", 1, 8, 0, NULL, NULL, NULL, 0, NONE, NULL},
-    [SLM_DTYPE_IQ1_M] = {"IQ1_M", 256, 56, 1, NULL, NULL, NULL, 1, Q8_K, NULL},
+    [SLM_DTYPE_IQ1_M] = {"IQ1_M", 256, sizeof(slm_block_iq1_m), 1, slm_dequantize_row_iq1_m, NULL,
+                        slm_quantize_iq1_m_kernel, 0, Q8_K, NULL},
     [SLM_DTYPE_TQ1_0] = {"TQ1_0", 256, 54, 1, NULL, NULL, NULL, 0, Q8_K, NULL},
     [SLM_DTYPE_TQ2_0] = {"TQ2_0", 256, 66, 1, NULL, NULL, NULL, 0, Q8_K, NULL},
     [SLM_DTYPE_MXFP4] = {"MXFP4", 32, 17, 1, NULL, NULL, NULL, 0, NONE, NULL},
@@ -110,7 +117,9 @@ static_assert(sizeof(slm_block_q4_0) == 18 && sizeof(slm_block_q4_1) == 20 && si
                   sizeof(slm_block_q5_1) == 24 && sizeof(slm_block_q8_0) == 34 && sizeof(slm_block_q2_K) == 84 &&
                   sizeof(slm_block_q3_K) == 110 && sizeof(slm_block_q4_K) == 144 && sizeof(slm_block_q5_K) == 176 &&
                   sizeof(slm_block_q6_K) == 210 && sizeof(slm_block_q8_K) == 292 && sizeof(slm_block_iq4_nl) == 18 &&
-                  sizeof(slm_block_iq4_xs) == 136,
+                  sizeof(slm_block_iq4_xs) == 136 && sizeof(slm_block_iq2_xxs) == 66 && sizeof(slm_block_iq2_xs) == 74 &&
+                  sizeof(slm_block_iq2_s) == 82 && sizeof(slm_block_iq3_xxs) == 98 && sizeof(slm_block_iq3_s) == 110 &&
+                  sizeof(slm_block_iq1_s) == 50 && sizeof(slm_block_iq1_m) == 56,
               "block sizes differ from ggml's");
 
 const slm_dtype_traits *slm_dtype_get(int type) {
@@ -145,6 +154,11 @@ size_t slm_dtype_row_size(int type, int64_t n) {
 int slm_dtype_can_write(int type) {
     const slm_dtype_traits *t = slm_dtype_get(type);
     return t && t->quantize;
+}
+
+int slm_dtype_needs_imatrix(int type) {
+    const slm_dtype_traits *t = slm_dtype_get(type);
+    return t && t->needs_imatrix;
 }
 
 int slm_dtype_can_read(int type) {

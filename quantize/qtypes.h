@@ -54,6 +54,9 @@ size_t slm_dtype_row_size(int type, int64_t n);
 /* slm can write / read rows of this type (the table's quantize / to_float). */
 int slm_dtype_can_write(int type);
 int slm_dtype_can_read(int type);
+/* ggml quantizes this type only with importance weights (ggml_quantize_requires_imatrix):
+   IQ2_XXS, IQ2_XS, IQ1_S. */
+int slm_dtype_needs_imatrix(int type);
 /* The types slm can write, space-separated, most bits per weight first (for --help); returns buf. */
 const char *slm_dtype_list_writable(char *buf, size_t cap);
 

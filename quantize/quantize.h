@@ -22,7 +22,8 @@ typedef struct slm_qstats {
 /* Quantizes nrow rows of ncols values to type (any type slm_dtype_can_write accepts,
    including F32/F16/BF16). imatrix: NULL or ncols importance weights. stats may be NULL.
    Fails with SLM_E_DATA naming the first NaN/Inf (row, column) before writing anything, and
-   with SLM_E_ARG when ncols is not a multiple of the type's block size. Output bytes do not
+   with SLM_E_ARG when ncols is not a multiple of the type's block size or when imatrix is NULL for
+   a type ggml quantizes only with importance weights (slm_dtype_needs_imatrix). Output bytes do not
    depend on the thread count. */
 int slm_quantize_tensor(int type, const float *src, int64_t nrow, int64_t ncols, const float *imatrix,
                         void *dst, slm_qstats *stats, slm_err *err);

@@ -137,6 +137,82 @@ typedef struct slm_block_iq4_xs {
 } slm_block_iq4_xs;
 static_assert(sizeof(slm_block_iq4_xs) == 2 + 2 + SLM_QK_K / 64 + SLM_QK_K / 2, "wrong iq4_xs block size/padding");
 
+/* ------------------------------------------- lattice quants (ggml's iq1/iq2/iq3, QK_K blocks)
+ *
+ * Groups of 8 (iq2, iq1) or 4 (iq3) values are one point of a fixed grid (q_iq_grids.c: one byte
+ * per coordinate) times a sign pattern; grid indices, signs and low-bit sub-block scales are
+ * packed below. ggml_quantize_chunk needs importance weights for iq2_xxs, iq2_xs and iq1_s. */
+
+/* 8 sub-blocks of 32: per sub-block 4 grid bytes (u32 #0) and a u32 #1 with four 7-bit sign
+ * indices (bits 0..27) and a 4-bit scale s (bits 28..31): x = d * (0.5 + s) * 0.25 * grid * sign.
+ * 2.0625 bpw. */
+typedef struct slm_block_iq2_xxs {
+    uint16_t d;                 /* fp16 super-block scale */
+    uint16_t qs[SLM_QK_K / 8];  /* 8 bytes per sub-block, read as two little-endian u32 */
+} slm_block_iq2_xxs;
+static_assert(sizeof(slm_block_iq2_xxs) == 2 + SLM_QK_K / 8 * 2, "wrong iq2_xxs block size/padding");
+
+/* 16 sub-blocks of 16: qs[j] = 9-bit grid index | 7-bit sign index << 9, a 4-bit scale per
+ * sub-block (low nibble even, high nibble odd). 2.3125 bpw. */
+typedef struct slm_block_iq2_xs {
+    uint16_t d;                     /* fp16 super-block scale */
+    uint16_t qs[SLM_QK_K / 8];      /* grid index | signs << 9, one per group of 8 */
+    uint8_t scales[SLM_QK_K / 32];  /* 4-bit sub-block scales, two per byte */
+} slm_block_iq2_xs;
+static_assert(sizeof(slm_block_iq2_xs) == 2 + SLM_QK_K / 8 * 2 + SLM_QK_K / 32, "wrong iq2_xs block size/padding");
+
+/* 16 sub-blocks of 16: 10-bit grid indices (8 low bits in qs[0..32), 2 high bits in qh), full
+ * 8-bit sign bytes in qs[32..64), 4-bit scales. 2.5625 bpw. */
+typedef struct slm_block_iq2_s {
+    uint16_t d;                     /* fp16 super-block scale */
+    uint8_t qs[SLM_QK_K / 4];       /* grid index low bytes, then one sign byte per group of 8 */
+    uint8_t qh[SLM_QK_K / 32];      /* 2 high index bits per group, 4 groups per byte */
+    uint8_t scales[SLM_QK_K / 32];  /* 4-bit sub-block scales, two per byte */
+} slm_block_iq2_s;
+static_assert(sizeof(slm_block_iq2_s) == 2 + SLM_QK_K / 4 + SLM_QK_K / 16, "wrong iq2_s block size/padding");
+
+/* 8 sub-blocks of 32 = 8 groups of 4: qs[0..64) grid bytes, then per sub-block a u32 with four
+ * 7-bit sign indices (one per 8 values) and a 4-bit scale s: x = d * (0.5 + s) * 0.5 * grid * sign.
+ * 3.0625 bpw. */
+typedef struct slm_block_iq3_xxs {
+    uint16_t d;                     /* fp16 super-block scale */
+    uint8_t qs[3 * SLM_QK_K / 8];   /* grid bytes, then scales and signs (little-endian u32) */
+} slm_block_iq3_xxs;
+static_assert(sizeof(slm_block_iq3_xxs) == 2 + 3 * (SLM_QK_K / 8), "wrong iq3_xxs block size/padding");
+
+/* 8 sub-blocks of 32 = 8 groups of 4: 9-bit grid indices (qs low bytes, qh 9th bits), 8-bit sign
+ * bytes, 4-bit scales s per sub-block: x = d * (1 + 2s) * grid * sign. 3.4375 bpw. */
+typedef struct slm_block_iq3_s {
+    uint16_t d;                     /* fp16 super-block scale */
+    uint8_t qs[SLM_QK_K / 4];       /* grid index low bytes */
+    uint8_t qh[SLM_QK_K / 32];      /* 9th index bits, one byte per sub-block */
+    uint8_t signs[SLM_QK_K / 8];    /* one sign byte per 8 values */
+    uint8_t scales[SLM_QK_K / 64];  /* 4-bit scales, two per byte */
+} slm_block_iq3_s;
+static_assert(sizeof(slm_block_iq3_s) == 2 + 13 * (SLM_QK_K / 32) + SLM_QK_K / 64, "wrong iq3_s block size/padding");
+
+#define SLM_IQ1S_DELTA 0.125f /* ggml's IQ1S_DELTA (= IQ1M_DELTA): grid coordinates -1, 0, 1 +- delta */
+
+/* 8 sub-blocks of 32: 11-bit grid indices (qs low bytes; qh[ib] bits 3l..3l+2), per sub-block a
+ * 3-bit scale s (qh bits 12..14) and the sign of delta (bit 15): x = d * (2s + 1) * (grid + delta).
+ * 1.5625 bpw. */
+typedef struct slm_block_iq1_s {
+    uint16_t d;                     /* fp16 super-block scale */
+    uint8_t qs[SLM_QK_K / 8];       /* grid index low bytes */
+    uint16_t qh[SLM_QK_K / 32];     /* high index bits, scale, delta sign */
+} slm_block_iq1_s;
+static_assert(sizeof(slm_block_iq1_s) == 2 + SLM_QK_K / 8 + SLM_QK_K / 16, "wrong iq1_s block size/padding");
+
+/* 16 sub-blocks of 16: 11-bit grid indices (qs low bytes; qh nibbles: 3 high bits + delta sign
+ * bit per group of 8), 3-bit scales per sub-block, and the fp16 super-block scale spread over
+ * the top nibbles of the four little-endian u16 in scales[]. 1.75 bpw. */
+typedef struct slm_block_iq1_m {
+    uint8_t qs[SLM_QK_K / 8];       /* grid index low bytes */
+    uint8_t qh[SLM_QK_K / 16];      /* per group of 8: 3 high index bits, then the delta sign bit */
+    uint8_t scales[SLM_QK_K / 32];  /* 4 u16: 4 x 3-bit scales (bits 0..11) + a nibble of the fp16 d */
+} slm_block_iq1_m;
+static_assert(sizeof(slm_block_iq1_m) == SLM_QK_K / 8 + SLM_QK_K / 16 + SLM_QK_K / 32, "wrong iq1_m block size/padding");
+
 /* ------------------------------------------------------------------------------ kernels
  *
  * slm_quantize_row_<t>_ref(x, y, k): ggml's reference quantizer; k a multiple of the block size.
@@ -190,6 +266,21 @@ void slm_dequantize_row_iq4_nl(const void *restrict x, float *restrict y, int64_
 
 void slm_quantize_row_iq4_xs_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_iq4_xs(const void *restrict x, float *restrict y, int64_t k);
+
+/* ggml has a from_float_ref for these three (its chunk quantizer without weights). */
+void slm_quantize_row_iq3_xxs_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_iq3_xxs(const void *restrict x, float *restrict y, int64_t k);
+
+void slm_quantize_row_iq3_s_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_iq3_s(const void *restrict x, float *restrict y, int64_t k);
+
+void slm_quantize_row_iq2_s_ref(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_iq2_s(const void *restrict x, float *restrict y, int64_t k);
+
+void slm_dequantize_row_iq2_xxs(const void *restrict x, float *restrict y, int64_t k);
+void slm_dequantize_row_iq2_xs(const void *restrict x, float *restrict y, int64_t k);
+void slm_dequantize_row_iq1_s(const void *restrict x, float *restrict y, int64_t k);
+void slm_dequantize_row_iq1_m(const void *restrict x, float *restrict y, int64_t k);
 
 /* ------------------------------------------------------------------------ row dispatch */
 
@@ -260,10 +351,30 @@ size_t slm_quantize_iq4_nl_kernel(const float *restrict src, void *restrict dst,
                                   const float *imatrix, slm_quant_kernel kernel);
 size_t slm_quantize_iq4_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                   const float *imatrix, slm_quant_kernel kernel);
+/* The lattice quants (q_iq1.c, q_iq2.c, q_iq3.c): SLM_KERNEL_AUTO runs the AVX2 neighbour scans and
+ * split searches where the CPU has them (the scalar code's bytes; test_iq.c checks both against
+ * ggml's golden bytes and each other). imatrix may be NULL for iq3_xxs, iq3_s, iq2_s and iq1_m
+ * (ggml's weightless formulas); iq2_xxs, iq2_xs and iq1_s SLM_ASSERT it (slm_quant_requires_imatrix). */
+size_t slm_quantize_iq2_xxs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                   const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq2_xs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                  const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq2_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                 const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq3_xxs_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                   const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq3_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                 const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq1_s_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                 const float *imatrix, slm_quant_kernel kernel);
+size_t slm_quantize_iq1_m_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
+                                 const float *imatrix, slm_quant_kernel kernel);
 
 /* Solvers from q_kquants.c that the legacy importance-weighted paths share (ggml's names). */
 float slm_make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L, int rmse_type,
                          const float *restrict qw);
+/* ggml's make_qp_quants: non-negative x to L in [0, nmax] (also iq2_xxs's start scale). */
+float slm_make_qp_quants(int n, int nmax, const float *restrict x, uint8_t *restrict L, const float *quant_weights);
 float slm_make_qkx3_quants(int n, int nmax, const float *restrict x, const float *restrict weights, uint8_t *restrict L,
                            float *restrict the_min, uint8_t *restrict Laux, float rmin, float rdelta, int nstep,
                            int use_mad);

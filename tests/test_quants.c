@@ -272,8 +272,8 @@ static void test_quants_golden_covers_manifest(void **state) {
     cJSON_Delete(m);
 }
 
-/* The type table writes exactly the 12 block types and F32/F16/BF16, and reads those plus Q8_K
-   (an activation type). */
+/* The type table writes exactly the 12 block types, F32/F16/BF16 and the 7 lattice types of
+   test_iq.c, and reads those plus Q8_K (an activation type). */
 static void test_quants_supported_types(void **state) {
     (void)state;
     int n_yes = 0;
@@ -282,14 +282,15 @@ static void test_quants_supported_types(void **state) {
         assert_int_equal(q || type == SLM_DTYPE_Q8_K, d);
         n_yes += q;
     }
-    assert_int_equal(n_yes, N_TYPES + 3);
+    assert_int_equal(n_yes, N_TYPES + 3 + 7); /* + the seven lattice types, checked in test_iq.c */
     char names[256];
     assert_string_equal(slm_dtype_list_writable(names, sizeof names),
-                        "F32 F16 BF16 Q8_0 Q6_K Q5_1 Q5_0 Q5_K Q4_1 Q4_0 Q4_K IQ4_NL IQ4_XS Q3_K Q2_K");
+                        "F32 F16 BF16 Q8_0 Q6_K Q5_1 Q5_0 Q5_K Q4_1 Q4_0 Q4_K IQ4_NL IQ4_XS Q3_K IQ3_S IQ3_XXS Q2_K IQ2_S "
+                        "IQ2_XS IQ2_XXS IQ1_M IQ1_S");
     for (int i = 0; i < N_TYPES; i++) assert_true(slm_dtype_can_write(k_types[i].type));
     assert_true(slm_dtype_can_write(SLM_DTYPE_F32) && slm_dtype_can_write(SLM_DTYPE_F16) &&
                 slm_dtype_can_write(SLM_DTYPE_BF16));
-    assert_false(slm_dtype_can_write(SLM_DTYPE_Q8_1) || slm_dtype_can_write(SLM_DTYPE_IQ2_XXS) ||
+    assert_false(slm_dtype_can_write(SLM_DTYPE_Q8_1) || slm_dtype_can_write(SLM_DTYPE_TQ1_0) ||
                  slm_dtype_can_write(SLM_DTYPE_Q8_K) || slm_dtype_can_write(4 /* removed Q4_2 */));
 }
 
