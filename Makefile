@@ -42,9 +42,11 @@ WFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LDFLAGS   += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS    += $(PKG_LIBS) -lm
+# each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
+# (libzstd joins the library's list when something in it uses it)
+LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
 CLI_SRC   := $(wildcard cli/*.c)
@@ -85,7 +87,7 @@ $(BUILD)/libslm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/slm: $(CLI_OBJ) $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(LIB_LIBS) $(LDLIBS)
 
 $(addprefix $(BUILD)/,$(ALIASES)): | $(BUILD)/slm
 	@ln -sf slm $@
@@ -94,13 +96,13 @@ $(BUILD)/testutil.o: tests/testutil.c | $(BUILD) deps-ok
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/testutil.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/mksynth: $(BUILD)/mksynth.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
 
 $(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
 
 # ---- the main job on the built-in default model
 DEMO_MODEL ?= $(SLM_FIXTURES)/models/tinystories-3M
@@ -110,7 +112,7 @@ demo: all
 
 # ---- tests
 check: all $(TESTS) $(TOOLS)
-	@sh tests/lint.sh
+	@sh tests/lint.sh && sh tests/lint_test.sh
 	@$(MAKE) --no-print-directory check-unit check-cli
 
 check-unit: $(TESTS) $(BUILD)/slm
@@ -133,7 +135,7 @@ bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh
 
 lint:
-	@sh tests/lint.sh
+	@sh tests/lint.sh && sh tests/lint_test.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -3,123 +3,79 @@
  *
  * Pipeline: open the model (and the reference) -> token ids (tokenize the text with the
  * reference's, else the model's tokenizer, or read --tokens-in) -> build -> model/eval ->
- * summary on stderr, JSON on stdout, report folder.
+ * summary on stderr, JSON on stdout (the report's schema), report folder.
  */
-#include <cjson/cJSON.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "args.h"
 #include "cli.h"
 #include "core/afile.h"
-#include "core/dtype.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
 #include "formats/model_src.h"
-#include "report/report.h"
+#include "formats/token_ids.h"
 #include "model/eval.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "msg.h"
+#include "opts.h"
 #include "quantize/recipe.h"
+#include "report/report.h"
 
-#define DEFAULT_CTX 512 /* llama-perplexity's default -c */
+typedef struct eval_opts {
+    const char *text, *tokens_in, *dump_tokens, *dump_nll, *ref, *report_dir;
+    long ctx, chunks;
+    int convention, numerics, json;
+} eval_opts;
 
-static void usage(FILE *f, int full) {
-    fprintf(f, "usage: slm eval MODEL (--text FILE | --tokens-in FILE) [--ctx N] [--convention second-half|all]\n"
-               "                [--ref REF_MODEL] [--json] [--report-dir DIR] [options]\n");
-    if (!full) return;
-    fprintf(f, "\nPerplexity of MODEL (a Hugging Face folder or a GGUF, any type slm reads) on a text, and\n"
-               "with --ref its KL divergence from a reference model on the same token ids.\n\n"
-               "options:\n"
-               "  --text FILE          text to score, tokenized with the model's tokenizer (the reference's\n"
-               "                       with --ref), as llama.cpp's perplexity tool does\n"
-               "  --tokens-in FILE     score these token ids instead: little-endian int32, or whitespace-\n"
-               "                       separated decimal ids (llppl --dump-tokens); used as they are\n"
-               "  --dump-tokens FILE   write the ids scored, one per line (what llppl --tokens-in reads)\n"
-               "  --dump-nll FILE      write 'window position token nll' per scored id (as llppl --dump-nll)\n"
-               "  --ctx N              window length [%d]\n"
-               "  --convention C       second-half (default): llama-perplexity's windows of N ids of the\n"
-               "                       BOS-prefixed stream, first id replaced by BOS, the second half scored;\n"
-               "                       all: windows of BOS + N-1 ids of the stream (no BOS), every id scored\n"
-               "  --chunks K           score at most K windows\n"
-               "  --ref REF_MODEL      also report KL(ref || model), top-1 agreement and delta PPL\n"
-               "  --numerics N         f32 (default): f32 activations and KV cache, weights as dequantized;\n"
-               "                       ggml: round as llama.cpp's CPU backend does (activations to each\n"
-               "                       weight's Q8_0/Q8_K/F16 dot type, F16 KV cache, F16 flash attention)\n"
-               "  --json               machine-readable result on stdout\n"
-               "  --report-dir DIR     write DIR/report.json, report.md and report.html\n"
-               "  -f, --force          overwrite existing report and dump files\n"
-               "  -t, --threads N      threads (default: OMP_NUM_THREADS, else all cores); results do not\n"
-               "                       depend on it\n"
-               "  -q, -v               quieter / more verbose; --progress, --no-progress\n"
-               "  -h, --help           this help\n"
-               "\nThe summary goes to stderr (with --json only on a terminal or with -v).\n"
-               "exit status: 0 ok, 1 failure, 2 usage, 130/143 interrupted\n", DEFAULT_CTX);
-}
+static const opt_choice k_conventions[] = {{"second-half", SLM_PPL_SECOND_HALF}, {"all", SLM_PPL_ALL}, {NULL, 0}};
+static const opt_choice k_numerics[] = {{"f32", SLM_NUMERICS_F32}, {"ggml", SLM_NUMERICS_GGML}, {NULL, 0}};
+
+static const opt k_opts[] = {
+    {"--text", NULL, OPT_STR, OPT_OF(eval_opts, text), "FILE",
+     "text to score, tokenized with the model's tokenizer (the reference's\nwith --ref), as llama.cpp's perplexity tool does",
+     0, 0, NULL, NULL},
+    {"--tokens-in", NULL, OPT_STR, OPT_OF(eval_opts, tokens_in), "FILE",
+     "score these token ids instead: little-endian int32, or whitespace-\nseparated decimal ids (llppl --dump-tokens); used as they are",
+     0, 0, NULL, NULL},
+    {"--dump-tokens", NULL, OPT_STR, OPT_OF(eval_opts, dump_tokens), "FILE",
+     "write the ids scored, one per line (what llppl --tokens-in reads)", 0, 0, NULL, NULL},
+    {"--dump-nll", NULL, OPT_STR, OPT_OF(eval_opts, dump_nll), "FILE",
+     "write 'window position token nll' per scored id (as llppl --dump-nll)", 0, 0, NULL, NULL},
+    {"--ctx", "-c", OPT_INT, OPT_OF(eval_opts, ctx), "N", "window length [512, llama-perplexity's default]", 2, 1 << 20, NULL,
+     NULL},
+    {"--convention", NULL, OPT_CHOICE, OPT_OF(eval_opts, convention), NULL,
+     "second-half (default): llama-perplexity's windows of N ids of the\nBOS-prefixed stream, first id replaced by BOS, the "
+     "second half scored;\nall: windows of BOS + N-1 ids of the stream (no BOS), every id scored",
+     0, 0, k_conventions, NULL},
+    {"--chunks", NULL, OPT_INT, OPT_OF(eval_opts, chunks), "K", "score at most K windows", 1, 9.2e18, NULL, NULL},
+    {"--ref", NULL, OPT_STR, OPT_OF(eval_opts, ref), "REF_MODEL", "also report KL(ref || model), top-1 agreement and delta PPL", 0,
+     0, NULL, NULL},
+    {"--numerics", NULL, OPT_CHOICE, OPT_OF(eval_opts, numerics), NULL,
+     "f32 (default): f32 activations and KV cache, weights as dequantized;\nggml: round as llama.cpp's CPU backend does "
+     "(activations to each\nweight's Q8_0/Q8_K/F16 dot type, F16 KV cache, F16 flash attention)",
+     0, 0, k_numerics, NULL},
+    {"--json", NULL, OPT_FLAG, OPT_OF(eval_opts, json), NULL, "the result on stdout as JSON: the report's object (report.json)", 0,
+     0, NULL, NULL},
+    {"--report-dir", NULL, OPT_STR, OPT_OF(eval_opts, report_dir), "DIR", "write DIR/report.json, report.md and report.html", 0,
+     0, NULL, NULL},
+};
+
+static const cmd_spec k_spec = {
+    "eval", "MODEL (--text FILE | --tokens-in FILE) [--ctx N] [--convention second-half|all]\n"
+            "                [--ref REF_MODEL] [--json] [--report-dir DIR] [options]",
+    "Perplexity of MODEL (a Hugging Face folder or a GGUF, any type slm reads) on a text, and\n"
+    "with --ref its KL divergence from a reference model on the same token ids.",
+    k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "MODEL",
+    "The summary goes to stderr (with --json only on a terminal or with -v); -f overwrites\n"
+    "existing report and dump files.", 0,
+};
 
 /* ---------------------------------------------------------------------------------------------
- * token ids in and out */
-
-/* Little-endian int32 when the file has a NUL byte (ids below 2^24 always do), else text. */
-static int read_ids_file(const char *path, int32_t **ids, int64_t *n_ids, slm_err *err) {
-    slm_map mp = {0};
-    *ids = NULL;
-    *n_ids = 0;
-    SLM_TRY(slm_map_open(&mp, path, err));
-    int rc = SLM_OK;
-    const char *d = (const char *)mp.data;
-    if (mp.size && memchr(d, 0, mp.size)) {
-        if (mp.size % 4) rc = slm_errf(err, SLM_E_FORMAT, "%s: %zu bytes is not a whole number of int32 ids", path, mp.size);
-        if (!rc) rc = slm_alloc((void **)ids, mp.size, err, "token ids");
-        if (!rc) {
-            memcpy(*ids, d, mp.size); /* little-endian host (core/slm.h) */
-            *n_ids = (int64_t)(mp.size / 4);
-        }
-    } else {
-        size_t cap = mp.size / 2 + 1, n = 0; /* at most one id per two bytes */
-        rc = slm_alloc((void **)ids, sizeof(int32_t) * cap, err, "token ids");
-        for (size_t i = 0; !rc && i < mp.size;) {
-            if (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
-                i++;
-                continue;
-            }
-            size_t j = i;
-            long v = 0;
-            while (j < mp.size && d[j] >= '0' && d[j] <= '9' && v <= INT32_MAX) v = v * 10 + (d[j++] - '0');
-            if (j == i || v > INT32_MAX || (j < mp.size && !strchr(" \n\t\r", d[j]))) {
-                rc = slm_errf(err, SLM_E_FORMAT, "%s: byte %zu: expected a token id (a decimal number)", path, i);
-                break;
-            }
-            (*ids)[n++] = (int32_t)v;
-            i = j;
-        }
-        *n_ids = (int64_t)n;
-    }
-    slm_map_close(&mp);
-    if (rc) {
-        slm_free(*ids);
-        *ids = NULL;
-    }
-    return rc;
-}
-
-static int write_ids_file(const char *path, const int32_t *ids, int64_t n, slm_err *err) {
-    slm_afile f = {0};
-    SLM_TRY(slm_afile_open(&f, path, err));
-    char line[16];
-    int rc = SLM_OK;
-    for (int64_t i = 0; !rc && i < n; i++) rc = slm_afile_write(&f, line, (size_t)snprintf(line, sizeof line, "%d\n", ids[i]), err);
-    if (!rc) return slm_afile_commit(&f, err);
-    slm_afile_abort(&f);
-    return rc;
-}
+ * token ids and the NLL dump */
 
 /* "window position token nll" per scored id, positions as llppl numbers them (of the target) */
 static int write_nll_file(const char *path, const slm_ppl_result *p, const int32_t *ids, const slm_eval_opts *o,
@@ -246,140 +202,131 @@ static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, do
 /* ---------------------------------------------------------------------------------------------
  * the command */
 
-int cmd_eval(int argc, char **argv) {
-    common_opts co = {0};
-    const char *in = NULL, *ref = NULL, *text = NULL, *tokens_in = NULL, *dump = NULL, *dump_nll = NULL, *report_dir = NULL;
-    long ctx = DEFAULT_CTX, chunks = 0;
-    int convention = SLM_PPL_SECOND_HALF, json = 0, numerics = SLM_NUMERICS_F32;
-    args a;
-    args_init(&a, argc, argv);
-    for (const char *s; (s = args_next(&a));) {
-        int r;
-        if (!args_is_opt(&a)) {
-            if (in) return msg_usage_error("unexpected argument '%s'", s);
-            in = s;
-        } else if ((r = args_common(&a, &co))) {
-            if (r < 0) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--text", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            text = a.val;
-        } else if ((r = args_value(&a, "--tokens-in", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            tokens_in = a.val;
-        } else if ((r = args_value(&a, "--dump-tokens", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            dump = a.val;
-        } else if ((r = args_value(&a, "--dump-nll", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            dump_nll = a.val;
-        } else if ((r = args_value(&a, "--ref", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            ref = a.val;
-        } else if ((r = args_value(&a, "--report-dir", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            report_dir = a.val;
-        } else if ((r = args_value(&a, "--ctx", "-c"))) {
-            if (r < 0 || args_int(&a, "--ctx", 2, 1 << 20, &ctx)) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--chunks", NULL))) {
-            if (r < 0 || args_int(&a, "--chunks", 1, LONG_MAX, &chunks)) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--convention", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            convention = slm_ppl_convention_parse(a.val);
-            if (!convention) return msg_usage_error("--convention: '%s' is not second-half or all", a.val);
-        } else if ((r = args_value(&a, "--numerics", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            if (!strcmp(a.val, "ggml")) numerics = SLM_NUMERICS_GGML;
-            else if (!strcmp(a.val, "f32")) numerics = SLM_NUMERICS_F32;
-            else return msg_usage_error("--numerics: '%s' is not f32 or ggml", a.val);
-        } else if (args_flag(&a, "--json", NULL)) {
-            json = 1;
-        } else {
-            return msg_usage_error("unknown option '%s'", s);
-        }
-    }
-    if (co.help) { usage(stdout, co.help == 2); return EXIT_OK; }
-    if (!in) return msg_usage_error("missing MODEL");
-    if (!text == !tokens_in) return msg_usage_error(text ? "--text and --tokens-in exclude each other" : "missing --text FILE (or --tokens-in FILE)");
-    if (convention == SLM_PPL_SECOND_HALF && ctx < 4) return msg_usage_error("--ctx: must be at least 4 for second-half");
-    if (dump && cli_check_output(dump, co.force, text ? text : tokens_in)) return EXIT_FAIL;
-    if (dump_nll && cli_check_output(dump_nll, co.force, text ? text : tokens_in)) return EXIT_FAIL;
-    char report_json[4096];
-    if (report_dir) {
-        snprintf(report_json, sizeof report_json, "%s/%s", report_dir, SLM_REPORT_JSON_NAME);
-        if (cli_check_output(report_json, co.force, NULL)) return EXIT_FAIL;
-    }
-    slm_threads_set(co.threads);
+/* What one evaluation holds: the model(s), the tokenizer, the ids and the results. */
+typedef struct eval_state {
+    slm_src src, rsrc;
+    slm_tokenizer tok;
+    slm_model m, rm;
+    int32_t *ids;
+    int64_t n_ids;
+    int32_t bos;
+    slm_ppl_result ppl;
+    slm_kl_result kl;
+    slm_report rep;
+} eval_state;
 
-    double t0 = cli_now();
-    slm_err err = {0};
-    slm_src src = {0}, rsrc = {0};
-    slm_model m = {0}, rm = {0};
-    int32_t *ids = NULL;
-    int64_t n_ids = 0;
-    slm_ppl_result ppl = {0};
-    slm_kl_result kl = {0};
-    slm_report rep = {0};
-    slm_tokenizer tok = {0};
-    int rc = slm_src_open(&src, in, &err);
-    if (!rc && ref) rc = slm_src_open(&rsrc, ref, &err);
-    if (!rc && ref && rsrc.cfg.n_vocab != src.cfg.n_vocab)
-        rc = slm_errf(&err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", in, src.cfg.n_vocab, ref,
-                      rsrc.cfg.n_vocab);
-    const slm_src *tsrc = ref ? &rsrc : &src; /* whose tokenizer (llkld: the reference's) */
-    /* BOS as llama.cpp uses it: the vocab's when it adds one (config.json's without a vocab) */
-    int32_t bos = tsrc->cfg.bos_id;
-    if (!rc && tsrc->vocab.kind != SLM_VOCAB_NONE) {
-        rc = slm_tokenizer_build(&tok, &tsrc->vocab, &err);
-        if (!rc) bos = slm_tokenizer_bos(&tok);
-    } else if (!rc && text) {
-        rc = slm_errf(&err, SLM_E_UNSUPPORTED, "%s: has no tokenizer (use --tokens-in)", tsrc->name);
+static void eval_state_free(eval_state *s) {
+    slm_tokenizer_free(&s->tok);
+    slm_report_free(&s->rep);
+    slm_kl_result_free(&s->kl);
+    slm_ppl_result_free(&s->ppl);
+    slm_free(s->ids);
+    slm_model_free(&s->rm);
+    slm_model_free(&s->m);
+    slm_src_close(&s->rsrc);
+    slm_src_close(&s->src);
+}
+
+/* The ids to score: the text tokenized with the reference's (else the model's) tokenizer, BOS
+   as llama.cpp uses it (the vocab's when it adds one, config.json's without a vocab), or the
+   ids of --tokens-in; every id checked against both vocabularies. */
+static int load_ids(eval_state *s, const eval_opts *o, slm_err *err) {
+    const slm_src *tsrc = o->ref ? &s->rsrc : &s->src; /* whose tokenizer (llkld: the reference's) */
+    const char *what = o->text ? o->text : o->tokens_in;
+    s->bos = tsrc->cfg.bos_id;
+    if (tsrc->vocab.kind != SLM_VOCAB_NONE) {
+        SLM_TRY(slm_tokenizer_build(&s->tok, &tsrc->vocab, err));
+        s->bos = slm_tokenizer_bos(&s->tok);
+    } else if (o->text) {
+        return slm_errf(err, SLM_E_UNSUPPORTED, "%s: has no tokenizer (use --tokens-in)", tsrc->name);
     }
-    if (!rc && text) rc = tokenize_file(&tok, text, convention == SLM_PPL_SECOND_HALF, &ids, &n_ids, &err);
-    if (!rc && tokens_in) rc = read_ids_file(tokens_in, &ids, &n_ids, &err);
-    for (int64_t i = 0; !rc && i < n_ids; i++)
-        if (ids[i] < 0 || ids[i] >= src.cfg.n_vocab || (ref && ids[i] >= rsrc.cfg.n_vocab))
-            rc = slm_errf(&err, SLM_E_DATA, "%s: token %lld is id %d, outside the vocabulary of %d", text ? text : tokens_in,
-                          (long long)i, ids[i], src.cfg.n_vocab);
-    if (!rc && dump) rc = write_ids_file(dump, ids, n_ids, &err);
-    if (!rc && src.cfg.n_ctx_train > 0 && ctx > src.cfg.n_ctx_train)
-        msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, ctx, src.cfg.n_ctx_train);
-    if (!rc) rc = cli_model_build(&src, &m, (int)ctx, &err);
-    if (!rc && ref) rc = cli_model_build(&rsrc, &rm, (int)ctx, &err);
-    m.numerics = rm.numerics = numerics;
+    if (o->text) SLM_TRY(tokenize_file(&s->tok, o->text, o->convention == SLM_PPL_SECOND_HALF, &s->ids, &s->n_ids, err));
+    else SLM_TRY(slm_ids_read(o->tokens_in, &s->ids, &s->n_ids, err));
+    for (int64_t i = 0; i < s->n_ids; i++)
+        if (s->ids[i] < 0 || s->ids[i] >= s->src.cfg.n_vocab || (o->ref && s->ids[i] >= s->rsrc.cfg.n_vocab))
+            return slm_errf(err, SLM_E_DATA, "%s: token %lld is id %d, outside the vocabulary of %d", what, (long long)i,
+                            s->ids[i], s->src.cfg.n_vocab);
+    return o->dump_tokens ? slm_ids_write(o->dump_tokens, s->ids, s->n_ids, err) : SLM_OK;
+}
+
+/* Opens the model(s), reads the ids, builds the transformer(s). */
+static int load(eval_state *s, const char *in, const eval_opts *o, slm_err *err) {
+    SLM_TRY(slm_src_open(&s->src, in, err));
+    if (o->ref) SLM_TRY(slm_src_open(&s->rsrc, o->ref, err));
+    if (o->ref && s->rsrc.cfg.n_vocab != s->src.cfg.n_vocab)
+        return slm_errf(err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", in, s->src.cfg.n_vocab, o->ref,
+                        s->rsrc.cfg.n_vocab);
+    SLM_TRY(load_ids(s, o, err));
+    if (s->src.cfg.n_ctx_train > 0 && o->ctx > s->src.cfg.n_ctx_train)
+        msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, o->ctx, s->src.cfg.n_ctx_train);
+    SLM_TRY(cli_model_build(&s->src, &s->m, (int)o->ctx, err));
+    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, (int)o->ctx, err));
+    s->m.numerics = s->rm.numerics = o->numerics;
+    return SLM_OK;
+}
+
+static slm_eval_opts eval_opts_of(const eval_opts *o, int32_t bos) {
+    return (slm_eval_opts){.ctx = (int)o->ctx, .convention = o->convention, .bos_id = bos, .max_chunks = o->chunks,
+                           .keep_token_nll = o->dump_nll != NULL, .progress = progress};
+}
+
+/* Scores, then the summary, the JSON (the report's schema), the NLL dump and the report folder. */
+static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm_err *err) {
+    slm_eval_opts eo = eval_opts_of(o, s->bos);
     double t1 = cli_now();
-    slm_eval_opts o = {.ctx = (int)ctx, .convention = convention, .bos_id = bos, .max_chunks = chunks,
-                       .keep_token_nll = dump_nll != NULL, .progress = progress};
-    if (!rc && !ref) rc = slm_eval_ppl(&m, ids, n_ids, &o, &ppl, &err);
-    if (!rc && ref) rc = slm_eval_kl(&rm, &m, ids, n_ids, &o, &kl, &err);
-    if (rc == SLM_E_DATA) slm_err_prefix(&err, "%s", text ? text : tokens_in); /* too short for a window */
+    int rc = o->ref ? slm_eval_kl(&s->rm, &s->m, s->ids, s->n_ids, &eo, &s->kl, err)
+                    : slm_eval_ppl(&s->m, s->ids, s->n_ids, &eo, &s->ppl, err);
+    if (rc == SLM_E_DATA) slm_err_prefix(err, "%s", o->text ? o->text : o->tokens_in); /* too short for a window */
     msg_progress_done();
-    if (rc) goto done;
-    double t2 = cli_now();
-
-    const slm_ppl_result *p = ref ? &kl.model : &ppl;
-    eval_run e = {.model = in, .ref = ref, .input = text ? text : tokens_in, .src = &src, .ctx = (int)ctx,
-                  .convention = convention, .threads = slm_threads_get(), .numerics = numerics, .n_ids = n_ids, .seconds = t2 - t1,
-                  .peak_rss = cli_peak_rss(), .ppl = p, .kl = ref ? &kl : NULL};
-    e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)ctx / e.seconds : 0;
-    if (msg_show_summary() || (!json && g_msg.verbosity >= 1)) print_summary(&e, stderr);
-    fill_report(&rep, &e, &m, cli_now() - t0);
-    if (json) { /* the report's schema: the same keys as report.json */
-        char *js = slm_report_json_string(&rep);
-        if (!js) rc = slm_errf(&err, SLM_E_NOMEM, "rendering the JSON report: out of memory");
-        else printf("%s\n", js), fflush(stdout);
+    if (rc) return rc;
+    const slm_ppl_result *p = o->ref ? &s->kl.model : &s->ppl;
+    eval_run e = {.model = in, .ref = o->ref, .input = o->text ? o->text : o->tokens_in, .src = &s->src, .ctx = (int)o->ctx,
+                  .convention = o->convention, .threads = slm_threads_get(), .numerics = o->numerics, .n_ids = s->n_ids,
+                  .seconds = cli_now() - t1, .peak_rss = cli_peak_rss(), .ppl = p, .kl = o->ref ? &s->kl : NULL};
+    e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)o->ctx / e.seconds : 0;
+    if (msg_show_summary() || (!o->json && g_msg.verbosity >= 1)) print_summary(&e, stderr);
+    fill_report(&s->rep, &e, &s->m, cli_now() - t0);
+    if (o->json) { /* the report's schema: the same keys as report.json */
+        char *js = slm_report_json_string(&s->rep);
+        if (!js) return slm_errf(err, SLM_E_NOMEM, "rendering the JSON report: out of memory");
+        printf("%s\n", js);
+        fflush(stdout);
         free(js);
     }
-    if (!rc && dump_nll) rc = write_nll_file(dump_nll, p, ids, &o, &err);
-    if (!rc && report_dir) rc = slm_report_write_dir(&rep, 1, report_dir, &err);
-done:
-    slm_tokenizer_free(&tok);
-    slm_report_free(&rep);
-    slm_kl_result_free(&kl);
-    slm_ppl_result_free(&ppl);
-    slm_free(ids);
-    slm_model_free(&rm);
-    slm_model_free(&m);
-    slm_src_close(&rsrc);
-    slm_src_close(&src);
+    if (o->dump_nll) SLM_TRY(write_nll_file(o->dump_nll, p, s->ids, &eo, err));
+    return o->report_dir ? slm_report_write_dir(&s->rep, 1, o->report_dir, err) : SLM_OK;
+}
+
+/* What parsing cannot check alone; output files refused before any work. */
+static int check_opts(const eval_opts *o, int force) {
+    const char *input = o->text ? o->text : o->tokens_in;
+    if (!o->text == !o->tokens_in)
+        return msg_usage_error(o->text ? "--text and --tokens-in exclude each other" : "missing --text FILE (or --tokens-in FILE)");
+    if (o->convention == SLM_PPL_SECOND_HALF && o->ctx < 4) return msg_usage_error("--ctx: must be at least 4 for second-half");
+    if (o->dump_tokens && cli_check_output(o->dump_tokens, force, input)) return EXIT_FAIL;
+    if (o->dump_nll && cli_check_output(o->dump_nll, force, input)) return EXIT_FAIL;
+    if (o->report_dir) {
+        char report_json[4096];
+        snprintf(report_json, sizeof report_json, "%s/%s", o->report_dir, SLM_REPORT_JSON_NAME);
+        if (cli_check_output(report_json, force, NULL)) return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_opts o = {.ctx = 512, .convention = SLM_PPL_SECOND_HALF, .numerics = SLM_NUMERICS_F32};
+    common_opts co = {0};
+    const char *pos[1];
+    int n_pos, rc;
+    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
+    if (co.help) return EXIT_OK;
+    if ((rc = check_opts(&o, co.force))) return rc;
+    slm_threads_set((int)co.threads);
+    double t0 = cli_now();
+    slm_err err = {0};
+    eval_state s = {0};
+    rc = load(&s, pos[0], &o, &err);
+    if (!rc) rc = run(&s, pos[0], &o, t0, &err);
+    eval_state_free(&s);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

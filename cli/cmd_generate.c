@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
 #include "cli.h"
 #include "core/mem.h"
 #include "core/slm.h"
@@ -17,22 +16,30 @@
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "msg.h"
+#include "opts.h"
 
-static void usage(FILE *f, int full) {
-    fprintf(f, "usage: slm generate MODEL -p TEXT [-n N] [--ignore-eos] [--ids] [options]\n");
-    if (!full) return;
-    fprintf(f, "\nGreedy generation (argmax, ties to the lowest id) from MODEL, a Hugging Face folder or\n"
-               "a GGUF. Prints the prompt and its continuation to stdout.\n\n"
-               "options:\n"
-               "  -p, --prompt TEXT   prompt (tokenized with BOS when the vocabulary adds one)\n"
-               "  -n, --n-predict N   tokens to generate [32]\n"
-               "  --ignore-eos        do not stop at the end-of-sequence token\n"
-               "  --ids               print the prompt and generated token ids instead of text\n"
-               "  -t, --threads N     threads (default: OMP_NUM_THREADS, else all cores)\n"
-               "  -q, -v              quieter / more verbose\n"
-               "  -h, --help          this help\n"
-               "\nexit status: 0 ok, 1 failure, 2 usage, 130/143 interrupted\n");
-}
+typedef struct generate_opts {
+    const char *prompt;
+    long n_gen;
+    int ignore_eos, ids;
+} generate_opts;
+
+static const opt k_opts[] = {
+    {"--prompt", "-p", OPT_STR, OPT_OF(generate_opts, prompt), "TEXT",
+     "prompt (tokenized with BOS when the vocabulary adds one)", 0, 0, NULL, NULL},
+    {"--n-predict", "-n", OPT_INT, OPT_OF(generate_opts, n_gen), "N", "tokens to generate [32]", 0, 1 << 20, NULL, NULL},
+    {"--ignore-eos", NULL, OPT_FLAG, OPT_OF(generate_opts, ignore_eos), NULL, "do not stop at the end-of-sequence token", 0, 0,
+     NULL, NULL},
+    {"--ids", NULL, OPT_FLAG, OPT_OF(generate_opts, ids), NULL, "print the prompt and generated token ids instead of text", 0, 0,
+     NULL, NULL},
+};
+
+static const cmd_spec k_spec = {
+    "generate", "MODEL -p TEXT [-n N] [--ignore-eos] [--ids] [options]",
+    "Greedy generation (argmax, ties to the lowest id) from MODEL, a Hugging Face folder or\n"
+    "a GGUF. Prints the prompt and its continuation to stdout.",
+    k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "MODEL", NULL, 0,
+};
 
 typedef struct printer {
     const slm_tokenizer *tok;
@@ -53,85 +60,73 @@ static void print_piece(void *ud, int32_t id) {
     fflush(stdout);
 }
 
-int cmd_generate(int argc, char **argv) {
-    common_opts co = {0};
-    const char *in = NULL, *prompt = NULL;
-    long n_gen = 32;
-    int ignore_eos = 0, print_ids = 0;
-    args a;
-    args_init(&a, argc, argv);
-    for (const char *s; (s = args_next(&a));) {
-        int r;
-        if (!args_is_opt(&a)) {
-            if (in) return msg_usage_error("unexpected argument '%s'", s);
-            in = s;
-        } else if ((r = args_common(&a, &co))) {
-            if (r < 0) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--prompt", "-p"))) {
-            if (r < 0) return EXIT_USAGE;
-            prompt = a.val;
-        } else if ((r = args_value(&a, "--n-predict", "-n"))) {
-            if (r < 0 || args_int(&a, "--n-predict", 0, 1 << 20, &n_gen)) return EXIT_USAGE;
-        } else if (args_flag(&a, "--ignore-eos", NULL)) {
-            ignore_eos = 1;
-        } else if (args_flag(&a, "--ids", NULL)) {
-            print_ids = 1;
-        } else {
-            return msg_usage_error("unknown option '%s'", s);
-        }
-    }
-    if (co.help) { usage(stdout, co.help == 2); return EXIT_OK; }
-    if (!in) return msg_usage_error("missing MODEL");
-    if (!prompt) return msg_usage_error("missing -p TEXT");
-    slm_threads_set(co.threads);
+/* What a generation holds. */
+typedef struct gen_state {
+    slm_src src;
+    slm_tokenizer tok;
+    slm_model m;
+    int32_t *ids, *out;
+    size_t n_ids;
+} gen_state;
 
-    slm_err err = {0};
-    slm_src src = {0};
-    slm_tokenizer tok = {0};
-    slm_model m = {0};
-    int32_t *ids = NULL, *out = NULL;
-    size_t n_ids = 0;
-    int n_out = 0;
-    int rc = slm_src_open(&src, in, &err);
-    if (!rc && src.vocab.kind == SLM_VOCAB_NONE)
-        rc = slm_errf(&err, SLM_E_UNSUPPORTED, "%s: has no tokenizer", in);
-    if (!rc) rc = slm_tokenizer_build(&tok, &src.vocab, &err);
-    if (!rc) rc = slm_tokenize(&tok, prompt, strlen(prompt), 1, &ids, &n_ids, &err);
-    if (!rc && n_ids == 0) rc = slm_errf(&err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
-    if (!rc && n_ids + (size_t)n_gen > (size_t)1 << 24) rc = slm_errf(&err, SLM_E_ARG, "prompt + -n: too many tokens");
-    int max_ctx = (int)n_ids + (n_gen > 0 ? (int)n_gen - 1 : 0);
-    if (!rc) rc = cli_model_build(&src, &m, max_ctx, &err);
-    if (!rc) rc = slm_alloc((void **)&out, sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1), &err, "generated ids");
-    if (rc) goto done;
-    if (src.cfg.n_ctx_train > 0 && max_ctx > src.cfg.n_ctx_train)
-        msg_warn("%s: %d positions are more than the %d the model was trained on", in, max_ctx, src.cfg.n_ctx_train);
+/* The model, the prompt's ids, the transformer for prompt + n positions. */
+static int load(gen_state *s, const char *in, const generate_opts *o, slm_err *err) {
+    SLM_TRY(slm_src_open(&s->src, in, err));
+    if (s->src.vocab.kind == SLM_VOCAB_NONE) return slm_errf(err, SLM_E_UNSUPPORTED, "%s: has no tokenizer", in);
+    SLM_TRY(slm_tokenizer_build(&s->tok, &s->src.vocab, err));
+    SLM_TRY(slm_tokenize(&s->tok, o->prompt, strlen(o->prompt), 1, &s->ids, &s->n_ids, err));
+    if (s->n_ids == 0) return slm_errf(err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
+    if (s->n_ids + (size_t)o->n_gen > (size_t)1 << 24) return slm_errf(err, SLM_E_ARG, "prompt + -n: too many tokens");
+    int max_ctx = (int)s->n_ids + (o->n_gen > 0 ? (int)o->n_gen - 1 : 0);
+    SLM_TRY(cli_model_build(&s->src, &s->m, max_ctx, err));
+    if (s->src.cfg.n_ctx_train > 0 && max_ctx > s->src.cfg.n_ctx_train)
+        msg_warn("%s: %d positions are more than the %d the model was trained on", in, max_ctx, s->src.cfg.n_ctx_train);
+    return slm_alloc((void **)&s->out, sizeof(int32_t) * (size_t)(o->n_gen > 0 ? o->n_gen : 1), err, "generated ids");
+}
 
+/* Prints the prompt, then each generated piece as it comes. */
+static int run(gen_state *s, const char *in, const generate_opts *o, slm_err *err) {
     int32_t stop[2];
-    int n_stop = 0;
-    const int32_t eos = slm_tokenizer_eos(&tok);
-    if (!ignore_eos && eos >= 0) stop[n_stop++] = eos;
-    if (!ignore_eos && src.vocab.eot_id >= 0 && src.vocab.eot_id != eos) stop[n_stop++] = src.vocab.eot_id;
-    printer pr = {&tok, print_ids, 1};
-    if (print_ids) {
-        for (size_t i = 0; i < n_ids; i++) print_piece(&pr, ids[i]);
+    int n_stop = 0, n_out = 0;
+    const int32_t eos = slm_tokenizer_eos(&s->tok);
+    if (!o->ignore_eos && eos >= 0) stop[n_stop++] = eos;
+    if (!o->ignore_eos && s->src.vocab.eot_id >= 0 && s->src.vocab.eot_id != eos) stop[n_stop++] = s->src.vocab.eot_id;
+    printer pr = {&s->tok, o->ids, 1};
+    if (o->ids) {
+        for (size_t i = 0; i < s->n_ids; i++) print_piece(&pr, s->ids[i]);
         printf(" |");
     } else {
-        fputs(prompt, stdout);
+        fputs(o->prompt, stdout);
     }
-    slm_gen_opts o = {.n_gen = (int)n_gen, .stop = stop, .n_stop = n_stop, .on_token = print_piece, .ud = &pr};
+    slm_gen_opts go = {.n_gen = (int)o->n_gen, .stop = stop, .n_stop = n_stop, .on_token = print_piece, .ud = &pr};
     double t0 = cli_now();
-    rc = slm_generate_greedy(&m, ids, (int)n_ids, &o, out, &n_out, &err);
+    int rc = slm_generate_greedy(&s->m, s->ids, (int)s->n_ids, &go, s->out, &n_out, err);
     double t1 = cli_now();
     putchar('\n');
     fflush(stdout);
     if (!rc && msg_show_summary())
-        fprintf(stderr, "%s: %zu prompt tokens, %d generated in %.3f s (%.1f tokens/s), %d threads\n", in, n_ids, n_out,
+        fprintf(stderr, "%s: %zu prompt tokens, %d generated in %.3f s (%.1f tokens/s), %d threads\n", in, s->n_ids, n_out,
                 t1 - t0, t1 > t0 ? n_out / (t1 - t0) : 0.0, slm_threads_get());
-done:
-    slm_free(out);
-    slm_free(ids);
-    slm_model_free(&m);
-    slm_tokenizer_free(&tok);
-    slm_src_close(&src);
+    return rc;
+}
+
+int cmd_generate(int argc, char **argv) {
+    generate_opts o = {.n_gen = 32};
+    common_opts co = {0};
+    const char *pos[1];
+    int n_pos;
+    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
+    if (co.help) return EXIT_OK;
+    if (!o.prompt) return msg_usage_error("missing -p TEXT");
+    slm_threads_set((int)co.threads);
+    slm_err err = {0};
+    gen_state s = {0};
+    int rc = load(&s, pos[0], &o, &err);
+    if (!rc) rc = run(&s, pos[0], &o, &err);
+    slm_free(s.out);
+    slm_free(s.ids);
+    slm_model_free(&s.m);
+    slm_tokenizer_free(&s.tok);
+    slm_src_close(&s.src);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

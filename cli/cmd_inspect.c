@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
 #include "cli.h"
 #include "core/dtype.h"
 #include "quantize/qtypes.h"
@@ -16,17 +15,23 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "msg.h"
+#include "opts.h"
 
-static void usage(FILE *f, int full) {
-    fprintf(f, "usage: slm inspect FILE [--json]\n");
-    if (!full) return;
-    fprintf(f, "\nPrints the metadata and the tensor table (name, type, shape, bytes, offset) of a GGUF\n"
-               "file, a safetensors file or a Hugging Face folder. Offsets are relative to the data\n"
-               "section. The file is validated completely first.\n\n"
-               "options:\n"
-               "  --json        machine-readable output on stdout\n"
-               "  -h, --help    this help\n");
-}
+typedef struct inspect_opts {
+    int json;
+} inspect_opts;
+
+static const opt k_opts[] = {
+    {"--json", NULL, OPT_FLAG, OPT_OF(inspect_opts, json), NULL, "machine-readable output on stdout", 0, 0, NULL, NULL},
+};
+
+static const cmd_spec k_spec = {
+    "inspect", "FILE [--json]",
+    "Prints the metadata and the tensor table (name, type, shape, bytes, offset) of a GGUF\n"
+    "file, a safetensors file or a Hugging Face folder. Offsets are relative to the data\n"
+    "section. The file is validated completely first.",
+    k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "FILE", NULL, 0,
+};
 
 /* ---- JSON rendering of GGUF values -------------------------------------------------------- */
 
@@ -172,26 +177,14 @@ static int inspect_st(const char *path, int json) {
 }
 
 int cmd_inspect(int argc, char **argv) {
+    inspect_opts o = {0};
     common_opts co = {0};
-    const char *in = NULL;
-    int json = 0;
-    args a;
-    args_init(&a, argc, argv);
-    for (const char *s; (s = args_next(&a));) {
-        int r;
-        if (!args_is_opt(&a)) {
-            if (in) return msg_usage_error("unexpected argument '%s'", s);
-            in = s;
-        } else if ((r = args_common(&a, &co))) {
-            if (r < 0) return EXIT_USAGE;
-        } else if (args_flag(&a, "--json", NULL)) {
-            json = 1;
-        } else {
-            return msg_usage_error("unknown option '%s'", s);
-        }
-    }
-    if (co.help) { usage(stdout, co.help == 2); return EXIT_OK; }
-    if (!in) return msg_usage_error("missing FILE");
+    const char *pos[1];
+    int n_pos;
+    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
+    if (co.help) return EXIT_OK;
+    const char *in = pos[0];
+    const int json = o.json;
     slm_map m;
     slm_err err = {0};
     struct stat st;

@@ -1,151 +1,133 @@
-/* cmd_quantize.c - `slm quantize MODEL -o OUT.gguf --type Q4_K_M [options]`. */
+/* cmd_quantize.c - `slm quantize MODEL -o OUT.gguf --type Q4_K_M [options]`: options, checks, the
+ * export pipeline (cli_export.h) with a recipe, the summary and the reports. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
 #include "cli.h"
+#include "cli_export.h"
 #include "core/dtype.h"
-#include "quantize/qtypes.h"
-#include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
-#include "cli_export.h"
 #include "msg.h"
-#include "quantize/quants.h"
+#include "opts.h"
+#include "quantize/qtypes.h"
 
-#define MAX_OVERRIDES 64
+typedef struct quantize_opts {
+    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type;
+    opt_list tensor_types; /* REGEX=TYPE */
+    int dry, requant, pure, list_types;
+} quantize_opts;
+
+static const opt k_opts[] = {
+    {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE", "output GGUF (required unless --dry-run)", 0, 0, NULL, NULL},
+    {"--type", NULL, OPT_STR, OPT_OF(quantize_opts, type), "TYPE", "recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)", 0, 0,
+     NULL, NULL},
+    {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
+     "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
+    {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
+     NULL},
+    {"--token-embedding-type", NULL, OPT_STR, OPT_OF(quantize_opts, token_embd_type), "TYPE", "type of token_embd.weight", 0, 0,
+     NULL, NULL},
+    {"--pure", NULL, OPT_FLAG, OPT_OF(quantize_opts, pure), NULL, "every quantizable tensor gets the recipe's base type", 0, 0,
+     NULL, NULL},
+    {"--allow-requantize", NULL, OPT_FLAG, OPT_OF(quantize_opts, requant), NULL, "accept an already quantized input", 0, 0,
+     NULL, NULL},
+    {"--dry-run", NULL, OPT_FLAG, OPT_OF(quantize_opts, dry), NULL,
+     "print each tensor's type and the exact output size; write nothing", 0, 0, NULL, NULL},
+    {"--report", NULL, OPT_STR, OPT_OF(quantize_opts, report), "FILE.json", "per-tensor size and error report (JSON)", 0, 0,
+     NULL, NULL},
+    {"--report-dir", NULL, OPT_STR, OPT_OF(quantize_opts, report_dir), "DIR",
+     "the report as report.json, report.md and report.html", 0, 0, NULL, NULL},
+    {"--list-types", NULL, OPT_FLAG, OPT_OF(quantize_opts, list_types), NULL, "list the recipes and tensor types", 0, 0, NULL,
+     NULL},
+};
+
+static const cmd_spec k_spec = {
+    "quantize", "MODEL -o OUT.gguf --type TYPE [options]",
+    "MODEL is a Hugging Face folder or a GGUF file (F32, F16 or BF16). The output is a GGUF\n"
+    "llama.cpp runs as it is; each tensor's type follows llama.cpp's recipe for TYPE.",
+    k_opts, SLM_ARRAY_LEN(k_opts), 0, 1, "MODEL", /* 0: --list-types needs none */
+    "Output is identical for any thread count. Summary on a terminal or with -v.", 0,
+};
 
 static void list_types(FILE *f) {
+    char names[512];
     fprintf(f, "recipes (llama.cpp file types):\n");
-    for (size_t i = 0; slm_ftype_at(i); i++) {
-        const slm_ftype_desc *d = slm_ftype_at(i);
-        fprintf(f, "  %-8s %s\n", d->name, d->about);
-    }
-    char names[256];
+    for (size_t i = 0; slm_ftype_at(i); i++) fprintf(f, "  %-8s %s\n", slm_ftype_at(i)->name, slm_ftype_at(i)->about);
     fprintf(f, "tensor types for overrides: %s\n", slm_dtype_list_writable(names, sizeof names));
 }
 
-static void usage(FILE *f, int full) {
-    fprintf(f, "usage: slm quantize MODEL -o OUT.gguf --type TYPE [options]\n");
-    if (!full) return;
-    fprintf(f, "\nMODEL is a Hugging Face folder or a GGUF file (F32, F16 or BF16). The output is a GGUF\n"
-               "llama.cpp runs as it is; each tensor's type follows llama.cpp's recipe for TYPE.\n\n"
-               "options:\n"
-               "  -o, --output FILE           output GGUF (required unless --dry-run)\n"
-               "  --type TYPE                 recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)\n"
-               "  --tensor-type REGEX=TYPE    type for tensors whose name matches REGEX (repeatable)\n"
-               "  --output-tensor-type TYPE   type of output.weight\n"
-               "  --token-embedding-type TYPE type of token_embd.weight\n"
-               "  --pure                      every quantizable tensor gets the recipe's base type\n"
-               "  --allow-requantize          accept an already quantized input\n"
-               "  --dry-run                   print each tensor's type and the exact output size; write nothing\n"
-               "  --report FILE.json          per-tensor size and error report (JSON)\n"
-               "  --report-dir DIR            the report as report.json, report.md and report.html\n"
-               "  --list-types                list the recipes\n"
-               "  -f, --force                 overwrite an existing output\n"
-               "  -t, --threads N             threads (default: OMP_NUM_THREADS, else all cores)\n"
-               "  -q, -v                      quieter / more verbose; --progress, --no-progress\n"
-               "\nOutput is identical for any thread count. Summary on a terminal or with -v.\n"
-               "exit status: 0 ok, 1 failure, 2 usage, 130/143 interrupted\n");
-}
-
-static int parse_type(const char *opt, const char *name, int *out) {
+static int parse_type(const char *option, const char *name, int *out) {
     int t = slm_dtype_from_name(name);
-    if (t < 0 || !slm_dtype_can_write(t)) return msg_usage_error("%s: unknown tensor type '%s'", opt, name);
+    if (t < 0 || !slm_dtype_can_write(t)) return msg_usage_error("%s: unknown tensor type '%s'", option, name);
     *out = t;
     return 0;
 }
 
-int cmd_quantize(int argc, char **argv) {
-    common_opts co = {0};
-    const char *in = NULL, *out = NULL, *type = NULL, *report = NULL, *report_dir = NULL;
-    int dry = 0, requant = 0, pure = 0, out_type = -1, emb_type = -1;
-    slm_tt_override ov[MAX_OVERRIDES];
-    char ov_pat[MAX_OVERRIDES][256];
-    size_t n_ov = 0;
-    args a;
-    args_init(&a, argc, argv);
-    for (const char *s; (s = args_next(&a));) {
-        int r;
-        if (!args_is_opt(&a)) {
-            if (in) return msg_usage_error("unexpected argument '%s'", s);
-            in = s;
-        } else if ((r = args_common(&a, &co))) {
-            if (r < 0) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--output", "-o"))) {
-            if (r < 0) return EXIT_USAGE;
-            out = a.val;
-        } else if ((r = args_value(&a, "--type", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            type = a.val;
-        } else if ((r = args_value(&a, "--report", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            report = a.val;
-        } else if ((r = args_value(&a, "--report-dir", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            report_dir = a.val;
-        } else if ((r = args_value(&a, "--output-tensor-type", NULL))) {
-            if (r < 0 || parse_type("--output-tensor-type", a.val, &out_type)) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--token-embedding-type", NULL))) {
-            if (r < 0 || parse_type("--token-embedding-type", a.val, &emb_type)) return EXIT_USAGE;
-        } else if ((r = args_value(&a, "--tensor-type", NULL))) {
-            if (r < 0) return EXIT_USAGE;
-            const char *eq = strrchr(a.val, '=');
-            if (!eq || eq == a.val) return msg_usage_error("--tensor-type: expected REGEX=TYPE, got '%s'", a.val);
-            if (n_ov == MAX_OVERRIDES) return msg_usage_error("--tensor-type: at most %d overrides", MAX_OVERRIDES);
-            if ((size_t)(eq - a.val) >= sizeof ov_pat[0]) return msg_usage_error("--tensor-type: pattern too long");
-            snprintf(ov_pat[n_ov], sizeof ov_pat[0], "%.*s", (int)(eq - a.val), a.val);
-            if (parse_type("--tensor-type", eq + 1, &ov[n_ov].type)) return EXIT_USAGE;
-            ov[n_ov].pattern = ov_pat[n_ov];
-            n_ov++;
-        } else if (args_flag(&a, "--dry-run", NULL)) {
-            dry = 1;
-        } else if (args_flag(&a, "--allow-requantize", NULL)) {
-            requant = 1;
-        } else if (args_flag(&a, "--pure", NULL)) {
-            pure = 1;
-        } else if (args_flag(&a, "--list-types", NULL)) {
-            list_types(stdout);
-            return EXIT_OK;
-        } else {
-            return msg_usage_error("unknown option '%s'", s);
-        }
+/* --type, --output-tensor-type, --token-embedding-type and --tensor-type into the recipe. */
+static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override *ov, char (*pat)[256]) {
+    *r = (slm_recipe_opts){.output_type = -1, .token_embd_type = -1, .pure = o->pure, .overrides = ov};
+    if (!(r->ftype = slm_ftype_find(o->type))) return msg_usage_error("unknown type '%s' (see --list-types)", o->type);
+    if (o->output_type && parse_type("--output-tensor-type", o->output_type, &r->output_type)) return EXIT_USAGE;
+    if (o->token_embd_type && parse_type("--token-embedding-type", o->token_embd_type, &r->token_embd_type)) return EXIT_USAGE;
+    for (int i = 0; i < o->tensor_types.n; i++) {
+        const char *v = o->tensor_types.v[i], *eq = strrchr(v, '=');
+        if (!eq || eq == v) return msg_usage_error("--tensor-type: expected REGEX=TYPE, got '%s'", v);
+        if ((size_t)(eq - v) >= sizeof pat[0]) return msg_usage_error("--tensor-type: pattern too long");
+        snprintf(pat[i], sizeof pat[0], "%.*s", (int)(eq - v), v);
+        if (parse_type("--tensor-type", eq + 1, &ov[i].type)) return EXIT_USAGE;
+        ov[i].pattern = pat[i];
     }
-    if (co.help) { usage(stdout, co.help == 2); return EXIT_OK; }
-    if (!in) return msg_usage_error("missing MODEL");
-    if (!type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
-    const slm_ftype_desc *ft = slm_ftype_find(type);
-    if (!ft) return msg_usage_error("unknown type '%s' (see --list-types)", type);
-    if (!out && !dry) return msg_usage_error("missing -o OUT.gguf");
-    if (out && !dry && cli_check_output(out, co.force, in)) return EXIT_FAIL;
-    if (report && cli_check_output(report, co.force, NULL)) return EXIT_FAIL;
-    slm_threads_set(co.threads);
+    r->n_overrides = (size_t)o->tensor_types.n;
+    return 0;
+}
+
+/* The summary (the dry run's whole point: the table on stdout) and the reports. */
+static int finish(const quantize_opts *o, slm_report *r, double t0, slm_err *err) {
+    snprintf(r->command, sizeof r->command, "quantize");
+    snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
+    r->threads = slm_threads_get();
+    r->seconds = cli_now() - t0;
+    r->peak_rss_bytes = cli_peak_rss();
+    if (o->dry) {
+        cli_export_print_summary(r, stdout, 1);
+        printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);
+    } else if (msg_show_summary()) {
+        cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
+    }
+    if (o->report) SLM_TRY(slm_report_write_json(r, o->report, err));
+    if (o->report_dir) SLM_TRY(slm_report_write_dir(r, 1, o->report_dir, err));
+    return SLM_OK;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    quantize_opts o = {0};
+    common_opts co = {0};
+    const char *pos[1];
+    int n_pos;
+    slm_tt_override ov[OPT_LIST_MAX];
+    char pat[OPT_LIST_MAX][256];
+    slm_export_opts eo = {0};
+    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
+    if (co.help) return EXIT_OK;
+    if (o.list_types) return list_types(stdout), EXIT_OK;
+    if (!n_pos) return msg_usage_error("missing MODEL");
+    const char *in = pos[0];
+    if (!o.type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
+    if (recipe_of(&o, &eo.recipe, ov, pat)) return EXIT_USAGE;
+    if (!o.out && !o.dry) return msg_usage_error("missing -o OUT.gguf");
+    if (o.out && !o.dry && cli_check_output(o.out, co.force, in)) return EXIT_FAIL;
+    if (o.report && cli_check_output(o.report, co.force, NULL)) return EXIT_FAIL;
+    slm_threads_set((int)co.threads);
+    eo.allow_requantize = o.requant;
 
     double t0 = cli_now();
     slm_err err = {0};
     cli_export e;
-    slm_export_opts o = {.allow_requantize = requant,
-                         .recipe = {.ftype = ft, .output_type = out_type, .token_embd_type = emb_type, .pure = pure,
-                                    .overrides = ov, .n_overrides = n_ov}};
-    int rc = cli_export_plan(&e, in, &o, &err);
-    if (!rc && !dry) rc = cli_export_write(&e, out, &err);
-    slm_report *r = &e.x.rep;
-    if (!rc) {
-        snprintf(r->command, sizeof r->command, "quantize");
-        snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
-        r->threads = slm_threads_get();
-        r->seconds = cli_now() - t0;
-        r->peak_rss_bytes = cli_peak_rss();
-        if (dry) {
-            cli_export_print_summary(r, stdout, 1); /* the dry run's whole point is this table */
-            printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);
-        } else if (msg_show_summary()) {
-            cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
-        }
-        if (report && !rc) rc = slm_report_write_json(r, report, &err);
-        if (report_dir && !rc) rc = slm_report_write_dir(r, 1, report_dir, &err);
-    }
+    int rc = cli_export_plan(&e, in, &eo, &err);
+    if (!rc && !o.dry) rc = cli_export_write(&e, o.out, &err);
+    if (!rc) rc = finish(&o, &e.x.rep, t0, &err);
     cli_export_free(&e);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

@@ -7,30 +7,34 @@
 #include <string.h>
 
 #include "cli.h"
-#include "args.h"
 #include "core/mem.h"
+#include "core/slm.h"
 #include "report/report.h"
 #include "msg.h"
+#include "opts.h"
 
-static void usage(FILE *f, int full) {
-    fprintf(f, "usage: slm report REPORT.json [REPORT.json ...] -o DIR [-f]\n");
-    if (!full) return;
-    fprintf(f, "\nReads JSON reports written by slm (slm quantize --report FILE.json, slm eval --report-dir) and\n"
-               "writes a human-readable report into DIR (created if missing). An eval report of a file a\n"
-               "quantize report wrote is merged into that run (size and quality on one row).\n"
-               "  " SLM_REPORT_MD_NAME "     facts, evaluation and per-tensor table (one report), or a comparison\n"
-               "                table sorted by output size (several)\n"
-               "  " SLM_REPORT_HTML_NAME "   the same as one self-contained page with SVG charts (bits per weight and\n"
-               "                relative RMSE per tensor; size against KLD/PPL for several runs);\n"
-               "                no scripts, no external resources, works offline\n"
-               "  " SLM_REPORT_JSON_NAME "   the report itself (one input), or " SLM_REPORT_JSONS_NAME ": a JSON array of all inputs\n"
-               "\noptions:\n"
-               "  -o, --output DIR    report folder (required)\n"
-               "  -f, --force         overwrite existing report files in DIR\n"
-               "  -q, -v              quieter / more verbose\n"
-               "  -h, --help          this help\n"
-               "\nexit status: 0 ok, 1 failure (unreadable or invalid report, cannot write), 2 usage\n");
-}
+typedef struct report_opts {
+    const char *out;
+} report_opts;
+
+static const opt k_opts[] = {
+    {"--output", "-o", OPT_STR, OPT_OF(report_opts, out), "DIR", "report folder (required; created if missing)", 0, 0, NULL,
+     NULL},
+};
+
+static const cmd_spec k_spec = {
+    "report", "REPORT.json [REPORT.json ...] -o DIR [-f]",
+    "Reads JSON reports written by slm (slm quantize --report FILE.json, slm eval --report-dir) and\n"
+    "writes a human-readable report into DIR. An eval report of a file a quantize report wrote is\n"
+    "merged into that run (size and quality on one row).\n"
+    "  " SLM_REPORT_MD_NAME "     facts, evaluation and per-tensor table (one report), or a comparison\n"
+    "                table sorted by output size (several)\n"
+    "  " SLM_REPORT_HTML_NAME "   the same as one self-contained page with SVG charts (bits per weight and\n"
+    "                relative RMSE per tensor; size against KLD/PPL for several runs);\n"
+    "                no scripts, no external resources, works offline\n"
+    "  " SLM_REPORT_JSON_NAME "   the report itself (one input), or " SLM_REPORT_JSONS_NAME ": a JSON array of all inputs",
+    k_opts, SLM_ARRAY_LEN(k_opts), 1, -1, "REPORT.json", NULL, 0,
+};
 
 /* Refuses existing outputs without -f, and an output that is one of the inputs. */
 static int check_outputs(const char *dir, size_t n_runs, const char **inputs, size_t n_in, int force) {
@@ -72,47 +76,36 @@ static size_t merge_evals(slm_report *runs, size_t n) {
     return kept;
 }
 
-int cmd_report(int argc, char **argv) {
-    common_opts co = {0};
-    const char *out = NULL;
-    const char **inputs = NULL;
-    size_t n_in = 0;
+/* Reads every input, merges eval runs into the runs they evaluate, writes the folder. */
+static int write_reports(const char *out, const char **inputs, size_t n_in, int force) {
     slm_err err = {0};
-    args a;
-    if (slm_calloc((void **)&inputs, (size_t)argc + 1, sizeof(char *), &err, "argument list")) return cli_fail(&err);
-    args_init(&a, argc, argv);
-    int rc = EXIT_OK;
-    for (const char *s; (s = args_next(&a));) {
-        int r;
-        if (!args_is_opt(&a)) {
-            inputs[n_in++] = s;
-        } else if ((r = args_common(&a, &co))) {
-            if (r < 0) { rc = EXIT_USAGE; goto done; }
-        } else if ((r = args_value(&a, "--output", "-o"))) {
-            if (r < 0) { rc = EXIT_USAGE; goto done; }
-            out = a.val;
-        } else {
-            rc = msg_usage_error("unknown option '%s'", s);
-            goto done;
-        }
-    }
-    if (co.help) { usage(stdout, co.help == 2); goto done; }
-    if (!n_in) { rc = msg_usage_error("missing REPORT.json"); goto done; }
-    if (!out || !out[0]) { rc = msg_usage_error("missing -o DIR"); goto done; }
     slm_report *runs = NULL;
-    if (slm_calloc((void **)&runs, n_in, sizeof(slm_report), &err, "reports")) { rc = cli_fail(&err); goto done; }
-    for (size_t i = 0; i < n_in && !rc; i++) {
+    if (slm_calloc((void **)&runs, n_in, sizeof(slm_report), &err, "reports")) return cli_fail(&err);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < n_in && !rc; i++)
         if (slm_report_read_json(&runs[i], inputs[i], &err)) rc = cli_fail(&err);
-    }
     size_t n_runs = rc ? n_in : merge_evals(runs, n_in);
-    if (!rc && check_outputs(out, n_runs, inputs, n_in, co.force)) rc = EXIT_FAIL;
+    if (!rc && check_outputs(out, n_runs, inputs, n_in, force)) rc = EXIT_FAIL;
     if (!rc && slm_report_write_dir(runs, n_runs, out, &err)) rc = cli_fail(&err);
     if (!rc && msg_show_summary())
         fprintf(stderr, "%s: wrote %s, %s and %s (%zu run%s)\n", out, n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME,
                 SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME, n_runs, n_runs == 1 ? "" : "s");
     for (size_t i = 0; i < n_in; i++) slm_report_free(&runs[i]);
     slm_free(runs);
-done:
+    return rc;
+}
+
+int cmd_report(int argc, char **argv) {
+    report_opts o = {0};
+    common_opts co = {0};
+    const char **inputs = NULL;
+    int n_in = 0, rc;
+    slm_err err = {0};
+    if (slm_calloc((void **)&inputs, (size_t)argc + 1, sizeof(char *), &err, "argument list")) return cli_fail(&err);
+    if (opts_parse(&k_spec, argc, argv, &o, &co, inputs, &n_in)) rc = EXIT_USAGE;
+    else if (co.help) rc = EXIT_OK;
+    else if (!o.out || !o.out[0]) rc = msg_usage_error("missing -o DIR");
+    else rc = write_reports(o.out, inputs, (size_t)n_in, co.force);
     slm_free(inputs);
     return rc;
 }

@@ -42,7 +42,7 @@ expect 2 "slm convert: missing MODEL_DIR" "$SLM" convert
 expect 2 "Try 'slm convert --help'." "$SLM" convert "$S260" -o "$T/x.gguf" --fo
 expect 2 "slm convert: unknown option '--fo'" "$SLM" convert "$S260" -o "$T/x.gguf" --fo
 expect 2 "option '-o' needs a value" "$SLM" convert "$S260" -o
-expect 2 "--outtype: 'q4_0' is not f32, f16 or bf16" "$SLM" convert "$S260" -o "$T/x.gguf" --outtype q4_0
+expect 2 "--outtype: 'q4_0' is not one of f32, f16, bf16 (use 'slm quantize' for quantized types)" "$SLM" convert "$S260" -o "$T/x.gguf" --outtype q4_0
 expect 2 "option '--threads': '0' is not an integer in [1, 1024]" "$SLM" convert "$S260" -o "$T/x.gguf" --threads 0
 expect 2 "slm quantize: missing --type" "$SLM" quantize "$S260" -o "$T/x.gguf"
 expect 2 "slm quantize: unknown type 'Q9_9' (see --list-types)" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q9_9
