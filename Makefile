@@ -121,6 +121,7 @@ check-unit: $(TESTS) $(BUILD)/slm
 
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
+	@SLM=$(BUILD)/slm sh tests/faults.sh
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" check

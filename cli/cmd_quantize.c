@@ -84,7 +84,7 @@ static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override
 }
 
 /* The summary (the dry run's whole point: the table on stdout) and the reports. */
-static int finish(const quantize_opts *o, slm_report *r, double t0, slm_err *err) {
+static int finish(const quantize_opts *o, slm_report *r, double t0, slm_outset *set, slm_err *err) {
     snprintf(r->command, sizeof r->command, "quantize");
     snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
     r->threads = slm_threads_get();
@@ -96,8 +96,8 @@ static int finish(const quantize_opts *o, slm_report *r, double t0, slm_err *err
     } else if (msg_show_summary()) {
         cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
     }
-    if (o->report) SLM_TRY(slm_report_write_json(r, o->report, err));
-    if (o->report_dir) SLM_TRY(slm_report_write_dir(r, 1, o->report_dir, err));
+    if (o->report) SLM_TRY(slm_report_write_json(set, r, o->report, err));
+    if (o->report_dir) SLM_TRY(slm_report_write_dir(set, r, 1, o->report_dir, err));
     return SLM_OK;
 }
 
@@ -117,8 +117,12 @@ int cmd_quantize(int argc, char **argv) {
     if (!o.type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (recipe_of(&o, &eo.recipe, ov, pat)) return EXIT_USAGE;
     if (!o.out && !o.dry) return msg_usage_error("missing -o OUT.gguf");
-    if (o.out && !o.dry && cli_check_output(o.out, co.force, in)) return EXIT_FAIL;
-    if (o.report && cli_check_output(o.report, co.force, NULL)) return EXIT_FAIL;
+    cli_outputs outs;
+    cli_outputs_init(&outs, co.force);
+    cli_outputs_input(&outs, in);
+    if (cli_outputs_add(&outs, o.dry ? NULL : o.out) || cli_outputs_add(&outs, o.report) ||
+        cli_outputs_add_report_dir(&outs, o.report_dir, 1))
+        return EXIT_FAIL;
     slm_threads_set((int)co.threads);
     eo.allow_requantize = o.requant;
 
@@ -126,8 +130,10 @@ int cmd_quantize(int argc, char **argv) {
     slm_err err = {0};
     cli_export e;
     int rc = cli_export_plan(&e, in, &eo, &err);
-    if (!rc && !o.dry) rc = cli_export_write(&e, o.out, &err);
-    if (!rc) rc = finish(&o, &e.x.rep, t0, &err);
+    if (!rc && !o.dry) rc = cli_export_write(&e, &outs.set, o.out, &err);
+    if (!rc) rc = finish(&o, &e.x.rep, t0, &outs.set, &err);
+    if (!rc) rc = cli_outputs_commit(&outs, &err);
+    else cli_outputs_abort(&outs);
     cli_export_free(&e);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

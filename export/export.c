@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
 #include "quantize/qtypes.h"
 #include "quantize/quantize.h"
+#include "quantize/quants.h"
 
 #define SLAB_BYTES ((size_t)16 << 20) /* f32 rows converted at a time: bounds memory per tensor */
 
@@ -144,6 +146,32 @@ done:
     return rc;
 }
 
+/* Index of the first NaN/Inf among n values stored as dtype (f32 scratch for block types), or -1. */
+static int64_t first_nonfinite_raw(int dtype, const void *bytes, int64_t nrow, int64_t ncols, float *f32) {
+    const uint8_t *b = bytes;
+    const int64_t n = nrow * ncols;
+    switch (dtype) {
+    case SLM_DTYPE_F32:
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, b + 4 * i, 4);
+            if ((u & 0x7f800000u) == 0x7f800000u) return i;
+        }
+        return -1;
+    case SLM_DTYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            if (((b[2 * i] | b[2 * i + 1] << 8) & 0x7c00) == 0x7c00) return i;
+        return -1;
+    case SLM_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            if (((b[2 * i] | b[2 * i + 1] << 8) & 0x7f80) == 0x7f80) return i;
+        return -1;
+    }
+    if ((uintptr_t)bytes & 1) return -1; /* the reader already refuses unaligned blocks */
+    slm_dequantize_rows(dtype, bytes, f32, nrow, ncols);
+    return slm_first_nonfinite(f32, n);
+}
+
 /* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
    permuted through a copy, any other type converted or quantized from f32 rows. */
 static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t slab_elems, slm_err *err) {
@@ -162,8 +190,12 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
         slm_tensor_src_advise(src, si, r0, nr, 1);
-        if (type == t.dtype) { /* same type: the stored bytes */
+        if (type == t.dtype) { /* same type: the stored bytes, still never a NaN or Inf */
             if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
+            int64_t bad = rc ? -1 : first_nonfinite_raw(type, bytes, nr, ncols, f32);
+            if (bad >= 0)
+                rc = slm_errf(err, SLM_E_DATA, "%s: tensor '%s': NaN or Inf at row %lld, column %lld", t.file, t.src_name,
+                              (long long)(r0 + bad / ncols), (long long)(bad % ncols));
         } else {
             slm_qstats st;
             if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;

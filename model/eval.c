@@ -60,6 +60,26 @@ static void fill_window(int32_t *tokens, int32_t *targets, const int32_t *ids, i
     for (int p = first; p < C - 1; p++) targets[p - first] = tokens[p + 1];
 }
 
+/* A loss that is not finite means the model's logits overflowed (huge or broken weights): an
+   error naming the model, never a "PPL nan" result. */
+static int check_finite(const double *nll, int n, int64_t k, int first, const char *name, slm_err *err) {
+    for (int j = 0; j < n; j++)
+        if (!isfinite(nll[j]))
+            return slm_errf(err, SLM_E_DATA, "%s: window %lld, position %d: the logits are not finite (NaN/Inf): its "
+                            "weights overflow float32", name, (long long)k, first + j);
+    return SLM_OK;
+}
+
+/* Finite losses can still be so large that the perplexity overflows: logits far beyond any
+   trained model's. An error, never "PPL inf" with success. */
+static int check_ppl(slm_ppl_result *r, const char *name, slm_err *err) {
+    if (isfinite(r->ppl)) return SLM_OK;
+    int rc = slm_errf(err, SLM_E_DATA, "%s: the perplexity overflows (mean NLL %.3g nats per token): its logits are far "
+                      "beyond any trained model's", name, r->mean_nll);
+    slm_ppl_result_free(r);
+    return rc;
+}
+
 static int check_opts(const slm_model *m, int64_t n_ids, const slm_eval_opts *o, int64_t *n_chunks, slm_err *err) {
     if (o->convention != SLM_PPL_ALL && o->convention != SLM_PPL_SECOND_HALF)
         return slm_errf(err, SLM_E_ARG, "unknown perplexity convention %d", o->convention);
@@ -72,8 +92,8 @@ static int check_opts(const slm_model *m, int64_t n_ids, const slm_eval_opts *o,
     if (o->max_chunks < 0) return slm_errf(err, SLM_E_ARG, "negative window count %lld", (long long)o->max_chunks);
     *n_chunks = n_windows(n_ids, o);
     if (*n_chunks < 1)
-        return slm_errf(err, SLM_E_DATA, "%lld tokens are fewer than one window of %d", (long long)n_ids,
-                        window_stride(o));
+        return slm_errf(err, SLM_E_DATA, "%s: %lld tokens are fewer than one window of %d",
+                        o->text_name ? o->text_name : "the text", (long long)n_ids, window_stride(o));
     if (o->max_chunks && o->max_chunks < *n_chunks) *n_chunks = o->max_chunks;
     return SLM_OK;
 }
@@ -144,6 +164,7 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
             break;
         }
         slm_crossentropy_forward(nll, logits, targets, n_score, V);
+        if ((rc = check_finite(nll, n_score, k, first, o->model_name ? o->model_name : "the model", err))) break;
         if (r->token_nll) memcpy(r->token_nll + k * n_score, nll, sizeof(double) * (size_t)n_score);
         double sum = 0.0;
         for (int j = 0; j < n_score; j++) {
@@ -165,7 +186,7 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
         return rc;
     }
     ppl_finish(r);
-    return SLM_OK;
+    return check_ppl(r, o->model_name ? o->model_name : "the model", err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -248,6 +269,9 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
             break;
         }
         slm_kldiv_forward(kld, nll_ref, nll, dp, same, lr, lm, targets, n_score, V);
+        if ((rc = check_finite(nll_ref, n_score, k, first, o->ref_name ? o->ref_name : "the reference", err)) ||
+            (rc = check_finite(nll, n_score, k, first, o->model_name ? o->model_name : "the model", err)))
+            break;
         double sum = 0.0, sum_ref = 0.0;
         for (int j = 0; j < n_score; j++) {
             sum += nll[j];
@@ -274,6 +298,8 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
         if (o->progress) o->progress(o->progress_ud, k + 1, n_chunks);
     }
     if (!rc) kl_finish(r, &s, kld_vals);
+    if (!rc && !isfinite(r->ref.ppl)) rc = check_ppl(&r->ref, o->ref_name ? o->ref_name : "the reference", err);
+    if (!rc && !isfinite(r->model.ppl)) rc = check_ppl(&r->model, o->model_name ? o->model_name : "the model", err);
     slm_free(tokens);
     slm_free(targets);
     slm_free(lr);

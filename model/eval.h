@@ -47,6 +47,8 @@ typedef struct slm_eval_opts {
     int keep_token_nll;            /* fill slm_ppl_result.token_nll */
     slm_eval_progress_fn progress; /* or NULL */
     void *progress_ud;
+    /* names for messages (file paths), NULL: "the model", "the reference", "the text" */
+    const char *model_name, *ref_name, *text_name;
 } slm_eval_opts;
 
 /* Ids scored per window; the window position of the first scored id (scored ids are positions

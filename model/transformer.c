@@ -299,8 +299,8 @@ static int load_role(void *ud, slm_role role, int l) {
         if (x->src->read_f32(x->src->ud, idx, r0, n, x->scratch, x->err)) return slm_err_prefix(x->err, "%s", ti.file);
         int64_t bad = slm_first_nonfinite(x->scratch, n * s.ncols);
         if (bad >= 0)
-            return slm_errf(x->err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
-                            (double)x->scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
+            return slm_errf(x->err, SLM_E_DATA, "%s: tensor '%s': non-finite value %g at row %lld, column %lld", ti.file,
+                            ti.src_name, (double)x->scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
         if (s.packed) slm_panel_pack_rows(s.base, x->scratch, r0, n, s.ncols);
         else memcpy(s.base, x->scratch, sizeof(float) * (size_t)s.ncols);
     }

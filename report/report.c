@@ -152,13 +152,13 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
     return root;
 }
 
-int slm_report_write_cjson(cJSON *root, const char *path, slm_err *err) {
+int slm_report_write_cjson(slm_outset *os, cJSON *root, const char *path, slm_err *err) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) return slm_errf(err, SLM_E_NOMEM, "%s: rendering the report: out of memory", path);
     size_t n = strlen(text);
     text[n] = '\n'; /* replace the NUL: files end with a newline */
-    int rc = slm_write_file_atomic(path, text, n + 1, err);
+    int rc = slm_outset_write_file(os, path, text, n + 1, err);
     free(text);
     return rc;
 }
@@ -170,8 +170,8 @@ char *slm_report_json_string(const slm_report *r) {
     return text;
 }
 
-int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
-    return slm_report_write_cjson(slm_report_to_cjson(r), path, err);
+int slm_report_write_json(slm_outset *os, const slm_report *r, const char *path, slm_err *err) {
+    return slm_report_write_cjson(os, slm_report_to_cjson(r), path, err);
 }
 
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {

@@ -10,7 +10,7 @@
 
 /* One run as the JSON object report.json holds (stable keys); NULL when out of memory. */
 cJSON *slm_report_to_cjson(const slm_report *r);
-/* Writes root (consumed; NULL means out of memory) as indented JSON + newline, atomically. */
-int slm_report_write_cjson(cJSON *root, const char *path, slm_err *err);
+/* Writes root (consumed; NULL means out of memory) as indented JSON + newline into the set. */
+int slm_report_write_cjson(slm_outset *os, cJSON *root, const char *path, slm_err *err);
 
 #endif

@@ -65,7 +65,42 @@ expect 1 "already exists (use -f to overwrite)" "$SLM" convert "$S260" -o "$T/s.
 cmp -s "$T/s.gguf" "$T/keep.gguf" || fail "refused overwrite still changed the file"
 expect 0 '' "$SLM" convert "$S260" -o "$T/s.gguf" --outtype f16 -f
 cmp -s "$T/s.gguf" "$T/keep.gguf" && fail "-f did not overwrite"
-expect 1 "output is the input file" "$SLM" quantize "$T/q8.gguf" -o "$T/q8.gguf" --type Q8_0 -f --allow-requantize
+expect 1 "is the input" "$SLM" quantize "$T/q8.gguf" -o "$T/q8.gguf" --type Q8_0 -f --allow-requantize
+cmp -s "$T/q8.gguf" "$T/q8.gguf" || true
+# ---- outputs that would destroy data (issue 8): each refused before any work, one line, nothing written
+cp "$T/q8.gguf" "$T/q8.keep"
+expect 1 "given twice as an output" "$SLM" quantize "$S260" -o "$T/y.gguf" --type Q8_0 --report "$T/y.gguf"; one_line; no_file "$T/y.gguf"
+expect 1 "is the input" "$SLM" quantize "$T/q8.gguf" -o "$T/y.gguf" --type Q8_0 --allow-requantize --report "$T/q8.gguf" -f; one_line
+cmp -s "$T/q8.gguf" "$T/q8.keep" || fail "--report INPUT -f changed the input"
+no_file "$T/y.gguf"
+head -c 3000 "$FIX/text/tinystories_val.txt" > "$T/small.txt"
+expect 1 "is the input" "$SLM" eval "$T/q8.gguf" --text "$T/small.txt" --ctx 64 --dump-nll "$T/q8.gguf" -f; one_line
+expect 1 "is the input" "$SLM" eval "$T/q8.gguf" --text "$T/small.txt" --ctx 64 --dump-tokens "$T/small.txt" -f; one_line
+cmp -s "$T/q8.gguf" "$T/q8.keep" || fail "eval --dump-nll INPUT -f changed the input"
+mkdir -p "$T/hf" && cp -r "$S260"/* "$T/hf/"
+cp "$T/hf/config.json" "$T/cfg.keep"
+expect 1 "is a file of the model folder" "$SLM" convert "$T/hf" -o "$T/hf/config.json" -f; one_line
+cmp -s "$T/hf/config.json" "$T/cfg.keep" || fail "convert -o HFDIR/config.json -f changed the config"
+expect 0 '' "$SLM" convert "$T/hf" -o "$T/hf/model.gguf" # a new file in the folder is fine
+mkfifo "$T/fifo.gguf"
+expect 1 "not a regular file" "$SLM" convert "$S260" -o "$T/fifo.gguf" -f; one_line
+[ -p "$T/fifo.gguf" ] || fail "-f replaced a FIFO"
+expect 1 "not a regular file" "$SLM" convert "$S260" -o /dev/null -f; one_line
+[ -c /dev/null ] || fail "-f replaced /dev/null"
+ln -s "$T/nowhere.gguf" "$T/dangling.gguf"
+expect 1 "already exists (use -f to overwrite)" "$SLM" convert "$S260" -o "$T/dangling.gguf"; one_line
+[ -L "$T/dangling.gguf" ] || fail "a dangling symlink was replaced without -f"
+expect 1 "never a stream" "$SLM" convert "$S260" -o -; one_line
+[ -e ./- ] && fail "-o - wrote a file named -"
+# a report that cannot be written: no output either (it used to keep the GGUF and exit 1)
+mkdir -p "$T/blocked" && touch "$T/blocked/report.md" && chmod 000 "$T/blocked" 2>/dev/null
+if [ "$(id -u)" != 0 ]; then
+    expect 1 "" "$SLM" quantize "$S260" -o "$T/z.gguf" --type Q8_0 --report-dir "$T/blocked"; no_file "$T/z.gguf"
+fi
+chmod 755 "$T/blocked"
+touch "$T/file-not-dir"
+expect 1 "a parent is not a folder" "$SLM" quantize "$S260" -o "$T/z.gguf" --type Q8_0 --report-dir "$T/file-not-dir/r" -f; one_line
+no_file "$T/z.gguf"
 
 # ---- bad requests ---------------------------------------------------------------------------
 expect 1 "Q2_K_S needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
@@ -83,6 +118,28 @@ expect 1 "/nonexistent: no such file or folder" "$SLM" quantize /nonexistent -o 
     --tokenizer-from "$S260" --nan 7:300 > /dev/null || fail "mksynth"
 expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight' (rows from 0): NaN at index 300 (row 4, column 44)" \
     "$SLM" quantize "$T/nan" -o "$T/x.gguf" --type Q8_0; one_line; no_file "$T/x.gguf"
+# NaN/Inf also when the type does not change (convert, --type F32) and in 1-D norms (issue 8)
+expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight': NaN or Inf at row 4, column 44" \
+    "$SLM" convert "$T/nan" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight': NaN or Inf at row 4, column 44" \
+    "$SLM" quantize "$T/nan" -o "$T/x.gguf" --type F32; one_line; no_file "$T/x.gguf"
+"$BUILD/mksynth" "$T/nannorm" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --nan 1:5 > /dev/null || fail "mksynth"
+for ty in Q4_0 Q8_0 F16; do
+    expect 1 "tensor 'model.layers.0.input_layernorm.weight': NaN or Inf at row 0, column 5" \
+        "$SLM" quantize "$T/nannorm" -o "$T/x.gguf" --type $ty; one_line; no_file "$T/x.gguf"
+done
+# a non-finite weight is the model's fault, not the text's; huge finite weights are an error, not "PPL nan"
+expect 1 "$T/nannorm/model.safetensors: tensor 'model.layers.0.input_layernorm.weight': non-finite value nan" \
+    "$SLM" eval "$T/nannorm" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1; one_line
+"$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --scale 10:1e30 > /dev/null || fail "mksynth"
+expect 1 "$T/huge: the perplexity overflows (mean NLL 2.71e+30 nats per token)" \
+    "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
+rm -rf "$T/huge"; "$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --scale 10:1e38 > /dev/null || fail "mksynth"
+expect 1 "$T/huge: window 0, position 1: the logits are not finite (NaN/Inf)" \
+    "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
 
 # ---- malformed files: every fixtures/corrupt case, through inspect (files) or convert (folders)
 while IFS="$(printf '\t')" read -r path kind code msg; do

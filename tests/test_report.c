@@ -25,6 +25,34 @@
 
 /* ---------------------------------------------------------------- synthetic runs */
 
+
+/* The report writers add files to an output set; these commit it (or abort on failure). */
+static int commit_or_abort(slm_outset *os, int rc, slm_err *err) {
+    if (!rc) return slm_outset_commit(os, err);
+    slm_outset_abort(os);
+    return rc;
+}
+static int w_dir(const slm_report *runs, size_t n, const char *dir, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_dir(&os, runs, n, dir, err), err);
+}
+static int w_md(const slm_report *runs, size_t n, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_markdown(&os, runs, n, path, err), err);
+}
+static int w_html(const slm_report *runs, size_t n, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_html(&os, runs, n, path, err), err);
+}
+static int w_json(const slm_report *r, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_json(&os, r, path, err), err);
+}
+
 static void add_tensor(slm_report *r, const char *name, const char *src, const char *type, int64_t d0, int64_t d1,
                        uint64_t bytes, double rel, double max_abs, int fell_back) {
     slm_report_tensor *t = &r->tensors[r->n_tensors++];
@@ -210,14 +238,14 @@ static void expect_svgs_finite(const char *h) {
 static char *render_md(const slm_report *runs, size_t n, const char *name) {
     slm_err err = {0};
     const char *path = tmp_path(name);
-    if (slm_report_write_markdown(runs, n, path, &err)) fail_msg("write_markdown: %s", err.msg);
+    if (w_md(runs, n, path, &err)) fail_msg("write_markdown: %s", err.msg);
     return read_whole_file(path, NULL);
 }
 
 static char *render_html(const slm_report *runs, size_t n, const char *name) {
     slm_err err = {0};
     const char *path = tmp_path(name);
-    if (slm_report_write_html(runs, n, path, &err)) fail_msg("write_html: %s", err.msg);
+    if (w_html(runs, n, path, &err)) fail_msg("write_html: %s", err.msg);
     return read_whole_file(path, NULL);
 }
 
@@ -391,7 +419,7 @@ static void test_json_round_trip(void **st) {
     slm_err err = {0};
     make_runs(runs);
     const char *path = tmp_path("rt.json");
-    assert_int_equal(slm_report_write_json(&runs[0], path, &err), SLM_OK);
+    assert_int_equal(w_json(&runs[0], path, &err), SLM_OK);
     assert_int_equal(slm_report_read_json(&back, path, &err), SLM_OK);
     assert_string_equal(back.model_name, NASTY_MODEL);
     assert_int_equal(back.out_bytes, runs[0].out_bytes);
@@ -429,7 +457,7 @@ static void test_dir_several_runs(void **st) {
     slm_err err = {0};
     make_runs(runs);
     const char *dir = tmp_path("deep/er/dir");
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_OK);
     char p[4200];
     snprintf(p, sizeof p, "%s/report.md", dir);
     assert_true(file_exists(p));
@@ -445,7 +473,7 @@ static void test_dir_several_runs(void **st) {
     assert_int_equal(cJSON_GetArraySize(arr), 3);
     for (int i = 0; i < 3; i++) { /* each element is exactly what slm_report_write_json writes */
         const char *one = tmp_path("one.json");
-        assert_int_equal(slm_report_write_json(&runs[i], one, &err), SLM_OK);
+        assert_int_equal(w_json(&runs[i], one, &err), SLM_OK);
         char *t1 = read_whole_file(one, NULL);
         cJSON *o = cJSON_Parse(t1);
         assert_non_null(o);
@@ -458,14 +486,14 @@ static void test_dir_several_runs(void **st) {
     /* again: replaces the files, same bytes (deterministic) */
     snprintf(p, sizeof p, "%s/report.html", dir);
     char *h1 = read_whole_file(p, NULL);
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_OK);
     char *h2 = read_whole_file(p, NULL);
     assert_string_equal(h1, h2);
     free(h1);
     free(h2);
     /* one run: report.json */
     dir = tmp_path("single");
-    assert_int_equal(slm_report_write_dir(runs, 1, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 1, dir, &err), SLM_OK);
     snprintf(p, sizeof p, "%s/report.json", dir);
     assert_true(file_exists(p));
     free_runs(runs, 3);
@@ -480,12 +508,12 @@ static void test_dir_cannot_create(void **st) {
     write_whole_file(blocker, "x", 1);
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/sub", blocker);
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_E_IO);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_E_IO);
     expect_contains(err.msg, dir);
     expect_contains(err.msg, "is not a folder");
-    assert_int_equal(slm_report_write_dir(runs, 3, blocker, &err), SLM_E_IO);
+    assert_int_equal(w_dir(runs, 3, blocker, &err), SLM_E_IO);
     expect_contains(err.msg, blocker);
-    assert_int_equal(slm_report_write_dir(runs, 0, tmp_path("none"), &err), SLM_E_ARG);
+    assert_int_equal(w_dir(runs, 0, tmp_path("none"), &err), SLM_E_ARG);
     free_runs(runs, 3);
 }
 
@@ -498,9 +526,9 @@ static void test_out_of_memory(void **st) {
     int ok = 0;
     for (long k = 0; k < 64 && !ok; k++) { /* every allocation fails once, cleanly */
         slm_mem_fail_after(k);
-        int rc1 = slm_report_write_html(runs, 3, path, &err);
+        int rc1 = w_html(runs, 3, path, &err);
         slm_mem_fail_after(k);
-        int rc2 = slm_report_write_markdown(runs, 1, tmp_path("oom.md"), &err);
+        int rc2 = w_md(runs, 1, tmp_path("oom.md"), &err);
         slm_mem_fail_after(-1);
         if (k == 0) { /* the very first allocation failing must be seen, or this test proves nothing */
             assert_int_equal(rc1, SLM_E_NOMEM);
