@@ -4,6 +4,10 @@
  */
 #include "model/layer_simd.h"
 
+#include "core/dtype.h"
+#include "core/thread.h"
+#include "quantize/qtypes.h"
+
 /* ---------------------------------------------------------------------------------------------
  * matmul: out (T,OC) = inp (T,C) @ W^T + bias, W panel-packed */
 
@@ -115,4 +119,42 @@ void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *w
 void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
                             int OC) {
     matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * stored (typed) weights: one panel dequantized and packed per step, in the thread's scratch */
+
+size_t slm_matmul_scratch_floats(int64_t C) { return (size_t)2 * SLM_PANEL * (size_t)C; }
+
+void slm_matmul_forward_typed(float *out, int ld_out, const float *inp, const slm_wmat *w, const float *bias, int T, int C,
+                              int OC, float *scratch, int n_scratch, uint8_t *bad) {
+    const slm_dtype_traits *tr = slm_dtype_get(w->dtype);
+    const int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL, simd = slm_layers_simd();
+    const size_t per_thread = slm_matmul_scratch_floats(C);
+    (void)simd;
+#pragma omp parallel for schedule(static) num_threads(n_scratch)
+    for (int p = 0; p < n_panels; p++) {
+        float *rows = scratch + (size_t)slm_thread_id() * per_thread, *panel = rows + (size_t)SLM_PANEL * C;
+        const int o0 = p * SLM_PANEL, n_valid = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
+        for (int r = 0; r < n_valid; r++) tr->to_float(w->data + (size_t)(o0 + r) * w->row_bytes, rows + (size_t)r * C, C);
+        if (slm_first_nonfinite(rows, (int64_t)n_valid * C) >= 0) bad[p] = 1;
+        /* (C, 16) panel: W[o][c] at panel[c*16 + o]; rows past OC are zero */
+        for (int c = 0; c < C; c++) {
+            float *pc = panel + (size_t)c * SLM_PANEL;
+            for (int r = 0; r < n_valid; r++) pc[r] = rows[(size_t)r * C + c];
+            for (int r = n_valid; r < SLM_PANEL; r++) pc[r] = 0.0f;
+        }
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd) {
+            matmul_panel_avx2(out, ld_out, inp, panel, bias, T, C, o0, n_valid);
+            continue;
+        }
+#endif
+        matmul_panel_ref(out, ld_out, inp, panel, bias, T, C, o0, n_valid);
+    }
+}
+
+void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wmat *w, int T, int C) {
+    const slm_dtype_traits *tr = slm_dtype_get(w->dtype);
+    for (int t = 0; t < T; t++) tr->to_float(w->data + (size_t)tokens[t] * w->row_bytes, out + (size_t)t * C, C);
 }
