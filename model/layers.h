@@ -68,6 +68,7 @@ typedef struct slm_wmat {
     const uint8_t *data;
     size_t row_bytes;
     int64_t rows, cols;
+    const char *file; /* where it was read from (messages); borrowed like data */
 } slm_wmat;
 
 /* out (T,OC) = inp (T,C) @ W^T (+ bias) with W stored as w: each panel of 16 rows is

@@ -315,7 +315,7 @@ static int load_typed(slm_model *m, const slm_tensor_src *src, size_t idx, const
         return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s': rows of %lld %s values", ti->file, ti->name, (long long)s->ncols,
                         tr->name);
     slm_wmat *w = &m->wmats[s->wm];
-    *w = (slm_wmat){ti->dtype, NULL, row_bytes, s->nrows, s->ncols};
+    *w = (slm_wmat){ti->dtype, NULL, row_bytes, s->nrows, s->ncols, ti->file};
     const void *rows = src->read_raw(src->ud, idx, 0, 0, NULL, err); /* probe: contiguous? (0 rows, no copy) */
     uint8_t *own = NULL;
     if (rows && !(tr->is_quantized && ((uintptr_t)rows & 1))) rows = src->read_raw(src->ud, idx, 0, s->nrows, NULL, err);
@@ -676,7 +676,8 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         char name[SLM_MAX_NAME];
         int i = m->bad_weight;
         m->bad_weight = -1;
-        return slm_errf(err, SLM_E_DATA, "tensor '%s': non-finite values (NaN/Inf)", wmat_name(m, i, name, sizeof name));
+        return slm_errf(err, SLM_E_DATA, "%s: tensor '%s': non-finite values (NaN/Inf)", m->wmats[i].file,
+                        wmat_name(m, i, name, sizeof name));
     }
     return SLM_OK;
 }

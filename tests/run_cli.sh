@@ -129,6 +129,8 @@ for ty in Q4_0 Q8_0 F16; do
     expect 1 "tensor 'model.layers.0.input_layernorm.weight': NaN or Inf at row 0, column 5" \
         "$SLM" quantize "$T/nannorm" -o "$T/x.gguf" --type $ty; one_line; no_file "$T/x.gguf"
 done
+expect 1 "$T/nan/model.safetensors: tensor 'blk.0.ffn_gate.weight': non-finite values (NaN/Inf)" \
+    "$SLM" eval "$T/nan" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1; one_line
 # a non-finite weight is the model's fault, not the text's; huge finite weights are an error, not "PPL nan"
 expect 1 "$T/nannorm/model.safetensors: tensor 'model.layers.0.input_layernorm.weight': non-finite value nan" \
     "$SLM" eval "$T/nannorm" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1; one_line
