@@ -17,6 +17,7 @@
 #include "core/dtype.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/strindex.h"
 #include "core/tensor.h"
 #include "tests/testutil.h"
 
@@ -245,8 +246,43 @@ static void test_map_missing(void **st) {
     slm_map_close(&m);
 }
 
+static const char *name_at(const void *ctx, size_t i) { return ((const char (*)[16])ctx)[i]; }
+
+/* The name index: every name found at its position, repeats reported with the first
+   position, absent names absent, across the table's growth and after clear. */
+static void test_strindex(void **st) {
+    (void)st;
+    enum { N = 100000 };
+    char (*names)[16] = malloc(sizeof(*names) * N);
+    assert_non_null(names);
+    slm_strindex ix = {0};
+    slm_err e = {0};
+    size_t dup;
+    assert_int_equal(slm_strindex_find(&ix, "x", name_at, names), SLM_STRINDEX_NONE); /* zeroed index */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "blk.%zu.w", i);
+        assert_int_equal(slm_strindex_add(&ix, names[i], i, name_at, names, &dup, &e), SLM_OK);
+        assert_int_equal(dup, SLM_STRINDEX_NONE);
+    }
+    assert_int_equal(ix.n, N);
+    assert_true(ix.cap >= 2 * N && ix.cap <= 4 * N); /* SLM_STRINDEX_BYTES_PER_NAME = 4 slots x 8 */
+    for (size_t i = 0; i < N; i++) assert_int_equal(slm_strindex_find(&ix, names[i], name_at, names), i);
+    assert_int_equal(slm_strindex_find(&ix, "blk.100000.w", name_at, names), SLM_STRINDEX_NONE);
+    assert_int_equal(slm_strindex_find(&ix, "", name_at, names), SLM_STRINDEX_NONE);
+    char again[16] = "blk.4242.w";
+    assert_int_equal(slm_strindex_add(&ix, again, N, name_at, names, &dup, &e), SLM_OK);
+    assert_int_equal(dup, 4242);
+    assert_int_equal(ix.n, N);
+    slm_strindex_clear(&ix);
+    assert_int_equal(slm_strindex_find(&ix, names[7], name_at, names), SLM_STRINDEX_NONE);
+    slm_strindex_free(&ix);
+    slm_strindex_free(&ix); /* safe twice */
+    free(names);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strindex),
         cmocka_unit_test(test_err_prefix_keeps_code),
         cmocka_unit_test(test_mem_fail_after),
         cmocka_unit_test(test_f16_all_patterns),
