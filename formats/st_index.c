@@ -91,7 +91,7 @@ int slm_st_model_open(slm_st_model *m, const char *dir, slm_err *err) {
     int rc;
     SLM_TRY(join(ipath, sizeof ipath, dir, "model.safetensors.index.json", err));
     SLM_TRY(join(spath, sizeof spath, dir, "model.safetensors", err));
-    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) rc = add_shard(m, dir, dir, err); /* a single file */
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) rc = add_shard(m, dir, dir, err); /* a single file (FIFOs refused there) */
     else if (stat(ipath, &st) == 0) rc = open_index(m, dir, ipath, err);
     else if (stat(spath, &st) == 0) rc = add_shard(m, spath, "model.safetensors", err);
     else rc = slm_errf(err, SLM_E_IO, "%s: no model.safetensors or model.safetensors.index.json", dir);

@@ -184,9 +184,11 @@ static int join_path(char *out, size_t cap, const char *dir, const char *name, s
     return SLM_OK;
 }
 
-static int is_file(const char *path) {
+/* Something is there: a file, or a FIFO or folder that slm_map_open then refuses by name
+   (treating those as absent would silently pick another tokenizer file). */
+static int exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 /* Maps dir/name into *m (*present = 1); an absent file is an error only when required. */
@@ -194,7 +196,7 @@ static int read_file(const char *dir, const char *name, int required, slm_map *m
     char path[4096];
     SLM_TRY(join_path(path, sizeof path, dir, name, err));
     *present = 0;
-    if (!is_file(path)) {
+    if (!exists(path)) {
         if (required) return slm_errf(err, SLM_E_IO, "%s: %s", path, strerror(ENOENT));
         return SLM_OK;
     }
@@ -1043,7 +1045,7 @@ static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSO
     if (*tok && !cJSON_IsObject(*tok)) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: not an object");
 
     SLM_TRY(join_path(path, sizeof path, dir, "tokenizer.model", err));
-    if (is_file(path)) {
+    if (exists(path)) {
         SLM_TRY(spm_import(v, dir, *tcfg, *cfg, err));
         SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, v->n_tokens, err));
     } else if (*tok) {

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -280,6 +281,20 @@ static void test_strindex(void **st) {
     free(names);
 }
 
+/* A FIFO (or any non-regular file) is refused at once instead of blocking in open(). */
+static void test_map_fifo(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *p = tmp_path("in.fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    slm_map m;
+    assert_int_equal(slm_map_open(&m, p, &e), SLM_E_IO);
+    char want[4200];
+    snprintf(want, sizeof want, "%s: not a regular file", p);
+    assert_string_equal(e.msg, want);
+    slm_map_close(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strindex),
@@ -294,6 +309,7 @@ int main(void) {
         cmocka_unit_test(test_afile_commit_and_abort),
         cmocka_unit_test(test_afile_bad_dir),
         cmocka_unit_test(test_map_missing),
+        cmocka_unit_test(test_map_fifo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
