@@ -385,6 +385,42 @@ static void test_nonfinite_values(void **st) {
     free_runs(runs, 3);
 }
 
+/* Integer fields must be integers in range: no undefined conversion of 1e300 or -5. */
+static void test_json_reader_number_ranges(void **st) {
+    (void)st;
+    static const struct { const char *body, *msg; } k[] = {
+        {"\"threads\":1e300", "r.json: \"threads\" is not an integer in [0, 2147483647]"},
+        {"\"source_bytes\":-5", "r.json: \"source_bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_params\":9.3e18", "r.json: \"n_params\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_fallback\":0.5", "r.json: \"n_fallback\" is not an integer in [0, 2147483647]"},
+        {"\"tensors\":[{\"name\":\"w\",\"shape\":[2,1e30]}]", "r.json: tensor 'w': shape[1] is not a non-negative integer"},
+        {"\"tensors\":[{\"name\":\"w\",\"bytes\":1e20}]", "r.json: \"bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"eval\":{\"ctx\":-1e12}", "r.json: \"ctx\" is not an integer in [0, 2147483647]"},
+        {"\"eval\":{\"scored_tokens\":1e19}", "r.json: \"scored_tokens\" is not an integer in [0, 9223372036854775807]"},
+        {"\"threads\":4,\"tensors\":[{\"shape\":[3,7],\"bytes\":84}],\"eval\":{\"ctx\":128}", NULL},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char json[512];
+        int n = snprintf(json, sizeof json, "{\"format\":\"slm-report/1\",%s}", k[i].body);
+        slm_report r;
+        slm_err err = {0};
+        int rc = slm_report_parse_json(&r, json, (size_t)n, "r.json", &err);
+        if (!k[i].msg) {
+            assert_int_equal(rc, SLM_OK);
+            assert_int_equal(r.threads, 4);
+            assert_int_equal(r.n_tensors, 1);
+            assert_int_equal(r.tensors[0].shape[1], 7);
+            assert_int_equal(r.tensors[0].bytes, 84);
+            assert_int_equal(r.eval.ctx, 128);
+            slm_report_free(&r);
+            continue;
+        }
+        assert_int_equal(rc, SLM_E_FORMAT);
+        assert_string_equal(err.msg, k[i].msg);
+        assert_null(r.tensors);
+    }
+}
+
 static void test_json_round_trip(void **st) {
     (void)st;
     slm_report runs[3], back;
@@ -520,6 +556,7 @@ int main(void) {
         cmocka_unit_test(test_labels_unique),     cmocka_unit_test(test_html_one_run),
         cmocka_unit_test(test_html_comparison),   cmocka_unit_test(test_nonfinite_values),
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
+        cmocka_unit_test(test_json_reader_number_ranges),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

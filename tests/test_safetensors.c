@@ -214,8 +214,41 @@ static void test_st_many_entries(void **st) {
     free(h);
 }
 
+/* Numbers out of an integer's range are refused before any conversion (converting them is
+   undefined behaviour: UBSan's float-cast-overflow, and bos = INT_MIN on x86 before). */
+static void test_hf_config_number_ranges(void **st) {
+    (void)st;
+    static const struct { const char *extra, *msg; } k[] = {
+        {"\"head_dim\":9.3e18", "config.json: field \"head_dim\" must be a non-negative integer"},
+        {"\"head_dim\":-9.3e18", "config.json: field \"head_dim\" must be a non-negative integer"},
+        {"\"max_position_embeddings\":1e300", "config.json: field \"max_position_embeddings\" must be a non-negative integer"},
+        {"\"bos_token_id\":1e10", "config.json: field \"bos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"eos_token_id\":[-1e19, 2]", "config.json: field \"eos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"eos_token_id\":2.5", "config.json: field \"eos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"rope_theta\":1e39", "config.json: field \"rope_theta\" must be a positive number"},
+        {"\"bos_token_id\":1,\"eos_token_id\":[2,3]", NULL},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char json[512];
+        int n = snprintf(json, sizeof json, "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100,\"rms_norm_eps\":1e-6,%s}", k[i].extra);
+        slm_err e = {0};
+        slm_model_config c;
+        int rc = slm_hf_config_parse(&c, json, (size_t)n, "config.json", &e);
+        if (!k[i].msg) {
+            assert_int_equal(rc, SLM_OK);
+            assert_int_equal(c.bos_id, 1);
+            assert_int_equal(c.eos_id, 2);
+            continue;
+        }
+        assert_int_equal(rc, SLM_E_FORMAT);
+        assert_string_equal(e.msg, k[i].msg);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hf_config_number_ranges),
         cmocka_unit_test(test_st_many_entries),
         cmocka_unit_test(test_st_reads_fixture),
         cmocka_unit_test(test_st_reads_sharded),
