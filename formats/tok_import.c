@@ -191,17 +191,39 @@ static int exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-/* Maps dir/name into *m (*present = 1); an absent file is an error only when required. */
+/* Maps dir/name into *m (*present = 1); an absent file is an error only when required.
+   dir NULL: a lone file given from memory, so every other file is absent. */
 static int read_file(const char *dir, const char *name, int required, slm_map *m, int *present, slm_err *err) {
     char path[4096];
-    SLM_TRY(join_path(path, sizeof path, dir, name, err));
     *present = 0;
+    if (!dir) {
+        if (required) return slm_errf(err, SLM_E_IO, "%s: %s", name, strerror(ENOENT));
+        return SLM_OK;
+    }
+    SLM_TRY(join_path(path, sizeof path, dir, name, err));
     if (!exists(path)) {
         if (required) return slm_errf(err, SLM_E_IO, "%s: %s", path, strerror(ENOENT));
         return SLM_OK;
     }
     SLM_TRY(slm_map_open(m, path, err));
     *present = 1;
+    return SLM_OK;
+}
+
+/* Parses the size bytes of file `name` into *out: no repeated keys anywhere. */
+static int json_parse_bytes(const char *name, const char *data, size_t size, cJSON **out, slm_err *err) {
+    *out = NULL;
+    if (size == 0) return slm_errf(err, SLM_E_FORMAT, "%s: empty file", name);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(data, size, &end, 0);
+    size_t off = end ? (size_t)(end - data) : 0;
+    if (!j) return slm_errf(err, SLM_E_FORMAT, "%s: invalid JSON near byte %zu", name, off);
+    int rc = json_check_dups(j, name, err);
+    if (rc) {
+        cJSON_Delete(j);
+        return rc;
+    }
+    *out = j;
     return SLM_OK;
 }
 
@@ -212,22 +234,9 @@ static int json_load(const char *dir, const char *name, cJSON **out, slm_err *er
     *out = NULL;
     SLM_TRY(read_file(dir, name, 0, &m, &present, err));
     if (!present) return SLM_OK;
-    if (m.size == 0) {
-        slm_map_close(&m);
-        return slm_errf(err, SLM_E_FORMAT, "%s: empty file", name);
-    }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts((const char *)m.data, m.size, &end, 0);
-    size_t off = end ? (size_t)(end - (const char *)m.data) : 0;
+    int rc = json_parse_bytes(name, (const char *)m.data, m.size, out, err);
     slm_map_close(&m);
-    if (!j) return slm_errf(err, SLM_E_FORMAT, "%s: invalid JSON near byte %zu", name, off);
-    int rc = json_check_dups(j, name, err);
-    if (rc) {
-        cJSON_Delete(j);
-        return rc;
-    }
-    *out = j;
-    return SLM_OK;
+    return rc;
 }
 
 static const cJSON *jget(const cJSON *obj, const char *key) {
@@ -393,6 +402,7 @@ static int spm_parse_normalizer(pb *b, spm_model *m, slm_err *err) {
 /* message ModelProto { repeated SentencePiece pieces = 1; TrainerSpec trainer_spec = 2;
                         NormalizerSpec normalizer_spec = 3; ... } */
 static int spm_parse(const uint8_t *data, size_t size, spm_model *m, slm_err *err) {
+    if (!size) return slm_errf(err, SLM_E_FORMAT, "tokenizer.model: no pieces"); /* an empty file maps to NULL */
     pb b = {data, data + size, data};
     m->add_dummy_prefix = 1;
     uint64_t field;
@@ -711,14 +721,12 @@ static int spm_apply_added(slm_vocab *v, const char *dir, const cJSON *tcfg, slm
     return SLM_OK;
 }
 
-static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJSON *cfg, slm_err *err) {
-    slm_map m = {0};
-    int present;
+/* tokenizer.model's bytes (size of them at data) -> v; dir (or NULL) holds the other files. */
+static int spm_import_bytes(slm_vocab *v, const uint8_t *data, size_t size, const char *dir, const cJSON *tcfg, const cJSON *cfg,
+                            slm_err *err) {
     spm_model sp;
     memset(&sp, 0, sizeof sp);
-    SLM_TRY(read_file(dir, "tokenizer.model", 1, &m, &present, err));
-    int rc = spm_parse(m.data, m.size, &sp, err);
-    slm_map_close(&m);
+    int rc = spm_parse(data, size, &sp, err);
     int64_t n = 0;
     if (!rc) rc = config_vocab_size(cfg, sp.n, &n, err);
     if (!rc) rc = vocab_alloc(v, (int32_t)n, 1, err);
@@ -745,6 +753,15 @@ static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJ
     v->kind = SLM_VOCAB_SPM;
     snprintf(v->pre, sizeof v->pre, "default");
     return SLM_OK;
+}
+
+static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJSON *cfg, slm_err *err) {
+    slm_map m = {0};
+    int present;
+    SLM_TRY(read_file(dir, "tokenizer.model", 1, &m, &present, err));
+    int rc = spm_import_bytes(v, m.data, m.size, dir, tcfg, cfg, err);
+    slm_map_close(&m);
+    return rc;
 }
 
 /* ---- tokenizer.json (get_vocab_base + get_vocab_base_pre) -------------------------------- */
@@ -1067,6 +1084,26 @@ int slm_vocab_from_hf_dir(slm_vocab *v, const char *dir, slm_err *err) {
     cJSON_Delete(cfg);
     cJSON_Delete(tcfg);
     cJSON_Delete(tok);
+    if (rc) slm_vocab_free(v);
+    return rc;
+}
+
+int slm_vocab_from_tokenizer_json(slm_vocab *v, const char *json, size_t len, slm_err *err) {
+    cJSON *tok = NULL;
+    vocab_init(v);
+    int rc = json_parse_bytes("tokenizer.json", json, len, &tok, err);
+    if (!rc && !cJSON_IsObject(tok)) rc = slm_errf(err, SLM_E_FORMAT, "tokenizer.json: not an object");
+    if (!rc) rc = bpe_import(v, NULL, tok, NULL, err);
+    if (!rc) rc = special_vocab_load(v, tok, NULL, NULL, -1, err);
+    cJSON_Delete(tok);
+    if (rc) slm_vocab_free(v);
+    return rc;
+}
+
+int slm_vocab_from_tokenizer_model(slm_vocab *v, const uint8_t *data, size_t size, slm_err *err) {
+    vocab_init(v);
+    int rc = spm_import_bytes(v, data, size, NULL, NULL, NULL, err);
+    if (!rc) rc = special_vocab_load(v, NULL, NULL, NULL, v->n_tokens, err);
     if (rc) slm_vocab_free(v);
     return rc;
 }
