@@ -13,6 +13,7 @@
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "core/utf8.h"
 
 void slm_report_free(slm_report *r) {
     slm_free(r->tensors);
@@ -22,16 +23,29 @@ void slm_report_free(slm_report *r) {
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
 
+/* o[k] = s as valid UTF-8: names and paths come from model files and the command line, and
+   cJSON copies bytes as they are (it escapes only control characters). */
+static void str(cJSON *o, const char *k, const char *s) {
+    size_t n = strlen(s);
+    if (slm_utf8_valid(s, n)) {
+        cJSON_AddStringToObject(o, k, s);
+        return;
+    }
+    char *fixed = slm_utf8_fix(s, n, NULL);
+    if (fixed) cJSON_AddStringToObject(o, k, fixed);
+    slm_free(fixed);
+}
+
 cJSON *slm_report_to_cjson(const slm_report *r) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
-    cJSON_AddStringToObject(root, "format", SLM_REPORT_FORMAT);
-    cJSON_AddStringToObject(root, "command", r->command);
-    cJSON_AddStringToObject(root, "slm_version", r->version);
-    cJSON_AddStringToObject(root, "model", r->model);
-    cJSON_AddStringToObject(root, "model_name", r->model_name);
-    cJSON_AddStringToObject(root, "output", r->output);
-    cJSON_AddStringToObject(root, "type", r->ftype);
+    str(root, "format", SLM_REPORT_FORMAT);
+    str(root, "command", r->command);
+    str(root, "slm_version", r->version);
+    str(root, "model", r->model);
+    str(root, "model_name", r->model_name);
+    str(root, "output", r->output);
+    str(root, "type", r->ftype);
     num(root, "threads", r->threads);
     num(root, "seconds", r->seconds);
     num(root, "peak_rss_bytes", r->peak_rss_bytes);
@@ -47,9 +61,9 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         cJSON *o = cJSON_CreateObject();
         if (!o) break;
         cJSON_AddItemToArray(ts, o);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "type", t->type);
-        cJSON_AddStringToObject(o, "source_type", t->src_type);
+        str(o, "name", t->name);
+        str(o, "type", t->type);
+        str(o, "source_type", t->src_type);
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
         for (int d = 0; sh && d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
         num(o, "n_params", (double)t->n_params);
@@ -65,8 +79,8 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         const slm_report_eval *e = &r->eval;
         cJSON *o = cJSON_AddObjectToObject(root, "eval");
         if (o) {
-            cJSON_AddStringToObject(o, "text", e->text);
-            cJSON_AddStringToObject(o, "convention", e->convention);
+            str(o, "text", e->text);
+            str(o, "convention", e->convention);
             num(o, "ctx", e->ctx);
             num(o, "n_chunks", (double)e->n_chunks);
             num(o, "scored_tokens", (double)e->scored);
@@ -75,7 +89,7 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
             num(o, "ppl_err", e->ppl_err);
             num(o, "tokens_per_second", e->tok_per_s);
             if (e->has_ref) {
-                cJSON_AddStringToObject(o, "reference", e->ref);
+                str(o, "reference", e->ref);
                 num(o, "ref_ppl", e->ref_ppl);
                 num(o, "delta_ppl", e->dppl);
                 num(o, "delta_ppl_err", e->dppl_err);

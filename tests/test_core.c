@@ -19,7 +19,9 @@
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/strindex.h"
+#include "core/slm.h"
 #include "core/tensor.h"
+#include "core/utf8.h"
 #include "tests/testutil.h"
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -281,6 +283,24 @@ static void test_strindex(void **st) {
     free(names);
 }
 
+/* The strict UTF-8 check: overlong forms, surrogates, values past U+10FFFF, stray and missing
+   continuation bytes are invalid; slm_utf8_fix puts one U+FFFD per invalid byte. */
+static void test_utf8_strict(void **st) {
+    (void)st;
+    static const struct { const char *s; int valid; } k[] = {
+        {"", 1}, {"plain", 1}, {"caf\xc3\xa9", 1}, {"\xe2\x96\x81", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xf4\x8f\xbf\xbf", 1},
+        {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xf0\x80\x80\xaf", 0}, /* overlong '/' */
+        {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0}, {"\xf8\x88\x80\x80\x80", 0},
+        {"\x80", 0}, {"\xc3", 0}, {"\xe2\x96", 0}, {"a\xff" "b", 0},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k); i++)
+        if (slm_utf8_valid(k[i].s, strlen(k[i].s)) != k[i].valid) fail_msg("case %zu: want valid=%d", i, k[i].valid);
+    slm_err e = {0};
+    char *f = slm_utf8_fix("a\xc3(\xed\xa0\x80\xc3\xa9", 8, &e);
+    assert_string_equal(f, "a\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9");
+    slm_free(f);
+}
+
 /* A FIFO (or any non-regular file) is refused at once instead of blocking in open(). */
 static void test_map_fifo(void **st) {
     (void)st;
@@ -310,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_afile_bad_dir),
         cmocka_unit_test(test_map_missing),
         cmocka_unit_test(test_map_fifo),
+        cmocka_unit_test(test_utf8_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "formats/report.h"
 #include "tests/testutil.h"
 
@@ -421,6 +422,33 @@ static void test_json_reader_number_ranges(void **st) {
     }
 }
 
+/* report.json is valid UTF-8 whatever bytes the names held (a GGUF's general.name, tensor
+   names, paths); control characters stay as JSON escapes. */
+static void test_json_is_valid_utf8(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    snprintf(runs[0].model_name, sizeof runs[0].model_name, "m\xff\x1b]0;t\x07");
+    snprintf(runs[0].model, sizeof runs[0].model, "dir/\xc3(x");
+    snprintf(runs[0].tensors[0].name, sizeof runs[0].tensors[0].name, "w\xed\xa0\x80"); /* a surrogate */
+    const char *path = tmp_path("utf8.json");
+    assert_int_equal(slm_report_write_json(&runs[0], path, &err), SLM_OK);
+    size_t n;
+    char *text = read_whole_file(path, &n);
+    assert_true(slm_utf8_valid(text, n));
+    assert_null(memchr(text, 0x1b, n));
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model_name")->valuestring, "m\xef\xbf\xbd\x1b]0;t\x07");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "dir/\xef\xbf\xbd(x");
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "tensors"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(t0, "name")->valuestring, "w\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    cJSON_Delete(j);
+    free(text);
+    for (int i = 0; i < 3; i++) slm_report_free(&runs[i]);
+}
+
 static void test_json_round_trip(void **st) {
     (void)st;
     slm_report runs[3], back;
@@ -556,7 +584,7 @@ int main(void) {
         cmocka_unit_test(test_labels_unique),     cmocka_unit_test(test_html_one_run),
         cmocka_unit_test(test_html_comparison),   cmocka_unit_test(test_nonfinite_values),
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
-        cmocka_unit_test(test_json_reader_number_ranges),
+        cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "formats/report.h"
 #include "formats/report_impl.h"
 
@@ -33,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cJSON *j = slm_report_to_cjson(&r[0]);
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
-    if (text) { /* what report.json would hold reads back */
+    if (text) { /* what report.json would hold: valid UTF-8, and it reads back */
+        SLM_ASSERT(slm_utf8_valid(text, strlen(text)));
         slm_report back;
         SLM_ASSERT(slm_report_parse_json(&back, text, strlen(text), "report.json", &e) == SLM_OK);
         SLM_ASSERT(back.n_tensors == r[0].n_tensors && back.threads == r[0].threads && back.n_params == r[0].n_params);
