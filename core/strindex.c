@@ -101,6 +101,12 @@ static size_t probe(const slm_strindex *ix, const char *name, uint32_t h, slm_st
     return i;
 }
 
+int slm_strindex_reserve(slm_strindex *ix, size_t n, slm_err *err) {
+    if (n >= MAX_NAMES - 1) return slm_errf(err, SLM_E_NOMEM, "more than 2^31 names in one index");
+    while (2 * (n + 1) > ix->cap) SLM_TRY(grow(ix, err));
+    return SLM_OK;
+}
+
 int slm_strindex_add(slm_strindex *ix, const char *name, size_t pos, slm_strindex_key key, const void *ctx, size_t *dup,
                      slm_err *err) {
     *dup = SLM_STRINDEX_NONE;

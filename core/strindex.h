@@ -34,6 +34,8 @@ typedef struct slm_strindex {
    SLM_STRINDEX_NONE. Grows the table (SLM_E_NOMEM on failure). pos < 2^32 - 1. */
 int slm_strindex_add(slm_strindex *ix, const char *name, size_t pos, slm_strindex_key key, const void *ctx, size_t *dup,
                      slm_err *err);
+/* Sizes the table for n names, so the next adds up to n names allocate nothing. */
+int slm_strindex_reserve(slm_strindex *ix, size_t n, slm_err *err);
 /* Position of name, or SLM_STRINDEX_NONE. */
 size_t slm_strindex_find(const slm_strindex *ix, const char *name, slm_strindex_key key, const void *ctx);
 /* Empties the index (keeps the table). */

@@ -21,6 +21,7 @@
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "core/strindex.h"
 
 /* A vocabulary larger than this is not a tokenizer but a corrupt or hostile number. */
 #define MAX_VOCAB (1 << 26)
@@ -91,68 +92,53 @@ static int dup_replace(char **out, const char *s, const char *from, const char *
 
 /* ---- string -> int map (duplicate keys, token lookups) ------------------------------------ */
 
+/* Keys from files: the slots are core/strindex's (SipHash under a random key, so crafted
+   strings cannot all collide); keys and values sit in insertion order. */
 typedef struct smap {
     const char **keys; /* borrowed */
     int32_t *vals;
-    size_t cap; /* power of two */
+    size_t n, cap;
+    slm_strindex ix;
 } smap;
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int smap_init(smap *m, size_t n, slm_err *err) {
-    size_t cap = 16;
-    while (cap < 2 * n + 1) cap *= 2;
-    memset(m, 0, sizeof(*m));
-    SLM_TRY(slm_calloc((void **)&m->keys, cap, sizeof(char *), err, "string map"));
-    int rc = slm_calloc((void **)&m->vals, cap, sizeof(int32_t), err, "string map");
-    if (rc) {
-        slm_free(m->keys);
-        m->keys = NULL;
-        return rc;
-    }
-    m->cap = cap;
-    return SLM_OK;
-}
+static const char *smap_key_at(const void *ctx, size_t i) { return ((const smap *)ctx)->keys[i]; }
 
 static void smap_free(smap *m) {
     slm_free(m->keys);
     slm_free(m->vals);
+    slm_strindex_free(&m->ix);
     memset(m, 0, sizeof(*m));
 }
 
-/* Slot of key: found (1) or the empty slot where it would go (0). The map never fills up:
-   callers insert at most the n given to smap_init. */
-static size_t smap_slot(const smap *m, const char *key, int *found) {
-    size_t i = (size_t)hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strcmp(m->keys[i], key) == 0) {
-            *found = 1;
-            return i;
-        }
-        i = (i + 1) & (m->cap - 1);
+/* Room for n keys: smap_put never allocates (or fails) for the first n. */
+static int smap_init(smap *m, size_t n, slm_err *err) {
+    memset(m, 0, sizeof(*m));
+    int rc = slm_calloc((void **)&m->keys, n ? n : 1, sizeof(char *), err, "string map");
+    if (!rc) rc = slm_calloc((void **)&m->vals, n ? n : 1, sizeof(int32_t), err, "string map");
+    if (!rc) rc = slm_strindex_reserve(&m->ix, n, err);
+    if (rc) {
+        smap_free(m);
+        return rc;
     }
-    *found = 0;
-    return i;
+    m->cap = n;
+    return SLM_OK;
 }
 
 /* Inserts key -> val unless present; returns 1 when it was already there. */
 static int smap_put(smap *m, const char *key, int32_t val) {
-    int found;
-    size_t i = smap_slot(m, key, &found);
-    if (found) return 1;
-    m->keys[i] = key;
-    m->vals[i] = val;
+    size_t dup;
+    SLM_ASSERT(m->n < m->cap);
+    int rc = slm_strindex_add(&m->ix, key, m->n, smap_key_at, m, &dup, NULL);
+    SLM_ASSERT(rc == SLM_OK); /* reserved by smap_init */
+    if (dup != SLM_STRINDEX_NONE) return 1;
+    m->keys[m->n] = key;
+    m->vals[m->n++] = val;
     return 0;
 }
 
 static const int32_t *smap_get(const smap *m, const char *key) {
-    int found;
-    size_t i = smap_slot(m, key, &found);
-    return found ? &m->vals[i] : NULL;
+    size_t i = slm_strindex_find(&m->ix, key, smap_key_at, m);
+    return i == SLM_STRINDEX_NONE ? NULL : &m->vals[i];
 }
 
 /* ---- JSON helpers ---------------------------------------------------------------------- */
