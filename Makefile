@@ -72,7 +72,7 @@ TOOLS     := $(BUILD)/mksynth
 VPATH     := core formats model quantize prune distill cli tests tests/fuzz fixtures bench
 
 .PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-interop fuzz fuzz-build \
-        bench install clean help lint
+        fuzz-merge bench install clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
 
@@ -159,11 +159,22 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_FLAGS   ?=
 fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
+# the checked-in corpus: seeds (make_seeds.py) and crash regressions kept, plus the fewest
+# inputs of tests/fuzz/corpus and build-fuzz/corpus_<t> that reach every coverage edge
+fuzz-merge:
+	@set -e; for t in $(FUZZ_TARGETS); do d=$(FUZZ_BUILD)/merge_$$t; rm -rf $$d; mkdir -p $$d; \
+	  cp tests/fuzz/corpus/$$t/seed_* $$d/; cp tests/fuzz/corpus/$$t/crash_* $$d/ 2>/dev/null || true; \
+	  $(FUZZ_BUILD)/fuzz_$$t -merge=1 -use_counters=0 $$d tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus_$$t 2>&1 | \
+	    grep -E 'MERGE-OUTER: [0-9]+ new files' | sed "s/^/$$t: /"; \
+	  rm -rf tests/fuzz/corpus/$$t; mv $$d tests/fuzz/corpus/$$t; done; \
+	echo "corpus: $$(ls tests/fuzz/corpus/*/* | wc -l) files, $$(cat tests/fuzz/corpus/*/* | wc -c) bytes"
+
 fuzz:
 	@$(MAKE) -s --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang OPENMP=0 CFLAGS="-O1 -g" fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do mkdir -p $(FUZZ_BUILD)/corpus_$$t; echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  extra=; case $$t in gguf|safetensors) extra=fixtures/corrupt;; esac; \
 	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_FLAGS) \
-	    $(FUZZ_BUILD)/corpus_$$t tests/fuzz/corpus/$$t 2>&1 | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==ERROR|SUMMARY)' || true; \
+	    $(FUZZ_BUILD)/corpus_$$t tests/fuzz/corpus/$$t $$extra 2>&1 | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==ERROR|SUMMARY)' || true; \
 	  if ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash: $$(ls $(FUZZ_BUILD)/crash-$$t-*)" >&2; exit 1; fi; done
 
 check-interop: all $(TOOLS)
