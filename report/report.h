@@ -76,8 +76,11 @@ void slm_report_free(slm_report *r);
 int slm_report_write_json(slm_outset *os, const slm_report *r, const char *path, slm_err *err);
 /* The same JSON as a string (no trailing newline; free() it); NULL when out of memory. */
 char *slm_report_json_string(const slm_report *r);
-/* Reads a JSON report written by slm (for `slm report`). */
+/* Reads a JSON report written by slm (for `slm report`). Missing fields read as 0 or "";
+   integer fields that are not integers in range are refused. */
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
+/* The same from len bytes of text (tests, fuzzing); `what` names the input in messages. */
+int slm_report_parse_json(slm_report *r, const char *text, size_t len, const char *what, slm_err *err);
 
 /* ---- human-readable renderings (report_html.c). Deterministic bytes: no timestamps, fixed
    number formats; NaN shows as "n/a", Inf as "∞", absent values as "—". n_runs >= 1. */

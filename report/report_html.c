@@ -1240,54 +1240,75 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
 
 /* ---------------------------------------------------------------- writers */
 
-static int finish(slm_outset *os, sb *b, runs_ctx *c, const char *path, slm_err *err) {
-    int rc = b->rc;
-    if (!rc) rc = slm_outset_write_file(os, path, b->p, b->n, err);
-    slm_free(b->p);
-    ctx_free(c);
-    return rc;
-}
-
-int slm_report_write_markdown(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+static int render_markdown(sb *b, const slm_report *runs, size_t n_runs, slm_err *err) {
     runs_ctx c;
     row w;
     SLM_TRY(ctx_build(&c, runs, n_runs, err));
-    sb b = {.err = err};
-    if (n_runs == 1) md_one(&b, &c, &w);
-    else md_many(&b, &c, &w);
-    return finish(os, &b, &c, path, err);
+    if (n_runs == 1) md_one(b, &c, &w);
+    else md_many(b, &c, &w);
+    ctx_free(&c);
+    return b->rc;
 }
 
-int slm_report_write_html(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+static int render_html(sb *b, const slm_report *runs, size_t n_runs, slm_err *err) {
     runs_ctx c;
     row w;
     SLM_TRY(ctx_build(&c, runs, n_runs, err));
-    sb b = {.err = err};
     char title[400];
     if (n_runs == 1)
         snprintf(title, sizeof title, "slm report: %s%s%s", model_of(&runs[0]), runs[0].ftype[0] ? " " : "", runs[0].ftype);
     else snprintf(title, sizeof title, "slm report: %zu runs%s%s", n_runs, c.same_model ? " of " : "", c.same_model ? model_of(&runs[0]) : "");
-    html_head(&b, title);
+    html_head(b, title);
     if (n_runs == 1) {
         bar *bars = NULL;
-        if (runs[0].n_tensors && (b.rc = slm_calloc((void **)&bars, runs[0].n_tensors, sizeof(bar), err, "report chart"))) goto done;
-        html_one(&b, &c, &w, bars);
+        if (runs[0].n_tensors && (b->rc = slm_calloc((void **)&bars, runs[0].n_tensors, sizeof(bar), err, "report chart"))) goto done;
+        html_one(b, &c, &w, bars);
         slm_free(bars);
     } else {
         point *pts = NULL;
         scatter_tmp *tmp = NULL;
-        if ((b.rc = slm_calloc((void **)&pts, n_runs, sizeof(point), err, "report chart")) ||
-            (b.rc = slm_calloc((void **)&tmp, n_runs, sizeof(scatter_tmp), err, "report chart"))) {
+        if ((b->rc = slm_calloc((void **)&pts, n_runs, sizeof(point), err, "report chart")) ||
+            (b->rc = slm_calloc((void **)&tmp, n_runs, sizeof(scatter_tmp), err, "report chart"))) {
             slm_free(pts);
             goto done;
         }
-        html_many(&b, &c, &w, pts, tmp);
+        html_many(b, &c, &w, pts, tmp);
         slm_free(pts);
         slm_free(tmp);
     }
-    html_foot(&b, runs[0].version);
+    html_foot(b, runs[0].version);
 done:
-    return finish(os, &b, &c, path, err);
+    ctx_free(&c);
+    return b->rc;
+}
+
+int slm_report_render(const slm_report *runs, size_t n_runs, int html, char **text, size_t *len, slm_err *err) {
+    sb b = {.err = err};
+    int rc = html ? render_html(&b, runs, n_runs, err) : render_markdown(&b, runs, n_runs, err);
+    if (rc) {
+        slm_free(b.p);
+        return rc;
+    }
+    *text = b.p;
+    *len = b.n;
+    return SLM_OK;
+}
+
+static int write_rendered(slm_outset *os, const slm_report *runs, size_t n_runs, int html, const char *path, slm_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    SLM_TRY(slm_report_render(runs, n_runs, html, &text, &len, err));
+    int rc = slm_outset_write_file(os, path, text, len, err);
+    slm_free(text);
+    return rc;
+}
+
+int slm_report_write_markdown(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+    return write_rendered(os, runs, n_runs, 0, path, err);
+}
+
+int slm_report_write_html(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+    return write_rendered(os, runs, n_runs, 1, path, err);
 }
 
 /* ---------------------------------------------------------------- reports.json and the folder */

@@ -158,6 +158,30 @@ while IFS="$(printf '\t')" read -r path kind code msg; do
     fi
 done < fixtures/corrupt/MANIFEST
 
+# ---- FIFOs as inputs: refused at once ("not a regular file", status 1), never a hang in open()
+# (timeout turns a hang into status 124)
+F="$T/fifo"; mkdir -p "$F/cfg" "$F/shard" "$F/index" "$F/tok"
+A260=$(cd "$S260" && pwd); A3M=$(cd "$FIX/models/tinystories-3M-sharded" && pwd) # symlink targets
+mkfifo "$F/x.gguf" "$F/x" "$F/x.safetensors" "$F/text.txt" "$F/r.json" "$F/cfg/config.json" "$F/shard/model.safetensors" \
+    "$F/index/model-00002-of-00002.safetensors" "$F/tok/tokenizer.model"
+for f in model.safetensors tokenizer.model tokenizer_config.json; do ln -s "$A260/$f" "$F/cfg/$f"; done
+for f in config.json tokenizer.model tokenizer_config.json; do ln -s "$A260/$f" "$F/shard/$f"; done
+for f in config.json tokenizer.model tokenizer_config.json model.safetensors.index.json model-00001-of-00002.safetensors; do
+    ln -s "$A3M/$f" "$F/index/$f"; done
+for f in config.json model.safetensors tokenizer_config.json; do ln -s "$A260/$f" "$F/tok/$f"; done
+expect 1 "$F/cfg/config.json: not a regular file" timeout 10 "$SLM" convert "$F/cfg" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "$F/shard/model.safetensors: not a regular file" timeout 10 "$SLM" convert "$F/shard" -o "$T/x.gguf"; one_line
+expect 1 "model-00002-of-00002.safetensors: not a regular file" timeout 10 "$SLM" quantize "$F/index" -o "$T/x.gguf" --type Q8_0; one_line
+expect 1 "$F/tok/tokenizer.model: not a regular file" timeout 10 "$SLM" convert "$F/tok" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "$F/text.txt: not a regular file" timeout 10 "$SLM" eval "$S260" --text "$F/text.txt"; one_line
+expect 1 "$F/text.txt: not a regular file" timeout 10 "$SLM" eval "$S260" --tokens-in "$F/text.txt"; one_line
+expect 1 "$F/r.json: not a regular file" timeout 10 "$SLM" report "$F/r.json" -o "$T/fifo-rep"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" inspect "$F/x.gguf"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" eval "$F/x.gguf" --text "$FIX/text/tinystories_val.txt"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" eval "$S260" --ref "$F/x.gguf" --text "$FIX/text/tinystories_val.txt"; one_line
+expect 1 "$F/x: not a regular file" timeout 10 "$SLM" inspect "$F/x"; one_line
+expect 1 "$F/x.safetensors: not a regular file" timeout 10 "$SLM" inspect "$F/x.safetensors"; one_line
+
 # ---- eval and generate ---------------------------------------------------------------------------
 expect 2 "slm eval: missing --text FILE" "$SLM" eval "$S260"
 expect 1 "/nonexistent.txt: No such file or directory" "$SLM" eval "$S260" --text /nonexistent.txt; one_line

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,7 +20,10 @@
 #include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/strindex.h"
+#include "core/slm.h"
 #include "core/tensor.h"
+#include "core/utf8.h"
 #include "tests/testutil.h"
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -378,8 +380,75 @@ static void test_map_missing(void **st) {
     slm_map_close(&m);
 }
 
+static const char *name_at(const void *ctx, size_t i) { return ((const char (*)[16])ctx)[i]; }
+
+/* The name index: every name found at its position, repeats reported with the first
+   position, absent names absent, across the table's growth and after clear. */
+static void test_strindex(void **st) {
+    (void)st;
+    enum { N = 100000 };
+    char (*names)[16] = malloc(sizeof(*names) * N);
+    assert_non_null(names);
+    slm_strindex ix = {0};
+    slm_err e = {0};
+    size_t dup;
+    assert_int_equal(slm_strindex_find(&ix, "x", name_at, names), SLM_STRINDEX_NONE); /* zeroed index */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "blk.%zu.w", i);
+        assert_int_equal(slm_strindex_add(&ix, names[i], i, name_at, names, &dup, &e), SLM_OK);
+        assert_int_equal(dup, SLM_STRINDEX_NONE);
+    }
+    assert_int_equal(ix.n, N);
+    assert_true(ix.cap >= 2 * N && ix.cap <= 4 * N); /* SLM_STRINDEX_BYTES_PER_NAME = 4 slots x 8 */
+    for (size_t i = 0; i < N; i++) assert_int_equal(slm_strindex_find(&ix, names[i], name_at, names), i);
+    assert_int_equal(slm_strindex_find(&ix, "blk.100000.w", name_at, names), SLM_STRINDEX_NONE);
+    assert_int_equal(slm_strindex_find(&ix, "", name_at, names), SLM_STRINDEX_NONE);
+    char again[16] = "blk.4242.w";
+    assert_int_equal(slm_strindex_add(&ix, again, N, name_at, names, &dup, &e), SLM_OK);
+    assert_int_equal(dup, 4242);
+    assert_int_equal(ix.n, N);
+    slm_strindex_clear(&ix);
+    assert_int_equal(slm_strindex_find(&ix, names[7], name_at, names), SLM_STRINDEX_NONE);
+    slm_strindex_free(&ix);
+    slm_strindex_free(&ix); /* safe twice */
+    free(names);
+}
+
+/* The strict UTF-8 check: overlong forms, surrogates, values past U+10FFFF, stray and missing
+   continuation bytes are invalid; slm_utf8_fix puts one U+FFFD per invalid byte. */
+static void test_utf8_strict(void **st) {
+    (void)st;
+    static const struct { const char *s; int valid; } k[] = {
+        {"", 1}, {"plain", 1}, {"caf\xc3\xa9", 1}, {"\xe2\x96\x81", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xf4\x8f\xbf\xbf", 1},
+        {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xf0\x80\x80\xaf", 0}, /* overlong '/' */
+        {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0}, {"\xf8\x88\x80\x80\x80", 0},
+        {"\x80", 0}, {"\xc3", 0}, {"\xe2\x96", 0}, {"a\xff" "b", 0},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k); i++)
+        if (slm_utf8_valid(k[i].s, strlen(k[i].s)) != k[i].valid) fail_msg("case %zu: want valid=%d", i, k[i].valid);
+    slm_err e = {0};
+    char *f = slm_utf8_fix("a\xc3(\xed\xa0\x80\xc3\xa9", 8, &e);
+    assert_string_equal(f, "a\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9");
+    slm_free(f);
+}
+
+/* A FIFO (or any non-regular file) is refused at once instead of blocking in open(). */
+static void test_map_fifo(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *p = tmp_path("in.fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    slm_map m;
+    assert_int_equal(slm_map_open(&m, p, &e), SLM_E_IO);
+    char want[4200];
+    snprintf(want, sizeof want, "%s: not a regular file", p);
+    assert_string_equal(e.msg, want);
+    slm_map_close(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strindex),
         cmocka_unit_test(test_err_prefix_keeps_code),
         cmocka_unit_test(test_mem_fail_after),
         cmocka_unit_test(test_f16_all_patterns),
@@ -395,6 +464,8 @@ int main(void) {
         cmocka_unit_test(test_outset_all_or_nothing),
         cmocka_unit_test(test_output_check),
         cmocka_unit_test(test_map_missing),
+        cmocka_unit_test(test_map_fifo),
+        cmocka_unit_test(test_utf8_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

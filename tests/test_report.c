@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "report/report.h"
 #include "tests/testutil.h"
 
@@ -413,6 +414,69 @@ static void test_nonfinite_values(void **st) {
     free_runs(runs, 3);
 }
 
+/* Integer fields must be integers in range: no undefined conversion of 1e300 or -5. */
+static void test_json_reader_number_ranges(void **st) {
+    (void)st;
+    static const struct { const char *body, *msg; } k[] = {
+        {"\"threads\":1e300", "r.json: \"threads\" is not an integer in [0, 2147483647]"},
+        {"\"source_bytes\":-5", "r.json: \"source_bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_params\":9.3e18", "r.json: \"n_params\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_fallback\":0.5", "r.json: \"n_fallback\" is not an integer in [0, 2147483647]"},
+        {"\"tensors\":[{\"name\":\"w\",\"shape\":[2,1e30]}]", "r.json: tensor 'w': shape[1] is not a non-negative integer"},
+        {"\"tensors\":[{\"name\":\"w\",\"bytes\":1e20}]", "r.json: \"bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"eval\":{\"ctx\":-1e12}", "r.json: \"ctx\" is not an integer in [0, 2147483647]"},
+        {"\"eval\":{\"scored_tokens\":1e19}", "r.json: \"scored_tokens\" is not an integer in [0, 9223372036854775807]"},
+        {"\"threads\":4,\"tensors\":[{\"shape\":[3,7],\"bytes\":84}],\"eval\":{\"ctx\":128}", NULL},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char json[512];
+        int n = snprintf(json, sizeof json, "{\"format\":\"slm-report/1\",%s}", k[i].body);
+        slm_report r;
+        slm_err err = {0};
+        int rc = slm_report_parse_json(&r, json, (size_t)n, "r.json", &err);
+        if (!k[i].msg) {
+            assert_int_equal(rc, SLM_OK);
+            assert_int_equal(r.threads, 4);
+            assert_int_equal(r.n_tensors, 1);
+            assert_int_equal(r.tensors[0].shape[1], 7);
+            assert_int_equal(r.tensors[0].bytes, 84);
+            assert_int_equal(r.eval.ctx, 128);
+            slm_report_free(&r);
+            continue;
+        }
+        assert_int_equal(rc, SLM_E_FORMAT);
+        assert_string_equal(err.msg, k[i].msg);
+        assert_null(r.tensors);
+    }
+}
+
+/* report.json is valid UTF-8 whatever bytes the names held (a GGUF's general.name, tensor
+   names, paths); control characters stay as JSON escapes. */
+static void test_json_is_valid_utf8(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    snprintf(runs[0].model_name, sizeof runs[0].model_name, "m\xff\x1b]0;t\x07");
+    snprintf(runs[0].model, sizeof runs[0].model, "dir/\xc3(x");
+    snprintf(runs[0].tensors[0].name, sizeof runs[0].tensors[0].name, "w\xed\xa0\x80"); /* a surrogate */
+    const char *path = tmp_path("utf8.json");
+    assert_int_equal(w_json(&runs[0], path, &err), SLM_OK);
+    size_t n;
+    char *text = read_whole_file(path, &n);
+    assert_true(slm_utf8_valid(text, n));
+    assert_null(memchr(text, 0x1b, n));
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model_name")->valuestring, "m\xef\xbf\xbd\x1b]0;t\x07");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "dir/\xef\xbf\xbd(x");
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "tensors"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(t0, "name")->valuestring, "w\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    cJSON_Delete(j);
+    free(text);
+    for (int i = 0; i < 3; i++) slm_report_free(&runs[i]);
+}
+
 static void test_json_round_trip(void **st) {
     (void)st;
     slm_report runs[3], back;
@@ -548,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_labels_unique),     cmocka_unit_test(test_html_one_run),
         cmocka_unit_test(test_html_comparison),   cmocka_unit_test(test_nonfinite_values),
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
+        cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
