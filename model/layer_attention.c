@@ -339,3 +339,194 @@ void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, c
                                int pos0, int H, int Hkv, int D, int ctx) {
     attention_forward_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, 0);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * attention backward (one sequence, positions 0 .. T-1): probabilities recomputed from the
+ * saved log-sum-exp; loop 1 over (head, query) owns dq and delta, loop 2 over (kv head, key)
+ * owns dk and dv. Every pair (i, j) gets the same s, P, dS in both loops (same operations). */
+
+/* The canonical dot product of the backward: 8 lane chains c_r over d = r mod 8, summed
+   ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) (what a horizontal-add reduction gives). */
+static float dot8_ref(const float *a, const float *b, int D) {
+    float c[8] = {0};
+    for (int d = 0; d < D; d++) c[d & 7] = fmaf(a[d], b[d], c[d & 7]);
+    return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+}
+
+/* dS of one pair from its score dot product: P = exp(s * scale - lse), dS = P (dP - delta) */
+static inline float att_prob(float qk, float scale, float lse) { return slm_expf(qk * scale - lse); }
+
+static void att_bwd_dq_ref(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                           const float *lse, int ld, int k_off, int v_off, int i, int h, int H, int group, int D,
+                           float scale) {
+    const float *qi = qkv + (size_t)i * ld + (size_t)h * D, *doi = dout + ((size_t)i * H + h) * D;
+    const float li = lse[(size_t)i * H + h], di = dot8_ref(doi, out + ((size_t)i * H + h) * D, D);
+    const size_t kh = (size_t)k_off + (size_t)(h / group) * D, vh = (size_t)v_off + (size_t)(h / group) * D;
+    float acc[MAX_HEAD_DIM] = {0};
+    for (int j = 0; j <= i; j++) {
+        const float *kj = qkv + (size_t)j * ld + kh;
+        const float p = att_prob(dot8_ref(qi, kj, D), scale, li);
+        const float ds = p * (dot8_ref(doi, qkv + (size_t)j * ld + vh, D) - di);
+        for (int d = 0; d < D; d++) acc[d] = fmaf(ds, kj[d], acc[d]);
+    }
+    float *dq = dqkv + (size_t)i * ld + (size_t)h * D;
+    for (int d = 0; d < D; d++) dq[d] += acc[d] * scale;
+    delta[(size_t)i * H + h] = di;
+}
+
+static void att_bwd_dkv_ref(float *dqkv, const float *delta, const float *dout, const float *qkv, const float *lse, int ld,
+                            int k_off, int v_off, int j, int g, int T, int H, int group, int D, float scale) {
+    const float *kj = qkv + (size_t)j * ld + k_off + (size_t)g * D, *vj = qkv + (size_t)j * ld + v_off + (size_t)g * D;
+    float acck[MAX_HEAD_DIM] = {0}, accv[MAX_HEAD_DIM] = {0};
+    for (int h = g * group; h < (g + 1) * group; h++)
+        for (int i = j; i < T; i++) {
+            const float *qi = qkv + (size_t)i * ld + (size_t)h * D, *doi = dout + ((size_t)i * H + h) * D;
+            const float p = att_prob(dot8_ref(qi, kj, D), scale, lse[(size_t)i * H + h]);
+            const float ds = p * (dot8_ref(doi, vj, D) - delta[(size_t)i * H + h]);
+            for (int d = 0; d < D; d++) {
+                accv[d] = fmaf(p, doi[d], accv[d]);
+                acck[d] = fmaf(ds, qi[d], acck[d]);
+            }
+        }
+    float *dk = dqkv + (size_t)j * ld + k_off + (size_t)g * D, *dv = dqkv + (size_t)j * ld + v_off + (size_t)g * D;
+    for (int d = 0; d < D; d++) {
+        dk[d] += acck[d] * scale;
+        dv[d] += accv[d];
+    }
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+/* Eight canonical dot products at once: lane k = dot8_ref(a, rows[k], D), D % 8 == 0. The
+   horizontal adds pair lanes (0,1), (2,3), then those pairs, then the 128-bit halves: the
+   canonical tree. */
+static inline AVX2 __m256 dots8_avx2(const float *a, const float *const *rows, int D) {
+    __m256 v[8];
+    for (int k = 0; k < 8; k++) v[k] = _mm256_setzero_ps();
+    for (int d = 0; d < D; d += 8) {
+        const __m256 x = _mm256_loadu_ps(a + d);
+        for (int k = 0; k < 8; k++) v[k] = _mm256_fmadd_ps(x, _mm256_loadu_ps(rows[k] + d), v[k]);
+    }
+    __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
+    __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+    __m256 lo = _mm256_hadd_ps(h01, h23), hi = _mm256_hadd_ps(h45, h67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+/* dot8_ref with the lane chains in a register (the tree as dot8_ref) */
+static inline AVX2 float dot8_avx2(const float *a, const float *b, int D) {
+    __m256 v = _mm256_setzero_ps();
+    for (int d = 0; d < D; d += 8) v = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), v);
+    float c[8];
+    _mm256_storeu_ps(c, v);
+    return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+}
+
+/* acc[0..D) = fmaf(a, x[d], acc[d]) */
+static inline AVX2 void axpy_avx2(float *acc, float a, const float *x, int D) {
+    const __m256 va = _mm256_set1_ps(a);
+    for (int d = 0; d < D; d += 8) _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + d), _mm256_loadu_ps(acc + d)));
+}
+
+/* att_bwd_dq_ref, keys 8 at a time (scores and probabilities of 8 keys in one vector) */
+static AVX2 void att_bwd_dq_avx2(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                                 const float *lse, int ld, int k_off, int v_off, int i, int h, int H, int group, int D,
+                                 float scale) {
+    const float *qi = qkv + (size_t)i * ld + (size_t)h * D, *doi = dout + ((size_t)i * H + h) * D;
+    const float li = lse[(size_t)i * H + h], di = dot8_avx2(doi, out + ((size_t)i * H + h) * D, D);
+    const size_t kh = (size_t)k_off + (size_t)(h / group) * D, vh = (size_t)v_off + (size_t)(h / group) * D;
+    const __m256 vscale = _mm256_set1_ps(scale), vl = _mm256_set1_ps(li), vd = _mm256_set1_ps(di);
+    float acc[MAX_HEAD_DIM] = {0}, ds[8];
+    for (int j0 = 0; j0 <= i; j0 += 8) {
+        const int nj = min_i(8, i + 1 - j0);
+        const float *kr[8], *vr[8];
+        for (int k = 0; k < 8; k++) {
+            const size_t row = (size_t)(j0 + min_i(k, nj - 1)) * ld;
+            kr[k] = qkv + row + kh, vr[k] = qkv + row + vh;
+        }
+        __m256 p = expf_avx2(_mm256_sub_ps(_mm256_mul_ps(dots8_avx2(qi, kr, D), vscale), vl));
+        _mm256_storeu_ps(ds, _mm256_mul_ps(p, _mm256_sub_ps(dots8_avx2(doi, vr, D), vd)));
+        for (int k = 0; k < nj; k++) axpy_avx2(acc, ds[k], kr[k], D);
+    }
+    float *dq = dqkv + (size_t)i * ld + (size_t)h * D;
+    for (int d = 0; d < D; d += 8)
+        _mm256_storeu_ps(dq + d, _mm256_add_ps(_mm256_loadu_ps(dq + d), _mm256_mul_ps(_mm256_loadu_ps(acc + d), vscale)));
+    delta[(size_t)i * H + h] = di;
+}
+
+/* att_bwd_dkv_ref, queries 8 at a time */
+static AVX2 void att_bwd_dkv_avx2(float *dqkv, const float *delta, const float *dout, const float *qkv, const float *lse,
+                                  int ld, int k_off, int v_off, int j, int g, int T, int H, int group, int D, float scale) {
+    const float *kj = qkv + (size_t)j * ld + k_off + (size_t)g * D, *vj = qkv + (size_t)j * ld + v_off + (size_t)g * D;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    float acck[MAX_HEAD_DIM] = {0}, accv[MAX_HEAD_DIM] = {0}, p[8], ds[8], l8[8], d8[8];
+    for (int h = g * group; h < (g + 1) * group; h++)
+        for (int i0 = j; i0 < T; i0 += 8) {
+            const int ni = min_i(8, T - i0);
+            const float *qr[8], *dr[8];
+            for (int k = 0; k < 8; k++) {
+                const int i = i0 + min_i(k, ni - 1);
+                qr[k] = qkv + (size_t)i * ld + (size_t)h * D, dr[k] = dout + ((size_t)i * H + h) * D;
+                l8[k] = lse[(size_t)i * H + h], d8[k] = delta[(size_t)i * H + h];
+            }
+            __m256 vp = expf_avx2(_mm256_sub_ps(_mm256_mul_ps(dots8_avx2(kj, qr, D), vscale), _mm256_loadu_ps(l8)));
+            _mm256_storeu_ps(p, vp);
+            _mm256_storeu_ps(ds, _mm256_mul_ps(vp, _mm256_sub_ps(dots8_avx2(vj, dr, D), _mm256_loadu_ps(d8))));
+            for (int k = 0; k < ni; k++) {
+                axpy_avx2(accv, p[k], dr[k], D);
+                axpy_avx2(acck, ds[k], qr[k], D);
+            }
+        }
+    float *dk = dqkv + (size_t)j * ld + k_off + (size_t)g * D, *dv = dqkv + (size_t)j * ld + v_off + (size_t)g * D;
+    for (int d = 0; d < D; d += 8) {
+        _mm256_storeu_ps(dk + d, _mm256_add_ps(_mm256_loadu_ps(dk + d), _mm256_mul_ps(_mm256_loadu_ps(acck + d), vscale)));
+        _mm256_storeu_ps(dv + d, _mm256_add_ps(_mm256_loadu_ps(dv + d), _mm256_loadu_ps(accv + d)));
+    }
+}
+#endif
+
+static void attention_backward_impl(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                                    const float *lse, int ld, int k_off, int v_off, int T, int H, int Hkv, int D,
+                                    int simd) {
+    const int group = H / Hkv;
+    const float scale = 1.0f / sqrtf((float)D);
+#if SLM_HAVE_AVX2_KERNELS
+    const int vec = simd && D % 8 == 0;
+#else
+    const int vec = 0;
+    (void)simd;
+#endif
+    /* (head, query) items dealt round robin: later queries see more keys */
+#pragma omp parallel for schedule(static, 1)
+    for (int it = 0; it < H * T; it++) {
+        const int h = it / T, i = it % T;
+#if SLM_HAVE_AVX2_KERNELS
+        if (vec) {
+            att_bwd_dq_avx2(dqkv, delta, dout, qkv, out, lse, ld, k_off, v_off, i, h, H, group, D, scale);
+            continue;
+        }
+#endif
+        att_bwd_dq_ref(dqkv, delta, dout, qkv, out, lse, ld, k_off, v_off, i, h, H, group, D, scale);
+    }
+    /* (kv head, key) items: earlier keys are seen by more queries */
+#pragma omp parallel for schedule(static, 1)
+    for (int it = 0; it < Hkv * T; it++) {
+        const int g = it / T, j = it % T;
+#if SLM_HAVE_AVX2_KERNELS
+        if (vec) {
+            att_bwd_dkv_avx2(dqkv, delta, dout, qkv, lse, ld, k_off, v_off, j, g, T, H, group, D, scale);
+            continue;
+        }
+#endif
+        att_bwd_dkv_ref(dqkv, delta, dout, qkv, lse, ld, k_off, v_off, j, g, T, H, group, D, scale);
+    }
+}
+
+void slm_attention_backward(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                            const float *lse, int ld, int k_off, int v_off, int T, int H, int Hkv, int D) {
+    attention_backward_impl(dqkv, delta, dout, qkv, out, lse, ld, k_off, v_off, T, H, Hkv, D, slm_layers_simd());
+}
+
+void slm_attention_backward_ref(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int ld, int k_off, int v_off, int T, int H, int Hkv, int D) {
+    attention_backward_impl(dqkv, delta, dout, qkv, out, lse, ld, k_off, v_off, T, H, Hkv, D, 0);
+}

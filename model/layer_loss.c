@@ -1,5 +1,5 @@
-/* layer_loss.c - losses over logits: cross-entropy (NLL) and the KL divergence from a reference
- * model's logits, log-softmax in double as llama-perplexity computes it.
+/* layer_loss.c - losses over logits: cross-entropy (NLL) and its backward, and the KL divergence
+ * from a reference model's logits, log-softmax in double as llama-perplexity computes it.
  * Must not: allocate, fail or print; one `parallel for` over tokens.
  */
 #include "model/layer_simd.h"
@@ -28,6 +28,25 @@ void slm_crossentropy_forward(double *losses, const float *logits, const int32_t
         double lse;
         row_logsumexp(x, V, &m, &lse);
         losses[t] = -((double)(x[targets[t]] - m) - lse);
+    }
+}
+
+/* forward: loss = -log p[target], p = softmax(x); d loss / d x_i = p_i - [i == target] */
+void slm_crossentropy_softmax_backward(float *dlogits, const float *dlosses, const float *logits, const int32_t *targets,
+                                       int T, int V) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        if (targets[t] < 0) continue;
+        const float *x = logits + (size_t)t * V;
+        float *dx = dlogits + (size_t)t * V;
+        float m;
+        double lse;
+        row_logsumexp(x, V, &m, &lse);
+        const double dl = dlosses[t];
+        for (int i = 0; i < V; i++) {
+            double p = exp((double)(x[i] - m) - lse);
+            dx[i] += (float)(dl * (p - (i == targets[t])));
+        }
     }
 }
 

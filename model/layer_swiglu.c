@@ -1,4 +1,5 @@
-/* layer_swiglu.c - the gated MLP nonlinearity silu(gate) * up, scalar reference and AVX2.
+/* layer_swiglu.c - the gated MLP nonlinearity silu(gate) * up, scalar reference and AVX2, and
+ * its backward.
  * Must not: allocate, fail or print; one `parallel for` over tokens.
  */
 #include "model/layer_simd.h"
@@ -51,3 +52,19 @@ void slm_swiglu_forward(float *out, const float *gate_up, int T, int F) {
 }
 
 void slm_swiglu_forward_ref(float *out, const float *gate_up, int T, int F) { swiglu_forward_impl(out, gate_up, T, F, 0); }
+
+/* forward: o = g sig(g) u; do/du = g sig(g), do/dg = u sig(g) (1 + g (1 - sig(g))). */
+void slm_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *g = gate_up + (size_t)t * 2 * F, *u = g + F, *d = dout + (size_t)t * F;
+        float *dg = dgate_up + (size_t)t * 2 * F, *du = dg + F;
+        for (int i = 0; i < F; i++) {
+            float e = slm_expf(-fabsf(g[i]));
+            float sig = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e);
+            float silu = g[i] * sig;
+            du[i] += d[i] * silu;
+            dg[i] += d[i] * u[i] * (sig * (1.0f + g[i] * (1.0f - sig)));
+        }
+    }
+}

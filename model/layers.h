@@ -1,8 +1,10 @@
 /* layers.h - the layer kernels of the reference transformer, one forward per layer (llm.c style).
  *
  * Owns: embedding, rmsnorm, matmul, rope, attention (causal, grouped-query, over a KV cache),
- * swiglu and residual forwards; the packed "panel" layout of weight matrices and key caches;
- * a fast exp shared by the kernels. `*_backward` functions go beside their forwards later.
+ * swiglu and residual forwards and their `*_backward` passes (llm.c's pairing: gradient outputs
+ * first, then dout, then the saved forward tensors, then dims; gradients accumulate with +=,
+ * so one flat gradient buffer laid out like the parameters collects every contribution);
+ * the packed "panel" layout of weight matrices and key caches; a fast exp shared by the kernels.
  * Must not: allocate, fail, print, or depend on the thread count: every output element is
  * computed by one fixed sequence of float operations (the "canonical order" stated at each
  * kernel), so results are bit-identical for any number of threads, for any batch split (T=1
@@ -12,6 +14,11 @@
  * channels of a matmul, H query heads, Hkv kv heads, D head dim, F ffn dim, V vocab, L layers,
  * S key positions visible to a token (pos0 + t + 1), N a flat element count.
  * Argument order: outputs first, then inputs, parameters, dims (llm.c).
+ * Backward passes follow the same rules: each parallel loop owns its outputs (matmul runs one
+ * loop over tokens for dinp and one over panels for dweight/dbias, attention one over queries
+ * for dq and one over keys for dk/dv), so there are no atomics and every gradient element is
+ * one fixed sequence of float operations: bit-identical for any thread count and between the
+ * AVX2 and scalar paths.
  *
  * Panels: a matrix W (OC, C) (PyTorch Linear, out x in) is stored as ceil(OC/16) panels of
  * (C, 16): W[o][c] is at wp[(o/16)*C*16 + c*16 + o%16], rows past OC are zero. A matmul then
@@ -46,10 +53,21 @@ float slm_expf(float x);
 /* out (T,C) = wte[tokens] ; PyTorch: out = self.wte(tokens). wte is panel-packed (V, C).
    Ids are checked by the caller. */
 void slm_embedding_forward(float *out, const int32_t *tokens, const float *wte, int T, int C);
+/* dwte (V,C) panel-packed += dout (T,C) scattered to the rows of tokens (T).
+   Forward: out[t] = wte[tokens[t]]. Canonical order: each dwte element adds its tokens' dout
+   values one by one in token order. Parallel over channels (a channel owns its column). */
+void slm_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int T, int C);
 
 /* out (T,C), rstd (T) ; PyTorch (Llama): x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
    Canonical order: sum of squares in double, in index order. */
 void slm_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int T, int C, float eps);
+/* dinp (T,C) += , dweight (C) += ; dout (T,C), the forward's inp (T,C), weight (C) and rstd (T).
+   Forward: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp^2) + eps), so with g = dout * weight:
+   dinp = rstd * g - inp * rstd^3 / C * sum_c(g * inp); dweight = sum_t dout * inp * rstd.
+   Canonical order: the per-token dot sum_c(g * inp) in double, in index order; dweight[c] sums
+   its tokens in order in float. Two loops: over tokens (dinp), over channels (dweight). */
+void slm_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                          const float *rstd, int T, int C);
 
 /* out (T,OC) = inp (T,C) @ W^T (+ bias (OC)) ; PyTorch: out = F.linear(inp, W, bias).
    W panel-packed (OC, C). Rows of out are ld_out floats apart (>= OC), so a matmul can write
@@ -60,6 +78,19 @@ void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *w
 /* The same numbers through plain C (fmaf), the algorithmic reference the fast path is tested against. */
 void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
                             int OC);
+/* dinp (T,C) += dout @ W ; dweight (OC,C) += dout^T @ inp, panel-packed like W (same floats,
+   padding rows stay 0) ; dbias (OC) += sum_t dout. dout (T,OC) rows ld_dout floats apart (a
+   column slice of a wider gradient); inp (T,C) the forward's input; W panel-packed (OC,C).
+   Forward: out = inp @ W^T + bias. dinp, dweight or dbias may be NULL (not wanted).
+   Canonical order: dinp[t][c]: 16 lane chains acc_j = fmaf(dout[t][16p+j], W[16p+j][c], acc_j)
+   over panels p in order, summed by the 16-lane pairwise tree (lanes past OC read 0), then
+   added; dweight[o][c]: acc = fmaf(inp[t][c], dout[t][o], acc) over t in order, then added;
+   dbias[o]: acc += dout[t][o] over t, then added. Two parallel loops: tiles of 6 tokens own
+   dinp rows, panels own dweight and dbias. */
+void slm_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp,
+                         const float *wp, int T, int C, int OC);
+void slm_matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp,
+                             const float *wp, int T, int C, int OC);
 
 /* A weight matrix (OC, C) as stored: OC rows of C values in dtype (any type the codec can
    read), row r at data + r * row_bytes; borrowed (a mapped file) or owned by the model. */
@@ -89,6 +120,11 @@ void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wm
    GGUF's interleaved q/k rows); neox = 1: pairs (x[i], x[i+D/2]) (NEOX, HF rotate_half).
    PyTorch (rotate_half): q * cos + rotate_half(q) * sin. */
 void slm_rope_forward(float *x, int ld, const float *cs, int T, int pos0, int n_heads, int D, int neox);
+/* The transpose of the rotation, in place like the forward: dx (T, ld) holds d(rotated) on
+   entry and d(input) on return (the rotation is linear: da = dy0 c + dy1 s, db = dy1 c - dy0 s).
+   It is the one backward that overwrites instead of adding: the gradient of the q and k
+   columns is rotated in the buffer that collected it. */
+void slm_rope_backward(float *dx, int ld, const float *cs, int T, int pos0, int n_heads, int D, int neox);
 
 /* Writes k and v of T tokens (rows of ld floats; k at column k_off, v at v_off, Hkv*D each)
    into the cache of one layer at positions pos0 ..: kc panel layout per kv head
@@ -114,18 +150,48 @@ void slm_attention_forward(float *out, float *lse, const float *q, int ld, const
                            int pos0, int H, int Hkv, int D, int ctx);
 void slm_attention_forward_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                                int pos0, int H, int Hkv, int D, int ctx);
+/* Backward of causal GQA attention of one sequence of T tokens at positions 0 .. T-1.
+   dqkv (T, ld) += gradients of q | k | v, laid out like qkv (T, ld): q heads at column 0, k at
+   k_off, v at v_off (the forward's SLM_A_QKV rows, q and k after RoPE); delta (T, H) scratch
+   the kernel fills (delta_i = dout_i . out_i per head, as llm.c passes datt); dout (T, H*D) the
+   gradient of out; out (T, H*D) and lse (T, H) as the forward wrote them.
+   Probabilities are recomputed: P_ij = exp(s_ij - lse_i), s_ij = (q_i . k_j) / sqrt(D), j <= i;
+   dS_ij = P_ij (dout_i . v_j - delta_i); dq_i = sum_j dS_ij k_j / sqrt(D);
+   dk_j = sum_{h in group, i >= j} dS_ij q_i / sqrt(D); dv_j = sum_{h in group, i >= j} P_ij dout_i.
+   Canonical order: every dot product over D as 8 lane chains (d mod 8) of fmaf summed
+   ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)); P = slm_expf(dot * scale - lse); each dq,
+   dk, dv element one fmaf chain over its keys (queries) in index order, the query heads of a
+   group in order, then scaled and added. Two parallel loops: (head, query) items own dq and
+   delta rows, (kv head, key) items own dk and dv rows. */
+void slm_attention_backward(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                            const float *lse, int ld, int k_off, int v_off, int T, int H, int Hkv, int D);
+void slm_attention_backward_ref(float *dqkv, float *delta, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int ld, int k_off, int v_off, int T, int H, int Hkv, int D);
 /* out (T,F) = silu(gate) * up with gate_up (T, 2F) = [gate | up] ; PyTorch: F.silu(g) * u,
    silu(g) = g / (1 + exp(-g)) with slm_expf (g >= 0 uses 1/(1+e^-g), g < 0 uses e^g/(1+e^g)). */
 void slm_swiglu_forward(float *out, const float *gate_up, int T, int F);
 void slm_swiglu_forward_ref(float *out, const float *gate_up, int T, int F);
+/* dgate_up (T, 2F) += [dgate | dup] ; dout (T,F), gate_up (T, 2F) as the forward read it.
+   Forward: out = silu(g) * u, so dup = dout * silu(g), dgate = dout * u * sig(g) (1 + g (1 - sig(g))),
+   sig computed as the forward does (slm_expf of -|g|). Parallel over tokens. */
+void slm_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F);
 
 /* out (N) = inp1 + inp2 ; PyTorch: x = x + f(x). out may alias inp1. */
 void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N);
+/* dinp1 (N) += dout ; dinp2 (N) += dout. Forward: out = inp1 + inp2. dinp1 may be dout itself
+   (the stream's gradient flows on in place), then only dinp2 is added. */
+void slm_residual_backward(float *dinp1, float *dinp2, const float *dout, int64_t N);
 
 /* losses (T) ; PyTorch: F.cross_entropy(logits, targets, reduction='none') in double:
    -log p[target] with log p_i = (double)(x_i - max) - log(sum_i expf(x_i - max)), the sum in
    double (llama-perplexity's log_softmax). logits (T, V). */
 void slm_crossentropy_forward(double *losses, const float *logits, const int32_t *targets, int T, int V);
+/* dlogits (T,V) += dlosses[t] * (softmax(logits[t]) - onehot(targets[t])) ; dlosses (T) the
+   gradient of each token's loss (1/n for a mean), logits (T,V) as the forward read them.
+   Tokens with targets[t] < 0 are skipped (not scored). Forward: losses = -log softmax[target];
+   softmax in double with the forward's max and sum. Parallel over tokens. */
+void slm_crossentropy_softmax_backward(float *dlogits, const float *dlosses, const float *logits, const int32_t *targets,
+                                       int T, int V);
 
 /* Per token of a reference model's logits lr (T,V) and a model's lm (T,V), log-softmax as
    above: kld (T) = sum_i p_ref,i (log p_ref,i - log p_i) over the full vocabulary (exactly 0
