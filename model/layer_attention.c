@@ -400,14 +400,19 @@ static void att_bwd_dkv_ref(float *dqkv, const float *delta, const float *dout, 
    horizontal adds pair lanes (0,1), (2,3), then those pairs, then the 128-bit halves: the
    canonical tree. */
 static inline AVX2 __m256 dots8_avx2(const float *a, const float *const *rows, int D) {
-    __m256 v[8];
-    for (int k = 0; k < 8; k++) v[k] = _mm256_setzero_ps();
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+    const float *r4 = rows[4], *r5 = rows[5], *r6 = rows[6], *r7 = rows[7];
+    __m256 v0 = _mm256_setzero_ps(), v1 = _mm256_setzero_ps(), v2 = _mm256_setzero_ps(), v3 = _mm256_setzero_ps();
+    __m256 v4 = _mm256_setzero_ps(), v5 = _mm256_setzero_ps(), v6 = _mm256_setzero_ps(), v7 = _mm256_setzero_ps();
     for (int d = 0; d < D; d += 8) {
         const __m256 x = _mm256_loadu_ps(a + d);
-        for (int k = 0; k < 8; k++) v[k] = _mm256_fmadd_ps(x, _mm256_loadu_ps(rows[k] + d), v[k]);
+        v0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r0 + d), v0), v1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r1 + d), v1);
+        v2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r2 + d), v2), v3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r3 + d), v3);
+        v4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r4 + d), v4), v5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r5 + d), v5);
+        v6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r6 + d), v6), v7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r7 + d), v7);
     }
-    __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
-    __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+    __m256 h01 = _mm256_hadd_ps(v0, v1), h23 = _mm256_hadd_ps(v2, v3);
+    __m256 h45 = _mm256_hadd_ps(v4, v5), h67 = _mm256_hadd_ps(v6, v7);
     __m256 lo = _mm256_hadd_ps(h01, h23), hi = _mm256_hadd_ps(h45, h67);
     return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
 }
@@ -421,10 +426,52 @@ static inline AVX2 float dot8_avx2(const float *a, const float *b, int D) {
     return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
 }
 
-/* acc[0..D) = fmaf(a, x[d], acc[d]) */
-static inline AVX2 void axpy_avx2(float *acc, float a, const float *x, int D) {
-    const __m256 va = _mm256_set1_ps(a);
-    for (int d = 0; d < D; d += 8) _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + d), _mm256_loadu_ps(acc + d)));
+/* acc[d] = fmaf(a[k], x[k][d], acc[d]) for k = 0 .. n-1 in order, every d of D: 32 lanes of acc
+   (four independent chains, hiding the FMA latency) stay in registers across the n rows */
+static inline AVX2 void axpy_rows_avx2(float *acc, const float *a, const float *const *x, int n, int D) {
+    int d = 0;
+    for (; d + 32 <= D; d += 32) {
+        __m256 s0 = _mm256_loadu_ps(acc + d), s1 = _mm256_loadu_ps(acc + d + 8);
+        __m256 s2 = _mm256_loadu_ps(acc + d + 16), s3 = _mm256_loadu_ps(acc + d + 24);
+        for (int k = 0; k < n; k++) {
+            const __m256 ak = _mm256_set1_ps(a[k]);
+            const float *xk = x[k] + d;
+            s0 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(xk), s0), s1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(xk + 8), s1);
+            s2 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(xk + 16), s2), s3 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(xk + 24), s3);
+        }
+        _mm256_storeu_ps(acc + d, s0), _mm256_storeu_ps(acc + d + 8, s1);
+        _mm256_storeu_ps(acc + d + 16, s2), _mm256_storeu_ps(acc + d + 24, s3);
+    }
+    for (; d < D; d += 8) {
+        __m256 s0 = _mm256_loadu_ps(acc + d);
+        for (int k = 0; k < n; k++) s0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(x[k] + d), s0);
+        _mm256_storeu_ps(acc + d, s0);
+    }
+}
+
+/* axpy_rows_avx2 on two accumulators at once (dk and dv share the loop: twice the chains) */
+static inline AVX2 void axpy2_rows_avx2(float *acc, const float *a, const float *const *x, float *acc2, const float *a2,
+                                        const float *const *x2, int n, int D) {
+    int d = 0;
+    for (; d + 16 <= D; d += 16) {
+        __m256 s0 = _mm256_loadu_ps(acc + d), s1 = _mm256_loadu_ps(acc + d + 8);
+        __m256 t0 = _mm256_loadu_ps(acc2 + d), t1 = _mm256_loadu_ps(acc2 + d + 8);
+        for (int k = 0; k < n; k++) {
+            const __m256 ak = _mm256_set1_ps(a[k]), bk = _mm256_set1_ps(a2[k]);
+            s0 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(x[k] + d), s0), s1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(x[k] + d + 8), s1);
+            t0 = _mm256_fmadd_ps(bk, _mm256_loadu_ps(x2[k] + d), t0), t1 = _mm256_fmadd_ps(bk, _mm256_loadu_ps(x2[k] + d + 8), t1);
+        }
+        _mm256_storeu_ps(acc + d, s0), _mm256_storeu_ps(acc + d + 8, s1);
+        _mm256_storeu_ps(acc2 + d, t0), _mm256_storeu_ps(acc2 + d + 8, t1);
+    }
+    for (; d < D; d += 8) {
+        __m256 s0 = _mm256_loadu_ps(acc + d), t0 = _mm256_loadu_ps(acc2 + d);
+        for (int k = 0; k < n; k++) {
+            s0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(x[k] + d), s0);
+            t0 = _mm256_fmadd_ps(_mm256_set1_ps(a2[k]), _mm256_loadu_ps(x2[k] + d), t0);
+        }
+        _mm256_storeu_ps(acc + d, s0), _mm256_storeu_ps(acc2 + d, t0);
+    }
 }
 
 /* att_bwd_dq_ref, keys 8 at a time (scores and probabilities of 8 keys in one vector) */
@@ -435,7 +482,8 @@ static AVX2 void att_bwd_dq_avx2(float *dqkv, float *delta, const float *dout, c
     const float li = lse[(size_t)i * H + h], di = dot8_avx2(doi, out + ((size_t)i * H + h) * D, D);
     const size_t kh = (size_t)k_off + (size_t)(h / group) * D, vh = (size_t)v_off + (size_t)(h / group) * D;
     const __m256 vscale = _mm256_set1_ps(scale), vl = _mm256_set1_ps(li), vd = _mm256_set1_ps(di);
-    float acc[MAX_HEAD_DIM] = {0}, ds[8];
+    float acc[MAX_HEAD_DIM], ds[8];
+    memset(acc, 0, sizeof(float) * (size_t)D);
     for (int j0 = 0; j0 <= i; j0 += 8) {
         const int nj = min_i(8, i + 1 - j0);
         const float *kr[8], *vr[8];
@@ -445,7 +493,7 @@ static AVX2 void att_bwd_dq_avx2(float *dqkv, float *delta, const float *dout, c
         }
         __m256 p = expf_avx2(_mm256_sub_ps(_mm256_mul_ps(dots8_avx2(qi, kr, D), vscale), vl));
         _mm256_storeu_ps(ds, _mm256_mul_ps(p, _mm256_sub_ps(dots8_avx2(doi, vr, D), vd)));
-        for (int k = 0; k < nj; k++) axpy_avx2(acc, ds[k], kr[k], D);
+        axpy_rows_avx2(acc, ds, kr, nj, D);
     }
     float *dq = dqkv + (size_t)i * ld + (size_t)h * D;
     for (int d = 0; d < D; d += 8)
@@ -458,7 +506,9 @@ static AVX2 void att_bwd_dkv_avx2(float *dqkv, const float *delta, const float *
                                   int ld, int k_off, int v_off, int j, int g, int T, int H, int group, int D, float scale) {
     const float *kj = qkv + (size_t)j * ld + k_off + (size_t)g * D, *vj = qkv + (size_t)j * ld + v_off + (size_t)g * D;
     const __m256 vscale = _mm256_set1_ps(scale);
-    float acck[MAX_HEAD_DIM] = {0}, accv[MAX_HEAD_DIM] = {0}, p[8], ds[8], l8[8], d8[8];
+    float acck[MAX_HEAD_DIM], accv[MAX_HEAD_DIM], p[8], ds[8], l8[8], d8[8];
+    memset(acck, 0, sizeof(float) * (size_t)D);
+    memset(accv, 0, sizeof(float) * (size_t)D);
     for (int h = g * group; h < (g + 1) * group; h++)
         for (int i0 = j; i0 < T; i0 += 8) {
             const int ni = min_i(8, T - i0);
@@ -471,10 +521,7 @@ static AVX2 void att_bwd_dkv_avx2(float *dqkv, const float *delta, const float *
             __m256 vp = expf_avx2(_mm256_sub_ps(_mm256_mul_ps(dots8_avx2(kj, qr, D), vscale), _mm256_loadu_ps(l8)));
             _mm256_storeu_ps(p, vp);
             _mm256_storeu_ps(ds, _mm256_mul_ps(vp, _mm256_sub_ps(dots8_avx2(vj, dr, D), _mm256_loadu_ps(d8))));
-            for (int k = 0; k < ni; k++) {
-                axpy_avx2(accv, p[k], dr[k], D);
-                axpy_avx2(acck, ds[k], qr[k], D);
-            }
+            axpy2_rows_avx2(accv, p, dr, acck, ds, qr, ni, D);
         }
     float *dk = dqkv + (size_t)j * ld + k_off + (size_t)g * D, *dv = dqkv + (size_t)j * ld + v_off + (size_t)g * D;
     for (int d = 0; d < D; d += 8) {

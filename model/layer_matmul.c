@@ -208,53 +208,59 @@ void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wm
     const slm_dtype_traits *tr = slm_dtype_get(w->dtype);
     for (int t = 0; t < T; t++) tr->to_float(w->data + (size_t)tokens[t] * w->row_bytes, out + (size_t)t * C, C);
 }
-
 /* ---------------------------------------------------------------------------------------------
  * matmul backward: dinp += dout @ W, dweight += dout^T @ inp, dbias += sum_t dout
- * (forward: out = inp @ W^T + bias). dweight is panel-packed exactly like W. */
+ * (forward: out = inp @ W^T + bias). dweight is panel-packed exactly like W.
+ *
+ * dinp: work items (16 input channels, up to BWD_TBLOCK tokens). For each chunk of BWD_OCHUNK
+ * output channels the item gathers W^T of its 16 columns into a stack block (one 16-float row
+ * per output channel), then runs the forward's register tile (6 tokens x 16 channels,
+ * broadcasting dout) over it. dweight: work items are panels; tokens in blocks of BWD_TBLOCK,
+ * 6 input channels x 16 output channels per register tile. */
 
-/* Tokens per dinp tile (the forward's 6: 12 accumulators of 8 lanes). */
-#define BWD_TILE 6
+#define BWD_OCHUNK 256 /* output channels per dinp chunk: a 16 KiB W^T block on the stack */
+#define BWD_TBLOCK 96  /* tokens per dinp item and per dweight block (16 tiles of 6) */
 
-/* The 16-lane pairwise tree: (lanes j + j+8), then (+4), then (+2), then (+1). */
-static float tree16(const float *a) {
-    float b[8], c[4], d[2];
-    for (int i = 0; i < 8; i++) b[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++) c[i] = b[i] + b[i + 4];
-    for (int i = 0; i < 2; i++) d[i] = c[i] + c[i + 2];
-    return d[0] + d[1];
+/* wt[(o - o0) * 16 + i] = W[o][c0 + i] for o in [o0, o1), 0 for columns past C */
+static void gather_wt(float *wt, const float *wp, int o0, int o1, int c0, int C) {
+    const int nc = min_i(SLM_PANEL, C - c0);
+    for (int o = o0; o < o1; o++) {
+        const float *src = wp + (size_t)(o / SLM_PANEL) * SLM_PANEL * C + (size_t)c0 * SLM_PANEL + o % SLM_PANEL;
+        float *dst = wt + (size_t)(o - o0) * SLM_PANEL;
+        for (int i = 0; i < nc; i++) dst[i] = src[(size_t)i * SLM_PANEL];
+        for (int i = nc; i < SLM_PANEL; i++) dst[i] = 0.0f;
+    }
 }
 
-/* dinp rows t0 .. t0+nt-1: for each c, 16 lane chains over panels, then the tree. Lanes of
-   dout at or past OC read as 0. */
-static void matmul_dinp_ref(float *dinp, const float *dout, int ld_dout, const float *wp, int t0, int nt, int C, int OC) {
-    const int np = (OC + SLM_PANEL - 1) / SLM_PANEL;
-    for (int t = t0; t < t0 + nt; t++) {
+/* dinp[t][c0 + i] += sum_{o in [o0, o1)} dout[t][o] wt[o - o0][i] for tokens [t0, t1): one fmaf
+   chain per element, o in order */
+static void dinp_chunk_ref(float *dinp, const float *dout, int ld_dout, const float *wt, int t0, int t1, int o0, int o1,
+                           int c0, int C) {
+    const int nc = min_i(SLM_PANEL, C - c0);
+    for (int t = t0; t < t1; t++) {
         const float *d = dout + (size_t)t * ld_dout;
-        for (int c = 0; c < C; c++) {
-            float acc[SLM_PANEL] = {0};
-            for (int p = 0; p < np; p++) {
-                const float *w = wp + (size_t)p * SLM_PANEL * C + (size_t)c * SLM_PANEL;
-                for (int j = 0; j < SLM_PANEL; j++) {
-                    int o = p * SLM_PANEL + j;
-                    acc[j] = fmaf(o < OC ? d[o] : 0.0f, w[j], acc[j]);
-                }
-            }
-            dinp[(size_t)t * C + c] += tree16(acc);
+        for (int i = 0; i < nc; i++) {
+            float acc = 0.0f;
+            for (int o = o0; o < o1; o++) acc = fmaf(d[o], wt[(size_t)(o - o0) * SLM_PANEL + i], acc);
+            dinp[(size_t)t * C + c0 + i] += acc;
         }
     }
 }
 
-/* dweight and dbias of panel p (output channels o0 .. o0+n_valid-1): lane chains over tokens. */
+/* dweight and dbias of panel p (output channels o0 .. o0+n_valid-1): per token block, one fmaf
+   chain per element over the block's tokens in order, added; dbias one chain over all tokens. */
 static void matmul_dweight_ref(float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp, int T,
                                int C, int o0, int n_valid) {
     float *dw = dweight ? dweight + (size_t)o0 * C : NULL; /* panel o0/16 starts at o0 * C */
-    for (int c = 0; dw && c < C; c++)
-        for (int j = 0; j < n_valid; j++) {
-            float acc = 0.0f;
-            for (int t = 0; t < T; t++) acc = fmaf(inp[(size_t)t * C + c], dout[(size_t)t * ld_dout + o0 + j], acc);
-            dw[(size_t)c * SLM_PANEL + j] += acc;
-        }
+    for (int tb = 0; dw && tb < T; tb += BWD_TBLOCK) {
+        const int te = min_i(T, tb + BWD_TBLOCK);
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < n_valid; j++) {
+                float acc = 0.0f;
+                for (int t = tb; t < te; t++) acc = fmaf(inp[(size_t)t * C + c], dout[(size_t)t * ld_dout + o0 + j], acc);
+                dw[(size_t)c * SLM_PANEL + j] += acc;
+            }
+    }
     for (int j = 0; dbias && j < n_valid; j++) {
         float acc = 0.0f;
         for (int t = 0; t < T; t++) acc += dout[(size_t)t * ld_dout + o0 + j];
@@ -263,64 +269,9 @@ static void matmul_dweight_ref(float *dweight, float *dbias, const float *dout, 
 }
 
 #if SLM_HAVE_AVX2_KERNELS
-/* tree16 of the 16 lanes a | b */
-static inline AVX2 float tree16_avx2(__m256 a, __m256 b) {
-    __m256 s8 = _mm256_add_ps(a, b);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
-
 /* lanes n .. 7 of a maskload/maskstore mask off */
 static inline AVX2 __m256i lane_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* matmul_dinp_ref's operations for BWD_TILE tokens at once (rows past nt repeat the last one,
-   computed and not stored); the last panel's dout lanes past OC come from a zero-padded copy. */
-static AVX2 void matmul_dinp_avx2(float *dinp, const float *dout, int ld_dout, const float *wp, int t0, int nt, int C,
-                                  int OC) {
-    const int np = (OC + SLM_PANEL - 1) / SLM_PANEL, full = OC / SLM_PANEL;
-    const float *d[BWD_TILE];
-    float tail[BWD_TILE][SLM_PANEL];
-    for (int i = 0; i < BWD_TILE; i++) {
-        d[i] = dout + (size_t)(t0 + min_i(i, nt - 1)) * ld_dout;
-        for (int j = 0; j < SLM_PANEL; j++) tail[i][j] = full * SLM_PANEL + j < OC ? d[i][full * SLM_PANEL + j] : 0.0f;
-    }
-    for (int c = 0; c < C; c++) {
-        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
-        __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-        __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
-        __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-        const float *w = wp + (size_t)c * SLM_PANEL;
-        for (int p = 0; p < np; p++, w += (size_t)SLM_PANEL * C) {
-            const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-            const size_t o = (size_t)p * SLM_PANEL;
-            const float *d0 = p < full ? d[0] + o : tail[0], *d1 = p < full ? d[1] + o : tail[1];
-            const float *d2 = p < full ? d[2] + o : tail[2], *d3 = p < full ? d[3] + o : tail[3];
-            const float *d4 = p < full ? d[4] + o : tail[4], *d5 = p < full ? d[5] + o : tail[5];
-            a00 = _mm256_fmadd_ps(_mm256_loadu_ps(d0), w0, a00), a01 = _mm256_fmadd_ps(_mm256_loadu_ps(d0 + 8), w1, a01);
-            a10 = _mm256_fmadd_ps(_mm256_loadu_ps(d1), w0, a10), a11 = _mm256_fmadd_ps(_mm256_loadu_ps(d1 + 8), w1, a11);
-            a20 = _mm256_fmadd_ps(_mm256_loadu_ps(d2), w0, a20), a21 = _mm256_fmadd_ps(_mm256_loadu_ps(d2 + 8), w1, a21);
-            a30 = _mm256_fmadd_ps(_mm256_loadu_ps(d3), w0, a30), a31 = _mm256_fmadd_ps(_mm256_loadu_ps(d3 + 8), w1, a31);
-            a40 = _mm256_fmadd_ps(_mm256_loadu_ps(d4), w0, a40), a41 = _mm256_fmadd_ps(_mm256_loadu_ps(d4 + 8), w1, a41);
-            a50 = _mm256_fmadd_ps(_mm256_loadu_ps(d5), w0, a50), a51 = _mm256_fmadd_ps(_mm256_loadu_ps(d5 + 8), w1, a51);
-        }
-        float *o = dinp + (size_t)t0 * C + c;
-        o[0] += tree16_avx2(a00, a01);
-        if (nt > 1) o[(size_t)C] += tree16_avx2(a10, a11);
-        if (nt > 2) o[(size_t)2 * C] += tree16_avx2(a20, a21);
-        if (nt > 3) o[(size_t)3 * C] += tree16_avx2(a30, a31);
-        if (nt > 4) o[(size_t)4 * C] += tree16_avx2(a40, a41);
-        if (nt > 5) o[(size_t)5 * C] += tree16_avx2(a50, a51);
-    }
-}
-
-/* 16 lanes of dout row t at channel o0; part: only the lanes of mask m0 | m1 are read (the rest 0) */
-static inline AVX2 void load_dout16(const float *dr, int part, __m256i m0, __m256i m1, __m256 *lo, __m256 *hi) {
-    *lo = part ? _mm256_maskload_ps(dr, m0) : _mm256_loadu_ps(dr);
-    *hi = part ? _mm256_maskload_ps(dr + 8, m1) : _mm256_loadu_ps(dr + 8);
 }
 
 /* dst[0..16) += lo | hi, only the lanes of m0 | m1 when part */
@@ -334,46 +285,91 @@ static inline AVX2 void add_row16(float *dst, int part, __m256i m0, __m256i m1, 
     }
 }
 
-/* matmul_dweight_ref's lane chains, 6 input channels x 16 output channels per step. */
+/* dinp_chunk_ref, 6 tokens x 16 channels per register tile (rows past t1 repeat the last one,
+   computed and not stored) */
+static AVX2 void dinp_chunk_avx2(float *dinp, const float *dout, int ld_dout, const float *wt, int t0, int t1, int o0,
+                                 int o1, int c0, int C) {
+    const int nc = min_i(SLM_PANEL, C - c0), part = nc < SLM_PANEL;
+    const __m256i m0 = lane_mask(nc), m1 = lane_mask(nc - 8);
+    for (int ts = t0; ts < t1; ts += 6) {
+        const int nt = min_i(6, t1 - ts);
+        const float *d0 = dout + (size_t)ts * ld_dout, *d1 = dout + (size_t)(ts + min_i(1, nt - 1)) * ld_dout;
+        const float *d2 = dout + (size_t)(ts + min_i(2, nt - 1)) * ld_dout, *d3 = dout + (size_t)(ts + min_i(3, nt - 1)) * ld_dout;
+        const float *d4 = dout + (size_t)(ts + min_i(4, nt - 1)) * ld_dout, *d5 = dout + (size_t)(ts + min_i(5, nt - 1)) * ld_dout;
+        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
+        __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+        __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
+        __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+        const float *w = wt;
+        for (int o = o0; o < o1; o++, w += SLM_PANEL) {
+            const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+            __m256 b;
+            b = _mm256_broadcast_ss(d0 + o), a00 = _mm256_fmadd_ps(b, w0, a00), a01 = _mm256_fmadd_ps(b, w1, a01);
+            b = _mm256_broadcast_ss(d1 + o), a10 = _mm256_fmadd_ps(b, w0, a10), a11 = _mm256_fmadd_ps(b, w1, a11);
+            b = _mm256_broadcast_ss(d2 + o), a20 = _mm256_fmadd_ps(b, w0, a20), a21 = _mm256_fmadd_ps(b, w1, a21);
+            b = _mm256_broadcast_ss(d3 + o), a30 = _mm256_fmadd_ps(b, w0, a30), a31 = _mm256_fmadd_ps(b, w1, a31);
+            b = _mm256_broadcast_ss(d4 + o), a40 = _mm256_fmadd_ps(b, w0, a40), a41 = _mm256_fmadd_ps(b, w1, a41);
+            b = _mm256_broadcast_ss(d5 + o), a50 = _mm256_fmadd_ps(b, w0, a50), a51 = _mm256_fmadd_ps(b, w1, a51);
+        }
+        float *r = dinp + (size_t)ts * C + c0;
+        add_row16(r, part, m0, m1, a00, a01);
+        if (nt > 1) add_row16(r + (size_t)C, part, m0, m1, a10, a11);
+        if (nt > 2) add_row16(r + (size_t)2 * C, part, m0, m1, a20, a21);
+        if (nt > 3) add_row16(r + (size_t)3 * C, part, m0, m1, a30, a31);
+        if (nt > 4) add_row16(r + (size_t)4 * C, part, m0, m1, a40, a41);
+        if (nt > 5) add_row16(r + (size_t)5 * C, part, m0, m1, a50, a51);
+    }
+}
+
+/* 16 lanes of dout row t at channel o0; part: only the lanes of mask m0 | m1 are read (the rest 0) */
+static inline AVX2 void load_dout16(const float *dr, int part, __m256i m0, __m256i m1, __m256 *lo, __m256 *hi) {
+    *lo = part ? _mm256_maskload_ps(dr, m0) : _mm256_loadu_ps(dr);
+    *hi = part ? _mm256_maskload_ps(dr + 8, m1) : _mm256_loadu_ps(dr + 8);
+}
+
+/* matmul_dweight_ref's chains, 6 input channels x 16 output channels per register tile. */
 static AVX2 void matmul_dweight_avx2(float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp, int T,
                                      int C, int o0, int n_valid) {
     const __m256i m0 = lane_mask(n_valid), m1 = lane_mask(n_valid - 8);
     const int part = n_valid < SLM_PANEL;
     const float *dcol = dout + o0;
     float *dw = dweight ? dweight + (size_t)o0 * C : NULL;
-    int c = 0;
-    for (; dw && c + 6 <= C; c += 6) {
-        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
-        __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-        __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
-        __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-        for (int t = 0; t < T; t++) {
-            __m256 lo, hi, b;
-            load_dout16(dcol + (size_t)t * ld_dout, part, m0, m1, &lo, &hi);
-            const float *x = inp + (size_t)t * C + c;
-            b = _mm256_broadcast_ss(x), a00 = _mm256_fmadd_ps(b, lo, a00), a01 = _mm256_fmadd_ps(b, hi, a01);
-            b = _mm256_broadcast_ss(x + 1), a10 = _mm256_fmadd_ps(b, lo, a10), a11 = _mm256_fmadd_ps(b, hi, a11);
-            b = _mm256_broadcast_ss(x + 2), a20 = _mm256_fmadd_ps(b, lo, a20), a21 = _mm256_fmadd_ps(b, hi, a21);
-            b = _mm256_broadcast_ss(x + 3), a30 = _mm256_fmadd_ps(b, lo, a30), a31 = _mm256_fmadd_ps(b, hi, a31);
-            b = _mm256_broadcast_ss(x + 4), a40 = _mm256_fmadd_ps(b, lo, a40), a41 = _mm256_fmadd_ps(b, hi, a41);
-            b = _mm256_broadcast_ss(x + 5), a50 = _mm256_fmadd_ps(b, lo, a50), a51 = _mm256_fmadd_ps(b, hi, a51);
+    for (int tb = 0; dw && tb < T; tb += BWD_TBLOCK) {
+        const int te = min_i(T, tb + BWD_TBLOCK);
+        int c = 0;
+        for (; c + 6 <= C; c += 6) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps();
+            __m256 a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+            __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps();
+            __m256 a41 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+            for (int t = tb; t < te; t++) {
+                __m256 lo, hi, b;
+                load_dout16(dcol + (size_t)t * ld_dout, part, m0, m1, &lo, &hi);
+                const float *x = inp + (size_t)t * C + c;
+                b = _mm256_broadcast_ss(x), a00 = _mm256_fmadd_ps(b, lo, a00), a01 = _mm256_fmadd_ps(b, hi, a01);
+                b = _mm256_broadcast_ss(x + 1), a10 = _mm256_fmadd_ps(b, lo, a10), a11 = _mm256_fmadd_ps(b, hi, a11);
+                b = _mm256_broadcast_ss(x + 2), a20 = _mm256_fmadd_ps(b, lo, a20), a21 = _mm256_fmadd_ps(b, hi, a21);
+                b = _mm256_broadcast_ss(x + 3), a30 = _mm256_fmadd_ps(b, lo, a30), a31 = _mm256_fmadd_ps(b, hi, a31);
+                b = _mm256_broadcast_ss(x + 4), a40 = _mm256_fmadd_ps(b, lo, a40), a41 = _mm256_fmadd_ps(b, hi, a41);
+                b = _mm256_broadcast_ss(x + 5), a50 = _mm256_fmadd_ps(b, lo, a50), a51 = _mm256_fmadd_ps(b, hi, a51);
+            }
+            float *r = dw + (size_t)c * SLM_PANEL;
+            add_row16(r, part, m0, m1, a00, a01);
+            add_row16(r + SLM_PANEL, part, m0, m1, a10, a11);
+            add_row16(r + 2 * SLM_PANEL, part, m0, m1, a20, a21);
+            add_row16(r + 3 * SLM_PANEL, part, m0, m1, a30, a31);
+            add_row16(r + 4 * SLM_PANEL, part, m0, m1, a40, a41);
+            add_row16(r + 5 * SLM_PANEL, part, m0, m1, a50, a51);
         }
-        float *r = dw + (size_t)c * SLM_PANEL;
-        add_row16(r, part, m0, m1, a00, a01);
-        add_row16(r + SLM_PANEL, part, m0, m1, a10, a11);
-        add_row16(r + 2 * SLM_PANEL, part, m0, m1, a20, a21);
-        add_row16(r + 3 * SLM_PANEL, part, m0, m1, a30, a31);
-        add_row16(r + 4 * SLM_PANEL, part, m0, m1, a40, a41);
-        add_row16(r + 5 * SLM_PANEL, part, m0, m1, a50, a51);
-    }
-    for (; dw && c < C; c++) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int t = 0; t < T; t++) {
-            __m256 lo, hi, b = _mm256_broadcast_ss(inp + (size_t)t * C + c);
-            load_dout16(dcol + (size_t)t * ld_dout, part, m0, m1, &lo, &hi);
-            a0 = _mm256_fmadd_ps(b, lo, a0), a1 = _mm256_fmadd_ps(b, hi, a1);
+        for (; c < C; c++) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (int t = tb; t < te; t++) {
+                __m256 lo, hi, b = _mm256_broadcast_ss(inp + (size_t)t * C + c);
+                load_dout16(dcol + (size_t)t * ld_dout, part, m0, m1, &lo, &hi);
+                a0 = _mm256_fmadd_ps(b, lo, a0), a1 = _mm256_fmadd_ps(b, hi, a1);
+            }
+            add_row16(dw + (size_t)c * SLM_PANEL, part, m0, m1, a0, a1);
         }
-        add_row16(dw + (size_t)c * SLM_PANEL, part, m0, m1, a0, a1);
     }
     if (dbias) {
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -389,19 +385,25 @@ static AVX2 void matmul_dweight_avx2(float *dweight, float *dbias, const float *
 
 static void matmul_backward_impl(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout,
                                  const float *inp, const float *wp, int T, int C, int OC, int simd) {
-    const int n_tiles = (T + BWD_TILE - 1) / BWD_TILE, n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL;
+    const int n_cb = (C + SLM_PANEL - 1) / SLM_PANEL, n_tb = (T + BWD_TBLOCK - 1) / BWD_TBLOCK;
+    const int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL;
     (void)simd;
     if (dinp) {
 #pragma omp parallel for schedule(static)
-        for (int it = 0; it < n_tiles; it++) {
-            const int t0 = it * BWD_TILE, nt = min_i(T - t0, BWD_TILE);
+        for (int it = 0; it < n_cb * n_tb; it++) {
+            const int c0 = (it % n_cb) * SLM_PANEL, t0 = (it / n_cb) * BWD_TBLOCK, t1 = min_i(T, t0 + BWD_TBLOCK);
+            float wt[BWD_OCHUNK * SLM_PANEL];
+            for (int o0 = 0; o0 < OC; o0 += BWD_OCHUNK) {
+                const int o1 = min_i(OC, o0 + BWD_OCHUNK);
+                gather_wt(wt, wp, o0, o1, c0, C);
 #if SLM_HAVE_AVX2_KERNELS
-            if (simd) {
-                matmul_dinp_avx2(dinp, dout, ld_dout, wp, t0, nt, C, OC);
-                continue;
-            }
+                if (simd) {
+                    dinp_chunk_avx2(dinp, dout, ld_dout, wt, t0, t1, o0, o1, c0, C);
+                    continue;
+                }
 #endif
-            matmul_dinp_ref(dinp, dout, ld_dout, wp, t0, nt, C, OC);
+                dinp_chunk_ref(dinp, dout, ld_dout, wt, t0, t1, o0, o1, c0, C);
+            }
         }
     }
     if (dweight || dbias) {

@@ -82,11 +82,11 @@ void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const floa
    padding rows stay 0) ; dbias (OC) += sum_t dout. dout (T,OC) rows ld_dout floats apart (a
    column slice of a wider gradient); inp (T,C) the forward's input; W panel-packed (OC,C).
    Forward: out = inp @ W^T + bias. dinp, dweight or dbias may be NULL (not wanted).
-   Canonical order: dinp[t][c]: 16 lane chains acc_j = fmaf(dout[t][16p+j], W[16p+j][c], acc_j)
-   over panels p in order, summed by the 16-lane pairwise tree (lanes past OC read 0), then
-   added; dweight[o][c]: acc = fmaf(inp[t][c], dout[t][o], acc) over t in order, then added;
-   dbias[o]: acc += dout[t][o] over t, then added. Two parallel loops: tiles of 6 tokens own
-   dinp rows, panels own dweight and dbias. */
+   Canonical order: dinp[t][c]: per chunk of 256 output channels (in order), one fmaf chain
+   acc = fmaf(dout[t][o], W[o][c], acc) over the chunk's o in order, then added; dweight[o][c]:
+   per block of 96 tokens (in order), acc = fmaf(inp[t][c], dout[t][o], acc) over the block's t,
+   then added; dbias[o]: acc += dout[t][o] over all t, then added. Two parallel loops: items of
+   (16 input channels, 96 tokens) own dinp blocks, panels own dweight and dbias. */
 void slm_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp,
                          const float *wp, int T, int C, int OC);
 void slm_matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp,
@@ -175,6 +175,7 @@ void slm_swiglu_forward_ref(float *out, const float *gate_up, int T, int F);
    Forward: out = silu(g) * u, so dup = dout * silu(g), dgate = dout * u * sig(g) (1 + g (1 - sig(g))),
    sig computed as the forward does (slm_expf of -|g|). Parallel over tokens. */
 void slm_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F);
+void slm_swiglu_backward_ref(float *dgate_up, const float *dout, const float *gate_up, int T, int F);
 
 /* out (N) = inp1 + inp2 ; PyTorch: x = x + f(x). out may alias inp1. */
 void slm_residual_forward(float *out, const float *inp1, const float *inp2, int64_t N);

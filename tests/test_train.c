@@ -176,7 +176,7 @@ static double check_matmul(int T, int C, int OC, int ld, uint64_t seed) {
     fill_uniform(v, nv, -1, 1, seed);
     fill_uniform(r, (size_t)T * OC, -1, 1, seed + 1);
     fill_uniform(dx0, (size_t)T * C, -0.5, 0.5, seed + 2);
-    float tmp[4096];
+    float tmp[8192];
     fill_uniform(tmp, (size_t)OC * C, -0.5, 0.5, seed + 3); /* grads already there (padding stays 0) */
     slm_panel_pack_rows(dwp0, tmp, 0, OC, C);
     slm_panel_pack_rows(wp, v + T * C, 0, OC, C);
@@ -212,13 +212,14 @@ static void test_train_matmul_backward(void **state) {
     double w = check_matmul(7, 13, 21, 25, 10);
     w = fmax(w, check_matmul(13, 20, 32, 32, 20));
     w = fmax(w, check_matmul(1, 3, 5, 9, 30));
+    w = fmax(w, check_matmul(100, 3, 300, 301, 40)); /* two token blocks, two chunks of outputs */
     printf("    matmul: worst of dinp, dweight, dbias %.2e\n", w);
 }
 
 /* The AVX2 kernels give the scalar reference's bits (a no-op check on a CPU without AVX2). */
 static void test_train_matmul_backward_simd_equals_ref(void **state) {
     (void)state;
-    const int shapes[][4] = {{7, 13, 21, 25}, {37, 64, 48, 50}, {6, 6, 16, 16}, {50, 23, 97, 100}, {1, 40, 7, 7}};
+    const int shapes[][4] = {{7, 13, 21, 25}, {37, 64, 48, 50}, {6, 6, 16, 16}, {50, 23, 97, 100}, {1, 40, 7, 7}, {100, 20, 300, 301}, {200, 17, 513, 520}};
     for (size_t s = 0; s < SLM_ARRAY_LEN(shapes); s++) {
         const int T = shapes[s][0], C = shapes[s][1], OC = shapes[s][2], ld = shapes[s][3];
         const size_t np = slm_panel_floats(OC, C);
@@ -381,6 +382,14 @@ static void test_train_swiglu_backward(void **state) {
     expect_rel("swiglu backward", a, g, T * 2 * F, LAYER_RTOL);
     printf("    swiglu: %.2e\n", rel_err(a, g, T * 2 * F));
     free(a), free(xd), free(rd);
+    /* the AVX2 path gives the scalar reference's bits (8 lanes and a scalar tail) */
+    enum { T2 = 3, F2 = 37 };
+    float gu2[T2 * 2 * F2], r2[T2 * F2], e1[T2 * 2 * F2] = {0}, e2[T2 * 2 * F2] = {0};
+    fill_uniform(gu2, T2 * 2 * F2, -30, 30, 83);
+    fill_uniform(r2, T2 * F2, -1, 1, 84);
+    slm_swiglu_backward(e1, r2, gu2, T2, F2);
+    slm_swiglu_backward_ref(e2, r2, gu2, T2, F2);
+    expect_bytes_equal("swiglu backward simd vs ref", e1, e2, sizeof e1);
 }
 
 /* --- embedding and residual: sums of dout, compared exactly (adds in token order) */
