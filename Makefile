@@ -57,7 +57,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 # each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
 # (libzstd joins the library's list when something in it uses it)
-LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm -pthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)

@@ -198,8 +198,12 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
                               (long long)(r0 + bad / ncols), (long long)(bad % ncols));
         } else {
             slm_qstats st;
-            if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
-            if ((rc = slm_quantize_tensor(type, f32, nr, ncols, NULL, qbuf, &st, err))) {
+            const float *rows = f32;
+            /* F32 rows lying contiguous and aligned in the source: quantized where they are */
+            const void *raw = t.dtype == SLM_DTYPE_F32 ? src->read_raw(src->ud, si, 0, 0, NULL, err) : NULL;
+            if (raw && ((uintptr_t)raw & 3) == 0) rows = (const float *)raw + (size_t)r0 * (size_t)ncols;
+            else if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
+            if ((rc = slm_quantize_tensor(type, rows, nr, ncols, NULL, qbuf, &st, err))) {
                 if (rc == SLM_E_DATA) { /* make the index tensor-relative */
                     slm_err e2 = *err;
                     rc = slm_errf(err, SLM_E_DATA, "%s: tensor '%s' (rows from %lld): %s", t.file, t.src_name,
