@@ -26,7 +26,7 @@ files() { ls "$@" 2>/dev/null; }
 CODEC=$(files quantize/quants.h quantize/qtypes.h quantize/quantize.h quantize/q_*.c quantize/q_*.h)
 POLICY=$(for f in $(files quantize/*.c quantize/*.h); do case " $CODEC " in *" $f "*) ;; *) echo "$f" ;; esac; done)
 CODEC_INC='quantize/(quants|qtypes|quantize)\.h|quantize/q_[a-z0-9_]*\.h'
-MODEL_DATA='model/(config|vocab|catalog)\.h'
+MODEL_DATA='model/(config|vocab|catalog|calib)\.h'
 
 # includes of ours in FILES that do not match ALLOWED (an ERE over the path inside the quotes)
 check() {
