@@ -32,8 +32,9 @@
 /* llama-imatrix's reference (fixture README section 10) and the calibration text it names. */
 #define REF "reference/tinystories-3M.calib40.imatrix.gguf"
 #define CALIB_BYTES 317760 /* calib40 = head -c 317760 text/tinystories_val.txt */
-/* llama-imatrix -c 512 --chunks 8 and -c 20 -b 40 -ub 32 --chunks 5 on calib40 (fixtures/imatrix). */
-#define FIX_C512 "fixtures/imatrix/ts3m.calib40.c512.chunks8.imatrix.gguf"
+/* llama-imatrix -c 512 --chunks 8 --process-output and -c 20 -b 40 -ub 32 --chunks 5 on calib40
+   (fixtures/imatrix). */
+#define FIX_C512 "fixtures/imatrix/ts3m.calib40.c512.chunks8.output.imatrix.gguf"
 #define FIX_C20 "fixtures/imatrix/ts3m.calib40.c20.b40.ub32.chunks5.imatrix.gguf"
 
 /* Sums of squares vs llama-imatrix, relative per column. The rows and their order are
@@ -130,18 +131,19 @@ static double compare_with_llama(const slm_calib *c, const char *ref, double rto
     return worst;
 }
 
-/* llama-imatrix -c 512 --chunks 8: 2 forwards of 4 chunks, ubatches of 4 x 128 tokens. */
+/* llama-imatrix -c 512 --chunks 8 --process-output: 2 forwards of 4 chunks, ubatches of 4 x 128
+   tokens; output.weight too. */
 static void test_calib_matches_llama_imatrix(void **state) {
     (void)state;
     ts3m t;
     ts3m_open(&t);
-    slm_calib_opts o = {.ctx = 512, .chunks = 8, .bos_id = t.bos};
+    slm_calib_opts o = {.ctx = 512, .chunks = 8, .bos_id = t.bos, .process_output = 1};
     assert_int_equal(slm_calib_batch(&o, (int64_t)t.n_ids), 4);
     slm_calib c;
     run_calib(&c, &t.src, t.ids, t.n_ids, &o, SLM_NUMERICS_GGML);
     assert_int_equal(c.n_chunks, 8);
     double worst = compare_with_llama(&c, FIX_C512, IMATRIX_RTOL);
-    printf("    vs llama-imatrix --chunks 8: 28 entries, counts equal, max relative difference %.2g\n", worst);
+    printf("    vs llama-imatrix --chunks 8 --process-output: 29 entries, counts equal, max relative difference %.2g\n", worst);
     /* the reference file's keys: the same text, context and schedule */
     slm_imatrix ref;
     slm_err err = {0};
