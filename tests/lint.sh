@@ -7,7 +7,7 @@
 #   model/                         core/ and the codec (never formats/, report/, export/, cli/,
 #                                  quantize/ policy, prune/, distill/)
 #   formats/                       core/, the codec, and model/'s data headers (config.h, vocab.h,
-#                                  catalog.h), never model/transformer.h or other model/ code
+#                                  catalog.h, calib.h), never model/transformer.h or other model/ code
 #   report/                        core/ only
 #   quantize/ policy (recipe, imatrix use, AWQ, GPTQ)  core/, the codec, model/; never prune/
 #   prune/                         core/, the codec, model/; never quantize/ policy
@@ -41,7 +41,7 @@ check "core/ includes other modules" 'core/[a-z_]+\.h' $(files core/*.c core/*.h
 check "the quantize/ codec includes more than core/" "core/[a-z_]+\.h|$CODEC_INC" $CODEC
 check "model/ includes formats/, report/, export/, cli/ or quantize/ policy" "core/[a-z_]+\.h|$CODEC_INC|model/[a-z_]+\.h" \
     $(files model/*.c model/*.h)
-check "formats/ includes model/ code (only config.h, vocab.h, catalog.h) or another module" \
+check "formats/ includes model/ code (only config.h, vocab.h, catalog.h, calib.h) or another module" \
     "core/[a-z_]+\.h|$CODEC_INC|$MODEL_DATA|formats/[a-z_]+\.h" $(files formats/*.c formats/*.h)
 check "report/ includes more than core/" 'core/[a-z_]+\.h|report/[a-z_]+\.h' $(files report/*.c report/*.h)
 check "quantize/ policy includes prune/, distill/, formats/, export/ or cli/" \
