@@ -73,7 +73,7 @@ TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
-.PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-interop fuzz fuzz-build \
+.PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-valgrind check-interop fuzz fuzz-build \
         fuzz-merge bench install clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
@@ -154,6 +154,10 @@ check-replay: $(REPLAYS)
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" check
+
+# the CLI suite with every slm process under valgrind memcheck (slow, not in CI)
+check-valgrind: all $(TOOLS)
+	@BUILD=$(BUILD) sh tests/valgrind.sh
 
 check-asan-clang:
 	@$(MAKE) --no-print-directory BUILD=build-asan-clang SAN=1 CC=clang CFLAGS="-O1 -g" check

@@ -249,7 +249,7 @@ for sig in INT TERM; do
     rm -f "$T/int.gguf"
     "$SLM" quantize "$T/big" -o "$T/int.gguf" --type Q4_K_M -t 1 &
     pid=$!
-    sleep 0.5
+    sleep "${SLM_SIG_DELAY:-0.5}"  # valgrind.sh: longer, its start-up is slow
     kill -s $sig $pid
     wait $pid 2>/dev/null
     st=$?
