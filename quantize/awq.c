@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
@@ -16,23 +17,60 @@ int64_t slm_awq_sample_rows(int64_t rows, int64_t n, long flops) {
     return SLM_MIN(rows, SLM_MAX(m, (int64_t)16));
 }
 
-/* sum over rows of dw G dw^T / count (G: Gram or its diagonal sum2), rows in parallel, summed in order */
-static double out_err(const slm_awq_group *g, const float *dw, int64_t rows, double *per_row) {
+/* d^T G d for symmetric G: the diagonal plus twice the upper triangle, each row's part in 4
+   lanes of fused multiply-adds (lane k: columns i+1+k, i+5+k, ...; the tail in lane 0), summed
+   (l0 + l1) + (l2 + l3): the AVX2 path gives the same bits. */
+static double quad_form_scalar(const double *G, const double *d, int64_t n) {
+    double e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *g = G + i * n;
+        double a[4] = {0, 0, 0, 0};
+        int64_t j = i + 1;
+        for (; j + 4 <= n; j += 4)
+            for (int k = 0; k < 4; k++) a[k] = fma(g[j + k], d[j + k], a[k]);
+        for (; j < n; j++) a[0] = fma(g[j], d[j], a[0]);
+        e += d[i] * (g[i] * d[i] + 2.0 * ((a[0] + a[1]) + (a[2] + a[3])));
+    }
+    return e;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static double quad_form_avx2(const double *G, const double *d, int64_t n) {
+    double e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *g = G + i * n;
+        __m256d acc = _mm256_setzero_pd();
+        int64_t j = i + 1;
+        for (; j + 4 <= n; j += 4) acc = _mm256_fmadd_pd(_mm256_loadu_pd(g + j), _mm256_loadu_pd(d + j), acc);
+        double a[4];
+        _mm256_storeu_pd(a, acc);
+        for (; j < n; j++) a[0] = fma(g[j], d[j], a[0]);
+        e += d[i] * (g[i] * d[i] + 2.0 * ((a[0] + a[1]) + (a[2] + a[3])));
+    }
+    return e;
+}
+#endif
+
+static double quad_form(const double *G, const double *d, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (slm_cpu_has_avx2_fma()) return quad_form_avx2(G, d, n);
+#endif
+    return quad_form_scalar(G, d, n);
+}
+
+/* sum over rows of dw G dw^T / count (G: Gram or its diagonal sum2), rows in parallel, summed in
+   order; dd: (rows, n) doubles of scratch */
+static double out_err(const slm_awq_group *g, const float *dw, int64_t rows, double *per_row, double *dd) {
     const int64_t n = g->n;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const float *d = dw + r * n;
-        double e = 0;
-        if (g->gram) {
-            for (int64_t i = 0; i < n; i++) {
-                const double *G = g->gram + i * n;
-                double acc = 0;
-                for (int64_t j = 0; j < n; j++) acc += G[j] * d[j];
-                e += acc * d[i];
-            }
-        } else {
-            for (int64_t i = 0; i < n; i++) e += (double)g->sum2[i] * d[i] * d[i];
-        }
+        double *dr = dd + r * n, e = 0;
+        for (int64_t i = 0; i < n; i++) dr[i] = d[i];
+        if (g->gram) e = quad_form(g->gram, dr, n);
+        else
+            for (int64_t i = 0; i < n; i++) e += (double)g->sum2[i] * dr[i] * dr[i];
         per_row[r] = e;
     }
     double t = 0;
@@ -42,7 +80,7 @@ static double out_err(const slm_awq_group *g, const float *dw, int64_t rows, dou
 
 /* one weight: Q(W diag(s)) diag(1/s) - W into dw, then its output error */
 static int score_one(const slm_awq_group *g, const slm_awq_weight *w, const float *s, float *buf, float *imw, void *q,
-                     double *per_row, double *out, slm_err *err) {
+                     double *per_row, double *dd, double *out, slm_err *err) {
     const int64_t n = g->n, rows = w->rows;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < n; j++) buf[r * n + j] = w->w[r * n + j] * (s ? s[j] : 1.0f);
@@ -55,7 +93,7 @@ static int score_one(const slm_awq_group *g, const slm_awq_weight *w, const floa
     slm_dequantize_rows(w->type, q, buf, rows, n);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < n; j++) buf[r * n + j] = buf[r * n + j] / (s ? s[j] : 1.0f) - w->w[r * n + j];
-    *out = out_err(g, buf, rows, per_row);
+    *out = out_err(g, buf, rows, per_row, dd);
     return SLM_OK;
 }
 
@@ -65,17 +103,18 @@ int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *
     const size_t nv = (size_t)(max_rows * g->n);
     float *buf = NULL, *imw = NULL;
     void *q = NULL;
-    double *per_row = NULL;
+    double *per_row = NULL, *dd = NULL;
     int rc;
     if ((rc = slm_alloc((void **)&buf, nv * sizeof(float), err, "AWQ rows")) ||
         (rc = slm_alloc((void **)&imw, (size_t)g->n * sizeof(float), err, "AWQ weights")) ||
         (rc = slm_alloc(&q, nv * sizeof(float), err, "AWQ blocks")) ||
-        (rc = slm_alloc((void **)&per_row, (size_t)max_rows * sizeof(double), err, "AWQ errors")))
+        (rc = slm_alloc((void **)&per_row, (size_t)max_rows * sizeof(double), err, "AWQ errors")) ||
+        (rc = slm_alloc((void **)&dd, nv * sizeof(double), err, "AWQ errors")))
         goto done;
     *out = 0;
     for (int k = 0; k < g->n_w && !rc; k++) {
         double e = 0;
-        rc = score_one(g, &g->w[k], s, buf, imw, q, per_row, &e, err);
+        rc = score_one(g, &g->w[k], s, buf, imw, q, per_row, dd, &e, err);
         *out += e;
     }
 done:
@@ -83,6 +122,7 @@ done:
     slm_free(imw);
     slm_free(q);
     slm_free(per_row);
+    slm_free(dd);
     return rc;
 }
 

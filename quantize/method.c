@@ -7,7 +7,7 @@
 static const char *const k_names[SLM_QMETHOD_COUNT] = {"rtn", "imatrix", "awq", "gptq", "awq+gptq"};
 
 void slm_qmethod_params_default(slm_qmethod_params *p) {
-    *p = (slm_qmethod_params){.awq_grid = 20, .awq_clip = 0, .awq_score_flops = 1L << 28, .gptq_damp = 0.01,
+    *p = (slm_qmethod_params){.awq_grid = 20, .awq_clip = 0, .awq_score_flops = 1L << 24, .gptq_damp = 0.01,
                               .gptq_block = 128, .gptq_act_order = 1};
 }
 
