@@ -60,10 +60,9 @@ static double quad_form(const double *G, const double *d, int64_t n) {
 }
 
 /* sum over rows of dw G dw^T / count (G: Gram or its diagonal sum2), rows in parallel, summed in
-   order; dd: (rows, n) doubles of scratch */
+   order; dd: (rows, n) doubles of scratch. Serial: the search runs alphas in parallel. */
 static double out_err(const slm_awq_group *g, const float *dw, int64_t rows, double *per_row, double *dd) {
     const int64_t n = g->n;
-#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const float *d = dw + r * n;
         double *dr = dd + r * n, e = 0;
@@ -155,6 +154,13 @@ static void scales_for(const slm_awq_group *g, const double *mag, int64_t m, dou
     for (int64_t j = 0; j < g->n; j++) s[j] = s_red[g->n_red ? g->tie[j] : j];
 }
 
+/* alpha a's scales and score (one thread's work in the search) */
+static int search_point(const slm_awq_group *g, const double *mag, int64_t m, double alpha, float *sr, float *sc, double *e,
+                        slm_err *err) {
+    scales_for(g, mag, m, alpha, sr, sc);
+    return slm_awq_score(g, alpha > 0 ? sc : NULL, e, err);
+}
+
 int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s, float *s_red, slm_awq_result *res,
                    slm_err *err) {
     if (g->n <= 0 || g->count <= 0 || !g->sum2 || g->n_w < 1 || g->n_w > SLM_AWQ_MAX_W || (g->n_red && !g->tie))
@@ -162,35 +168,38 @@ int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s
                         (long long)g->count, g->n_w);
     const int64_t m = g->n_red ? g->n_red : g->n;
     const int grid = p->awq_grid > 0 ? p->awq_grid : 20;
-    double *mag = NULL;
+    double *mag = NULL, *errs = NULL;
     float *sr = NULL, *sc = NULL;
-    int rc;
+    slm_err *errv = NULL;
+    int rc, *rcs = NULL;
     if ((rc = slm_alloc((void **)&mag, (size_t)m * sizeof(double), err, "AWQ")) ||
-        (rc = slm_alloc((void **)&sr, (size_t)m * sizeof(float), err, "AWQ")) ||
-        (rc = slm_alloc((void **)&sc, (size_t)g->n * sizeof(float), err, "AWQ")))
+        (rc = slm_alloc((void **)&sr, (size_t)(m * (grid + 1)) * sizeof(float), err, "AWQ")) ||
+        (rc = slm_alloc((void **)&sc, (size_t)(g->n * (grid + 1)) * sizeof(float), err, "AWQ")) ||
+        (rc = slm_calloc((void **)&errs, (size_t)grid + 1, sizeof(double), err, "AWQ")) ||
+        (rc = slm_calloc((void **)&rcs, (size_t)grid + 1, sizeof(int), err, "AWQ")) ||
+        (rc = slm_calloc((void **)&errv, (size_t)grid + 1, sizeof(slm_err), err, "AWQ")))
         goto done;
     channel_mag(g, mag, m);
-    *res = (slm_awq_result){0};
-    for (int a = 0; a <= grid && !rc; a++) {
-        const double alpha = (double)a / grid;
-        double e = 0;
-        scales_for(g, mag, m, alpha, sr, sc);
-        if ((rc = slm_awq_score(g, a ? sc : NULL, &e, err))) break;
-        if (a == 0) res->err_base = e;
-        if (a == 0 || e < res->err) {
-            res->err = e;
-            res->alpha = alpha;
-            memcpy(s, sc, sizeof(float) * (size_t)g->n);
-            if (s_red) memcpy(s_red, sr, sizeof(float) * (size_t)m);
-        }
+    /* alpha = 0 first and alone (lazy codec tables), then the rest in parallel, one alpha a thread */
+    rc = search_point(g, mag, m, 0.0, sr, sc, &errs[0], err);
+#pragma omp parallel for schedule(dynamic, 1) if (!rc)
+    for (int a = 1; a <= grid; a++)
+        rcs[a] = search_point(g, mag, m, (double)a / grid, sr + a * m, sc + a * g->n, &errs[a], &errv[a]);
+    *res = (slm_awq_result){.err_base = errs[0], .err = errs[0]};
+    int best = 0;
+    for (int a = 1; a <= grid && !rc; a++) {
+        if (rcs[a]) *err = errv[a], rc = rcs[a];
+        else if (errs[a] < res->err) res->err = errs[a], best = a;
     }
-    if (!rc && res->alpha == 0) { /* exactly 1: folding then changes nothing */
-        for (int64_t j = 0; j < g->n; j++) s[j] = 1.0f;
-        for (int64_t k = 0; s_red && k < m; k++) s_red[k] = 1.0f;
-    }
+    res->alpha = (double)best / grid;
+    for (int64_t j = 0; j < g->n; j++) s[j] = best ? sc[best * g->n + j] : 1.0f; /* alpha 0: exactly 1 */
+    for (int64_t k = 0; s_red && k < m; k++) s_red[k] = best ? sr[best * m + k] : 1.0f;
 done:
     slm_free(mag);
     slm_free(sr);
     slm_free(sc);
+    slm_free(errs);
+    slm_free(rcs);
+    slm_free(errv);
     return rc;
 }
