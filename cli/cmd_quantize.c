@@ -23,6 +23,7 @@ typedef struct quantize_opts {
     opt_list tensor_types; /* REGEX=TYPE */
     int dry, requant, pure, list_types, method;
     long awq_grid;
+    double awq_alpha;
 } quantize_opts;
 
 static const opt_choice k_methods[] = {{"rtn", SLM_QMETHOD_RTN},   {"imatrix", SLM_QMETHOD_IMATRIX},
@@ -45,6 +46,8 @@ static const opt k_opts[] = {
      0, 0, k_methods, NULL},
     {"--awq-grid", NULL, OPT_INT, OPT_OF(quantize_opts, awq_grid), "N", "AWQ: alpha searched over 0, 1/N, ..., 1 [20]", 1, 1000,
      NULL, NULL},
+    {"--awq-alpha", NULL, OPT_NUM, OPT_OF(quantize_opts, awq_alpha), "A",
+     "AWQ: this alpha for every group instead of the search (s = E|x|^A)", 0, 1, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
      "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
     {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
@@ -148,6 +151,7 @@ static int load_stats(const quantize_opts *o, cli_export *e, slm_imatrix *im, sl
     const char *stats = o->calibration ? o->calibration : o->imatrix;
     slm_qmethod_params_default(&eo->mp);
     eo->mp.awq_grid = (int)o->awq_grid;
+    eo->mp.awq_alpha = o->awq_alpha;
     eo->method = o->method;
     if (!stats) return SLM_OK;
     SLM_TRY(slm_imatrix_load(im, stats, err));
@@ -163,7 +167,7 @@ static int load_stats(const quantize_opts *o, cli_export *e, slm_imatrix *im, sl
 }
 
 int cmd_quantize(int argc, char **argv) {
-    quantize_opts o = {.method = -1, .awq_grid = 20};
+    quantize_opts o = {.method = -1, .awq_grid = 20, .awq_alpha = -1};
     common_opts co = {0};
     const char *pos[1];
     int n_pos;

@@ -180,6 +180,13 @@ int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s
         (rc = slm_calloc((void **)&errv, (size_t)grid + 1, sizeof(slm_err), err, "AWQ")))
         goto done;
     channel_mag(g, mag, m);
+    if (p->awq_alpha >= 0) { /* fixed: no search, nothing scored */
+        scales_for(g, mag, m, p->awq_alpha, sr, sc);
+        *res = (slm_awq_result){.alpha = p->awq_alpha};
+        memcpy(s, sc, sizeof(float) * (size_t)g->n);
+        if (s_red) memcpy(s_red, sr, sizeof(float) * (size_t)m);
+        goto done;
+    }
     /* alpha = 0 first and alone (lazy codec tables), then the rest in parallel, one alpha a thread */
     rc = search_point(g, mag, m, 0.0, sr, sc, &errs[0], err);
 #pragma omp parallel for schedule(dynamic, 1) if (!rc)

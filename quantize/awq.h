@@ -48,7 +48,7 @@ typedef struct slm_awq_result {
     double err_base, err;    /* output error at alpha = 0 and at alpha */
 } slm_awq_result;
 
-/* Searches alpha over p->awq_grid + 1 points and writes the scales: s (n) and, when tied,
+/* Searches alpha over p->awq_grid + 1 points (p->awq_alpha >= 0: takes that one, scores nothing) and writes the scales: s (n) and, when tied,
    s_red (n_red; may be NULL when untied). SLM_E_ARG for a malformed group, SLM_E_NOMEM. */
 int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s, float *s_red, slm_awq_result *res,
                    slm_err *err);

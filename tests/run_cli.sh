@@ -243,6 +243,14 @@ expect 0 '' "$SLM" quantize "$S260" -o "$T/imx2.gguf" --type Q4_0 --imatrix "$T/
 cmp -s "$T/imx.gguf" "$T/imx2.gguf" || fail "--calibration --method imatrix differs from --imatrix"
 cmp -s "$T/imx.gguf" "$T/awq1.gguf" && fail "awq gave the imatrix bytes"
 rm -f "$T/awq1.gguf" "$T/awq2.gguf" "$T/imx.gguf" "$T/imx2.gguf" "$T/st2.gguf"
+# AWQ's folding (norms, GQA v -> o, up -> down) leaves the float model's output unchanged: F32 out, alpha 0.5
+"$SLM" convert "$S260" -o "$T/f32.gguf" || fail "convert"
+expect 0 '' "$SLM" quantize "$T/f32.gguf" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --awq-alpha 0.5 --report "$T/fold.json"
+grep -q '"method_params":	"alpha=0.5 groups=20 ' "$T/fold.json" || fail "fold: not 20 groups folded: $(grep method_params "$T/fold.json")"
+cmp -s "$T/f32.gguf" "$T/fold.gguf" && fail "fold: weights unchanged"
+"$SLM" eval "$T/fold.gguf" --ref "$T/f32.gguf" --text "$T/cal.txt" --ctx 128 --chunks 4 --json > "$T/fold.eval" || fail "eval fold"
+awk '/"kld_max"/ {gsub(/[^0-9.e+-]/, ""); ok = ($0 + 0 < 1e-6)} END {exit !ok}' "$T/fold.eval" || fail "fold: KLD vs the unfolded model $(grep kld_max "$T/fold.eval")"
+rm -f "$T/f32.gguf" "$T/fold.gguf" "$T/fold.json" "$T/fold.eval"
 expect 2 "--imatrix and --calibration exclude each other" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$T/st.gguf" --calibration "$T/st.gguf"
 expect 2 "--method awq needs calibration statistics" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method awq
 expect 2 "'frob' is not one of rtn, imatrix, awq, gptq, awq+gptq" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method frob
