@@ -21,7 +21,7 @@
 typedef struct quantize_opts {
     const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix, *calibration;
     opt_list tensor_types; /* REGEX=TYPE */
-    int dry, requant, pure, list_types, method;
+    int dry, requant, pure, list_types, method, awq_clip;
     long awq_grid;
     double awq_alpha;
 } quantize_opts;
@@ -46,6 +46,8 @@ static const opt k_opts[] = {
      0, 0, k_methods, NULL},
     {"--awq-grid", NULL, OPT_INT, OPT_OF(quantize_opts, awq_grid), "N", "AWQ: alpha searched over 0, 1/N, ..., 1 [20]", 1, 1000,
      NULL, NULL},
+    {"--awq-clip", NULL, OPT_FLAG, OPT_OF(quantize_opts, awq_clip), NULL,
+     "AWQ: also search a clipping ratio per tensor (rows clamped to c max|w|)", 0, 0, NULL, NULL},
     {"--awq-alpha", NULL, OPT_NUM, OPT_OF(quantize_opts, awq_alpha), "A",
      "AWQ: this alpha for every group instead of the search (s = E|x|^A)", 0, 1, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
@@ -118,8 +120,9 @@ static int finish(const quantize_opts *o, const slm_export *x, slm_report *r, do
     snprintf(r->calibration, sizeof r->calibration, "%s", o->calibration ? o->calibration : o->imatrix ? o->imatrix : "");
     if (x->awq_groups) {
         size_t n = strlen(r->method_params);
-        snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f scored_err_ratio=%.4f",
-                 x->awq_groups, x->awq_alpha_sum / x->awq_groups, x->awq_err_base > 0 ? x->awq_err / x->awq_err_base : 1.0);
+        snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f scored_err_ratio=%.4f clipped=%d",
+                 x->awq_groups, x->awq_alpha_sum / x->awq_groups, x->awq_err_base > 0 ? x->awq_err / x->awq_err_base : 1.0,
+                 x->awq_clipped);
     }
     if (o->dry) {
         cli_export_print_summary(r, stdout, 1);
@@ -152,6 +155,7 @@ static int load_stats(const quantize_opts *o, cli_export *e, slm_imatrix *im, sl
     slm_qmethod_params_default(&eo->mp);
     eo->mp.awq_grid = (int)o->awq_grid;
     eo->mp.awq_alpha = o->awq_alpha;
+    eo->mp.awq_clip = o->awq_clip;
     eo->method = o->method;
     if (!stats) return SLM_OK;
     SLM_TRY(slm_imatrix_load(im, stats, err));

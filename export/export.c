@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "quantize/awq.h"
 #include "quantize/qtypes.h"
 #include "quantize/quantize.h"
 #include "quantize/quants.h"
@@ -180,6 +181,7 @@ int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_o
         (rc = slm_calloc((void **)&x->col_mul, n1, sizeof(float *), err, "plan")) ||
         (rc = slm_calloc((void **)&x->row_div, n1, sizeof(float *), err, "plan")) ||
         (rc = slm_calloc((void **)&x->awq_w, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->clip, n1, sizeof(float), err, "plan")) ||
         (rc = slm_calloc((void **)&fell_back, n1, sizeof(int), err, "plan")) ||
         (rc = slm_calloc((void **)&x->rep.tensors, n1, sizeof(slm_report_tensor), err, "report")))
         goto done;
@@ -220,7 +222,8 @@ static int64_t first_nonfinite_raw(int dtype, const void *bytes, int64_t nrow, i
 /* AWQ's folding on rows r0 .. r0+nr of tensor i: into f32 (a copy when rows lie elsewhere). */
 static const float *fold_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, float *f32) {
     const float *cm = x->col_mul[i], *rd = x->row_div[i];
-    if (!cm && !rd) return rows;
+    const float clip = x->clip[i];
+    if (!cm && !rd && !(clip > 0 && clip < 1)) return rows;
     if (rows != f32) memcpy(f32, rows, sizeof(float) * (size_t)(nr * ncols));
     const int one_d = slm_tensor_src_info(x->src, x->order[i]).ndim < 2;
     for (int64_t r = 0; r < nr; r++) {
@@ -231,6 +234,7 @@ static const float *fold_rows(const slm_export *x, size_t i, const float *rows, 
             for (int64_t j = 0; j < ncols; j++) v[j] /= rd[j];
         else if (rd)
             for (int64_t j = 0; j < ncols; j++) v[j] /= rd[r0 + r];
+        slm_awq_clip_row(v, ncols, clip);
     }
     return f32;
 }
@@ -269,7 +273,7 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
         slm_tensor_src_advise(src, si, r0, nr, 1);
-        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i]) { /* same type: the stored bytes, never a NaN or Inf */
+        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i] && !(x->clip[i] > 0 && x->clip[i] < 1)) { /* same type: the stored bytes, never a NaN or Inf */
             if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
             int64_t bad = rc ? -1 : first_nonfinite_raw(type, bytes, nr, ncols, f32);
             if (bad >= 0)
@@ -355,6 +359,7 @@ void slm_export_free(slm_export *x) {
     slm_free(x->col_mul);
     slm_free(x->row_div);
     slm_free(x->awq_w);
+    slm_free(x->clip);
     slm_free(x->calin);
     slm_free(x->order);
     slm_free(x->types);

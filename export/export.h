@@ -65,6 +65,9 @@ typedef struct slm_export {
        rows (2-D) or elements (1-D: norms, biases) divided by row_div[i]; awq_w[i] owns the
        importance weights rescaled by 1/col_mul^2. Filled by the pre-pass of slm_export_write. */
     float **col_mul, **row_div, **awq_w;
+    float *clip;        /* AWQ's clipping ratio of tensor i (rows clamped to +-clip max|row| after
+                           scaling); 0 or 1: none */
+    int awq_clipped;              /* tensors clipped (--awq-clip) */
     int awq_groups;               /* groups folded (alpha > 0), the sum of their alphas, and the
                                      scored output errors before and after (sampled rows) */
     double awq_alpha_sum, awq_err_base, awq_err, awq_seconds;

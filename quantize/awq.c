@@ -77,12 +77,22 @@ static double out_err(const slm_awq_group *g, const float *dw, int64_t rows, dou
     return t / (double)g->count;
 }
 
-/* one weight: Q(W diag(s)) diag(1/s) - W into dw, then its output error */
-static int score_one(const slm_awq_group *g, const slm_awq_weight *w, const float *s, float *buf, float *imw, void *q,
-                     double *per_row, double *dd, double *out, slm_err *err) {
+void slm_awq_clip_row(float *v, int64_t n, float clip) {
+    if (clip >= 1.0f || clip <= 0.0f) return;
+    float mx = 0;
+    for (int64_t j = 0; j < n; j++) mx = fmaxf(mx, fabsf(v[j]));
+    const float c = clip * mx;
+    for (int64_t j = 0; j < n; j++) v[j] = fminf(fmaxf(v[j], -c), c);
+}
+
+/* one weight: Q(clip(W diag(s))) diag(1/s) - W into dw, then its output error */
+static int score_one(const slm_awq_group *g, const slm_awq_weight *w, const float *s, float clip, float *buf, float *imw,
+                     void *q, double *per_row, double *dd, double *out, slm_err *err) {
     const int64_t n = g->n, rows = w->rows;
-    for (int64_t r = 0; r < rows; r++)
+    for (int64_t r = 0; r < rows; r++) {
         for (int64_t j = 0; j < n; j++) buf[r * n + j] = w->w[r * n + j] * (s ? s[j] : 1.0f);
+        slm_awq_clip_row(buf + r * n, n, clip);
+    }
     const float *iw = w->imatrix;
     if (iw && s) {
         for (int64_t j = 0; j < n; j++) imw[j] = iw[j] / (s[j] * s[j]);
@@ -96,7 +106,8 @@ static int score_one(const slm_awq_group *g, const slm_awq_weight *w, const floa
     return SLM_OK;
 }
 
-int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *err) {
+/* the output error of weight k alone (k >= 0) or of all (k < 0), clipped at clip */
+static int score_clip(const slm_awq_group *g, const float *s, int k0, float clip, double *out, slm_err *err) {
     int64_t max_rows = 1;
     for (int k = 0; k < g->n_w; k++) max_rows = SLM_MAX(max_rows, g->w[k].rows);
     const size_t nv = (size_t)(max_rows * g->n);
@@ -111,9 +122,9 @@ int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *
         (rc = slm_alloc((void **)&dd, nv * sizeof(double), err, "AWQ errors")))
         goto done;
     *out = 0;
-    for (int k = 0; k < g->n_w && !rc; k++) {
+    for (int k = k0 < 0 ? 0 : k0; k < (k0 < 0 ? g->n_w : k0 + 1) && !rc; k++) {
         double e = 0;
-        rc = score_one(g, &g->w[k], s, buf, imw, q, per_row, dd, &e, err);
+        rc = score_one(g, &g->w[k], s, clip, buf, imw, q, per_row, dd, &e, err);
         *out += e;
     }
 done:
@@ -123,6 +134,31 @@ done:
     slm_free(per_row);
     slm_free(dd);
     return rc;
+}
+
+int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *err) {
+    return score_clip(g, s, -1, 1.0f, out, err);
+}
+
+static const float k_clips[] = {1.0f, 0.975f, 0.95f, 0.925f, 0.9f, 0.875f, 0.85f, 0.8f, 0.75f};
+
+int slm_awq_clip_search(const slm_awq_group *g, const float *s, float *clip, slm_err *err) {
+    const int nc = (int)(sizeof k_clips / sizeof k_clips[0]);
+    for (int k = 0; k < g->n_w; k++) {
+        double e[sizeof k_clips / sizeof k_clips[0]];
+        int rcs[sizeof k_clips / sizeof k_clips[0]];
+        slm_err ev[sizeof k_clips / sizeof k_clips[0]];
+        SLM_TRY(score_clip(g, s, k, 1.0f, &e[0], err));
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int c = 1; c < nc; c++) rcs[c] = score_clip(g, s, k, k_clips[c], &e[c], &ev[c]);
+        int best = 0;
+        for (int c = 1; c < nc; c++) {
+            if (rcs[c]) return *err = ev[c], rcs[c];
+            if (e[c] < e[best]) best = c;
+        }
+        clip[k] = k_clips[best];
+    }
+    return SLM_OK;
 }
 
 /* mean |x| per (tied) channel: E|x|, or sqrt(E[x^2]) without sums of |x| */

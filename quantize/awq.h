@@ -57,6 +57,12 @@ int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s
    the search. Exported for the tests. */
 int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *err);
 
+/* Optional clipping: per weight k of the group, the ratio c (1 = none; 0.975 ... 0.75) with the
+   lowest output error when each row of W diag(s) is clamped to +-c max|row| before quantizing. */
+int slm_awq_clip_search(const slm_awq_group *g, const float *s, float *clip, slm_err *err);
+/* Clamps v (n values) to +-clip * max|v| (clip >= 1: unchanged). */
+void slm_awq_clip_row(float *v, int64_t n, float clip);
+
 /* Rows of a tensor of n columns that the search scores: all when rows * n^2 <= flops (or flops
    <= 0), else that many (at least 16), evenly spaced: row k of the sample is k * rows / m. */
 int64_t slm_awq_sample_rows(int64_t rows, int64_t n, long flops);

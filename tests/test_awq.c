@@ -151,6 +151,22 @@ static void test_awq_threads_deterministic(void **state) {
     assert_true(r1.err == r2.err && r1.alpha == r2.alpha);
 }
 
+static void test_awq_clip(void **state) {
+    (void)state;
+    float v[4] = {1, -4, 2, 3};
+    slm_awq_clip_row(v, 4, 0.5f);
+    assert_true(v[0] == 1 && v[1] == -2 && v[2] == 2 && v[3] == 2);
+    slm_awq_clip_row(v, 4, 1.0f);
+    assert_true(v[1] == -2);
+    /* Q4_0 takes its scale from the block's max |w|: on Gaussian rows clipping lowers the error */
+    slm_awq_group g = make_group(&g_fx, 0, SLM_DTYPE_Q4_0);
+    float clip[SLM_AWQ_MAX_W] = {0};
+    slm_err err = {0};
+    assert_int_equal(slm_awq_clip_search(&g, NULL, clip, &err), 0);
+    print_message("Q4_0 Gaussian rows: clip %.3f\n", clip[0]);
+    assert_true(clip[0] < 1.0f && clip[0] >= 0.75f);
+}
+
 static void test_awq_sample_rows(void **state) {
     (void)state;
     assert_int_equal(slm_awq_sample_rows(100, 64, 0), 100);
@@ -165,6 +181,7 @@ int main(void) {
         cmocka_unit_test(test_awq_uniform_keeps_alpha0),  cmocka_unit_test(test_awq_outliers_pick_alpha),
         cmocka_unit_test(test_awq_fixed_alpha_and_ties), cmocka_unit_test(test_awq_score_unit_scales),
         cmocka_unit_test(test_awq_threads_deterministic), cmocka_unit_test(test_awq_sample_rows),
+        cmocka_unit_test(test_awq_clip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
