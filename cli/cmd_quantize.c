@@ -120,7 +120,7 @@ static int finish(const quantize_opts *o, const slm_export *x, slm_report *r, do
     snprintf(r->calibration, sizeof r->calibration, "%s", o->calibration ? o->calibration : o->imatrix ? o->imatrix : "");
     if (x->awq_groups) {
         size_t n = strlen(r->method_params);
-        snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f scored_err_ratio=%.4f clipped=%d",
+        snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f err_ratio=%.4f clipped=%d",
                  x->awq_groups, x->awq_alpha_sum / x->awq_groups, x->awq_err_base > 0 ? x->awq_err / x->awq_err_base : 1.0,
                  x->awq_clipped);
     }

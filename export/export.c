@@ -6,6 +6,7 @@
  */
 #include "export/export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "quantize/awq.h"
+#include "quantize/gptq.h"
 #include "quantize/qtypes.h"
 #include "quantize/quantize.h"
 #include "quantize/quants.h"
@@ -76,9 +78,6 @@ static int plan_refusals(slm_export *x, slm_err *err) {
     if (!slm_qmethod_name(m)) return slm_errf(err, SLM_E_ARG, "unknown quantization method %d", m);
     if ((slm_qmethod_uses_awq(m) || slm_qmethod_uses_gptq(m)) && !x->o.calib)
         return slm_errf(err, SLM_E_ARG, "--method %s needs calibration statistics: give --calibration STATS.gguf (slm calibrate)",
-                        slm_qmethod_name(m));
-    if (slm_qmethod_uses_gptq(m))
-        return slm_errf(err, SLM_E_UNSUPPORTED, "--method %s: GPTQ is not available yet (use rtn, imatrix or awq)",
                         slm_qmethod_name(m));
     if (ft->needs_imatrix && !x->o.imatrix)
         return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix: give --imatrix FILE (made by 'slm calibrate' or "
@@ -239,17 +238,54 @@ static const float *fold_rows(const slm_export *x, size_t i, const float *rows, 
     return f32;
 }
 
+/* GPTQ on rows of tensor i: the Hessian is the calibration's Gram matrix of its input, for
+   AWQ-folded columns that of the scaled input x / s (G_jk / (s_j s_k)); the error statistics
+   from the dequantized rows. */
+static int gptq_rows(const slm_export *x, size_t i, const float *rows, int64_t nr, int64_t ncols, const float *w, void *dst,
+                     slm_qstats *st, slm_err *err) {
+    const slm_calib_input *in = x->calin[i];
+    const float *cm = x->col_mul[i];
+    const double *G = in->gram;
+    double *Gs = NULL;
+    float *deq = NULL;
+    int rc;
+    if (cm) {
+        SLM_TRY(slm_alloc((void **)&Gs, sizeof(double) * (size_t)(ncols * ncols), err, "GPTQ Hessian"));
+        for (int64_t a = 0; a < ncols; a++)
+            for (int64_t b = 0; b < ncols; b++) Gs[a * ncols + b] = G[a * ncols + b] / ((double)cm[a] * (double)cm[b]);
+        G = Gs;
+    }
+    const slm_gptq_opts go = {.damp = x->o.mp.gptq_damp, .batch = x->o.mp.gptq_block,
+                              .order = x->o.mp.gptq_act_order ? SLM_GPTQ_ACT_BLOCKS : SLM_GPTQ_NATURAL};
+    if (!(rc = slm_alloc((void **)&deq, sizeof(float) * (size_t)(nr * ncols), err, "GPTQ rows")) &&
+        !(rc = slm_gptq_quantize(x->types[i], rows, nr, ncols, G, w, &go, dst, deq, err))) {
+        *st = (slm_qstats){.n = nr * ncols};
+        for (int64_t k = 0; k < nr * ncols; k++) {
+            const double d = (double)rows[k] - deq[k];
+            st->sum_sq_err += d * d;
+            st->sum_sq_ref += (double)rows[k] * rows[k];
+            if (fabs(d) > st->max_abs_err) st->max_abs_err = fabs(d);
+        }
+    }
+    slm_free(Gs);
+    slm_free(deq);
+    return rc;
+}
+
 /* THE place where a tensor's rows are quantized, by method: rows r0 .. r0+nr of output tensor
-   i (already folded by AWQ), into dst. GPTQ plugs in here (x->calin[i]->gram is its Hessian). */
+   i (already folded by AWQ), into dst. */
 static int quantize_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
                          slm_qstats *st, slm_err *err) {
     SLM_UNUSED(r0);
     const int type = x->types[i];
     const float *w = x->awq_w[i] ? x->awq_w[i] : x->imatrix[i];
+    const slm_calib_input *in = x->calin[i];
     switch (x->o.method) {
     case SLM_QMETHOD_GPTQ:
-    case SLM_QMETHOD_AWQ_GPTQ:
-        return slm_errf(err, SLM_E_UNSUPPORTED, "GPTQ is not available yet");
+    case SLM_QMETHOD_AWQ_GPTQ: /* tensors without a Gram matrix (token_embd, wide inputs): imatrix rounding */
+        if (in && in->gram && in->n == ncols && in->count > 0 && slm_dtype_get(type)->is_quantized)
+            return gptq_rows(x, i, rows, nr, ncols, w, dst, st, err);
+        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
     default: /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
         return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
     }

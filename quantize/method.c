@@ -24,8 +24,7 @@ const char *slm_qmethod_params_str(int m, const slm_qmethod_params *p, char *buf
     buf[0] = 0;
     if (slm_qmethod_uses_awq(m) && p->awq_alpha >= 0) n += (size_t)snprintf(buf + n, cap - n, "alpha=%g", p->awq_alpha);
     else if (slm_qmethod_uses_awq(m))
-        n += (size_t)snprintf(buf + n, cap - n, "alpha_grid=%d clip=%d score_flops=%ld", p->awq_grid, p->awq_clip,
-                              p->awq_score_flops);
+        n += (size_t)snprintf(buf + n, cap - n, "alpha_grid=%d clip=%d", p->awq_grid, p->awq_clip);
     if (slm_qmethod_uses_gptq(m) && n < cap)
         snprintf(buf + n, cap - n, "%sdamp=%g block=%d act_order=%d", n ? " " : "", p->gptq_damp, p->gptq_block,
                  p->gptq_act_order);

@@ -252,6 +252,7 @@ cmp -s "$T/f32.gguf" "$T/fold.gguf" && fail "fold: weights unchanged"
 awk '/"kld_max"/ {gsub(/[^0-9.e+-]/, ""); ok = ($0 + 0 < 1e-6)} END {exit !ok}' "$T/fold.eval" || fail "fold: KLD vs the unfolded model $(grep kld_max "$T/fold.eval")"
 rm -f "$T/f32.gguf" "$T/fold.gguf" "$T/fold.json" "$T/fold.eval"
 expect 2 "--imatrix and --calibration exclude each other" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$T/st.gguf" --calibration "$T/st.gguf"
+expect 2 "--method gptq needs calibration statistics" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method gptq
 expect 2 "--method awq needs calibration statistics" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method awq
 expect 2 "'frob' is not one of rtn, imatrix, awq, gptq, awq+gptq" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method frob
 # bad calibration input: one line naming the file, status 1, no output
@@ -274,8 +275,12 @@ expect 1 "nan1.gguf: entry 'blk.0.attn_k.weight': in_sum2[0] is nan" "$SLM" quan
 one_line; no_file "$T/x.gguf"
 expect 1 "nan2.gguf: " "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --calibration "$T/nan2.gguf"; one_line; no_file "$T/x.gguf"
 grep -q "gram" "$T/err" || fail "non-finite Gram: the message does not name the Gram matrix: $(cat "$T/err")"
-expect 1 "--method gptq: GPTQ is not available yet" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --calibration "$T/st.gguf" --method gptq
-one_line; no_file "$T/x.gguf"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g1.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 1 --report "$T/g.json"
+grep -q '"method":	"awq+gptq"' "$T/g.json" || fail "report lacks method awq+gptq"
+grep -q 'damp=0.01 block=128 act_order=1' "$T/g.json" || fail "report lacks the GPTQ parameters"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g2.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 2
+cmp -s "$T/g1.gguf" "$T/g2.gguf" || fail "awq+gptq: 1 and 2 threads differ"
+rm -f "$T/g1.gguf" "$T/g2.gguf" "$T/g.json"
 rm -f "$T/nan1.gguf" "$T/nan2.gguf" "$T/st.json"
 
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
