@@ -84,7 +84,7 @@ walk quantize "$T/q.gguf" "$SLM" quantize "$S260" --type Q4_K_M -o "$T/q.gguf" -
 head -c 6000 "$FIX/text/tinystories_val.txt" > "$T/cal.txt"
 walk calibrate "$T/st.gguf" "$SLM" calibrate "$S260" --text "$T/cal.txt" --ctx 64 --chunks 2 -o "$T/st.gguf" -f
 "$SLM" calibrate "$S260" --text "$T/cal.txt" --ctx 64 --chunks 2 -o "$T/st.gguf" -f || fail "calibrate"
-walk "quantize --calibration" "$T/q.gguf" "$SLM" quantize "$S260" --type Q8_0 -o "$T/q.gguf" --calibration "$T/st.gguf" --awq-alpha 0.5 -f
+walk "quantize --calibration" "$T/q.gguf" "$SLM" quantize "$S260" --type Q8_0 -o "$T/q.gguf" --calibration "$T/st.gguf" --method awq+gptq --awq-alpha 0.5 -f
 walk eval "$T/nll.txt" "$SLM" eval "$S260" --text "$T/text.txt" --ctx 64 --dump-nll "$T/nll.txt" -f
 [ $fails -eq 0 ] && echo "faults: ok" || echo "faults: $fails failure(s)"
 [ $fails -eq 0 ]

@@ -11,7 +11,7 @@
 #  3. quantize --imatrix (llama-imatrix's reference file): every recipe including the IQ1/IQ2/IQ3
 #     ones byte-identical to llama-quantize --imatrix, and llama.cpp runs them.
 #  4. slm calibrate's file is an imatrix llama-quantize reads (same bytes as slm's --imatrix);
-#     AWQ files run in llama.cpp, and folding alone leaves llama.cpp's output unchanged.
+#     AWQ / GPTQ files run in llama.cpp, and AWQ's folding alone leaves llama.cpp's output unchanged.
 set -u
 SLM=${SLM:-build/slm}
 LLBIN=${LLBIN:-/tmp/llcpp/bin}
@@ -108,10 +108,12 @@ if "$SLM" calibrate "$f32" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 128 --chunk
     if "$LLBIN/llq" -q --imatrix "$T/st.gguf" "$f32" "$T/ll.gguf" Q4_K_M 1 >/dev/null 2>&1; then
         cmp -s "$T/st.q.gguf" "$T/ll.gguf" && ok "slm calibrate's file (with extras) as llama-quantize's --imatrix: same bytes as slm"             || bad "slm calibrate's file: llama-quantize --imatrix differs from slm quantize --imatrix"
     else bad "llama-quantize could not read slm calibrate's file as an imatrix"; fi
-    "$SLM" quantize "$f32" -o "$T/awq.gguf" --type Q4_K_M --calibration "$T/st.gguf" -q -f || bad "quantize --calibration (awq) failed"
-    [ -n "$(gen "$T/awq.gguf" 20)" ] && ok "AWQ Q4_K_M: llama.cpp loads and generates" || bad "AWQ Q4_K_M: llama.cpp could not generate"
+    for m in awq gptq awq+gptq; do
+        "$SLM" quantize "$f32" -o "$T/m.gguf" --type Q4_K_M --calibration "$T/st.gguf" --method $m -q -f || bad "quantize --method $m failed"
+        [ -n "$(gen "$T/m.gguf" 20)" ] && ok "$m Q4_K_M: llama.cpp loads and generates" || bad "$m Q4_K_M: llama.cpp could not generate"
+    done
     # folding alone (F32 out, alpha 0.5): llama.cpp computes the same model
-    "$SLM" quantize "$f32" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --awq-alpha 0.5 -q -f || bad "fold failed"
+    "$SLM" quantize "$f32" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --method awq --awq-alpha 0.5 -q -f || bad "fold failed"
     kmax=$("$LLBIN/llkld" -q -t 1 -f "$T/cal.txt" -c 128 --chunks 4 "$f32" "$T/fold.gguf" 2>/dev/null | sed -n 's/^kld: .*kld_max=\([0-9.e+-]*\).*/\1/p')
     if [ -n "$kmax" ] && awk -v k="$kmax" 'BEGIN { exit !(k < 1e-5) }'; then ok "AWQ folding (alpha 0.5, F32): llama.cpp's KLD max $kmax"
     else bad "AWQ folding: llama.cpp's KLD vs the F32 file is '$kmax'"; fi

@@ -233,10 +233,10 @@ expect 0 '' "$SLM" calibrate "$S260" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 6
 expect 0 '' "$BUILD/slm-calibrate" "$S260" --text "$T/cal.txt" -o "$T/st2.gguf" --ctx 64 --chunks 4 -t 2
 cmp -s "$T/st.gguf" "$T/st2.gguf" || fail "calibrate: 1 and 2 threads differ"
 expect 0 '' "$SLM" inspect "$T/st.gguf"; expect_stdout "blk.0.attn_q.weight.gram"; expect_stdout "imatrix.chunk_size"
-expect 0 '' "$SLM" quantize "$S260" -o "$T/awq1.gguf" --type Q4_0 --calibration "$T/st.gguf" --report "$T/awq.json" -t 1
+expect 0 '' "$SLM" quantize "$S260" -o "$T/awq1.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq --report "$T/awq.json" -t 1
 grep -q '"method":	"awq"' "$T/awq.json" || fail "report lacks method awq"
 grep -q '"method_params":	"alpha_grid=20' "$T/awq.json" || fail "report lacks the AWQ parameters"
-expect 0 '' "$SLM" quantize "$S260" -o "$T/awq2.gguf" --type Q4_0 --calibration "$T/st.gguf" -t 2
+expect 0 '' "$SLM" quantize "$S260" -o "$T/awq2.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq -t 2
 cmp -s "$T/awq1.gguf" "$T/awq2.gguf" || fail "awq: 1 and 2 threads differ"
 expect 0 '' "$SLM" quantize "$S260" -o "$T/imx.gguf" --type Q4_0 --calibration "$T/st.gguf" --method imatrix
 expect 0 '' "$SLM" quantize "$S260" -o "$T/imx2.gguf" --type Q4_0 --imatrix "$T/st.gguf"
@@ -245,7 +245,7 @@ cmp -s "$T/imx.gguf" "$T/awq1.gguf" && fail "awq gave the imatrix bytes"
 rm -f "$T/awq1.gguf" "$T/awq2.gguf" "$T/imx.gguf" "$T/imx2.gguf" "$T/st2.gguf"
 # AWQ's folding (norms, GQA v -> o, up -> down) leaves the float model's output unchanged: F32 out, alpha 0.5
 "$SLM" convert "$S260" -o "$T/f32.gguf" || fail "convert"
-expect 0 '' "$SLM" quantize "$T/f32.gguf" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --awq-alpha 0.5 --report "$T/fold.json"
+expect 0 '' "$SLM" quantize "$T/f32.gguf" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --method awq --awq-alpha 0.5 --report "$T/fold.json"
 grep -q '"method_params":	"alpha=0.5 groups=20 ' "$T/fold.json" || fail "fold: not 20 groups folded: $(grep method_params "$T/fold.json")"
 cmp -s "$T/f32.gguf" "$T/fold.gguf" && fail "fold: weights unchanged"
 "$SLM" eval "$T/fold.gguf" --ref "$T/f32.gguf" --text "$T/cal.txt" --ctx 128 --chunks 4 --json > "$T/fold.eval" || fail "eval fold"
@@ -278,6 +278,9 @@ grep -q "gram" "$T/err" || fail "non-finite Gram: the message does not name the 
 expect 0 '' "$SLM" quantize "$S260" -o "$T/g1.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 1 --report "$T/g.json"
 grep -q '"method":	"awq+gptq"' "$T/g.json" || fail "report lacks method awq+gptq"
 grep -q 'damp=0.01 block=128 act_order=1' "$T/g.json" || fail "report lacks the GPTQ parameters"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g3.gguf" --type Q4_0 --calibration "$T/st.gguf" --report "$T/g3.json"
+grep -q '"method":	"gptq"' "$T/g3.json" || fail "--calibration's default method is not gptq"
+rm -f "$T/g3.gguf" "$T/g3.json"
 expect 0 '' "$SLM" quantize "$S260" -o "$T/g2.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 2
 cmp -s "$T/g1.gguf" "$T/g2.gguf" || fail "awq+gptq: 1 and 2 threads differ"
 rm -f "$T/g1.gguf" "$T/g2.gguf" "$T/g.json"
