@@ -9,8 +9,9 @@
 #     by llama.cpp's own llkld (ctx 256, held-out text = tail -c +676506, vs the F32 GGUF), file
 #     size against llama.cpp's, the issue's target (0.8x llama.cpp's reference KLD). Methods the
 #     build does not have (gptq before it lands) are skipped.
-#  3. AWQ quantize time: tinystories-3M and a 240M random Llama (mktiny: 16 layers of 1024/2816,
-#     16 heads, 4 kv heads, vocab 32000) calibrated on 4 chunks of 128 ids (Gram up to 1024 cols).
+#  3. quantize time per method (AWQ search, GPTQ): tinystories-3M and a 240M random Llama (mktiny:
+#     16 layers of 1024/2816, 16 heads, 4 kv heads, vocab 32000) calibrated on 4 chunks of 128 ids
+#     (Gram matrices up to 1024 columns).
 # Timings on a shared machine are noisy: each comparison runs side by side in the same minute.
 #   sh bench/calibrate.sh          THREADS=2 TYPES="Q4_K_M Q3_K_M Q2_K" METHODS="rtn imatrix awq gptq awq+gptq"
 #                                  BIG=0 skips the 240M model; WORK=/tmp/slm-calibrate keeps files
@@ -23,7 +24,7 @@ SHARED=$(cd "$FIX/.." && pwd)
 LLCPP_DIR=${LLCPP_DIR:-/tmp/llcpp}
 THREADS=${THREADS:-2}
 TYPES=${TYPES:-"Q4_K_M Q3_K_M Q2_K"}
-METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq"}
+METHODS=${METHODS:-"rtn imatrix awq awq-clip gptq awq+gptq"}   # NAME-clip: --method NAME --awq-clip
 BIG=${BIG:-1}
 WORK=${WORK:-/tmp/slm-calibrate}
 REF_IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
@@ -58,8 +59,9 @@ for ty in $TYPES; do
     echo "ll-$ty.gguf $ty llama.cpp+ref-imatrix 0" >> rows.txt
     for m in $METHODS; do
         f="slm-$ty-$(echo "$m" | tr + _).gguf"
+        mb=${m%-clip}; clip=""; [ "$mb" = "$m" ] || clip=--awq-clip
         if ! out=$(/usr/bin/time -f "%e" -o t.txt "$SLM" quantize ts-f32.gguf -o "$f" --type "$ty" --calibration ts.stats.gguf \
-                --method "$m" -f -t "$THREADS" --report "$f.json" 2>&1); then
+                --method "$mb" $clip -f -t "$THREADS" --report "$f.json" 2>&1); then
             echo "  (skipped $ty $m: $(echo "$out" | head -1))"
             continue
         fi
@@ -88,17 +90,36 @@ done < rows.txt
 echo "(bpw over all parameters incl. metadata; 'quant s' = slm quantize wall seconds incl. the AWQ search)"
 
 echo
-echo "== 3. AWQ quantize time ($THREADS threads, wall s of the whole process: imatrix vs awq, same recipe Q4_K_M)"
-t_im=$(run_timed "$SLM" quantize ts-f32.gguf -o t-im.gguf --type Q4_K_M --calibration ts.stats.gguf --method imatrix -f -t "$THREADS")
-t_awq=$(run_timed "$SLM" quantize ts-f32.gguf -o t-awq.gguf --type Q4_K_M --calibration ts.stats.gguf --method awq -f -t "$THREADS")
-echo "tinystories-3M: imatrix $(echo "$t_im" | cut -d' ' -f1) s, awq $(echo "$t_awq" | cut -d' ' -f1) s (peak RSS $(echo "$t_awq" | awk '{printf "%.1f MiB", $2 / 1024}'))"
+echo "== 2b. the same runs in slm's own report: slm eval (ctx 256, held-out, --ref F32) merged into each quantize report,"
+echo "   then slm report: size, bpw, dPPL, mean KLD, top-1 per method -> $WORK/compare/report.md and report.html"
+reps=""
+while read -r f ty m secs; do
+    case "$m" in llama*) continue ;; esac
+    "$SLM" eval "$f" --ref ts-f32.gguf --text heldout.txt --ctx 256 -t "$THREADS" --report-dir "ev-$f" -f >/dev/null 2>&1 || { echo "eval $f failed"; continue; }
+    reps="$reps $f.json ev-$f/report.json"
+done < rows.txt
+# shellcheck disable=SC2086
+"$SLM" report $reps -o compare -f && sed -n '/^| # | recipe | method/,/^$/p' compare/report.md
+
+echo
+echo "== 3. quantize time per method ($THREADS threads, wall s of the whole process, recipe Q4_K_M)"
+qtimes() { # model stats label
+    line="$3:"
+    for m in $METHODS; do
+        mb=${m%-clip}; clip=""; [ "$mb" = "$m" ] || clip=--awq-clip
+        t=$(run_timed "$SLM" quantize "$1" -o t-q.gguf --type Q4_K_M --calibration "$2" --method "$mb" $clip -f -t "$THREADS")
+        line="$line $m $(echo "$t" | awk '{printf "%.2f s (%.0f MiB)", $1, $2 / 1024}'),"
+    done
+    echo "$line" | sed 's/,$//'
+    rm -f t-q.gguf
+}
+qtimes ts-f32.gguf ts.stats.gguf "tinystories-3M"
 if [ "$BIG" = 1 ]; then
     [ -f big240.gguf ] || "$B/mktiny" --type f32 --n-vocab 32000 --n-embd 1024 --n-ff 2816 --n-layer 16 --n-head 16 \
         --n-head-kv 4 --seed 1 big240.gguf >/dev/null 2>&1
     awk 'BEGIN { s = 1; for (i = 0; i < 512; i++) { s = (s * 1103515245 + 12345) % 2147483648; printf "%d\n", 3 + s % 31990 } }' > big.ids
     t_cal=$(run_timed "$SLM" calibrate big240.gguf --tokens-in big.ids -o big.stats.gguf --ctx 128 --gram-max 1024 -f -t "$THREADS")
-    t_im=$(run_timed "$SLM" quantize big240.gguf -o big-im.gguf --type Q4_K_M --calibration big.stats.gguf --method imatrix -f -t "$THREADS")
-    t_awq=$(run_timed "$SLM" quantize big240.gguf -o big-awq.gguf --type Q4_K_M --calibration big.stats.gguf --method awq -f -t "$THREADS")
-    echo "240M random (mktiny): calibrate 512 ids $(echo "$t_cal" | cut -d' ' -f1) s; imatrix $(echo "$t_im" | cut -d' ' -f1) s, awq $(echo "$t_awq" | cut -d' ' -f1) s (peak RSS $(echo "$t_awq" | awk '{printf "%.1f MiB", $2 / 1024}'))"
-    rm -f big-im.gguf big-awq.gguf
+    echo "240M random (mktiny): calibrate 512 ids (Gram matrices up to 1024 columns: ffn_down gets imatrix rounding under gptq)" \
+        "$(echo "$t_cal" | awk '{printf "%.2f s, %.0f MiB", $1, $2 / 1024}')"
+    qtimes big240.gguf big.stats.gguf "240M random"
 fi
