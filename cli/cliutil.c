@@ -15,10 +15,10 @@ int cli_fail(const slm_err *err) {
     return EXIT_FAIL;
 }
 
-int cli_model_build(const slm_src *s, slm_model *m, int ctx, slm_err *err) {
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err) {
     slm_tensor_src ts;
     slm_src_tensors(s, &ts);
-    return slm_model_build(m, &s->cfg, &ts, ctx, SLM_BUILD_MAPPED, err);
+    return slm_model_build_batch(m, &s->cfg, &ts, batch, ctx, SLM_BUILD_MAPPED, err);
 }
 
 int cli_same_file(const char *a, const char *b) {

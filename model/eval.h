@@ -51,6 +51,11 @@ typedef struct slm_eval_opts {
     const char *model_name, *ref_name, *text_name;
 } slm_eval_opts;
 
+/* Windows to evaluate per forward call for a context of ctx tokens (build the model(s) with
+   this max_batch): each call then serves >= 1024 tokens per weight panel, logits < 256 MiB.
+   slm_eval_ppl/kl use min(max_batch of the models, this many); the numbers do not depend on it. */
+int slm_eval_batch(int ctx, int n_vocab);
+
 /* Ids scored per window; the window position of the first scored id (scored ids are positions
    first .. ctx-1, each predicted from the position before it); the index in the id stream of
    window k's position pos (what --dump-nll prints beside each loss). */
