@@ -21,6 +21,7 @@ static const command k_commands[] = {
     {"inspect", cmd_inspect, "print the metadata and tensor table of a GGUF or safetensors file"},
     {"eval", cmd_eval, "perplexity of a model on a text, KL divergence from a reference model"},
     {"generate", cmd_generate, "greedy text generation from a prompt"},
+    {"prune", cmd_prune, "remove weights, FFN channels, attention heads or blocks (magnitude, Wanda, SparseGPT)"},
     {"report", cmd_report, "JSON reports -> Markdown + self-contained HTML page with charts"},
 };
 

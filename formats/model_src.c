@@ -154,22 +154,71 @@ static int arch_float(const slm_kvs *kv, const char *arch, const char *key, floa
     return slm_kvs_get_f32(kv, k, out, err);
 }
 
+/* <arch>.<key> as one value for every layer or an array of n_layer values (llama.cpp's
+   get_key_or_arr: "deci" stores per-layer widths so). dflt (when >= 0 or the key is absent and
+   dflt_arr is given) fills all layers. Returns in *max the largest value. */
+static int arch_int_arr(const slm_kvs *kv, const char *arch, const char *key, int n_layer, const int *dflt_arr, int *out,
+                        int *max, slm_err *err) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    const slm_gguf_val *v = slm_kvs_get(kv, k);
+    *max = 0;
+    if (!v && dflt_arr) {
+        for (int l = 0; l < n_layer; l++) out[l] = dflt_arr[l], *max = SLM_MAX(*max, out[l]);
+        return SLM_OK;
+    }
+    if (v && v->type == SLM_GGUF_ARRAY) {
+        int et = v->v.arr.type;
+        if (et != SLM_GGUF_UINT32 && et != SLM_GGUF_INT32)
+            return slm_errf(err, SLM_E_FORMAT, "key '%s': expected an array of integers", k);
+        if (v->v.arr.n != (uint64_t)n_layer)
+            return slm_errf(err, SLM_E_FORMAT, "key '%s' has %llu values for %d layers", k, (unsigned long long)v->v.arr.n, n_layer);
+        for (int l = 0; l < n_layer; l++) {
+            int64_t x = et == SLM_GGUF_UINT32 ? (int64_t)((const uint32_t *)v->v.arr.data)[l] : ((const int32_t *)v->v.arr.data)[l];
+            if (x < 0 || x > 1000000000) return slm_errf(err, SLM_E_FORMAT, "key '%s': value %lld out of range", k, (long long)x);
+            out[l] = (int)x;
+            *max = SLM_MAX(*max, out[l]);
+        }
+        return SLM_OK;
+    }
+    int one;
+    SLM_TRY(arch_int(kv, arch, key, -1, &one, err));
+    for (int l = 0; l < n_layer; l++) out[l] = one;
+    *max = one;
+    return SLM_OK;
+}
+
+/* Widths of every layer: per layer for "deci" (0: the sub-block is removed), else one value. */
+static int gguf_widths(const slm_kvs *kv, const char *arch, slm_model_config *c, slm_err *err) {
+    if (strcmp(arch, "deci")) {
+        SLM_TRY(arch_int(kv, arch, "feed_forward_length", -1, &c->n_ff, err));
+        SLM_TRY(arch_int(kv, arch, "attention.head_count", -1, &c->n_head, err));
+        return arch_int(kv, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err);
+    }
+    if (c->n_layer <= 0 || c->n_layer > SLM_MAX_LAYERS)
+        return slm_errf(err, SLM_E_FORMAT, "deci.block_count %d is outside [1, %d]", c->n_layer, SLM_MAX_LAYERS);
+    c->per_layer = 1;
+    SLM_TRY(arch_int_arr(kv, arch, "feed_forward_length", c->n_layer, NULL, c->n_ff_l, &c->n_ff, err));
+    SLM_TRY(arch_int_arr(kv, arch, "attention.head_count", c->n_layer, NULL, c->n_head_l, &c->n_head, err));
+    return arch_int_arr(kv, arch, "attention.head_count_kv", c->n_layer, c->n_head_l, c->n_head_kv_l, &c->n_head_kv, err);
+}
+
 static int gguf_config(slm_src *s, slm_err *err) {
     const slm_kvs *kv = &s->gguf.kv;
     slm_model_config *c = &s->cfg;
     const char *arch;
     SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
-    if (!strcmp(arch, "llama")) c->arch = SLM_ARCH_LLAMA;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "deci")) c->arch = SLM_ARCH_LLAMA;
     else if (!strcmp(arch, "qwen2")) c->arch = SLM_ARCH_QWEN2;
-    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama and qwen2)", arch);
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci and qwen2)", arch);
     SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
-    SLM_TRY(arch_int(kv, arch, "feed_forward_length", -1, &c->n_ff, err));
     SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
-    SLM_TRY(arch_int(kv, arch, "attention.head_count", -1, &c->n_head, err));
-    SLM_TRY(arch_int(kv, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err));
+    SLM_TRY(gguf_widths(kv, arch, c, err));
     SLM_TRY(arch_int(kv, arch, "context_length", 2048, &c->n_ctx_train, err));
     if (c->n_head <= 0) return slm_errf(err, SLM_E_FORMAT, "%s.attention.head_count must be positive", arch);
-    SLM_TRY(arch_int(kv, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim, err));
+    /* llama.cpp: n_embd / n_head of layer 0 unless the key says otherwise */
+    const int h0 = slm_cfg_n_head(c, 0) > 0 ? slm_cfg_n_head(c, 0) : c->n_head;
+    SLM_TRY(arch_int(kv, arch, "attention.key_length", c->n_embd / h0, &c->head_dim, err));
     SLM_TRY(arch_float(kv, arch, "attention.layer_norm_rms_epsilon", -1, &c->norm_eps, err));
     SLM_TRY(arch_float(kv, arch, "rope.freq_base", 10000.0f, &c->rope_theta, err));
     c->rope_scale = 1.0f;
@@ -333,9 +382,27 @@ int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
     return slm_model_gguf_meta(&s->cfg, s->name, &s->vocab, kv, err);
 }
 
-int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
-    const char *a = slm_arch_gguf_name(c->arch);
+/* The widths: one value each, or for per-layer widths ("deci") arrays of n_layer values as
+   llama.cpp's converter writes them for DeciLM / Nemotron-NAS (INT32 arrays). */
+static int meta_widths(const slm_model_config *c, const char *a, slm_kvs *kv, slm_err *err) {
     char k[128];
+    static const char *const keys[3] = {"feed_forward_length", "attention.head_count", "attention.head_count_kv"};
+    const int one[3] = {c->n_ff, c->n_head, c->n_head_kv};
+    const int *arr[3] = {c->n_ff_l, c->n_head_l, c->n_head_kv_l};
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "%s.%s", a, keys[i]);
+        if (!c->per_layer) SLM_TRY(slm_kvs_set_u32(kv, k, (uint32_t)one[i], err));
+        else SLM_TRY(slm_kvs_set_arr(kv, k, SLM_GGUF_INT32, arr[i], (uint64_t)c->n_layer, err));
+    }
+    return SLM_OK;
+}
+
+int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
+    const char *a = c->per_layer ? "deci" : slm_arch_gguf_name(c->arch);
+    char k[128];
+    if (c->per_layer && c->arch != SLM_ARCH_LLAMA)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "per-layer widths need llama.cpp's deci architecture, which has no %s variant",
+                        slm_arch_gguf_name(c->arch));
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
@@ -343,12 +410,11 @@ int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_v
     SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count"), (uint32_t)c->n_head, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    SLM_TRY(meta_widths(c, a, kv, err));
     SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base"), c->rope_theta, err));
     SLM_TRY(slm_kvs_set_f32(kv, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err));
-    if (c->head_dim != c->n_embd / c->n_head) {
+    /* deci: llama.cpp takes the head size from layer 0's head count unless these keys say it */
+    if (c->per_layer || c->head_dim != c->n_embd / c->n_head) {
         SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.key_length"), (uint32_t)c->head_dim, err));
         SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.value_length"), (uint32_t)c->head_dim, err));
     }
