@@ -111,6 +111,12 @@ IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
 expect 1 "imatrix entry 'blk.0.attn_k.weight' has 1 x 256 values but the model's tensor [32, 64] has 1 x 64 (imatrix from another model?)" \
     "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$IM"; one_line; no_file "$T/x.gguf"
 expect 1 "legacy imatrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$S260/config.json"; one_line; no_file "$T/x.gguf"
+# prune (issue 11): bad input is one line, exit 1, no output
+TS3="$FIX/models/tinystories-3M"
+expect 1 "sparsity 1 is outside [0, 1)" "$SLM" prune "$TS3" -o "$T/p.gguf" --sparsity 1; one_line; no_file "$T/p.gguf"
+expect 1 "3:7 does not divide its rows of 256 values" "$SLM" prune "$TS3" -o "$T/p.gguf" --nm 3:7; one_line; no_file "$T/p.gguf"
+expect 1 "removes every head of layer 0" "$SLM" prune "$TS3" -o "$T/p.gguf" --method heads --uniform --sparsity 0.9; one_line; no_file "$T/p.gguf"
+expect 1 "imatrix from another model?" "$SLM" prune "$S260" -o "$T/p.gguf" --method wanda --calibration "$FIX/reference/tinystories-3M.calib40.imatrix.gguf"; one_line; no_file "$T/p.gguf"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
 rm -f "$T/im.gguf"
