@@ -40,36 +40,30 @@ static const slm_dot_ref_fn k_ref[SLM_DTYPE_COUNT] = {
 };
 
 #if SLM_X86_KERNELS
-/* The AVX2 tile of each weight type and its register tile (weight rows x activation rows; 1 x 1:
-   the type has a single-pair kernel only, run pair by pair). */
-typedef struct avx2_tile {
-    slm_dot_tile_fn fn;
-    int rows, cols;
-} avx2_tile;
-
-static const avx2_tile k_avx2[SLM_DTYPE_COUNT] = {
-    [SLM_DTYPE_F32] = {slm_dot_tile_f32_avx2, 4, 3},
-    [SLM_DTYPE_F16] = {slm_dot_tile_f16_avx2, 4, 3},
-    [SLM_DTYPE_BF16] = {slm_dot_tile_bf16_avx2, 4, 3},
-    [SLM_DTYPE_Q4_0] = {slm_dot_tile_q4_0_avx2, 4, 3},
-    [SLM_DTYPE_Q4_1] = {slm_dot_tile_q4_1_avx2, 4, 3},
-    [SLM_DTYPE_Q5_0] = {slm_dot_tile_q5_0_avx2, 4, 3},
-    [SLM_DTYPE_Q5_1] = {slm_dot_tile_q5_1_avx2, 4, 3},
-    [SLM_DTYPE_Q8_0] = {slm_dot_tile_q8_0_avx2, 4, 3},
-    [SLM_DTYPE_IQ4_NL] = {slm_dot_tile_iq4_nl_avx2, 4, 3},
-    [SLM_DTYPE_Q2_K] = {slm_dot_tile_q2_K_avx2, 4, 3},
-    [SLM_DTYPE_Q3_K] = {slm_dot_tile_q3_K_avx2, 4, 3},
-    [SLM_DTYPE_Q4_K] = {slm_dot_tile_q4_K_avx2, 4, 3},
-    [SLM_DTYPE_Q5_K] = {slm_dot_tile_q5_K_avx2, 4, 3},
-    [SLM_DTYPE_Q6_K] = {slm_dot_tile_q6_K_avx2, 4, 3},
-    [SLM_DTYPE_IQ4_XS] = {slm_dot_tile_iq4_xs_avx2, 4, 3},
-    [SLM_DTYPE_IQ2_XXS] = {slm_dot_tile_iq2_xxs_avx2, 4, 3},
-    [SLM_DTYPE_IQ2_XS] = {slm_dot_tile_iq2_xs_avx2, 4, 3},
-    [SLM_DTYPE_IQ2_S] = {slm_dot_tile_iq2_s_avx2, 4, 3},
-    [SLM_DTYPE_IQ3_XXS] = {slm_dot_tile_iq3_xxs_avx2, 4, 3},
-    [SLM_DTYPE_IQ3_S] = {slm_dot_tile_iq3_s_avx2, 4, 3},
-    [SLM_DTYPE_IQ1_S] = {slm_dot_tile_iq1_s_avx2, 4, 3},
-    [SLM_DTYPE_IQ1_M] = {slm_dot_tile_iq1_m_avx2, 4, 3},
+/* The AVX2 path of each weight type (its file documents the tile). */
+static const slm_dot_avx2 *const k_avx2[SLM_DTYPE_COUNT] = {
+    [SLM_DTYPE_F32] = &slm_dot_avx2_f32,
+    [SLM_DTYPE_F16] = &slm_dot_avx2_f16,
+    [SLM_DTYPE_BF16] = &slm_dot_avx2_bf16,
+    [SLM_DTYPE_Q4_0] = &slm_dot_avx2_q4_0,
+    [SLM_DTYPE_Q4_1] = &slm_dot_avx2_q4_1,
+    [SLM_DTYPE_Q5_0] = &slm_dot_avx2_q5_0,
+    [SLM_DTYPE_Q5_1] = &slm_dot_avx2_q5_1,
+    [SLM_DTYPE_Q8_0] = &slm_dot_avx2_q8_0,
+    [SLM_DTYPE_IQ4_NL] = &slm_dot_avx2_iq4_nl,
+    [SLM_DTYPE_Q2_K] = &slm_dot_avx2_q2_K,
+    [SLM_DTYPE_Q3_K] = &slm_dot_avx2_q3_K,
+    [SLM_DTYPE_Q4_K] = &slm_dot_avx2_q4_K,
+    [SLM_DTYPE_Q5_K] = &slm_dot_avx2_q5_K,
+    [SLM_DTYPE_Q6_K] = &slm_dot_avx2_q6_K,
+    [SLM_DTYPE_IQ4_XS] = &slm_dot_avx2_iq4_xs,
+    [SLM_DTYPE_IQ2_XXS] = &slm_dot_avx2_iq2_xxs,
+    [SLM_DTYPE_IQ2_XS] = &slm_dot_avx2_iq2_xs,
+    [SLM_DTYPE_IQ2_S] = &slm_dot_avx2_iq2_s,
+    [SLM_DTYPE_IQ3_XXS] = &slm_dot_avx2_iq3_xxs,
+    [SLM_DTYPE_IQ3_S] = &slm_dot_avx2_iq3_s,
+    [SLM_DTYPE_IQ1_S] = &slm_dot_avx2_iq1_s,
+    [SLM_DTYPE_IQ1_M] = &slm_dot_avx2_iq1_m,
 };
 #endif
 
@@ -97,7 +91,7 @@ void slm_dot_rows_kernel(slm_quant_kernel kernel, int type, int64_t n, int nr, i
     check(type, n, nr, nc, ld_out, w, w_row_bytes, a, a_row_bytes);
 #if SLM_X86_KERNELS
     if (use_avx2(kernel)) {
-        k_avx2[type].fn(n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+        k_avx2[type]->tile(n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
         return;
     }
 #endif
@@ -117,7 +111,7 @@ static int has_dot(int type) { return type >= 0 && type < SLM_DTYPE_COUNT && k_r
 void slm_dot_tile_shape(int type, int *rows, int *cols) {
     *rows = *cols = 1;
 #if SLM_X86_KERNELS
-    if (has_dot(type) && use_avx2(SLM_KERNEL_AUTO)) *rows = k_avx2[type].rows, *cols = k_avx2[type].cols;
+    if (has_dot(type) && use_avx2(SLM_KERNEL_AUTO)) *rows = k_avx2[type]->rows, *cols = k_avx2[type]->cols;
 #endif
 }
 

@@ -122,38 +122,60 @@ static float finish(int kind, float r, const uint8_t *restrict x, const uint8_t 
     return (float)d;
 }
 
-/* R weight rows x C activation rows; pass j accumulates the chains of acc[j] for all pairs. */
+/* Values per chunk of the passes: 4 rows x 3 rows x 512 values stay in L1 (F32: 28 KB). */
+#define KC 512
+
+/* R weight rows x C activation rows. The row is cut into chunks of KC values; in each chunk,
+ * pass j continues the chains of acc[j] of every pair (their state kept in `part` between
+ * chunks), so one register per pair suffices and each chunk is read from L1. */
 SLM_DOT_INLINE void float_micro(const int kind, const int R, const int C, int64_t n, float *restrict out, size_t ld,
                                 const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
     const int64_t np = n & ~(int64_t)31;
-    __m256 part[SLM_TILE_MAX_R][SLM_TILE_MAX_C][4];
-    for (int j = 0; j < 4; j++) {
-        __m256 acc[SLM_TILE_MAX_R][SLM_TILE_MAX_C];
-#pragma GCC unroll 4
+    __m256 part[4][SLM_TILE_MAX_R][SLM_TILE_MAX_C];
+    for (int j = 0; j < 4; j++)
         for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) part[j][r][c] = _mm256_setzero_ps();
+    /* passes run P at a time, so that small tiles still have >= 4 independent fma chains */
+    const int P = R * C <= 2 ? 4 : R * C <= 6 ? 2 : 1;
+    for (int64_t k0 = 0; k0 < np; k0 += KC) {
+        const int64_t k1 = np - k0 < KC ? np : k0 + KC;
+        for (int j0 = 0; j0 < 4; j0 += P) {
+            __m256 acc[4][SLM_TILE_MAX_R][SLM_TILE_MAX_C];
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-        for (int64_t i = 8 * j; i < np; i += 32) {
-            __m256 y[SLM_TILE_MAX_C];
+            for (int j = 0; j < P; j++)
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) y[c] = load8(kind, a + (size_t)c * ab, i);
+                for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                const __m256 x = load8(kind, w + (size_t)r * wb, i);
+                    for (int c = 0; c < C; c++) acc[j][r][c] = part[j0 + j][r][c];
+            for (int64_t i = k0 + 8 * j0; i < k1; i += 32) {
 #pragma GCC unroll 4
-                for (int c = 0; c < C; c++)
-                    acc[r][c] = kind == KIND_BF16 ? _mm256_add_ps(acc[r][c], _mm256_mul_ps(x, y[c]))
-                                                  : _mm256_fmadd_ps(x, y[c], acc[r][c]);
+                for (int j = 0; j < P; j++) {
+                    __m256 y[SLM_TILE_MAX_C];
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) y[c] = load8(kind, a + (size_t)c * ab, i + 8 * j);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) {
+                        const __m256 x = load8(kind, w + (size_t)r * wb, i + 8 * j);
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; c++)
+                            acc[j][r][c] = kind == KIND_BF16 ? _mm256_add_ps(acc[j][r][c], _mm256_mul_ps(x, y[c]))
+                                                             : _mm256_fmadd_ps(x, y[c], acc[j][r][c]);
+                    }
+                }
             }
+#pragma GCC unroll 4
+            for (int j = 0; j < P; j++)
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) part[j0 + j][r][c] = acc[j][r][c];
         }
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) part[r][c][j] = acc[r][c];
     }
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++)
-            out[(size_t)c * ld + r] = finish(kind, reduce_x8(kind, part[r][c]), w + (size_t)r * wb, a + (size_t)c * ab, np, n);
+        for (int c = 0; c < C; c++) {
+            const __m256 p4[4] = {part[0][r][c], part[1][r][c], part[2][r][c], part[3][r][c]};
+            out[(size_t)c * ld + r] = finish(kind, reduce_x8(kind, p4), w + (size_t)r * wb, a + (size_t)c * ab, np, n);
+        }
 }
 
 /* The four tile shapes of a type, each with constant bounds. */
@@ -178,19 +200,22 @@ static SLM_DOT_AVX2 void micro_bf16(int R, int C, int64_t n, float *restrict out
     float_shapes(KIND_BF16, R, C, n, out, ld, w, wb, a, ab);
 }
 
-void slm_dot_tile_f32_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_f32(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_f32, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_f32 = {tile_f32, NR, NC};
 
-void slm_dot_tile_f16_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_f16(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_f16, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_f16 = {tile_f16, NR, NC};
 
-void slm_dot_tile_bf16_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_bf16(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_bf16, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_bf16 = {tile_bf16, NR, NC};
 
 #endif /* SLM_X86_KERNELS */

@@ -63,50 +63,34 @@ void slm_vec_dot_iq1_s_q8_K_ref(int64_t n, float *restrict s, const void *restri
 void slm_vec_dot_iq1_m_q8_K_ref(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
 
 #if SLM_X86_KERNELS
-void slm_dot_tile_f32_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_f16_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_bf16_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q4_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q4_1_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q5_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q5_1_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q8_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq4_nl_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q2_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q3_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q4_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q5_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_q6_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq4_xs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq2_xxs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq2_xs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq2_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq3_xxs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq3_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq1_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
-void slm_dot_tile_iq1_m_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
-                        size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
+/* The AVX2 path of a weight type: its tile function and register tile (weight rows x activation
+   rows; the function covers any nr x nc with it). */
+typedef struct slm_dot_avx2 {
+    slm_dot_tile_fn tile;
+    int rows, cols;
+} slm_dot_avx2;
+extern const slm_dot_avx2 slm_dot_avx2_f32;
+extern const slm_dot_avx2 slm_dot_avx2_f16;
+extern const slm_dot_avx2 slm_dot_avx2_bf16;
+extern const slm_dot_avx2 slm_dot_avx2_q4_0;
+extern const slm_dot_avx2 slm_dot_avx2_q4_1;
+extern const slm_dot_avx2 slm_dot_avx2_q5_0;
+extern const slm_dot_avx2 slm_dot_avx2_q5_1;
+extern const slm_dot_avx2 slm_dot_avx2_q8_0;
+extern const slm_dot_avx2 slm_dot_avx2_iq4_nl;
+extern const slm_dot_avx2 slm_dot_avx2_q2_K;
+extern const slm_dot_avx2 slm_dot_avx2_q3_K;
+extern const slm_dot_avx2 slm_dot_avx2_q4_K;
+extern const slm_dot_avx2 slm_dot_avx2_q5_K;
+extern const slm_dot_avx2 slm_dot_avx2_q6_K;
+extern const slm_dot_avx2 slm_dot_avx2_iq4_xs;
+extern const slm_dot_avx2 slm_dot_avx2_iq2_xxs;
+extern const slm_dot_avx2 slm_dot_avx2_iq2_xs;
+extern const slm_dot_avx2 slm_dot_avx2_iq2_s;
+extern const slm_dot_avx2 slm_dot_avx2_iq3_xxs;
+extern const slm_dot_avx2 slm_dot_avx2_iq3_s;
+extern const slm_dot_avx2 slm_dot_avx2_iq1_s;
+extern const slm_dot_avx2 slm_dot_avx2_iq1_m;
 #endif
 
 /* 1 when the AVX2 tiles may run: an x86-64 GCC/clang build on a CPU with AVX2, FMA and F16C. */
@@ -140,6 +124,10 @@ static inline float slm_f16(uint16_t h) { return slm_f16_to_f32(h); }
 /* The largest micro-tile any kernel uses (fixed-size accumulator arrays, no VLAs). */
 #define SLM_TILE_MAX_R 4
 #define SLM_TILE_MAX_C 4
+
+/* Pins a running sum to a register at this point: GCC otherwise sinks a chain of integer adds to
+   its use (legal, as integer adds associate), keeping every product alive and spilling them. */
+#define SLM_KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
 
 SLM_DOT_INLINE float slm_hsum8_x8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));

@@ -157,6 +157,7 @@ enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
  * scale and min. */
 typedef struct wblock {
     __m256i q, aq;
+    __m256 vd; /* d in every lane */
     float d, m;
 } wblock;
 
@@ -204,6 +205,7 @@ SLM_DOT_INLINE wblock load_w(const int kind, const uint8_t *p) {
     }
     }
     b.aq = _mm256_sign_epi8(b.q, b.q);
+    b.vd = _mm256_set1_ps(b.d);
     return b;
 }
 
@@ -239,8 +241,7 @@ SLM_DOT_INLINE void legacy_chain(const int kind, const int R, const int C, int64
             const __m256 vdy = _mm256_set1_ps(dy);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                const __m256 d = kind == K_IQ4_NL ? _mm256_mul_ps(vdy, _mm256_set1_ps(x[r].d))
-                                                  : _mm256_mul_ps(_mm256_set1_ps(x[r].d), vdy);
+                const __m256 d = _mm256_mul_ps(x[r].vd, vdy); /* ggml: x.d * y.d (IQ4_NL: y.d * x.d) */
                 acc[r][c] = _mm256_fmadd_ps(d, lanes_x8(kind, &x[r], y), acc[r][c]);
                 if (act_is_q8_1(kind)) summs[r][c] = fmaf(x[r].m, slm_f16_x86(slm_le_u16(yp + 2)), summs[r][c]);
             }
@@ -322,29 +323,35 @@ static SLM_DOT_AVX2 void micro_iq4_nl(int R, int C, int64_t n, float *restrict o
     legacy_shapes(K_IQ4_NL, R, C, n, out, ld, w, wb, a, ab);
 }
 
-void slm_dot_tile_q4_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q4_0(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_q4_0, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
-void slm_dot_tile_q4_1_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+const slm_dot_avx2 slm_dot_avx2_q4_0 = {tile_q4_0, NR, NC};
+static void tile_q4_1(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_q4_1, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
-void slm_dot_tile_q5_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+const slm_dot_avx2 slm_dot_avx2_q4_1 = {tile_q4_1, NR, NC};
+static void tile_q5_0(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_q5_0, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
-void slm_dot_tile_q5_1_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+const slm_dot_avx2 slm_dot_avx2_q5_0 = {tile_q5_0, NR, NC};
+static void tile_q5_1(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_q5_1, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
-void slm_dot_tile_q8_0_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+const slm_dot_avx2 slm_dot_avx2_q5_1 = {tile_q5_1, NR, NC};
+static void tile_q8_0(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                             size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_q8_0, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
-void slm_dot_tile_iq4_nl_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+const slm_dot_avx2 slm_dot_avx2_q8_0 = {tile_q8_0, NR, NC};
+static void tile_iq4_nl(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                               size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
     slm_tile_drive(NR, NC, micro_iq4_nl, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq4_nl = {tile_iq4_nl, NR, NC};
 
 #endif /* SLM_X86_KERNELS */

@@ -20,9 +20,6 @@
 
 #if SLM_X86_KERNELS
 
-#define NR 4
-#define NC 3
-
 enum { K_Q2_K, K_Q3_K, K_Q4_K, K_Q5_K, K_Q6_K, K_IQ4_XS, K_IQ2_XXS, K_IQ2_XS, K_IQ2_S, K_IQ3_XXS, K_IQ3_S, K_IQ1_S, K_IQ1_M };
 
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -39,17 +36,26 @@ static inline size_t block_bytes(int kind) {
     return k_bytes[kind];
 }
 
-/* A decoded weight super-block: chunk k holds values 32k .. 32k+31. */
-typedef struct kblock {
-    __m256i q[8];     /* maddubs' unsigned operand: the quants, or |w| (signed kinds), or grid bytes */
-    __m256i sg[8];    /* signed kinds: sign source for the activations (w itself, or +-1 bytes) */
-    __m256i sc[8];    /* i16 scale of each pair of values */
-    __m256i dsg[8];   /* IQ1_M: +-1 bytes, the sign of each value's delta */
-    __m256i aux;      /* Q2_K: the 16 mins as i16; Q6_K: the 16 scales as i16 */
-    __m128i mins;     /* Q4_K, Q5_K: the 8 mins as i16 */
-    int32_t dsign[8]; /* IQ1_S: +-(2s + 1) per sub-block, the factor of its bsums in the delta term */
+/* What every chunk of one weight super-block needs, decoded once per (row, super-block). */
+typedef struct khead {
+    const uint8_t *p;  /* the block */
     float d, dmin;
-} kblock;
+    __m256i s0, s1;    /* scale sources: Q2_K/Q3_K the i16 scales 0-7 / 8-15 in both lanes; Q4_K/Q5_K the
+                          8 i16 scales in both lanes (s0); Q6_K the 16 int8 scales (low lane of s0) */
+    __m256i aux;       /* Q2_K: the 16 mins as i16; Q6_K: the 16 scales as i16 */
+    __m256i hbits;     /* Q3_K: hmask; Q5_K: qh */
+    __m128i mins;      /* Q4_K, Q5_K: the 8 mins as i16 */
+    int32_t dsign[8];  /* IQ1_S: +-(2s + 1) per sub-block, the factor of its bsums in the delta term */
+    uint16_t sc16[4];  /* IQ1_M: the packed scales */
+} khead;
+
+/* Chunk k of a super-block: values 32k .. 32k+31. */
+typedef struct kchunk {
+    __m256i q;   /* maddubs' unsigned operand: the quants, |w| (signed kinds) or the grid bytes */
+    __m256i sg;  /* signed kinds: sign source for the activations (w itself, or +-1 bytes) */
+    __m256i sc;  /* i16 scale of each pair of values */
+    __m256i dsg; /* IQ1_M: +-1 bytes, the sign of each value's delta */
+} kchunk;
 
 /* ggml's scale shuffles (get_scale_shuffle_q3k, _k4, get_scale_shuffle) as computed masks. */
 SLM_DOT_INLINE __m256i shuffle_q3k(int i) { /* i16 2i in the low lane, 2i + 1 in the high lane */
@@ -59,15 +65,22 @@ SLM_DOT_INLINE __m256i shuffle_q3k(int i) { /* i16 2i in the low lane, 2i + 1 in
 }
 SLM_DOT_INLINE __m256i shuffle_k4(int i) { return _mm256_set1_epi16((short)(2 * i | (2 * i + 1) << 8)); }
 SLM_DOT_INLINE __m128i shuffle_q6(int i) { /* byte 2i eight times, then byte 2i + 1 eight times */
-    return _mm_set_epi64x((long long)(0x0101010101010101ULL * (uint64_t)(2 * i + 1)), (long long)(0x0101010101010101ULL * (uint64_t)(2 * i)));
+    return _mm_set_epi64x((long long)(0x0101010101010101ULL * (uint64_t)(2 * i + 1)),
+                          (long long)(0x0101010101010101ULL * (uint64_t)(2 * i)));
 }
 
 /* +-1 bytes from 4 sign bytes: byte j of group t is -1 where bit j of byte t is set. */
 SLM_DOT_INLINE __m256i signs_x32(uint32_t s4) {
     const __m256i mask1 = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
     const __m256i mask2 = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)s4), mask1), mask2);
+    const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)s4), mask1), mask2);
     return _mm256_or_si256(_mm256_cmpeq_epi8(v, mask2), _mm256_set1_epi8(1));
+}
+
+/* 4 sign bytes from 4 7-bit indices into ksigns_iq2xs (bits 0-27 of ss). */
+SLM_DOT_INLINE uint32_t ksigns4(uint32_t ss) {
+    return slm_ksigns_iq2xs[ss & 127] | (uint32_t)slm_ksigns_iq2xs[(ss >> 7) & 127] << 8 |
+           (uint32_t)slm_ksigns_iq2xs[(ss >> 14) & 127] << 16 | (uint32_t)slm_ksigns_iq2xs[(ss >> 21) & 127] << 24;
 }
 
 /* i16 scales: values 0..15 of the chunk get lo, 16..31 get hi. */
@@ -75,60 +88,33 @@ SLM_DOT_INLINE __m256i scale_pair(int lo, int hi) {
     return _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)lo)), _mm_set1_epi16((short)hi), 1);
 }
 
-SLM_DOT_INLINE void set_signed(kblock *x, int k, __m256i w) {
-    x->q[k] = _mm256_sign_epi8(w, w);
-    x->sg[k] = w;
+SLM_DOT_INLINE __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+
+SLM_DOT_INLINE kchunk signed_chunk(__m256i w, __m256i sc) {
+    kchunk x;
+    x.q = _mm256_sign_epi8(w, w);
+    x.sg = w;
+    x.sc = sc;
+    x.dsg = w;
+    return x;
+}
+SLM_DOT_INLINE kchunk grid_chunk(__m256i grid, __m256i signs, __m256i sc) {
+    kchunk x;
+    x.q = grid;
+    x.sg = signs;
+    x.sc = sc;
+    x.dsg = signs;
+    return x;
+}
+SLM_DOT_INLINE kchunk unsigned_chunk(__m256i q, __m256i sc) {
+    kchunk x;
+    x.q = q;
+    x.sg = x.dsg = q;
+    x.sc = sc;
+    return x;
 }
 
-/* ---------------------------------------------------------------- decoders (ggml's unpacking) */
-
-SLM_DOT_INLINE void decode_q2_K(kblock *x, const uint8_t *p) {
-    const __m128i m4 = _mm_set1_epi8(0xf);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    x->d = slm_f16_x86(slm_le_u16(p + 80));
-    x->dmin = slm_f16_x86(slm_le_u16(p + 82));
-    const __m128i mas = _mm_loadu_si128((const __m128i *)(const void *)p);
-    x->aux = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(mas, 4), m4));
-    const __m256i all = _mm256_cvtepi8_epi16(_mm_and_si128(mas, m4));
-    const __m128i l = _mm256_castsi256_si128(all), h = _mm256_extracti128_si256(all, 1);
-    const __m256i sc2[2] = {_mm256_set_m128i(l, l), _mm256_set_m128i(h, h)};
-    for (int j = 0; j < 2; j++) {
-        const __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * j));
-        x->q[4 * j + 0] = _mm256_and_si256(bits, m3);
-        x->q[4 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 2), m3);
-        x->q[4 * j + 2] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m3);
-        x->q[4 * j + 3] = _mm256_and_si256(_mm256_srli_epi16(bits, 6), m3);
-        for (int s = 0; s < 4; s++) x->sc[4 * j + s] = _mm256_shuffle_epi8(sc2[j], shuffle_q3k(s));
-    }
-}
-
-SLM_DOT_INLINE void decode_q3_K(kblock *x, const uint8_t *p) {
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    const __m256i m3 = _mm256_set1_epi8(3), mone = _mm256_set1_epi8(1);
-    x->d = slm_f16_x86(slm_le_u16(p + 108));
-    uint32_t aux[3];
-    memcpy(aux, p + 96, 12);
-    __m128i s128 = _mm_set_epi32((int)(((aux[1] >> 4) & kmask2) | (((aux[2] >> 6) & kmask1) << 4)),
-                                 (int)(((aux[0] >> 4) & kmask2) | (((aux[2] >> 4) & kmask1) << 4)),
-                                 (int)((aux[1] & kmask2) | (((aux[2] >> 2) & kmask1) << 4)),
-                                 (int)((aux[0] & kmask2) | (((aux[2] >> 0) & kmask1) << 4)));
-    s128 = _mm_sub_epi8(s128, _mm_set1_epi8(32));
-    const __m256i all = _mm256_cvtepi8_epi16(s128);
-    const __m128i l = _mm256_castsi256_si128(all), h = _mm256_extracti128_si256(all, 1);
-    const __m256i sc2[2] = {_mm256_set_m128i(l, l), _mm256_set_m128i(h, h)};
-    const __m256i hbits = _mm256_loadu_si256((const __m256i *)(const void *)p);
-    for (int j = 0; j < 2; j++) {
-        const __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 + 32 * j));
-        for (int s = 0; s < 4; s++) {
-            const int bit = 4 * j + s;
-            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), m3);
-            const __m256i hi = _mm256_slli_epi16(
-                _mm256_srli_epi16(_mm256_andnot_si256(hbits, _mm256_slli_epi16(mone, bit)), bit), 2); /* 4: bit clear */
-            set_signed(x, 4 * j + s, _mm256_sub_epi8(lo, hi));
-            x->sc[4 * j + s] = _mm256_shuffle_epi8(sc2[j], shuffle_q3k(s));
-        }
-    }
-}
+/* ------------------------------------------------------- k-quants and iq4_xs (ggml's unpacking) */
 
 /* q4_K / q5_K: scales (low lane) and mins (high lane) of the packed 6-bit fields, as i16. */
 SLM_DOT_INLINE __m256i scales_mins_k4(const uint8_t *packed) {
@@ -143,197 +129,210 @@ SLM_DOT_INLINE __m256i scales_mins_k4(const uint8_t *packed) {
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
-SLM_DOT_INLINE void decode_q4_K(kblock *x, const uint8_t *p) {
-    const __m256i m4 = _mm256_set1_epi8(0xf);
-    x->d = slm_f16_x86(slm_le_u16(p));
-    x->dmin = slm_f16_x86(slm_le_u16(p + 2));
-    const __m256i mas = scales_mins_k4(p + 4);
-    x->mins = _mm256_extracti128_si256(mas, 1);
-    const __m128i s = _mm256_castsi256_si128(mas);
-    const __m256i scales = _mm256_set_m128i(s, s);
-    for (int j = 0; j < 4; j++) {
-        const __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * j));
-        x->q[2 * j] = _mm256_and_si256(bits, m4);
-        x->q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-        x->sc[2 * j] = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j));
-        x->sc[2 * j + 1] = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j + 1));
+SLM_DOT_INLINE void head_k(const int kind, khead *h, const uint8_t *p) {
+    h->p = p;
+    switch (kind) {
+    case K_Q2_K: {
+        const __m128i m4 = _mm_set1_epi8(0xf), mas = _mm_loadu_si128((const __m128i *)(const void *)p);
+        h->d = slm_f16_x86(slm_le_u16(p + 80));
+        h->dmin = slm_f16_x86(slm_le_u16(p + 82));
+        h->aux = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(mas, 4), m4));
+        const __m256i all = _mm256_cvtepi8_epi16(_mm_and_si128(mas, m4));
+        const __m128i l = _mm256_castsi256_si128(all), hi = _mm256_extracti128_si256(all, 1);
+        h->s0 = _mm256_set_m128i(l, l);
+        h->s1 = _mm256_set_m128i(hi, hi);
+        break;
+    }
+    case K_Q3_K: {
+        const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+        h->d = slm_f16_x86(slm_le_u16(p + 108));
+        uint32_t aux[3];
+        memcpy(aux, p + 96, 12);
+        __m128i s128 = _mm_set_epi32((int)(((aux[1] >> 4) & kmask2) | (((aux[2] >> 6) & kmask1) << 4)),
+                                     (int)(((aux[0] >> 4) & kmask2) | (((aux[2] >> 4) & kmask1) << 4)),
+                                     (int)((aux[1] & kmask2) | (((aux[2] >> 2) & kmask1) << 4)),
+                                     (int)((aux[0] & kmask2) | (((aux[2] >> 0) & kmask1) << 4)));
+        s128 = _mm_sub_epi8(s128, _mm_set1_epi8(32));
+        const __m256i all = _mm256_cvtepi8_epi16(s128);
+        const __m128i l = _mm256_castsi256_si128(all), hi = _mm256_extracti128_si256(all, 1);
+        h->s0 = _mm256_set_m128i(l, l);
+        h->s1 = _mm256_set_m128i(hi, hi);
+        h->hbits = load32(p);
+        break;
+    }
+    case K_Q4_K:
+    case K_Q5_K: {
+        h->d = slm_f16_x86(slm_le_u16(p));
+        h->dmin = slm_f16_x86(slm_le_u16(p + 2));
+        const __m256i mas = scales_mins_k4(p + 4);
+        h->mins = _mm256_extracti128_si256(mas, 1);
+        const __m128i sc = _mm256_castsi256_si128(mas);
+        h->s0 = _mm256_set_m128i(sc, sc);
+        if (kind == K_Q5_K) h->hbits = load32(p + 16);
+        break;
+    }
+    case K_Q6_K: {
+        h->d = slm_f16_x86(slm_le_u16(p + 208));
+        const __m128i scales = _mm_loadu_si128((const __m128i *)(const void *)(p + 192));
+        h->s0 = _mm256_castsi128_si256(scales);
+        h->aux = _mm256_cvtepi8_epi16(scales);
+        break;
+    }
+    default: /* K_IQ4_XS */
+        h->d = slm_f16_x86(slm_le_u16(p));
     }
 }
 
-SLM_DOT_INLINE void decode_q5_K(kblock *x, const uint8_t *p) {
-    const __m256i m4 = _mm256_set1_epi8(0xf), mone = _mm256_set1_epi8(1);
-    x->d = slm_f16_x86(slm_le_u16(p));
-    x->dmin = slm_f16_x86(slm_le_u16(p + 2));
-    const __m256i mas = scales_mins_k4(p + 4);
-    x->mins = _mm256_extracti128_si256(mas, 1);
-    const __m128i s = _mm256_castsi256_si128(mas);
-    const __m256i scales = _mm256_set_m128i(s, s);
-    const __m256i hbits = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16));
-    for (int j = 0; j < 4; j++) {
-        const __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)(p + 48 + 32 * j));
-        const int b0 = 2 * j, b1 = 2 * j + 1;
-        const __m256i h0 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, _mm256_slli_epi16(mone, b0)), b0), 4);
-        const __m256i h1 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, _mm256_slli_epi16(mone, b1)), b1), 4);
-        x->q[2 * j] = _mm256_add_epi8(_mm256_and_si256(bits, m4), h0);
-        x->q[2 * j + 1] = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1);
-        x->sc[2 * j] = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j));
-        x->sc[2 * j + 1] = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j + 1));
+SLM_DOT_INLINE kchunk chunk_k(const int kind, const khead *h, const int k) {
+    const uint8_t *p = h->p;
+    switch (kind) {
+    case K_Q2_K: {
+        const int j = k / 4, s = k % 4;
+        const __m256i bits = load32(p + 16 + 32 * j);
+        return unsigned_chunk(_mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), _mm256_set1_epi8(3)),
+                              _mm256_shuffle_epi8(j ? h->s1 : h->s0, shuffle_q3k(s)));
+    }
+    case K_Q3_K: {
+        const int j = k / 4, s = k % 4, bit = k;
+        const __m256i bits = load32(p + 32 + 32 * j);
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), _mm256_set1_epi8(3));
+        const __m256i hi = _mm256_slli_epi16(
+            _mm256_srli_epi16(_mm256_andnot_si256(h->hbits, _mm256_slli_epi16(_mm256_set1_epi8(1), bit)), bit), 2);
+        return signed_chunk(_mm256_sub_epi8(lo, hi), _mm256_shuffle_epi8(j ? h->s1 : h->s0, shuffle_q3k(s)));
+    }
+    case K_Q4_K: {
+        const __m256i bits = load32(p + 16 + 32 * (k / 2)), m4 = _mm256_set1_epi8(0xf);
+        const __m256i q = k % 2 ? _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) : _mm256_and_si256(bits, m4);
+        return unsigned_chunk(q, _mm256_shuffle_epi8(h->s0, shuffle_k4(k)));
+    }
+    case K_Q5_K: {
+        const __m256i bits = load32(p + 48 + 32 * (k / 2)), m4 = _mm256_set1_epi8(0xf);
+        const __m256i lo = k % 2 ? _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) : _mm256_and_si256(bits, m4);
+        const __m256i hi = _mm256_slli_epi16(
+            _mm256_srli_epi16(_mm256_and_si256(h->hbits, _mm256_slli_epi16(_mm256_set1_epi8(1), k)), k), 4);
+        return unsigned_chunk(_mm256_add_epi8(lo, hi), _mm256_shuffle_epi8(h->s0, shuffle_k4(k)));
+    }
+    case K_Q6_K: {
+        const int j = k / 4, s = k % 4;
+        const __m256i m15 = _mm256_set1_epi8(15);
+        const __m256i b = load32(p + 64 * j + 32 * (s % 2)), bh = load32(p + 128 + 32 * j);
+        const __m256i lo = s < 2 ? _mm256_and_si256(b, m15) : _mm256_and_si256(_mm256_srli_epi16(b, 4), m15);
+        __m256i hi;
+        if (s == 0) hi = _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(3)), 4);
+        else if (s == 1) hi = _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2);
+        else if (s == 2) hi = _mm256_and_si256(bh, _mm256_set1_epi8(48));
+        else hi = _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(-64)), 2);
+        return unsigned_chunk(_mm256_or_si256(lo, hi),
+                              _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm256_castsi256_si128(h->s0), shuffle_q6(k))));
+    }
+    default: { /* K_IQ4_XS */
+        const __m128i values = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl), m4 = _mm_set1_epi8(0xf);
+        const __m128i bits = _mm_loadu_si128((const __m128i *)(const void *)(p + 8 + 16 * k));
+        const __m256i w = _mm256_set_m128i(_mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
+                                           _mm_shuffle_epi8(values, _mm_and_si128(bits, m4)));
+        const unsigned sh = slm_le_u16(p + 2);
+        const int ls = (((p[4 + k / 2] >> 4 * (k % 2)) & 0xf) | (((sh >> 2 * k) & 3) << 4)) - 32;
+        return signed_chunk(w, _mm256_set1_epi16((short)ls));
+    }
     }
 }
 
-SLM_DOT_INLINE void decode_q6_K(kblock *x, const uint8_t *p) {
-    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
-    x->d = slm_f16_x86(slm_le_u16(p + 208));
-    const __m128i scales = _mm_loadu_si128((const __m128i *)(const void *)(p + 192));
-    x->aux = _mm256_cvtepi8_epi16(scales);
-    for (int j = 0; j < 2; j++) {
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 64 * j));
-        const __m256i b2 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 64 * j + 32));
-        const __m256i bh = _mm256_loadu_si256((const __m256i *)(const void *)(p + 128 + 32 * j));
-        const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4);
-        const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2);
-        const __m256i h2 = _mm256_and_si256(bh, _mm256_set1_epi8(48));
-        const __m256i h3 = _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(-64)), 2);
-        x->q[4 * j + 0] = _mm256_or_si256(_mm256_and_si256(b1, m15), h0);
-        x->q[4 * j + 1] = _mm256_or_si256(_mm256_and_si256(b2, m15), h1);
-        x->q[4 * j + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15), h2);
-        x->q[4 * j + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15), h3);
-        for (int s = 0; s < 4; s++) x->sc[4 * j + s] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, shuffle_q6(4 * j + s)));
+/* ----------------------------------------------------------------- lattice quants (iq2, iq3, iq1) */
+
+SLM_DOT_INLINE void head_iq(const int kind, khead *h, const uint8_t *p) {
+    h->p = p;
+    if (kind == K_IQ1_M) {
+        #pragma GCC unroll 8
+        for (int j = 0; j < 4; j++) h->sc16[j] = slm_le_u16(p + 48 + 2 * j);
+        const uint16_t *sc = h->sc16;
+        h->d = slm_f16_x86((uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
+        return;
     }
+    h->d = slm_f16_x86(slm_le_u16(p));
+    if (kind == K_IQ1_S)
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const unsigned qh = slm_le_u16(p + 34 + 2 * k);
+            const int ls = 2 * ((qh >> 12) & 7) + 1;
+            h->dsign[k] = qh & 0x8000 ? -ls : ls;
+        }
 }
 
-SLM_DOT_INLINE void decode_iq4_xs(kblock *x, const uint8_t *p) {
-    const __m128i values = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl), m4 = _mm_set1_epi8(0xf);
-    x->d = slm_f16_x86(slm_le_u16(p));
-    const unsigned sh = slm_le_u16(p + 2);
-    for (int ib = 0; ib < 8; ib++) {
-        const __m128i bits = _mm_loadu_si128((const __m128i *)(const void *)(p + 8 + 16 * ib));
-        set_signed(x, ib,
-                   _mm256_set_m128i(_mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
-                                    _mm_shuffle_epi8(values, _mm_and_si128(bits, m4))));
-        const int ls = (((p[4 + ib / 2] >> 4 * (ib % 2)) & 0xf) | (((sh >> 2 * ib) & 3) << 4)) - 32;
-        x->sc[ib] = _mm256_set1_epi16((short)ls);
+SLM_DOT_INLINE kchunk chunk_iq(const int kind, const khead *h, const int k) {
+    const uint8_t *p = h->p;
+    switch (kind) {
+    case K_IQ2_XXS: {
+        const uint32_t g = slm_le_u32(p + 2 + 8 * k), ss = slm_le_u32(p + 6 + 8 * k);
+        return grid_chunk(_mm256_set_epi64x((long long)slm_iq2xxs_grid[g >> 24], (long long)slm_iq2xxs_grid[(g >> 16) & 255],
+                                            (long long)slm_iq2xxs_grid[(g >> 8) & 255], (long long)slm_iq2xxs_grid[g & 255]),
+                          signs_x32(ksigns4(ss)), _mm256_set1_epi16((short)(2 * (ss >> 28) + 1)));
     }
-}
-
-SLM_DOT_INLINE void decode_iq2_xxs(kblock *x, const uint8_t *p) {
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int ib = 0; ib < 8; ib++) {
-        const uint32_t g = slm_le_u32(p + 2 + 8 * ib), ss = slm_le_u32(p + 6 + 8 * ib);
-        x->q[ib] = _mm256_set_epi64x((long long)slm_iq2xxs_grid[g >> 24], (long long)slm_iq2xxs_grid[(g >> 16) & 255],
-                                     (long long)slm_iq2xxs_grid[(g >> 8) & 255], (long long)slm_iq2xxs_grid[g & 255]);
-        const uint32_t s4 = slm_ksigns_iq2xs[ss & 127] | (uint32_t)slm_ksigns_iq2xs[(ss >> 7) & 127] << 8 |
-                            (uint32_t)slm_ksigns_iq2xs[(ss >> 14) & 127] << 16 | (uint32_t)slm_ksigns_iq2xs[(ss >> 21) & 127] << 24;
-        x->sg[ib] = signs_x32(s4);
-        x->sc[ib] = _mm256_set1_epi16((short)(2 * (ss >> 28) + 1));
-    }
-}
-
-SLM_DOT_INLINE void decode_iq2_xs(kblock *x, const uint8_t *p) {
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int k = 0; k < 8; k++) {
+    case K_IQ2_XS: {
         uint16_t v[4];
+        #pragma GCC unroll 8
         for (int t = 0; t < 4; t++) v[t] = slm_le_u16(p + 2 + 8 * k + 2 * t);
-        x->q[k] = _mm256_set_epi64x((long long)slm_iq2xs_grid[v[3] & 511], (long long)slm_iq2xs_grid[v[2] & 511],
-                                    (long long)slm_iq2xs_grid[v[1] & 511], (long long)slm_iq2xs_grid[v[0] & 511]);
-        x->sg[k] = signs_x32(slm_ksigns_iq2xs[v[0] >> 9] | (uint32_t)slm_ksigns_iq2xs[v[1] >> 9] << 8 |
-                             (uint32_t)slm_ksigns_iq2xs[v[2] >> 9] << 16 | (uint32_t)slm_ksigns_iq2xs[v[3] >> 9] << 24);
         const uint8_t s = p[66 + k];
-        x->sc[k] = scale_pair(2 * (s & 15) + 1, 2 * (s >> 4) + 1);
+        return grid_chunk(_mm256_set_epi64x((long long)slm_iq2xs_grid[v[3] & 511], (long long)slm_iq2xs_grid[v[2] & 511],
+                                            (long long)slm_iq2xs_grid[v[1] & 511], (long long)slm_iq2xs_grid[v[0] & 511]),
+                          signs_x32(slm_ksigns_iq2xs[v[0] >> 9] | (uint32_t)slm_ksigns_iq2xs[v[1] >> 9] << 8 |
+                                    (uint32_t)slm_ksigns_iq2xs[v[2] >> 9] << 16 | (uint32_t)slm_ksigns_iq2xs[v[3] >> 9] << 24),
+                          scale_pair(2 * (s & 15) + 1, 2 * (s >> 4) + 1));
     }
-}
-
-SLM_DOT_INLINE void decode_iq2_s(kblock *x, const uint8_t *p) {
-    const uint8_t *qs = p + 2, *qh = p + 66, *scales = p + 74;
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int k = 0; k < 8; k++) {
+    case K_IQ2_S: {
+        const uint8_t *qs = p + 2, qh = p[66 + k], s = p[74 + k];
         int idx[4];
-        for (int t = 0; t < 4; t++) idx[t] = qs[4 * k + t] | ((qh[k] >> 2 * t) & 3) << 8;
-        x->q[k] = _mm256_set_epi64x((long long)slm_iq2s_grid[idx[3]], (long long)slm_iq2s_grid[idx[2]],
-                                    (long long)slm_iq2s_grid[idx[1]], (long long)slm_iq2s_grid[idx[0]]);
-        x->sg[k] = signs_x32(slm_le_u32(qs + 32 + 4 * k));
-        x->sc[k] = scale_pair(2 * (scales[k] & 15) + 1, 2 * (scales[k] >> 4) + 1);
+        #pragma GCC unroll 8
+        for (int t = 0; t < 4; t++) idx[t] = qs[4 * k + t] | ((qh >> 2 * t) & 3) << 8;
+        return grid_chunk(_mm256_set_epi64x((long long)slm_iq2s_grid[idx[3]], (long long)slm_iq2s_grid[idx[2]],
+                                            (long long)slm_iq2s_grid[idx[1]], (long long)slm_iq2s_grid[idx[0]]),
+                          signs_x32(slm_le_u32(qs + 32 + 4 * k)), scale_pair(2 * (s & 15) + 1, 2 * (s >> 4) + 1));
     }
-}
-
-SLM_DOT_INLINE void decode_iq3_xxs(kblock *x, const uint8_t *p) {
-    const uint8_t *q3 = p + 2;
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int k = 0; k < 8; k++) {
-        const uint8_t *g = q3 + 8 * k;
-        x->q[k] = _mm256_set_epi32((int)slm_iq3xxs_grid[g[7]], (int)slm_iq3xxs_grid[g[6]], (int)slm_iq3xxs_grid[g[5]],
-                                   (int)slm_iq3xxs_grid[g[4]], (int)slm_iq3xxs_grid[g[3]], (int)slm_iq3xxs_grid[g[2]],
-                                   (int)slm_iq3xxs_grid[g[1]], (int)slm_iq3xxs_grid[g[0]]);
-        const uint32_t ss = slm_le_u32(q3 + 64 + 4 * k);
-        x->sg[k] = signs_x32(slm_ksigns_iq2xs[ss & 127] | (uint32_t)slm_ksigns_iq2xs[(ss >> 7) & 127] << 8 |
-                             (uint32_t)slm_ksigns_iq2xs[(ss >> 14) & 127] << 16 |
-                             (uint32_t)slm_ksigns_iq2xs[(ss >> 21) & 127] << 24);
-        x->sc[k] = _mm256_set1_epi16((short)(2 * (ss >> 28) + 1));
+    case K_IQ3_XXS: {
+        const uint8_t *g = p + 2 + 8 * k;
+        const uint32_t ss = slm_le_u32(p + 2 + 64 + 4 * k);
+        return grid_chunk(_mm256_set_epi32((int)slm_iq3xxs_grid[g[7]], (int)slm_iq3xxs_grid[g[6]], (int)slm_iq3xxs_grid[g[5]],
+                                           (int)slm_iq3xxs_grid[g[4]], (int)slm_iq3xxs_grid[g[3]], (int)slm_iq3xxs_grid[g[2]],
+                                           (int)slm_iq3xxs_grid[g[1]], (int)slm_iq3xxs_grid[g[0]]),
+                          signs_x32(ksigns4(ss)), _mm256_set1_epi16((short)(2 * (ss >> 28) + 1)));
     }
-}
-
-SLM_DOT_INLINE void decode_iq3_s(kblock *x, const uint8_t *p) {
-    const uint8_t *qs = p + 2, *qh = p + 66, *signs = p + 74, *scales = p + 106;
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int k = 0; k < 8; k++) {
+    case K_IQ3_S: {
+        const uint8_t *qs = p + 2 + 8 * k;
+        const int qh = p[66 + k];
         uint32_t g[8];
-        for (int t = 0; t < 8; t++) g[t] = slm_iq3s_grid[qs[8 * k + t] | ((qh[k] << (8 - t)) & 256)];
-        x->q[k] = _mm256_set_epi32((int)g[7], (int)g[6], (int)g[5], (int)g[4], (int)g[3], (int)g[2], (int)g[1], (int)g[0]);
-        x->sg[k] = signs_x32(slm_le_u32(signs + 4 * k));
-        x->sc[k] = _mm256_set1_epi16((short)(2 * ((scales[k / 2] >> 4 * (k % 2)) & 15) + 1));
+        #pragma GCC unroll 8
+        for (int t = 0; t < 8; t++) g[t] = slm_iq3s_grid[qs[t] | ((qh << (8 - t)) & 256)];
+        return grid_chunk(_mm256_set_epi32((int)g[7], (int)g[6], (int)g[5], (int)g[4], (int)g[3], (int)g[2], (int)g[1], (int)g[0]),
+                          signs_x32(slm_le_u32(p + 74 + 4 * k)),
+                          _mm256_set1_epi16((short)(2 * ((p[106 + k / 2] >> 4 * (k % 2)) & 15) + 1)));
     }
-}
-
-SLM_DOT_INLINE void decode_iq1_s(kblock *x, const uint8_t *p) {
-    const uint8_t *qs = p + 2;
-    x->d = slm_f16_x86(slm_le_u16(p));
-    for (int k = 0; k < 8; k++) {
+    case K_IQ1_S: {
+        const uint8_t *qs = p + 2 + 4 * k;
         const unsigned qh = slm_le_u16(p + 34 + 2 * k);
         uint64_t g[4];
-        for (int t = 0; t < 4; t++) g[t] = slm_iq1s_grid[qs[4 * k + t] | ((qh >> 3 * t) & 7) << 8];
-        set_signed(x, k, _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]));
-        const int ls = 2 * ((qh >> 12) & 7) + 1;
-        x->sc[k] = _mm256_set1_epi16((short)ls);
-        x->dsign[k] = qh & 0x8000 ? -ls : ls;
+        #pragma GCC unroll 8
+        for (int t = 0; t < 4; t++) g[t] = slm_iq1s_grid[qs[t] | ((qh >> 3 * t) & 7) << 8];
+        return signed_chunk(_mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]),
+                            _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1)));
     }
-}
-
-SLM_DOT_INLINE void decode_iq1_m(kblock *x, const uint8_t *p) {
-    const uint8_t *qs = p, *qh = p + 32;
-    uint16_t sc[4];
-    for (int j = 0; j < 4; j++) sc[j] = slm_le_u16(p + 48 + 2 * j);
-    x->d = slm_f16_x86((uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
-    for (int k = 0; k < 8; k++) {
+    default: { /* K_IQ1_M */
+        const uint8_t *qs = p + 4 * k, *qh = p + 32 + 2 * k;
         uint64_t g[4], ds[4];
+        #pragma GCC unroll 8
         for (int t = 0; t < 4; t++) {
-            const unsigned h = qh[2 * k + t / 2] >> 4 * (t % 2);
-            g[t] = slm_iq1s_grid[qs[4 * k + t] | (h & 7) << 8];
-            ds[t] = h & 8 ? 0xffffffffffffffffULL : 0x0101010101010101ULL;
+            const unsigned hb = qh[t / 2] >> 4 * (t % 2);
+            g[t] = slm_iq1s_grid[qs[t] | (hb & 7) << 8];
+            ds[t] = hb & 8 ? 0xffffffffffffffffULL : 0x0101010101010101ULL;
         }
-        set_signed(x, k, _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]));
-        x->dsg[k] = _mm256_set_epi64x((long long)ds[3], (long long)ds[2], (long long)ds[1], (long long)ds[0]);
-        const int s = sc[k / 2] >> 6 * (k % 2);
-        x->sc[k] = scale_pair(2 * (s & 7) + 1, 2 * ((s >> 3) & 7) + 1);
+        const int s = h->sc16[k / 2] >> 6 * (k % 2);
+        kchunk x = signed_chunk(_mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]),
+                                scale_pair(2 * (s & 7) + 1, 2 * ((s >> 3) & 7) + 1));
+        x.dsg = _mm256_set_epi64x((long long)ds[3], (long long)ds[2], (long long)ds[1], (long long)ds[0]);
+        return x;
+    }
     }
 }
 
-SLM_DOT_INLINE void decode(const int kind, kblock *x, const uint8_t *p) {
-    switch (kind) {
-    case K_Q2_K: decode_q2_K(x, p); break;
-    case K_Q3_K: decode_q3_K(x, p); break;
-    case K_Q4_K: decode_q4_K(x, p); break;
-    case K_Q5_K: decode_q5_K(x, p); break;
-    case K_Q6_K: decode_q6_K(x, p); break;
-    case K_IQ4_XS: decode_iq4_xs(x, p); break;
-    case K_IQ2_XXS: decode_iq2_xxs(x, p); break;
-    case K_IQ2_XS: decode_iq2_xs(x, p); break;
-    case K_IQ2_S: decode_iq2_s(x, p); break;
-    case K_IQ3_XXS: decode_iq3_xxs(x, p); break;
-    case K_IQ3_S: decode_iq3_s(x, p); break;
-    case K_IQ1_S: decode_iq1_s(x, p); break;
-    default: decode_iq1_m(x, p); break;
-    }
-}
+static inline int is_iq(int kind) { return kind >= K_IQ2_XXS; }
 
 /* ------------------------------------------------------------------------------ the tile */
 
@@ -344,34 +343,22 @@ typedef struct pair_acc {
     float summs;      /* Q5_K's mins, IQ1_S's delta chain */
 } pair_acc;
 
-/* Exact int32 lanes of a decoded block times the activation quants y (256). */
-SLM_DOT_INLINE __m256i block_lanes(const int kind, const kblock *x, const int8_t *y) {
-    __m256i sumi = _mm256_setzero_si256();
-    for (int k = 0; k < 8; k++) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(y + 32 * k));
-        if (is_signed(kind)) a = _mm256_sign_epi8(a, x->sg[k]);
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(x->sc[k], _mm256_maddubs_epi16(x->q[k], a)));
-    }
-    return sumi;
-}
-
-/* One super-block of one pair: the float steps of q_dot_kquants.c / q_dot_iq.c. ya is the
- * activation block (d, qs, bsums). */
-SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const kblock *x, const uint8_t *ya) {
+/* One super-block of one pair after its int32 lanes (sumi; sumi2: IQ1_M's delta lanes): the
+ * float steps of q_dot_kquants.c / q_dot_iq.c. ya is the activation block (d, qs, bsums). */
+SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const khead *x, const uint8_t *ya, __m256i sumi,
+                              __m256i sumi2) {
     const float yd = slm_le_f32(ya);
-    const int8_t *yq = (const int8_t *)(ya + 4);
     const uint8_t *bs = ya + 4 + SLM_QK_K;
-    __m256i sumi = block_lanes(kind, x, yq);
     switch (kind) {
     case K_Q2_K: {
-        const __m256i prod = _mm256_madd_epi16(x->aux, _mm256_loadu_si256((const __m256i *)(const void *)bs));
+        const __m256i prod = _mm256_madd_epi16(x->aux, load32(bs));
         s->acc = _mm256_fmadd_ps(_mm256_set1_ps(-yd * x->dmin), _mm256_cvtepi32_ps(prod), s->acc);
         s->acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * x->d), _mm256_cvtepi32_ps(sumi), s->acc);
         break;
     }
     case K_Q4_K:
     case K_Q5_K: {
-        const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bs);
+        const __m256i b = load32(bs);
         const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
         const __m128i prod = _mm_madd_epi16(x->mins, q8s);
         const float dmin = -yd * x->dmin;
@@ -384,15 +371,14 @@ SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const kblock *x, cons
         s->acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * x->d), _mm256_cvtepi32_ps(sumi), s->acc);
         break;
     }
-    case K_Q6_K: {
-        const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bs);
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(b, x->aux), 5));
+    case K_Q6_K:
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(load32(bs), x->aux), 5));
         s->acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * x->d), _mm256_cvtepi32_ps(sumi), s->acc);
         break;
-    }
     case K_IQ1_S: {
         const float d = yd * x->d;
         int32_t delta = 0;
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k++)
             delta += ((int16_t)slm_le_u16(bs + 4 * k) + (int16_t)slm_le_u16(bs + 4 * k + 2)) * x->dsign[k];
         s->acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), s->acc);
@@ -400,11 +386,6 @@ SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const kblock *x, cons
         break;
     }
     case K_IQ1_M: {
-        __m256i sumi2 = _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++) {
-            const __m256i a = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(yq + 32 * k)), x->dsg[k]);
-            sumi2 = _mm256_add_epi32(sumi2, _mm256_madd_epi16(x->sc[k], _mm256_maddubs_epi16(_mm256_set1_epi8(1), a)));
-        }
         const __m256 d = _mm256_set1_ps(yd * x->d);
         s->acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), s->acc);
         s->acc2 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi2), s->acc2);
@@ -437,36 +418,78 @@ SLM_DOT_INLINE float pair_result(const int kind, const pair_acc *s) {
     }
 }
 
+/* An R x C tile: per super-block, chunk by chunk, each weight row's chunk is unpacked into
+ * registers once and multiplied with the C activation rows' chunk (loaded once for the R rows);
+ * the R x C int32 lane sums stay in registers, the float state goes through the stack once per
+ * super-block. */
 SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, int64_t n, float *restrict out, size_t ld,
                               const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
     const size_t xb = block_bytes(kind);
     pair_acc s[SLM_TILE_MAX_R][SLM_TILE_MAX_C];
-#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
             s[r][c].acc = s[r][c].acc2 = _mm256_setzero_ps();
             s[r][c].acc_m = _mm_setzero_ps();
             s[r][c].summs = 0;
         }
     for (int64_t i = 0; i < n / SLM_QK_K; i++) {
-        kblock x[SLM_TILE_MAX_R];
+        khead h[SLM_TILE_MAX_R];
+        const uint8_t *ya[SLM_TILE_MAX_C];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) decode(kind, &x[r], w + (size_t)r * wb + (size_t)i * xb);
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const uint8_t *ya = a + (size_t)c * ab + (size_t)i * sizeof(slm_block_q8_K);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) pair_step(kind, &s[r][c], &x[r], ya);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = w + (size_t)r * wb + (size_t)i * xb;
+            if (is_iq(kind)) head_iq(kind, &h[r], p);
+            else head_k(kind, &h[r], p);
         }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) ya[c] = a + (size_t)c * ab + (size_t)i * sizeof(slm_block_q8_K);
+        __m256i sumi[SLM_TILE_MAX_R][SLM_TILE_MAX_C], sumi2[SLM_TILE_MAX_R][SLM_TILE_MAX_C];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) sumi[r][c] = sumi2[r][c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            kchunk x[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) x[r] = is_iq(kind) ? chunk_iq(kind, &h[r], k) : chunk_k(kind, &h[r], k);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const __m256i y = load32(ya[c] + 4 + 32 * k);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const __m256i ys = is_signed(kind) ? _mm256_sign_epi8(y, x[r].sg) : y;
+                    sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(x[r].sc, _mm256_maddubs_epi16(x[r].q, ys)));
+                    SLM_KEEP_IN_REGISTER(sumi[r][c]);
+                    if (kind == K_IQ1_M) {
+                        const __m256i d = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(y, x[r].dsg));
+                        sumi2[r][c] = _mm256_add_epi32(sumi2[r][c], _mm256_madd_epi16(x[r].sc, d));
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) pair_step(kind, &s[r][c], &h[r], ya[c], sumi[r][c], sumi2[r][c]);
     }
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) out[(size_t)c * ld + r] = pair_result(kind, &s[r][c]);
 }
 
+/* The tile of each kind: R weight rows x C activation rows, sized so that the R x C lane sums,
+ * the R unpacked chunks (2 or 3 registers each) and one activation chunk fit in 16 registers. */
+#define TILE_R 2
+#define TILE_C 4
+#define TILE_R_IQ1_M 1 /* its delta lanes double the lane sums */
+#define TILE_C_IQ1_M 3
+static inline int tile_rows(int kind) { return kind == K_IQ1_M ? TILE_R_IQ1_M : TILE_R; }
+static inline int tile_cols(int kind) { return kind == K_IQ1_M ? TILE_C_IQ1_M : TILE_C; }
+
 /* The four tile shapes of a type, each with constant bounds. */
 SLM_DOT_INLINE void q8k_shapes(const int kind, int R, int C, int64_t n, float *restrict out, size_t ld,
                                const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
+    const int NR = tile_rows(kind), NC = tile_cols(kind);
     if (R == NR && C == NC) q8k_micro(kind, NR, NC, n, out, ld, w, wb, a, ab);
     else if (R == NR) q8k_micro(kind, NR, 1, n, out, ld, w, wb, a, ab);
     else if (C == NC) q8k_micro(kind, 1, NC, n, out, ld, w, wb, a, ab);
@@ -477,117 +500,130 @@ static SLM_DOT_AVX2 void micro_q2_K(int R, int C, int64_t n, float *restrict out
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_Q2_K, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_q2_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q2_K(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_q2_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_Q2_K), tile_cols(K_Q2_K), micro_q2_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_q2_K = {tile_q2_K, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_q3_K(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_Q3_K, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_q3_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q3_K(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_q3_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_Q3_K), tile_cols(K_Q3_K), micro_q3_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_q3_K = {tile_q3_K, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_q4_K(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_Q4_K, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_q4_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q4_K(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_q4_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_Q4_K), tile_cols(K_Q4_K), micro_q4_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_q4_K = {tile_q4_K, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_q5_K(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_Q5_K, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_q5_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q5_K(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_q5_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_Q5_K), tile_cols(K_Q5_K), micro_q5_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_q5_K = {tile_q5_K, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_q6_K(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_Q6_K, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_q6_K_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_q6_K(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_q6_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_Q6_K), tile_cols(K_Q6_K), micro_q6_K, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_q6_K = {tile_q6_K, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq4_xs(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ4_XS, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq4_xs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq4_xs(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq4_xs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ4_XS), tile_cols(K_IQ4_XS), micro_iq4_xs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq4_xs = {tile_iq4_xs, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq2_xxs(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ2_XXS, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq2_xxs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq2_xxs(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq2_xxs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ2_XXS), tile_cols(K_IQ2_XXS), micro_iq2_xxs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq2_xxs = {tile_iq2_xxs, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq2_xs(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ2_XS, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq2_xs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq2_xs(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq2_xs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ2_XS), tile_cols(K_IQ2_XS), micro_iq2_xs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq2_xs = {tile_iq2_xs, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq2_s(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ2_S, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq2_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq2_s(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq2_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ2_S), tile_cols(K_IQ2_S), micro_iq2_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq2_s = {tile_iq2_s, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq3_xxs(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ3_XXS, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq3_xxs_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq3_xxs(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq3_xxs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ3_XXS), tile_cols(K_IQ3_XXS), micro_iq3_xxs, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq3_xxs = {tile_iq3_xxs, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq3_s(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ3_S, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq3_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq3_s(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq3_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ3_S), tile_cols(K_IQ3_S), micro_iq3_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq3_s = {tile_iq3_s, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq1_s(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ1_S, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq1_s_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq1_s(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq1_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ1_S), tile_cols(K_IQ1_S), micro_iq1_s, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq1_s = {tile_iq1_s, TILE_R, TILE_C};
 
 static SLM_DOT_AVX2 void micro_iq1_m(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
                                     size_t wb, const uint8_t *restrict a, size_t ab) {
     q8k_shapes(K_IQ1_M, R, C, n, out, ld, w, wb, a, ab);
 }
-void slm_dot_tile_iq1_m_avx2(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+static void tile_iq1_m(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
                            size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {
-    slm_tile_drive(NR, NC, micro_iq1_m, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+    slm_tile_drive(tile_rows(K_IQ1_M), tile_cols(K_IQ1_M), micro_iq1_m, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
+const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M};
 
 #endif /* SLM_X86_KERNELS */
