@@ -3,12 +3,14 @@
 #   make            build build/slm (+ aliases slm-convert, slm-quantize, ...)
 #   make demo       run the main job on the built-in default model (installs deps if needed)
 #   make check      unit + golden + CLI tests (installs deps if needed)
-#   make check-asan the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check-asan the same under AddressSanitizer + UndefinedBehaviorSanitizer (+ float-cast-overflow)
+#   make check-asan-clang  the same built with clang
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS=60 each (tests/fuzz/)
 #   make check-interop  llama.cpp loads and runs our GGUFs (installs llama.cpp from npm)
 #   make bench      benchmarks that print ratios against peers (not part of check)
 #   make install PREFIX=/usr/local
 #
-# Variables: OPENMP=0 (build without OpenMP), CI=true (warnings are errors), BUILD=dir.
+# Variables: OPENMP=0 (build without OpenMP), CI=true (warnings are errors), BUILD=dir, CC=clang.
 
 SHELL     := /bin/bash
 BUILD     ?= build
@@ -37,15 +39,25 @@ LDFLAGS   += -fopenmp
 else
 WFLAGS    += -Wno-unknown-pragmas
 endif
+ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),)
+WFLAGS    += -Wno-unknown-warning-option
+endif
+# float-cast-overflow: gcc's -fsanitize=undefined leaves out out-of-range float -> int conversions
+SANITIZE  := address,undefined,float-cast-overflow
 ifeq ($(SAN),1)
-WFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS   += -fsanitize=address,undefined
+WFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS   += -fsanitize=$(SANITIZE)
+endif
+# the libFuzzer build (make fuzz): coverage for the library, the fuzzer's main for the targets
+ifeq ($(SAN),fuzz)
+WFLAGS    += -fsanitize=fuzzer-no-link,$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 # each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
 # (libzstd joins the library's list when something in it uses it)
-LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm -pthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
@@ -54,12 +66,15 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
+FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report
+REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
 ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
-VPATH     := core formats model quantize prune distill report export cli tests fixtures bench
+VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
-.PHONY: all deps deps-ok demo check check-unit check-cli check-asan check-interop bench install clean help lint
+.PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-interop fuzz fuzz-build \
+        fuzz-merge bench install clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
 
@@ -104,6 +119,13 @@ $(BUILD)/mksynth: $(BUILD)/mksynth.o $(BUILD)/libslm.a
 $(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
 
+# fuzz targets, replayed over their corpus by a plain main() (tests/fuzz/replay.c)
+$(BUILD)/replay_%: $(BUILD)/replay.o $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz_%: $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+
 # ---- the main job on the built-in default model
 DEMO_MODEL ?= $(SLM_FIXTURES)/models/tinystories-3M
 DEMO_DIR   ?= $(BUILD)/demo
@@ -111,9 +133,9 @@ demo: all
 	@SLM=$(BUILD)/slm MODEL=$(DEMO_MODEL) OUT=$(DEMO_DIR) FIX=$(SLM_FIXTURES) sh tests/demo.sh
 
 # ---- tests
-check: all $(TESTS) $(TOOLS)
+check: all $(TESTS) $(TOOLS) $(REPLAYS)
 	@sh tests/lint.sh && sh tests/lint_test.sh
-	@$(MAKE) --no-print-directory check-unit check-cli
+	@$(MAKE) --no-print-directory check-unit check-replay check-cli
 
 check-unit: $(TESTS) $(BUILD)/slm
 	@set -e; for t in $(TESTS); do \
@@ -121,9 +143,45 @@ check-unit: $(TESTS) $(BUILD)/slm
 
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
+	@SLM=$(BUILD)/slm sh tests/faults.sh
+
+# every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
+check-replay: $(REPLAYS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  extra=; case $$t in gguf) extra="$$(ls fixtures/corrupt/*.gguf)";; safetensors) extra="$$(ls fixtures/corrupt/*.safetensors)";; \
+	    config) extra="$$(ls fixtures/corrupt/*/config.json)";; esac; \
+	  $(BUILD)/replay_$$t tests/fuzz/corpus/$$t $$extra || { echo "FAILED: replay_$$t" >&2; exit 1; }; done
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" check
+
+check-asan-clang:
+	@$(MAKE) --no-print-directory BUILD=build-asan-clang SAN=1 CC=clang CFLAGS="-O1 -g" check
+
+# ---- fuzzing (clang + libFuzzer): each target for FUZZ_SECONDS, new inputs in build-fuzz/corpus_<t>
+# (the checked-in corpus is read, never written), crashes as build-fuzz/crash-<t>-*
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_FLAGS   ?=
+fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+# the checked-in corpus: seeds (make_seeds.py) and crash regressions kept, plus the fewest
+# inputs of tests/fuzz/corpus and build-fuzz/corpus_<t> that reach every coverage edge
+fuzz-merge:
+	@set -e; for t in $(FUZZ_TARGETS); do d=$(FUZZ_BUILD)/merge_$$t; rm -rf $$d; mkdir -p $$d; \
+	  cp tests/fuzz/corpus/$$t/seed_* $$d/; cp tests/fuzz/corpus/$$t/crash_* $$d/ 2>/dev/null || true; \
+	  $(FUZZ_BUILD)/fuzz_$$t -merge=1 -use_counters=0 $$d tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus_$$t 2>&1 | \
+	    grep -E 'MERGE-OUTER: [0-9]+ new files' | sed "s/^/$$t: /"; \
+	  rm -rf tests/fuzz/corpus/$$t; mv $$d tests/fuzz/corpus/$$t; done; \
+	echo "corpus: $$(ls tests/fuzz/corpus/*/* | wc -l) files, $$(cat tests/fuzz/corpus/*/* | wc -c) bytes"
+
+fuzz:
+	@$(MAKE) -s --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang OPENMP=0 CFLAGS="-O1 -g" fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do mkdir -p $(FUZZ_BUILD)/corpus_$$t; echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  extra=; case $$t in gguf|safetensors) extra=fixtures/corrupt;; esac; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_FLAGS) \
+	    $(FUZZ_BUILD)/corpus_$$t tests/fuzz/corpus/$$t $$extra 2>&1 | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==ERROR|SUMMARY)' || true; \
+	  if ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash: $$(ls $(FUZZ_BUILD)/crash-$$t-*)" >&2; exit 1; fi; done
 
 check-interop: all $(TOOLS)
 	@sh $(SHARED)/tools/llamacpp/setup.sh $(LLCPP_DIR) >/dev/null
@@ -143,9 +201,9 @@ install: all
 	@for a in $(ALIASES); do ln -sf slm $(DESTDIR)$(PREFIX)/bin/$$a; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-asan-clang build-fuzz
 
 help:
-	@sed -n '1,14p' Makefile
+	@sed -n '1,16p' Makefile
 
 -include $(wildcard $(BUILD)/*.d)

@@ -48,7 +48,7 @@ run_ll() {
     while [ $i -lt "$REPEAT" ]; do
         /usr/bin/time -f "%e %M" -o t.txt "$B/llppl" -q -t "$1" -c "$CTX" --chunks "$CHUNKS" --tokens-in ids.txt "$2" > out.txt 2>/dev/null ||
             { echo "eval.sh: llppl failed on $2" >&2; exit 1; }
-        r=$(tr ' ' '\n' < out.txt | awk -F= '$1 == "tokens_per_second" { t = $2 } $1 == "ppl" && p == "" { p = $2 } END { print t, p }')
+        r=$(tr ' ' '\n' < out.txt | awk -F= '$1 == "tok_per_s" { t = $2 } $1 == "ppl" { p = $2 } END { print t, p }')
         best=$(echo "$best|$r $(cat t.txt)" | awk -F'|' '{ split($1, a, " "); split($2, b, " "); print (a[1] == "" || b[1] > a[1]) ? $2 : $1 }')
         i=$((i + 1))
     done

@@ -1,11 +1,13 @@
 #!/bin/sh
-# run_all.sh - every benchmark (`make bench`): convert memory, quantize speed vs llama.cpp,
-# eval speed vs llama.cpp, kernel throughput vs ggml. Prints ratios; asserts nothing.
+# run_all.sh - every benchmark (`make bench`): convert memory, parse time vs entry count,
+# quantize speed vs llama.cpp, eval speed vs llama.cpp, kernel throughput vs ggml. Prints
+# ratios; asserts nothing.
 set -eu
 SLM=${SLM:-build/slm}
 export SLM
 LLCPP_DIR=${LLCPP_DIR:-/tmp/llcpp}
 sh "$(dirname "$0")/convert_rss.sh"
+sh "$(dirname "$0")/parse_scale.sh"
 sh "$(dirname "$0")/quantize.sh"
 sh "$(dirname "$0")/eval.sh"
 BUILD=${BUILD:-build}

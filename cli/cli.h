@@ -7,6 +7,7 @@
 #ifndef SLM_CLI_H
 #define SLM_CLI_H
 
+#include "core/afile.h"
 #include "core/err.h"
 #include "formats/model_src.h"
 #include "model/transformer.h"
@@ -22,13 +23,34 @@ int cmd_report(int argc, char **argv);
 
 /* Prints err (once) and returns the exit status for it. */
 int cli_fail(const slm_err *err);
-/* Refuses an existing output without force, and an output that is one of the inputs (same
-   device and inode, or the output inside an input folder's files). Prints and returns 1. */
-int cli_check_output(const char *out, int force, const char *input);
+/* The outputs of one command (the one output layer): every path is checked before any work
+   (slm_output_check: not an input or a model folder's file, not another output, not a folder,
+   FIFO or device, not "-", not existing without -f), all are written into one output set and
+   committed together at the end, so a failure anywhere leaves none of them. */
+#define CLI_MAX_INPUTS 256
+typedef struct cli_outputs {
+    const char *inputs[CLI_MAX_INPUTS];
+    size_t n_in;
+    const char *paths[SLM_OUTSET_MAX];
+    size_t n;
+    char own[SLM_OUTSET_MAX][4200]; /* paths made here (report folder files) */
+    size_t n_own;
+    int force;
+    slm_outset set;
+} cli_outputs;
+void cli_outputs_init(cli_outputs *o, int force);
+void cli_outputs_input(cli_outputs *o, const char *path); /* NULL is ignored */
+/* One more output path (NULL is ignored); prints the refusal and returns EXIT_FAIL. */
+int cli_outputs_add(cli_outputs *o, const char *path);
+/* The report folder's files (report.json or reports.json, report.md, report.html). */
+int cli_outputs_add_report_dir(cli_outputs *o, const char *dir, size_t n_runs);
+int cli_outputs_commit(cli_outputs *o, slm_err *err);
+void cli_outputs_abort(cli_outputs *o);
 /* 1 when both paths name the same file (device and inode; the same string when either is missing). */
 int cli_same_file(const char *a, const char *b);
-/* The reference transformer for a model folder or GGUF file (one sequence of up to ctx tokens). */
-int cli_model_build(const slm_src *s, slm_model *m, int ctx, slm_err *err);
+/* The reference transformer for a model folder or GGUF file (batch sequences of up to ctx tokens),
+   its matrices mapped in their stored type: keep s open while m is used. */
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

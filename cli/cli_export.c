@@ -34,16 +34,12 @@ int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, 
     return SLM_OK;
 }
 
-int cli_export_write(cli_export *e, const char *out, slm_err *err) {
-    slm_afile f;
-    SLM_TRY(slm_afile_open(&f, out, err));
-    int rc = slm_export_write(&e->x, &f, err);
-    if (!rc) rc = slm_afile_commit(&f, err);
-    else {
-        msg_progress_done();
-        slm_afile_abort(&f);
-    }
-    if (!rc) snprintf(e->x.rep.output, sizeof e->x.rep.output, "%s", out);
+int cli_export_write(cli_export *e, slm_outset *set, const char *out, slm_err *err) {
+    slm_afile *f = NULL;
+    SLM_TRY(slm_outset_open(set, out, &f, err));
+    int rc = slm_export_write(&e->x, f, err);
+    if (rc) msg_progress_done();
+    else snprintf(e->x.rep.output, sizeof e->x.rep.output, "%s", out);
     return rc;
 }
 

@@ -19,8 +19,8 @@ typedef struct cli_export {
 
 /* Opens `in` and plans the export with opts (cfg, meta, widen_1d and progress are filled in). */
 int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err);
-/* Writes the planned file to `out` atomically. */
-int cli_export_write(cli_export *e, const char *out, slm_err *err);
+/* Writes the planned file to `out` in the command's output set (committed by the caller). */
+int cli_export_write(cli_export *e, slm_outset *set, const char *out, slm_err *err);
 void cli_export_free(cli_export *e);
 /* One-screen table (tensor, type, shape, bpw, rel. RMSE) and totals. */
 void cli_export_print_summary(const slm_report *r, FILE *f, int per_tensor);

@@ -8,16 +8,17 @@
 
 #include "cli.h"
 #include "msg.h"
+#include "report/report.h"
 
 int cli_fail(const slm_err *err) {
     msg_error("%s", err->msg[0] ? err->msg : slm_strerror(err->code));
     return EXIT_FAIL;
 }
 
-int cli_model_build(const slm_src *s, slm_model *m, int ctx, slm_err *err) {
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err) {
     slm_tensor_src ts;
     slm_src_tensors(s, &ts);
-    return slm_model_build(m, &s->cfg, &ts, ctx, 0, err);
+    return slm_model_build_batch(m, &s->cfg, &ts, batch, ctx, SLM_BUILD_MAPPED, err);
 }
 
 int cli_same_file(const char *a, const char *b) {
@@ -27,25 +28,40 @@ int cli_same_file(const char *a, const char *b) {
     return !strcmp(a, b);
 }
 
-int cli_check_output(const char *out, int force, const char *input) {
-    struct stat so;
-    if (!strcmp(out, "-")) return 0;
-    if (stat(out, &so) == 0) {
-        if (input && cli_same_file(out, input)) {
-            msg_error("%s: output is the input file", out);
-            return 1;
-        }
-        if (S_ISDIR(so.st_mode)) {
-            msg_error("%s: is a folder", out);
-            return 1;
-        }
-        if (!force) {
-            msg_error("%s: already exists (use -f to overwrite)", out);
-            return 1;
-        }
-    }
-    return 0;
+void cli_outputs_init(cli_outputs *o, int force) {
+    memset(o, 0, sizeof *o);
+    o->force = force;
+    slm_outset_init(&o->set, force ? SLM_AFILE_REPLACE : 0);
 }
+
+void cli_outputs_input(cli_outputs *o, const char *path) {
+    if (path && o->n_in < CLI_MAX_INPUTS) o->inputs[o->n_in++] = path;
+}
+
+int cli_outputs_add(cli_outputs *o, const char *path) {
+    slm_err err = {0};
+    if (!path) return EXIT_OK;
+    if (o->n == SLM_OUTSET_MAX) return msg_error("%s: too many outputs", path), EXIT_FAIL;
+    if (slm_output_check(path, o->inputs, o->n_in, o->paths, o->n, o->force, &err)) return cli_fail(&err);
+    o->paths[o->n++] = path;
+    return EXIT_OK;
+}
+
+int cli_outputs_add_report_dir(cli_outputs *o, const char *dir, size_t n_runs) {
+    if (!dir) return EXIT_OK;
+    const char *files[3] = {n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME, SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME};
+    for (int k = 0; k < 3; k++) {
+        if (o->n_own == SLM_OUTSET_MAX) return msg_error("%s: too many outputs", dir), EXIT_FAIL;
+        char *p = o->own[o->n_own++];
+        slm_report_dir_file(p, sizeof o->own[0], dir, files[k]);
+        if (cli_outputs_add(o, p)) return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int cli_outputs_commit(cli_outputs *o, slm_err *err) { return slm_outset_commit(&o->set, err); }
+
+void cli_outputs_abort(cli_outputs *o) { slm_outset_abort(&o->set); }
 
 double cli_now(void) {
     struct timespec ts;

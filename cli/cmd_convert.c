@@ -52,7 +52,10 @@ int cmd_convert(int argc, char **argv) {
     if (co.help) return EXIT_OK;
     const char *in = pos[0];
     if (!o.out) return msg_usage_error("missing -o OUT.gguf");
-    if (cli_check_output(o.out, co.force, in)) return EXIT_FAIL;
+    cli_outputs outs;
+    cli_outputs_init(&outs, co.force);
+    cli_outputs_input(&outs, in);
+    if (cli_outputs_add(&outs, o.out)) return EXIT_FAIL;
     slm_threads_set((int)co.threads);
 
     double t0 = cli_now();
@@ -62,7 +65,9 @@ int cmd_convert(int argc, char **argv) {
     if (!eo.recipe.ftype) return cli_fail(&err);
     cli_export e;
     int rc = cli_export_plan(&e, in, &eo, &err);
-    if (!rc) rc = cli_export_write(&e, o.out, &err);
+    if (!rc) rc = cli_export_write(&e, &outs.set, o.out, &err);
+    if (!rc) rc = cli_outputs_commit(&outs, &err);
+    else cli_outputs_abort(&outs);
     if (!rc) {
         e.x.rep.seconds = cli_now() - t0;
         if (msg_show_summary()) cli_export_print_summary(&e.x.rep, stderr, g_msg.verbosity >= 2);

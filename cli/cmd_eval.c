@@ -78,10 +78,10 @@ static const cmd_spec k_spec = {
  * token ids and the NLL dump */
 
 /* "window position token nll" per scored id, positions as llppl numbers them (of the target) */
-static int write_nll_file(const char *path, const slm_ppl_result *p, const int32_t *ids, const slm_eval_opts *o,
-                          slm_err *err) {
-    slm_afile f = {0};
-    SLM_TRY(slm_afile_open(&f, path, err));
+static int write_nll_file(slm_outset *os, const char *path, const slm_ppl_result *p, const int32_t *ids,
+                          const slm_eval_opts *o, slm_err *err) {
+    slm_afile *f = NULL;
+    SLM_TRY(slm_outset_open(os, path, &f, err));
     int n_score = slm_eval_scored_per_window(o), first = slm_eval_first_target(o), rc = SLM_OK;
     char line[96];
     for (int64_t k = 0; !rc && k < p->n_chunks; k++)
@@ -89,10 +89,8 @@ static int write_nll_file(const char *path, const slm_ppl_result *p, const int32
             int pos = first + j;
             int32_t tok = ids[slm_eval_stream_index(o, k, pos)];
             int n = snprintf(line, sizeof line, "%lld %d %d %.9f\n", (long long)k, pos, tok, p->token_nll[k * n_score + j]);
-            rc = slm_afile_write(&f, line, (size_t)n, err);
+            rc = slm_afile_write(f, line, (size_t)n, err);
         }
-    if (!rc) return slm_afile_commit(&f, err);
-    slm_afile_abort(&f);
     return rc;
 }
 
@@ -213,9 +211,11 @@ typedef struct eval_state {
     slm_ppl_result ppl;
     slm_kl_result kl;
     slm_report rep;
+    cli_outputs outs;
 } eval_state;
 
 static void eval_state_free(eval_state *s) {
+    cli_outputs_abort(&s->outs); /* nothing left unless committed */
     slm_tokenizer_free(&s->tok);
     slm_report_free(&s->rep);
     slm_kl_result_free(&s->kl);
@@ -246,7 +246,7 @@ static int load_ids(eval_state *s, const eval_opts *o, slm_err *err) {
         if (s->ids[i] < 0 || s->ids[i] >= s->src.cfg.n_vocab || (o->ref && s->ids[i] >= s->rsrc.cfg.n_vocab))
             return slm_errf(err, SLM_E_DATA, "%s: token %lld is id %d, outside the vocabulary of %d", what, (long long)i,
                             s->ids[i], s->src.cfg.n_vocab);
-    return o->dump_tokens ? slm_ids_write(o->dump_tokens, s->ids, s->n_ids, err) : SLM_OK;
+    return o->dump_tokens ? slm_ids_write(&s->outs.set, o->dump_tokens, s->ids, s->n_ids, err) : SLM_OK;
 }
 
 /* Opens the model(s), reads the ids, builds the transformer(s). */
@@ -259,24 +259,28 @@ static int load(eval_state *s, const char *in, const eval_opts *o, slm_err *err)
     SLM_TRY(load_ids(s, o, err));
     if (s->src.cfg.n_ctx_train > 0 && o->ctx > s->src.cfg.n_ctx_train)
         msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, o->ctx, s->src.cfg.n_ctx_train);
-    SLM_TRY(cli_model_build(&s->src, &s->m, (int)o->ctx, err));
-    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, (int)o->ctx, err));
+    /* windows per forward: the numbers never depend on it; fewer windows than that, fewer slots */
+    const int64_t n_win = s->n_ids / (o->ctx > 1 ? o->ctx - 1 : 1) + 1;
+    int batch = (int)SLM_MIN((int64_t)slm_eval_batch((int)o->ctx, s->src.cfg.n_vocab), n_win);
+    if (o->chunks > 0 && o->chunks < batch) batch = (int)o->chunks;
+    SLM_TRY(cli_model_build(&s->src, &s->m, batch, (int)o->ctx, err));
+    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, batch, (int)o->ctx, err));
     s->m.numerics = s->rm.numerics = o->numerics;
     return SLM_OK;
 }
 
-static slm_eval_opts eval_opts_of(const eval_opts *o, int32_t bos) {
+static slm_eval_opts eval_opts_of(const char *in, const eval_opts *o, int32_t bos) {
     return (slm_eval_opts){.ctx = (int)o->ctx, .convention = o->convention, .bos_id = bos, .max_chunks = o->chunks,
-                           .keep_token_nll = o->dump_nll != NULL, .progress = progress};
+                           .keep_token_nll = o->dump_nll != NULL, .progress = progress, .model_name = in,
+                           .ref_name = o->ref, .text_name = o->text ? o->text : o->tokens_in};
 }
 
 /* Scores, then the summary, the JSON (the report's schema), the NLL dump and the report folder. */
 static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm_err *err) {
-    slm_eval_opts eo = eval_opts_of(o, s->bos);
+    slm_eval_opts eo = eval_opts_of(in, o, s->bos);
     double t1 = cli_now();
     int rc = o->ref ? slm_eval_kl(&s->rm, &s->m, s->ids, s->n_ids, &eo, &s->kl, err)
                     : slm_eval_ppl(&s->m, s->ids, s->n_ids, &eo, &s->ppl, err);
-    if (rc == SLM_E_DATA) slm_err_prefix(err, "%s", o->text ? o->text : o->tokens_in); /* too short for a window */
     msg_progress_done();
     if (rc) return rc;
     const slm_ppl_result *p = o->ref ? &s->kl.model : &s->ppl;
@@ -293,23 +297,22 @@ static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm
         fflush(stdout);
         free(js);
     }
-    if (o->dump_nll) SLM_TRY(write_nll_file(o->dump_nll, p, s->ids, &eo, err));
-    return o->report_dir ? slm_report_write_dir(&s->rep, 1, o->report_dir, err) : SLM_OK;
+    if (o->dump_nll) SLM_TRY(write_nll_file(&s->outs.set, o->dump_nll, p, s->ids, &eo, err));
+    if (o->report_dir) SLM_TRY(slm_report_write_dir(&s->outs.set, &s->rep, 1, o->report_dir, err));
+    return cli_outputs_commit(&s->outs, err);
 }
 
 /* What parsing cannot check alone; output files refused before any work. */
-static int check_opts(const eval_opts *o, int force) {
-    const char *input = o->text ? o->text : o->tokens_in;
+static int check_opts(const char *in, const eval_opts *o, cli_outputs *outs) {
     if (!o->text == !o->tokens_in)
         return msg_usage_error(o->text ? "--text and --tokens-in exclude each other" : "missing --text FILE (or --tokens-in FILE)");
     if (o->convention == SLM_PPL_SECOND_HALF && o->ctx < 4) return msg_usage_error("--ctx: must be at least 4 for second-half");
-    if (o->dump_tokens && cli_check_output(o->dump_tokens, force, input)) return EXIT_FAIL;
-    if (o->dump_nll && cli_check_output(o->dump_nll, force, input)) return EXIT_FAIL;
-    if (o->report_dir) {
-        char report_json[4096];
-        snprintf(report_json, sizeof report_json, "%s/%s", o->report_dir, SLM_REPORT_JSON_NAME);
-        if (cli_check_output(report_json, force, NULL)) return EXIT_FAIL;
-    }
+    cli_outputs_input(outs, in);
+    cli_outputs_input(outs, o->ref);
+    cli_outputs_input(outs, o->text ? o->text : o->tokens_in);
+    if (cli_outputs_add(outs, o->dump_tokens) || cli_outputs_add(outs, o->dump_nll) ||
+        cli_outputs_add_report_dir(outs, o->report_dir, 1))
+        return EXIT_FAIL;
     return EXIT_OK;
 }
 
@@ -320,11 +323,13 @@ int cmd_eval(int argc, char **argv) {
     int n_pos, rc;
     if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
     if (co.help) return EXIT_OK;
-    if ((rc = check_opts(&o, co.force))) return rc;
+    slm_err err = {0};
+    static eval_state s; /* large (the outputs' paths): not on the stack */
+    memset(&s, 0, sizeof s);
+    cli_outputs_init(&s.outs, co.force);
+    if ((rc = check_opts(pos[0], &o, &s.outs))) return rc;
     slm_threads_set((int)co.threads);
     double t0 = cli_now();
-    slm_err err = {0};
-    eval_state s = {0};
     rc = load(&s, pos[0], &o, &err);
     if (!rc) rc = run(&s, pos[0], &o, t0, &err);
     eval_state_free(&s);

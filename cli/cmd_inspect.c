@@ -1,5 +1,7 @@
 /* cmd_inspect.c - `slm inspect FILE [--json]`: metadata and tensor table of a GGUF file, a
- * safetensors file or a Hugging Face folder (its safetensors shards). */
+ * safetensors file or a Hugging Face folder (its safetensors shards). Names and strings from
+ * the file reach the terminal through msg_safe (no raw control characters) and the JSON as
+ * valid UTF-8 (invalid bytes as U+FFFD). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,9 @@
 #include "quantize/qtypes.h"
 #include "core/le.h"
 #include "core/mapfile.h"
+#include "core/mem.h"
 #include "core/slm.h"
+#include "core/utf8.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "msg.h"
@@ -35,6 +39,24 @@ static const cmd_spec k_spec = {
 
 /* ---- JSON rendering of GGUF values -------------------------------------------------------- */
 
+/* A JSON string of s: invalid UTF-8 becomes U+FFFD (cJSON escapes control characters). */
+static cJSON *json_str(const char *s) {
+    size_t n = strlen(s);
+    if (slm_utf8_valid(s, n)) return cJSON_CreateString(s);
+    char *fixed = slm_utf8_fix(s, n, NULL);
+    cJSON *j = fixed ? cJSON_CreateString(fixed) : NULL;
+    slm_free(fixed);
+    return j;
+}
+
+/* obj[key] = item, the key made valid UTF-8 the same way. */
+static void json_add(cJSON *obj, const char *key, cJSON *item) {
+    size_t n = strlen(key);
+    char *fixed = slm_utf8_valid(key, n) ? NULL : slm_utf8_fix(key, n, NULL);
+    if (!cJSON_AddItemToObject(obj, fixed ? fixed : key, item)) cJSON_Delete(item);
+    slm_free(fixed);
+}
+
 static cJSON *scalar_json(int type, const void *p) {
     switch (type) {
     case SLM_GGUF_UINT8: return cJSON_CreateNumber(*(const uint8_t *)p);
@@ -53,12 +75,12 @@ static cJSON *scalar_json(int type, const void *p) {
 }
 
 static cJSON *val_json(const slm_gguf_val *v) {
-    if (v->type == SLM_GGUF_STRING) return cJSON_CreateString(v->v.str.s);
+    if (v->type == SLM_GGUF_STRING) return json_str(v->v.str.s);
     if (v->type != SLM_GGUF_ARRAY) return scalar_json(v->type, &v->v);
     cJSON *a = cJSON_CreateArray();
     for (uint64_t i = 0; a && i < v->v.arr.n; i++) {
         cJSON *e;
-        if (v->v.arr.type == SLM_GGUF_STRING) e = cJSON_CreateString(((const slm_gguf_str *)v->v.arr.data)[i].s);
+        if (v->v.arr.type == SLM_GGUF_STRING) e = json_str(((const slm_gguf_str *)v->v.arr.data)[i].s);
         else if (v->v.arr.type == SLM_GGUF_ARRAY) e = val_json(&((const slm_gguf_val *)v->v.arr.data)[i]);
         else e = scalar_json(v->v.arr.type, (const uint8_t *)v->v.arr.data + i * slm_gguf_scalar_size(v->v.arr.type));
         cJSON_AddItemToArray(a, e);
@@ -66,10 +88,11 @@ static cJSON *val_json(const slm_gguf_val *v) {
     return a;
 }
 
-/* Short text form: scalars in full, strings up to 60 bytes, arrays as type x count + head. */
+/* Short text form: scalars in full, strings up to ~60 bytes (escaped), arrays as type x count. */
 static void val_text(const slm_gguf_val *v, FILE *f) {
     if (v->type == SLM_GGUF_STRING) {
-        fprintf(f, "\"%.60s%s\"", v->v.str.s, v->v.str.len > 60 ? "..." : "");
+        char b[64];
+        fprintf(f, "\"%s\"", msg_safe(b, sizeof b, v->v.str.s));
         return;
     }
     if (v->type == SLM_GGUF_ARRAY) {
@@ -86,7 +109,7 @@ static void val_text(const slm_gguf_val *v, FILE *f) {
 static void add_tensor_json(cJSON *arr, const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToArray(arr, o);
-    cJSON_AddStringToObject(o, "name", name);
+    json_add(o, "name", json_str(name));
     cJSON_AddStringToObject(o, "type", slm_dtype_name(type));
     cJSON *sh = cJSON_AddArrayToObject(o, "shape");
     for (int d = 0; d < ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)shape[d]));
@@ -95,9 +118,9 @@ static void add_tensor_json(cJSON *arr, const char *name, int type, const int64_
 }
 
 static void print_tensor_row(const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
-    char sh[64];
-    printf("  %-40s %-7s %-16s %12zu %12llu\n", name, slm_dtype_name(type), slm_shape_str(sh, sizeof sh, shape, ndim), nbytes,
-           (unsigned long long)off);
+    char sh[64], nm[512];
+    printf("  %-40s %-7s %-16s %12zu %12llu\n", msg_safe(nm, sizeof nm, name), slm_dtype_name(type),
+           slm_shape_str(sh, sizeof sh, shape, ndim), nbytes, (unsigned long long)off);
 }
 
 static int emit_json(cJSON *root) {
@@ -115,13 +138,13 @@ static int inspect_gguf(const char *path, int json) {
     if (slm_gguf_open(&g, path, &err)) return cli_fail(&err);
     if (json) {
         cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "file", path);
+        json_add(root, "file", json_str(path));
         cJSON_AddStringToObject(root, "format", "gguf");
         cJSON_AddNumberToObject(root, "version", g.version);
         cJSON_AddNumberToObject(root, "alignment", (double)g.alignment);
         cJSON_AddNumberToObject(root, "data_offset", (double)g.data_offset);
         cJSON *md = cJSON_AddObjectToObject(root, "metadata");
-        for (size_t i = 0; i < g.kv.n; i++) cJSON_AddItemToObject(md, g.kv.items[i].key, val_json(&g.kv.items[i].val));
+        for (size_t i = 0; i < g.kv.n; i++) json_add(md, g.kv.items[i].key, val_json(&g.kv.items[i].val));
         cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
         for (size_t i = 0; i < g.n_tensors; i++) {
             const slm_gguf_tinfo *t = &g.tensors[i];
@@ -130,10 +153,11 @@ static int inspect_gguf(const char *path, int json) {
         slm_gguf_close(&g);
         return emit_json(root);
     }
-    printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", path, g.version, g.kv.n, g.n_tensors,
-           g.alignment, g.data_offset);
+    char b[1024];
+    printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", msg_safe(b, sizeof b, path), g.version,
+           g.kv.n, g.n_tensors, g.alignment, g.data_offset);
     for (size_t i = 0; i < g.kv.n; i++) {
-        printf("  %-44s %-6s ", g.kv.items[i].key, slm_gguf_type_name(g.kv.items[i].val.type));
+        printf("  %-44s %-6s ", msg_safe(b, sizeof b, g.kv.items[i].key), slm_gguf_type_name(g.kv.items[i].val.type));
         val_text(&g.kv.items[i].val, stdout);
         printf("\n");
     }
@@ -158,13 +182,14 @@ static int inspect_st(const char *path, int json) {
     }
     cJSON *root = json ? cJSON_CreateObject() : NULL, *ts = NULL;
     if (json) {
-        cJSON_AddStringToObject(root, "file", path);
+        json_add(root, "file", json_str(path));
         cJSON_AddStringToObject(root, "format", "safetensors");
         cJSON *sh = cJSON_AddArrayToObject(root, "shards");
-        for (int s = 0; s < m.n_shards; s++) cJSON_AddItemToArray(sh, cJSON_CreateString(m.shard_names[s]));
+        for (int s = 0; s < m.n_shards; s++) cJSON_AddItemToArray(sh, json_str(m.shard_names[s]));
         ts = cJSON_AddArrayToObject(root, "tensors");
     } else {
-        printf("%s: safetensors, %d file(s), %zu tensors\n", path, m.n_shards, m.n_tensors);
+        char b[1024];
+        printf("%s: safetensors, %d file(s), %zu tensors\n", msg_safe(b, sizeof b, path), m.n_shards, m.n_tensors);
         printf("  %-40s %-7s %-16s %12s %12s\n", "tensor", "type", "shape", "bytes", "offset");
     }
     for (size_t i = 0; i < m.n_tensors; i++) {

@@ -14,7 +14,7 @@
 #include "quantize/qtypes.h"
 
 typedef struct quantize_opts {
-    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type;
+    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix;
     opt_list tensor_types; /* REGEX=TYPE */
     int dry, requant, pure, list_types;
 } quantize_opts;
@@ -23,6 +23,9 @@ static const opt k_opts[] = {
     {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE", "output GGUF (required unless --dry-run)", 0, 0, NULL, NULL},
     {"--type", NULL, OPT_STR, OPT_OF(quantize_opts, type), "TYPE", "recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)", 0, 0,
      NULL, NULL},
+    {"--imatrix", NULL, OPT_STR, OPT_OF(quantize_opts, imatrix), "FILE",
+     "importance matrix: llama-imatrix's GGUF or .dat, or slm calibrate's output;\nimportance-weighted rounding, "
+     "llama-quantize --imatrix's bytes", 0, 0, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
      "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
     {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
@@ -84,7 +87,7 @@ static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override
 }
 
 /* The summary (the dry run's whole point: the table on stdout) and the reports. */
-static int finish(const quantize_opts *o, slm_report *r, double t0, slm_err *err) {
+static int finish(const quantize_opts *o, slm_report *r, double t0, slm_outset *set, slm_err *err) {
     snprintf(r->command, sizeof r->command, "quantize");
     snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
     r->threads = slm_threads_get();
@@ -96,8 +99,8 @@ static int finish(const quantize_opts *o, slm_report *r, double t0, slm_err *err
     } else if (msg_show_summary()) {
         cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
     }
-    if (o->report) SLM_TRY(slm_report_write_json(r, o->report, err));
-    if (o->report_dir) SLM_TRY(slm_report_write_dir(r, 1, o->report_dir, err));
+    if (o->report) SLM_TRY(slm_report_write_json(set, r, o->report, err));
+    if (o->report_dir) SLM_TRY(slm_report_write_dir(set, r, 1, o->report_dir, err));
     return SLM_OK;
 }
 
@@ -117,17 +120,29 @@ int cmd_quantize(int argc, char **argv) {
     if (!o.type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (recipe_of(&o, &eo.recipe, ov, pat)) return EXIT_USAGE;
     if (!o.out && !o.dry) return msg_usage_error("missing -o OUT.gguf");
-    if (o.out && !o.dry && cli_check_output(o.out, co.force, in)) return EXIT_FAIL;
-    if (o.report && cli_check_output(o.report, co.force, NULL)) return EXIT_FAIL;
+    cli_outputs outs;
+    cli_outputs_init(&outs, co.force);
+    cli_outputs_input(&outs, in);
+    cli_outputs_input(&outs, o.imatrix);
+    if (cli_outputs_add(&outs, o.dry ? NULL : o.out) || cli_outputs_add(&outs, o.report) ||
+        cli_outputs_add_report_dir(&outs, o.report_dir, 1))
+        return EXIT_FAIL;
     slm_threads_set((int)co.threads);
     eo.allow_requantize = o.requant;
 
     double t0 = cli_now();
     slm_err err = {0};
-    cli_export e;
-    int rc = cli_export_plan(&e, in, &eo, &err);
-    if (!rc && !o.dry) rc = cli_export_write(&e, o.out, &err);
-    if (!rc) rc = finish(&o, &e.x.rep, t0, &err);
+    slm_imatrix im = {0};
+    cli_export e = {0};
+    int rc = o.imatrix ? slm_imatrix_load(&im, o.imatrix, &err) : SLM_OK;
+    eo.imatrix = o.imatrix ? &im : NULL;
+    eo.imatrix_file = o.imatrix;
+    if (!rc) rc = cli_export_plan(&e, in, &eo, &err);
+    if (!rc && !o.dry) rc = cli_export_write(&e, &outs.set, o.out, &err);
+    if (!rc) rc = finish(&o, &e.x.rep, t0, &outs.set, &err);
+    if (!rc) rc = cli_outputs_commit(&outs, &err);
+    else cli_outputs_abort(&outs);
     cli_export_free(&e);
+    slm_imatrix_free(&im);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

@@ -36,19 +36,6 @@ static const cmd_spec k_spec = {
     k_opts, SLM_ARRAY_LEN(k_opts), 1, -1, "REPORT.json", NULL, 0,
 };
 
-/* Refuses existing outputs without -f, and an output that is one of the inputs. */
-static int check_outputs(const char *dir, size_t n_runs, const char **inputs, size_t n_in, int force) {
-    const char *names[3] = {n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME, SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME};
-    const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
-    char path[4200];
-    for (size_t k = 0; k < 3; k++) {
-        snprintf(path, sizeof path, "%s%s%s", dir, sep, names[k]);
-        for (size_t i = 0; i < n_in; i++)
-            if (cli_check_output(path, force, inputs[i])) return 1;
-    }
-    return 0;
-}
-
 /* An eval report of a file a quantize/convert report wrote becomes that run's evaluation, so
    one row shows both what the recipe cost in size and in quality. Returns the runs left. */
 static size_t merge_evals(slm_report *runs, size_t n) {
@@ -85,8 +72,12 @@ static int write_reports(const char *out, const char **inputs, size_t n_in, int 
     for (size_t i = 0; i < n_in && !rc; i++)
         if (slm_report_read_json(&runs[i], inputs[i], &err)) rc = cli_fail(&err);
     size_t n_runs = rc ? n_in : merge_evals(runs, n_in);
-    if (!rc && check_outputs(out, n_runs, inputs, n_in, force)) rc = EXIT_FAIL;
-    if (!rc && slm_report_write_dir(runs, n_runs, out, &err)) rc = cli_fail(&err);
+    static cli_outputs outs; /* large (the outputs' paths): not on the stack */
+    cli_outputs_init(&outs, force);
+    for (size_t i = 0; i < n_in && i < CLI_MAX_INPUTS; i++) cli_outputs_input(&outs, inputs[i]);
+    if (!rc && cli_outputs_add_report_dir(&outs, out, n_runs)) rc = EXIT_FAIL;
+    if (!rc && (slm_report_write_dir(&outs.set, runs, n_runs, out, &err) || cli_outputs_commit(&outs, &err))) rc = cli_fail(&err);
+    cli_outputs_abort(&outs);
     if (!rc && msg_show_summary())
         fprintf(stderr, "%s: wrote %s, %s and %s (%zu run%s)\n", out, n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME,
                 SLM_REPORT_MD_NAME, SLM_REPORT_HTML_NAME, n_runs, n_runs == 1 ? "" : "s");

@@ -1,8 +1,10 @@
 /* main.c - `slm <command>` dispatch, argv[0] aliases (slm-quantize ...), --help, --version. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "core/mem.h"
 #include "core/signals.h"
 #include "core/slm.h"
 #include "msg.h"
@@ -39,8 +41,16 @@ static const command *find(const char *name) {
     return NULL;
 }
 
+/* SLM_TEST_FAIL_ALLOC=k makes the (k+1)-th allocation fail: tests/faults.sh walks every
+   allocation of a command this way (clean exit, one line, no output, no leak). */
+static void test_hooks(void) {
+    const char *k = getenv("SLM_TEST_FAIL_ALLOC");
+    if (k && *k) slm_mem_fail_after(strtol(k, NULL, 10));
+}
+
 int main(int argc, char **argv) {
     slm_signals_install();
+    test_hooks();
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     if (!strncmp(base, "slm-", 4)) { /* alias: slm-quantize == slm quantize */
         const command *c = find(base + 4);

@@ -30,4 +30,17 @@ void msg_progress_done(void);
 /* Bad usage: "<cmd>: <message>" + "Try '<cmd> --help'." on stderr; returns 2. */
 int msg_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Text from files made safe for a terminal or a one-line message: control characters become
+   escapes (\x1b, \x0a, \u009b; line separators and bidi overrides \u2028, \u202e ...) and
+   invalid UTF-8 becomes U+FFFD, so a name in a file can neither drive the terminal (retitle,
+   clear, move the cursor) nor forge a second "slm:" line. msg_error, msg_warn and
+   msg_usage_error pass their whole message through it.
+   msg_safe: into buf (cap >= 16 bytes, always NUL-terminated, cut at a character boundary
+   with "..." when it does not fit); returns buf. */
+const char *msg_safe(char *buf, size_t cap, const char *s);
+/* The same for n bytes written to f. MSG_TEXT keeps \n and \t and leaves bytes >= 0x80 as
+   they are (generated text, whose UTF-8 characters may be split across pieces). */
+enum { MSG_LINE = 0, MSG_TEXT = 1 };
+void msg_put_safe(FILE *f, const char *s, size_t n, int mode);
+
 #endif

@@ -1,4 +1,8 @@
-/* mapfile.c - mmap'd read-only inputs. File size comes from fstat (never fseek/ftell). */
+/* mapfile.c - mmap'd read-only inputs. File size comes from fstat (never fseek/ftell).
+ * Only regular files are mapped: the open is non-blocking (a FIFO or a device would block
+ * in open() or read forever), then fstat refuses anything else. Nothing is read through the
+ * descriptor, so O_NONBLOCK never needs clearing.
+ */
 #include "mapfile.h"
 
 #include <errno.h>
@@ -12,7 +16,7 @@
 
 int slm_map_open(slm_map *m, const char *path, slm_err *err) {
     memset(m, 0, sizeof(*m));
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return slm_errf(err, SLM_E_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

@@ -1,7 +1,9 @@
-/* signals.c - async-signal-safe cleanup of temp files on SIGINT/SIGTERM.
+/* signals.c - async-signal-safe cleanup of temp files on SIGINT, SIGTERM, SIGHUP and SIGQUIT.
  *
  * The handler unlinks every tracked temp path, restores the default action and re-raises, so
- * the process exits with the conventional 128+signal status (130, 143) and no partial output.
+ * the process exits with the conventional 128+signal status (130, 143, 129, 131) and no
+ * partial output. SIGKILL cannot be caught: outputs are unnamed temp files (core/afile.c) that
+ * vanish with the process, and the few named ones are removed by the next run.
  */
 #include "signals.h"
 
@@ -31,6 +33,8 @@ void slm_signals_install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
 }
 
 int slm_signals_track(const char *path) {

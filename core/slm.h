@@ -43,4 +43,15 @@ static inline int slm_mul_i64_ok(int64_t a, int64_t b, int64_t *out) { return !_
 
 static inline size_t slm_pad(size_t x, size_t align) { return (x + align - 1) / align * align; }
 
+/* d as an integer in [lo, hi]: 1 and *out when d is integral and in range, else 0 (NaN and
+   infinities included). The range check comes before the conversion: converting a double
+   outside int64_t's range to an integer is undefined behaviour (JSON numbers from files). */
+static inline int slm_f64_to_i64(double d, int64_t lo, int64_t hi, int64_t *out) {
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return 0; /* [-2^63, 2^63) */
+    int64_t x = (int64_t)d;
+    if ((double)x != d || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
 #endif

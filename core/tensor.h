@@ -52,7 +52,9 @@ typedef struct slm_tensor_src {
     int (*read_f32)(const void *ud, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err);
     /* the same rows as stored (n rows of the tensor's dtype): a borrowed pointer (possibly
        unaligned) when they lie contiguous in the source, else copied into scratch and scratch
-       returned; NULL (err filled) on failure */
+       returned; NULL (err filled) on failure. A probe with n = 0 and scratch NULL returns the
+       address of the stored rows when the whole tensor lies contiguous, else NULL (no error):
+       a mapped model borrows such rows for as long as the source is open. */
     const void *(*read_raw)(const void *ud, size_t i, int64_t r0, int64_t n, void *scratch, slm_err *err);
     /* optional hint: rows about to be read (need = 1) or done with (need = 0) */
     void (*advise)(const void *ud, size_t i, int64_t r0, int64_t n, int need);

@@ -20,6 +20,7 @@
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/mapfile.h"
+#include "core/strindex.h"
 #include "core/tensor.h"
 
 #define SLM_GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian u32 */
@@ -46,7 +47,8 @@ typedef enum slm_gguf_type {
 
 typedef struct slm_gguf_str {
     uint64_t len;
-    char *s; /* owned, NUL-terminated copy (the bytes may also contain NULs) */
+    char *s; /* NUL-terminated copy (the bytes may also contain NULs); a STRING value owns it,
+                the strings of an array live in the array's one allocation */
 } slm_gguf_str;
 
 typedef struct slm_gguf_val slm_gguf_val;
@@ -68,7 +70,8 @@ struct slm_gguf_val {
         struct {
             int type;     /* element type */
             uint64_t n;
-            void *data;   /* packed scalars (element size each), slm_gguf_str[n], or slm_gguf_val[n] */
+            void *data;   /* packed scalars (element size each), slm_gguf_val[n], or slm_gguf_str[n]
+                             followed by the string bytes in the same block */
         } arr;
     } v;
 };
@@ -81,6 +84,7 @@ typedef struct slm_kv {
 typedef struct slm_kvs {
     slm_kv *items;
     size_t n, cap;
+    slm_strindex ix; /* key -> position in items: O(1) get/set */
 } slm_kvs;
 
 const char *slm_gguf_type_name(int type);
@@ -128,17 +132,30 @@ typedef struct slm_gguf_tinfo {
     size_t nbytes;
 } slm_gguf_tinfo;
 
+/* Metadata memory cap of the reader. Keys, values, tensor infos and their indexes may take at
+   most max(SLM_GGUF_META_FLOOR, 2 x the header bytes read so far): every real tokenizer or
+   model header fits the floor many times over (a 256k-token vocab with 500k merges takes
+   ~30 MB), and past it the in-memory form is at most twice its bytes in the file for any
+   string array whose strings average one byte or more (16-byte header + NUL vs an 8-byte
+   length). What exceeds the cap (arrays of millions of empty strings, millions of tiny
+   keys or tensors) is refused with "key 'k': metadata would need ..." instead of taking
+   ten times the file in RAM. */
+#define SLM_GGUF_META_FLOOR ((size_t)64 << 20)
+
 typedef struct slm_gguf {
     slm_map map;
     uint32_t version;
     slm_kvs kv;
     slm_gguf_tinfo *tensors;
     size_t n_tensors;
+    slm_strindex tix;   /* tensor name -> index: O(1) slm_gguf_find */
+    size_t meta_bytes;  /* memory the metadata takes, as charged against the cap */
     size_t alignment;
     size_t data_offset; /* file offset of the data section */
 } slm_gguf;
 
-/* Maps and validates path (ggml's checks and more). Errors are prefixed with the path. */
+/* Maps and validates path (ggml's checks and more, and the metadata memory cap above).
+   Errors are prefixed with the path. */
 int slm_gguf_open(slm_gguf *g, const char *path, slm_err *err);
 /* Validates an in-memory image (fuzzing, tests); g->map is not owned: data must outlive g. */
 int slm_gguf_parse(slm_gguf *g, const uint8_t *data, size_t size, slm_err *err);
@@ -153,6 +170,7 @@ typedef struct slm_gguf_writer {
     slm_kvs kv;                 /* caller fills before begin */
     slm_gguf_tinfo *tensors;    /* the plan: names, types, shapes, sizes, offsets */
     size_t n_tensors, cap;
+    slm_strindex tix;           /* tensor name -> index (duplicate names) */
     size_t alignment;           /* from general.alignment at begin; default 32 */
     uint64_t data_size;         /* padded size of the data section so far */
     slm_afile *out;             /* set by begin */

@@ -1,8 +1,11 @@
 /* gguf_kv.c - the ordered metadata store shared by the GGUF reader and writer.
  * Owns deep copies of keys and values; setters replace in place so KV order stays stable.
+ * A hash index over the keys makes get/set O(1) (files may hold any number of keys); string
+ * arrays are one allocation (headers, then the NUL-terminated bytes).
  * Must not: do file I/O.
  */
 #include "gguf.h"
+#include "gguf_impl.h"
 
 #include <string.h>
 
@@ -31,10 +34,7 @@ void slm_gguf_val_free(slm_gguf_val *v) {
     if (v->type == SLM_GGUF_STRING) {
         slm_free(v->v.str.s);
     } else if (v->type == SLM_GGUF_ARRAY) {
-        if (v->v.arr.type == SLM_GGUF_STRING) {
-            slm_gguf_str *s = v->v.arr.data;
-            for (uint64_t i = 0; s && i < v->v.arr.n; i++) slm_free(s[i].s);
-        } else if (v->v.arr.type == SLM_GGUF_ARRAY) {
+        if (v->v.arr.type == SLM_GGUF_ARRAY) {
             slm_gguf_val *a = v->v.arr.data;
             for (uint64_t i = 0; a && i < v->v.arr.n; i++) slm_gguf_val_free(&a[i]);
         }
@@ -51,6 +51,44 @@ static int copy_str(slm_gguf_str *dst, const slm_gguf_str *src, slm_err *err) {
     return SLM_OK;
 }
 
+int slm_gguf_str_array_alloc(slm_gguf_val *v, uint64_t n, size_t nbytes, char **bytes, slm_err *err) {
+    size_t hdr, total;
+    memset(v, 0, sizeof(*v));
+    if (n > SIZE_MAX || !slm_mul_ok((size_t)n, sizeof(slm_gguf_str), &hdr) || !slm_add_ok(hdr, nbytes, &total))
+        return slm_errf(err, SLM_E_NOMEM, "string array of %llu elements: size overflows", (unsigned long long)n);
+    void *data;
+    SLM_TRY(slm_alloc(&data, total, err, "string array"));
+    memset(data, 0, hdr);
+    v->type = SLM_GGUF_ARRAY;
+    v->v.arr.type = SLM_GGUF_STRING;
+    v->v.arr.n = n;
+    v->v.arr.data = data;
+    *bytes = (char *)data + hdr;
+    return SLM_OK;
+}
+
+/* n strings (lens[i] bytes at strs[i]) into one block. */
+static int str_array(slm_gguf_val *v, uint64_t n, const char *const *strs, const uint64_t *lens, const slm_gguf_str *src,
+                     slm_err *err) {
+    size_t nbytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t len = src ? src[i].len : lens[i];
+        if (len >= SIZE_MAX - nbytes) return slm_errf(err, SLM_E_NOMEM, "string array: size overflows");
+        nbytes += (size_t)len + 1;
+    }
+    char *p;
+    SLM_TRY(slm_gguf_str_array_alloc(v, n, nbytes, &p, err));
+    slm_gguf_str *s = v->v.arr.data;
+    for (uint64_t i = 0; i < n; i++) {
+        s[i].len = src ? src[i].len : lens[i];
+        s[i].s = p;
+        if (s[i].len) memcpy(p, src ? src[i].s : strs[i], (size_t)s[i].len);
+        p[s[i].len] = 0;
+        p += s[i].len + 1;
+    }
+    return SLM_OK;
+}
+
 int slm_gguf_val_copy(slm_gguf_val *dst, const slm_gguf_val *src, slm_err *err) {
     memset(dst, 0, sizeof(*dst));
     if (src->type == SLM_GGUF_STRING) {
@@ -64,19 +102,18 @@ int slm_gguf_val_copy(slm_gguf_val *dst, const slm_gguf_val *src, slm_err *err) 
     }
     int et = src->v.arr.type;
     uint64_t n = src->v.arr.n;
-    size_t esz = et == SLM_GGUF_STRING ? sizeof(slm_gguf_str) : et == SLM_GGUF_ARRAY ? sizeof(slm_gguf_val) : slm_gguf_scalar_size(et);
+    if (et == SLM_GGUF_STRING) return str_array(dst, n, NULL, NULL, src->v.arr.data, err);
+    size_t esz = et == SLM_GGUF_ARRAY ? sizeof(slm_gguf_val) : slm_gguf_scalar_size(et);
     size_t nbytes;
-    if (!slm_mul_ok((size_t)n, esz, &nbytes)) return slm_errf(err, SLM_E_NOMEM, "metadata array too large");
+    if (n > SIZE_MAX || !slm_mul_ok((size_t)n, esz, &nbytes)) return slm_errf(err, SLM_E_NOMEM, "metadata array too large");
     void *data;
-    SLM_TRY(slm_calloc(&data, n ? n : 1, esz, err, "metadata array"));
+    SLM_TRY(slm_calloc(&data, n ? (size_t)n : 1, esz, err, "metadata array"));
     dst->type = SLM_GGUF_ARRAY;
     dst->v.arr.type = et;
     dst->v.arr.data = data;
-    if (et == SLM_GGUF_STRING || et == SLM_GGUF_ARRAY) {
+    if (et == SLM_GGUF_ARRAY) {
         for (uint64_t i = 0; i < n; i++) {
-            int rc = et == SLM_GGUF_STRING
-                         ? copy_str(&((slm_gguf_str *)data)[i], &((const slm_gguf_str *)src->v.arr.data)[i], err)
-                         : slm_gguf_val_copy(&((slm_gguf_val *)data)[i], &((const slm_gguf_val *)src->v.arr.data)[i], err);
+            int rc = slm_gguf_val_copy(&((slm_gguf_val *)data)[i], &((const slm_gguf_val *)src->v.arr.data)[i], err);
             if (rc) {
                 dst->v.arr.n = i;
                 slm_gguf_val_free(dst);
@@ -107,10 +144,38 @@ int slm_gguf_val_equal(const slm_gguf_val *a, const slm_gguf_val *b) {
     return !memcmp(a->v.arr.data, b->v.arr.data, (size_t)a->v.arr.n * slm_gguf_scalar_size(a->v.arr.type));
 }
 
+static const char *key_at(const void *ctx, size_t i) { return ((const slm_kvs *)ctx)->items[i].key; }
+
 static slm_kv *find(const slm_kvs *kv, const char *key) {
-    for (size_t i = 0; i < kv->n; i++)
-        if (!strcmp(kv->items[i].key, key)) return &kv->items[i];
-    return NULL;
+    size_t i = slm_strindex_find(&kv->ix, key, key_at, kv);
+    return i == SLM_STRINDEX_NONE ? NULL : &kv->items[i];
+}
+
+int slm_kvs_put_owned(slm_kvs *kv, char *key, slm_gguf_val *v, slm_err *err) {
+    int rc;
+    size_t dup;
+    if (kv->n == kv->cap) {
+        size_t nc = kv->cap ? kv->cap * 2 : 32;
+        void *p = kv->items;
+        if ((rc = slm_realloc(&p, nc * sizeof(slm_kv), err, "metadata list"))) goto fail;
+        kv->items = p;
+        kv->cap = nc;
+    }
+    kv->items[kv->n].key = key; /* visible to the index's comparisons only once n counts it */
+    if ((rc = slm_strindex_add(&kv->ix, key, kv->n, key_at, kv, &dup, err))) goto fail;
+    if (dup != SLM_STRINDEX_NONE) { /* replace in place: the order is first insertion */
+        slm_gguf_val_free(&kv->items[dup].val);
+        kv->items[dup].val = *v;
+        slm_free(key);
+        return SLM_OK;
+    }
+    kv->items[kv->n].val = *v;
+    kv->n++;
+    return SLM_OK;
+fail:
+    slm_free(key);
+    slm_gguf_val_free(v);
+    return rc;
 }
 
 /* Takes ownership of *v (moved in; on failure it is freed). */
@@ -121,23 +186,12 @@ static int put(slm_kvs *kv, const char *key, slm_gguf_val *v, slm_err *err) {
         it->val = *v;
         return SLM_OK;
     }
-    int rc;
-    if (kv->n == kv->cap) {
-        size_t nc = kv->cap ? kv->cap * 2 : 32;
-        void *p = kv->items;
-        if ((rc = slm_realloc(&p, nc * sizeof(slm_kv), err, "metadata list"))) goto fail;
-        kv->items = p;
-        kv->cap = nc;
-    }
     char *k = slm_strdup(key, err);
-    if (!k) { rc = SLM_E_NOMEM; goto fail; }
-    kv->items[kv->n].key = k;
-    kv->items[kv->n].val = *v;
-    kv->n++;
-    return SLM_OK;
-fail:
-    slm_gguf_val_free(v);
-    return rc;
+    if (!k) {
+        slm_gguf_val_free(v);
+        return SLM_E_NOMEM;
+    }
+    return slm_kvs_put_owned(kv, k, v, err);
 }
 
 static int set_scalar(slm_kvs *kv, const char *key, int type, const void *p, slm_err *err) {
@@ -180,23 +234,12 @@ int slm_kvs_set_arr(slm_kvs *kv, const char *key, int elem_type, const void *dat
 
 int slm_kvs_set_arr_str(slm_kvs *kv, const char *key, const char *const *strs, uint64_t n, slm_err *err) {
     slm_gguf_val v;
-    memset(&v, 0, sizeof v);
-    void *data;
-    SLM_TRY(slm_calloc(&data, n ? n : 1, sizeof(slm_gguf_str), err, "string array"));
-    v.type = SLM_GGUF_ARRAY;
-    v.v.arr.type = SLM_GGUF_STRING;
-    v.v.arr.data = data;
-    for (uint64_t i = 0; i < n; i++) {
-        slm_gguf_str src = {strlen(strs[i]), (char *)strs[i]};
-        int rc = copy_str(&((slm_gguf_str *)data)[i], &src, err);
-        if (rc) {
-            v.v.arr.n = i;
-            slm_gguf_val_free(&v);
-            return rc;
-        }
-    }
-    v.v.arr.n = n;
-    return put(kv, key, &v, err);
+    uint64_t *lens;
+    SLM_TRY(slm_calloc((void **)&lens, n ? (size_t)n : 1, sizeof(uint64_t), err, "string lengths"));
+    for (uint64_t i = 0; i < n; i++) lens[i] = strlen(strs[i]);
+    int rc = str_array(&v, n, strs, lens, NULL, err);
+    slm_free(lens);
+    return rc ? rc : put(kv, key, &v, err);
 }
 
 int slm_kvs_set_val(slm_kvs *kv, const char *key, const slm_gguf_val *src, slm_err *err) {
@@ -213,6 +256,14 @@ int slm_kvs_remove(slm_kvs *kv, const char *key) {
     size_t i = (size_t)(it - kv->items);
     memmove(&kv->items[i], &kv->items[i + 1], (kv->n - i - 1) * sizeof(slm_kv));
     kv->n--;
+    /* positions after i moved: re-index (rare; the table keeps its size, so nothing allocates) */
+    slm_strindex_clear(&kv->ix);
+    slm_err e;
+    for (size_t j = 0; j < kv->n; j++) {
+        size_t dup;
+        int rc = slm_strindex_add(&kv->ix, kv->items[j].key, j, key_at, kv, &dup, &e);
+        SLM_ASSERT(rc == SLM_OK && dup == SLM_STRINDEX_NONE);
+    }
     return 1;
 }
 
@@ -301,5 +352,6 @@ void slm_kvs_free(slm_kvs *kv) {
         slm_gguf_val_free(&kv->items[i].val);
     }
     slm_free(kv->items);
+    slm_strindex_free(&kv->ix);
     memset(kv, 0, sizeof(*kv));
 }

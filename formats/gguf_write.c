@@ -19,8 +19,11 @@ void slm_gguf_writer_init(slm_gguf_writer *w) {
 void slm_gguf_writer_free(slm_gguf_writer *w) {
     slm_kvs_free(&w->kv);
     slm_free(w->tensors);
+    slm_strindex_free(&w->tix);
     memset(w, 0, sizeof(*w));
 }
+
+static const char *plan_name_at(const void *ctx, size_t i) { return ((const slm_gguf_writer *)ctx)->tensors[i].name; }
 
 static size_t writer_alignment(const slm_gguf_writer *w) {
     const slm_gguf_val *a = slm_kvs_get(&w->kv, "general.alignment");
@@ -33,8 +36,8 @@ int slm_gguf_writer_add(slm_gguf_writer *w, const char *name, int type, int ndim
     size_t nlen = strlen(name);
     if (nlen >= SLM_MAX_NAME)
         return slm_errf(err, SLM_E_ARG, "tensor name '%s' is %zu bytes (GGUF allows at most %d)", name, nlen, SLM_MAX_NAME - 1);
-    for (size_t i = 0; i < w->n_tensors; i++)
-        if (!strcmp(w->tensors[i].name, name)) return slm_errf(err, SLM_E_ARG, "duplicate tensor name '%s'", name);
+    size_t dup = slm_strindex_find(&w->tix, name, plan_name_at, w);
+    if (dup != SLM_STRINDEX_NONE) return slm_errf(err, SLM_E_ARG, "duplicate tensor name '%s'", name);
     const slm_dtype_traits *tr = slm_dtype_get(type);
     SLM_ASSERT(tr && ndim >= 1 && ndim <= SLM_MAX_DIMS);
     int64_t nelem;
@@ -54,9 +57,11 @@ int slm_gguf_writer_add(slm_gguf_writer *w, const char *name, int type, int ndim
         w->cap = nc;
     }
     w->alignment = writer_alignment(w);
-    slm_gguf_tinfo *t = &w->tensors[w->n_tensors++];
+    slm_gguf_tinfo *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof(*t));
     memcpy(t->name, name, nlen + 1);
+    SLM_TRY(slm_strindex_add(&w->tix, t->name, w->n_tensors, plan_name_at, w, &dup, err));
+    w->n_tensors++;
     t->type = type;
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));

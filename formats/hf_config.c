@@ -4,6 +4,7 @@
 #include "hf_config.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,10 +26,22 @@ static int get_int(const cJSON *root, const char *key, int required, int dflt, i
         *out = dflt;
         return SLM_OK;
     }
-    double d = cJSON_IsNumber(j) ? j->valuedouble : -1;
-    if (!cJSON_IsNumber(j) || d != (double)(long long)d || d < 0 || d > 1e9)
+    int64_t v;
+    if (!cJSON_IsNumber(j) || !slm_f64_to_i64(j->valuedouble, 0, 1000000000, &v))
         return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a non-negative integer", what, key);
-    *out = (int)d;
+    *out = (int)v;
+    return SLM_OK;
+}
+
+/* Optional token id (bos/eos): absent, null or -1 -> -1; else an integer in [0, 2^31). */
+static int get_token_id(const cJSON *j, const char *key, int *out, const char *what, slm_err *err) {
+    int64_t v;
+    *out = -1;
+    if (!j || cJSON_IsNull(j)) return SLM_OK;
+    if (!cJSON_IsNumber(j)) return SLM_OK; /* strings and the like: the tokenizer files decide */
+    if (!slm_f64_to_i64(j->valuedouble, -1, INT32_MAX, &v))
+        return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a token id (an integer in [-1, 2^31))", what, key);
+    *out = (int)v;
     return SLM_OK;
 }
 
@@ -39,7 +52,8 @@ static int get_float(const cJSON *root, const char *key, int required, float dfl
         *out = dflt;
         return SLM_OK;
     }
-    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0)) return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a positive number", what, key);
+    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0) || !(j->valuedouble <= FLT_MAX)) /* (float) of more is undefined */
+        return slm_errf(err, SLM_E_FORMAT, "%s: field \"%s\" must be a positive number", what, key);
     *out = (float)j->valuedouble;
     return SLM_OK;
 }
@@ -83,14 +97,11 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         goto done;
     if (c->n_head <= 0) { rc = slm_errf(err, SLM_E_FORMAT, "%s: num_attention_heads must be positive", what); goto done; }
     if ((rc = get_int(root, "head_dim", 0, c->n_embd / c->n_head, &c->head_dim, what, err))) goto done;
-    int dflt_bos = -1, dflt_eos = -1;
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
     if (cJSON_IsArray(eos)) eos = cJSON_GetArrayItem(eos, 0); /* some configs list several */
-    if (cJSON_IsNumber(eos)) dflt_eos = (int)eos->valuedouble;
-    const cJSON *bos = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
-    if (cJSON_IsNumber(bos)) dflt_bos = (int)bos->valuedouble;
-    c->bos_id = dflt_bos;
-    c->eos_id = dflt_eos;
+    if ((rc = get_token_id(eos, "eos_token_id", &c->eos_id, what, err)) ||
+        (rc = get_token_id(cJSON_GetObjectItemCaseSensitive(root, "bos_token_id"), "bos_token_id", &c->bos_id, what, err)))
+        goto done;
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
     if (tie && !cJSON_IsBool(tie) && !cJSON_IsNull(tie)) { rc = slm_errf(err, SLM_E_FORMAT, "%s: field \"tie_word_embeddings\" must be a boolean", what); goto done; }
     c->tied_embeddings = cJSON_IsTrue(tie);
@@ -106,7 +117,8 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
         if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
         const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "linear") || !cJSON_IsNumber(fa) || !(fa->valuedouble > 0)) {
+        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "linear") || !cJSON_IsNumber(fa) || !(fa->valuedouble > 0) ||
+            !(fa->valuedouble <= FLT_MAX)) {
             rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %s is not supported (only null or linear)", what,
                           cJSON_IsString(ty) ? ty->valuestring : "of unknown type");
             goto done;

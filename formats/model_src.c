@@ -68,11 +68,20 @@ static int check_present(void *ud, slm_role role, int l) {
     return slm_errf(mc->err, SLM_E_FORMAT, "%s: missing tensor '%s'", mc->s->name, want);
 }
 
-/* Sorts into GGUF order and checks nothing required is missing. */
+static const char *src_name_at(const void *ctx, size_t i) { return ((const slm_src *)ctx)->tensors[i].name; }
+
+/* Sorts into GGUF order, indexes the names and checks nothing required is missing. */
 static int finish_tensors(slm_src *s, ranked *r, size_t n, slm_err *err) {
     qsort(r, n, sizeof(*r), cmp_rank);
     for (size_t i = 0; i < n; i++) s->tensors[i] = r[i].t;
     s->n_tensors = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t dup;
+        SLM_TRY(slm_strindex_add(&s->ix, s->tensors[i].name, i, src_name_at, s, &dup, err));
+        if (dup != SLM_STRINDEX_NONE) /* two source names for one GGUF name */
+            return slm_errf(err, SLM_E_FORMAT, "%s: tensors '%s' and '%s' are both '%s'", s->tensors[i].file, s->tensors[dup].src_name,
+                            s->tensors[i].src_name, s->tensors[i].name);
+    }
     missing_check mc = {s, err};
     SLM_TRY(slm_catalog_each(&s->cfg, check_present, &mc));
     for (size_t i = 0; i < n; i++) s->total_bytes += s->tensors[i].nbytes;
@@ -244,15 +253,15 @@ int slm_src_open(slm_src *s, const char *path, slm_err *err) {
 void slm_src_close(slm_src *s) {
     slm_vocab_free(&s->vocab);
     slm_free(s->tensors);
+    slm_strindex_free(&s->ix);
     slm_st_model_close(&s->st);
     slm_gguf_close(&s->gguf);
     memset(s, 0, sizeof(*s));
 }
 
 int slm_src_find(const slm_src *s, const char *name) {
-    for (size_t i = 0; i < s->n_tensors; i++)
-        if (!strcmp(s->tensors[i].name, name)) return (int)i;
-    return -1;
+    size_t i = slm_strindex_find(&s->ix, name, src_name_at, s);
+    return i == SLM_STRINDEX_NONE ? -1 : (int)i;
 }
 
 int64_t slm_src_ncols(const slm_src_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }

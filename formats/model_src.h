@@ -44,6 +44,7 @@ typedef struct slm_src {
     int file_type;               /* GGUF source: general.file_type, else -1 */
     slm_src_tensor *tensors;     /* GGUF order: token_embd, blk.0 ..., output_norm, output */
     size_t n_tensors;
+    slm_strindex ix;             /* GGUF name -> index: O(1) slm_src_find */
     size_t total_bytes;          /* sum of tensor data bytes as stored */
     slm_st_model st;
     slm_gguf gguf;

@@ -5,6 +5,7 @@
  * other real safetensors dtypes are "unsupported", anything else "unknown"), integral
  * non-negative numbers below 2^53, <= 4 dims, element-count overflow, shape x dtype size ==
  * end - begin, offsets tiling the data exactly (no gap, no overlap, nothing after).
+ * Linear time (n log n for the offset sort): duplicate names through a hash index.
  * Must not: print; touch cJSON's valueint (it saturates).
  */
 #include "safetensors.h"
@@ -42,18 +43,42 @@ static int json_u53(const cJSON *j, uint64_t *out) {
     return 1;
 }
 
-static int has_duplicate_keys(const cJSON *obj, const char **dup) {
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (!strcmp(a->string, b->string)) { *dup = a->string; return 1; }
-    return 0;
+static const char *child_name_at(const void *ctx, size_t i) { return ((const cJSON *const *)ctx)[i]->string; }
+
+/* The first key of obj that repeats an earlier one (*dup = its name), in linear time: cJSON
+   keeps both copies of a repeated key. */
+static int find_duplicate_key(const cJSON *obj, const char **dup, slm_err *err) {
+    size_t n = 0;
+    *dup = NULL;
+    for (const cJSON *c = obj->child; c; c = c->next) n++;
+    if (n <= 8) { /* the usual entry object (3 keys): no allocation */
+        for (const cJSON *a = obj->child; a && !*dup; a = a->next)
+            for (const cJSON *b = obj->child; b != a; b = b->next)
+                if (!strcmp(a->string, b->string)) { *dup = a->string; break; }
+        return SLM_OK;
+    }
+    const cJSON **kids;
+    SLM_TRY(slm_calloc((void **)&kids, n, sizeof(*kids), err, "duplicate-key check"));
+    slm_strindex ix = {0};
+    int rc = SLM_OK;
+    size_t i = 0;
+    for (const cJSON *c = obj->child; c && !rc && !*dup; c = c->next, i++) {
+        size_t d;
+        kids[i] = c;
+        rc = slm_strindex_add(&ix, c->string, i, child_name_at, kids, &d, err);
+        if (!rc && d != SLM_STRINDEX_NONE) *dup = c->string;
+    }
+    slm_strindex_free(&ix);
+    slm_free(kids);
+    return rc;
 }
 
 static int parse_entry(const cJSON *j, slm_st_entry *e, slm_err *err) {
     const char *nm = j->string;
     if (!cJSON_IsObject(j)) return slm_errf(err, SLM_E_FORMAT, "tensor '%s': entry is not an object", nm);
     const char *dup;
-    if (has_duplicate_keys(j, &dup)) return slm_errf(err, SLM_E_FORMAT, "tensor '%s': duplicate key '%s'", nm, dup);
+    SLM_TRY(find_duplicate_key(j, &dup, err));
+    if (dup) return slm_errf(err, SLM_E_FORMAT, "tensor '%s': duplicate key '%s'", nm, dup);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(j, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(j, "shape");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(j, "data_offsets");
@@ -131,13 +156,16 @@ static int check_tiling(slm_st_file *f, uint64_t data_size, slm_err *err) {
     return rc;
 }
 
+static const char *entry_name_at(const void *ctx, size_t i) { return ((const slm_st_entry *)ctx)[i].name; }
+
 static int parse_header(slm_st_file *f, const char *json, size_t len, uint64_t data_size, slm_err *err) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return slm_errf(err, SLM_E_FORMAT, "header is not valid JSON");
     int rc = SLM_OK;
     const char *dup;
     if (!cJSON_IsObject(root)) { rc = slm_errf(err, SLM_E_FORMAT, "header is not a JSON object"); goto done; }
-    if (has_duplicate_keys(root, &dup)) { rc = slm_errf(err, SLM_E_FORMAT, "duplicate tensor name '%s'", dup); goto done; }
+    if ((rc = find_duplicate_key(root, &dup, err))) goto done;
+    if (dup) { rc = slm_errf(err, SLM_E_FORMAT, "duplicate tensor name '%s'", dup); goto done; }
     size_t n = 0;
     for (cJSON *j = root->child; j; j = j->next) n += strcmp(j->string, "__metadata__") != 0;
     if ((rc = slm_calloc((void **)&f->entries, n ? n : 1, sizeof(slm_st_entry), err, "safetensors entries"))) goto done;
@@ -149,9 +177,12 @@ static int parse_header(slm_st_file *f, const char *json, size_t len, uint64_t d
             continue;
         }
         slm_st_entry *e = &f->entries[f->n];
+        size_t d;
         if (!(e->name = slm_strdup(j->string, err))) { rc = SLM_E_NOMEM; goto done; }
         f->n++;
         if ((rc = parse_entry(j, e, err))) goto done;
+        if ((rc = slm_strindex_add(&f->ix, e->name, f->n - 1, entry_name_at, f->entries, &d, err))) goto done;
+        if (d != SLM_STRINDEX_NONE) { rc = slm_errf(err, SLM_E_FORMAT, "duplicate tensor name '%s'", e->name); goto done; }
     }
     rc = check_tiling(f, data_size, err);
 done:
@@ -162,6 +193,7 @@ done:
 static void free_entries(slm_st_file *f) {
     for (size_t i = 0; i < f->n; i++) slm_free(f->entries[i].name);
     slm_free(f->entries);
+    slm_strindex_free(&f->ix);
     f->entries = NULL;
     f->n = 0;
 }
@@ -203,9 +235,8 @@ void slm_st_close(slm_st_file *f) {
 }
 
 int slm_st_find(const slm_st_file *f, const char *name) {
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->entries[i].name, name)) return (int)i;
-    return -1;
+    size_t i = slm_strindex_find(&f->ix, name, entry_name_at, f->entries);
+    return i == SLM_STRINDEX_NONE ? -1 : (int)i;
 }
 
 void slm_st_view(const slm_st_file *f, size_t i, slm_tensor *t) {
@@ -228,6 +259,7 @@ void slm_st_writer_free(slm_st_writer *w) {
     for (size_t i = 0; i < w->n; i++) slm_free(w->entries[i].name);
     for (size_t i = 0; i < w->n_meta; i++) { slm_free(w->meta_keys[i]); slm_free(w->meta_vals[i]); }
     slm_free(w->entries);
+    slm_strindex_free(&w->ix);
     slm_free(w->meta_keys);
     slm_free(w->meta_vals);
     memset(w, 0, sizeof(*w));
@@ -246,10 +278,12 @@ int slm_st_writer_meta(slm_st_writer *w, const char *key, const char *val, slm_e
     return SLM_OK;
 }
 
+static const char *writer_name_at(const void *ctx, size_t i) { return ((const slm_st_writer *)ctx)->entries[i].name; }
+
 int slm_st_writer_add(slm_st_writer *w, const char *name, int dtype, int ndim, const int64_t *shape, slm_err *err) {
     SLM_ASSERT(!w->out && slm_st_dtype_name(dtype) && ndim >= 0 && ndim <= SLM_MAX_DIMS);
-    for (size_t i = 0; i < w->n; i++)
-        if (!strcmp(w->entries[i].name, name)) return slm_errf(err, SLM_E_ARG, "duplicate tensor name '%s'", name);
+    if (slm_strindex_find(&w->ix, name, writer_name_at, w) != SLM_STRINDEX_NONE)
+        return slm_errf(err, SLM_E_ARG, "duplicate tensor name '%s'", name);
     int64_t nelem;
     SLM_TRY(slm_shape_nelem(shape, ndim, &nelem, err));
     if (w->n == w->cap) {
@@ -261,7 +295,13 @@ int slm_st_writer_add(slm_st_writer *w, const char *name, int dtype, int ndim, c
     }
     slm_st_entry *e = &w->entries[w->n];
     memset(e, 0, sizeof(*e));
+    size_t dup;
     if (!(e->name = slm_strdup(name, err))) return SLM_E_NOMEM;
+    int rc = slm_strindex_add(&w->ix, e->name, w->n, writer_name_at, w, &dup, err);
+    if (rc) {
+        slm_free(e->name);
+        return rc;
+    }
     e->dtype = dtype;
     e->ndim = ndim;
     memcpy(e->shape, shape, (size_t)ndim * sizeof(int64_t));

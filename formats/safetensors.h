@@ -17,6 +17,7 @@
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/mapfile.h"
+#include "core/strindex.h"
 #include "core/tensor.h"
 
 #define SLM_ST_MAX_HEADER (100u * 1000u * 1000u) /* the reference implementation's cap */
@@ -34,6 +35,7 @@ typedef struct slm_st_file {
     size_t data_start;            /* 8 + header length */
     slm_st_entry *entries;        /* in header order */
     size_t n;
+    slm_strindex ix;              /* name -> entry: O(1) slm_st_find */
 } slm_st_file;
 
 /* Maps and validates a file; errors are prefixed with its path. */
@@ -58,6 +60,8 @@ typedef struct slm_st_model {
     int n_shards;
     slm_st_ref *tensors; /* every tensor, shard order then header order */
     size_t n_tensors;
+    slm_strindex ix;     /* name -> index into tensors */
+    slm_strindex shard_ix; /* shard file name -> shard */
 } slm_st_model;
 
 /* Opens dir/model.safetensors or dir/model.safetensors.index.json and its shards (or, when
@@ -75,6 +79,7 @@ const slm_map *slm_st_model_map(const slm_st_model *m, size_t i); /* the file te
 typedef struct slm_st_writer {
     slm_st_entry *entries;  /* the plan */
     size_t n, cap;
+    slm_strindex ix;        /* names of the plan (duplicates) */
     uint64_t data_size;
     char **meta_keys, **meta_vals; /* __metadata__ (string -> string) */
     size_t n_meta;

@@ -17,6 +17,9 @@ static int join(char *buf, size_t cap, const char *dir, const char *name, slm_er
     return SLM_OK;
 }
 
+static const char *shard_name_at(const void *ctx, size_t i) { return ((const slm_st_model *)ctx)->shard_names[i]; }
+static const char *tensor_name_at(const void *ctx, size_t i) { return ((const slm_st_model *)ctx)->tensors[i].name; }
+
 /* Opens path as the next shard, known as fname. */
 static int add_shard(slm_st_model *m, const char *path, const char *fname, slm_err *err) {
     void *p = m->shards, *q = m->shard_names;
@@ -27,15 +30,21 @@ static int add_shard(slm_st_model *m, const char *path, const char *fname, slm_e
     char *nm = slm_strdup(fname, err);
     if (!nm) return SLM_E_NOMEM;
     int rc = slm_st_open(&m->shards[m->n_shards], path, err);
-    if (rc) { slm_free(nm); return rc; }
-    m->shard_names[m->n_shards++] = nm;
+    size_t dup;
+    m->shard_names[m->n_shards] = nm;
+    if (!rc) rc = slm_strindex_add(&m->shard_ix, nm, (size_t)m->n_shards, shard_name_at, m, &dup, err);
+    if (rc) {
+        if (m->shards[m->n_shards].map.path) slm_st_close(&m->shards[m->n_shards]);
+        slm_free(nm);
+        return rc;
+    }
+    m->n_shards++;
     return SLM_OK;
 }
 
 static int find_shard(const slm_st_model *m, const char *fname) {
-    for (int i = 0; i < m->n_shards; i++)
-        if (!strcmp(m->shard_names[i], fname)) return i;
-    return -1;
+    size_t i = slm_strindex_find(&m->shard_ix, fname, shard_name_at, m);
+    return i == SLM_STRINDEX_NONE ? -1 : (int)i;
 }
 
 static int open_index(slm_st_model *m, const char *dir, const char *ipath, slm_err *err) {
@@ -82,7 +91,7 @@ int slm_st_model_open(slm_st_model *m, const char *dir, slm_err *err) {
     int rc;
     SLM_TRY(join(ipath, sizeof ipath, dir, "model.safetensors.index.json", err));
     SLM_TRY(join(spath, sizeof spath, dir, "model.safetensors", err));
-    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) rc = add_shard(m, dir, dir, err); /* a single file */
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) rc = add_shard(m, dir, dir, err); /* a single file (FIFOs refused there) */
     else if (stat(ipath, &st) == 0) rc = open_index(m, dir, ipath, err);
     else if (stat(spath, &st) == 0) rc = add_shard(m, spath, "model.safetensors", err);
     else rc = slm_errf(err, SLM_E_IO, "%s: no model.safetensors or model.safetensors.index.json", dir);
@@ -93,11 +102,14 @@ int slm_st_model_open(slm_st_model *m, const char *dir, slm_err *err) {
     for (int s = 0; s < m->n_shards; s++) {
         for (size_t i = 0; i < m->shards[s].n; i++) {
             const char *nm = m->shards[s].entries[i].name;
-            if (slm_st_model_find(m, nm) >= 0) {
+            size_t dup;
+            m->tensors[m->n_tensors] = (slm_st_ref){nm, s, (int)i};
+            if ((rc = slm_strindex_add(&m->ix, nm, m->n_tensors, tensor_name_at, m, &dup, err))) goto fail;
+            if (dup != SLM_STRINDEX_NONE) {
                 rc = slm_errf(err, SLM_E_FORMAT, "%s/%s: tensor '%s' also appears in another shard", dir, m->shard_names[s], nm);
                 goto fail;
             }
-            m->tensors[m->n_tensors++] = (slm_st_ref){nm, s, (int)i};
+            m->n_tensors++;
         }
     }
     return SLM_OK;
@@ -114,13 +126,14 @@ void slm_st_model_close(slm_st_model *m) {
     slm_free(m->shards);
     slm_free(m->shard_names);
     slm_free(m->tensors);
+    slm_strindex_free(&m->ix);
+    slm_strindex_free(&m->shard_ix);
     memset(m, 0, sizeof(*m));
 }
 
 int slm_st_model_find(const slm_st_model *m, const char *name) {
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (!strcmp(m->tensors[i].name, name)) return (int)i;
-    return -1;
+    size_t i = slm_strindex_find(&m->ix, name, tensor_name_at, m);
+    return i == SLM_STRINDEX_NONE ? -1 : (int)i;
 }
 
 void slm_st_model_view(const slm_st_model *m, size_t i, slm_tensor *t) {

@@ -21,6 +21,7 @@
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "core/strindex.h"
 
 /* A vocabulary larger than this is not a tokenizer but a corrupt or hostile number. */
 #define MAX_VOCAB (1 << 26)
@@ -91,68 +92,53 @@ static int dup_replace(char **out, const char *s, const char *from, const char *
 
 /* ---- string -> int map (duplicate keys, token lookups) ------------------------------------ */
 
+/* Keys from files: the slots are core/strindex's (SipHash under a random key, so crafted
+   strings cannot all collide); keys and values sit in insertion order. */
 typedef struct smap {
     const char **keys; /* borrowed */
     int32_t *vals;
-    size_t cap; /* power of two */
+    size_t n, cap;
+    slm_strindex ix;
 } smap;
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int smap_init(smap *m, size_t n, slm_err *err) {
-    size_t cap = 16;
-    while (cap < 2 * n + 1) cap *= 2;
-    memset(m, 0, sizeof(*m));
-    SLM_TRY(slm_calloc((void **)&m->keys, cap, sizeof(char *), err, "string map"));
-    int rc = slm_calloc((void **)&m->vals, cap, sizeof(int32_t), err, "string map");
-    if (rc) {
-        slm_free(m->keys);
-        m->keys = NULL;
-        return rc;
-    }
-    m->cap = cap;
-    return SLM_OK;
-}
+static const char *smap_key_at(const void *ctx, size_t i) { return ((const smap *)ctx)->keys[i]; }
 
 static void smap_free(smap *m) {
     slm_free(m->keys);
     slm_free(m->vals);
+    slm_strindex_free(&m->ix);
     memset(m, 0, sizeof(*m));
 }
 
-/* Slot of key: found (1) or the empty slot where it would go (0). The map never fills up:
-   callers insert at most the n given to smap_init. */
-static size_t smap_slot(const smap *m, const char *key, int *found) {
-    size_t i = (size_t)hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strcmp(m->keys[i], key) == 0) {
-            *found = 1;
-            return i;
-        }
-        i = (i + 1) & (m->cap - 1);
+/* Room for n keys: smap_put never allocates (or fails) for the first n. */
+static int smap_init(smap *m, size_t n, slm_err *err) {
+    memset(m, 0, sizeof(*m));
+    int rc = slm_calloc((void **)&m->keys, n ? n : 1, sizeof(char *), err, "string map");
+    if (!rc) rc = slm_calloc((void **)&m->vals, n ? n : 1, sizeof(int32_t), err, "string map");
+    if (!rc) rc = slm_strindex_reserve(&m->ix, n, err);
+    if (rc) {
+        smap_free(m);
+        return rc;
     }
-    *found = 0;
-    return i;
+    m->cap = n;
+    return SLM_OK;
 }
 
 /* Inserts key -> val unless present; returns 1 when it was already there. */
 static int smap_put(smap *m, const char *key, int32_t val) {
-    int found;
-    size_t i = smap_slot(m, key, &found);
-    if (found) return 1;
-    m->keys[i] = key;
-    m->vals[i] = val;
+    size_t dup;
+    SLM_ASSERT(m->n < m->cap);
+    int rc = slm_strindex_add(&m->ix, key, m->n, smap_key_at, m, &dup, NULL);
+    SLM_ASSERT(rc == SLM_OK); /* reserved by smap_init */
+    if (dup != SLM_STRINDEX_NONE) return 1;
+    m->keys[m->n] = key;
+    m->vals[m->n++] = val;
     return 0;
 }
 
 static const int32_t *smap_get(const smap *m, const char *key) {
-    int found;
-    size_t i = smap_slot(m, key, &found);
-    return found ? &m->vals[i] : NULL;
+    size_t i = slm_strindex_find(&m->ix, key, smap_key_at, m);
+    return i == SLM_STRINDEX_NONE ? NULL : &m->vals[i];
 }
 
 /* ---- JSON helpers ---------------------------------------------------------------------- */
@@ -184,22 +170,46 @@ static int join_path(char *out, size_t cap, const char *dir, const char *name, s
     return SLM_OK;
 }
 
-static int is_file(const char *path) {
+/* Something is there: a file, or a FIFO or folder that slm_map_open then refuses by name
+   (treating those as absent would silently pick another tokenizer file). */
+static int exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
-/* Maps dir/name into *m (*present = 1); an absent file is an error only when required. */
+/* Maps dir/name into *m (*present = 1); an absent file is an error only when required.
+   dir NULL: a lone file given from memory, so every other file is absent. */
 static int read_file(const char *dir, const char *name, int required, slm_map *m, int *present, slm_err *err) {
     char path[4096];
-    SLM_TRY(join_path(path, sizeof path, dir, name, err));
     *present = 0;
-    if (!is_file(path)) {
+    if (!dir) {
+        if (required) return slm_errf(err, SLM_E_IO, "%s: %s", name, strerror(ENOENT));
+        return SLM_OK;
+    }
+    SLM_TRY(join_path(path, sizeof path, dir, name, err));
+    if (!exists(path)) {
         if (required) return slm_errf(err, SLM_E_IO, "%s: %s", path, strerror(ENOENT));
         return SLM_OK;
     }
     SLM_TRY(slm_map_open(m, path, err));
     *present = 1;
+    return SLM_OK;
+}
+
+/* Parses the size bytes of file `name` into *out: no repeated keys anywhere. */
+static int json_parse_bytes(const char *name, const char *data, size_t size, cJSON **out, slm_err *err) {
+    *out = NULL;
+    if (size == 0) return slm_errf(err, SLM_E_FORMAT, "%s: empty file", name);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(data, size, &end, 0);
+    size_t off = end ? (size_t)(end - data) : 0;
+    if (!j) return slm_errf(err, SLM_E_FORMAT, "%s: invalid JSON near byte %zu", name, off);
+    int rc = json_check_dups(j, name, err);
+    if (rc) {
+        cJSON_Delete(j);
+        return rc;
+    }
+    *out = j;
     return SLM_OK;
 }
 
@@ -210,22 +220,9 @@ static int json_load(const char *dir, const char *name, cJSON **out, slm_err *er
     *out = NULL;
     SLM_TRY(read_file(dir, name, 0, &m, &present, err));
     if (!present) return SLM_OK;
-    if (m.size == 0) {
-        slm_map_close(&m);
-        return slm_errf(err, SLM_E_FORMAT, "%s: empty file", name);
-    }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts((const char *)m.data, m.size, &end, 0);
-    size_t off = end ? (size_t)(end - (const char *)m.data) : 0;
+    int rc = json_parse_bytes(name, (const char *)m.data, m.size, out, err);
     slm_map_close(&m);
-    if (!j) return slm_errf(err, SLM_E_FORMAT, "%s: invalid JSON near byte %zu", name, off);
-    int rc = json_check_dups(j, name, err);
-    if (rc) {
-        cJSON_Delete(j);
-        return rc;
-    }
-    *out = j;
-    return SLM_OK;
+    return rc;
 }
 
 static const cJSON *jget(const cJSON *obj, const char *key) {
@@ -391,6 +388,7 @@ static int spm_parse_normalizer(pb *b, spm_model *m, slm_err *err) {
 /* message ModelProto { repeated SentencePiece pieces = 1; TrainerSpec trainer_spec = 2;
                         NormalizerSpec normalizer_spec = 3; ... } */
 static int spm_parse(const uint8_t *data, size_t size, spm_model *m, slm_err *err) {
+    if (!size) return slm_errf(err, SLM_E_FORMAT, "tokenizer.model: no pieces"); /* an empty file maps to NULL */
     pb b = {data, data + size, data};
     m->add_dummy_prefix = 1;
     uint64_t field;
@@ -709,14 +707,12 @@ static int spm_apply_added(slm_vocab *v, const char *dir, const cJSON *tcfg, slm
     return SLM_OK;
 }
 
-static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJSON *cfg, slm_err *err) {
-    slm_map m = {0};
-    int present;
+/* tokenizer.model's bytes (size of them at data) -> v; dir (or NULL) holds the other files. */
+static int spm_import_bytes(slm_vocab *v, const uint8_t *data, size_t size, const char *dir, const cJSON *tcfg, const cJSON *cfg,
+                            slm_err *err) {
     spm_model sp;
     memset(&sp, 0, sizeof sp);
-    SLM_TRY(read_file(dir, "tokenizer.model", 1, &m, &present, err));
-    int rc = spm_parse(m.data, m.size, &sp, err);
-    slm_map_close(&m);
+    int rc = spm_parse(data, size, &sp, err);
     int64_t n = 0;
     if (!rc) rc = config_vocab_size(cfg, sp.n, &n, err);
     if (!rc) rc = vocab_alloc(v, (int32_t)n, 1, err);
@@ -743,6 +739,15 @@ static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJ
     v->kind = SLM_VOCAB_SPM;
     snprintf(v->pre, sizeof v->pre, "default");
     return SLM_OK;
+}
+
+static int spm_import(slm_vocab *v, const char *dir, const cJSON *tcfg, const cJSON *cfg, slm_err *err) {
+    slm_map m = {0};
+    int present;
+    SLM_TRY(read_file(dir, "tokenizer.model", 1, &m, &present, err));
+    int rc = spm_import_bytes(v, m.data, m.size, dir, tcfg, cfg, err);
+    slm_map_close(&m);
+    return rc;
 }
 
 /* ---- tokenizer.json (get_vocab_base + get_vocab_base_pre) -------------------------------- */
@@ -1043,7 +1048,7 @@ static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSO
     if (*tok && !cJSON_IsObject(*tok)) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: not an object");
 
     SLM_TRY(join_path(path, sizeof path, dir, "tokenizer.model", err));
-    if (is_file(path)) {
+    if (exists(path)) {
         SLM_TRY(spm_import(v, dir, *tcfg, *cfg, err));
         SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, v->n_tokens, err));
     } else if (*tok) {
@@ -1065,6 +1070,26 @@ int slm_vocab_from_hf_dir(slm_vocab *v, const char *dir, slm_err *err) {
     cJSON_Delete(cfg);
     cJSON_Delete(tcfg);
     cJSON_Delete(tok);
+    if (rc) slm_vocab_free(v);
+    return rc;
+}
+
+int slm_vocab_from_tokenizer_json(slm_vocab *v, const char *json, size_t len, slm_err *err) {
+    cJSON *tok = NULL;
+    vocab_init(v);
+    int rc = json_parse_bytes("tokenizer.json", json, len, &tok, err);
+    if (!rc && !cJSON_IsObject(tok)) rc = slm_errf(err, SLM_E_FORMAT, "tokenizer.json: not an object");
+    if (!rc) rc = bpe_import(v, NULL, tok, NULL, err);
+    if (!rc) rc = special_vocab_load(v, tok, NULL, NULL, -1, err);
+    cJSON_Delete(tok);
+    if (rc) slm_vocab_free(v);
+    return rc;
+}
+
+int slm_vocab_from_tokenizer_model(slm_vocab *v, const uint8_t *data, size_t size, slm_err *err) {
+    vocab_init(v);
+    int rc = spm_import_bytes(v, data, size, NULL, NULL, NULL, err);
+    if (!rc) rc = special_vocab_load(v, NULL, NULL, NULL, v->n_tokens, err);
     if (rc) slm_vocab_free(v);
     return rc;
 }

@@ -26,6 +26,12 @@
  * Errors name the file: "tokenizer.json: model.vocab is not an object". */
 int slm_vocab_from_hf_dir(slm_vocab *v, const char *dir, slm_err *err);
 
+/* The same from the bytes of one tokenizer.json (len bytes) or tokenizer.model (size bytes),
+   as if it were alone in its folder (no config.json, tokenizer_config.json, merges.txt or
+   added_tokens.json): tests and fuzzing. v as above. */
+int slm_vocab_from_tokenizer_json(slm_vocab *v, const char *json, size_t len, slm_err *err);
+int slm_vocab_from_tokenizer_model(slm_vocab *v, const uint8_t *data, size_t size, slm_err *err);
+
 /* Reads tokenizer.ggml.* (model "llama" or "gpt2") from GGUF metadata into v (overwritten). */
 int slm_vocab_from_kvs(slm_vocab *v, const slm_kvs *kv, slm_err *err);
 

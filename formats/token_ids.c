@@ -53,14 +53,12 @@ int slm_ids_read(const char *path, int32_t **ids, int64_t *n_ids, slm_err *err) 
     return rc;
 }
 
-int slm_ids_write(const char *path, const int32_t *ids, int64_t n, slm_err *err) {
-    slm_afile f = {0};
-    SLM_TRY(slm_afile_open(&f, path, err));
+int slm_ids_write(slm_outset *os, const char *path, const int32_t *ids, int64_t n, slm_err *err) {
+    slm_afile *f = NULL;
+    SLM_TRY(slm_outset_open(os, path, &f, err));
     char line[16];
     int rc = SLM_OK;
-    for (int64_t i = 0; !rc && i < n; i++) rc = slm_afile_write(&f, line, (size_t)snprintf(line, sizeof line, "%d\n", ids[i]), err);
-    if (!rc) return slm_afile_commit(&f, err);
-    slm_afile_abort(&f);
+    for (int64_t i = 0; !rc && i < n; i++) rc = slm_afile_write(f, line, (size_t)snprintf(line, sizeof line, "%d\n", ids[i]), err);
     return rc;
 }
 

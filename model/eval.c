@@ -60,6 +60,26 @@ static void fill_window(int32_t *tokens, int32_t *targets, const int32_t *ids, i
     for (int p = first; p < C - 1; p++) targets[p - first] = tokens[p + 1];
 }
 
+/* A loss that is not finite means the model's logits overflowed (huge or broken weights): an
+   error naming the model, never a "PPL nan" result. */
+static int check_finite(const double *nll, int n, int64_t k, int first, const char *name, slm_err *err) {
+    for (int j = 0; j < n; j++)
+        if (!isfinite(nll[j]))
+            return slm_errf(err, SLM_E_DATA, "%s: window %lld, position %d: the logits are not finite (NaN/Inf): its "
+                            "weights overflow float32", name, (long long)k, first + j);
+    return SLM_OK;
+}
+
+/* Finite losses can still be so large that the perplexity overflows: logits far beyond any
+   trained model's. An error, never "PPL inf" with success. */
+static int check_ppl(slm_ppl_result *r, const char *name, slm_err *err) {
+    if (isfinite(r->ppl)) return SLM_OK;
+    int rc = slm_errf(err, SLM_E_DATA, "%s: the perplexity overflows (mean NLL %.3g nats per token): its logits are far "
+                      "beyond any trained model's", name, r->mean_nll);
+    slm_ppl_result_free(r);
+    return rc;
+}
+
 static int check_opts(const slm_model *m, int64_t n_ids, const slm_eval_opts *o, int64_t *n_chunks, slm_err *err) {
     if (o->convention != SLM_PPL_ALL && o->convention != SLM_PPL_SECOND_HALF)
         return slm_errf(err, SLM_E_ARG, "unknown perplexity convention %d", o->convention);
@@ -72,8 +92,8 @@ static int check_opts(const slm_model *m, int64_t n_ids, const slm_eval_opts *o,
     if (o->max_chunks < 0) return slm_errf(err, SLM_E_ARG, "negative window count %lld", (long long)o->max_chunks);
     *n_chunks = n_windows(n_ids, o);
     if (*n_chunks < 1)
-        return slm_errf(err, SLM_E_DATA, "%lld tokens are fewer than one window of %d", (long long)n_ids,
-                        window_stride(o));
+        return slm_errf(err, SLM_E_DATA, "%s: %lld tokens are fewer than one window of %d",
+                        o->text_name ? o->text_name : "the text", (long long)n_ids, window_stride(o));
     if (o->max_chunks && o->max_chunks < *n_chunks) *n_chunks = o->max_chunks;
     return SLM_OK;
 }
@@ -119,42 +139,57 @@ void slm_ppl_result_free(slm_ppl_result *r) {
     r->chunk_nll = r->token_nll = NULL;
 }
 
+int slm_eval_batch(int ctx, int n_vocab) {
+    /* enough windows per call that each weight panel serves >= 1024 tokens (the mapped model
+       dequantizes every panel once per call), logits of a call under ~256 MiB */
+    int b = (1024 + ctx - 1) / ctx;
+    while (b > 1 && (double)b * ctx * n_vocab * sizeof(float) > 256.0 * (1 << 20)) b--;
+    return SLM_MAX(1, SLM_MIN(b, 16));
+}
+
 int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval_opts *o, slm_ppl_result *r,
                  slm_err *err) {
     memset(r, 0, sizeof *r);
     int64_t n_chunks;
     SLM_TRY(check_opts(m, n_ids, o, &n_chunks, err));
     const int C = o->ctx, V = m->cfg.n_vocab, first = first_scored(o), n_score = C - 1 - first;
+    const int B = (int)SLM_MIN((int64_t)m->max_batch, n_chunks); /* windows per forward (bit-identical to one) */
+    const size_t per_logits = (size_t)(C - first) * (size_t)V;
     int32_t *tokens = NULL, *targets = NULL;
     float *logits = NULL;
     double *nll = NULL;
-    int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)C, err, "window tokens");
-    if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)C, err, "window targets");
+    int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)B * (size_t)C, err, "window tokens");
+    if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)B * (size_t)C, err, "window targets");
     /* logits of positions first .. C-1 only: the forward pass writes no others */
-    if (!rc) rc = slm_alloc((void **)&logits, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "window logits");
+    if (!rc) rc = slm_alloc((void **)&logits, sizeof(float) * per_logits * (size_t)B, err, "window logits");
     if (!rc) rc = slm_alloc((void **)&nll, sizeof(double) * (size_t)n_score, err, "token losses");
     if (!rc) rc = slm_calloc((void **)&r->chunk_nll, (size_t)n_chunks, sizeof(double), err, "window losses");
     if (!rc && o->keep_token_nll)
         rc = slm_alloc((void **)&r->token_nll, sizeof(double) * (size_t)n_chunks * (size_t)n_score, err, "token losses");
-    for (int64_t k = 0; !rc && k < n_chunks; k++) {
-        fill_window(tokens, targets, ids, k, o);
-        rc = slm_model_forward(m, tokens, C, 0, first, logits, err);
+    for (int64_t k0 = 0; !rc && k0 < n_chunks; k0 += B) {
+        const int nb = (int)SLM_MIN((int64_t)B, n_chunks - k0);
+        for (int b = 0; b < nb; b++) fill_window(tokens + (size_t)b * C, targets + (size_t)b * C, ids, k0 + b, o);
+        rc = slm_model_forward_batch(m, tokens, nb, C, 0, first, logits, err);
         if (rc) {
-            slm_err_prefix(err, "window %lld", (long long)k);
+            slm_err_prefix(err, "window %lld", (long long)k0);
             break;
         }
-        slm_crossentropy_forward(nll, logits, targets, n_score, V);
-        if (r->token_nll) memcpy(r->token_nll + k * n_score, nll, sizeof(double) * (size_t)n_score);
-        double sum = 0.0;
-        for (int j = 0; j < n_score; j++) {
-            sum += nll[j];
-            r->nll2_sum += nll[j] * nll[j];
+        for (int b = 0; b < nb && !rc; b++) {
+            const int64_t k = k0 + b;
+            slm_crossentropy_forward(nll, logits + (size_t)b * per_logits, targets + (size_t)b * C, n_score, V);
+            if ((rc = check_finite(nll, n_score, k, first, o->model_name ? o->model_name : "the model", err))) break;
+            if (r->token_nll) memcpy(r->token_nll + k * n_score, nll, sizeof(double) * (size_t)n_score);
+            double sum = 0.0;
+            for (int j = 0; j < n_score; j++) {
+                sum += nll[j];
+                r->nll2_sum += nll[j] * nll[j];
+            }
+            r->chunk_nll[k] = sum;
+            r->nll_sum += sum;
+            r->scored += n_score;
+            r->n_chunks = k + 1;
+            if (o->progress) o->progress(o->progress_ud, k + 1, n_chunks);
         }
-        r->chunk_nll[k] = sum;
-        r->nll_sum += sum;
-        r->scored += n_score;
-        r->n_chunks = k + 1;
-        if (o->progress) o->progress(o->progress_ud, k + 1, n_chunks);
     }
     slm_free(tokens);
     slm_free(targets);
@@ -165,7 +200,7 @@ int slm_eval_ppl(slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval
         return rc;
     }
     ppl_finish(r);
-    return SLM_OK;
+    return check_ppl(r, o->model_name ? o->model_name : "the model", err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -211,6 +246,34 @@ static void kl_finish(slm_kl_result *r, const kl_sums *s, double *kld_vals) {
     r->kld_max = kld_vals[n - 1];
 }
 
+/* One window's statistics into the sums, in token order. */
+static void kl_window(slm_kl_result *r, kl_sums *s, double *kld_vals, const double *kld, const double *nll_ref,
+                      const double *nll, const double *dp, const uint8_t *same, int64_t k, int n_score) {
+    double sum = 0.0, sum_ref = 0.0;
+    for (int j = 0; j < n_score; j++) {
+        sum += nll[j];
+        sum_ref += nll_ref[j];
+        r->model.nll2_sum += nll[j] * nll[j];
+        r->ref.nll2_sum += nll_ref[j] * nll_ref[j];
+        s->nll_nll_ref += nll[j] * nll_ref[j];
+        s->kld += kld[j];
+        s->kld2 += kld[j] * kld[j];
+        s->dp += dp[j];
+        s->dp2 += dp[j] * dp[j];
+        s->dp4 += dp[j] * dp[j] * dp[j] * dp[j];
+        s->max_dp = fmax(s->max_dp, fabs(dp[j]));
+        s->same_top += same[j];
+        kld_vals[k * n_score + j] = kld[j];
+        if (r->model.token_nll) r->model.token_nll[k * n_score + j] = nll[j];
+    }
+    r->model.chunk_nll[k] = sum;
+    r->ref.chunk_nll[k] = sum_ref;
+    r->model.nll_sum += sum;
+    r->ref.nll_sum += sum_ref;
+    r->model.scored = r->ref.scored += n_score;
+    r->model.n_chunks = r->ref.n_chunks = k + 1;
+}
+
 int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids, const slm_eval_opts *o,
                 slm_kl_result *r, slm_err *err) {
     memset(r, 0, sizeof *r);
@@ -222,15 +285,17 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
     SLM_TRY(check_opts(m, n_ids, o, &n_chunks, err));
     const int C = o->ctx, V = m->cfg.n_vocab, first = first_scored(o), n_score = C - 1 - first;
     const size_t n_total = (size_t)n_chunks * (size_t)n_score;
+    const int B = (int)SLM_MIN(SLM_MIN((int64_t)m->max_batch, (int64_t)ref->max_batch), n_chunks);
+    const size_t per_logits = (size_t)(C - first) * (size_t)V;
     int32_t *tokens = NULL, *targets = NULL;
     float *lr = NULL, *lm = NULL;
     double *tok = NULL, *kld_vals = NULL; /* tok: kld, nll_ref, nll, dp (4 x C) */
     uint8_t *same = NULL;
     kl_sums s = {0};
-    int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)C, err, "window tokens");
-    if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)C, err, "window targets");
-    if (!rc) rc = slm_alloc((void **)&lr, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "reference logits");
-    if (!rc) rc = slm_alloc((void **)&lm, sizeof(float) * (size_t)(C - first) * (size_t)V, err, "window logits");
+    int rc = slm_alloc((void **)&tokens, sizeof(int32_t) * (size_t)B * (size_t)C, err, "window tokens");
+    if (!rc) rc = slm_alloc((void **)&targets, sizeof(int32_t) * (size_t)B * (size_t)C, err, "window targets");
+    if (!rc) rc = slm_alloc((void **)&lr, sizeof(float) * per_logits * (size_t)B, err, "reference logits");
+    if (!rc) rc = slm_alloc((void **)&lm, sizeof(float) * per_logits * (size_t)B, err, "window logits");
     if (!rc) rc = slm_alloc((void **)&tok, sizeof(double) * 4 * (size_t)C, err, "token statistics");
     if (!rc) rc = slm_alloc((void **)&same, (size_t)C, err, "token statistics");
     if (!rc) rc = slm_alloc((void **)&kld_vals, sizeof(double) * n_total, err, "KL values");
@@ -239,41 +304,29 @@ int slm_eval_kl(slm_model *ref, slm_model *m, const int32_t *ids, int64_t n_ids,
     if (!rc && o->keep_token_nll)
         rc = slm_alloc((void **)&r->model.token_nll, sizeof(double) * n_total, err, "token losses");
     double *kld = tok, *nll_ref = tok + C, *nll = tok + 2 * C, *dp = tok + 3 * C;
-    for (int64_t k = 0; !rc && k < n_chunks; k++) {
-        fill_window(tokens, targets, ids, k, o);
-        rc = slm_model_forward(ref, tokens, C, 0, first, lr, err);
-        if (!rc) rc = slm_model_forward(m, tokens, C, 0, first, lm, err);
+    for (int64_t k0 = 0; !rc && k0 < n_chunks; k0 += B) {
+        const int nb = (int)SLM_MIN((int64_t)B, n_chunks - k0);
+        for (int b = 0; b < nb; b++) fill_window(tokens + (size_t)b * C, targets + (size_t)b * C, ids, k0 + b, o);
+        rc = slm_model_forward_batch(ref, tokens, nb, C, 0, first, lr, err);
+        if (!rc) rc = slm_model_forward_batch(m, tokens, nb, C, 0, first, lm, err);
         if (rc) {
-            slm_err_prefix(err, "window %lld", (long long)k);
+            slm_err_prefix(err, "window %lld", (long long)k0);
             break;
         }
-        slm_kldiv_forward(kld, nll_ref, nll, dp, same, lr, lm, targets, n_score, V);
-        double sum = 0.0, sum_ref = 0.0;
-        for (int j = 0; j < n_score; j++) {
-            sum += nll[j];
-            sum_ref += nll_ref[j];
-            r->model.nll2_sum += nll[j] * nll[j];
-            r->ref.nll2_sum += nll_ref[j] * nll_ref[j];
-            s.nll_nll_ref += nll[j] * nll_ref[j];
-            s.kld += kld[j];
-            s.kld2 += kld[j] * kld[j];
-            s.dp += dp[j];
-            s.dp2 += dp[j] * dp[j];
-            s.dp4 += dp[j] * dp[j] * dp[j] * dp[j];
-            s.max_dp = fmax(s.max_dp, fabs(dp[j]));
-            s.same_top += same[j];
-            kld_vals[k * n_score + j] = kld[j];
-            if (r->model.token_nll) r->model.token_nll[k * n_score + j] = nll[j];
+        for (int b = 0; b < nb && !rc; b++) {
+            const int64_t k = k0 + b;
+            slm_kldiv_forward(kld, nll_ref, nll, dp, same, lr + (size_t)b * per_logits, lm + (size_t)b * per_logits,
+                              targets + (size_t)b * C, n_score, V);
+            if ((rc = check_finite(nll_ref, n_score, k, first, o->ref_name ? o->ref_name : "the reference", err)) ||
+                (rc = check_finite(nll, n_score, k, first, o->model_name ? o->model_name : "the model", err)))
+                break;
+            kl_window(r, &s, kld_vals, kld, nll_ref, nll, dp, same, k, n_score);
+            if (o->progress) o->progress(o->progress_ud, k + 1, n_chunks);
         }
-        r->model.chunk_nll[k] = sum;
-        r->ref.chunk_nll[k] = sum_ref;
-        r->model.nll_sum += sum;
-        r->ref.nll_sum += sum_ref;
-        r->model.scored = r->ref.scored += n_score;
-        r->model.n_chunks = r->ref.n_chunks = k + 1;
-        if (o->progress) o->progress(o->progress_ud, k + 1, n_chunks);
     }
     if (!rc) kl_finish(r, &s, kld_vals);
+    if (!rc && !isfinite(r->ref.ppl)) rc = check_ppl(&r->ref, o->ref_name ? o->ref_name : "the reference", err);
+    if (!rc && !isfinite(r->model.ppl)) rc = check_ppl(&r->model, o->model_name ? o->model_name : "the model", err);
     slm_free(tokens);
     slm_free(targets);
     slm_free(lr);

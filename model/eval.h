@@ -47,7 +47,14 @@ typedef struct slm_eval_opts {
     int keep_token_nll;            /* fill slm_ppl_result.token_nll */
     slm_eval_progress_fn progress; /* or NULL */
     void *progress_ud;
+    /* names for messages (file paths), NULL: "the model", "the reference", "the text" */
+    const char *model_name, *ref_name, *text_name;
 } slm_eval_opts;
+
+/* Windows to evaluate per forward call for a context of ctx tokens (build the model(s) with
+   this max_batch): each call then serves >= 1024 tokens per weight panel, logits < 256 MiB.
+   slm_eval_ppl/kl use min(max_batch of the models, this many); the numbers do not depend on it. */
+int slm_eval_batch(int ctx, int n_vocab);
 
 /* Ids scored per window; the window position of the first scored id (scored ids are positions
    first .. ctx-1, each predicted from the position before it); the index in the id stream of

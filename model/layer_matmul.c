@@ -4,6 +4,10 @@
  */
 #include "model/layer_simd.h"
 
+#include "core/dtype.h"
+#include "core/thread.h"
+#include "quantize/qtypes.h"
+
 /* ---------------------------------------------------------------------------------------------
  * matmul: out (T,OC) = inp (T,C) @ W^T + bias, W panel-packed */
 
@@ -115,4 +119,92 @@ void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *w
 void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
                             int OC) {
     matmul_forward_impl(out, ld_out, inp, wp, bias, T, C, OC, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * stored (typed) weights: one panel dequantized and packed per step, in the thread's scratch */
+
+size_t slm_matmul_scratch_floats(int64_t C) { return (size_t)2 * SLM_PANEL * (size_t)C; }
+
+/* rows (16, C) row-major -> panel (C, 16); returns 1 if any value is NaN or Inf. */
+static int pack_panel_ref(float *restrict panel, const float *restrict rows, int C) {
+    int bad = 0;
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < SLM_PANEL; r++) {
+            float v = rows[(size_t)r * C + c];
+            bad |= !isfinite(v);
+            panel[(size_t)c * SLM_PANEL + r] = v;
+        }
+    return bad;
+}
+
+#if SLM_HAVE_AVX2_KERNELS
+/* The same with 8x8 transposes; v - v is 0 for finite v and NaN otherwise, so OR-ing the
+   differences flags any NaN/Inf without a branch. */
+static AVX2 int pack_panel_avx2(float *restrict panel, const float *restrict rows, int C) {
+    __m256 diff = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int h = 0; h < 2; h++) { /* rows 0..7, then 8..15 */
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) {
+                r[j] = _mm256_loadu_ps(rows + (size_t)(8 * h + j) * C + c);
+                diff = _mm256_or_ps(diff, _mm256_sub_ps(r[j], r[j]));
+            }
+            __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *o = panel + (size_t)c * SLM_PANEL + 8 * h; /* column c+j of rows 8h..8h+7 */
+            _mm256_storeu_ps(o + 0 * SLM_PANEL, _mm256_permute2f128_ps(s0, s4, 0x20));
+            _mm256_storeu_ps(o + 1 * SLM_PANEL, _mm256_permute2f128_ps(s1, s5, 0x20));
+            _mm256_storeu_ps(o + 2 * SLM_PANEL, _mm256_permute2f128_ps(s2, s6, 0x20));
+            _mm256_storeu_ps(o + 3 * SLM_PANEL, _mm256_permute2f128_ps(s3, s7, 0x20));
+            _mm256_storeu_ps(o + 4 * SLM_PANEL, _mm256_permute2f128_ps(s0, s4, 0x31));
+            _mm256_storeu_ps(o + 5 * SLM_PANEL, _mm256_permute2f128_ps(s1, s5, 0x31));
+            _mm256_storeu_ps(o + 6 * SLM_PANEL, _mm256_permute2f128_ps(s2, s6, 0x31));
+            _mm256_storeu_ps(o + 7 * SLM_PANEL, _mm256_permute2f128_ps(s3, s7, 0x31));
+        }
+    int bad = !_mm256_testz_ps(diff, diff) || _mm256_movemask_ps(_mm256_cmp_ps(diff, diff, _CMP_UNORD_Q));
+    for (; c < C; c++)
+        for (int r = 0; r < SLM_PANEL; r++) {
+            float v = rows[(size_t)r * C + c];
+            bad |= !isfinite(v);
+            panel[(size_t)c * SLM_PANEL + r] = v;
+        }
+    return bad;
+}
+#endif
+
+void slm_matmul_forward_typed(float *out, int ld_out, const float *inp, const slm_wmat *w, const float *bias, int T, int C,
+                              int OC, float *scratch, int n_scratch, uint8_t *bad) {
+    const slm_dtype_traits *tr = slm_dtype_get(w->dtype);
+    const int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL, simd = slm_layers_simd();
+    const size_t per_thread = slm_matmul_scratch_floats(C);
+    (void)simd;
+#pragma omp parallel for schedule(static) num_threads(n_scratch)
+    for (int p = 0; p < n_panels; p++) {
+        float *rows = scratch + (size_t)slm_thread_id() * per_thread, *panel = rows + (size_t)SLM_PANEL * C;
+        const int o0 = p * SLM_PANEL, n_valid = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
+        for (int r = 0; r < n_valid; r++) tr->to_float(w->data + (size_t)(o0 + r) * w->row_bytes, rows + (size_t)r * C, C);
+        if (n_valid < SLM_PANEL) memset(rows + (size_t)n_valid * C, 0, sizeof(float) * (size_t)(SLM_PANEL - n_valid) * C);
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd) {
+            bad[p] = (uint8_t)pack_panel_avx2(panel, rows, C);
+            matmul_panel_avx2(out, ld_out, inp, panel, bias, T, C, o0, n_valid);
+            continue;
+        }
+#endif
+        bad[p] = (uint8_t)pack_panel_ref(panel, rows, C);
+        matmul_panel_ref(out, ld_out, inp, panel, bias, T, C, o0, n_valid);
+    }
+}
+
+void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wmat *w, int T, int C) {
+    const slm_dtype_traits *tr = slm_dtype_get(w->dtype);
+    for (int t = 0; t < T; t++) tr->to_float(w->data + (size_t)tokens[t] * w->row_bytes, out + (size_t)t * C, C);
 }

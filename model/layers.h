@@ -61,6 +61,28 @@ void slm_matmul_forward(float *out, int ld_out, const float *inp, const float *w
 void slm_matmul_forward_ref(float *out, int ld_out, const float *inp, const float *wp, const float *bias, int T, int C,
                             int OC);
 
+/* A weight matrix (OC, C) as stored: OC rows of C values in dtype (any type the codec can
+   read), row r at data + r * row_bytes; borrowed (a mapped file) or owned by the model. */
+typedef struct slm_wmat {
+    int dtype;
+    const uint8_t *data;
+    size_t row_bytes;
+    int64_t rows, cols;
+    const char *file; /* where it was read from (messages); borrowed like data */
+} slm_wmat;
+
+/* out (T,OC) = inp (T,C) @ W^T (+ bias) with W stored as w: each panel of 16 rows is
+   dequantized (ggml's to_float) into the calling thread's scratch, packed, and multiplied by
+   the panel kernel above, so the result equals slm_matmul_forward on the dequantized matrix
+   bit for bit (same canonical order). scratch: n_scratch buffers of slm_matmul_scratch_floats(C)
+   floats, one per thread (the loop runs on at most n_scratch threads). bad (OC/16 + 1 bytes,
+   zeroed by the caller): set for panels with a NaN/Inf weight. */
+size_t slm_matmul_scratch_floats(int64_t C);
+void slm_matmul_forward_typed(float *out, int ld_out, const float *inp, const slm_wmat *w, const float *bias, int T, int C,
+                              int OC, float *scratch, int n_scratch, uint8_t *bad);
+/* out (T,C) = rows tokens[t] of the stored matrix w (V, C), dequantized: the embedding lookup. */
+void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wmat *w, int T, int C);
+
 /* Rotates n_heads heads of D values in place, for tokens at positions pos0 .. pos0+T-1.
    x: (T, ld) with the heads at x[t*ld + h*D ...]. cs: (positions, D/2) pairs (cos, sin) of
    angle pos * theta^(-2i/D) / scale. neox = 0: pairs (x[2i], x[2i+1]) (llama.cpp ROPE_NORM,

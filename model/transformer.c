@@ -17,6 +17,9 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "core/thread.h"
+#include "quantize/qtypes.h"
+#include "quantize/quants.h"
 #include "model/catalog.h"
 #include "model/ggml_numerics.h"
 #include "model/layers.h"
@@ -84,9 +87,17 @@ static int add_mul(size_t *acc, size_t a, size_t b) {
     return slm_mul_ok(a, b, &ab) && slm_add_ok(*acc, ab, acc);
 }
 
-/* Floats of parameter tensor p at layer l (per-layer tensors) or in all (global ones, l < 0). */
-static size_t param_floats(const slm_model_config *c, int p, int l) {
+static int is_matrix_param(int p) {
+    return p == SLM_P_WTE || p == SLM_P_WQ || p == SLM_P_WK || p == SLM_P_WV || p == SLM_P_WO || p == SLM_P_WGATE ||
+           p == SLM_P_WUP || p == SLM_P_WDOWN || p == SLM_P_WCLS;
+}
+
+/* Floats of parameter tensor p at layer l (per-layer tensors) or in all (global ones, l < 0);
+   a mapped model keeps only vectors here (matrices stay as stored). */
+static size_t param_floats(const slm_model *m, int p, int l) {
+    const slm_model_config *c = &m->cfg;
     const int64_t C = c->n_embd;
+    if (m->mapped && is_matrix_param(p)) return 0;
     if (l < 0) {
         if (p == SLM_P_WTE) return slm_panel_floats(c->n_vocab, C);
         if (p == SLM_P_LNFW) return (size_t)C;
@@ -114,10 +125,10 @@ static int fill_in_parameter_sizes(slm_model *m) {
     const slm_model_config *c = &m->cfg;
     int ok = 1;
     for (int p = 0; p < SLM_NUM_PARAMETER_TENSORS; p++) {
-        size_t total = param_floats(c, p, -1);
+        size_t total = param_floats(m, p, -1);
         for (int l = 0; l < c->n_layer; l++) {
             m->param_off[(size_t)p * c->n_layer + l] = total;
-            ok &= slm_add_ok(total, param_floats(c, p, l), &total);
+            ok &= slm_add_ok(total, param_floats(m, p, l), &total);
         }
         m->param_sizes[p] = total;
     }
@@ -140,7 +151,7 @@ static void point_parameters(slm_model *m) {
 
 /* Layer l's part of parameter tensor p (NULL when the layer has none). */
 static float *layer_param(const slm_model *m, float *base, int p, int l) {
-    if (!base || !param_floats(&m->cfg, p, l)) return NULL;
+    if (!base || !param_floats(m, p, l)) return NULL;
     return base + m->param_off[(size_t)p * m->cfg.n_layer + l];
 }
 
@@ -220,44 +231,52 @@ static int sum_sizes(const size_t *sizes, int n, size_t *total) {
  * weights: where each catalogue tensor lives in the flat buffer */
 
 typedef struct weight_slot {
-    float *base;   /* packed matrix (or vector) of this layer */
+    float *base;   /* packed matrix (or vector) of this layer; NULL for matrices of a mapped model */
     int64_t nrows, ncols;
     int packed;    /* panel layout (matrices) or plain (vectors) */
     int matrix;    /* index into act_type, or -1 for vectors */
+    int wm;        /* index into wmats (matrices), or -1 */
 } weight_slot;
+
+/* wmats / act_type index of the classifier; the token embedding's wmats entry is the next */
+static int cls_index(const slm_model_config *c) { return c->n_layer * SLM_LAYER_MATRICES; }
 
 /* Where the tensor of `role` at layer l lives; 0 when this model has no such tensor. */
 static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
     const slm_model_config *c = &m->cfg;
     const slm_model_params *p = &m->params;
-    const int cls = c->n_layer * SLM_LAYER_MATRICES;
+    const int cls = cls_index(c);
     memset(s, 0, sizeof *s);
     if (!slm_catalog_present(c, role, l)) return 0;
     switch (role) {
-    case SLM_ROLE_TOKEN_EMBD: *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1}; return 1;
-    case SLM_ROLE_OUTPUT_NORM: *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1}; return 1;
-    case SLM_ROLE_OUTPUT: *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls}; return 1;
+    case SLM_ROLE_TOKEN_EMBD: *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1, cls + 1}; return 1;
+    case SLM_ROLE_OUTPUT_NORM: *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1, -1}; return 1;
+    case SLM_ROLE_OUTPUT: *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls, cls}; return 1;
     }
     const layer_dims d = dims_of(c, l);
     const int64_t C = c->n_embd;
     const int mat = l * SLM_LAYER_MATRICES;
     float *bqkv = layer_param(m, p->bqkv, SLM_P_BQKV, l);
     switch (role) {
-    case SLM_ROLE_ATTN_NORM: *s = (weight_slot){layer_param(m, p->ln1w, SLM_P_LN1W, l), 1, C, 0, -1}; break;
-    case SLM_ROLE_ATTN_Q: *s = (weight_slot){layer_param(m, p->wq, SLM_P_WQ, l), d.HD, C, 1, mat + SLM_M_Q}; break;
-    case SLM_ROLE_ATTN_K: *s = (weight_slot){layer_param(m, p->wk, SLM_P_WK, l), d.KD, C, 1, mat + SLM_M_K}; break;
-    case SLM_ROLE_ATTN_V: *s = (weight_slot){layer_param(m, p->wv, SLM_P_WV, l), d.KD, C, 1, mat + SLM_M_V}; break;
-    case SLM_ROLE_ATTN_Q_BIAS: *s = (weight_slot){bqkv, 1, d.HD, 0, -1}; break;
-    case SLM_ROLE_ATTN_K_BIAS: *s = (weight_slot){bqkv + d.HD, 1, d.KD, 0, -1}; break;
-    case SLM_ROLE_ATTN_V_BIAS: *s = (weight_slot){bqkv + d.HD + d.KD, 1, d.KD, 0, -1}; break;
-    case SLM_ROLE_ATTN_OUT: *s = (weight_slot){layer_param(m, p->wo, SLM_P_WO, l), C, d.HD, 1, mat + SLM_M_O}; break;
-    case SLM_ROLE_FFN_NORM: *s = (weight_slot){layer_param(m, p->ln2w, SLM_P_LN2W, l), 1, C, 0, -1}; break;
-    case SLM_ROLE_FFN_GATE: *s = (weight_slot){layer_param(m, p->wgate, SLM_P_WGATE, l), d.F, C, 1, mat + SLM_M_GATE}; break;
-    case SLM_ROLE_FFN_UP: *s = (weight_slot){layer_param(m, p->wup, SLM_P_WUP, l), d.F, C, 1, mat + SLM_M_UP}; break;
-    case SLM_ROLE_FFN_DOWN: *s = (weight_slot){layer_param(m, p->wdown, SLM_P_WDOWN, l), C, d.F, 1, mat + SLM_M_DOWN}; break;
+    case SLM_ROLE_ATTN_NORM: *s = (weight_slot){layer_param(m, p->ln1w, SLM_P_LN1W, l), 1, C, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_Q: *s = (weight_slot){layer_param(m, p->wq, SLM_P_WQ, l), d.HD, C, 1, mat + SLM_M_Q, mat + SLM_M_Q}; break;
+    case SLM_ROLE_ATTN_K: *s = (weight_slot){layer_param(m, p->wk, SLM_P_WK, l), d.KD, C, 1, mat + SLM_M_K, mat + SLM_M_K}; break;
+    case SLM_ROLE_ATTN_V: *s = (weight_slot){layer_param(m, p->wv, SLM_P_WV, l), d.KD, C, 1, mat + SLM_M_V, mat + SLM_M_V}; break;
+    case SLM_ROLE_ATTN_Q_BIAS: *s = (weight_slot){bqkv, 1, d.HD, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_K_BIAS: *s = (weight_slot){bqkv + d.HD, 1, d.KD, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_V_BIAS: *s = (weight_slot){bqkv + d.HD + d.KD, 1, d.KD, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_OUT: *s = (weight_slot){layer_param(m, p->wo, SLM_P_WO, l), C, d.HD, 1, mat + SLM_M_O, mat + SLM_M_O}; break;
+    case SLM_ROLE_FFN_NORM: *s = (weight_slot){layer_param(m, p->ln2w, SLM_P_LN2W, l), 1, C, 0, -1, -1}; break;
+    case SLM_ROLE_FFN_GATE:
+        *s = (weight_slot){layer_param(m, p->wgate, SLM_P_WGATE, l), d.F, C, 1, mat + SLM_M_GATE, mat + SLM_M_GATE};
+        break;
+    case SLM_ROLE_FFN_UP: *s = (weight_slot){layer_param(m, p->wup, SLM_P_WUP, l), d.F, C, 1, mat + SLM_M_UP, mat + SLM_M_UP}; break;
+    case SLM_ROLE_FFN_DOWN:
+        *s = (weight_slot){layer_param(m, p->wdown, SLM_P_WDOWN, l), C, d.F, 1, mat + SLM_M_DOWN, mat + SLM_M_DOWN};
+        break;
     default: return 0;
     }
-    return s->base != NULL;
+    return s->base != NULL || (m->mapped && s->wm >= 0);
 }
 
 /* The source's tensor with this name, checked to have the shape the model expects. */
@@ -281,6 +300,39 @@ typedef struct load_ctx {
     slm_err *err;
 } load_ctx;
 
+/* A mapped model's matrix: the stored rows in place when the source has them contiguous and
+   suitably aligned, else an owned copy in the stored type (permuted llama q/k of HF folders,
+   blocks at odd offsets). Finiteness is checked when each panel is dequantized (forward). */
+static int load_typed(slm_model *m, const slm_tensor_src *src, size_t idx, const slm_tensor_info *ti, const weight_slot *s,
+                      slm_err *err) {
+    const slm_dtype_traits *tr = slm_dtype_get(ti->dtype);
+    if (!tr || !tr->to_float)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", ti->file, ti->name,
+                        slm_dtype_name(ti->dtype));
+    const size_t row_bytes = slm_dtype_row_size(ti->dtype, s->ncols);
+    size_t total;
+    if (!row_bytes || !slm_mul_ok(row_bytes, (size_t)s->nrows, &total))
+        return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%s': rows of %lld %s values", ti->file, ti->name, (long long)s->ncols,
+                        tr->name);
+    slm_wmat *w = &m->wmats[s->wm];
+    *w = (slm_wmat){ti->dtype, NULL, row_bytes, s->nrows, s->ncols, ti->file};
+    const void *rows = src->read_raw(src->ud, idx, 0, 0, NULL, err); /* probe: contiguous? (0 rows, no copy) */
+    uint8_t *own = NULL;
+    if (rows && !(tr->is_quantized && ((uintptr_t)rows & 1))) rows = src->read_raw(src->ud, idx, 0, s->nrows, NULL, err);
+    else rows = NULL;
+    if (!rows) {
+        SLM_TRY(slm_alloc((void **)&own, total, err, "weight copy"));
+        if (!src->read_raw(src->ud, idx, 0, s->nrows, own, err)) {
+            slm_free(own);
+            return err->code ? err->code : SLM_E_IO;
+        }
+        m->owned[s->wm] = own;
+        rows = own;
+    }
+    w->data = rows;
+    return SLM_OK;
+}
+
 /* Rows per read: one panel, so a matrix never needs more than 16 rows of f32 scratch. Each
    tensor is read once, in row order, and its pages are released after. */
 static int load_role(void *ud, slm_role role, int l) {
@@ -294,13 +346,14 @@ static int load_role(void *ud, slm_role role, int l) {
     slm_tensor_info ti;
     SLM_TRY(find_tensor(x->src, name, s.nrows, s.ncols, &idx, &ti, x->err));
     if (s.matrix >= 0) m->act_type[s.matrix] = (int8_t)slm_act_type_of(ti.dtype);
+    if (m->mapped && s.wm >= 0) return load_typed(m, x->src, idx, &ti, &s, x->err);
     for (int64_t r0 = 0; r0 < s.nrows; r0 += SLM_PANEL) {
         int64_t n = SLM_MIN(s.nrows - r0, (int64_t)SLM_PANEL);
         if (x->src->read_f32(x->src->ud, idx, r0, n, x->scratch, x->err)) return slm_err_prefix(x->err, "%s", ti.file);
         int64_t bad = slm_first_nonfinite(x->scratch, n * s.ncols);
         if (bad >= 0)
-            return slm_errf(x->err, SLM_E_DATA, "tensor '%s': non-finite value %g at row %lld, column %lld", name,
-                            (double)x->scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
+            return slm_errf(x->err, SLM_E_DATA, "%s: tensor '%s': non-finite value %g at row %lld, column %lld", ti.file,
+                            ti.src_name, (double)x->scratch[bad], (long long)(r0 + bad / s.ncols), (long long)(bad % s.ncols));
         if (s.packed) slm_panel_pack_rows(s.base, x->scratch, r0, n, s.ncols);
         else memcpy(s.base, x->scratch, sizeof(float) * (size_t)s.ncols);
     }
@@ -353,6 +406,21 @@ static int kv_sizes(slm_model *m, size_t *kv_cache, size_t *rope, size_t *scratc
     return ok;
 }
 
+/* The stored-matrix table, the owned copies' table, the per-thread panel scratch. */
+static int alloc_mapped(slm_model *m, slm_err *err) {
+    const slm_model_config *c = &m->cfg;
+    const size_t n = (size_t)cls_index(c) + 2;
+    int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
+    int64_t widest_out = SLM_MAX(widest, (int64_t)c->n_vocab);
+    m->n_panel_threads = slm_threads_get();
+    size_t per = slm_matmul_scratch_floats(widest), total;
+    if (!slm_mul_ok(per, (size_t)m->n_panel_threads, &total)) return slm_errf(err, SLM_E_NOMEM, "panel scratch: size overflows");
+    SLM_TRY(slm_calloc((void **)&m->wmats, n, sizeof(slm_wmat), err, "weight table"));
+    SLM_TRY(slm_calloc((void **)&m->owned, n, sizeof(uint8_t *), err, "weight table"));
+    SLM_TRY(slm_alloc((void **)&m->panel_scratch, total * sizeof(float), err, "panel scratch"));
+    return slm_calloc((void **)&m->bad_panels, (size_t)widest_out / SLM_PANEL + 2, 1, err, "panel flags");
+}
+
 int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_ctx, int flags,
                     slm_err *err) {
     return slm_model_build_batch(m, cfg, src, 1, max_ctx, flags, err);
@@ -369,6 +437,8 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
     m->neox = c->arch == SLM_ARCH_QWEN2;
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
+    m->mapped = !!(flags & SLM_BUILD_MAPPED);
+    m->bad_weight = -1;
     m->n_act_slots = m->keep_acts ? c->n_layer : 1;
     m->n_params = count_params(c);
 
@@ -378,6 +448,7 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     if (!rc) rc = slm_calloc((void **)&m->act_off, SLM_NUM_ACTIVATION_TENSORS * (size_t)m->n_act_slots, sizeof(size_t), err,
                              "activation table");
     if (!rc) rc = slm_calloc((void **)&m->kv_off, L, sizeof(size_t), err, "KV cache table");
+    if (!rc && m->mapped) rc = alloc_mapped(m, err);
     if (rc) goto done;
     size_t kv_cache, rope, scratch_floats, kv_total;
     int ok = fill_in_parameter_sizes(m) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
@@ -418,6 +489,7 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     slm_catalog_each(c, list_role, &li); /* then fill */
     load_ctx lc = {m, src, rows, err};
     rc = slm_catalog_each(c, load_role, &lc);
+    if (!rc && m->mapped && c->tied_embeddings) m->wmats[cls_index(c)] = m->wmats[cls_index(c) + 1];
 done:
     slm_free(rows);
     if (rc) slm_model_free(m);
@@ -425,6 +497,11 @@ done:
 }
 
 void slm_model_free(slm_model *m) {
+    for (int i = 0; m->owned && i < cls_index(&m->cfg) + 2; i++) slm_free(m->owned[i]);
+    slm_free(m->owned);
+    slm_free(m->wmats);
+    slm_free(m->panel_scratch);
+    slm_free(m->bad_panels);
     slm_free(m->params_memory);
     slm_free(m->acts_memory);
     slm_free(m->kv_memory);
@@ -454,7 +531,27 @@ static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const
         *rounded = act;
         inp = m->scratch;
     }
-    slm_matmul_forward(out, ld_out, inp, wp, bias, N, C, OC);
+    if (!m->mapped) {
+        slm_matmul_forward(out, ld_out, inp, wp, bias, N, C, OC);
+        return;
+    }
+    const int n_panels = (OC + SLM_PANEL - 1) / SLM_PANEL;
+    memset(m->bad_panels, 0, (size_t)n_panels);
+    slm_matmul_forward_typed(out, ld_out, inp, &m->wmats[mi], bias, N, C, OC, m->panel_scratch, m->n_panel_threads,
+                             m->bad_panels);
+    for (int p = 0; p < n_panels && m->bad_weight < 0; p++)
+        if (m->bad_panels[p]) m->bad_weight = mi;
+}
+
+/* The GGUF name of wmats entry i (for messages). */
+static const char *wmat_name(const slm_model *m, int i, char *buf, size_t cap) {
+    const int cls = cls_index(&m->cfg);
+    static const slm_role k_roles[SLM_LAYER_MATRICES] = {SLM_ROLE_ATTN_Q, SLM_ROLE_ATTN_K, SLM_ROLE_ATTN_V,
+                                                         SLM_ROLE_ATTN_OUT, SLM_ROLE_FFN_GATE, SLM_ROLE_FFN_UP,
+                                                         SLM_ROLE_FFN_DOWN};
+    if (i == cls + 1 || (i == cls && m->cfg.tied_embeddings)) return slm_catalog_gguf_name(SLM_ROLE_TOKEN_EMBD, -1, buf, cap);
+    if (i == cls) return slm_catalog_gguf_name(SLM_ROLE_OUTPUT, -1, buf, cap);
+    return slm_catalog_gguf_name(k_roles[i % SLM_LAYER_MATRICES], i / SLM_LAYER_MATRICES, buf, cap);
 }
 
 static void observe_hidden(const slm_model *m, int l, const float *x, int N) {
@@ -496,7 +593,9 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
     const slm_model_params *p = &m->params;
     const slm_model_acts *a = &m->acts;
 
-    slm_embedding_forward(a->encoded, tokens, p->wte, N, C); /* x = wte[tokens] */
+    /* x = wte[tokens] */
+    if (m->mapped) slm_embedding_forward_typed(a->encoded, tokens, &m->wmats[cls_index(c) + 1], N, C);
+    else slm_embedding_forward(a->encoded, tokens, p->wte, N, C);
     observe_hidden(m, -1, a->encoded, N);
     const float *residual = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
@@ -573,11 +672,30 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         matmul(m, logits + (size_t)b * n_out * V, V, a->lnf + ((size_t)b * T + t_out) * C, p->wcls, NULL, n_out, C, V,
                c->n_layer, 0, &rounded);
     }
+    if (m->bad_weight >= 0) { /* a mapped matrix held a NaN/Inf: found when its panel was dequantized */
+        char name[SLM_MAX_NAME];
+        int i = m->bad_weight;
+        m->bad_weight = -1;
+        return slm_errf(err, SLM_E_DATA, "%s: tensor '%s': non-finite values (NaN/Inf)", m->wmats[i].file,
+                        wmat_name(m, i, name, sizeof name));
+    }
     return SLM_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * reading weights back, and the model as a tensor source (to write a model held in memory) */
+
+/* Rows [r0, r0+n) of a weight as f32 (a mapped matrix dequantized from its stored rows). */
+static void read_slot_rows(const slm_model *m, const weight_slot *s, int64_t r0, int64_t n, float *dst) {
+    if (!s->base) {
+        const slm_wmat *w = &m->wmats[s->wm];
+        slm_dequantize_rows(w->dtype, w->data + (size_t)r0 * w->row_bytes, dst, n, w->cols);
+    } else if (s->packed) {
+        slm_panel_unpack_rows(dst, s->base, r0, n, s->ncols);
+    } else {
+        memcpy(dst, s->base, sizeof(float) * (size_t)s->ncols);
+    }
+}
 
 int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64_t *nrows, int64_t *ncols, slm_err *err) {
     weight_slot s;
@@ -588,8 +706,7 @@ int slm_model_get_weight(const slm_model *m, const char *name, float *dst, int64
     if (nrows) *nrows = s.nrows;
     if (ncols) *ncols = s.ncols;
     if (!dst) return SLM_OK;
-    if (s.packed) slm_panel_unpack_rows(dst, s.base, 0, s.nrows, s.ncols);
-    else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
+    read_slot_rows(m, &s, 0, s.nrows, dst);
     return SLM_OK;
 }
 
@@ -633,8 +750,7 @@ static int model_read_f32(const void *ud, size_t i, int64_t r0, int64_t n, float
     weight_slot s;
     SLM_UNUSED(err);
     SLM_ASSERT(role_slot(m, m->tensor_role[i], m->tensor_layer[i], &s) && r0 >= 0 && r0 + n <= s.nrows);
-    if (s.packed) slm_panel_unpack_rows(dst, s.base, r0, n, s.ncols);
-    else memcpy(dst, s.base, sizeof(float) * (size_t)s.ncols);
+    read_slot_rows(m, &s, r0, n, dst);
     return SLM_OK;
 }
 

@@ -34,6 +34,7 @@
 #include "core/err.h"
 #include "core/tensor.h"
 #include "model/config.h"
+#include "model/layers.h"
 
 /* Parameters, in buffer order. Matrices are panel-packed (model/layers.h: 16 rows
    transposed per panel), one matrix per layer, layer after layer (each its own width);
@@ -141,6 +142,15 @@ typedef struct slm_model {
                            (ggml_numerics.h), the classifier last */
     float *scratch;     /* (max_batch * max_ctx, widest input) matmul inputs rounded as ggml does */
 
+    int mapped;         /* SLM_BUILD_MAPPED */
+    slm_wmat *wmats;    /* (L * SLM_LAYER_MATRICES + 2) stored matrices: layer matrices, then the
+                           classifier, then the token embedding; NULL unless mapped */
+    uint8_t **owned;    /* (same count) copies the model owns, or NULL entries */
+    float *panel_scratch; /* (n_panel_threads, slm_matmul_scratch_floats(widest)) */
+    int n_panel_threads;
+    uint8_t *bad_panels; /* (widest output / 16 + 1) NaN/Inf flags of the last typed matmul */
+    int bad_weight;      /* index into wmats of a matrix found non-finite, -1 */
+
     float *rope_cs;     /* (max_ctx, D/2, 2): cos, sin of pos * theta^(-2i/D) / rope_scale */
     float *key_cache;   /* per layer (B, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
     float *value_cache; /* per layer (B, Hkv, ctx_pad, D) */
@@ -158,7 +168,14 @@ typedef struct slm_model {
    backward pass needs: the (L, T, ...) tensors above). Without it the layers share one slot
    (the size table holds L = 1) and only the last layer's activations survive a forward:
    inference needs a quarter of the memory or less. */
-enum { SLM_BUILD_KEEP_ACTS = 1 };
+enum { SLM_BUILD_KEEP_ACTS = 1, SLM_BUILD_MAPPED = 2 };
+/* SLM_BUILD_MAPPED (inference: eval, generate, calibration, a teacher): matrices stay in the
+   type they are stored in, read from the source's mapped file (owned copies only where rows
+   are not contiguous: llama q/k of HF folders, odd-aligned blocks); each panel of 16 rows is
+   dequantized when a matmul needs it (model/layers.h slm_matmul_forward_typed), so the logits
+   equal those of the f32 build bit for bit, in a fraction of the memory. The model borrows the
+   source's maps: keep the source open while the model is used. Vectors (norms, biases) are
+   f32 as always. Without the flag every parameter is f32 in params_memory (training). */
 
 /* Builds the model for calls of up to max_ctx tokens and max_ctx cache positions, reading
    every tensor once, in row order, from src by GGUF name (SLM_E_FORMAT when one is missing or

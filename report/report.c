@@ -1,5 +1,5 @@
 /* report.c - the report's JSON rendering (stable keys, format "slm-report/1") and reader.
- * Markdown and HTML renderings live in report_html.c. Written through the atomic writer.
+ * Markdown and HTML renderings live in report_html.c. Written into an output set (core/afile.h).
  */
 #include "report.h"
 #include "report_impl.h"
@@ -13,6 +13,8 @@
 #include "core/afile.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/slm.h"
+#include "core/utf8.h"
 
 void slm_report_free(slm_report *r) {
     slm_free(r->tensors);
@@ -22,9 +24,50 @@ void slm_report_free(slm_report *r) {
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
 
+/* o[k] = s as valid UTF-8: names and paths come from model files and the command line, and
+   cJSON copies bytes as they are (it escapes only control characters). */
+static void str(cJSON *o, const char *k, const char *s) {
+    size_t n = strlen(s);
+    if (slm_utf8_valid(s, n)) {
+        cJSON_AddStringToObject(o, k, s);
+        return;
+    }
+    char *fixed = slm_utf8_fix(s, n, NULL);
+    if (fixed) cJSON_AddStringToObject(o, k, fixed);
+    slm_free(fixed);
+}
+
 static double get_num(const cJSON *o, const char *k) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+/* An integer field in [0, hi]: absent or not a number reads as 0 (as get_num); a number that
+   is not an integer in range is an error (converting it would be undefined behaviour). */
+static int get_int(const cJSON *o, const char *k, int64_t hi, int64_t *out, const char *what, slm_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    *out = 0;
+    if (cJSON_IsNumber(j) && !slm_f64_to_i64(j->valuedouble, 0, hi, out))
+        return slm_errf(err, SLM_E_FORMAT, "%s: \"%s\" is not an integer in [0, %lld]", what, k, (long long)hi);
+    return SLM_OK;
+}
+
+static int get_i32(const cJSON *o, const char *k, int *out, const char *what, slm_err *err) {
+    int64_t v;
+    SLM_TRY(get_int(o, k, INT32_MAX, &v, what, err));
+    *out = (int)v;
+    return SLM_OK;
+}
+
+static int get_i64(const cJSON *o, const char *k, int64_t *out, const char *what, slm_err *err) {
+    return get_int(o, k, INT64_MAX, out, what, err);
+}
+
+static int get_u64(const cJSON *o, const char *k, uint64_t *out, const char *what, slm_err *err) {
+    int64_t v;
+    SLM_TRY(get_int(o, k, INT64_MAX, &v, what, err));
+    *out = (uint64_t)v;
+    return SLM_OK;
 }
 
 static void get_str(const cJSON *o, const char *k, char *dst, size_t cap) {
@@ -83,7 +126,7 @@ static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
         const char *f = (const char *)e + k_eval_fields[i].off;
         if (k_eval_fields[i].ref_only && !e->has_ref) continue;
         switch (k_eval_fields[i].type) {
-        case F_STR: cJSON_AddStringToObject(o, k_eval_fields[i].key, f); break;
+        case F_STR: str(o, k_eval_fields[i].key, f); break;
         case F_INT: num(o, k_eval_fields[i].key, *(const int *)(const void *)f); break;
         case F_I64: num(o, k_eval_fields[i].key, (double)*(const int64_t *)(const void *)f); break;
         default: num(o, k_eval_fields[i].key, *(const double *)(const void *)f); break;
@@ -91,31 +134,16 @@ static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
     }
 }
 
-static void eval_from_cjson(slm_report_eval *e, const cJSON *o) {
-    e->present = 1;
-    e->has_ref = cJSON_GetObjectItemCaseSensitive(o, "reference") != NULL;
-    for (size_t i = 0; i < sizeof k_eval_fields / sizeof k_eval_fields[0]; i++) {
-        char *f = (char *)e + k_eval_fields[i].off;
-        const char *k = k_eval_fields[i].key;
-        switch (k_eval_fields[i].type) {
-        case F_STR: get_str(o, k, f, k_eval_fields[i].size); break;
-        case F_INT: *(int *)(void *)f = (int)get_num(o, k); break;
-        case F_I64: *(int64_t *)(void *)f = (int64_t)get_num(o, k); break;
-        default: *(double *)(void *)f = get_num(o, k); break;
-        }
-    }
-}
-
 cJSON *slm_report_to_cjson(const slm_report *r) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
-    cJSON_AddStringToObject(root, "format", SLM_REPORT_FORMAT);
-    cJSON_AddStringToObject(root, "command", r->command);
-    cJSON_AddStringToObject(root, "slm_version", r->version);
-    cJSON_AddStringToObject(root, "model", r->model);
-    cJSON_AddStringToObject(root, "model_name", r->model_name);
-    cJSON_AddStringToObject(root, "output", r->output);
-    cJSON_AddStringToObject(root, "type", r->ftype);
+    str(root, "format", SLM_REPORT_FORMAT);
+    str(root, "command", r->command);
+    str(root, "slm_version", r->version);
+    str(root, "model", r->model);
+    str(root, "model_name", r->model_name);
+    str(root, "output", r->output);
+    str(root, "type", r->ftype);
     num(root, "threads", r->threads);
     num(root, "seconds", r->seconds);
     num(root, "peak_rss_bytes", r->peak_rss_bytes);
@@ -131,9 +159,9 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         cJSON *o = cJSON_CreateObject();
         if (!o) break;
         cJSON_AddItemToArray(ts, o);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "type", t->type);
-        cJSON_AddStringToObject(o, "source_type", t->src_type);
+        str(o, "name", t->name);
+        str(o, "type", t->type);
+        str(o, "source_type", t->src_type);
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
         for (int d = 0; sh && d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
         num(o, "n_params", (double)t->n_params);
@@ -152,13 +180,13 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
     return root;
 }
 
-int slm_report_write_cjson(cJSON *root, const char *path, slm_err *err) {
+int slm_report_write_cjson(slm_outset *os, cJSON *root, const char *path, slm_err *err) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) return slm_errf(err, SLM_E_NOMEM, "%s: rendering the report: out of memory", path);
     size_t n = strlen(text);
     text[n] = '\n'; /* replace the NUL: files end with a newline */
-    int rc = slm_write_file_atomic(path, text, n + 1, err);
+    int rc = slm_outset_write_file(os, path, text, n + 1, err);
     free(text);
     return rc;
 }
@@ -170,67 +198,95 @@ char *slm_report_json_string(const slm_report *r) {
     return text;
 }
 
-int slm_report_write_json(const slm_report *r, const char *path, slm_err *err) {
-    return slm_report_write_cjson(slm_report_to_cjson(r), path, err);
+int slm_report_write_json(slm_outset *os, const slm_report *r, const char *path, slm_err *err) {
+    return slm_report_write_cjson(os, slm_report_to_cjson(r), path, err);
 }
 
-int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
-    memset(r, 0, sizeof(*r));
-    slm_map m;
-    SLM_TRY(slm_map_open(&m, path, err));
-    cJSON *root = cJSON_ParseWithLength((const char *)m.data, m.size);
-    slm_map_close(&m);
-    int rc = SLM_OK;
-    const cJSON *fmt = root ? cJSON_GetObjectItemCaseSensitive(root, "format") : NULL;
-    if (!root) return slm_errf(err, SLM_E_FORMAT, "%s: not valid JSON", path);
-    if (cJSON_IsArray(root)) {
-        rc = slm_errf(err, SLM_E_FORMAT, "%s: an array of reports (" SLM_REPORT_JSONS_NAME "); pass the reports it was made from",
-                      path);
-        goto done;
+static int read_tensor(const cJSON *o, slm_report_tensor *t, const char *what, slm_err *err) {
+    get_str(o, "name", t->name, sizeof t->name);
+    get_str(o, "type", t->type, sizeof t->type);
+    get_str(o, "source_type", t->src_type, sizeof t->src_type);
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape");
+    for (const cJSON *d = cJSON_IsArray(sh) ? sh->child : NULL; d && t->ndim < SLM_MAX_DIMS; d = d->next) {
+        int64_t v = 0;
+        if (cJSON_IsNumber(d) && !slm_f64_to_i64(d->valuedouble, 0, INT64_MAX, &v))
+            return slm_errf(err, SLM_E_FORMAT, "%s: tensor '%.100s': shape[%d] is not a non-negative integer", what, t->name, t->ndim);
+        t->shape[t->ndim++] = v;
     }
-    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SLM_REPORT_FORMAT)) {
-        rc = slm_errf(err, SLM_E_FORMAT, "%s: not an slm report (format is not \"%s\")", path, SLM_REPORT_FORMAT);
-        goto done;
+    SLM_TRY(get_i64(o, "n_params", &t->n_params, what, err));
+    SLM_TRY(get_u64(o, "bytes", &t->bytes, what, err));
+    SLM_TRY(get_u64(o, "source_bytes", &t->src_bytes, what, err));
+    t->bpw = get_num(o, "bits_per_weight");
+    t->rmse = get_num(o, "rmse");
+    t->rel_rmse = get_num(o, "rel_rmse");
+    t->max_abs_err = get_num(o, "max_abs_err");
+    t->fell_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fell_back"));
+    return SLM_OK;
+}
+
+static int read_eval(const cJSON *e, slm_report_eval *v, const char *what, slm_err *err) {
+    v->present = 1;
+    v->has_ref = cJSON_GetObjectItemCaseSensitive(e, "reference") != NULL;
+    for (size_t i = 0; i < sizeof k_eval_fields / sizeof k_eval_fields[0]; i++) {
+        char *f = (char *)v + k_eval_fields[i].off;
+        const char *k = k_eval_fields[i].key;
+        switch (k_eval_fields[i].type) {
+        case F_STR: get_str(e, k, f, k_eval_fields[i].size); break;
+        case F_INT: SLM_TRY(get_i32(e, k, (int *)(void *)f, what, err)); break;
+        case F_I64: SLM_TRY(get_i64(e, k, (int64_t *)(void *)f, what, err)); break;
+        default: *(double *)(void *)f = get_num(e, k); break;
+        }
     }
+    return SLM_OK;
+}
+
+static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err *err) {
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    if (cJSON_IsArray(root))
+        return slm_errf(err, SLM_E_FORMAT, "%s: an array of reports (" SLM_REPORT_JSONS_NAME "); pass the reports it was made from", what);
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SLM_REPORT_FORMAT))
+        return slm_errf(err, SLM_E_FORMAT, "%s: not an slm report (format is not \"%s\")", what, SLM_REPORT_FORMAT);
     get_str(root, "command", r->command, sizeof r->command);
     get_str(root, "slm_version", r->version, sizeof r->version);
     get_str(root, "model", r->model, sizeof r->model);
     get_str(root, "model_name", r->model_name, sizeof r->model_name);
     get_str(root, "output", r->output, sizeof r->output);
     get_str(root, "type", r->ftype, sizeof r->ftype);
-    r->threads = (int)get_num(root, "threads");
+    SLM_TRY(get_i32(root, "threads", &r->threads, what, err));
     r->seconds = get_num(root, "seconds");
     r->peak_rss_bytes = get_num(root, "peak_rss_bytes");
-    r->src_bytes = (uint64_t)get_num(root, "source_bytes");
-    r->out_bytes = (uint64_t)get_num(root, "output_bytes");
-    r->n_params = (int64_t)get_num(root, "n_params");
+    SLM_TRY(get_u64(root, "source_bytes", &r->src_bytes, what, err));
+    SLM_TRY(get_u64(root, "output_bytes", &r->out_bytes, what, err));
+    SLM_TRY(get_i64(root, "n_params", &r->n_params, what, err));
     r->bpw = get_num(root, "bits_per_weight");
-    r->n_fallback = (int)get_num(root, "n_fallback");
+    SLM_TRY(get_i32(root, "n_fallback", &r->n_fallback, what, err));
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
     int nt = cJSON_IsArray(ts) ? cJSON_GetArraySize(ts) : 0;
-    if (nt > 0 && (rc = slm_calloc((void **)&r->tensors, (size_t)nt, sizeof(slm_report_tensor), err, "report tensors"))) goto done;
+    if (nt > 0) SLM_TRY(slm_calloc((void **)&r->tensors, (size_t)nt, sizeof(slm_report_tensor), err, "report tensors"));
     for (const cJSON *o = nt ? ts->child : NULL; o; o = o->next) {
         if (!cJSON_IsObject(o)) continue;
-        slm_report_tensor *t = &r->tensors[r->n_tensors++];
-        get_str(o, "name", t->name, sizeof t->name);
-        get_str(o, "type", t->type, sizeof t->type);
-        get_str(o, "source_type", t->src_type, sizeof t->src_type);
-        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape");
-        for (const cJSON *d = cJSON_IsArray(sh) ? sh->child : NULL; d && t->ndim < SLM_MAX_DIMS; d = d->next)
-            t->shape[t->ndim++] = cJSON_IsNumber(d) ? (int64_t)d->valuedouble : 0;
-        t->n_params = (int64_t)get_num(o, "n_params");
-        t->bytes = (uint64_t)get_num(o, "bytes");
-        t->src_bytes = (uint64_t)get_num(o, "source_bytes");
-        t->bpw = get_num(o, "bits_per_weight");
-        t->rmse = get_num(o, "rmse");
-        t->rel_rmse = get_num(o, "rel_rmse");
-        t->max_abs_err = get_num(o, "max_abs_err");
-        t->fell_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fell_back"));
+        SLM_TRY(read_tensor(o, &r->tensors[r->n_tensors++], what, err));
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eval");
-    if (cJSON_IsObject(e)) eval_from_cjson(&r->eval, e);
-done:
+    if (cJSON_IsObject(e)) SLM_TRY(read_eval(e, &r->eval, what, err));
+    return SLM_OK;
+}
+
+int slm_report_parse_json(slm_report *r, const char *text, size_t len, const char *what, slm_err *err) {
+    memset(r, 0, sizeof(*r));
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root) return slm_errf(err, SLM_E_FORMAT, "%s: not valid JSON", what);
+    int rc = read_root(r, root, what, err);
     cJSON_Delete(root);
     if (rc) slm_report_free(r);
+    return rc;
+}
+
+int slm_report_read_json(slm_report *r, const char *path, slm_err *err) {
+    memset(r, 0, sizeof(*r));
+    slm_map m;
+    SLM_TRY(slm_map_open(&m, path, err));
+    int rc = slm_report_parse_json(r, (const char *)m.data, m.size, path, err);
+    slm_map_close(&m);
     return rc;
 }

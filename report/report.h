@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/tensor.h"
 
@@ -70,11 +71,16 @@ typedef struct slm_report {
 } slm_report;
 
 void slm_report_free(slm_report *r);
-int slm_report_write_json(const slm_report *r, const char *path, slm_err *err);
+/* Writers add their files to an output set (core/afile.h): the caller commits it with the
+   command's other outputs, so a failed report leaves no model behind, and vice versa. */
+int slm_report_write_json(slm_outset *os, const slm_report *r, const char *path, slm_err *err);
 /* The same JSON as a string (no trailing newline; free() it); NULL when out of memory. */
 char *slm_report_json_string(const slm_report *r);
-/* Reads a JSON report written by slm (for `slm report`). */
+/* Reads a JSON report written by slm (for `slm report`). Missing fields read as 0 or "";
+   integer fields that are not integers in range are refused. */
 int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
+/* The same from len bytes of text (tests, fuzzing); `what` names the input in messages. */
+int slm_report_parse_json(slm_report *r, const char *text, size_t len, const char *what, slm_err *err);
 
 /* ---- human-readable renderings (report_html.c). Deterministic bytes: no timestamps, fixed
    number formats; NaN shows as "n/a", Inf as "∞", absent values as "—". n_runs >= 1. */
@@ -87,13 +93,15 @@ int slm_report_read_json(slm_report *r, const char *path, slm_err *err);
 
 /* One run: facts, evaluation, per-tensor table and totals. Several runs: a comparison table
    (one row per run, sorted by output size) and a per-tensor relative RMSE matrix. */
-int slm_report_write_markdown(const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
+int slm_report_write_markdown(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
 /* One self-contained page (inline CSS and SVG, no script, no external resources). One run:
    bar charts of bits per weight and relative RMSE per tensor, then the tables. Several runs:
    a scatter of size (or bpw) against mean KLD (else ΔPPL, PPL, or weighted weight error). */
-int slm_report_write_html(const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
+int slm_report_write_html(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err);
 /* mkdir -p dir, then writes (each atomically) report.json for one run or reports.json for
    several, report.md and report.html. Existing files are replaced: callers decide (-f). */
-int slm_report_write_dir(const slm_report *runs, size_t n_runs, const char *dir, slm_err *err);
+int slm_report_write_dir(slm_outset *os, const slm_report *runs, size_t n_runs, const char *dir, slm_err *err);
+/* dir/name into buf (no doubled '/'); returns buf. */
+const char *slm_report_dir_file(char *buf, size_t cap, const char *dir, const char *name);
 
 #endif

@@ -1240,60 +1240,81 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
 
 /* ---------------------------------------------------------------- writers */
 
-static int finish(sb *b, runs_ctx *c, const char *path, slm_err *err) {
-    int rc = b->rc;
-    if (!rc) rc = slm_write_file_atomic(path, b->p, b->n, err);
-    slm_free(b->p);
-    ctx_free(c);
-    return rc;
-}
-
-int slm_report_write_markdown(const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+static int render_markdown(sb *b, const slm_report *runs, size_t n_runs, slm_err *err) {
     runs_ctx c;
     row w;
     SLM_TRY(ctx_build(&c, runs, n_runs, err));
-    sb b = {.err = err};
-    if (n_runs == 1) md_one(&b, &c, &w);
-    else md_many(&b, &c, &w);
-    return finish(&b, &c, path, err);
+    if (n_runs == 1) md_one(b, &c, &w);
+    else md_many(b, &c, &w);
+    ctx_free(&c);
+    return b->rc;
 }
 
-int slm_report_write_html(const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+static int render_html(sb *b, const slm_report *runs, size_t n_runs, slm_err *err) {
     runs_ctx c;
     row w;
     SLM_TRY(ctx_build(&c, runs, n_runs, err));
-    sb b = {.err = err};
     char title[400];
     if (n_runs == 1)
         snprintf(title, sizeof title, "slm report: %s%s%s", model_of(&runs[0]), runs[0].ftype[0] ? " " : "", runs[0].ftype);
     else snprintf(title, sizeof title, "slm report: %zu runs%s%s", n_runs, c.same_model ? " of " : "", c.same_model ? model_of(&runs[0]) : "");
-    html_head(&b, title);
+    html_head(b, title);
     if (n_runs == 1) {
         bar *bars = NULL;
-        if (runs[0].n_tensors && (b.rc = slm_calloc((void **)&bars, runs[0].n_tensors, sizeof(bar), err, "report chart"))) goto done;
-        html_one(&b, &c, &w, bars);
+        if (runs[0].n_tensors && (b->rc = slm_calloc((void **)&bars, runs[0].n_tensors, sizeof(bar), err, "report chart"))) goto done;
+        html_one(b, &c, &w, bars);
         slm_free(bars);
     } else {
         point *pts = NULL;
         scatter_tmp *tmp = NULL;
-        if ((b.rc = slm_calloc((void **)&pts, n_runs, sizeof(point), err, "report chart")) ||
-            (b.rc = slm_calloc((void **)&tmp, n_runs, sizeof(scatter_tmp), err, "report chart"))) {
+        if ((b->rc = slm_calloc((void **)&pts, n_runs, sizeof(point), err, "report chart")) ||
+            (b->rc = slm_calloc((void **)&tmp, n_runs, sizeof(scatter_tmp), err, "report chart"))) {
             slm_free(pts);
             goto done;
         }
-        html_many(&b, &c, &w, pts, tmp);
+        html_many(b, &c, &w, pts, tmp);
         slm_free(pts);
         slm_free(tmp);
     }
-    html_foot(&b, runs[0].version);
+    html_foot(b, runs[0].version);
 done:
-    return finish(&b, &c, path, err);
+    ctx_free(&c);
+    return b->rc;
+}
+
+int slm_report_render(const slm_report *runs, size_t n_runs, int html, char **text, size_t *len, slm_err *err) {
+    sb b = {.err = err};
+    int rc = html ? render_html(&b, runs, n_runs, err) : render_markdown(&b, runs, n_runs, err);
+    if (rc) {
+        slm_free(b.p);
+        return rc;
+    }
+    *text = b.p;
+    *len = b.n;
+    return SLM_OK;
+}
+
+static int write_rendered(slm_outset *os, const slm_report *runs, size_t n_runs, int html, const char *path, slm_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    SLM_TRY(slm_report_render(runs, n_runs, html, &text, &len, err));
+    int rc = slm_outset_write_file(os, path, text, len, err);
+    slm_free(text);
+    return rc;
+}
+
+int slm_report_write_markdown(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+    return write_rendered(os, runs, n_runs, 0, path, err);
+}
+
+int slm_report_write_html(slm_outset *os, const slm_report *runs, size_t n_runs, const char *path, slm_err *err) {
+    return write_rendered(os, runs, n_runs, 1, path, err);
 }
 
 /* ---------------------------------------------------------------- reports.json and the folder */
 
 /* A JSON array of report objects, in input order. */
-static int write_json_array(const slm_report *runs, size_t n, const char *path, slm_err *err) {
+static int write_json_array(slm_outset *os, const slm_report *runs, size_t n, const char *path, slm_err *err) {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
         cJSON *o = slm_report_to_cjson(&runs[i]);
@@ -1303,45 +1324,20 @@ static int write_json_array(const slm_report *runs, size_t n, const char *path, 
             arr = NULL;
         }
     }
-    return slm_report_write_cjson(arr, path, err);
+    return slm_report_write_cjson(os, arr, path, err);
 }
 
-/* mkdir -p: every missing component is created; an existing non-folder is an error. */
-static int mkdir_p(const char *dir, slm_err *err) {
-    char p[4096];
-    size_t n = strlen(dir);
-    if (n == 0) return slm_errf(err, SLM_E_ARG, "empty report folder name");
-    if (n >= sizeof p) return slm_errf(err, SLM_E_ARG, "%.80s...: report folder path too long", dir);
-    memcpy(p, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if ((p[i] != '/' && p[i] != 0) || p[i - 1] == '/') continue;
-        char c = p[i];
-        struct stat st;
-        p[i] = 0;
-        if (stat(p, &st) != 0) {
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                int e = errno;
-                if (c == 0) return slm_errf(err, SLM_E_IO, "%s: cannot create the report folder: %s", dir, strerror(e));
-                return slm_errf(err, SLM_E_IO, "%s: cannot create the report folder: '%s': %s", dir, p, strerror(e));
-            }
-        } else if (!S_ISDIR(st.st_mode)) {
-            if (c == 0) return slm_errf(err, SLM_E_IO, "%s: cannot create the report folder: a file of that name exists", dir);
-            return slm_errf(err, SLM_E_IO, "%s: cannot create the report folder: '%s' is not a folder", dir, p);
-        }
-        p[i] = c;
-    }
-    return SLM_OK;
+const char *slm_report_dir_file(char *buf, size_t cap, const char *dir, const char *name) {
+    snprintf(buf, cap, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+    return buf;
 }
 
-int slm_report_write_dir(const slm_report *runs, size_t n_runs, const char *dir, slm_err *err) {
+int slm_report_write_dir(slm_outset *os, const slm_report *runs, size_t n_runs, const char *dir, slm_err *err) {
     char path[4200];
     if (n_runs == 0) return slm_errf(err, SLM_E_ARG, "%s: no runs to report", dir);
-    SLM_TRY(mkdir_p(dir, err));
-    const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
-    snprintf(path, sizeof path, "%s%s%s", dir, sep, n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME);
-    SLM_TRY(n_runs == 1 ? slm_report_write_json(&runs[0], path, err) : write_json_array(runs, n_runs, path, err));
-    snprintf(path, sizeof path, "%s%s%s", dir, sep, SLM_REPORT_MD_NAME);
-    SLM_TRY(slm_report_write_markdown(runs, n_runs, path, err));
-    snprintf(path, sizeof path, "%s%s%s", dir, sep, SLM_REPORT_HTML_NAME);
-    return slm_report_write_html(runs, n_runs, path, err);
+    SLM_TRY(slm_outset_mkdir(os, dir, err));
+    slm_report_dir_file(path, sizeof path, dir, n_runs == 1 ? SLM_REPORT_JSON_NAME : SLM_REPORT_JSONS_NAME);
+    SLM_TRY(n_runs == 1 ? slm_report_write_json(os, &runs[0], path, err) : write_json_array(os, runs, n_runs, path, err));
+    SLM_TRY(slm_report_write_markdown(os, runs, n_runs, slm_report_dir_file(path, sizeof path, dir, SLM_REPORT_MD_NAME), err));
+    return slm_report_write_html(os, runs, n_runs, slm_report_dir_file(path, sizeof path, dir, SLM_REPORT_HTML_NAME), err);
 }

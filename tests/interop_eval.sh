@@ -34,7 +34,7 @@ for tool in llppl llkld; do
 done
 if [ "$CHUNKS" -gt 0 ]; then LLCH="--chunks $CHUNKS"; SLMCH="--chunks $CHUNKS"; else LLCH=; SLMCH=; fi
 
-# value of "key": in slm eval --json output (first occurrence: top level)
+# value of "key": in slm eval --json output (the report object: its "eval" keys, README)
 jnum() { sed -n "s/^[[:space:]]*\"$2\":[[:space:]]*\([-0-9.eE+]*\).*/\1/p" "$1" | head -1; }
 # value of key= on a llppl/llkld result line
 lnum() { tr ' ' '\n' < "$1" | sed -n "s/^$2=//p" | head -1; }
@@ -78,7 +78,7 @@ awk -v n="${CHUNKS}" '{ id[NR] = $1 } END { k = 0; for (i = 1; i + 254 <= NR && 
 "$SLM" eval "$T/f32.gguf" --tokens-in "$T/stream.tok" --ctx 256 --convention all $SLMCH --numerics ggml --json -q > "$T/slm.stream"
 "$SLM" eval "$T/f32.gguf" --tokens-in "$T/stream.tok" --ctx 256 --convention all $SLMCH --json -q > "$T/slm32.stream"
 lp=$(lnum "$T/ll.stream" ppl); sp=$(jnum "$T/slm.stream" ppl)
-msg="f32 stream ctx 256 (every id of [BOS]+255 scored), $(jnum "$T/slm.stream" scored) ids: llama.cpp PPL $lp, slm $(printf %.4f "$sp")"
+msg="f32 stream ctx 256 (every id of [BOS]+255 scored), $(jnum "$T/slm.stream" scored_tokens) ids: llama.cpp PPL $lp, slm $(printf %.4f "$sp")"
 if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$msg"; else bad "$msg"; fi
 sp=$(jnum "$T/slm32.stream" ppl) # the fixtures' reference forward is f32 throughout
 if [ "$CHUNKS" = 0 ]; then
@@ -91,8 +91,8 @@ fi
 for m in Q8_0 Q4_0; do
     grep "^kld: model=$T/$m.gguf" "$T/ll.kld" > "$T/ll.kld.$m"
     "$SLM" eval "$T/$m.gguf" --ref "$T/f32.gguf" --tokens-in "$T/ll.tok" --ctx 256 $SLMCH --numerics ggml --json -q > "$T/slm.kld.$m" || { bad "slm eval --ref $m"; continue; }
-    lk=$(lnum "$T/ll.kld.$m" kld_mean); sk=$(sed -n '/"kld":/,/}/p' "$T/slm.kld.$m" | sed -n 's/^[[:space:]]*"mean":[[:space:]]*\([-0-9.eE+]*\).*/\1/p')
-    lt=$(lnum "$T/ll.kld.$m" same_top_pct); st=$(jnum "$T/slm.kld.$m" top1)
+    lk=$(lnum "$T/ll.kld.$m" kld_mean); sk=$(jnum "$T/slm.kld.$m" kld_mean)
+    lt=$(lnum "$T/ll.kld.$m" same_top_pct); st=$(jnum "$T/slm.kld.$m" top1_agreement)
     msg="KL(F32 || $m): llama.cpp mean $lk, same top $lt%; slm mean $(printf %.6f "$sk"), same top $(awk -v t="$st" 'BEGIN { printf "%.3f", 100 * t }')%"
     if [ -n "$lk" ] && [ -n "$sk" ] && awk -v a="$sk" -v b="$lk" -v c="$st" -v d="$lt" \
         'BEGIN { exit !(a > 0 && (a - b) / b < 0.05 && (b - a) / b < 0.05 && (100 * c - d) < 0.5 && (d - 100 * c) < 0.5) }'; then ok "$msg"; else bad "$msg"; fi

@@ -7,7 +7,7 @@
 #   model/                         core/ and the codec (never formats/, report/, export/, cli/,
 #                                  quantize/ policy, prune/, distill/)
 #   formats/                       core/, the codec, and model/'s data headers (config.h, vocab.h,
-#                                  catalog.h), never model/transformer.h or other model/ code
+#                                  catalog.h, calib.h), never model/transformer.h or other model/ code
 #   report/                        core/ only
 #   quantize/ policy (recipe, imatrix use, AWQ, GPTQ)  core/, the codec, model/; never prune/
 #   prune/                         core/, the codec, model/; never quantize/ policy
@@ -26,7 +26,7 @@ files() { ls "$@" 2>/dev/null; }
 CODEC=$(files quantize/quants.h quantize/qtypes.h quantize/quantize.h quantize/q_*.c quantize/q_*.h)
 POLICY=$(for f in $(files quantize/*.c quantize/*.h); do case " $CODEC " in *" $f "*) ;; *) echo "$f" ;; esac; done)
 CODEC_INC='quantize/(quants|qtypes|quantize)\.h|quantize/q_[a-z0-9_]*\.h'
-MODEL_DATA='model/(config|vocab|catalog)\.h'
+MODEL_DATA='model/(config|vocab|catalog|calib)\.h'
 
 # includes of ours in FILES that do not match ALLOWED (an ERE over the path inside the quotes)
 check() {
@@ -37,18 +37,18 @@ check() {
            grep -vE "#[[:space:]]*include[[:space:]]+\"($allowed)\"" || true)
     [ -n "$hits" ] && bad "$what:" && echo "$hits"
 }
-check "core/ includes other modules" 'core/[a-z_]+\.h' $(files core/*.c core/*.h)
-check "the quantize/ codec includes more than core/" "core/[a-z_]+\.h|$CODEC_INC" $CODEC
-check "model/ includes formats/, report/, export/, cli/ or quantize/ policy" "core/[a-z_]+\.h|$CODEC_INC|model/[a-z_]+\.h" \
+check "core/ includes other modules" 'core/[a-z_0-9]+\.h' $(files core/*.c core/*.h)
+check "the quantize/ codec includes more than core/" "core/[a-z_0-9]+\.h|$CODEC_INC" $CODEC
+check "model/ includes formats/, report/, export/, cli/ or quantize/ policy" "core/[a-z_0-9]+\.h|$CODEC_INC|model/[a-z_0-9]+\.h" \
     $(files model/*.c model/*.h)
-check "formats/ includes model/ code (only config.h, vocab.h, catalog.h) or another module" \
-    "core/[a-z_]+\.h|$CODEC_INC|$MODEL_DATA|formats/[a-z_]+\.h" $(files formats/*.c formats/*.h)
-check "report/ includes more than core/" 'core/[a-z_]+\.h|report/[a-z_]+\.h' $(files report/*.c report/*.h)
+check "formats/ includes model/ code (only config.h, vocab.h, catalog.h, calib.h) or another module" \
+    "core/[a-z_0-9]+\.h|$CODEC_INC|$MODEL_DATA|formats/[a-z_0-9]+\.h" $(files formats/*.c formats/*.h)
+check "report/ includes more than core/" 'core/[a-z_0-9]+\.h|report/[a-z_0-9]+\.h' $(files report/*.c report/*.h)
 check "quantize/ policy includes prune/, distill/, formats/, export/ or cli/" \
-    "core/[a-z_]+\.h|quantize/[a-z_0-9]+\.h|model/[a-z_]+\.h" $POLICY
-check "prune/ includes quantize/ policy or another module" "core/[a-z_]+\.h|$CODEC_INC|model/[a-z_]+\.h|prune/[a-z_]+\.h" \
+    "core/[a-z_0-9]+\.h|quantize/[a-z_0-9]+\.h|model/[a-z_0-9]+\.h" $POLICY
+check "prune/ includes quantize/ policy or another module" "core/[a-z_0-9]+\.h|$CODEC_INC|model/[a-z_0-9]+\.h|prune/[a-z_0-9]+\.h" \
     $(files prune/*.c prune/*.h)
-check "distill/ includes more than core/, the codec and model/" "core/[a-z_]+\.h|$CODEC_INC|model/[a-z_]+\.h|distill/[a-z_]+\.h" \
+check "distill/ includes more than core/, the codec and model/" "core/[a-z_0-9]+\.h|$CODEC_INC|model/[a-z_0-9]+\.h|distill/[a-z_0-9]+\.h" \
     $(files distill/*.c distill/*.h)
 check "export/ includes cli/" "(core|quantize|model|formats|report|prune|distill|export)/[a-z_0-9]+\.h" \
     $(files export/*.c export/*.h)

@@ -65,10 +65,55 @@ expect 1 "already exists (use -f to overwrite)" "$SLM" convert "$S260" -o "$T/s.
 cmp -s "$T/s.gguf" "$T/keep.gguf" || fail "refused overwrite still changed the file"
 expect 0 '' "$SLM" convert "$S260" -o "$T/s.gguf" --outtype f16 -f
 cmp -s "$T/s.gguf" "$T/keep.gguf" && fail "-f did not overwrite"
-expect 1 "output is the input file" "$SLM" quantize "$T/q8.gguf" -o "$T/q8.gguf" --type Q8_0 -f --allow-requantize
+expect 1 "is the input" "$SLM" quantize "$T/q8.gguf" -o "$T/q8.gguf" --type Q8_0 -f --allow-requantize
+cmp -s "$T/q8.gguf" "$T/q8.gguf" || true
+# ---- outputs that would destroy data (issue 8): each refused before any work, one line, nothing written
+cp "$T/q8.gguf" "$T/q8.keep"
+expect 1 "given twice as an output" "$SLM" quantize "$S260" -o "$T/y.gguf" --type Q8_0 --report "$T/y.gguf"; one_line; no_file "$T/y.gguf"
+expect 1 "is the input" "$SLM" quantize "$T/q8.gguf" -o "$T/y.gguf" --type Q8_0 --allow-requantize --report "$T/q8.gguf" -f; one_line
+cmp -s "$T/q8.gguf" "$T/q8.keep" || fail "--report INPUT -f changed the input"
+no_file "$T/y.gguf"
+head -c 3000 "$FIX/text/tinystories_val.txt" > "$T/small.txt"
+expect 1 "is the input" "$SLM" eval "$T/q8.gguf" --text "$T/small.txt" --ctx 64 --dump-nll "$T/q8.gguf" -f; one_line
+expect 1 "is the input" "$SLM" eval "$T/q8.gguf" --text "$T/small.txt" --ctx 64 --dump-tokens "$T/small.txt" -f; one_line
+cmp -s "$T/q8.gguf" "$T/q8.keep" || fail "eval --dump-nll INPUT -f changed the input"
+mkdir -p "$T/hf" && cp -r "$S260"/* "$T/hf/"
+cp "$T/hf/config.json" "$T/cfg.keep"
+expect 1 "is a file of the model folder" "$SLM" convert "$T/hf" -o "$T/hf/config.json" -f; one_line
+cmp -s "$T/hf/config.json" "$T/cfg.keep" || fail "convert -o HFDIR/config.json -f changed the config"
+expect 0 '' "$SLM" convert "$T/hf" -o "$T/hf/model.gguf" # a new file in the folder is fine
+mkfifo "$T/fifo.gguf"
+expect 1 "not a regular file" "$SLM" convert "$S260" -o "$T/fifo.gguf" -f; one_line
+[ -p "$T/fifo.gguf" ] || fail "-f replaced a FIFO"
+expect 1 "not a regular file" "$SLM" convert "$S260" -o /dev/null -f; one_line
+[ -c /dev/null ] || fail "-f replaced /dev/null"
+ln -s "$T/nowhere.gguf" "$T/dangling.gguf"
+expect 1 "already exists (use -f to overwrite)" "$SLM" convert "$S260" -o "$T/dangling.gguf"; one_line
+[ -L "$T/dangling.gguf" ] || fail "a dangling symlink was replaced without -f"
+expect 1 "never a stream" "$SLM" convert "$S260" -o -; one_line
+[ -e ./- ] && fail "-o - wrote a file named -"
+# a report that cannot be written: no output either (it used to keep the GGUF and exit 1)
+mkdir -p "$T/blocked" && touch "$T/blocked/report.md" && chmod 000 "$T/blocked" 2>/dev/null
+if [ "$(id -u)" != 0 ]; then
+    expect 1 "" "$SLM" quantize "$S260" -o "$T/z.gguf" --type Q8_0 --report-dir "$T/blocked"; no_file "$T/z.gguf"
+fi
+chmod 755 "$T/blocked"
+touch "$T/file-not-dir"
+expect 1 "a parent is not a folder" "$SLM" quantize "$S260" -o "$T/z.gguf" --type Q8_0 --report-dir "$T/file-not-dir/r" -f; one_line
+no_file "$T/z.gguf"
 
 # ---- bad requests ---------------------------------------------------------------------------
-expect 1 "Q2_K_S needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
+expect 1 "Q2_K_S needs an importance matrix: give --imatrix FILE" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
+expect 1 "IQ2_XXS needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type IQ2_XXS; one_line; no_file "$T/x.gguf"
+expect 1 "tensor 'blk.0.attn_q.weight' (IQ2_XXS) needs importance weights: give --imatrix FILE" \
+    "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/x.gguf" --type Q8_0 --tensor-type 'attn_q=IQ2_XXS'; one_line; no_file "$T/x.gguf"
+IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
+expect 1 "imatrix entry 'blk.0.attn_k.weight' has 1 x 256 values but the model's tensor [32, 64] has 1 x 64 (imatrix from another model?)" \
+    "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$IM"; one_line; no_file "$T/x.gguf"
+expect 1 "legacy imatrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$S260/config.json"; one_line; no_file "$T/x.gguf"
+expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
+expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
+rm -f "$T/im.gguf"
 expect 1 "is already quantized (Q8_0)" "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0; one_line; no_file "$T/x.gguf"
 expect 0 '' "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0 --allow-requantize
 rm -f "$T/x.gguf"
@@ -83,6 +128,30 @@ expect 1 "/nonexistent: no such file or folder" "$SLM" quantize /nonexistent -o 
     --tokenizer-from "$S260" --nan 7:300 > /dev/null || fail "mksynth"
 expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight' (rows from 0): NaN at index 300 (row 4, column 44)" \
     "$SLM" quantize "$T/nan" -o "$T/x.gguf" --type Q8_0; one_line; no_file "$T/x.gguf"
+# NaN/Inf also when the type does not change (convert, --type F32) and in 1-D norms (issue 8)
+expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight': NaN or Inf at row 4, column 44" \
+    "$SLM" convert "$T/nan" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "tensor 'model.layers.0.mlp.gate_proj.weight': NaN or Inf at row 4, column 44" \
+    "$SLM" quantize "$T/nan" -o "$T/x.gguf" --type F32; one_line; no_file "$T/x.gguf"
+"$BUILD/mksynth" "$T/nannorm" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --nan 1:5 > /dev/null || fail "mksynth"
+for ty in Q4_0 Q8_0 F16; do
+    expect 1 "tensor 'model.layers.0.input_layernorm.weight': NaN or Inf at row 0, column 5" \
+        "$SLM" quantize "$T/nannorm" -o "$T/x.gguf" --type $ty; one_line; no_file "$T/x.gguf"
+done
+expect 1 "$T/nan/model.safetensors: tensor 'blk.0.ffn_gate.weight': non-finite values (NaN/Inf)" \
+    "$SLM" eval "$T/nan" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1; one_line
+# a non-finite weight is the model's fault, not the text's; huge finite weights are an error, not "PPL nan"
+expect 1 "$T/nannorm/model.safetensors: tensor 'model.layers.0.input_layernorm.weight': non-finite value nan" \
+    "$SLM" eval "$T/nannorm" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1; one_line
+"$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --scale 10:1e30 > /dev/null || fail "mksynth"
+expect 1 "$T/huge: the perplexity overflows (mean NLL 2.71e+30 nats per token)" \
+    "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
+rm -rf "$T/huge"; "$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --heads 4 --kv-heads 2 --dtype f32 --shards 1 \
+    --tokenizer-from "$S260" --scale 10:1e38 > /dev/null || fail "mksynth"
+expect 1 "$T/huge: window 0, position 1: the logits are not finite (NaN/Inf)" \
+    "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
 
 # ---- malformed files: every fixtures/corrupt case, through inspect (files) or convert (folders)
 while IFS="$(printf '\t')" read -r path kind code msg; do
@@ -98,6 +167,30 @@ while IFS="$(printf '\t')" read -r path kind code msg; do
         grep -qF "$f" "$T/err" || fail "error for $f does not name the file"
     fi
 done < fixtures/corrupt/MANIFEST
+
+# ---- FIFOs as inputs: refused at once ("not a regular file", status 1), never a hang in open()
+# (timeout turns a hang into status 124)
+F="$T/fifo"; mkdir -p "$F/cfg" "$F/shard" "$F/index" "$F/tok"
+A260=$(cd "$S260" && pwd); A3M=$(cd "$FIX/models/tinystories-3M-sharded" && pwd) # symlink targets
+mkfifo "$F/x.gguf" "$F/x" "$F/x.safetensors" "$F/text.txt" "$F/r.json" "$F/cfg/config.json" "$F/shard/model.safetensors" \
+    "$F/index/model-00002-of-00002.safetensors" "$F/tok/tokenizer.model"
+for f in model.safetensors tokenizer.model tokenizer_config.json; do ln -s "$A260/$f" "$F/cfg/$f"; done
+for f in config.json tokenizer.model tokenizer_config.json; do ln -s "$A260/$f" "$F/shard/$f"; done
+for f in config.json tokenizer.model tokenizer_config.json model.safetensors.index.json model-00001-of-00002.safetensors; do
+    ln -s "$A3M/$f" "$F/index/$f"; done
+for f in config.json model.safetensors tokenizer_config.json; do ln -s "$A260/$f" "$F/tok/$f"; done
+expect 1 "$F/cfg/config.json: not a regular file" timeout 10 "$SLM" convert "$F/cfg" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "$F/shard/model.safetensors: not a regular file" timeout 10 "$SLM" convert "$F/shard" -o "$T/x.gguf"; one_line
+expect 1 "model-00002-of-00002.safetensors: not a regular file" timeout 10 "$SLM" quantize "$F/index" -o "$T/x.gguf" --type Q8_0; one_line
+expect 1 "$F/tok/tokenizer.model: not a regular file" timeout 10 "$SLM" convert "$F/tok" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "$F/text.txt: not a regular file" timeout 10 "$SLM" eval "$S260" --text "$F/text.txt"; one_line
+expect 1 "$F/text.txt: not a regular file" timeout 10 "$SLM" eval "$S260" --tokens-in "$F/text.txt"; one_line
+expect 1 "$F/r.json: not a regular file" timeout 10 "$SLM" report "$F/r.json" -o "$T/fifo-rep"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" inspect "$F/x.gguf"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" eval "$F/x.gguf" --text "$FIX/text/tinystories_val.txt"; one_line
+expect 1 "$F/x.gguf: not a regular file" timeout 10 "$SLM" eval "$S260" --ref "$F/x.gguf" --text "$FIX/text/tinystories_val.txt"; one_line
+expect 1 "$F/x: not a regular file" timeout 10 "$SLM" inspect "$F/x"; one_line
+expect 1 "$F/x.safetensors: not a regular file" timeout 10 "$SLM" inspect "$F/x.safetensors"; one_line
 
 # ---- eval and generate ---------------------------------------------------------------------------
 expect 2 "slm eval: missing --text FILE" "$SLM" eval "$S260"

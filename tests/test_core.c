@@ -9,7 +9,9 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -18,7 +20,10 @@
 #include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/strindex.h"
+#include "core/slm.h"
 #include "core/tensor.h"
+#include "core/utf8.h"
 #include "tests/testutil.h"
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -198,6 +203,23 @@ static void test_shape_overflow(void **st) {
     assert_int_equal(n, 172 * 64);
 }
 
+/* Entries of folder dir whose names start with prefix. */
+static int count_prefix(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d) closedir(d);
+    return n;
+}
+
+static const char *dir_of(const char *path) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *sl = strrchr(buf, '/');
+    if (sl) *sl = 0;
+    return buf;
+}
+
 static void test_afile_commit_and_abort(void **st) {
     (void)st;
     slm_err e = {0};
@@ -207,7 +229,7 @@ static void test_afile_commit_and_abort(void **st) {
     assert_int_equal(slm_afile_write(&f, "abc", 3, &e), SLM_OK);
     assert_int_equal(slm_afile_pad(&f, 8, &e), SLM_OK);
     assert_false(file_exists(p)); /* nothing under the final name before commit */
-    assert_true(file_exists(f.tmp_path));
+    assert_int_equal(count_prefix(dir_of(p), ".a.bin.slm-"), f.tmp_path ? 1 : 0); /* unnamed (O_TMPFILE): none */
     assert_int_equal(slm_afile_commit(&f, &e), SLM_OK);
     size_t n;
     char *d = read_whole_file(p, &n);
@@ -216,11 +238,9 @@ static void test_afile_commit_and_abort(void **st) {
     free(d);
     /* abort leaves the old file and no temp */
     assert_int_equal(slm_afile_open(&f, p, &e), SLM_OK);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", f.tmp_path);
     assert_int_equal(slm_afile_write(&f, "zzzz", 4, &e), SLM_OK);
     slm_afile_abort(&f);
-    assert_false(file_exists(tmp));
+    assert_int_equal(count_prefix(dir_of(p), ".a.bin.slm-"), 0);
     d = read_whole_file(p, &n);
     assert_int_equal(n, 8);
     free(d);
@@ -229,12 +249,126 @@ static void test_afile_commit_and_abort(void **st) {
     slm_afile_abort(&zero); /* safe on a zeroed struct */
 }
 
+/* Without SLM_AFILE_REPLACE an existing file is refused at open, and a file that appears
+   between open and commit (another run racing for the path) makes the commit fail: it is
+   never replaced (link, not a check-then-write). */
+static void test_afile_exclusive(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *p = tmp_path("x.bin");
+    unlink(p);
+    slm_afile f, g;
+    assert_int_equal(slm_afile_open_flags(&f, p, 0, &e), SLM_OK);
+    assert_int_equal(slm_afile_open_flags(&g, p, 0, &e), SLM_OK);
+    assert_int_equal(slm_afile_write(&f, "first", 5, &e), SLM_OK);
+    assert_int_equal(slm_afile_write(&g, "second", 6, &e), SLM_OK);
+    assert_int_equal(slm_afile_commit(&f, &e), SLM_OK);
+    assert_int_equal(slm_afile_commit(&g, &e), SLM_E_IO);
+    assert_non_null(strstr(e.msg, "already exists (another process wrote it meanwhile)"));
+    size_t n;
+    char *d = read_whole_file(p, &n);
+    assert_int_equal(n, 5);
+    free(d);
+    assert_int_equal(slm_afile_open_flags(&f, p, 0, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "already exists (use -f to overwrite)"));
+    assert_int_equal(count_prefix(dir_of(p), ".x.bin.slm-"), 0);
+}
+
+/* Folders, FIFOs and devices are never replaced, even with -f; a named temp of a dead
+   process is removed by the next open of the same output. */
+static void test_afile_special_and_stale(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_afile f;
+    const char *fifo = tmp_path("fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(slm_afile_open(&f, fifo, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_int_equal(slm_afile_open(&f, "/dev/null", &e), SLM_E_ARG);
+    assert_int_equal(slm_afile_open(&f, dir_of(fifo), &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "is a folder"));
+    char stale[4200], live[4200];
+    const char *p = tmp_path("s.bin");
+    snprintf(stale, sizeof stale, "%s/.s.bin.slm-%d-abcdef", dir_of(p), 999999999); /* no such pid */
+    snprintf(live, sizeof live, "%s/.s.bin.slm-%d-abcdef", dir_of(p), (int)getppid()); /* alive */
+    write_whole_file(stale, "x", 1);
+    write_whole_file(live, "x", 1);
+    assert_int_equal(slm_afile_open(&f, p, &e), SLM_OK);
+    slm_afile_abort(&f);
+    assert_false(file_exists(stale));
+    assert_true(file_exists(live));
+    unlink(live);
+}
+
 static void test_afile_bad_dir(void **st) {
     (void)st;
     slm_err e = {0};
     slm_afile f;
     assert_int_equal(slm_afile_open(&f, "/nonexistent-dir/x.gguf", &e), SLM_E_IO);
-    assert_non_null(strstr(e.msg, "/nonexistent-dir/x.gguf: cannot create a temp file"));
+    assert_non_null(strstr(e.msg, "/nonexistent-dir/x.gguf: cannot create a file in '/nonexistent-dir'"));
+}
+
+/* A set commits all its files or leaves none: a failing commit removes the files it had put
+   in place, and the folders it created. */
+static void test_outset_all_or_nothing(void **st) {
+    (void)st;
+    slm_err e = {0};
+    slm_outset os;
+    char dir[4200], a[4300], b[4300];
+    snprintf(dir, sizeof dir, "%s/new/deeper", dir_of(tmp_path("o")));
+    snprintf(a, sizeof a, "%s/a.txt", dir);
+    snprintf(b, sizeof b, "%s/b.txt", dir);
+    slm_outset_init(&os, 0);
+    assert_int_equal(slm_outset_mkdir(&os, dir, &e), SLM_OK);
+    assert_int_equal(slm_outset_write_file(&os, a, "a", 1, &e), SLM_OK);
+    assert_int_equal(slm_outset_write_file(&os, b, "b", 1, &e), SLM_OK);
+    write_whole_file(b, "someone else", 12); /* b appears before the commit: the set fails */
+    assert_int_equal(slm_outset_commit(&os, &e), SLM_E_IO);
+    assert_false(file_exists(a)); /* a was put in place, then removed */
+    unlink(b);
+    assert_int_equal(count_prefix(dir, ".a.txt.slm-") + count_prefix(dir, ".b.txt.slm-"), 0);
+    slm_outset_init(&os, 0);
+    assert_int_equal(slm_outset_mkdir(&os, dir, &e), SLM_OK);
+    assert_int_equal(slm_outset_write_file(&os, a, "a", 1, &e), SLM_OK);
+    slm_outset_abort(&os);
+    assert_false(file_exists(a));
+    char top[4200];
+    snprintf(top, sizeof top, "%s/new2", dir_of(tmp_path("o")));
+    slm_outset_init(&os, 0);
+    assert_int_equal(slm_outset_mkdir(&os, top, &e), SLM_OK);
+    slm_outset_abort(&os);
+    assert_false(file_exists(top)); /* the folder it made is gone */
+}
+
+/* The output-path rules. */
+static void test_output_check(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *in = tmp_path("in.gguf"), *other = tmp_path("other.gguf");
+    write_whole_file(in, "x", 1);
+    const char *ins[] = {in, fixture_path("models/stories260K")};
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", fixture_path("models/stories260K"));
+    unlink(other);
+    assert_int_equal(slm_output_check(other, ins, 2, NULL, 0, 0, &e), SLM_OK);
+    assert_int_equal(slm_output_check("-", ins, 2, NULL, 0, 1, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "never a stream"));
+    assert_int_equal(slm_output_check(in, ins, 2, NULL, 0, 1, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "is the input"));
+    assert_int_equal(slm_output_check(cfg, ins, 2, NULL, 0, 1, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "is a file of the model folder"));
+    const char *outs[] = {other};
+    assert_int_equal(slm_output_check(other, ins, 2, outs, 1, 1, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "given twice as an output"));
+    char dangling[4200];
+    snprintf(dangling, sizeof dangling, "%s", tmp_path("dangling"));
+    unlink(dangling);
+    assert_int_equal(symlink("/nonexistent/target", dangling), 0);
+    assert_int_equal(slm_output_check(dangling, ins, 2, NULL, 0, 0, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "already exists (use -f to overwrite)"));
+    assert_int_equal(slm_output_check("/dev/null", ins, 2, NULL, 0, 1, &e), SLM_E_ARG);
+    assert_non_null(strstr(e.msg, "not a regular file"));
 }
 
 static void test_map_missing(void **st) {
@@ -246,8 +380,75 @@ static void test_map_missing(void **st) {
     slm_map_close(&m);
 }
 
+static const char *name_at(const void *ctx, size_t i) { return ((const char (*)[16])ctx)[i]; }
+
+/* The name index: every name found at its position, repeats reported with the first
+   position, absent names absent, across the table's growth and after clear. */
+static void test_strindex(void **st) {
+    (void)st;
+    enum { N = 100000 };
+    char (*names)[16] = malloc(sizeof(*names) * N);
+    assert_non_null(names);
+    slm_strindex ix = {0};
+    slm_err e = {0};
+    size_t dup;
+    assert_int_equal(slm_strindex_find(&ix, "x", name_at, names), SLM_STRINDEX_NONE); /* zeroed index */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "blk.%zu.w", i);
+        assert_int_equal(slm_strindex_add(&ix, names[i], i, name_at, names, &dup, &e), SLM_OK);
+        assert_int_equal(dup, SLM_STRINDEX_NONE);
+    }
+    assert_int_equal(ix.n, N);
+    assert_true(ix.cap >= 2 * N && ix.cap <= 4 * N); /* SLM_STRINDEX_BYTES_PER_NAME = 4 slots x 8 */
+    for (size_t i = 0; i < N; i++) assert_int_equal(slm_strindex_find(&ix, names[i], name_at, names), i);
+    assert_int_equal(slm_strindex_find(&ix, "blk.100000.w", name_at, names), SLM_STRINDEX_NONE);
+    assert_int_equal(slm_strindex_find(&ix, "", name_at, names), SLM_STRINDEX_NONE);
+    char again[16] = "blk.4242.w";
+    assert_int_equal(slm_strindex_add(&ix, again, N, name_at, names, &dup, &e), SLM_OK);
+    assert_int_equal(dup, 4242);
+    assert_int_equal(ix.n, N);
+    slm_strindex_clear(&ix);
+    assert_int_equal(slm_strindex_find(&ix, names[7], name_at, names), SLM_STRINDEX_NONE);
+    slm_strindex_free(&ix);
+    slm_strindex_free(&ix); /* safe twice */
+    free(names);
+}
+
+/* The strict UTF-8 check: overlong forms, surrogates, values past U+10FFFF, stray and missing
+   continuation bytes are invalid; slm_utf8_fix puts one U+FFFD per invalid byte. */
+static void test_utf8_strict(void **st) {
+    (void)st;
+    static const struct { const char *s; int valid; } k[] = {
+        {"", 1}, {"plain", 1}, {"caf\xc3\xa9", 1}, {"\xe2\x96\x81", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xf4\x8f\xbf\xbf", 1},
+        {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xf0\x80\x80\xaf", 0}, /* overlong '/' */
+        {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0}, {"\xf8\x88\x80\x80\x80", 0},
+        {"\x80", 0}, {"\xc3", 0}, {"\xe2\x96", 0}, {"a\xff" "b", 0},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k); i++)
+        if (slm_utf8_valid(k[i].s, strlen(k[i].s)) != k[i].valid) fail_msg("case %zu: want valid=%d", i, k[i].valid);
+    slm_err e = {0};
+    char *f = slm_utf8_fix("a\xc3(\xed\xa0\x80\xc3\xa9", 8, &e);
+    assert_string_equal(f, "a\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9");
+    slm_free(f);
+}
+
+/* A FIFO (or any non-regular file) is refused at once instead of blocking in open(). */
+static void test_map_fifo(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const char *p = tmp_path("in.fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    slm_map m;
+    assert_int_equal(slm_map_open(&m, p, &e), SLM_E_IO);
+    char want[4200];
+    snprintf(want, sizeof want, "%s: not a regular file", p);
+    assert_string_equal(e.msg, want);
+    slm_map_close(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strindex),
         cmocka_unit_test(test_err_prefix_keeps_code),
         cmocka_unit_test(test_mem_fail_after),
         cmocka_unit_test(test_f16_all_patterns),
@@ -258,7 +459,13 @@ int main(void) {
         cmocka_unit_test(test_shape_overflow),
         cmocka_unit_test(test_afile_commit_and_abort),
         cmocka_unit_test(test_afile_bad_dir),
+        cmocka_unit_test(test_afile_exclusive),
+        cmocka_unit_test(test_afile_special_and_stale),
+        cmocka_unit_test(test_outset_all_or_nothing),
+        cmocka_unit_test(test_output_check),
         cmocka_unit_test(test_map_missing),
+        cmocka_unit_test(test_map_fifo),
+        cmocka_unit_test(test_utf8_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "core/le.h"
+#include "core/slm.h"
 #include "formats/gguf.h"
 #include "tests/testutil.h"
 
@@ -233,8 +234,188 @@ static void test_gguf_reads_llamacpp_vocab(void **st) {
     slm_gguf_close(&g);
 }
 
+/* ---- in-memory images built by hand (large counts: the readers' index and memory cap) ---- */
+
+typedef struct img { uint8_t *p; size_t n, cap; } img;
+
+static void img_put(img *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    if (n) memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void img_u32(img *b, uint32_t v) { uint8_t x[4]; slm_st_u32(x, v); img_put(b, x, 4); }
+static void img_u64(img *b, uint64_t v) { uint8_t x[8]; slm_st_u64(x, v); img_put(b, x, 8); }
+static void img_str(img *b, const char *s) { img_u64(b, strlen(s)); img_put(b, s, strlen(s)); }
+static void img_head(img *b, uint64_t n_tensors, uint64_t n_kv) { img_put(b, "GGUF", 4); img_u32(b, 3); img_u64(b, n_tensors); img_u64(b, n_kv); }
+
+/* n u32 keys "k.%05d" (+ a repeat of dup_key if >= 0), n 1-element F32 tensors "t.%05d" (+ a
+   repeat of dup_tensor if >= 0). */
+static img names_image(int n, int dup_key, int dup_tensor) {
+    img b = {0};
+    char nm[32];
+    img_head(&b, (uint64_t)(n + (dup_tensor >= 0)), (uint64_t)(n + (dup_key >= 0)));
+    for (int i = 0; i <= n; i++) {
+        int k = i < n ? i : dup_key;
+        if (k < 0) break;
+        snprintf(nm, sizeof nm, "k.%05d", k);
+        img_str(&b, nm);
+        img_u32(&b, SLM_GGUF_UINT32);
+        img_u32(&b, (uint32_t)k);
+    }
+    for (int i = 0; i <= n; i++) {
+        int k = i < n ? i : dup_tensor;
+        if (k < 0) break;
+        snprintf(nm, sizeof nm, "t.%05d", k);
+        img_str(&b, nm);
+        img_u32(&b, 1);
+        img_u64(&b, 1);
+        img_u32(&b, SLM_DTYPE_F32);
+        img_u64(&b, (uint64_t)i * 32);
+    }
+    size_t pad = (32 - b.n % 32) % 32 + (size_t)(n + (dup_tensor >= 0)) * 32;
+    uint8_t z[64] = {0};
+    for (; pad; pad -= SLM_MIN(pad, sizeof z)) img_put(&b, z, SLM_MIN(pad, sizeof z));
+    return b;
+}
+
+/* 20000 keys and tensors: every lookup lands on its own entry (the hash index), repeats are
+   refused with the first repeated name, and removing keys keeps the others reachable. */
+static void test_gguf_many_names(void **st) {
+    (void)st;
+    enum { N = 20000 };
+    slm_err e = {0};
+    img b = names_image(N, -1, -1);
+    slm_gguf g;
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_OK);
+    assert_int_equal(g.kv.n, N);
+    assert_int_equal(g.n_tensors, N);
+    char nm[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(nm, sizeof nm, "k.%05d", i);
+        const slm_gguf_val *v = slm_kvs_get(&g.kv, nm);
+        assert_ptr_equal(v, &g.kv.items[i].val);
+        assert_int_equal(v->v.u32, i);
+        snprintf(nm, sizeof nm, "t.%05d", i);
+        assert_int_equal(slm_gguf_find(&g, nm), i);
+    }
+    assert_null(slm_kvs_get(&g.kv, "k.20000"));
+    assert_int_equal(slm_gguf_find(&g, "t.20000"), -1);
+    assert_int_equal(slm_kvs_remove(&g.kv, "k.00005"), 1);
+    assert_int_equal(slm_kvs_remove(&g.kv, "k.10000"), 1);
+    assert_int_equal(slm_kvs_remove(&g.kv, "k.10000"), 0);
+    assert_int_equal(g.kv.n, N - 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(nm, sizeof nm, "k.%05d", i);
+        const slm_gguf_val *v = slm_kvs_get(&g.kv, nm);
+        if (i == 5 || i == 10000) assert_null(v);
+        else assert_int_equal(v->v.u32, i);
+    }
+    assert_int_equal(slm_kvs_set_u32(&g.kv, "k.00005", 77, &e), SLM_OK); /* re-added at the end */
+    assert_string_equal(g.kv.items[N - 2].key, "k.00005");
+    slm_gguf_close(&g);
+    free(b.p);
+
+    b = names_image(N, 17, -1);
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_E_FORMAT);
+    assert_string_equal(e.msg, "duplicate key 'k.00017'");
+    free(b.p);
+    b = names_image(N, -1, 12345);
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_E_FORMAT);
+    assert_string_equal(e.msg, "duplicate tensor name 't.12345'");
+    free(b.p);
+}
+
+/* One key "big": an array of n strings of len bytes each. */
+static img strarr_image(uint64_t n, size_t len) {
+    img b = {0};
+    img_head(&b, 0, 1);
+    img_str(&b, "big");
+    img_u32(&b, SLM_GGUF_ARRAY);
+    img_u32(&b, SLM_GGUF_STRING);
+    img_u64(&b, n);
+    b.cap = b.n + n * (8 + len);
+    b.p = realloc(b.p, b.cap);
+    assert_non_null(b.p);
+    for (uint64_t i = 0; i < n; i++) {
+        slm_st_u64(b.p + b.n, len);
+        memset(b.p + b.n + 8, 'a' + (int)(i % 26), len);
+        b.n += 8 + len;
+    }
+    return b;
+}
+
+/* Metadata memory is bounded by the file: 5M empty strings (40 MB of file) would take 85 MB
+   in memory (16-byte header + NUL each), over max(64 MiB, 2 x 40 MB): refused with one line
+   naming the key, before anything is allocated. (The reader used to take ~12x the file.) */
+static void test_gguf_metadata_cap_refuses_empty_strings(void **st) {
+    (void)st;
+    slm_err e = {0};
+    img b = strarr_image(5000000, 0);
+    slm_gguf g;
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_E_UNSUPPORTED);
+    assert_string_equal(e.msg, "key 'big': metadata would take 81.1 MiB of memory, over the cap of 76.3 MiB (the larger of "
+                               "64 MiB and twice the 40000051 header bytes read)");
+    free(b.p);
+}
+
+/* ...while 5M 4-byte strings (60 MB) parse, within twice the file, one block for the array. */
+static void test_gguf_metadata_cap_keeps_real_arrays(void **st) {
+    (void)st;
+    slm_err e = {0};
+    const uint64_t n = 5000000;
+    img b = strarr_image(n, 4);
+    slm_gguf g;
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_OK);
+    assert_true(g.meta_bytes > n * (sizeof(slm_gguf_str) + 5));
+    assert_true(g.meta_bytes <= 2 * b.n);
+    const void *data;
+    uint64_t got;
+    assert_int_equal(slm_kvs_get_arr(&g.kv, "big", SLM_GGUF_STRING, &data, &got, &e), SLM_OK);
+    assert_int_equal(got, n);
+    const slm_gguf_str *s = data;
+    assert_string_equal(s[0].s, "aaaa");
+    assert_string_equal(s[n - 1].s, "rrrr"); /* (n - 1) % 26 = 17 */
+    assert_ptr_equal(s[1].s, s[0].s + 5);    /* one block: bytes follow each other */
+    slm_gguf_val copy;
+    assert_int_equal(slm_gguf_val_copy(&copy, slm_kvs_get(&g.kv, "big"), &e), SLM_OK);
+    assert_true(slm_gguf_val_equal(&copy, slm_kvs_get(&g.kv, "big")));
+    slm_gguf_val_free(&copy);
+    slm_gguf_close(&g);
+    free(b.p);
+}
+
+/* A million tiny keys (21 MB) would take ~81 MB of key slots, names and index: refused at
+   the key that crosses the cap. */
+static void test_gguf_metadata_cap_refuses_key_flood(void **st) {
+    (void)st;
+    enum { N = 1000000 };
+    slm_err e = {0};
+    img b = {0};
+    img_head(&b, 0, N);
+    char nm[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(nm, sizeof nm, "k%07d", i);
+        img_str(&b, nm);
+        img_u32(&b, SLM_GGUF_UINT8);
+        img_put(&b, "x", 1);
+    }
+    slm_gguf g;
+    assert_int_equal(slm_gguf_parse(&g, b.p, b.n, &e), SLM_E_UNSUPPORTED);
+    assert_true(!strncmp(e.msg, "key 'k0", 7));
+    assert_non_null(strstr(e.msg, "': metadata would take 64.0 MiB of memory, over the cap of 64.0 MiB (the larger of 64 MiB"));
+    free(b.p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gguf_many_names),
+        cmocka_unit_test(test_gguf_metadata_cap_refuses_empty_strings),
+        cmocka_unit_test(test_gguf_metadata_cap_keeps_real_arrays),
+        cmocka_unit_test(test_gguf_metadata_cap_refuses_key_flood),
         cmocka_unit_test(test_gguf_roundtrip_all_types),
         cmocka_unit_test(test_gguf_roundtrip_alignment_64),
         cmocka_unit_test(test_gguf_exact_bytes),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/dtype.h"
 #include "core/mem.h"
@@ -247,6 +248,43 @@ static void naive_forward(double *logits, const slm_model_config *cf, const int3
         naive_linear(logits + (size_t)t * V, h, cf->tied_embeddings ? "token_embd.weight" : "output.weight", NULL, V, C);
     }
     free(x), free(h), free(q), free(k), free(v), free(att), free(o), free(g), free(u), free(sc);
+}
+
+/* A mapped build (matrices in their stored type, dequantized panel by panel) gives the f32
+   build's logits bit for bit, for F32, F16 and quantized files, with both numerics, in a
+   fraction of the parameter memory. */
+static void test_model_mapped_equals_f32(void **state) {
+    (void)state;
+    const char *files[3] = {tmp_path("mapped-f16.gguf"), tmp_path("mapped-q4k.gguf"), tmp_path("mapped-q40.gguf")};
+    const char *types[3] = {"F16", "Q4_K_M", "Q4_0"};
+    for (int i = 0; i < 3; i++) {
+        unlink(files[i]);
+        test_export_file(fixture_path("models/tinystories-3M"), files[i], types[i]);
+    }
+    const char *srcs[4] = {fixture_path("models/tinystories-3M"), files[0], files[1], files[2]};
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    for (int k = 0; k < 4; k++) {
+        slm_err err = {0};
+        slm_src s;
+        if (slm_src_open(&s, srcs[k], &err)) fail_msg("%s", err.msg);
+        slm_tensor_src ts;
+        slm_src_tensors(&s, &ts);
+        slm_model f = {0}, mp = {0};
+        if (slm_model_build(&f, &s.cfg, &ts, 96, 0, &err) || slm_model_build(&mp, &s.cfg, &ts, 96, SLM_BUILD_MAPPED, &err))
+            fail_msg("%s: %s", srcs[k], err.msg);
+        assert_true(mp.num_parameters * 20 < f.num_parameters); /* only the vectors are f32 */
+        for (int num = 0; num < 2; num++) {
+            f.numerics = mp.numerics = num ? SLM_NUMERICS_GGML : SLM_NUMERICS_F32;
+            float *a = forward_all(&f, ids, 96), *b = forward_all(&mp, ids, 96);
+            expect_bytes_equal(srcs[k], a, b, sizeof(float) * 96 * (size_t)f.cfg.n_vocab);
+            free(a), free(b);
+        }
+        slm_model_free(&mp);
+        slm_model_free(&f);
+        slm_src_close(&s);
+    }
+    free(ids);
 }
 
 /* B sequences in one call give each sequence's logits of a B = 1 call, bit for bit (per-layer
@@ -793,6 +831,7 @@ int main(void) {
         cmocka_unit_test(test_model_logits_tinystories3M),
         cmocka_unit_test(test_model_synthetic_vs_naive),
         cmocka_unit_test(test_model_batch_equals_single),
+        cmocka_unit_test(test_model_mapped_equals_f32),
         cmocka_unit_test(test_model_greedy_stories260K),
         cmocka_unit_test(test_model_greedy_tinystories3M),
         cmocka_unit_test(test_model_ggml_numerics),

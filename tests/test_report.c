@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "report/report.h"
 #include "tests/testutil.h"
 
@@ -24,6 +25,34 @@
 #define NASTY_TENSOR "blk.0.attn_q<&>\".weight"
 
 /* ---------------------------------------------------------------- synthetic runs */
+
+
+/* The report writers add files to an output set; these commit it (or abort on failure). */
+static int commit_or_abort(slm_outset *os, int rc, slm_err *err) {
+    if (!rc) return slm_outset_commit(os, err);
+    slm_outset_abort(os);
+    return rc;
+}
+static int w_dir(const slm_report *runs, size_t n, const char *dir, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_dir(&os, runs, n, dir, err), err);
+}
+static int w_md(const slm_report *runs, size_t n, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_markdown(&os, runs, n, path, err), err);
+}
+static int w_html(const slm_report *runs, size_t n, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_html(&os, runs, n, path, err), err);
+}
+static int w_json(const slm_report *r, const char *path, slm_err *err) {
+    slm_outset os;
+    slm_outset_init(&os, SLM_AFILE_REPLACE);
+    return commit_or_abort(&os, slm_report_write_json(&os, r, path, err), err);
+}
 
 static void add_tensor(slm_report *r, const char *name, const char *src, const char *type, int64_t d0, int64_t d1,
                        uint64_t bytes, double rel, double max_abs, int fell_back) {
@@ -210,14 +239,14 @@ static void expect_svgs_finite(const char *h) {
 static char *render_md(const slm_report *runs, size_t n, const char *name) {
     slm_err err = {0};
     const char *path = tmp_path(name);
-    if (slm_report_write_markdown(runs, n, path, &err)) fail_msg("write_markdown: %s", err.msg);
+    if (w_md(runs, n, path, &err)) fail_msg("write_markdown: %s", err.msg);
     return read_whole_file(path, NULL);
 }
 
 static char *render_html(const slm_report *runs, size_t n, const char *name) {
     slm_err err = {0};
     const char *path = tmp_path(name);
-    if (slm_report_write_html(runs, n, path, &err)) fail_msg("write_html: %s", err.msg);
+    if (w_html(runs, n, path, &err)) fail_msg("write_html: %s", err.msg);
     return read_whole_file(path, NULL);
 }
 
@@ -385,13 +414,76 @@ static void test_nonfinite_values(void **st) {
     free_runs(runs, 3);
 }
 
+/* Integer fields must be integers in range: no undefined conversion of 1e300 or -5. */
+static void test_json_reader_number_ranges(void **st) {
+    (void)st;
+    static const struct { const char *body, *msg; } k[] = {
+        {"\"threads\":1e300", "r.json: \"threads\" is not an integer in [0, 2147483647]"},
+        {"\"source_bytes\":-5", "r.json: \"source_bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_params\":9.3e18", "r.json: \"n_params\" is not an integer in [0, 9223372036854775807]"},
+        {"\"n_fallback\":0.5", "r.json: \"n_fallback\" is not an integer in [0, 2147483647]"},
+        {"\"tensors\":[{\"name\":\"w\",\"shape\":[2,1e30]}]", "r.json: tensor 'w': shape[1] is not a non-negative integer"},
+        {"\"tensors\":[{\"name\":\"w\",\"bytes\":1e20}]", "r.json: \"bytes\" is not an integer in [0, 9223372036854775807]"},
+        {"\"eval\":{\"ctx\":-1e12}", "r.json: \"ctx\" is not an integer in [0, 2147483647]"},
+        {"\"eval\":{\"scored_tokens\":1e19}", "r.json: \"scored_tokens\" is not an integer in [0, 9223372036854775807]"},
+        {"\"threads\":4,\"tensors\":[{\"shape\":[3,7],\"bytes\":84}],\"eval\":{\"ctx\":128}", NULL},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char json[512];
+        int n = snprintf(json, sizeof json, "{\"format\":\"slm-report/1\",%s}", k[i].body);
+        slm_report r;
+        slm_err err = {0};
+        int rc = slm_report_parse_json(&r, json, (size_t)n, "r.json", &err);
+        if (!k[i].msg) {
+            assert_int_equal(rc, SLM_OK);
+            assert_int_equal(r.threads, 4);
+            assert_int_equal(r.n_tensors, 1);
+            assert_int_equal(r.tensors[0].shape[1], 7);
+            assert_int_equal(r.tensors[0].bytes, 84);
+            assert_int_equal(r.eval.ctx, 128);
+            slm_report_free(&r);
+            continue;
+        }
+        assert_int_equal(rc, SLM_E_FORMAT);
+        assert_string_equal(err.msg, k[i].msg);
+        assert_null(r.tensors);
+    }
+}
+
+/* report.json is valid UTF-8 whatever bytes the names held (a GGUF's general.name, tensor
+   names, paths); control characters stay as JSON escapes. */
+static void test_json_is_valid_utf8(void **st) {
+    (void)st;
+    slm_report runs[3];
+    slm_err err = {0};
+    make_runs(runs);
+    snprintf(runs[0].model_name, sizeof runs[0].model_name, "m\xff\x1b]0;t\x07");
+    snprintf(runs[0].model, sizeof runs[0].model, "dir/\xc3(x");
+    snprintf(runs[0].tensors[0].name, sizeof runs[0].tensors[0].name, "w\xed\xa0\x80"); /* a surrogate */
+    const char *path = tmp_path("utf8.json");
+    assert_int_equal(w_json(&runs[0], path, &err), SLM_OK);
+    size_t n;
+    char *text = read_whole_file(path, &n);
+    assert_true(slm_utf8_valid(text, n));
+    assert_null(memchr(text, 0x1b, n));
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model_name")->valuestring, "m\xef\xbf\xbd\x1b]0;t\x07");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "dir/\xef\xbf\xbd(x");
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "tensors"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(t0, "name")->valuestring, "w\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    cJSON_Delete(j);
+    free(text);
+    for (int i = 0; i < 3; i++) slm_report_free(&runs[i]);
+}
+
 static void test_json_round_trip(void **st) {
     (void)st;
     slm_report runs[3], back;
     slm_err err = {0};
     make_runs(runs);
     const char *path = tmp_path("rt.json");
-    assert_int_equal(slm_report_write_json(&runs[0], path, &err), SLM_OK);
+    assert_int_equal(w_json(&runs[0], path, &err), SLM_OK);
     assert_int_equal(slm_report_read_json(&back, path, &err), SLM_OK);
     assert_string_equal(back.model_name, NASTY_MODEL);
     assert_int_equal(back.out_bytes, runs[0].out_bytes);
@@ -429,7 +521,7 @@ static void test_dir_several_runs(void **st) {
     slm_err err = {0};
     make_runs(runs);
     const char *dir = tmp_path("deep/er/dir");
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_OK);
     char p[4200];
     snprintf(p, sizeof p, "%s/report.md", dir);
     assert_true(file_exists(p));
@@ -445,7 +537,7 @@ static void test_dir_several_runs(void **st) {
     assert_int_equal(cJSON_GetArraySize(arr), 3);
     for (int i = 0; i < 3; i++) { /* each element is exactly what slm_report_write_json writes */
         const char *one = tmp_path("one.json");
-        assert_int_equal(slm_report_write_json(&runs[i], one, &err), SLM_OK);
+        assert_int_equal(w_json(&runs[i], one, &err), SLM_OK);
         char *t1 = read_whole_file(one, NULL);
         cJSON *o = cJSON_Parse(t1);
         assert_non_null(o);
@@ -458,14 +550,14 @@ static void test_dir_several_runs(void **st) {
     /* again: replaces the files, same bytes (deterministic) */
     snprintf(p, sizeof p, "%s/report.html", dir);
     char *h1 = read_whole_file(p, NULL);
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_OK);
     char *h2 = read_whole_file(p, NULL);
     assert_string_equal(h1, h2);
     free(h1);
     free(h2);
     /* one run: report.json */
     dir = tmp_path("single");
-    assert_int_equal(slm_report_write_dir(runs, 1, dir, &err), SLM_OK);
+    assert_int_equal(w_dir(runs, 1, dir, &err), SLM_OK);
     snprintf(p, sizeof p, "%s/report.json", dir);
     assert_true(file_exists(p));
     free_runs(runs, 3);
@@ -480,12 +572,12 @@ static void test_dir_cannot_create(void **st) {
     write_whole_file(blocker, "x", 1);
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/sub", blocker);
-    assert_int_equal(slm_report_write_dir(runs, 3, dir, &err), SLM_E_IO);
+    assert_int_equal(w_dir(runs, 3, dir, &err), SLM_E_IO);
     expect_contains(err.msg, dir);
     expect_contains(err.msg, "is not a folder");
-    assert_int_equal(slm_report_write_dir(runs, 3, blocker, &err), SLM_E_IO);
+    assert_int_equal(w_dir(runs, 3, blocker, &err), SLM_E_IO);
     expect_contains(err.msg, blocker);
-    assert_int_equal(slm_report_write_dir(runs, 0, tmp_path("none"), &err), SLM_E_ARG);
+    assert_int_equal(w_dir(runs, 0, tmp_path("none"), &err), SLM_E_ARG);
     free_runs(runs, 3);
 }
 
@@ -498,9 +590,9 @@ static void test_out_of_memory(void **st) {
     int ok = 0;
     for (long k = 0; k < 64 && !ok; k++) { /* every allocation fails once, cleanly */
         slm_mem_fail_after(k);
-        int rc1 = slm_report_write_html(runs, 3, path, &err);
+        int rc1 = w_html(runs, 3, path, &err);
         slm_mem_fail_after(k);
-        int rc2 = slm_report_write_markdown(runs, 1, tmp_path("oom.md"), &err);
+        int rc2 = w_md(runs, 1, tmp_path("oom.md"), &err);
         slm_mem_fail_after(-1);
         if (k == 0) { /* the very first allocation failing must be seen, or this test proves nothing */
             assert_int_equal(rc1, SLM_E_NOMEM);
@@ -520,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_labels_unique),     cmocka_unit_test(test_html_one_run),
         cmocka_unit_test(test_html_comparison),   cmocka_unit_test(test_nonfinite_values),
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
+        cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

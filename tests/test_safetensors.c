@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,8 +156,100 @@ static void test_hf_config_and_names(void **st) {
     assert_string_equal(e.msg, "config.json: 3 attention heads are not a multiple of 2 kv heads");
 }
 
+/* An in-memory file: 8-byte length, header, data_size zero bytes. */
+static uint8_t *st_image(const char *header, size_t data_size, size_t *n) {
+    size_t hl = strlen(header);
+    uint8_t *p = calloc(1, 8 + hl + data_size);
+    assert_non_null(p);
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(p + 8, header, hl);
+    *n = 8 + hl + data_size;
+    return p;
+}
+
+/* 20000 entries: each found at its index (hash index), a repeated name anywhere refused,
+   and an entry object with many keys checked for repeats too. */
+static void test_st_many_entries(void **st) {
+    (void)st;
+    enum { N = 20000 };
+    slm_err e = {0};
+    char *h = malloc((size_t)N * 96 + 256);
+    assert_non_null(h);
+    for (int dup = 0; dup < 2; dup++) {
+        size_t len = 0;
+        h[len++] = '{';
+        for (int i = 0; i < N; i++)
+            len += (size_t)sprintf(h + len, "%s\"t.%05d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}", i ? "," : "",
+                                   dup && i == N - 1 ? 777 : i, 4 * i, 4 * i + 4);
+        h[len++] = '}';
+        h[len] = 0;
+        size_t n;
+        uint8_t *img = st_image(h, (size_t)N * 4, &n);
+        slm_st_file f;
+        if (!dup) {
+            assert_int_equal(slm_st_parse(&f, img, n, &e), SLM_OK);
+            assert_int_equal(f.n, N);
+            char nm[16];
+            for (int i = 0; i < N; i++) {
+                snprintf(nm, sizeof nm, "t.%05d", i);
+                assert_int_equal(slm_st_find(&f, nm), i);
+            }
+            assert_int_equal(slm_st_find(&f, "t.20000"), -1);
+            slm_st_close(&f);
+        } else {
+            assert_int_equal(slm_st_parse(&f, img, n, &e), SLM_E_FORMAT);
+            assert_string_equal(e.msg, "duplicate tensor name 't.00777'");
+        }
+        free(img);
+    }
+    size_t len = (size_t)sprintf(h, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]");
+    for (int i = 0; i < 100; i++) len += (size_t)sprintf(h + len, ",\"x%d\":0", i == 99 ? 42 : i);
+    sprintf(h + len, "}}");
+    size_t n;
+    uint8_t *img = st_image(h, 4, &n);
+    slm_st_file f;
+    assert_int_equal(slm_st_parse(&f, img, n, &e), SLM_E_FORMAT);
+    assert_string_equal(e.msg, "tensor 'w': duplicate key 'x42'");
+    free(img);
+    free(h);
+}
+
+/* Numbers out of an integer's range are refused before any conversion (converting them is
+   undefined behaviour: UBSan's float-cast-overflow, and bos = INT_MIN on x86 before). */
+static void test_hf_config_number_ranges(void **st) {
+    (void)st;
+    static const struct { const char *extra, *msg; } k[] = {
+        {"\"head_dim\":9.3e18", "config.json: field \"head_dim\" must be a non-negative integer"},
+        {"\"head_dim\":-9.3e18", "config.json: field \"head_dim\" must be a non-negative integer"},
+        {"\"max_position_embeddings\":1e300", "config.json: field \"max_position_embeddings\" must be a non-negative integer"},
+        {"\"bos_token_id\":1e10", "config.json: field \"bos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"eos_token_id\":[-1e19, 2]", "config.json: field \"eos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"eos_token_id\":2.5", "config.json: field \"eos_token_id\" must be a token id (an integer in [-1, 2^31))"},
+        {"\"rope_theta\":1e39", "config.json: field \"rope_theta\" must be a positive number"},
+        {"\"bos_token_id\":1,\"eos_token_id\":[2,3]", NULL},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char json[512];
+        int n = snprintf(json, sizeof json, "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100,\"rms_norm_eps\":1e-6,%s}", k[i].extra);
+        slm_err e = {0};
+        slm_model_config c;
+        int rc = slm_hf_config_parse(&c, json, (size_t)n, "config.json", &e);
+        if (!k[i].msg) {
+            assert_int_equal(rc, SLM_OK);
+            assert_int_equal(c.bos_id, 1);
+            assert_int_equal(c.eos_id, 2);
+            continue;
+        }
+        assert_int_equal(rc, SLM_E_FORMAT);
+        assert_string_equal(e.msg, k[i].msg);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hf_config_number_ranges),
+        cmocka_unit_test(test_st_many_entries),
         cmocka_unit_test(test_st_reads_fixture),
         cmocka_unit_test(test_st_reads_sharded),
         cmocka_unit_test(test_st_writer_roundtrip),
