@@ -49,6 +49,21 @@ void slm_round_rows(float *out, const float *inp, int T, int C, int act) {
     }
 }
 
+int slm_dot_act_type(int dtype) {
+    const slm_dtype_traits *tr = slm_dtype_get(dtype);
+    if (!tr || dtype == SLM_DTYPE_F32 || !tr->vec_dot || tr->vec_dot_type < 0) return -1;
+    const slm_dtype_traits *at = slm_dtype_get(tr->vec_dot_type);
+    return at && at->from_float ? tr->vec_dot_type : -1;
+}
+
+void slm_quantize_act_rows(void *dst, size_t row_bytes, const float *inp, int T, int C, int act) {
+    const slm_dtype_traits *tr = slm_dtype_get(act);
+    SLM_ASSERT(tr && tr->from_float && slm_dtype_row_size(act, C) == row_bytes);
+    uint8_t *d = dst;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) tr->from_float(inp + (size_t)t * C, d + (size_t)t * row_bytes, C);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * flash attention as ggml's CPU backend runs it per query over an F16 cache */
 

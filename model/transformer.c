@@ -517,6 +517,28 @@ void slm_model_free(slm_model *m) {
 /* ---------------------------------------------------------------------------------------------
  * forward */
 
+/* Matrix mi of a mapped model under --numerics ggml: inp quantized to the weight's dot type into
+   m->scratch (as bytes; *rounded = SLM_ROUNDED_BYTES | act caches it for the next matrix with the
+   same input), then ggml's dot products. A group of outputs with a NaN/Inf is checked against
+   its dequantized weights (the only place a mapped weight's finiteness shows). */
+#define SLM_ROUNDED_BYTES 0x100
+static void matmul_dot(slm_model *m, float *out, int ld_out, const float *inp, const float *bias, int N, int C, int OC,
+                       int mi, int act, int *rounded) {
+    const slm_wmat *w = &m->wmats[mi];
+    const size_t ab = slm_dtype_row_size(act, C);
+    if (*rounded != (SLM_ROUNDED_BYTES | act)) slm_quantize_act_rows(m->scratch, ab, inp, N, C, act);
+    *rounded = SLM_ROUNDED_BYTES | act;
+    const int n_groups = (OC + SLM_PANEL - 1) / SLM_PANEL;
+    memset(m->bad_panels, 0, (size_t)n_groups);
+    slm_matmul_forward_dot(out, ld_out, m->scratch, ab, w, bias, N, C, OC, m->bad_panels);
+    for (int g = 0; g < n_groups && m->bad_weight < 0; g++) {
+        if (!m->bad_panels[g]) continue;
+        const int64_t r0 = (int64_t)g * SLM_PANEL, n = SLM_MIN((int64_t)OC - r0, (int64_t)SLM_PANEL);
+        slm_dequantize_rows(w->dtype, w->data + (size_t)r0 * w->row_bytes, m->panel_scratch, n, C);
+        if (slm_first_nonfinite(m->panel_scratch, n * C) >= 0) m->bad_weight = mi;
+    }
+}
+
 /* out (N, OC), ld_out = inp (N, C) @ W^T + bias. The observer sees inp as the f32 path has it;
    under SLM_NUMERICS_GGML inp is then rounded as ggml would for this matrix (*rounded caches
    which act type m->scratch holds for inp). */
@@ -525,6 +547,11 @@ static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const
     const slm_forward_observer *ob = m->observer;
     const int mi = l * SLM_LAYER_MATRICES + matrix;
     if (ob && ob->matmul_input) ob->matmul_input(ob->ud, l, matrix, inp, N, C);
+    const int dot = m->mapped && m->numerics == SLM_NUMERICS_GGML ? slm_dot_act_type(m->wmats[mi].dtype) : -1;
+    if (dot >= 0) {
+        matmul_dot(m, out, ld_out, inp, bias, N, C, OC, mi, dot, rounded);
+        return;
+    }
     int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[mi] : SLM_DTYPE_F32;
     if (act != SLM_DTYPE_F32) {
         if (*rounded != act) slm_round_rows(m->scratch, inp, N, C, act);
