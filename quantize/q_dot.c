@@ -68,8 +68,17 @@ static const slm_dot_avx2 *const k_avx2[SLM_DTYPE_COUNT] = {
 #endif
 
 int slm_dot_cpu_ok(void) { return slm_cpu_has_avx2_fma(); /* every AVX2 CPU also has F16C */ }
+int slm_dot_cpu_avx512(void) { return slm_cpu_has_avx512vnni(); }
 
 static int use_avx2(slm_quant_kernel kernel) { return SLM_X86_KERNELS && kernel == SLM_KERNEL_AUTO && slm_dot_cpu_ok(); }
+
+#if SLM_X86_KERNELS
+/* The fastest tile of a type on this CPU (use_avx2 holds). */
+static const slm_dot_avx2 *fast_tile(int type) {
+    if (slm_dot_avx512[type] && slm_dot_cpu_avx512()) return slm_dot_avx512[type];
+    return k_avx2[type];
+}
+#endif
 
 /* The contract of slm_dot_rows, checked once per call. */
 static void check(int type, int64_t n, int nr, int nc, size_t ld_out, const void *w, size_t wb, const void *a,
@@ -91,7 +100,7 @@ void slm_dot_rows_kernel(slm_quant_kernel kernel, int type, int64_t n, int nr, i
     check(type, n, nr, nc, ld_out, w, w_row_bytes, a, a_row_bytes);
 #if SLM_X86_KERNELS
     if (use_avx2(kernel)) {
-        k_avx2[type]->tile(n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
+        fast_tile(type)->tile(n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
         return;
     }
 #endif
@@ -111,11 +120,17 @@ static int has_dot(int type) { return type >= 0 && type < SLM_DTYPE_COUNT && k_r
 void slm_dot_tile_shape(int type, int *rows, int *cols) {
     *rows = *cols = 1;
 #if SLM_X86_KERNELS
-    if (has_dot(type) && use_avx2(SLM_KERNEL_AUTO)) *rows = k_avx2[type]->rows, *cols = k_avx2[type]->cols;
+    if (has_dot(type) && use_avx2(SLM_KERNEL_AUTO)) *rows = fast_tile(type)->rows, *cols = fast_tile(type)->cols;
 #endif
 }
 
-const char *slm_dot_kernel_name(int type) { return has_dot(type) && use_avx2(SLM_KERNEL_AUTO) ? "avx2" : "ref"; }
+const char *slm_dot_kernel_name(int type) {
+    if (!has_dot(type) || !use_avx2(SLM_KERNEL_AUTO)) return "ref";
+#if SLM_X86_KERNELS
+    if (fast_tile(type) != k_avx2[type]) return "avx512vnni";
+#endif
+    return "avx2";
+}
 
 /* ---- the type table's vec_dot: one pair */
 

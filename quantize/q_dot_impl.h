@@ -91,10 +91,16 @@ extern const slm_dot_avx2 slm_dot_avx2_iq3_xxs;
 extern const slm_dot_avx2 slm_dot_avx2_iq3_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_m;
+/* The same products on CPUs with AVX-512VL, BW and VNNI (q_dot_q8k.c): 256-bit vectors still
+   (ggml's lanes), but 32 registers hold a 4 x 4 tile and vpdpwssd fuses each lane sum's multiply
+   and add; same bits. NULL where a type has none. */
+extern const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT];
 #endif
 
 /* 1 when the AVX2 tiles may run: an x86-64 GCC/clang build on a CPU with AVX2, FMA and F16C. */
 int slm_dot_cpu_ok(void);
+/* 1 when the slm_dot_avx512 tiles may run too (AVX-512 F, VL, BW and VNNI). */
+int slm_dot_cpu_avx512(void);
 
 /* ------------------------------------------------------------------- scalar lane helpers */
 
@@ -127,7 +133,7 @@ static inline float slm_f16(uint16_t h) { return slm_f16_to_f32(h); }
 
 /* Pins a running sum to a register at this point: GCC otherwise sinks a chain of integer adds to
    its use (legal, as integer adds associate), keeping every product alive and spilling them. */
-#define SLM_KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
+#define SLM_KEEP_IN_REGISTER(v) __asm__("" : "+v"(v)) /* "v": ymm16-31 too where AVX-512VL is on */
 
 SLM_DOT_INLINE float slm_hsum8_x8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));

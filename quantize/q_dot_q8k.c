@@ -345,7 +345,14 @@ typedef struct pair_acc {
 
 /* One super-block of one pair after its int32 lanes (sumi; sumi2: IQ1_M's delta lanes): the
  * float steps of q_dot_kquants.c / q_dot_iq.c. ya is the activation block (d, qs, bsums). */
-SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const khead *x, const uint8_t *ya, __m256i sumi,
+/* Q4_K / Q5_K: the activation block's 16 bsums added in pairs (one per 32 values), per column. */
+SLM_DOT_INLINE __m128i q8_pair_sums(const int kind, const uint8_t *ya) {
+    if (kind != K_Q4_K && kind != K_Q5_K) return _mm_setzero_si128();
+    const __m256i b = load32(ya + 4 + SLM_QK_K);
+    return _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+}
+
+SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const khead *x, const uint8_t *ya, __m128i q8s, __m256i sumi,
                               __m256i sumi2) {
     const float yd = slm_le_f32(ya);
     const uint8_t *bs = ya + 4 + SLM_QK_K;
@@ -358,8 +365,6 @@ SLM_DOT_INLINE void pair_step(const int kind, pair_acc *s, const khead *x, const
     }
     case K_Q4_K:
     case K_Q5_K: {
-        const __m256i b = load32(bs);
-        const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
         const __m128i prod = _mm_madd_epi16(x->mins, q8s);
         const float dmin = -yd * x->dmin;
         if (kind == K_Q4_K) {
@@ -422,8 +427,11 @@ SLM_DOT_INLINE float pair_result(const int kind, const pair_acc *s) {
  * registers once and multiplied with the C activation rows' chunk (loaded once for the R rows);
  * the R x C int32 lane sums stay in registers, the float state goes through the stack once per
  * super-block. */
-SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, int64_t n, float *restrict out, size_t ld,
-                              const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
+/* sumi += madd(sc, p): vpdpwssd on the AVX-512 VNNI path (EVEX; the same wrapping int32 sums). */
+#define DPWSSD(acc, sc, p) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(sc), "v"(p))
+
+SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, const int vnni, int64_t n, float *restrict out,
+                              size_t ld, const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
     const size_t xb = block_bytes(kind);
     pair_acc s[SLM_TILE_MAX_R][SLM_TILE_MAX_C];
     for (int r = 0; r < R; r++)
@@ -459,8 +467,13 @@ SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, int64_t 
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
                     const __m256i ys = is_signed(kind) ? _mm256_sign_epi8(y, x[r].sg) : y;
-                    sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(x[r].sc, _mm256_maddubs_epi16(x[r].q, ys)));
-                    SLM_KEEP_IN_REGISTER(sumi[r][c]);
+                    const __m256i p16 = _mm256_maddubs_epi16(x[r].q, ys);
+                    if (vnni) { /* the asm statement pins the sum already */
+                        DPWSSD(sumi[r][c], x[r].sc, p16);
+                    } else {
+                        sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(x[r].sc, p16));
+                        SLM_KEEP_IN_REGISTER(sumi[r][c]);
+                    }
                     if (kind == K_IQ1_M) {
                         const __m256i d = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(y, x[r].dsg));
                         sumi2[r][c] = _mm256_add_epi32(sumi2[r][c], _mm256_madd_epi16(x[r].sc, d));
@@ -469,9 +482,11 @@ SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, int64_t 
             }
         }
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++)
+        for (int c = 0; c < C; c++) {
+            const __m128i q8s = q8_pair_sums(kind, ya[c]);
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) pair_step(kind, &s[r][c], &h[r], ya[c], sumi[r][c], sumi2[r][c]);
+            for (int r = 0; r < R; r++) pair_step(kind, &s[r][c], &h[r], ya[c], q8s, sumi[r][c], sumi2[r][c]);
+        }
     }
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) out[(size_t)c * ld + r] = pair_result(kind, &s[r][c]);
@@ -487,13 +502,17 @@ static inline int tile_rows(int kind) { return kind == K_IQ1_M ? TILE_R_IQ1_M : 
 static inline int tile_cols(int kind) { return kind == K_IQ1_M ? TILE_C_IQ1_M : TILE_C; }
 
 /* The four tile shapes of a type, each with constant bounds. */
+SLM_DOT_INLINE void q8k_shapes_of(const int kind, const int NR, const int NC, const int vnni, int R, int C, int64_t n,
+                                  float *restrict out, size_t ld, const uint8_t *restrict w, size_t wb,
+                                  const uint8_t *restrict a, size_t ab) {
+    if (R == NR && C == NC) q8k_micro(kind, NR, NC, vnni, n, out, ld, w, wb, a, ab);
+    else if (R == NR) q8k_micro(kind, NR, 1, vnni, n, out, ld, w, wb, a, ab);
+    else if (C == NC) q8k_micro(kind, 1, NC, vnni, n, out, ld, w, wb, a, ab);
+    else q8k_micro(kind, 1, 1, vnni, n, out, ld, w, wb, a, ab);
+}
 SLM_DOT_INLINE void q8k_shapes(const int kind, int R, int C, int64_t n, float *restrict out, size_t ld,
                                const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
-    const int NR = tile_rows(kind), NC = tile_cols(kind);
-    if (R == NR && C == NC) q8k_micro(kind, NR, NC, n, out, ld, w, wb, a, ab);
-    else if (R == NR) q8k_micro(kind, NR, 1, n, out, ld, w, wb, a, ab);
-    else if (C == NC) q8k_micro(kind, 1, NC, n, out, ld, w, wb, a, ab);
-    else q8k_micro(kind, 1, 1, n, out, ld, w, wb, a, ab);
+    q8k_shapes_of(kind, tile_rows(kind), tile_cols(kind), 0, R, C, n, out, ld, w, wb, a, ab);
 }
 
 static SLM_DOT_AVX2 void micro_q2_K(int R, int C, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
@@ -625,5 +644,40 @@ static void tile_iq1_m(int64_t n, int nr, int nc, float *restrict out, size_t ld
     slm_tile_drive(tile_rows(K_IQ1_M), tile_cols(K_IQ1_M), micro_iq1_m, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);
 }
 const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M};
+
+/* ------------------------------------------------- AVX-512 VL/BW/VNNI: 4 x 4 tiles, 32 registers */
+
+#define SLM_DOT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define WIDE_R 2
+#define WIDE_C 4
+#define WIDE(t, KIND)                                                                                                      \
+    static SLM_DOT_AVX512 void wmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                      \
+                                          const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
+        q8k_shapes_of(KIND, WIDE_R, WIDE_C, 1, R, C, n, out, ld, w, wb, a, ab);                                          \
+    }                                                                                                                    \
+    static void wtile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
+                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
+        slm_tile_drive(WIDE_R, WIDE_C, wmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);             \
+    }                                                                                                                    \
+    static const slm_dot_avx2 wide_##t = {wtile_##t, WIDE_R, WIDE_C};
+WIDE(q2_K, K_Q2_K)
+WIDE(q3_K, K_Q3_K)
+WIDE(q4_K, K_Q4_K)
+WIDE(q5_K, K_Q5_K)
+WIDE(q6_K, K_Q6_K)
+WIDE(iq4_xs, K_IQ4_XS)
+WIDE(iq2_xxs, K_IQ2_XXS)
+WIDE(iq2_xs, K_IQ2_XS)
+WIDE(iq2_s, K_IQ2_S)
+WIDE(iq3_xxs, K_IQ3_XXS)
+WIDE(iq3_s, K_IQ3_S)
+WIDE(iq1_s, K_IQ1_S)
+
+const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT] = {
+    [SLM_DTYPE_Q2_K] = &wide_q2_K,       [SLM_DTYPE_Q3_K] = &wide_q3_K,       [SLM_DTYPE_Q4_K] = &wide_q4_K,
+    [SLM_DTYPE_Q5_K] = &wide_q5_K,       [SLM_DTYPE_Q6_K] = &wide_q6_K,       [SLM_DTYPE_IQ4_XS] = &wide_iq4_xs,
+    [SLM_DTYPE_IQ2_XXS] = &wide_iq2_xxs, [SLM_DTYPE_IQ2_XS] = &wide_iq2_xs,   [SLM_DTYPE_IQ2_S] = &wide_iq2_s,
+    [SLM_DTYPE_IQ3_XXS] = &wide_iq3_xxs, [SLM_DTYPE_IQ3_S] = &wide_iq3_s,     [SLM_DTYPE_IQ1_S] = &wide_iq1_s,
+};
 
 #endif /* SLM_X86_KERNELS */
