@@ -49,8 +49,9 @@ void cli_outputs_abort(cli_outputs *o);
 /* 1 when both paths name the same file (device and inode; the same string when either is missing). */
 int cli_same_file(const char *a, const char *b);
 /* The reference transformer for a model folder or GGUF file (batch sequences of up to ctx tokens),
-   its matrices mapped in their stored type: keep s open while m is used. */
-int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err);
+   its matrices mapped in their stored type: keep s open while m is used. numerics (SLM_NUMERICS_*)
+   is set on m; ggml numerics get an f16 KV cache, as llama.cpp. */
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

@@ -263,9 +263,8 @@ static int load(eval_state *s, const char *in, const eval_opts *o, slm_err *err)
     const int64_t n_win = s->n_ids / (o->ctx > 1 ? o->ctx - 1 : 1) + 1;
     int batch = (int)SLM_MIN((int64_t)slm_eval_batch((int)o->ctx, s->src.cfg.n_vocab), n_win);
     if (o->chunks > 0 && o->chunks < batch) batch = (int)o->chunks;
-    SLM_TRY(cli_model_build(&s->src, &s->m, batch, (int)o->ctx, err));
-    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, batch, (int)o->ctx, err));
-    s->m.numerics = s->rm.numerics = o->numerics;
+    SLM_TRY(cli_model_build(&s->src, &s->m, batch, (int)o->ctx, o->numerics, err));
+    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, batch, (int)o->ctx, o->numerics, err));
     return SLM_OK;
 }
 

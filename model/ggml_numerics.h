@@ -35,6 +35,13 @@ int slm_dot_act_type(int dtype);
    / _q8_K, fp32_to_fp16, fp32_to_bf16). Parallel over rows. */
 void slm_quantize_act_rows(void *dst, size_t row_bytes, const float *inp, int T, int C, int act);
 
+/* slm_kv_store (layers.h) into an f16 cache of the same layout: k and v already rounded to f16. */
+void slm_kv_store_f16(uint16_t *kc, uint16_t *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv,
+                      int D, int ctx);
+/* The positions [0, S) of an f16 cache (both layouts) widened into f32 caches kc, vc of the same
+   layout, for the attention kernels. Parallel over kv heads. */
+void slm_kv_widen_f16(float *kc, float *vc, const uint16_t *kc16, const uint16_t *vc16, int S, int Hkv, int D, int ctx);
+
 /* The same attention as llama.cpp's CPU flash attention computes it with its F16 KV cache
    (ggml_compute_forward_flash_attn_ext_f16): q, k, v must already be rounded to f16; per key
    in order: s = (float)(sum over d in double of q[d]*k[d]) * scale, online softmax with

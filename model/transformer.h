@@ -156,6 +156,12 @@ typedef struct slm_model {
     float *value_cache; /* per layer (B, Hkv, ctx_pad, D) */
     size_t *kv_off;     /* (L) layer l's cache starts at key_cache + off (value_cache + off) */
     float *kv_memory;   /* owns rope_cs, key_cache, value_cache, scratch */
+    int kv_f16;         /* SLM_BUILD_KV_F16: the caches are key_cache16 / value_cache16 (same layout and
+                           offsets, f16 values), and key_cache / value_cache hold one (sequence, layer)
+                           of them widened to f32 for the attention kernels */
+    uint16_t *key_cache16, *value_cache16;
+    uint16_t *kv16_memory; /* owns key_cache16, value_cache16 */
+    size_t kv16_values;    /* values of each f16 cache */
 
     const slm_forward_observer *observer; /* NULL, or set between forwards */
 
@@ -168,7 +174,10 @@ typedef struct slm_model {
    backward pass needs: the (L, T, ...) tensors above). Without it the layers share one slot
    (the size table holds L = 1) and only the last layer's activations survive a forward:
    inference needs a quarter of the memory or less. */
-enum { SLM_BUILD_KEEP_ACTS = 1, SLM_BUILD_MAPPED = 2 };
+enum { SLM_BUILD_KEEP_ACTS = 1, SLM_BUILD_MAPPED = 2, SLM_BUILD_KV_F16 = 4 };
+/* SLM_BUILD_KV_F16 (with --numerics ggml, as llama.cpp's default cache): the KV cache in f16, half
+   the memory; the values are those SLM_NUMERICS_GGML rounds to f16 anyway, so the numbers are the
+   same as with the f32 cache. Such a model runs SLM_NUMERICS_GGML only (SLM_E_ARG otherwise). */
 /* SLM_BUILD_MAPPED (inference: eval, generate, calibration, a teacher): matrices stay in the
    type they are stored in, read from the source's mapped file (owned copies only where rows
    are not contiguous: llama q/k of HF folders, odd-aligned blocks); each panel of 16 rows is

@@ -307,6 +307,43 @@ static void test_model_mapped_equals_f32(void **state) {
     free(ids);
 }
 
+/* An f16 KV cache (SLM_BUILD_KV_F16) gives the logits of the f32 cache under ggml numerics bit for
+   bit (the values are rounded to f16 either way), batched and token by token, and refuses the f32
+   numerics. */
+static void test_model_kv_f16(void **state) {
+    (void)state;
+    slm_err err = {0};
+    slm_src s;
+    if (slm_src_open(&s, fixture_path("models/tinystories-3M"), &err)) fail_msg("%s", err.msg);
+    slm_tensor_src ts;
+    slm_src_tensors(&s, &ts);
+    slm_model a = {0}, b = {0};
+    if (slm_model_build(&a, &s.cfg, &ts, 80, SLM_BUILD_MAPPED, &err) ||
+        slm_model_build(&b, &s.cfg, &ts, 80, SLM_BUILD_MAPPED | SLM_BUILD_KV_F16, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(b.numerics, SLM_NUMERICS_GGML);
+    a.numerics = SLM_NUMERICS_GGML;
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    const size_t V = (size_t)s.cfg.n_vocab;
+    for (int T = 8; T <= 72; T += 64) { /* per query (T < 64) and tiled flash attention */
+        float *la = forward_all(&a, ids, T), *lb = forward_all(&b, ids, T);
+        expect_bytes_equal("f16 KV cache vs f32 cache, ggml numerics", la, lb, sizeof(float) * T * V);
+        free(la), free(lb);
+    }
+    float *la = forward_all(&a, ids, 20), *step = malloc(sizeof(float) * V);
+    for (int t = 0; t < 20; t++)
+        if (slm_model_forward(&b, ids + t, 1, t, 0, step, &err)) fail_msg("%s", err.msg);
+    expect_bytes_equal("f16 KV cache, token by token", la + 19 * V, step, sizeof(float) * V);
+    b.numerics = SLM_NUMERICS_F32;
+    assert_int_equal(slm_model_forward(&b, ids, 4, 0, 4, NULL, &err), SLM_E_ARG);
+    assert_non_null(strstr(err.msg, "f16 KV cache"));
+    free(la), free(step), free(ids);
+    slm_model_free(&a);
+    slm_model_free(&b);
+    slm_src_close(&s);
+}
+
 /* slm_matmul_forward_dot equals, element by element, the type's scalar vec_dot of the weight row
    and the activation row quantized by the type table's from_float, plus the bias, for several
    block types, ragged shapes (OC not a multiple of 16, T not of the token chunk) and 1 or 2
@@ -897,6 +934,7 @@ int main(void) {
         cmocka_unit_test(test_model_greedy_tinystories3M),
         cmocka_unit_test(test_model_ggml_numerics),
         cmocka_unit_test(test_matmul_dot_equals_vec_dot),
+        cmocka_unit_test(test_model_kv_f16),
         cmocka_unit_test(test_model_decode_equals_batched),
         cmocka_unit_test(test_model_threads_deterministic),
         cmocka_unit_test(test_model_ppl_stream_quick),
