@@ -71,9 +71,14 @@ enum { SLM_M_Q, SLM_M_K, SLM_M_V, SLM_M_O, SLM_M_GATE, SLM_M_UP, SLM_M_DOWN, SLM
    rounded to each weight's ggml vec_dot type (Q8_0 for Q4_0/Q8_0..., Q8_K for K-quants, F16 for
    F16 weights; layers.h slm_act_type_of), an F16 KV cache, and flash attention as the AVX-512
    build runs it: tiled in f32 for >= 64 queries with D % 16 == 0, else per query with an F16 q
-   and an F16 accumulator (slm_attention_forward_ggml). Not bit-exact (float sums differ, and
-   f16 rounding magnifies a few of those ulps), but perplexities agree with llama.cpp's to
-   about 1e-4 relative where the f32 numerics of quantized models differ by up to 3e-4. */
+   and an F16 accumulator (slm_attention_forward_ggml). On a mapped model the stored F16/BF16/
+   quantized matrices multiply the activations quantized to that type (ggml_numerics.h
+   slm_quantize_act_rows) with ggml's dot products (layers.h slm_matmul_forward_dot: its AVX2
+   vec_dot bit for bit); F32 matrices, and every matrix of an f32 build, use the f32 panels on
+   the rounded activations. Not bit-exact with llama.cpp (its build for this CPU may sum in
+   another order: AVX-512 f16 dots, repacked Q4_0/Q4_K GEMMs; f16 rounding magnifies those
+   ulps), but perplexities agree with llama.cpp's to about 1e-4 relative where the f32
+   numerics of quantized models differ by up to 3e-4. */
 enum { SLM_NUMERICS_F32 = 0, SLM_NUMERICS_GGML = 1 };
 
 /* Activations of one call of N = B*T <= max_batch * max_ctx tokens, per layer where a
