@@ -225,18 +225,20 @@ void slm_matmul_forward_dot(float *out, int ld_out, const void *act, size_t act_
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < n_groups; g++) {
         const int o0 = g * SLM_PANEL, nr = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
-        int nonfinite = 0;
+        float z[SLM_PANEL] = {0}; /* += o * 0: stays 0 unless an output is NaN or Inf (vectorises) */
         for (int t0 = 0; t0 < T; t0 += DOT_TOKENS) {
             const int nt = T - t0 < DOT_TOKENS ? T - t0 : DOT_TOKENS;
             float *o = out + (size_t)t0 * ld_out + o0;
             slm_dot_rows(w->dtype, C, nr, nt, o, (size_t)ld_out, w->data + (size_t)o0 * w->row_bytes, w->row_bytes,
                          a + (size_t)t0 * act_row_bytes, act_row_bytes);
-            for (int t = 0; t < nt; t++, o += ld_out)
-                for (int r = 0; r < nr; r++) {
-                    if (bias) o[r] += bias[o0 + r];
-                    nonfinite |= !isfinite(o[r]);
-                }
+            for (int t = 0; t < nt; t++, o += ld_out) {
+                if (bias)
+                    for (int r = 0; r < nr; r++) o[r] += bias[o0 + r];
+                for (int r = 0; r < nr; r++) z[r] += o[r] * 0.0f;
+            }
         }
+        int nonfinite = 0;
+        for (int r = 0; r < nr; r++) nonfinite |= z[r] != z[r];
         bad[g] = (uint8_t)nonfinite;
     }
 }

@@ -382,6 +382,17 @@ static void test_matmul_dot_equals_vec_dot(void **state) {
             }
         for (int g = 0; g < OC / 16 + 1; g++) assert_int_equal(bad[g], 0);
     }
+    /* a NaN scale in row 17 flags the second group of 16 rows, and only it */
+    const size_t wb = slm_dtype_row_size(SLM_DTYPE_Q8_0, C), ab = slm_dtype_row_size(SLM_DTYPE_Q8_0, C);
+    slm_quantize_chunk(SLM_DTYPE_Q8_0, wf, wq, OC, C, NULL);
+    slm_quantize_act_rows(aq, ab, x, T, C, SLM_DTYPE_Q8_0);
+    wq[17 * wb] = 0x00, wq[17 * wb + 1] = 0x7e; /* f16 NaN */
+    slm_wmat w = {SLM_DTYPE_Q8_0, wq, wb, OC, C, "test"};
+    memset(bad, 0, sizeof bad);
+    slm_matmul_forward_dot(out, OC, aq, ab, &w, NULL, T, C, OC, bad);
+    assert_int_equal(bad[0], 0);
+    assert_int_equal(bad[1], 1);
+    assert_int_equal(bad[2], 0);
     free(x), free(wf), free(out), free(out2), free(wq), free(aq);
 }
 
