@@ -55,9 +55,9 @@ LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
-# each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
-# (libzstd joins the library's list when something in it uses it)
-LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+# each binary links only what it uses: the library needs cJSON, libzstd (packed GGUF,
+# formats/pack.c) and libm; tests add cmocka
+LIB_LIBS   = $(shell pkg-config --libs libcjson libzstd 2>/dev/null) -lm
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
@@ -66,9 +66,9 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
-FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report
+FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report pack
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
-ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
+ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-pack slm-unpack
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
