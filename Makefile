@@ -56,8 +56,8 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 # each binary links only what it uses: the library needs cJSON, libzstd (packed GGUF,
-# formats/pack.c) and libm; tests add cmocka
-LIB_LIBS   = $(shell pkg-config --libs libcjson libzstd 2>/dev/null) -lm
+# formats/pack.c), libm and pthreads; tests add cmocka
+LIB_LIBS   = $(shell pkg-config --libs libcjson libzstd 2>/dev/null) -lm -pthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)

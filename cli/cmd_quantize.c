@@ -14,7 +14,7 @@
 #include "quantize/qtypes.h"
 
 typedef struct quantize_opts {
-    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type;
+    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix;
     opt_list tensor_types; /* REGEX=TYPE */
     int dry, requant, pure, list_types;
 } quantize_opts;
@@ -23,6 +23,9 @@ static const opt k_opts[] = {
     {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE", "output GGUF (required unless --dry-run)", 0, 0, NULL, NULL},
     {"--type", NULL, OPT_STR, OPT_OF(quantize_opts, type), "TYPE", "recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)", 0, 0,
      NULL, NULL},
+    {"--imatrix", NULL, OPT_STR, OPT_OF(quantize_opts, imatrix), "FILE",
+     "importance matrix: llama-imatrix's GGUF or .dat, or slm calibrate's output;\nimportance-weighted rounding, "
+     "llama-quantize --imatrix's bytes", 0, 0, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
      "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
     {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
@@ -120,6 +123,7 @@ int cmd_quantize(int argc, char **argv) {
     cli_outputs outs;
     cli_outputs_init(&outs, co.force);
     cli_outputs_input(&outs, in);
+    cli_outputs_input(&outs, o.imatrix);
     if (cli_outputs_add(&outs, o.dry ? NULL : o.out) || cli_outputs_add(&outs, o.report) ||
         cli_outputs_add_report_dir(&outs, o.report_dir, 1))
         return EXIT_FAIL;
@@ -128,12 +132,17 @@ int cmd_quantize(int argc, char **argv) {
 
     double t0 = cli_now();
     slm_err err = {0};
-    cli_export e;
-    int rc = cli_export_plan(&e, in, &eo, &err);
+    slm_imatrix im = {0};
+    cli_export e = {0};
+    int rc = o.imatrix ? slm_imatrix_load(&im, o.imatrix, &err) : SLM_OK;
+    eo.imatrix = o.imatrix ? &im : NULL;
+    eo.imatrix_file = o.imatrix;
+    if (!rc) rc = cli_export_plan(&e, in, &eo, &err);
     if (!rc && !o.dry) rc = cli_export_write(&e, &outs.set, o.out, &err);
     if (!rc) rc = finish(&o, &e.x.rep, t0, &outs.set, &err);
     if (!rc) rc = cli_outputs_commit(&outs, &err);
     else cli_outputs_abort(&outs);
     cli_export_free(&e);
+    slm_imatrix_free(&im);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

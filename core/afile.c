@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 #include "signals.h"
 #include "slm.h"
 
-#define AFILE_BUF (1u << 20)
+#define AFILE_BUF (4u << 20) /* per buffer; two of them */
 #define TMP_TAG ".slm-" /* named temps: ".<name>.slm-<pid>-<random>" */
 
 static int io_err(const char *path, slm_err *err, const char *op) {
@@ -96,6 +97,7 @@ int slm_afile_open_flags(slm_afile *f, const char *path, int flags, slm_err *err
     if (existing(path, flags, err) < 0) return err->code;
     int rc = slm_alloc((void **)&f->path, plen + 1, err, "output path");
     if (!rc) rc = slm_alloc((void **)&f->buf, AFILE_BUF, err, "output buffer");
+    if (!rc) rc = slm_alloc((void **)&f->spare, AFILE_BUF, err, "output buffer");
     if (rc) goto fail;
     memcpy(f->path, path, plen + 1);
     split_path(path, dir, base);
@@ -121,18 +123,116 @@ int slm_afile_open(slm_afile *f, const char *path, slm_err *err) {
     return slm_afile_open_flags(f, path, SLM_AFILE_REPLACE, err);
 }
 
-static int flush_buf(slm_afile *f, slm_err *err) {
-    size_t off = 0;
-    while (off < f->buf_len) {
-        if (slm_signals_pending()) return slm_errf(err, SLM_E_INTERRUPTED, "%s: interrupted", f->path);
-        ssize_t w = write(f->fd, f->buf + off, f->buf_len - off);
+/* ---- the background writer: one full buffer at a time, in order */
+
+struct slm_afile_writer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;
+    const uint8_t *data; /* the buffer being written, or NULL */
+    size_t len;
+    int stop;
+    int err_no; /* first write error, 0 if none */
+};
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return io_err(f->path, err, "write");
+            return errno;
         }
-        off += (size_t)w;
+        p += w;
+        n -= (size_t)w;
     }
+    return 0;
+}
+
+static void *writer_main(void *arg) {
+    struct slm_afile_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->data && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->data) break;
+        const uint8_t *d = w->data;
+        size_t n = w->len;
+        pthread_mutex_unlock(&w->mu);
+        int e = w->err_no ? 0 : write_all(w->fd, d, n); /* after an error, drain without writing */
+        pthread_mutex_lock(&w->mu);
+        if (e && !w->err_no) w->err_no = e;
+        w->data = NULL;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Waits until the writer is idle; its first error, 0 if none. */
+static int writer_wait(struct slm_afile_writer *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->data) pthread_cond_wait(&w->cv, &w->mu);
+    int e = w->err_no;
+    pthread_mutex_unlock(&w->mu);
+    return e;
+}
+
+static void writer_stop(slm_afile *f) {
+    struct slm_afile_writer *w = f->wr;
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    f->wr = NULL;
+}
+
+/* Starts the writer; without one (no thread available) writes stay synchronous. */
+static void writer_start(slm_afile *f) {
+    struct slm_afile_writer *w = calloc(1, sizeof *w);
+    if (!w) return;
+    w->fd = f->fd;
+    if (pthread_mutex_init(&w->mu, NULL) || pthread_cond_init(&w->cv, NULL) || pthread_create(&w->th, NULL, writer_main, w)) {
+        free(w);
+        return;
+    }
+    f->wr = w;
+}
+
+/* Hands the full buffer to the writer (waiting for the previous one) and fills the spare. */
+static int flush_buf(slm_afile *f, slm_err *err) {
+    if (slm_signals_pending()) return slm_errf(err, SLM_E_INTERRUPTED, "%s: interrupted", f->path);
+    if (!f->buf_len) return SLM_OK;
+    if (!f->wr && f->buf_len == AFILE_BUF) writer_start(f); /* outputs of one buffer or less stay synchronous */
+    int e;
+    if (!f->wr) {
+        if ((e = write_all(f->fd, f->buf, f->buf_len))) return errno = e, io_err(f->path, err, "write");
+        f->buf_len = 0;
+        return SLM_OK;
+    }
+    if ((e = writer_wait(f->wr))) return errno = e, io_err(f->path, err, "write");
+    pthread_mutex_lock(&f->wr->mu);
+    f->wr->data = f->buf;
+    f->wr->len = f->buf_len;
+    pthread_cond_broadcast(&f->wr->cv);
+    pthread_mutex_unlock(&f->wr->mu);
+    uint8_t *t = f->buf;
+    f->buf = f->spare;
+    f->spare = t;
     f->buf_len = 0;
+    return SLM_OK;
+}
+
+/* Everything handed over is on its way to the kernel: the last buffer flushed, the writer idle. */
+static int drain(slm_afile *f, slm_err *err) {
+    SLM_TRY(flush_buf(f, err));
+    int e = f->wr ? writer_wait(f->wr) : 0;
+    writer_stop(f);
+    if (e) return errno = e, io_err(f->path, err, "write");
     return SLM_OK;
 }
 
@@ -209,7 +309,7 @@ static int place_unnamed(slm_afile *f, slm_err *err) {
 }
 
 int slm_afile_commit(slm_afile *f, slm_err *err) {
-    int rc = flush_buf(f, err);
+    int rc = drain(f, err);
     if (!rc && fsync(f->fd) != 0) rc = io_err(f->path, err, "fsync");
     if (!rc) {
         mode_t um = umask(0);
@@ -234,6 +334,7 @@ int slm_afile_commit(slm_afile *f, slm_err *err) {
 }
 
 void slm_afile_abort(slm_afile *f) {
+    writer_stop(f); /* before the descriptor goes */
     if (f->fd >= 0) close(f->fd); /* an unnamed temp disappears with its last descriptor */
     if (f->tmp_path) unlink(f->tmp_path);
     f->fd = -1;
@@ -242,8 +343,9 @@ void slm_afile_abort(slm_afile *f) {
     slm_free(f->tmp_path);
     slm_free(f->path);
     slm_free(f->buf);
+    slm_free(f->spare);
     f->tmp_path = f->path = NULL;
-    f->buf = NULL;
+    f->buf = f->spare = NULL;
     f->buf_len = 0;
 }
 

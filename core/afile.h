@@ -5,7 +5,9 @@
  * temp that later runs remove once its process is gone), buffered writes, then commit = flush
  * + fsync + link into place (no existing file: fails if one appeared meanwhile, so two runs
  * racing for one path cannot both win) or rename over it (replace, -f) + fsync(dir); abort =
- * nothing left. An output set commits several files (a model and its reports) only when all
+ * nothing left. Full buffers are written by a background thread while the caller fills the
+ * next one (writing overlaps computing; two buffers bound the memory; bytes and order are
+ * the caller's). An output set commits several files (a model and its reports) only when all
  * were written, and on a failed commit removes the ones it had already put in place.
  * Also the output-path rules every command shares (slm_output_check).
  * Must not: print; decide about -f (the caller passes it).
@@ -28,9 +30,11 @@ typedef struct slm_afile {
     int fd;          /* -1 when closed */
     int flags;       /* SLM_AFILE_* */
     int slot;        /* signals registry slot of a named temp, -1 if none */
-    uint8_t *buf;    /* write buffer */
+    uint8_t *buf;    /* the write buffer being filled */
+    uint8_t *spare;  /* the other one, handed to the writer thread while buf fills */
     size_t buf_len;
     uint64_t written; /* bytes accepted so far (file offset of the next byte) */
+    struct slm_afile_writer *wr; /* background writer (started at the first full buffer), or NULL */
 } slm_afile;
 
 /* Opens path for writing with flags. Refuses (SLM_E_ARG) an existing folder, FIFO, device or

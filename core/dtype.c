@@ -97,7 +97,19 @@ void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t 
 }
 
 int64_t slm_first_nonfinite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
+    /* blocks of 64 scanned without a branch (the compiler vectorises the exponent test); a block
+       with a hit is rescanned for the index */
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t hit = 0;
+        for (int j = 0; j < 64; j++) {
+            uint32_t u;
+            memcpy(&u, x + i + j, 4);
+            hit |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (hit) break;
+    }
+    for (; i < n; i++)
         if (!isfinite(x[i])) return i;
     return -1;
 }

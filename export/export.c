@@ -67,18 +67,24 @@ done:
     return rc;
 }
 
-/* 3. what we refuse */
-static int plan_refusals(const slm_export *x, slm_err *err) {
+/* 3. what we refuse, and each tensor's importance weights (llama_model_quantize's decisions) */
+static int plan_refusals(slm_export *x, slm_err *err) {
     const slm_ftype_desc *ft = x->o.recipe.ftype;
-    if (ft->needs_imatrix && !x->o.recipe.has_imatrix)
-        return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix from calibration data, which this version of slm "
-                        "cannot compute yet; use Q2_K instead", ft->name);
+    if (ft->needs_imatrix && !x->o.imatrix)
+        return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix: give --imatrix FILE (made by 'slm calibrate' or "
+                        "llama-imatrix)", ft->name);
     for (size_t i = 0; i < x->n; i++) {
         slm_tensor_info t = slm_tensor_src_info(x->src, x->order[i]);
+        const int quantized = x->types[i] != t.dtype && slm_dtype_get(x->types[i])->is_quantized;
+        if (x->o.imatrix && quantized && t.ndim >= 2)
+            SLM_TRY(slm_imatrix_lookup(x->o.imatrix, t.name, slm_tensor_info_ncols(&t), 1, &x->imatrix[i], err));
+        if (quantized && !x->imatrix[i] && slm_recipe_requires_imatrix(&x->o.recipe, t.name, x->types[i]))
+            return slm_errf(err, SLM_E_ARG, "tensor '%s' (%s) needs importance weights: %s", t.name, slm_dtype_name(x->types[i]),
+                            x->o.imatrix ? "the imatrix has no entry for it" : "give --imatrix FILE");
         if (!slm_dtype_can_write(x->types[i]) && x->types[i] != t.dtype)
             return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': slm cannot write type %s", t.name,
                             slm_dtype_name(x->types[i]));
-        if (slm_dtype_needs_imatrix(x->types[i]) && !x->o.recipe.has_imatrix)
+        if (slm_dtype_needs_imatrix(x->types[i]) && quantized && !x->imatrix[i])
             return slm_errf(err, SLM_E_ARG, "tensor '%s': %s needs an importance matrix (calibration data)", t.name,
                             slm_dtype_name(x->types[i]));
         /* dequantizing to F32/F16/BF16 is fine; quantizing quantized data again compounds the error */
@@ -99,6 +105,7 @@ static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
     slm_kvs_remove(&x->w.kv, "general.file_type");
     SLM_TRY(slm_kvs_set_u32(&x->w.kv, "general.quantization_version", 2, err));
     SLM_TRY(slm_kvs_set_u32(&x->w.kv, "general.file_type", (uint32_t)x->o.recipe.ftype->ftype, err));
+    if (x->o.imatrix) SLM_TRY(slm_imatrix_quantize_kvs(x->o.imatrix, x->o.imatrix_file ? x->o.imatrix_file : "", &x->w.kv, err));
     slm_report *r = &x->rep;
     r->n_tensors = x->n;
     for (size_t i = 0; i < x->n; i++) {
@@ -125,10 +132,30 @@ static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
     return SLM_OK;
 }
 
+/* An imatrix made for another model (names or row lengths differ) is refused up front. */
+static int check_imatrix(const slm_export *x, slm_err *err) {
+    slm_tensor *ts;
+    slm_tensor_info *ti;
+    const size_t n1 = x->n ? x->n : 1;
+    SLM_TRY(slm_calloc((void **)&ts, n1, sizeof(*ts), err, "tensor list"));
+    int rc = slm_calloc((void **)&ti, n1, sizeof(*ti), err, "tensor list");
+    for (size_t i = 0; !rc && i < x->n; i++) {
+        ti[i] = slm_tensor_src_info(x->src, i);
+        ts[i] = (slm_tensor){ti[i].name, ti[i].dtype, ti[i].ndim, {0}, NULL, ti[i].nbytes};
+        memcpy(ts[i].shape, ti[i].shape, sizeof ts[i].shape);
+    }
+    if (!rc) rc = slm_imatrix_check_model(x->o.imatrix, ts, x->n, err);
+    if (rc) slm_err_prefix(err, "%s", x->o.imatrix_file ? x->o.imatrix_file : "imatrix");
+    slm_free(ti);
+    slm_free(ts);
+    return rc;
+}
+
 int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_opts *o, slm_err *err) {
     memset(x, 0, sizeof *x);
     x->src = src;
     x->o = *o;
+    x->o.recipe.has_imatrix = o->imatrix != NULL;
     x->n = src->n_tensors;
     slm_gguf_writer_init(&x->w);
     const size_t n1 = x->n ? x->n : 1;
@@ -136,9 +163,11 @@ int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_o
     int rc;
     if ((rc = slm_calloc((void **)&x->order, n1, sizeof(size_t), err, "plan")) ||
         (rc = slm_calloc((void **)&x->types, n1, sizeof(int), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->imatrix, n1, sizeof(float *), err, "plan")) ||
         (rc = slm_calloc((void **)&fell_back, n1, sizeof(int), err, "plan")) ||
         (rc = slm_calloc((void **)&x->rep.tensors, n1, sizeof(slm_report_tensor), err, "report")))
         goto done;
+    if (x->o.imatrix && (rc = check_imatrix(x, err))) goto done;
     if ((rc = plan_order(x, err)) || (rc = plan_types(x, fell_back, err)) || (rc = plan_refusals(x, err))) goto done;
     rc = plan_file(x, fell_back, err);
 done:
@@ -198,8 +227,12 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
                               (long long)(r0 + bad / ncols), (long long)(bad % ncols));
         } else {
             slm_qstats st;
-            if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
-            if ((rc = slm_quantize_tensor(type, f32, nr, ncols, NULL, qbuf, &st, err))) {
+            const float *rows = f32;
+            /* F32 rows lying contiguous and aligned in the source: quantized where they are */
+            const void *raw = t.dtype == SLM_DTYPE_F32 ? src->read_raw(src->ud, si, 0, 0, NULL, err) : NULL;
+            if (raw && ((uintptr_t)raw & 3) == 0) rows = (const float *)raw + (size_t)r0 * (size_t)ncols;
+            else if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
+            if ((rc = slm_quantize_tensor(type, rows, nr, ncols, x->imatrix[i], qbuf, &st, err))) {
                 if (rc == SLM_E_DATA) { /* make the index tensor-relative */
                     slm_err e2 = *err;
                     rc = slm_errf(err, SLM_E_DATA, "%s: tensor '%s' (rows from %lld): %s", t.file, t.src_name,
@@ -254,6 +287,7 @@ done:
 void slm_export_free(slm_export *x) {
     slm_free(x->order);
     slm_free(x->types);
+    slm_free(x->imatrix);
     slm_gguf_writer_free(&x->w);
     slm_report_free(&x->rep);
     memset(x, 0, sizeof(*x));

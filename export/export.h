@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/tensor.h"
 #include "formats/gguf.h"
+#include "formats/imatrix.h"
 #include "model/config.h"
 #include "quantize/recipe.h"
 #include "report/report.h"
@@ -36,7 +37,9 @@ typedef struct slm_export_opts {
     const slm_model_config *cfg;   /* the model's hyperparameters (the recipe's counters) */
     const slm_kvs *meta;           /* metadata to write, in order; the plan replaces
                                       general.quantization_version and general.file_type */
-    slm_recipe_opts recipe;
+    slm_recipe_opts recipe;        /* recipe.has_imatrix follows imatrix */
+    const slm_imatrix *imatrix;    /* importance weights per tensor (llama-quantize's --imatrix), or NULL */
+    const char *imatrix_file;      /* its path as given (quantize.imatrix.file) */
     int allow_requantize;          /* quantized input may be quantized to another type */
     int widen_1d;                  /* 1-D tensors are F32 in the output whatever their stored type
                                       (llama.cpp's HF converter); else they keep it (GGUF input) */
@@ -50,6 +53,7 @@ typedef struct slm_export {
     size_t n;
     size_t *order;      /* source index of output tensor i */
     int *types;         /* output type of tensor i */
+    const float **imatrix; /* importance weights of tensor i, or NULL */
     slm_gguf_writer w;
     slm_report rep;     /* tensors[] in output order: types, sizes; errors after the write */
 } slm_export;

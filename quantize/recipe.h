@@ -57,6 +57,9 @@ typedef struct slm_recipe_tensor {
    chosen type had to fall back because of the row length. */
 int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const slm_recipe_tensor *t, size_t n,
                     int *out_types, int *fell_back, slm_err *err);
+/* llama.cpp's tensor_requires_imatrix: a tensor of this name quantized to type needs an
+   importance matrix (IQ1/IQ2/IQ3_XXS, and Q2_K in a Q2_K_S file; never token_embd or output). */
+int slm_recipe_requires_imatrix(const slm_recipe_opts *o, const char *name, int type);
 /* llama.cpp's tensor order (llama_model_loader's weight_name_comparer): tensors outside
    blocks first, then by block number; by name within each. For qsort. */
 int slm_recipe_order(const char *a, const char *b);

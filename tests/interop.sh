@@ -8,6 +8,8 @@
 #  2. quantize: every recipe on stories260K and tinystories-3M: llama.cpp loads and generates;
 #     Q8_0 greedy == F32 greedy for 100 tokens; the file is byte-identical to llama-quantize's
 #     (llq) output from the same F32 GGUF; ggml's dequantizer gives our floats bit for bit.
+#  3. quantize --imatrix (llama-imatrix's reference file): every recipe including the IQ1/IQ2/IQ3
+#     ones byte-identical to llama-quantize --imatrix, and llama.cpp runs them.
 set -u
 SLM=${SLM:-build/slm}
 LLBIN=${LLBIN:-/tmp/llcpp/bin}
@@ -84,5 +86,18 @@ for m in stories260K tinystories-3M; do
         else bad "$m $t: dequantization differs ($line)"; fi
     done
 done
+# ---- 3. with an importance matrix (llama-imatrix's reference file for tinystories-3M): every recipe,
+# the imatrix-only ones included, byte-identical to llama-quantize --imatrix; llama.cpp runs them
+IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
+f32="$T/tinystories-3M.f32.gguf"
+for t in Q4_K_M IQ4_XS Q3_K_M Q2_K Q4_0 IQ3_XXS IQ2_XS IQ1_M IQ2_XXS IQ1_S IQ2_S IQ2_M IQ3_XS IQ3_S IQ3_M Q2_K_S Q5_K_M Q6_K; do
+    q="$T/im.$t.gguf"
+    if ! "$SLM" quantize "$f32" -o "$q" --type "$t" --imatrix "$IM" -q -f; then bad "imatrix $t: slm quantize failed"; continue; fi
+    "$LLBIN/llq" -q --imatrix "$IM" "$f32" "$T/ll.gguf" "$t" 1 >/dev/null 2>&1 || { bad "imatrix $t: llq failed"; continue; }
+    if cmp -s "$q" "$T/ll.gguf"; then ok "tinystories-3M $t --imatrix: byte-identical to llama-quantize --imatrix"
+    else bad "tinystories-3M $t --imatrix: differs from llama-quantize --imatrix"; fi
+    [ -n "$(gen "$q" 20)" ] && ok "tinystories-3M $t --imatrix: llama.cpp loads and generates" || bad "imatrix $t: llama.cpp could not generate"
+done
+
 echo "interop: $fails failure(s)"
 [ "$fails" -eq 0 ]

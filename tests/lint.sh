@@ -7,7 +7,7 @@
 #   model/                         core/ and the codec (never formats/, report/, export/, cli/,
 #                                  quantize/ policy, prune/, distill/)
 #   formats/                       core/, the codec, and model/'s data headers (config.h, vocab.h,
-#                                  catalog.h), never model/transformer.h or other model/ code
+#                                  catalog.h, calib.h), never model/transformer.h or other model/ code
 #   report/                        core/ only
 #   quantize/ policy (recipe, imatrix use, AWQ, GPTQ)  core/, the codec, model/; never prune/
 #   prune/                         core/, the codec, model/; never quantize/ policy
@@ -26,7 +26,7 @@ files() { ls "$@" 2>/dev/null; }
 CODEC=$(files quantize/quants.h quantize/qtypes.h quantize/quantize.h quantize/q_*.c quantize/q_*.h)
 POLICY=$(for f in $(files quantize/*.c quantize/*.h); do case " $CODEC " in *" $f "*) ;; *) echo "$f" ;; esac; done)
 CODEC_INC='quantize/(quants|qtypes|quantize)\.h|quantize/q_[a-z0-9_]*\.h'
-MODEL_DATA='model/(config|vocab|catalog)\.h'
+MODEL_DATA='model/(config|vocab|catalog|calib)\.h'
 
 # includes of ours in FILES that do not match ALLOWED (an ERE over the path inside the quotes)
 check() {
@@ -41,7 +41,7 @@ check "core/ includes other modules" 'core/[a-z_0-9]+\.h' $(files core/*.c core/
 check "the quantize/ codec includes more than core/" "core/[a-z_0-9]+\.h|$CODEC_INC" $CODEC
 check "model/ includes formats/, report/, export/, cli/ or quantize/ policy" "core/[a-z_0-9]+\.h|$CODEC_INC|model/[a-z_0-9]+\.h" \
     $(files model/*.c model/*.h)
-check "formats/ includes model/ code (only config.h, vocab.h, catalog.h) or another module" \
+check "formats/ includes model/ code (only config.h, vocab.h, catalog.h, calib.h) or another module" \
     "core/[a-z_0-9]+\.h|$CODEC_INC|$MODEL_DATA|formats/[a-z_0-9]+\.h" $(files formats/*.c formats/*.h)
 check "report/ includes more than core/" 'core/[a-z_0-9]+\.h|report/[a-z_0-9]+\.h' $(files report/*.c report/*.h)
 check "quantize/ policy includes prune/, distill/, formats/, export/ or cli/" \

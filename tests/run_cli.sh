@@ -103,7 +103,17 @@ expect 1 "a parent is not a folder" "$SLM" quantize "$S260" -o "$T/z.gguf" --typ
 no_file "$T/z.gguf"
 
 # ---- bad requests ---------------------------------------------------------------------------
-expect 1 "Q2_K_S needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
+expect 1 "Q2_K_S needs an importance matrix: give --imatrix FILE" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q2_K_S; one_line; no_file "$T/x.gguf"
+expect 1 "IQ2_XXS needs an importance matrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type IQ2_XXS; one_line; no_file "$T/x.gguf"
+expect 1 "tensor 'blk.0.attn_q.weight' (IQ2_XXS) needs importance weights: give --imatrix FILE" \
+    "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/x.gguf" --type Q8_0 --tensor-type 'attn_q=IQ2_XXS'; one_line; no_file "$T/x.gguf"
+IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
+expect 1 "imatrix entry 'blk.0.attn_k.weight' has 1 x 256 values but the model's tensor [32, 64] has 1 x 64 (imatrix from another model?)" \
+    "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$IM"; one_line; no_file "$T/x.gguf"
+expect 1 "legacy imatrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$S260/config.json"; one_line; no_file "$T/x.gguf"
+expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
+expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
+rm -f "$T/im.gguf"
 expect 1 "is already quantized (Q8_0)" "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0; one_line; no_file "$T/x.gguf"
 expect 0 '' "$SLM" quantize "$T/q8.gguf" -o "$T/x.gguf" --type Q4_0 --allow-requantize
 rm -f "$T/x.gguf"

@@ -7,7 +7,11 @@
 #     on the reference imatrix, on slm-written copies and on synthetic edge cases;
 #  2. writers: slm's GGUF and .dat bytes vs llama-imatrix's (`--in-file X -o Y [--output-format dat]`);
 #  3. end to end: llama_model_quantize (llq) with the reference GGUF, slm's .dat of it and slm's
-#     GGUF of that .dat gives byte-identical Q4_K_M and IQ4_XS models.
+#     GGUF of that .dat gives byte-identical Q4_K_M and IQ4_XS models;
+#  4. slm's calibration extras (formats/imatrix_calib.h: sums of |x|, Gram matrices, cosines,
+#     channel and head scores) are invisible to llama.cpp: llama-quantize's load_imatrix() reads
+#     the same vectors, llq quantizes byte-identically with and without them, and
+#     `llama-imatrix --in-file` rewrites the file as slm writes it without them.
 # Usage (after `make`): sh tools/imatrix_agree.sh     [LLCPP_DIR=/tmp/llcpp OUT=build/imatrix_agree]
 set -eu
 LLCPP_DIR=${LLCPP_DIR:-/tmp/llcpp}
@@ -69,4 +73,22 @@ for d in a b c; do
     done
 done
 for t in Q4_K_M IQ4_XS; do same "$E/b/$t.gguf" "$E/a/$t.gguf"; same "$E/c/$t.gguf" "$E/a/$t.gguf"; done
+
+echo "== 4. slm's calibration extras, ignored by llama.cpp"
+X=$OUT/extras
+mkdir -p "$X/plain" "$X/extras"
+cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. bench/calib.c build/libslm.a -fopenmp -lcjson -lm -o "$OUT/bench_calib"
+head -c 317760 "$FIX/text/tinystories_val.txt" > "$X/calib40.txt"
+"$OUT/bench_calib" "$FIX/models/tinystories-3M" "$X/calib40.txt" --chunks 8 --gram --process-output -o "$X/extras/im" \
+    --extras >/dev/null
+"$OUT/bench_calib" "$FIX/models/tinystories-3M" "$X/calib40.txt" --chunks 8 --process-output -o "$X/plain/im" >/dev/null
+vectors "$X/extras/im"
+for d in plain extras; do
+    for t in Q4_K_M IQ2_XS; do
+        (cd "$X/$d" && "$L/bin/llq" -q --imatrix im ../../e2e/ts3m-f32.gguf "$t.gguf" "$t" 1 >/dev/null)
+    done
+done
+for t in Q4_K_M IQ2_XS; do same "$X/extras/$t.gguf" "$X/plain/$t.gguf"; done
+"$LI" -m none --in-file "$X/extras/im" -o "$X/rewritten.gguf" >/dev/null 2>&1
+same "$X/rewritten.gguf" "$X/plain/im"
 echo "imatrix_agree: OK"
