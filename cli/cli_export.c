@@ -18,11 +18,16 @@ static void progress(void *ud, const char *tensor, size_t done, size_t n) {
     else msg_progress_done();
 }
 
-int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err) {
+int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, const slm_report_manifest *mf, slm_err *err) {
     memset(e, 0, sizeof *e);
     SLM_TRY(slm_src_open(&e->src, in, err));
     slm_src_tensors(&e->src, &e->ts);
     SLM_TRY(slm_src_output_meta(&e->src, &e->meta, err));
+    if (mf && mf->present) { /* the manifest as slm.* keys, after the model's own */
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.version", mf->version, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.input.sha256", mf->input_sha256, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.flags", mf->flags, err));
+    }
     slm_export_opts o = *opts;
     o.cfg = &e->src.cfg;
     o.meta = &e->meta;

@@ -93,10 +93,11 @@ static cJSON *val_json(const slm_gguf_val *v) {
 }
 
 /* Short text form: scalars in full, strings up to ~60 bytes (escaped), arrays as type x count. */
-static void val_text(const slm_gguf_val *v, FILE *f) {
+/* full: strings whole (the slm.* manifest keys), else cut to a screen column */
+static void val_text(const slm_gguf_val *v, FILE *f, int full) {
     if (v->type == SLM_GGUF_STRING) {
-        char b[64];
-        fprintf(f, "\"%s\"", msg_safe(b, sizeof b, v->v.str.s));
+        char b[64], w[2048];
+        fprintf(f, "\"%s\"", full ? msg_safe(w, sizeof w, v->v.str.s) : msg_safe(b, sizeof b, v->v.str.s));
         return;
     }
     if (v->type == SLM_GGUF_ARRAY) {
@@ -184,7 +185,7 @@ static void gguf_text(const char *path, const slm_gguf *g, const slm_pack *p) {
     }
     for (size_t i = 0; i < g->kv.n; i++) {
         printf("  %-44s %-6s ", msg_safe(b, sizeof b, g->kv.items[i].key), slm_gguf_type_name(g->kv.items[i].val.type));
-        val_text(&g->kv.items[i].val, stdout);
+        val_text(&g->kv.items[i].val, stdout, !strncmp(g->kv.items[i].key, "slm.", 4));
         printf("\n");
     }
     printf("  %-40s %-7s %-16s %12s %12s", "tensor", "type", "shape", "bytes", "offset");
