@@ -147,6 +147,7 @@ check-unit: $(TESTS) $(BUILD)/slm
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
 	@SLM=$(BUILD)/slm sh tests/faults.sh
+	@SLM=$(BUILD)/slm sh tests/zoo.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)

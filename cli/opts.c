@@ -202,7 +202,7 @@ size_t opts_render(const cmd_spec *spec, const void *opts, char *buf, size_t cap
         case OPT_FLAG: if (*(const int *)(const void *)f) PUT("%s%s", sp, o->lng); break;
         case OPT_STR: if (*(const char *const *)(const void *)f) PUT("%s%s %s", sp, o->lng, *(const char *const *)(const void *)f); break;
         case OPT_INT: PUT("%s%s %ld", sp, o->lng, *(const long *)(const void *)f); break;
-        case OPT_NUM: if (!isnan(*(const double *)(const void *)f)) PUT("%s%s %.17g", sp, o->lng, *(const double *)(const void *)f); break;
+        case OPT_NUM: if (!isnan(*(const double *)(const void *)f)) PUT("%s%s %.10g", sp, o->lng, *(const double *)(const void *)f); break;
         case OPT_CHOICE:
             for (const opt_choice *c = o->choices; c->name; c++)
                 if (c->value == *(const int *)(const void *)f) PUT("%s%s %s", sp, o->lng, c->name);

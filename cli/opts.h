@@ -80,7 +80,7 @@ const opt *opts_find(const cmd_spec *spec, const char *lng);
 int opts_apply(const opt *o, const char *value, void *out, const char *where);
 /* The options set in `opts` that shape a command's result, as a canonical command line
    ("--type Q4_K_M --eval-ctx 64 ..."; table order, every integer option with its value, flags
-   when set, numbers as %.17g; options naming files or folders are left out: their contents
+   when set, numbers as %.10g; options naming files or folders are left out: their contents
    are hashed instead). Returns the length (truncated to cap - 1). */
 size_t opts_render(const cmd_spec *spec, const void *opts, char *buf, size_t cap);
 /* "usage: slm <name> <synopsis>" and, when full, the whole help. */
