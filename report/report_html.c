@@ -276,7 +276,7 @@ static void cellf(row *w, int i, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The facts of one run as (name, value) pairs; returns the count (at most 16). */
+/* The facts of one run as (name, value) pairs; returns the count (at most 16, 19 with the extras). */
 typedef struct fact {
     const char *k;
     char v[600];
@@ -551,7 +551,7 @@ static void md_facts(sb *b, const fact *f, int n) {
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     sb_puts(b, "# slm report: ");
     sb_md(b, model_of(r));
     if (r->ftype[0]) {
@@ -1122,7 +1122,7 @@ static void html_charts(sb *b, const run_view *v, bar *bars) {
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     char title[400];
     snprintf(title, sizeof title, "%s%s%s", model_of(r), r->ftype[0] ? " " ARROW " " : "", r->ftype);
     html_tag_text(b, "<h1>", title, "</h1>\n");
