@@ -7,13 +7,13 @@
 # Run by `make check` with SLM set.
 set -u
 SLM=$(cd "$(dirname "${SLM:-build/slm}")" && pwd)/$(basename "${SLM:-build/slm}")
-FIX=${SLM_FIXTURES:-../shared/fixtures}
+FIX=$(cd "${SLM_FIXTURES:-../shared/fixtures}" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/slm-zoo-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fails=0
 fail() { echo "FAIL: zoo: $*"; fails=$((fails + 1)); }
-MK() { make --no-print-directory -C examples/zoo ZOO="$T/zoo" TEXT="$T/text.txt" SLM="$SLM" "$@"; }
 RECIPES="f16 q8_0 q4_k_m q4_0"
+MK() { make --no-print-directory -C examples/zoo ZOO="$T/zoo" TEXT="$T/text.txt" SLM="$SLM" RECIPES="$RECIPES" "$@"; }
 MODELS="stories260K stories260K-f16"
 
 mkdir -p "$T/zoo"
@@ -79,6 +79,12 @@ m=stories260K
 [ -e "$T/out3/$m/strict.gguf" ] && fail "gate: model left under its target name"
 grep -q '"gates_passed":[[:space:]]*false' "$T/out3/$m/strict.json" || fail "gate: report does not say it failed"
 grep -q '"excess":[[:space:]]*[0-9]' "$T/out3/$m/strict.json" || fail "gate: report does not say by how much"
+
+# ---- with slm calibrate in the binary: the imatrix recipe (calibrate, then quantize --imatrix)
+if "$SLM" calibrate --help > /dev/null 2>&1; then
+    MK OUT="$T/out4" RECIPES=iq4_xs-im CALIB_TEXT="$FIX/text/tinystories_val.txt" -j2 > "$T/log7" 2>&1 || fail "imatrix recipe: $(tail -3 "$T/log7")"
+    "$SLM" inspect "$T/out4/stories260K/iq4_xs-im.gguf" | grep -q quantize.imatrix.entries_count || fail "imatrix recipe: no imatrix used"
+fi
 
 [ "$fails" -eq 0 ] && echo "zoo: ok (2 models x 4 recipes, no-op, touch, flags, same bytes, gate status 3)"
 [ "$fails" -eq 0 ]
