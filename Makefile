@@ -55,10 +55,13 @@ LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
-# each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
-# (libzstd joins the library's list when something in it uses it)
+# each binary links only what it uses: the library needs cJSON, libm and pthreads; libzstd
+# (the packed GGUF, formats/pack.c) goes to slm and the tests that read packs; tests add cmocka;
+# the tools (mksynth, mkfamily) link neither
 LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm -pthread
-TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
+ZSTD_LIBS  = $(shell pkg-config --libs libzstd 2>/dev/null)
+SLM_LIBS   = $(ZSTD_LIBS) $(LIB_LIBS)
+TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(SLM_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
 CLI_SRC   := $(wildcard cli/*.c)
@@ -66,9 +69,9 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
-FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report
+FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report pack
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
-ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate
+ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate slm-pack slm-unpack
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
@@ -102,7 +105,7 @@ $(BUILD)/libslm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/slm: $(CLI_OBJ) $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(SLM_LIBS) $(LDLIBS)
 
 $(addprefix $(BUILD)/,$(ALIASES)): | $(BUILD)/slm
 	@ln -sf slm $@
@@ -121,10 +124,10 @@ $(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
 
 # fuzz targets, replayed over their corpus by a plain main() (tests/fuzz/replay.c)
 $(BUILD)/replay_%: $(BUILD)/replay.o $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SLM_LIBS) $(LDLIBS)
 
 $(BUILD)/fuzz_%: $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(SLM_LIBS) $(LDLIBS)
 
 # ---- the main job on the built-in default model
 DEMO_MODEL ?= $(SLM_FIXTURES)/models/tinystories-3M
@@ -144,6 +147,7 @@ check-unit: $(TESTS) $(BUILD)/slm
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
 	@SLM=$(BUILD)/slm sh tests/faults.sh
+	@SLM=$(BUILD)/slm sh tests/zoo.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)

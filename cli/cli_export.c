@@ -26,8 +26,13 @@ int cli_export_open(cli_export *e, const char *in, slm_err *err) {
     return slm_src_output_meta(&e->src, &e->meta, err);
 }
 
-int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err) {
+int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, const slm_report_manifest *mf, slm_err *err) {
     if (!e->opened) SLM_TRY(cli_export_open(e, in, err));
+    if (mf && mf->present) { /* the manifest as slm.* keys, after the model's own */
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.version", mf->version, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.input.sha256", mf->input_sha256, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.flags", mf->flags, err));
+    }
     slm_export_opts o = *opts;
     o.cfg = &e->src.cfg;
     o.meta = &e->meta;

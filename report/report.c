@@ -97,6 +97,7 @@ static const struct {
     EV("ppl", F_DBL, ppl, 0),
     EV("ppl_err", F_DBL, ppl_err, 0),
     EV("tokens_per_second", F_DBL, tok_per_s, 0),
+    EV("packed_bytes", F_I64, packed_bytes, 0),
     EV("reference", F_STR, ref, 1),
     EV("ref_mean_nll", F_DBL, ref_mean_nll, 1),
     EV("ref_ppl", F_DBL, ref_ppl, 1),
@@ -131,6 +132,46 @@ static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
         case F_I64: num(o, k_eval_fields[i].key, (double)*(const int64_t *)(const void *)f); break;
         default: num(o, k_eval_fields[i].key, *(const double *)(const void *)f); break;
         }
+    }
+}
+
+/* "gates": [{gate, limit, value, excess, passed}], "gates_passed" (only when gates were set) */
+static void gates_to_cjson(const slm_report *r, cJSON *root) {
+    if (!r->n_gates) return;
+    cJSON *a = cJSON_AddArrayToObject(root, "gates");
+    int ok = 1;
+    for (int i = 0; a && i < r->n_gates; i++) {
+        const slm_report_gate *g = &r->gates[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(a, o);
+        str(o, "gate", g->name);
+        num(o, "limit", g->limit);
+        num(o, "value", g->value);
+        num(o, "excess", g->excess);
+        cJSON_AddBoolToObject(o, "passed", g->passed);
+        ok &= g->passed;
+    }
+    cJSON_AddBoolToObject(root, "gates_passed", ok);
+}
+
+static void read_gates(const cJSON *root, slm_report *r) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "gates");
+    for (const cJSON *o = cJSON_IsArray(a) ? a->child : NULL; o && r->n_gates < SLM_REPORT_MAX_GATES; o = o->next) {
+        if (!cJSON_IsObject(o)) continue;
+        slm_report_gate *g = &r->gates[r->n_gates++];
+        get_str(o, "gate", g->name, sizeof g->name);
+        g->limit = get_num(o, "limit");
+        g->value = get_num(o, "value");
+        g->excess = get_num(o, "excess");
+        g->passed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "passed"));
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "manifest");
+    if (cJSON_IsObject(m)) {
+        r->manifest.present = 1;
+        get_str(m, "slm_version", r->manifest.version, sizeof r->manifest.version);
+        get_str(m, "input_sha256", r->manifest.input_sha256, sizeof r->manifest.input_sha256);
+        get_str(m, "flags", r->manifest.flags, sizeof r->manifest.flags);
     }
 }
 
@@ -179,6 +220,15 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
     if (r->eval.present) {
         cJSON *o = cJSON_AddObjectToObject(root, "eval");
         if (o) eval_to_cjson(&r->eval, o);
+    }
+    gates_to_cjson(r, root);
+    if (r->manifest.present) {
+        cJSON *o = cJSON_AddObjectToObject(root, "manifest");
+        if (o) {
+            str(o, "slm_version", r->manifest.version);
+            str(o, "input_sha256", r->manifest.input_sha256);
+            str(o, "flags", r->manifest.flags);
+        }
     }
     return root;
 }
@@ -275,6 +325,7 @@ static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eval");
     if (cJSON_IsObject(e)) SLM_TRY(read_eval(e, &r->eval, what, err));
+    read_gates(root, r);
     return SLM_OK;
 }
 

@@ -9,6 +9,7 @@
  */
 #include "report.h"
 #include "report_impl.h"
+#include "gate.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -277,11 +278,37 @@ static void cellf(row *w, int i, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The facts of one run as (name, value) pairs; returns the count (at most 16). */
+/* The facts of one run as (name, value) pairs; returns the count (at most 16, 19 with the extras). */
 typedef struct fact {
     const char *k;
     char v[600];
 } fact;
+
+/* The packed size, the gates and the manifest (at most 3 facts). */
+static int extra_facts(const slm_report *r, fact *f) {
+    int n = 0;
+    if (r->eval.packed_bytes > 0) {
+        f[n].k = "packed (zstd)";
+        snprintf(f[n++].v, sizeof f->v, "%s (%lld bytes, %s of the GGUF)", fbytes((double)r->eval.packed_bytes).s,
+                 (long long)r->eval.packed_bytes, r->out_bytes ? fnum("%.3f", (double)r->eval.packed_bytes / (double)r->out_bytes).s : DASH);
+    }
+    if (r->n_gates) {
+        size_t len = 0;
+        f[n].k = "quality gates";
+        f[n].v[0] = 0;
+        for (int i = 0; i < r->n_gates && len < sizeof f->v; i++) {
+            char b[200];
+            len += (size_t)snprintf(f[n].v + len, sizeof f->v - len, "%s%s", i ? "; " : "", slm_gate_describe(b, sizeof b, &r->gates[i]));
+        }
+        n++;
+    }
+    if (r->manifest.present) {
+        f[n].k = "manifest";
+        snprintf(f[n++].v, sizeof f->v, "slm %s, inputs sha256 %s, flags: %s", r->manifest.version, r->manifest.input_sha256,
+                 r->manifest.flags);
+    }
+    return n;
+}
 
 static int run_facts(const run_view *v, fact *f) {
     const slm_report *r = v->r;
@@ -325,7 +352,7 @@ static int run_facts(const run_view *v, fact *f) {
         snprintf(f[n++].v, sizeof f->v, "%s s on %d thread%s", fnum("%.2f", r->seconds).s, r->threads, r->threads == 1 ? "" : "s");
     }
     if (r->peak_rss_bytes > 0) { f[n].k = "peak memory"; snprintf(f[n++].v, sizeof f->v, "%s", fbytes(r->peak_rss_bytes).s); }
-    return n;
+    return n + extra_facts(r, f + n);
 }
 
 static int eval_facts(const slm_report_eval *e, fact *f) {
@@ -391,7 +418,7 @@ static void tensor_total_row(const run_view *v, row *w) {
 
 /* Comparison: one row per run (the label names the model when the models differ). */
 static void compare_head(table_head *h) {
-    static const char *names[] = {"#", "recipe", "method", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
+    static const char *names[] = {"#", "recipe", "method", "size", "bpw", "ratio", "zstd", "PPL " PM " err", "\xCE\x94PPL",
                                   "mean KLD " PM " err", "p99 KLD", "top-1 %", "w. rel. RMSE"};
     h->n = 0;
     for (size_t i = 0; i < SLM_ARRAY_LEN(names); i++) {
@@ -411,6 +438,7 @@ static void compare_row(const runs_ctx *c, size_t k, row *w) {
     cellf(w, i++, "%s", r->out_bytes ? fbytes((double)r->out_bytes).s : DASH);
     cellf(w, i++, "%s", r->out_bytes ? fnum("%.3f", r->bpw).s : DASH);
     cellf(w, i++, "%s", r->out_bytes && r->src_bytes ? fnum("%.2f" TIMES, (double)r->src_bytes / (double)r->out_bytes).s : DASH);
+    cellf(w, i++, "%s", e->packed_bytes > 0 ? fbytes((double)e->packed_bytes).s : DASH);
     cellf(w, i++, "%s", e->present ? fpm("%.4f", e->ppl, e->ppl_err).s : DASH);
     cellf(w, i++, "%s", has_ref(r) ? fpm("%+.4f", e->dppl, e->dppl_err).s : DASH);
     cellf(w, i++, "%s", has_ref(r) ? fpm("%.6f", e->kld_mean, e->kld_mean_err).s : DASH);
@@ -528,7 +556,7 @@ static void md_facts(sb *b, const fact *f, int n) {
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     sb_puts(b, "# slm report: ");
     sb_md(b, model_of(r));
     if (r->ftype[0]) {
@@ -1099,7 +1127,7 @@ static void html_charts(sb *b, const run_view *v, bar *bars) {
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     char title[400];
     snprintf(title, sizeof title, "%s%s%s", model_of(r), r->ftype[0] ? " " ARROW " " : "", r->ftype);
     html_tag_text(b, "<h1>", title, "</h1>\n");

@@ -286,6 +286,57 @@ cmp -s "$T/g1.gguf" "$T/g2.gguf" || fail "awq+gptq: 1 and 2 threads differ"
 rm -f "$T/g1.gguf" "$T/g2.gguf" "$T/g.json"
 rm -f "$T/nan1.gguf" "$T/nan2.gguf" "$T/st.json"
 
+# ---- quality gates, recipe files, manifest, packed files (issue 14) -----------------------------
+TXT="$T/heldout.txt"; tail -c +676506 "$FIX/text/tinystories_val.txt" | head -c 20000 > "$TXT"
+expect 2 "quality gates compare with a reference: add --ref" "$SLM" eval "$S260" --text "$TXT" --max-kld 0.1
+expect 2 "quality gates need an evaluation: add --eval-text FILE" "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --max-kld 0.1
+expect 2 "option '--min-top1': '2' is not a number in [0, 1]" "$SLM" eval "$S260" --text "$TXT" --ref "$S260" --min-top1 2
+# a failed gate: status 3, the output kept, the report says which gate and by how much
+expect 3 "gate max_kld failed: kld_mean " "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --eval-text "$TXT" --eval-ctx 64 \
+    --eval-chunks 2 --max-kld 1e-6 --min-top1 0.1 --report "$T/g.json"; one_line
+[ -s "$T/g.gguf" ] || fail "gate: output not kept"
+grep -q '"gate":[[:space:]]*"max_kld"' "$T/g.json" && grep -q '"gates_passed":[[:space:]]*false' "$T/g.json" || fail "gate: report lacks gates"
+grep -q '"kld_mean"' "$T/g.json" || fail "gate: report lacks the evaluation"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --eval-text "$TXT" --eval-ctx 64 --eval-chunks 2 --max-kld 0.5 -f
+expect 3 "gate min_top1 failed: top1_agreement " "$SLM" eval "$T/g.gguf" --ref "$S260" --text "$TXT" --ctx 64 --chunks 2 --min-top1 0.9999 --json
+expect_stdout '"gates_passed":'
+# recipe files: the command line overrides them; faults name the file and the key
+printf '{"method": "quantize", "type": "Q8_0", "tensor_types": {"attn_q": "Q4_0"}, "manifest": true,\n "gates": {"max_kld": 0.5}, "eval": {"ctx": 64, "chunks": 2}}\n' > "$T/r.json"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/r.gguf" --recipe "$T/r.json" --eval-text "$TXT" --report "$T/rr.json"
+"$SLM" inspect "$T/r.gguf" > "$T/insp" && grep -q 'slm.flags .*"--type Q8_0 --tensor-type attn_q=Q4_0 --eval-ctx 64 --eval-chunks 2 --max-kld 0.5 --manifest"' "$T/insp" ||
+    fail "recipe: slm.flags not as expected: $(grep slm.flags "$T/insp")"
+grep -q "blk.0.attn_q.weight .*Q4_0" "$T/insp" || fail "recipe: tensor_types not applied"
+grep -q "\"input_sha256\":[[:space:]]*\"" "$T/rr.json" || fail "recipe: report lacks the manifest"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/r2.gguf" --recipe "$T/r.json" --eval-text "$TXT" --type Q4_0
+"$SLM" inspect "$T/r2.gguf" | grep -q 'slm.flags .*"--type Q4_0' || fail "recipe: the command line does not override --type"
+cmp -s "$T/r.gguf" "$T/r2.gguf" && fail "recipe: override made the same file"
+"$SLM" quantize "$S260" -o "$T/r3.gguf" --recipe "$T/r.json" --eval-text "$TXT" -q && cmp -s "$T/r.gguf" "$T/r3.gguf" ||
+    fail "recipe + manifest: not the same bytes twice"
+n=$((n + 1))
+printf '{"method": "quantize", "typo": 1}' > "$T/bad.json"
+expect 2 "bad.json: key 'typo': not an option of this command" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "eval", "type": "Q4_0"}' > "$T/bad.json"
+expect 2 "bad.json: key 'method': a recipe for 'eval', this is slm quantize" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "quantize", "gates": {"max_kld": "low"}}' > "$T/bad.json"
+expect 2 "bad.json: key 'gates.max_kld': expected a number" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "quantize", "gates": {"min_top1": 3}}' > "$T/bad.json"
+expect 2 "bad.json: key 'gates.min_top1': option '--min-top1': '3' is not a number in [0, 1]" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"
+printf '{"method": "quantize", "tensor_types": ["ffn_down"]}' > "$T/bad.json"
+expect 2 "--tensor-type: expected REGEX=TYPE" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json" --type Q8_0
+printf '{"method": "quantize",' > "$T/bad.json"
+expect 2 "bad.json: not valid JSON" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line; no_file "$T/x.gguf"
+expect 1 "nope.json: No such file or directory" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/nope.json"; one_line
+# packed files: eval reads the container (same numbers), the report has its size
+expect 0 '' "$SLM" pack "$T/g.gguf" -o "$T/g.gguf.zst"
+"$SLM" eval "$T/g.gguf" --text "$TXT" --ctx 64 --chunks 2 --json > "$T/e1.json"
+"$SLM" eval "$T/g.gguf.zst" --text "$TXT" --ctx 64 --chunks 2 --json > "$T/e2.json"
+[ "$(grep '"ppl"' "$T/e1.json")" = "$(grep '"ppl"' "$T/e2.json")" ] || fail "pack: eval differs"
+grep -qE "\"packed_bytes\":[[:space:]]*$(wc -c < "$T/g.gguf.zst" | tr -d ' ')([^0-9]|$)" "$T/e2.json" || fail "pack: packed_bytes is not the file size"
+grep -qE '"packed_bytes":[[:space:]]*0([^0-9]|$)' "$T/e1.json" || fail "pack: packed_bytes of a plain GGUF is not 0"
+expect 0 '' "$SLM" unpack "$T/g.gguf.zst" -o "$T/g.back.gguf"; cmp -s "$T/g.gguf" "$T/g.back.gguf" || fail "unpack differs"
+expect 0 '' "$SLM" inspect "$T/g.gguf.zst"; expect_stdout "packed GGUF (slm pack v1, zstd level 3)"
+n=$((n + 1))
+
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do
     "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a1.gguf" -t 1 -f

@@ -21,6 +21,7 @@
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/strindex.h"
+#include "core/sha256.h"
 #include "core/slm.h"
 #include "core/tensor.h"
 #include "core/utf8.h"
@@ -446,6 +447,59 @@ static void test_map_fifo(void **st) {
     slm_map_close(&m);
 }
 
+/* FIPS 180-4 vectors (empty, "abc", the two-block message, a million 'a' fed in odd pieces) and
+   a folder's hash = sha256sum's lines of its files, hashed. */
+static void test_sha256(void **state) {
+    (void)state;
+    char h[65];
+    slm_sha256 s;
+    slm_sha256_init(&s);
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, "abc", 3);
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, two, strlen(two));
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    char a[1000];
+    memset(a, 'a', sizeof a);
+    slm_sha256_init(&s);
+    for (size_t done = 0, k = 1; done < 1000000; k = k % 997 + 1) {
+        size_t n = SLM_MIN(k, 1000000 - done);
+        slm_sha256_update(&s, a, n);
+        done += n;
+    }
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* a folder: "<sha>  <name>\n" per regular file, sorted (hidden files and folders left out) */
+    char dir[4096], p[4200];
+    slm_err e = {0};
+    snprintf(dir, sizeof dir, "%s", tmp_path("shadir"));
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/b", dir), assert_int_equal(slm_write_file_atomic(p, "abc", 3, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/a", dir), assert_int_equal(slm_write_file_atomic(p, "", 0, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/.hidden", dir), assert_int_equal(slm_write_file_atomic(p, "x", 1, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/sub", dir), mkdir(p, 0755);
+    assert_int_equal(slm_sha256_path(dir, h, &e), SLM_OK);
+    const char *lines = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a\n"
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b\n";
+    char want[65];
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, lines, strlen(lines));
+    slm_sha256_hex(&s, want);
+    assert_string_equal(h, want);
+    snprintf(p, sizeof p, "%s/b", dir);
+    assert_int_equal(slm_sha256_path(p, h, &e), SLM_OK);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(slm_sha256_path(tmp_path("no-such"), h, &e), SLM_E_IO);
+    snprintf(p, sizeof p, "rm -rf '%s'", dir);
+    assert_int_equal(system(p), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strindex),
@@ -466,6 +520,7 @@ int main(void) {
         cmocka_unit_test(test_map_missing),
         cmocka_unit_test(test_map_fifo),
         cmocka_unit_test(test_utf8_strict),
+        cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

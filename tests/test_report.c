@@ -18,6 +18,7 @@
 
 #include "core/mem.h"
 #include "core/utf8.h"
+#include "report/gate.h"
 #include "report/report.h"
 #include "tests/testutil.h"
 
@@ -285,11 +286,11 @@ static void test_markdown_comparison(void **st) {
     make_runs(runs);
     char *md = render_md(runs, 3, "many.md");
     expect_contains(md, "# slm report: 3 runs of tiny\\<\\&\\>\"model\n");
-    expect_contains(md, "| # | recipe | method | size | bpw | ratio | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
+    expect_contains(md, "| # | recipe | method | size | bpw | ratio | zstd | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
     /* sorted by size: Q2_K (1.3 MB), Q4_K_M (2 MB), Q8_0 (4 MB) */
-    const char *r1 = "| 1 | Q2_K | \xE2\x80\x94 | 1.24 MiB | 3.100 | 6.15\xC3\x97 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
-    const char *r2 = "| 2 | Q4_K_M | \xE2\x80\x94 | 1.91 MiB | 4.800 | 4.00\xC3\x97 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
-    const char *r3 = "| 3 | Q8_0 | \xE2\x80\x94 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
+    const char *r1 = "| 1 | Q2_K | \xE2\x80\x94 | 1.24 MiB | 3.100 | 6.15\xC3\x97 | \xE2\x80\x94 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
+    const char *r2 = "| 2 | Q4_K_M | \xE2\x80\x94 | 1.91 MiB | 4.800 | 4.00\xC3\x97 | \xE2\x80\x94 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
+    const char *r3 = "| 3 | Q8_0 | \xE2\x80\x94 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | \xE2\x80\x94 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
     expect_contains(md, r1);
     expect_contains(md, r2);
     expect_contains(md, r3);
@@ -527,6 +528,74 @@ static void test_json_round_trip(void **st) {
     free_runs(runs, 3);
 }
 
+/* Quality gates: which pass, by how much, the message; gates, manifest and packed size survive
+   the JSON round trip and show in the Markdown. */
+static void test_gates(void **st) {
+    (void)st;
+    slm_report runs[3], back;
+    slm_err err = {0};
+    make_runs(runs);
+    slm_report *r = &runs[0];
+    r->eval.kld_mean = 0.03, r->eval.dppl = 0.25, r->eval.top1 = 0.9;
+    slm_gates g;
+    slm_gates_none(&g);
+    assert_false(slm_gates_any(&g));
+    assert_int_equal(slm_gates_check(&g, r), 0);
+    assert_int_equal(r->n_gates, 0);
+    g.max_kld = 0.01, g.min_top1 = 0.95, g.max_ppl_delta = 0.5;
+    assert_true(slm_gates_any(&g));
+    assert_int_equal(slm_gates_check(&g, r), 2);
+    assert_int_equal(r->n_gates, 3);
+    assert_string_equal(r->gates[0].name, "max_kld");
+    assert_false(r->gates[0].passed);
+    assert_float_equal(r->gates[0].excess, 0.02, 1e-12);
+    assert_string_equal(r->gates[1].name, "max_ppl_delta");
+    assert_true(r->gates[1].passed);
+    assert_float_equal(r->gates[1].excess, -0.25, 1e-12);
+    assert_string_equal(r->gates[2].name, "min_top1");
+    assert_false(r->gates[2].passed);
+    assert_float_equal(r->gates[2].excess, 0.05, 1e-12);
+    char b[256];
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[0]), "gate max_kld failed: kld_mean 0.03 > 0.01 (missed by 0.02)");
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[1]),
+                        "gate max_ppl_delta passed: delta_ppl 0.25 <= 0.5 (margin 0.25)");
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[2]), "gate min_top1 failed: top1_agreement 0.9 < 0.95 (missed by 0.05)");
+    /* the limit itself passes; no reference: NaN, a failure */
+    g.max_kld = 0.03, g.min_top1 = 0.9;
+    assert_int_equal(slm_gates_check(&g, r), 0);
+    r->eval.has_ref = 0;
+    assert_int_equal(slm_gates_check(&g, r), 3);
+    r->eval.has_ref = 1;
+    g.max_kld = 0.01;
+    assert_int_equal(slm_gates_check(&g, r), 1);
+    r->manifest.present = 1;
+    snprintf(r->manifest.version, sizeof r->manifest.version, "0.1.0");
+    snprintf(r->manifest.input_sha256, sizeof r->manifest.input_sha256, "%064d", 7);
+    snprintf(r->manifest.flags, sizeof r->manifest.flags, "--type Q4_0 --max-kld 0.01");
+    r->eval.packed_bytes = 123456;
+    const char *path = tmp_path("gates.json");
+    assert_int_equal(w_json(r, path, &err), SLM_OK);
+    assert_int_equal(slm_report_read_json(&back, path, &err), SLM_OK);
+    assert_int_equal(back.n_gates, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(back.gates[i].name, r->gates[i].name);
+        assert_true(back.gates[i].limit == r->gates[i].limit && back.gates[i].value == r->gates[i].value);
+        assert_float_equal(back.gates[i].excess, r->gates[i].excess, 1e-15); /* cJSON prints 15 digits */
+        assert_int_equal(back.gates[i].passed, r->gates[i].passed);
+    }
+    assert_true(back.manifest.present);
+    assert_string_equal(back.manifest.flags, r->manifest.flags);
+    assert_string_equal(back.manifest.input_sha256, r->manifest.input_sha256);
+    assert_int_equal(back.eval.packed_bytes, 123456);
+    char *md = render_md(&back, 1, "gates.md");
+    assert_non_null(strstr(md, "gate max_kld failed: kld_mean 0.03 \\> 0.01 (missed by 0.02)")); /* Markdown-escaped */
+    assert_non_null(strstr(md, "flags: --type Q4_0 --max-kld 0.01"));
+    assert_non_null(strstr(md, "120.6 KiB (123456 bytes"));
+    free(md);
+    slm_report_free(&back);
+    free_runs(runs, 3);
+}
+
 static void test_dir_several_runs(void **st) {
     (void)st;
     slm_report runs[3];
@@ -626,6 +695,7 @@ int main(void) {
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
         cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_gates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
