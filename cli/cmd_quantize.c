@@ -118,6 +118,11 @@ static int finish(const quantize_opts *o, const slm_export *x, slm_report *r, do
         snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f scored_err_ratio=%.4f",
                  x->awq_groups, x->awq_alpha_sum / x->awq_groups, x->awq_err_base > 0 ? x->awq_err / x->awq_err_base : 1.0);
     }
+    if (x->gptq_tensors) {
+        size_t n = strlen(r->method_params);
+        snprintf(r->method_params + n, sizeof r->method_params - n, " gptq_tensors=%d gptq_seconds=%.2f", x->gptq_tensors,
+                 x->gptq_seconds);
+    }
     if (o->dry) {
         cli_export_print_summary(r, stdout, 1);
         printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);

@@ -6,6 +6,7 @@
  */
 #include "export/export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,6 @@ static int plan_refusals(slm_export *x, slm_err *err) {
     if (!slm_qmethod_name(m)) return slm_errf(err, SLM_E_ARG, "unknown quantization method %d", m);
     if ((slm_qmethod_uses_awq(m) || slm_qmethod_uses_gptq(m)) && !x->o.calib)
         return slm_errf(err, SLM_E_ARG, "--method %s needs calibration statistics: give --calibration STATS.gguf (slm calibrate)",
-                        slm_qmethod_name(m));
-    if (slm_qmethod_uses_gptq(m))
-        return slm_errf(err, SLM_E_UNSUPPORTED, "--method %s: GPTQ is not available yet (use rtn, imatrix or awq)",
                         slm_qmethod_name(m));
     if (ft->needs_imatrix && !x->o.imatrix)
         return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix: give --imatrix FILE (made by 'slm calibrate' or "
@@ -235,20 +233,76 @@ static const float *fold_rows(const slm_export *x, size_t i, const float *rows, 
     return f32;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* GPTQ's factor for tensor i: the Gram matrix of its input, seen through AWQ's column scales
+   when they were folded (W' = W diag(s) reads X diag(1/s): H' = diag(1/s) H diag(1/s)); reused
+   while the input, the scales and the block size stay the same. */
+static int gptq_factor(slm_export *x, size_t i, int64_t ncols, slm_err *err) {
+    const slm_calib_input *in = x->calin[i];
+    const float *s = x->col_mul[i];
+    const int64_t bs = slm_dtype_get(x->types[i])->blck_size;
+    if (x->gptq.U && x->gptq_key[0] == in && x->gptq_key[1] == s && x->gptq_block == bs) return SLM_OK;
+    slm_gptq_factor_free(&x->gptq);
+    x->gptq_key[0] = x->gptq_key[1] = NULL;
+    const double *g = in->gram;
+    double *scaled = NULL;
+    if (s) {
+        SLM_TRY(slm_alloc((void **)&scaled, (size_t)ncols * (size_t)ncols * sizeof(double), err, "GPTQ Hessian"));
+        for (int64_t a = 0; a < ncols; a++)
+            for (int64_t b = 0; b < ncols; b++) scaled[a * ncols + b] = g[a * ncols + b] / ((double)s[a] * (double)s[b]);
+        g = scaled;
+    }
+    const slm_gptq_opts o = {x->o.mp.gptq_damp, x->o.mp.gptq_block, x->o.mp.gptq_act_order};
+    int rc = slm_gptq_factor_make(&x->gptq, g, ncols, bs, &o, err);
+    slm_free(scaled);
+    if (rc) return slm_err_prefix(err, "GPTQ Hessian of '%s'", x->rep.tensors[i].name);
+    x->gptq_key[0] = in, x->gptq_key[1] = s, x->gptq_block = bs;
+    return SLM_OK;
+}
+
+/* Rows quantized by GPTQ, and their error statistics from the dequantized values it returns. */
+static int gptq_rows(slm_export *x, size_t i, const float *rows, int64_t nr, int64_t ncols, const float *w, void *dst,
+                     slm_qstats *st, slm_err *err) {
+    float *deq;
+    SLM_TRY(gptq_factor(x, i, ncols, err));
+    SLM_TRY(slm_alloc((void **)&deq, (size_t)nr * (size_t)ncols * sizeof(float), err, "GPTQ rows"));
+    int rc = slm_gptq_quantize_f(&x->gptq, x->types[i], rows, nr, ncols, w, dst, deq, err);
+    memset(st, 0, sizeof *st);
+    st->n = nr * ncols;
+    for (int64_t k = 0; !rc && k < nr * ncols; k++) {
+        const double d = (double)rows[k] - (double)deq[k];
+        st->sum_sq_err += d * d;
+        st->sum_sq_ref += (double)rows[k] * (double)rows[k];
+        if (fabs(d) > st->max_abs_err) st->max_abs_err = fabs(d);
+    }
+    slm_free(deq);
+    return rc;
+}
+
 /* THE place where a tensor's rows are quantized, by method: rows r0 .. r0+nr of output tensor
-   i (already folded by AWQ), into dst. GPTQ plugs in here (x->calin[i]->gram is its Hessian). */
-static int quantize_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
+   i (already folded by AWQ), into dst. GPTQ takes the tensors whose input has a Gram matrix
+   (x->calin[i]->gram); the others (token_embd, inputs wider than the Gram limit) are rounded
+   with importance weights. */
+static int quantize_rows(slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
                          slm_qstats *st, slm_err *err) {
     SLM_UNUSED(r0);
     const int type = x->types[i];
     const float *w = x->awq_w[i] ? x->awq_w[i] : x->imatrix[i];
-    switch (x->o.method) {
-    case SLM_QMETHOD_GPTQ:
-    case SLM_QMETHOD_AWQ_GPTQ:
-        return slm_errf(err, SLM_E_UNSUPPORTED, "GPTQ is not available yet");
-    default: /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
-        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
+    const int gptq = slm_qmethod_uses_gptq(x->o.method) && x->calin[i] && x->calin[i]->gram && slm_dtype_get(type)->is_quantized;
+    if (gptq) {
+        const double t0 = now_s();
+        const int rc = gptq_rows(x, i, rows, nr, ncols, w, dst, st, err);
+        x->gptq_seconds += now_s() - t0;
+        x->gptq_tensors += r0 == 0;
+        return rc;
     }
+    /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
+    return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
 }
 
 /* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
@@ -308,12 +362,6 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
     return rc;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     float *f32 = NULL;
     void *qbuf = NULL;
@@ -356,6 +404,7 @@ void slm_export_free(slm_export *x) {
     slm_free(x->row_div);
     slm_free(x->awq_w);
     slm_free(x->calin);
+    slm_gptq_factor_free(&x->gptq);
     slm_free(x->order);
     slm_free(x->types);
     slm_free(x->imatrix);

@@ -27,6 +27,7 @@
 #include "formats/imatrix.h"
 #include "model/calib.h"
 #include "model/config.h"
+#include "quantize/gptq.h"
 #include "quantize/method.h"
 #include "quantize/recipe.h"
 #include "report/report.h"
@@ -68,6 +69,13 @@ typedef struct slm_export {
     int awq_groups;               /* groups folded (alpha > 0), the sum of their alphas, and the
                                      scored output errors before and after (sampled rows) */
     double awq_alpha_sum, awq_err_base, awq_err, awq_seconds;
+    /* GPTQ: the factor of the last Hessian used (q/k/v and gate/up share an input; slabs of a
+       tensor share it too), what it was made from, tensors done with GPTQ and the time spent */
+    slm_gptq_factor gptq;
+    const void *gptq_key[2];
+    int64_t gptq_block;
+    int gptq_tensors;
+    double gptq_seconds;
     slm_gguf_writer w;
     slm_report rep;     /* tensors[] in output order: types, sizes; errors after the write */
 } slm_export;
