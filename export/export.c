@@ -395,10 +395,10 @@ done:
 }
 
 void slm_export_free(slm_export *x) {
-    for (size_t i = 0; i < x->n && x->col_mul; i++) {
-        slm_free(x->col_mul[i]);
-        slm_free(x->row_div[i]);
-        slm_free(x->awq_w[i]);
+    for (size_t i = 0; i < x->n; i++) { /* any of the three lists may be missing after a failed plan */
+        if (x->col_mul) slm_free(x->col_mul[i]);
+        if (x->row_div) slm_free(x->row_div[i]);
+        if (x->awq_w) slm_free(x->awq_w[i]);
     }
     slm_free(x->col_mul);
     slm_free(x->row_div);
