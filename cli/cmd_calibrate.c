@@ -106,7 +106,8 @@ static int tokenize_text(calib_state *s, const char *path, slm_err *err) {
     SLM_TRY(slm_map_open(&mp, path, err));
     const char *txt = mp.data ? (const char *)mp.data : "";
     int rc = SLM_OK;
-    if (!slm_utf8_valid(txt, mp.size)) {
+    if (mp.size == 0) rc = slm_errf(err, SLM_E_DATA, "%s: empty calibration text", path);
+    else if (!slm_utf8_valid(txt, mp.size)) {
         size_t off = 0;
         uint32_t cp;
         for (size_t k; off < mp.size && (k = slm_utf8_strict_len((const uint8_t *)txt + off, mp.size - off, &cp)); off += k) {}

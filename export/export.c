@@ -15,6 +15,8 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "quantize/awq.h"
+#include "quantize/gptq.h"
 #include "quantize/qtypes.h"
 #include "quantize/quantize.h"
 #include "quantize/quants.h"
@@ -178,6 +180,7 @@ int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_o
         (rc = slm_calloc((void **)&x->col_mul, n1, sizeof(float *), err, "plan")) ||
         (rc = slm_calloc((void **)&x->row_div, n1, sizeof(float *), err, "plan")) ||
         (rc = slm_calloc((void **)&x->awq_w, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->clip, n1, sizeof(float), err, "plan")) ||
         (rc = slm_calloc((void **)&fell_back, n1, sizeof(int), err, "plan")) ||
         (rc = slm_calloc((void **)&x->rep.tensors, n1, sizeof(slm_report_tensor), err, "report")))
         goto done;
@@ -218,7 +221,8 @@ static int64_t first_nonfinite_raw(int dtype, const void *bytes, int64_t nrow, i
 /* AWQ's folding on rows r0 .. r0+nr of tensor i: into f32 (a copy when rows lie elsewhere). */
 static const float *fold_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, float *f32) {
     const float *cm = x->col_mul[i], *rd = x->row_div[i];
-    if (!cm && !rd) return rows;
+    const float clip = x->clip[i];
+    if (!cm && !rd && !(clip > 0 && clip < 1)) return rows;
     if (rows != f32) memcpy(f32, rows, sizeof(float) * (size_t)(nr * ncols));
     const int one_d = slm_tensor_src_info(x->src, x->order[i]).ndim < 2;
     for (int64_t r = 0; r < nr; r++) {
@@ -229,80 +233,62 @@ static const float *fold_rows(const slm_export *x, size_t i, const float *rows, 
             for (int64_t j = 0; j < ncols; j++) v[j] /= rd[j];
         else if (rd)
             for (int64_t j = 0; j < ncols; j++) v[j] /= rd[r0 + r];
+        slm_awq_clip_row(v, ncols, clip);
     }
     return f32;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* GPTQ's factor for tensor i: the Gram matrix of its input, seen through AWQ's column scales
-   when they were folded (W' = W diag(s) reads X diag(1/s): H' = diag(1/s) H diag(1/s)); reused
-   while the input, the scales and the block size stay the same. */
-static int gptq_factor(slm_export *x, size_t i, int64_t ncols, slm_err *err) {
-    const slm_calib_input *in = x->calin[i];
-    const float *s = x->col_mul[i];
-    const int64_t bs = slm_dtype_get(x->types[i])->blck_size;
-    if (x->gptq.U && x->gptq_key[0] == in && x->gptq_key[1] == s && x->gptq_block == bs) return SLM_OK;
-    slm_gptq_factor_free(&x->gptq);
-    x->gptq_key[0] = x->gptq_key[1] = NULL;
-    const double *g = in->gram;
-    double *scaled = NULL;
-    if (s) {
-        SLM_TRY(slm_alloc((void **)&scaled, (size_t)ncols * (size_t)ncols * sizeof(double), err, "GPTQ Hessian"));
-        for (int64_t a = 0; a < ncols; a++)
-            for (int64_t b = 0; b < ncols; b++) scaled[a * ncols + b] = g[a * ncols + b] / ((double)s[a] * (double)s[b]);
-        g = scaled;
-    }
-    const slm_gptq_opts o = {x->o.mp.gptq_damp, x->o.mp.gptq_block, x->o.mp.gptq_act_order};
-    int rc = slm_gptq_factor_make(&x->gptq, g, ncols, bs, &o, err);
-    slm_free(scaled);
-    if (rc) return slm_err_prefix(err, "GPTQ Hessian of '%s'", x->rep.tensors[i].name);
-    x->gptq_key[0] = in, x->gptq_key[1] = s, x->gptq_block = bs;
-    return SLM_OK;
-}
-
-/* Rows quantized by GPTQ, and their error statistics from the dequantized values it returns. */
-static int gptq_rows(slm_export *x, size_t i, const float *rows, int64_t nr, int64_t ncols, const float *w, void *dst,
+/* GPTQ on rows of tensor i: the Hessian is the calibration's Gram matrix of its input, for
+   AWQ-folded columns that of the scaled input x / s (G_jk / (s_j s_k)); the error statistics
+   from the dequantized rows. */
+static int gptq_rows(const slm_export *x, size_t i, const float *rows, int64_t nr, int64_t ncols, const float *w, void *dst,
                      slm_qstats *st, slm_err *err) {
-    float *deq;
-    SLM_TRY(gptq_factor(x, i, ncols, err));
-    SLM_TRY(slm_alloc((void **)&deq, (size_t)nr * (size_t)ncols * sizeof(float), err, "GPTQ rows"));
-    int rc = slm_gptq_quantize_f(&x->gptq, x->types[i], rows, nr, ncols, w, dst, deq, err);
-    memset(st, 0, sizeof *st);
-    st->n = nr * ncols;
-    for (int64_t k = 0; !rc && k < nr * ncols; k++) {
-        const double d = (double)rows[k] - (double)deq[k];
-        st->sum_sq_err += d * d;
-        st->sum_sq_ref += (double)rows[k] * (double)rows[k];
-        if (fabs(d) > st->max_abs_err) st->max_abs_err = fabs(d);
+    const slm_calib_input *in = x->calin[i];
+    const float *cm = x->col_mul[i];
+    const double *G = in->gram;
+    double *Gs = NULL;
+    float *deq = NULL;
+    int rc;
+    if (cm) {
+        SLM_TRY(slm_alloc((void **)&Gs, sizeof(double) * (size_t)(ncols * ncols), err, "GPTQ Hessian"));
+        for (int64_t a = 0; a < ncols; a++)
+            for (int64_t b = 0; b < ncols; b++) Gs[a * ncols + b] = G[a * ncols + b] / ((double)cm[a] * (double)cm[b]);
+        G = Gs;
     }
+    const slm_gptq_opts go = {.damp = x->o.mp.gptq_damp, .batch = x->o.mp.gptq_block,
+                              .order = x->o.mp.gptq_act_order ? SLM_GPTQ_ACT_BLOCKS : SLM_GPTQ_NATURAL};
+    if (!(rc = slm_alloc((void **)&deq, sizeof(float) * (size_t)(nr * ncols), err, "GPTQ rows")) &&
+        !(rc = slm_gptq_quantize(x->types[i], rows, nr, ncols, G, w, &go, dst, deq, err))) {
+        *st = (slm_qstats){.n = nr * ncols};
+        for (int64_t k = 0; k < nr * ncols; k++) {
+            const double d = (double)rows[k] - deq[k];
+            st->sum_sq_err += d * d;
+            st->sum_sq_ref += (double)rows[k] * rows[k];
+            if (fabs(d) > st->max_abs_err) st->max_abs_err = fabs(d);
+        }
+    }
+    slm_free(Gs);
     slm_free(deq);
     return rc;
 }
 
 /* THE place where a tensor's rows are quantized, by method: rows r0 .. r0+nr of output tensor
-   i (already folded by AWQ), into dst. GPTQ takes the tensors whose input has a Gram matrix
-   (x->calin[i]->gram); the others (token_embd, inputs wider than the Gram limit) are rounded
-   with importance weights. */
-static int quantize_rows(slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
+   i (already folded by AWQ), into dst. */
+static int quantize_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
                          slm_qstats *st, slm_err *err) {
     SLM_UNUSED(r0);
     const int type = x->types[i];
     const float *w = x->awq_w[i] ? x->awq_w[i] : x->imatrix[i];
-    const int gptq = slm_qmethod_uses_gptq(x->o.method) && x->calin[i] && x->calin[i]->gram && slm_dtype_get(type)->is_quantized;
-    if (gptq) {
-        const double t0 = now_s();
-        const int rc = gptq_rows(x, i, rows, nr, ncols, w, dst, st, err);
-        x->gptq_seconds += now_s() - t0;
-        x->gptq_tensors += r0 == 0;
-        return rc;
+    const slm_calib_input *in = x->calin[i];
+    switch (x->o.method) {
+    case SLM_QMETHOD_GPTQ:
+    case SLM_QMETHOD_AWQ_GPTQ: /* tensors without a Gram matrix (token_embd, wide inputs): imatrix rounding */
+        if (in && in->gram && in->n == ncols && in->count > 0 && slm_dtype_get(type)->is_quantized)
+            return gptq_rows(x, i, rows, nr, ncols, w, dst, st, err);
+        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
+    default: /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
+        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
     }
-    /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
-    return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
 }
 
 /* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
@@ -323,7 +309,7 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
         slm_tensor_src_advise(src, si, r0, nr, 1);
-        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i]) { /* same type: the stored bytes, never a NaN or Inf */
+        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i] && !(x->clip[i] > 0 && x->clip[i] < 1)) { /* same type: the stored bytes, never a NaN or Inf */
             if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
             int64_t bad = rc ? -1 : first_nonfinite_raw(type, bytes, nr, ncols, f32);
             if (bad >= 0)
@@ -362,6 +348,12 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
     return rc;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     float *f32 = NULL;
     void *qbuf = NULL;
@@ -395,7 +387,7 @@ done:
 }
 
 void slm_export_free(slm_export *x) {
-    for (size_t i = 0; i < x->n; i++) { /* any of the three lists may be missing after a failed plan */
+    for (size_t i = 0; i < x->n; i++) { /* any of them may be missing after a failed plan */
         if (x->col_mul) slm_free(x->col_mul[i]);
         if (x->row_div) slm_free(x->row_div[i]);
         if (x->awq_w) slm_free(x->awq_w[i]);
@@ -403,8 +395,8 @@ void slm_export_free(slm_export *x) {
     slm_free(x->col_mul);
     slm_free(x->row_div);
     slm_free(x->awq_w);
+    slm_free(x->clip);
     slm_free(x->calin);
-    slm_gptq_factor_free(&x->gptq);
     slm_free(x->order);
     slm_free(x->types);
     slm_free(x->imatrix);

@@ -27,7 +27,6 @@
 #include "formats/imatrix.h"
 #include "model/calib.h"
 #include "model/config.h"
-#include "quantize/gptq.h"
 #include "quantize/method.h"
 #include "quantize/recipe.h"
 #include "report/report.h"
@@ -66,16 +65,12 @@ typedef struct slm_export {
        rows (2-D) or elements (1-D: norms, biases) divided by row_div[i]; awq_w[i] owns the
        importance weights rescaled by 1/col_mul^2. Filled by the pre-pass of slm_export_write. */
     float **col_mul, **row_div, **awq_w;
+    float *clip;        /* AWQ's clipping ratio of tensor i (rows clamped to +-clip max|row| after
+                           scaling); 0 or 1: none */
+    int awq_clipped;              /* tensors clipped (--awq-clip) */
     int awq_groups;               /* groups folded (alpha > 0), the sum of their alphas, and the
                                      scored output errors before and after (sampled rows) */
     double awq_alpha_sum, awq_err_base, awq_err, awq_seconds;
-    /* GPTQ: the factor of the last Hessian used (q/k/v and gate/up share an input; slabs of a
-       tensor share it too), what it was made from, tensors done with GPTQ and the time spent */
-    slm_gptq_factor gptq;
-    const void *gptq_key[2];
-    int64_t gptq_block;
-    int gptq_tensors;
-    double gptq_seconds;
     slm_gguf_writer w;
     slm_report rep;     /* tensors[] in output order: types, sizes; errors after the write */
 } slm_export;

@@ -141,6 +141,11 @@ static int run_group(slm_export *x, int l, const awq_spec *g, slm_err *err) {
     if (!rc && !(rc = slm_alloc((void **)&s, sizeof(float) * (size_t)j.n, err, "AWQ")) &&
         !(rc = slm_alloc((void **)&s_red, sizeof(float) * (size_t)j.m, err, "AWQ")))
         rc = slm_awq_search(&grp, &x->o.mp, s, s_red, &res, err);
+    float clip[SLM_AWQ_MAX_W] = {0};
+    if (!rc && x->o.mp.awq_clip) {
+        rc = slm_awq_clip_search(&grp, res.alpha > 0 ? s : NULL, clip, err);
+        for (int k = 0; k < j.nc && !rc; k++) x->clip[j.ci[k]] = clip[k], x->awq_clipped += clip[k] < 1;
+    }
     if (!rc && res.alpha > 0) {
         rc = job_fold(x, &j, s, j.tie ? s_red : s, err);
         x->awq_groups++;

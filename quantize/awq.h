@@ -48,7 +48,7 @@ typedef struct slm_awq_result {
     double err_base, err;    /* output error at alpha = 0 and at alpha */
 } slm_awq_result;
 
-/* Searches alpha over p->awq_grid + 1 points and writes the scales: s (n) and, when tied,
+/* Searches alpha over p->awq_grid + 1 points (p->awq_alpha >= 0: takes that one, scores nothing) and writes the scales: s (n) and, when tied,
    s_red (n_red; may be NULL when untied). SLM_E_ARG for a malformed group, SLM_E_NOMEM. */
 int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s, float *s_red, slm_awq_result *res,
                    slm_err *err);
@@ -56,6 +56,12 @@ int slm_awq_search(const slm_awq_group *g, const slm_qmethod_params *p, float *s
 /* The output error of quantizing the group's weights with scales s (n; NULL: 1), as scored by
    the search. Exported for the tests. */
 int slm_awq_score(const slm_awq_group *g, const float *s, double *out, slm_err *err);
+
+/* Optional clipping: per weight k of the group, the ratio c (1 = none; 0.975 ... 0.75) with the
+   lowest output error when each row of W diag(s) is clamped to +-c max|row| before quantizing. */
+int slm_awq_clip_search(const slm_awq_group *g, const float *s, float *clip, slm_err *err);
+/* Clamps v (n values) to +-clip * max|v| (clip >= 1: unchanged). */
+void slm_awq_clip_row(float *v, int64_t n, float clip);
 
 /* Rows of a tensor of n columns that the search scores: all when rows * n^2 <= flops (or flops
    <= 0), else that many (at least 16), evenly spaced: row k of the sample is k * rows / m. */

@@ -7,7 +7,7 @@
 static const char *const k_names[SLM_QMETHOD_COUNT] = {"rtn", "imatrix", "awq", "gptq", "awq+gptq"};
 
 void slm_qmethod_params_default(slm_qmethod_params *p) {
-    *p = (slm_qmethod_params){.awq_grid = 20, .awq_clip = 0, .awq_score_flops = 1L << 28, .gptq_damp = 0.01,
+    *p = (slm_qmethod_params){.awq_grid = 20, .awq_alpha = -1, .awq_clip = 0, .awq_score_flops = 1L << 24, .gptq_damp = 0.01,
                               .gptq_block = 128, .gptq_act_order = 1};
 }
 
@@ -22,9 +22,9 @@ int slm_qmethod_from_name(const char *name) {
 const char *slm_qmethod_params_str(int m, const slm_qmethod_params *p, char *buf, size_t cap) {
     size_t n = 0;
     buf[0] = 0;
-    if (slm_qmethod_uses_awq(m))
-        n += (size_t)snprintf(buf + n, cap - n, "alpha_grid=%d clip=%d score_flops=%ld", p->awq_grid, p->awq_clip,
-                              p->awq_score_flops);
+    if (slm_qmethod_uses_awq(m) && p->awq_alpha >= 0) n += (size_t)snprintf(buf + n, cap - n, "alpha=%g", p->awq_alpha);
+    else if (slm_qmethod_uses_awq(m))
+        n += (size_t)snprintf(buf + n, cap - n, "alpha_grid=%d clip=%d", p->awq_grid, p->awq_clip);
     if (slm_qmethod_uses_gptq(m) && n < cap)
         snprintf(buf + n, cap - n, "%sdamp=%g block=%d act_order=%d", n ? " " : "", p->gptq_damp, p->gptq_block,
                  p->gptq_act_order);

@@ -27,6 +27,7 @@ typedef enum slm_qmethod {
 
 typedef struct slm_qmethod_params {
     int awq_grid;          /* alpha = 0, 1/grid, ..., 1 (grid + 1 points); default 20 */
+    double awq_alpha;      /* >= 0: this alpha for every group, no search (tests); default -1 */
     int awq_clip;          /* 1: also search a clipping ratio per tensor (max |w| shrunk) */
     long awq_score_flops;  /* rows scored per tensor: the most with rows * n^2 <= this (0: all) */
     double gptq_damp;      /* GPTQ: damping, a fraction of the mean diagonal of H; default 0.01 */
