@@ -118,7 +118,7 @@ static void progress(void *ud, int64_t done, int64_t total) {
 
 typedef struct eval_run {
     const char *model, *ref, *input;
-    const slm_src *src;
+    const slm_src *src, *rsrc; /* the model's, the reference's (or NULL) */
     int ctx, convention, threads, numerics;
     int64_t n_ids;
     double seconds, tok_per_s, peak_rss;
@@ -153,7 +153,8 @@ static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, do
     r->threads = e->threads;
     r->seconds = total_seconds;
     r->peak_rss_bytes = e->peak_rss;
-    r->src_bytes = r->out_bytes = e->src->total_bytes;
+    r->out_bytes = e->src->total_bytes; /* the model evaluated; its source is the reference, if any */
+    r->src_bytes = e->rsrc ? e->rsrc->total_bytes : 0;
     r->n_params = m->n_params;
     r->bpw = m->n_params ? 8.0 * (double)e->src->total_bytes / (double)m->n_params : 0;
     slm_report_eval *v = &r->eval;
@@ -284,7 +285,8 @@ static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm
     msg_progress_done();
     if (rc) return rc;
     const slm_ppl_result *p = o->ref ? &s->kl.model : &s->ppl;
-    eval_run e = {.model = in, .ref = o->ref, .input = o->text ? o->text : o->tokens_in, .src = &s->src, .ctx = (int)o->ctx,
+    eval_run e = {.model = in, .ref = o->ref, .input = o->text ? o->text : o->tokens_in, .src = &s->src,
+                  .rsrc = o->ref ? &s->rsrc : NULL, .ctx = (int)o->ctx,
                   .convention = o->convention, .threads = slm_threads_get(), .numerics = o->numerics, .n_ids = s->n_ids,
                   .seconds = cli_now() - t1, .peak_rss = cli_peak_rss(), .ppl = p, .kl = o->ref ? &s->kl : NULL};
     e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)o->ctx / e.seconds : 0;

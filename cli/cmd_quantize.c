@@ -1,5 +1,6 @@
 /* cmd_quantize.c - `slm quantize MODEL -o OUT.gguf --type Q4_K_M [options]`: options, checks, the
  * export pipeline (cli_export.h) with a recipe, the summary and the reports. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "cli.h"
 #include "cli_export.h"
 #include "core/dtype.h"
+#include "core/ecma_re.h"
 #include "core/slm.h"
 #include "core/thread.h"
 #include "msg.h"
@@ -79,11 +81,23 @@ static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override
         if (!eq || eq == v) return msg_usage_error("--tensor-type: expected REGEX=TYPE, got '%s'", v);
         if ((size_t)(eq - v) >= sizeof pat[0]) return msg_usage_error("--tensor-type: pattern too long");
         snprintf(pat[i], sizeof pat[0], "%.*s", (int)(eq - v), v);
+        for (char *c = pat[i]; *c; c++) *c = (char)tolower((unsigned char)*c); /* as llama-quantize does */
+        char ere[1024];
+        slm_err err = {0};
+        if (slm_ere_from_ecma(pat[i], ere, sizeof ere, &err)) return msg_usage_error("--tensor-type: %s", err.msg);
         if (parse_type("--tensor-type", eq + 1, &ov[i].type)) return EXIT_USAGE;
         ov[i].pattern = pat[i];
     }
     r->n_overrides = (size_t)o->tensor_types.n;
     return 0;
+}
+
+/* A --tensor-type pattern that matched no quantizable tensor is almost always a typo. */
+static void warn_unmatched(const slm_recipe_opts *r, const char *const *given) {
+    for (size_t i = 0; i < r->n_overrides; i++)
+        if (!r->override_hits[i])
+            msg_warn("--tensor-type '%s' matches no quantizable tensor (names look like blk.0.attn_q.weight: "
+                     "see slm inspect)", given[i]);
 }
 
 /* The summary (the dry run's whole point: the table on stdout) and the reports. */
@@ -110,6 +124,7 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[1];
     int n_pos;
     slm_tt_override ov[OPT_LIST_MAX];
+    size_t hits[OPT_LIST_MAX];
     char pat[OPT_LIST_MAX][256];
     slm_export_opts eo = {0};
     if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
@@ -119,6 +134,7 @@ int cmd_quantize(int argc, char **argv) {
     const char *in = pos[0];
     if (!o.type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (recipe_of(&o, &eo.recipe, ov, pat)) return EXIT_USAGE;
+    eo.recipe.override_hits = hits;
     if (!o.out && !o.dry) return msg_usage_error("missing -o OUT.gguf");
     cli_outputs outs;
     cli_outputs_init(&outs, co.force);
@@ -138,6 +154,7 @@ int cmd_quantize(int argc, char **argv) {
     eo.imatrix = o.imatrix ? &im : NULL;
     eo.imatrix_file = o.imatrix;
     if (!rc) rc = cli_export_plan(&e, in, &eo, &err);
+    if (!rc) warn_unmatched(&eo.recipe, o.tensor_types.v);
     if (!rc && !o.dry) rc = cli_export_write(&e, &outs.set, o.out, &err);
     if (!rc) rc = finish(&o, &e.x.rep, t0, &outs.set, &err);
     if (!rc) rc = cli_outputs_commit(&outs, &err);

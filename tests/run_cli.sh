@@ -227,6 +227,27 @@ expect 1 "t8.gguf: not valid JSON" "$SLM" report "$T/t8.gguf" -o "$T/cmp2"; one_
 echo "{\"format\": \"other\"}" > "$T/o.json"
 expect 1 "o.json: not an slm report" "$SLM" report "$T/o.json" -o "$T/cmp2"
 
+# ---- the first hour (issue 13): what a new user, used to llama.cpp, trips over -------------------
+TS="$FIX/models/tinystories-3M"
+# --report-dir refuses an existing report without -f, like every other output, and leaves nothing
+expect 1 "rep8/report.json: already exists (use -f to overwrite)" "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --report-dir "$T/rep8"
+one_line; no_file "$T/fh.gguf"
+expect 1 "report.json: already exists" "$SLM" quantize "$TS" --type Q8_0 --dry-run --report-dir "$T/rep8"
+expect 0 '' "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --report-dir "$T/rep8" -f
+rm -f "$T/fh.gguf"
+# --tensor-type takes llama.cpp's (ECMAScript) patterns, searched in the name, lowercased as llama-quantize does
+expect 0 '' "$SLM" quantize "$TS" --type Q8_0 --dry-run --tensor-type 'blk\.\d+\.attn_q=Q4_0' --tensor-type 'BLK\.(?:0|1)\.ffn_(?:up|gate)=Q5_0'
+[ "$(grep -c 'attn_q.weight .* Q4_0 ' "$T/out")" = 4 ] || fail "'blk\\.\\d+\\.attn_q' did not select the 4 attn_q tensors"
+[ "$(grep -c 'ffn_\(up\|gate\).weight .* Q5_0 ' "$T/out")" = 4 ] || fail "'(?:0|1)' groups did not select blk.0/1 ffn_up/gate"
+expect 0 "slm: warning: --tensor-type 'attn_qq=Q4_0' matches no quantizable tensor" \
+    "$SLM" quantize "$TS" --type Q8_0 --dry-run --tensor-type 'attn_qq=Q4_0'; one_line
+expect 2 "'attn(?=_q)': lookahead (?= or (?! (at offset 4) is not supported" \
+    "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --tensor-type 'attn(?=_q)=Q4_0'; no_file "$T/fh.gguf"
+# an eval report shows the evaluated file's size, and the reference's as its source
+"$SLM" eval "$T/t8.gguf" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/ev8r" -q || fail "eval --ref"
+grep -q '| compression | 3.76× smaller |' "$T/ev8r/report.md" || fail "eval report: $(grep compression "$T/ev8r/report.md")"
+grep -q 'smaller' "$T/ev8/report.md" && fail "eval report without a reference claims a compression"
+
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do
     "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a1.gguf" -t 1 -f
