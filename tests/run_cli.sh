@@ -247,6 +247,19 @@ expect 2 "'attn(?=_q)': lookahead (?= or (?! (at offset 4) is not supported" \
 "$SLM" eval "$T/t8.gguf" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/ev8r" -q || fail "eval --ref"
 grep -q '| compression | 3.76× smaller |' "$T/ev8r/report.md" || fail "eval report: $(grep compression "$T/ev8r/report.md")"
 grep -q 'smaller' "$T/ev8/report.md" && fail "eval report without a reference claims a compression"
+# per-tensor rows answer "which tensors hurt": largest rel. RMSE first; 1-D F32 tensors off the
+# charts' bpw scale; the long table scrolls; a dry run shows dashes (not 0) for errors it did not compute
+sed -n 's/^| [0-9]* | \([^ ]*\) | .* | \([0-9.e+-]*\) | [0-9.e+-]* | .*|$/\2 \1/p' "$T/rep8/report.md" > "$T/rows"
+[ "$(wc -l < "$T/rows")" = 39 ] && sort -s -k1,1gr "$T/rows" | cmp -s - "$T/rows" || fail "tensor rows not sorted by rel. RMSE: $(head -3 "$T/rows")"
+grep -q '<div class="wide tall"><table class="tensors">' "$T/rep8/report.html" || fail "report.html: the tensor table does not scroll"
+grep -q '>output_norm.weight</text>' "$T/rep8/report.html" && fail "report.html: a 1-D F32 tensor sets the bpw chart's scale"
+expect 0 '' "$SLM" quantize "$TS" --type Q4_K_M --dry-run --report-dir "$T/repdry"
+grep -q '| 1 | output.weight | F32 → Q6_K | 512×256 | 131072 | 105.0 KiB | 6.56 | — | — | |' "$T/repdry/report.md" || fail "dry-run report: $(grep output.weight "$T/repdry/report.md")"
+grep -q '"rel_rmse":	null' "$T/repdry/report.json" || fail "dry-run report.json: rel_rmse not null"
+grep -q 'Relative RMSE per tensor' "$T/repdry/report.html" && fail "dry-run report.html charts errors it did not compute"
+grep -q 'output.weight .* Q6_K .* 6.56 *- *-$' "$T/out" || fail "dry-run table: $(grep output.weight "$T/out")"
+"$SLM" eval "$TS" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/evsame" -q || fail "eval same"
+grep -q '| mean KLD | 0.000000 |' "$T/evsame/report.md" && ! grep -q '± 0.0000' "$T/evsame/report.md" || fail "eval report prints '± 0': $(grep '± 0.0000' "$T/evsame/report.md")"
 
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do

@@ -328,7 +328,15 @@ static void test_html_one_run(void **st) {
     expect_absent(h, "http://www.w3.org/1999"); /* only the SVG namespace URI, no links */
     assert_int_equal(count(h, "http"), 2);      /* xmlns of the two SVGs */
     expect_contains(h, "<td class=\"r\">7.12e-02</td>");
-    expect_contains(h, ">0 (exact)</text>"); /* output_norm has no error */
+    /* 1-D tensors (output_norm: 32 bpw, exact) stay off the charts' scales, in the table only */
+    expect_absent(h, ">output_norm.weight</text>");
+    expect_contains(h, "1-D tensors (norms, biases: F32 and exact; 1 here) are in the table only");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\">"); /* scrolls, header sticks */
+    expect_contains(h, "table.tensors thead th{position:sticky;top:0");
+    /* "which tensors hurt": rows by rel. RMSE, largest first; # keeps the file position */
+    const char *a = strstr(h, "<td class=\"r\">1</td>"), *b3 = strstr(h, "<td class=\"r\">3</td>"),
+               *b2 = strstr(h, "<td class=\"r\">2</td>");
+    assert_true(a && b3 && b2 && a < b3 && b3 < b2);
     expect_svgs_finite(h);
     free(h);
     free_runs(runs, 3);
@@ -380,6 +388,7 @@ static void test_nonfinite_values(void **st) {
     runs[0].tensors[0].rel_rmse = NAN;
     runs[0].tensors[0].bpw = INFINITY;
     runs[0].tensors[1].bpw = NAN;
+    runs[0].tensors[2].bpw = NAN; /* output_norm (1-D) is not charted: a NaN bpw on a matrix too */
     runs[0].tensors[2].rel_rmse = INFINITY;
     runs[0].tensors[2].max_abs_err = -INFINITY;
     runs[0].bpw = NAN;
@@ -392,7 +401,7 @@ static void test_nonfinite_values(void **st) {
     char *h = render_html(runs, 1, "nf1.html");
     expect_well_formed(h);
     expect_svgs_finite(h);
-    expect_contains(h, ">n/a</text>");
+    expect_contains(h, ">n/a Q6_K</text>");
     expect_contains(h, ">\xE2\x88\x9E</text>"); /* Inf shows as ∞, not as a bar */
     free(h);
     h = render_html(runs, 3, "nf3.html");
@@ -400,8 +409,10 @@ static void test_nonfinite_values(void **st) {
     expect_svgs_finite(h);
     free(h);
     char *md = render_md(runs, 1, "nf1.md");
-    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | n/a |");
-    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **n/a** | **1.13e-02** |"); /* NaN/Inf errors: n/a */
+    /* a NaN error is "not computed" (a dry run): a dash, and the row sorts last */
+    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | \xE2\x80\x94 |");
+    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **\xE2\x80\x94** | **1.13e-02** |");
+    assert_true(strstr(md, "| 3 | token_embd") < strstr(md, "| 1 | blk.0.attn_q"));
     expect_absent(md, "nan");
     expect_absent(md, "inf ");
     free(md);
