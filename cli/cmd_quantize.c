@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "cli_export.h"
@@ -22,14 +23,17 @@ typedef struct quantize_opts {
 } quantize_opts;
 
 static const opt k_opts[] = {
-    {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE", "output GGUF (required unless --dry-run)", 0, 0, NULL, NULL},
+    {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE",
+     "output GGUF; default as llama-quantize: ggml-model-TYPE.gguf in the input's folder\n(inside MODEL when it is a folder)", 0, 0,
+     NULL, NULL},
     {"--type", NULL, OPT_STR, OPT_OF(quantize_opts, type), "TYPE", "recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)", 0, 0,
      NULL, NULL},
     {"--imatrix", NULL, OPT_STR, OPT_OF(quantize_opts, imatrix), "FILE",
      "importance matrix: llama-imatrix's GGUF or .dat, or slm calibrate's output;\nimportance-weighted rounding, "
      "llama-quantize --imatrix's bytes", 0, 0, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
-     "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
+     "type for tensors whose name matches REGEX, as llama-quantize: its regex syntax\n(\\d, (?:...) ...; no lookaround), "
+     "lowercased, found anywhere in the name;\nthe first matching one applies (repeatable)", 0, 64, NULL, NULL},
     {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
      NULL},
     {"--token-embedding-type", NULL, OPT_STR, OPT_OF(quantize_opts, token_embd_type), "TYPE", "type of token_embd.weight", 0, 0,
@@ -52,7 +56,7 @@ static const cmd_spec k_spec = {
     "quantize", "MODEL -o OUT.gguf --type TYPE [options]",
     "MODEL is a Hugging Face folder or a GGUF file (F32, F16 or BF16). The output is a GGUF\n"
     "llama.cpp runs as it is; each tensor's type follows llama.cpp's recipe for TYPE.",
-    k_opts, SLM_ARRAY_LEN(k_opts), 0, 1, "MODEL", /* 0: --list-types needs none */
+    k_opts, SLM_ARRAY_LEN(k_opts), 0, 4, "MODEL", /* 0: --list-types needs none; 4: llama-quantize's IN OUT TYPE N, for a hint */
     "Output is identical for any thread count. Summary on a terminal or with -v.", 0,
 };
 
@@ -67,6 +71,29 @@ static int parse_type(const char *option, const char *name, int *out) {
     int t = slm_dtype_from_name(name);
     if (t < 0 || !slm_dtype_can_write(t)) return msg_usage_error("%s: unknown tensor type '%s'", option, name);
     *out = t;
+    return 0;
+}
+
+/* llama-quantize's positional habits (IN OUT TYPE [N], IN TYPE [N]) get the slm spelling as a hint. */
+static int positional_hint(const char *const *pos, int n_pos) {
+    if (n_pos >= 3 && slm_ftype_find(pos[2]))
+        return msg_usage_error("unexpected argument '%s'; did you mean: slm quantize %s -o %s --type %s%s%s", pos[1], pos[0], pos[1],
+                               pos[2], n_pos > 3 ? " -t " : "", n_pos > 3 ? pos[3] : "");
+    if (slm_ftype_find(pos[1]))
+        return msg_usage_error("unexpected argument '%s'; did you mean: slm quantize %s --type %s%s%s", pos[1], pos[0], pos[1],
+                               n_pos > 2 ? " -t " : "", n_pos > 2 ? pos[2] : "");
+    return msg_usage_error("unexpected argument '%s'", pos[1]);
+}
+
+/* No -o: llama-quantize's default, "ggml-model-<TYPE>.gguf" next to the input file (its folder);
+   for a model folder inside it, where llama.cpp's convert_hf_to_gguf.py writes its default. */
+static int default_output(const char *in, const char *type, char *buf, size_t cap) {
+    struct stat st;
+    const char *slash = strrchr(in, '/');
+    int dir = stat(in, &st) == 0 && S_ISDIR(st.st_mode);
+    int n = dir ? snprintf(buf, cap, "%s%sggml-model-%s.gguf", in, in[strlen(in) - 1] == '/' ? "" : "/", type)
+                : snprintf(buf, cap, "%.*sggml-model-%s.gguf", slash ? (int)(slash - in + 1) : 0, in, type);
+    if (n < 0 || (size_t)n >= cap) return msg_usage_error("%s: path too long for a default output name: give -o", in);
     return 0;
 }
 
@@ -121,7 +148,7 @@ static int finish(const quantize_opts *o, slm_report *r, double t0, slm_outset *
 int cmd_quantize(int argc, char **argv) {
     quantize_opts o = {0};
     common_opts co = {0};
-    const char *pos[1];
+    const char *pos[4];
     int n_pos;
     slm_tt_override ov[OPT_LIST_MAX];
     size_t hits[OPT_LIST_MAX];
@@ -131,11 +158,14 @@ int cmd_quantize(int argc, char **argv) {
     if (co.help) return EXIT_OK;
     if (o.list_types) return list_types(stdout), EXIT_OK;
     if (!n_pos) return msg_usage_error("missing MODEL");
+    if (n_pos > 1) return positional_hint(pos, n_pos);
     const char *in = pos[0];
     if (!o.type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (recipe_of(&o, &eo.recipe, ov, pat)) return EXIT_USAGE;
     eo.recipe.override_hits = hits;
-    if (!o.out && !o.dry) return msg_usage_error("missing -o OUT.gguf");
+    char def_out[4200];
+    if (!o.out && !o.dry && default_output(in, eo.recipe.ftype->name, def_out, sizeof def_out)) return EXIT_USAGE;
+    if (!o.out && !o.dry) o.out = def_out;
     cli_outputs outs;
     cli_outputs_init(&outs, co.force);
     cli_outputs_input(&outs, in);

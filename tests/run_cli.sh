@@ -260,6 +260,37 @@ grep -q 'Relative RMSE per tensor' "$T/repdry/report.html" && fail "dry-run repo
 grep -q 'output.weight .* Q6_K .* 6.56 *- *-$' "$T/out" || fail "dry-run table: $(grep output.weight "$T/out")"
 "$SLM" eval "$TS" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/evsame" -q || fail "eval same"
 grep -q '| mean KLD | 0.000000 |' "$T/evsame/report.md" && ! grep -q '± 0.0000' "$T/evsame/report.md" || fail "eval report prints '± 0': $(grep '± 0.0000' "$T/evsame/report.md")"
+# llama-quantize's habits: positional IN OUT TYPE [N] gets the slm spelling; no -o: its default name
+expect 2 "unexpected argument '$T/fhq.gguf'; did you mean: slm quantize $T/s.gguf -o $T/fhq.gguf --type Q4_K_M" \
+    "$SLM" quantize "$T/s.gguf" "$T/fhq.gguf" Q4_K_M; no_file "$T/fhq.gguf"
+expect 2 "did you mean: slm quantize $T/s.gguf --type q8_0 -t 2" "$SLM" quantize "$T/s.gguf" q8_0 2
+mkdir -p "$T/dflt" && cp "$T/s.gguf" "$T/dflt/in.gguf"
+expect 0 '' "$SLM" quantize "$T/dflt/in.gguf" --type q4_0
+[ -s "$T/dflt/ggml-model-Q4_0.gguf" ] || fail "no -o: ggml-model-Q4_0.gguf not written next to the input: $(ls "$T/dflt")"
+expect 1 "ggml-model-Q4_0.gguf: already exists (use -f to overwrite)" "$SLM" quantize "$T/dflt/in.gguf" --type Q4_0
+cp -r "$S260" "$T/dflt/m260"
+expect 0 '' "$SLM" quantize "$T/dflt/m260" --type Q8_0
+[ -s "$T/dflt/m260/ggml-model-Q8_0.gguf" ] || fail "no -o for a folder: ggml-model-Q8_0.gguf not written inside it"
+# make demo without the fixtures: a hint, not a raw tail error
+expect 1 "demo: $T/nowhere/text/tinystories_val.txt not found: make demo needs the fixtures" \
+    env SLM="$SLM" FIX="$T/nowhere" MODEL="$T/nowhere/models/tinystories-3M" OUT="$T/demo" sh tests/demo.sh; one_line
+grep -q "tail:" "$T/err" && fail "make demo: raw tail error"
+# make install / uninstall into a staging folder: the binary, aliases and the man page, then nothing
+D="$T/destdir"
+${MAKE:-make} -s --no-print-directory install DESTDIR="$D" PREFIX=/usr BUILD="$BUILD" > "$T/out" 2> "$T/err" || fail "make install: $(cat "$T/err")"
+(cd "$D" && find . ! -type d | sort) > "$T/installed"
+want="./usr/bin/slm ./usr/share/man/man1/slm.1"
+for a in $(cd "$BUILD" && ls slm-*[a-z] 2>/dev/null); do want="$want ./usr/bin/$a ./usr/share/man/man1/$a.1"; done
+[ "$(printf '%s\n' $want | sort)" = "$(cat "$T/installed")" ] || fail "make install put: $(cat "$T/installed" | tr '\n' ' ')"
+"$D/usr/bin/slm-quantize" --help | grep -q "usage: slm quantize" || fail "installed slm-quantize does not run"
+grep -q '^\.TH SLM 1' "$D/usr/share/man/man1/slm.1" && grep -q '^\.B \\-\\-tensor\\-type REGEX=TYPE' "$D/usr/share/man/man1/slm.1" ||
+    fail "slm.1 lacks the header or quantize's option table"
+if command -v man > /dev/null; then
+    MANWIDTH=80 man -l "$D/usr/share/man/man1/slm.1" 2> "$T/err" | grep -q "SLM(1)" && [ ! -s "$T/err" ] || fail "man -l slm.1: $(head -3 "$T/err")"
+fi
+${MAKE:-make} -s --no-print-directory uninstall DESTDIR="$D" PREFIX=/usr BUILD="$BUILD" > /dev/null || fail "make uninstall"
+[ -z "$(cd "$D" && find . ! -type d)" ] || fail "make uninstall left: $(cd "$D" && find . ! -type d | tr '\n' ' ')"
+n=$((n + 4))
 
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do
