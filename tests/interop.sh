@@ -10,6 +10,8 @@
 #     (llq) output from the same F32 GGUF; ggml's dequantizer gives our floats bit for bit.
 #  3. quantize --imatrix (llama-imatrix's reference file): every recipe including the IQ1/IQ2/IQ3
 #     ones byte-identical to llama-quantize --imatrix, and llama.cpp runs them.
+#  4. quantize --tensor-type with llama.cpp's (ECMAScript) patterns: byte-identical to
+#     llama_model_quantize given the same overrides as llama-quantize passes them (tools/llq_tt.c).
 set -u
 SLM=${SLM:-build/slm}
 LLBIN=${LLBIN:-/tmp/llcpp/bin}
@@ -98,6 +100,30 @@ for t in Q4_K_M IQ4_XS Q3_K_M Q2_K Q4_0 IQ3_XXS IQ2_XS IQ1_M IQ2_XXS IQ1_S IQ2_S
     else bad "tinystories-3M $t --imatrix: differs from llama-quantize --imatrix"; fi
     [ -n "$(gen "$q" 20)" ] && ok "tinystories-3M $t --imatrix: llama.cpp loads and generates" || bad "imatrix $t: llama.cpp could not generate"
 done
+
+# ---- 4. --tensor-type: llama.cpp's regex dialect, the same tensors as llama_model_quantize picks
+LLCPP_DIR=${LLCPP_DIR:-$(dirname "$LLBIN")}
+LLTOOLS=${LLTOOLS:-$(dirname "$FIX")/tools/llamacpp}
+if cc -O1 -std=c11 -I"$LLCPP_DIR/include" -I"$LLTOOLS" -DLLCPP_LIBDIR="\"$LLCPP_DIR/lib\"" tools/llq_tt.c -o "$T/llq_tt" \
+        -L"$LLCPP_DIR/lib" -lllama -lggml -lggml-base -Wl,-rpath,"$LLCPP_DIR/lib" -lm -lpthread 2> "$T/cc.err"; then
+    while IFS='|' read -r t pats; do
+        set -f
+        args=; for p in $pats; do args="$args --tensor-type $p"; done
+        "$SLM" quantize "$f32" -o "$T/tt.gguf" --type "$t" -q -f $args; st=$?
+        "$T/llq_tt" "$f32" "$T/lltt.gguf" "$t" $pats > /dev/null 2>&1; lst=$?
+        set +f
+        if [ $st != 0 ] || [ $lst != 0 ]; then bad "--tensor-type $pats: slm exit $st, llq_tt exit $lst"; continue; fi
+        if cmp -s "$T/tt.gguf" "$T/lltt.gguf"; then ok "tinystories-3M $t --tensor-type $pats: byte-identical to llama.cpp"
+        else bad "tinystories-3M $t --tensor-type $pats: differs from llama.cpp"; fi
+    done <<'EOF'
+Q8_0|blk\.\d+\.attn_q=Q4_0 BLK\.(?:0|1)\.ffn_(?:up|gate)=Q5_0
+Q4_K_M|ffn_down=Q8_0 attn_\w=Q6_K
+Q4_0|blk\.[\d]\.attn_(?:k|v)\.weight$=Q8_0 ^token.*?embd=Q5_1 \.ffn_up\.=IQ4_NL
+Q8_0|blk\.[13]\.=Q4_K attn_output=Q5_K ffn_gate=F16
+EOF
+else
+    bad "building tools/llq_tt.c: $(head -3 "$T/cc.err")"
+fi
 
 echo "interop: $fails failure(s)"
 [ "$fails" -eq 0 ]
