@@ -83,9 +83,11 @@ static size_t bracket(const char *src, const char *s, wbuf *b, slm_err *err) {
         if (c == '\\') {
             char e = s[i + 1];
             if (e == 'D' || e == 'W' || e == 'S') return refuse(err, src, at, "a negated class (\\D \\W \\S) inside [...]"), 0;
-            if (e == 'd' || e == 'w' || e == 's') {
+            if (e == 'd' || e == 'w' || e == 's') { /* a class is no range end: a '-' next to it is literal */
+                if (bb.n > 1 && body[bb.n - 1] == '-') body[--bb.n] = 0, dash = 1;
                 put(&bb, e == 'd' ? "0-9" : e == 'w' ? "A-Za-z0-9_" : " \t\n\r\f\v");
                 i += 2;
+                if (s[i] == '-' && s[i + 1] != ']') dash = 1, i++;
                 continue;
             }
             size_t len;

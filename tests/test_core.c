@@ -476,6 +476,8 @@ static void test_ecma_re(void **state) {
         {"[\\^]", "\\^"},
         {"[-a]", "[a-]"},
         {"[[:digit:]x]", "[[:digit:]x]"},
+        {"[\\d-x]", "[0-9x-]"}, /* a class escape ends no range: the '-' is literal */
+        {"[a-\\d]", "[a0-9-]"},
     };
     for (size_t i = 0; i < SLM_ARRAY_LEN(tr); i++) {
         char out[256];
