@@ -111,8 +111,9 @@ static str64 fnum(const char *fmt, double v) {
     return o;
 }
 
-/* "v ± e": the error with the same format, less a '+' flag ("+0.45 ± 0.01"); the value alone
-   when there is no error estimate (zero, or not finite): never "± 0.000000". */
+/* "v ± e": the error with the same format, less a '+' flag ("+0.45 ± 0.01"); an error too small
+   for that format in "%.1e" ("0.000057 ± 3.1e-06"); the value alone when there is no error
+   estimate (zero, or not finite): never "± 0.000000". */
 static str64 fpm(const char *fmt, double v, double e) {
     char efmt[16];
     size_t k = 0;
@@ -120,7 +121,8 @@ static str64 fpm(const char *fmt, double v, double e) {
         if (*f != '+') efmt[k++] = *f;
     efmt[k] = 0;
     str64 o, a = fnum(fmt, v), c = fnum(efmt, e);
-    if (!(e > 0) || !isfinite(e) || !strcmp(c.s, fnum(efmt, 0).s)) return a;
+    if (!(e > 0) || !isfinite(e)) return a;
+    if (!strcmp(c.s, fnum(efmt, 0).s)) c = fnum("%.1e", e);
     snprintf(o.s, sizeof o.s, "%s " PM " %s", a.s, c.s);
     return o;
 }

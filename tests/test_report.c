@@ -617,6 +617,21 @@ static void test_out_of_memory(void **st) {
     free_runs(runs, 3);
 }
 
+/* No "± 0.000000": an error too small for the value's format in %.1e, none without an estimate. */
+static void test_plus_minus(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    runs[1].eval.kld_mean_err = 5e-7;
+    runs[1].eval.dppl_err = 0;
+    char *md = render_md(&runs[1], 1, "pm.md");
+    expect_contains(md, "| mean KLD | 0.000910 \xC2\xB1 5.0e-07 |");
+    expect_contains(md, "| \xCE\x94PPL | +0.0512 |");
+    expect_absent(md, "\xC2\xB1 0.0000");
+    free(md);
+    free_runs(runs, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markdown_one_run),  cmocka_unit_test(test_markdown_comparison),
@@ -625,6 +640,7 @@ int main(void) {
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
         cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_plus_minus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
