@@ -512,8 +512,29 @@ static const slm_report_tensor *find_tensor(const slm_report *r, const char *nam
     return NULL;
 }
 
-/* Calls fn for each distinct tensor name once, in order of first appearance. */
+/* The largest rel. RMSE any run has for the tensor name; -1 when none computed it. */
+static double matrix_key(const runs_ctx *c, const char *name) {
+    double m = -1;
+    for (size_t k = 0; k < c->n; k++) {
+        const slm_report_tensor *t = find_tensor(c->v[k].r, name);
+        if (t && !isnan(t->rel_rmse)) m = SLM_MAX(m, isinf(t->rel_rmse) ? HUGE_VAL : t->rel_rmse);
+    }
+    return m;
+}
+
+/* Calls fn for each distinct tensor name once: by the largest rel. RMSE any run has for it,
+   largest first ("which tensors hurt"), ties (and names no run measured) in order of first
+   appearance. */
 static void matrix_rows(const runs_ctx *c, void (*fn)(sb *, const runs_ctx *, const char *), sb *b) {
+    size_t total = 0, n = 0;
+    err_key *keys = NULL;
+    const char **names = NULL;
+    for (size_t k = 0; k < c->n; k++) total += c->runs[k].n_tensors;
+    if (b->rc || !total || (b->rc = slm_calloc((void **)&keys, total, sizeof *keys, b->err, "report order"))) return;
+    if ((b->rc = slm_calloc((void **)&names, total, sizeof *names, b->err, "report order"))) {
+        slm_free(keys);
+        return;
+    }
     for (size_t k = 0; k < c->n; k++) {
         const slm_report *r = c->v[c->order[k]].r;
         for (size_t i = 0; i < r->n_tensors; i++) {
@@ -521,9 +542,13 @@ static void matrix_rows(const runs_ctx *c, void (*fn)(sb *, const runs_ctx *, co
             int seen = 0;
             for (size_t k2 = 0; k2 < k && !seen; k2++) seen = find_tensor(c->v[c->order[k2]].r, name) != NULL;
             for (size_t i2 = 0; i2 < i && !seen; i2++) seen = !strcmp(r->tensors[i2].name, name);
-            if (!seen) fn(b, c, name);
+            if (!seen) names[n] = name, keys[n] = (err_key){matrix_key(c, name), n}, n++;
         }
     }
+    qsort(keys, n, sizeof *keys, err_key_cmp);
+    for (size_t i = 0; i < n; i++) fn(b, c, names[keys[i].i]);
+    slm_free(names);
+    slm_free(keys);
 }
 
 static void matrix_cell(const runs_ctx *c, size_t k, const char *name, char *out, size_t cap) {
@@ -639,7 +664,7 @@ static void md_many(sb *b, const runs_ctx *c, row *w) {
         md_row(b, w, h.n, 0);
     }
     if (!any_tensors(c)) return;
-    sb_puts(b, "\n## Per-tensor type and relative RMSE\n\n| tensor");
+    sb_puts(b, "\n## Per-tensor type and relative RMSE\n\nLargest rel. RMSE (in any run) first.\n\n| tensor");
     for (size_t k = 0; k < c->n; k++) {
         sb_puts(b, " | ");
         sb_md(b, c->v[c->order[k]].label);
@@ -1313,8 +1338,8 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
     }
     sb_puts(b, "</tbody></table></div>\n");
     if (!any_tensors(c)) return;
-    sb_puts(b, "<h2>Per-tensor type and relative RMSE</h2>\n<details open=\"open\"><summary>one column per run</summary>\n"
-               "<div class=\"wide\"><table><thead><tr><th>tensor</th>");
+    sb_puts(b, "<h2>Per-tensor type and relative RMSE</h2>\n<details open=\"open\"><summary>one column per run; largest rel. "
+               "RMSE (in any run) first</summary>\n<div class=\"wide tall\"><table class=\"tensors\"><thead><tr><th>tensor</th>");
     for (size_t k = 0; k < c->n; k++) html_tag_text(b, "<th class=\"r\">", c->v[c->order[k]].label, "</th>");
     sb_puts(b, "</tr></thead><tbody>\n");
     matrix_rows(c, html_matrix_row, b);

@@ -252,6 +252,8 @@ grep -q 'smaller' "$T/ev8/report.md" && fail "eval report without a reference cl
 sed -n 's/^| [0-9]* | \([^ ]*\) | .* | \([0-9.e+-]*\) | [0-9.e+-]* | .*|$/\2 \1/p' "$T/rep8/report.md" > "$T/rows"
 [ "$(wc -l < "$T/rows")" = 39 ] && sort -s -k1,1gr "$T/rows" | cmp -s - "$T/rows" || fail "tensor rows not sorted by rel. RMSE: $(head -3 "$T/rows")"
 grep -q '<div class="wide tall"><table class="tensors">' "$T/rep8/report.html" || fail "report.html: the tensor table does not scroll"
+sed -n '/^Largest rel. RMSE (in any run) first./,$s/^| [^ ]* | [^ ]* \([0-9.e+-]*\) | .*/\1/p' "$T/cmp/report.md" > "$T/mrows"
+[ "$(wc -l < "$T/mrows")" = 39 ] && sort -s -gr "$T/mrows" | cmp -s - "$T/mrows" || fail "slm report: per-tensor matrix not by error: $(head -2 "$T/mrows")"
 grep -q '>output_norm.weight</text>' "$T/rep8/report.html" && fail "report.html: a 1-D F32 tensor sets the bpw chart's scale"
 expect 0 '' "$SLM" quantize "$TS" --type Q4_K_M --dry-run --report-dir "$T/repdry"
 grep -q '| 1 | output.weight | F32 → Q6_K | 512×256 | 131072 | 105.0 KiB | 6.56 | — | — | |' "$T/repdry/report.md" || fail "dry-run report: $(grep output.weight "$T/repdry/report.md")"

@@ -632,6 +632,24 @@ static void test_plus_minus(void **st) {
     free_runs(runs, 3);
 }
 
+/* The comparison's per-tensor matrix: largest rel. RMSE in any run first (first appearance:
+   output_norm before token_embd). */
+static void test_matrix_order(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *md = render_md(runs, 3, "mo.md");
+    const char *m = strstr(md, "## Per-tensor type and relative RMSE\n\nLargest rel. RMSE (in any run) first.");
+    assert_non_null(m);
+    const char *te = strstr(m, "| token_embd.weight |"), *on = strstr(m, "| output_norm.weight |");
+    assert_true(te && on && te < on);
+    free(md);
+    char *h = render_html(runs, 3, "mo.html");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\"><thead><tr><th>tensor</th>");
+    free(h);
+    free_runs(runs, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markdown_one_run),  cmocka_unit_test(test_markdown_comparison),
@@ -640,7 +658,7 @@ int main(void) {
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
         cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_plus_minus),
+        cmocka_unit_test(test_plus_minus),        cmocka_unit_test(test_matrix_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
