@@ -71,12 +71,12 @@ CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
-ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report
+ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
-.PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-interop fuzz fuzz-build \
+.PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-valgrind check-interop fuzz fuzz-build \
         fuzz-merge bench install uninstall clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
@@ -157,6 +157,10 @@ check-replay: $(REPLAYS)
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" check
+
+# the CLI suite with every slm process under valgrind memcheck (slow, not in CI)
+check-valgrind: all $(TOOLS)
+	@BUILD=$(BUILD) sh tests/valgrind.sh
 
 check-asan-clang:
 	@$(MAKE) --no-print-directory BUILD=build-asan-clang SAN=1 CC=clang CFLAGS="-O1 -g" check

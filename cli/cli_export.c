@@ -19,11 +19,16 @@ static void progress(void *ud, const char *tensor, size_t done, size_t n) {
     else msg_progress_done();
 }
 
-int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err) {
+int cli_export_open(cli_export *e, const char *in, slm_err *err) {
     memset(e, 0, sizeof *e);
     SLM_TRY(slm_src_open(&e->src, in, err));
+    e->opened = 1;
     slm_src_tensors(&e->src, &e->ts);
-    SLM_TRY(slm_src_output_meta(&e->src, &e->meta, err));
+    return slm_src_output_meta(&e->src, &e->meta, err);
+}
+
+int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err) {
+    if (!e->opened) SLM_TRY(cli_export_open(e, in, err));
     slm_export_opts o = *opts;
     o.cfg = &e->src.cfg;
     o.meta = &e->meta;

@@ -15,7 +15,11 @@ typedef struct cli_export {
     slm_tensor_src ts;
     slm_kvs meta;
     slm_export x;
+    int opened;
 } cli_export;
+
+/* Opens `in` (the source's cfg is then e->src.cfg); cli_export_plan opens it unless done. */
+int cli_export_open(cli_export *e, const char *in, slm_err *err);
 
 /* Opens `in` and plans the export with opts (cfg, meta, widen_1d and progress are filled in). */
 int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err);

@@ -14,13 +14,26 @@
 #include "core/thread.h"
 #include "msg.h"
 #include "opts.h"
+#include "formats/imatrix_calib.h"
+#include "quantize/method.h"
 #include "quantize/qtypes.h"
 
+/* What --calibration chooses when --method is not given: bench/calibrate.sh on tinystories-3M
+   (llkld, held-out text), mean KLD vs llama.cpp with the reference imatrix: gptq 0.725x (Q4_K_M),
+   0.726x (Q3_K_M), 0.792x (Q2_K); awq+gptq 0.736x, 0.709x, 0.803x; awq alone 1.003-1.009x. */
+#define DEFAULT_CALIB_METHOD SLM_QMETHOD_GPTQ
+
 typedef struct quantize_opts {
-    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix;
+    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix, *calibration;
     opt_list tensor_types; /* REGEX=TYPE */
-    int dry, requant, pure, list_types;
+    int dry, requant, pure, list_types, method, awq_clip;
+    long awq_grid;
+    double awq_alpha;
 } quantize_opts;
+
+static const opt_choice k_methods[] = {{"rtn", SLM_QMETHOD_RTN},   {"imatrix", SLM_QMETHOD_IMATRIX},
+                                       {"awq", SLM_QMETHOD_AWQ},   {"gptq", SLM_QMETHOD_GPTQ},
+                                       {"awq+gptq", SLM_QMETHOD_AWQ_GPTQ}, {NULL, 0}};
 
 static const opt k_opts[] = {
     {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE",
@@ -31,6 +44,20 @@ static const opt k_opts[] = {
     {"--imatrix", NULL, OPT_STR, OPT_OF(quantize_opts, imatrix), "FILE",
      "importance matrix: llama-imatrix's GGUF or .dat, or slm calibrate's output;\nimportance-weighted rounding, "
      "llama-quantize --imatrix's bytes", 0, 0, NULL, NULL},
+    {"--calibration", NULL, OPT_STR, OPT_OF(quantize_opts, calibration), "STATS.gguf",
+     "calibration statistics from 'slm calibrate' (E[x^2], E|x|, Gram matrices);\nalso the importance matrix. Default "
+     "method with it: gptq", 0, 0, NULL, NULL},
+    {"--method", NULL, OPT_CHOICE, OPT_OF(quantize_opts, method), NULL,
+     "rtn: round to nearest; imatrix: importance-weighted rounding (llama.cpp's);\nawq: AWQ scales folded into the norms / "
+     "v / up rows, then imatrix rounding;\ngptq (default with --calibration): error feedback through the Gram\nmatrix; "
+     "awq+gptq: both",
+     0, 0, k_methods, NULL},
+    {"--awq-grid", NULL, OPT_INT, OPT_OF(quantize_opts, awq_grid), "N", "AWQ: alpha searched over 0, 1/N, ..., 1 [20]", 1, 1000,
+     NULL, NULL},
+    {"--awq-clip", NULL, OPT_FLAG, OPT_OF(quantize_opts, awq_clip), NULL,
+     "AWQ: also search a clipping ratio per tensor (rows clamped to c max|w|)", 0, 0, NULL, NULL},
+    {"--awq-alpha", NULL, OPT_NUM, OPT_OF(quantize_opts, awq_alpha), "A",
+     "AWQ: this alpha for every group instead of the search (s = E|x|^A)", 0, 1, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
      "type for tensors whose name matches REGEX, as llama-quantize: its regex syntax\n(\\d, (?:...) ...; no lookaround), "
      "lowercased, found anywhere in the name;\nthe first matching one applies (repeatable)", 0, 64, NULL, NULL},
@@ -128,25 +155,67 @@ static void warn_unmatched(const slm_recipe_opts *r, const char *const *given) {
 }
 
 /* The summary (the dry run's whole point: the table on stdout) and the reports. */
-static int finish(const quantize_opts *o, slm_report *r, double t0, slm_outset *set, slm_err *err) {
+static int finish(const quantize_opts *o, const slm_export *x, slm_report *r, double t0, slm_outset *set, slm_err *err) {
     snprintf(r->command, sizeof r->command, "quantize");
     snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
     r->threads = slm_threads_get();
     r->seconds = cli_now() - t0;
     r->peak_rss_bytes = cli_peak_rss();
+    snprintf(r->calibration, sizeof r->calibration, "%s", o->calibration ? o->calibration : o->imatrix ? o->imatrix : "");
+    if (x->awq_groups) {
+        size_t n = strlen(r->method_params);
+        snprintf(r->method_params + n, sizeof r->method_params - n, " groups=%d mean_alpha=%.3f err_ratio=%.4f clipped=%d",
+                 x->awq_groups, x->awq_alpha_sum / x->awq_groups, x->awq_err_base > 0 ? x->awq_err / x->awq_err_base : 1.0,
+                 x->awq_clipped);
+    }
     if (o->dry) {
         cli_export_print_summary(r, stdout, 1);
         printf("output size: %llu bytes\n", (unsigned long long)r->out_bytes);
     } else if (msg_show_summary()) {
         cli_export_print_summary(r, stderr, g_msg.verbosity >= 2);
+        if (r->method[0]) fprintf(stderr, "method %s %s (%.2f s AWQ search)\n", r->method, r->method_params, x->awq_seconds);
     }
     if (o->report) SLM_TRY(slm_report_write_json(set, r, o->report, err));
     if (o->report_dir) SLM_TRY(slm_report_write_dir(set, r, 1, o->report_dir, err));
     return SLM_OK;
 }
 
+/* The method (default by what was given) and whether the statistics it needs were given. */
+static int method_of(quantize_opts *o) {
+    const char *stats = o->calibration ? o->calibration : o->imatrix;
+    if (o->imatrix && o->calibration) return msg_usage_error("--imatrix and --calibration exclude each other");
+    if (o->method < 0) o->method = o->calibration ? DEFAULT_CALIB_METHOD : o->imatrix ? SLM_QMETHOD_IMATRIX : SLM_QMETHOD_RTN;
+    if (o->method != SLM_QMETHOD_RTN && !stats)
+        return msg_usage_error("--method %s needs calibration statistics: --calibration STATS.gguf (slm calibrate)",
+                               slm_qmethod_name(o->method));
+    return 0;
+}
+
+/* The statistics file: importance weights (unless rtn) and, for awq/gptq, calibration statistics
+   for this model (e->src.cfg). */
+static int load_stats(const quantize_opts *o, cli_export *e, slm_imatrix *im, slm_calib *cal, slm_export_opts *eo,
+                      slm_err *err) {
+    const char *stats = o->calibration ? o->calibration : o->imatrix;
+    slm_qmethod_params_default(&eo->mp);
+    eo->mp.awq_grid = (int)o->awq_grid;
+    eo->mp.awq_alpha = o->awq_alpha;
+    eo->mp.awq_clip = o->awq_clip;
+    eo->method = o->method;
+    if (!stats) return SLM_OK;
+    SLM_TRY(slm_imatrix_load(im, stats, err));
+    if (slm_qmethod_uses_imatrix(o->method)) {
+        eo->imatrix = im;
+        eo->imatrix_file = stats;
+    }
+    if (!slm_qmethod_uses_awq(o->method) && !slm_qmethod_uses_gptq(o->method)) return SLM_OK;
+    int rc = slm_calib_from_imatrix(cal, im, &e->src.cfg, err);
+    if (rc) slm_err_prefix(err, "%s", stats);
+    eo->calib = rc ? NULL : cal;
+    return rc;
+}
+
 int cmd_quantize(int argc, char **argv) {
-    quantize_opts o = {0};
+    quantize_opts o = {.method = -1, .awq_grid = 20, .awq_alpha = -1};
     common_opts co = {0};
     const char *pos[4];
     int n_pos;
@@ -166,10 +235,12 @@ int cmd_quantize(int argc, char **argv) {
     char def_out[4200];
     if (!o.out && !o.dry && default_output(in, eo.recipe.ftype->name, def_out, sizeof def_out)) return EXIT_USAGE;
     if (!o.out && !o.dry) o.out = def_out;
+    if (method_of(&o)) return EXIT_USAGE;
     cli_outputs outs;
     cli_outputs_init(&outs, co.force);
     cli_outputs_input(&outs, in);
     cli_outputs_input(&outs, o.imatrix);
+    cli_outputs_input(&outs, o.calibration);
     if (cli_outputs_add(&outs, o.dry ? NULL : o.out) || cli_outputs_add(&outs, o.report) ||
         cli_outputs_add_report_dir(&outs, o.report_dir, 1))
         return EXIT_FAIL;
@@ -179,17 +250,19 @@ int cmd_quantize(int argc, char **argv) {
     double t0 = cli_now();
     slm_err err = {0};
     slm_imatrix im = {0};
-    cli_export e = {0};
-    int rc = o.imatrix ? slm_imatrix_load(&im, o.imatrix, &err) : SLM_OK;
-    eo.imatrix = o.imatrix ? &im : NULL;
-    eo.imatrix_file = o.imatrix;
+    slm_calib cal = {0};
+    static cli_export e; /* large: not on the stack */
+    memset(&e, 0, sizeof e);
+    int rc = cli_export_open(&e, in, &err);
+    if (!rc) rc = load_stats(&o, &e, &im, &cal, &eo, &err);
     if (!rc) rc = cli_export_plan(&e, in, &eo, &err);
     if (!rc) warn_unmatched(&eo.recipe, o.tensor_types.v);
     if (!rc && !o.dry) rc = cli_export_write(&e, &outs.set, o.out, &err);
-    if (!rc) rc = finish(&o, &e.x.rep, t0, &outs.set, &err);
+    if (!rc) rc = finish(&o, &e.x, &e.x.rep, t0, &outs.set, &err);
     if (!rc) rc = cli_outputs_commit(&outs, &err);
     else cli_outputs_abort(&outs);
     cli_export_free(&e);
+    slm_calib_free(&cal);
     slm_imatrix_free(&im);
     return rc ? cli_fail(&err) : EXIT_OK;
 }

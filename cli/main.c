@@ -20,6 +20,7 @@ static const command k_commands[] = {
     {"convert", cmd_convert, "Hugging Face folder -> GGUF (F32/F16/BF16), lossless by default"},
     {"quantize", cmd_quantize, "model -> quantized GGUF (Q8_0 ... Q2_K, IQ4_NL/XS, Q4_K_M ...)"},
     {"inspect", cmd_inspect, "print the metadata and tensor table of a GGUF or safetensors file"},
+    {"calibrate", cmd_calibrate, "calibration statistics of a model on a text: an imatrix GGUF + AWQ/GPTQ extras"},
     {"eval", cmd_eval, "perplexity of a model on a text, KL divergence from a reference model"},
     {"generate", cmd_generate, "greedy text generation from a prompt"},
     {"report", cmd_report, "JSON reports -> Markdown + self-contained HTML page with charts"},

@@ -151,6 +151,9 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
     str(root, "model_name", r->model_name);
     str(root, "output", r->output);
     str(root, "type", r->ftype);
+    str(root, "method", r->method);
+    str(root, "method_params", r->method_params);
+    str(root, "calibration", r->calibration);
     num(root, "threads", r->threads);
     num(root, "seconds", r->seconds);
     num(root, "peak_rss_bytes", r->peak_rss_bytes);
@@ -259,6 +262,9 @@ static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err
     get_str(root, "model_name", r->model_name, sizeof r->model_name);
     get_str(root, "output", r->output, sizeof r->output);
     get_str(root, "type", r->ftype, sizeof r->ftype);
+    get_str(root, "method", r->method, sizeof r->method);
+    get_str(root, "method_params", r->method_params, sizeof r->method_params);
+    get_str(root, "calibration", r->calibration, sizeof r->calibration);
     SLM_TRY(get_i32(root, "threads", &r->threads, what, err));
     r->seconds = get_num(root, "seconds");
     r->peak_rss_bytes = get_num(root, "peak_rss_bytes");

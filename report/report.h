@@ -59,6 +59,9 @@ typedef struct slm_report {
     char model_name[128];
     char output[256];       /* written file ("" for eval) */
     char ftype[16];         /* recipe name, e.g. "Q4_K_M" */
+    char method[16];        /* quantization method: "rtn", "imatrix", "awq", "gptq", "awq+gptq" ("" for convert/eval) */
+    char method_params[192]; /* its parameters, "key=value ..." */
+    char calibration[256];  /* statistics file (--calibration / --imatrix), or "" */
     int threads;
     double seconds, peak_rss_bytes;
     uint64_t src_bytes, out_bytes;

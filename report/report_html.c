@@ -202,7 +202,9 @@ static int label_taken(const runs_ctx *c, size_t i) {
 static void make_labels(runs_ctx *c) {
     for (size_t i = 0; i < c->n; i++) {
         const slm_report *r = c->v[i].r;
-        const char *base = r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run";
+        char base[48];
+        snprintf(base, sizeof base, "%s%s%s", r->ftype[0] ? r->ftype : r->command[0] ? r->command : "run",
+                 r->method[0] && strcmp(r->method, "rtn") ? " " : "", r->method[0] && strcmp(r->method, "rtn") ? r->method : "");
         if (c->same_model) snprintf(c->v[i].label, sizeof c->v[i].label, "%s", base);
         else snprintf(c->v[i].label, sizeof c->v[i].label, "%s (%s)", base, model_of(r));
     }
@@ -334,6 +336,8 @@ static int run_facts(const run_view *v, fact *f) {
     f[n].k = "command";
     snprintf(f[n++].v, sizeof f->v, "%s%s%s", r->command[0] ? r->command : "?", r->version[0] ? ", slm " : "", r->version);
     if (r->ftype[0]) { f[n].k = "recipe"; snprintf(f[n++].v, sizeof f->v, "%s", r->ftype); }
+    if (r->method[0]) { f[n].k = "method"; snprintf(f[n++].v, sizeof f->v, "%s%s%s", r->method, r->method_params[0] ? " " : "", r->method_params); }
+    if (r->calibration[0]) { f[n].k = "calibration"; snprintf(f[n++].v, sizeof f->v, "%s", r->calibration); }
     if (r->output[0]) { f[n].k = "output"; snprintf(f[n++].v, sizeof f->v, "%s", r->output); }
     if (r->src_bytes) {
         f[n].k = "source size";
@@ -440,12 +444,12 @@ static void tensor_total_row(const run_view *v, row *w) {
 
 /* Comparison: one row per run (the label names the model when the models differ). */
 static void compare_head(table_head *h) {
-    static const char *names[] = {"#", "recipe", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
+    static const char *names[] = {"#", "recipe", "method", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
                                   "mean KLD " PM " err", "p99 KLD", "top-1 %", "w. rel. RMSE"};
     h->n = 0;
     for (size_t i = 0; i < SLM_ARRAY_LEN(names); i++) {
         h->name[h->n] = names[i];
-        h->right[h->n++] = i != 1;
+        h->right[h->n++] = i != 1 && i != 2;
     }
 }
 
@@ -456,6 +460,7 @@ static void compare_row(const runs_ctx *c, size_t k, row *w) {
     int i = 0;
     cellf(w, i++, "%zu", k + 1);
     cellf(w, i++, "%s", v->label);
+    cellf(w, i++, "%s", r->method[0] ? r->method : DASH);
     cellf(w, i++, "%s", r->out_bytes ? fbytes((double)r->out_bytes).s : DASH);
     cellf(w, i++, "%s", r->out_bytes ? fnum("%.3f", r->bpw).s : DASH);
     cellf(w, i++, "%s", r->out_bytes && r->src_bytes ? fnum("%.2f" TIMES, (double)r->src_bytes / (double)r->out_bytes).s : DASH);

@@ -294,6 +294,65 @@ ${MAKE:-make} -s --no-print-directory uninstall DESTDIR="$D" PREFIX=/usr BUILD="
 [ -z "$(cd "$D" && find . ! -type d)" ] || fail "make uninstall left: $(cd "$D" && find . ! -type d | tr '\n' ' ')"
 n=$((n + 4))
 
+# ---- calibrate, quantize --calibration / --method (issue 10) -----------------------------------
+head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/cal.txt"
+expect 0 '' "$SLM" calibrate "$S260" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 64 --chunks 4 -t 1
+expect 0 '' "$BUILD/slm-calibrate" "$S260" --text "$T/cal.txt" -o "$T/st2.gguf" --ctx 64 --chunks 4 -t 2
+cmp -s "$T/st.gguf" "$T/st2.gguf" || fail "calibrate: 1 and 2 threads differ"
+expect 0 '' "$SLM" inspect "$T/st.gguf"; expect_stdout "blk.0.attn_q.weight.gram"; expect_stdout "imatrix.chunk_size"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/awq1.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq --report "$T/awq.json" -t 1
+grep -q '"method":	"awq"' "$T/awq.json" || fail "report lacks method awq"
+grep -q '"method_params":	"alpha_grid=20' "$T/awq.json" || fail "report lacks the AWQ parameters"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/awq2.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq -t 2
+cmp -s "$T/awq1.gguf" "$T/awq2.gguf" || fail "awq: 1 and 2 threads differ"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/imx.gguf" --type Q4_0 --calibration "$T/st.gguf" --method imatrix
+expect 0 '' "$SLM" quantize "$S260" -o "$T/imx2.gguf" --type Q4_0 --imatrix "$T/st.gguf"
+cmp -s "$T/imx.gguf" "$T/imx2.gguf" || fail "--calibration --method imatrix differs from --imatrix"
+cmp -s "$T/imx.gguf" "$T/awq1.gguf" && fail "awq gave the imatrix bytes"
+rm -f "$T/awq1.gguf" "$T/awq2.gguf" "$T/imx.gguf" "$T/imx2.gguf" "$T/st2.gguf"
+# AWQ's folding (norms, GQA v -> o, up -> down) leaves the float model's output unchanged: F32 out, alpha 0.5
+"$SLM" convert "$S260" -o "$T/f32.gguf" || fail "convert"
+expect 0 '' "$SLM" quantize "$T/f32.gguf" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --method awq --awq-alpha 0.5 --report "$T/fold.json"
+grep -q '"method_params":	"alpha=0.5 groups=20 ' "$T/fold.json" || fail "fold: not 20 groups folded: $(grep method_params "$T/fold.json")"
+cmp -s "$T/f32.gguf" "$T/fold.gguf" && fail "fold: weights unchanged"
+"$SLM" eval "$T/fold.gguf" --ref "$T/f32.gguf" --text "$T/cal.txt" --ctx 128 --chunks 4 --json > "$T/fold.eval" || fail "eval fold"
+awk '/"kld_max"/ {gsub(/[^0-9.e+-]/, ""); ok = ($0 + 0 < 1e-6)} END {exit !ok}' "$T/fold.eval" || fail "fold: KLD vs the unfolded model $(grep kld_max "$T/fold.eval")"
+rm -f "$T/f32.gguf" "$T/fold.gguf" "$T/fold.json" "$T/fold.eval"
+expect 2 "--imatrix and --calibration exclude each other" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$T/st.gguf" --calibration "$T/st.gguf"
+expect 2 "--method gptq needs calibration statistics" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method gptq
+expect 2 "--method awq needs calibration statistics" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method awq
+expect 2 "'frob' is not one of rtn, imatrix, awq, gptq, awq+gptq" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --method frob
+# bad calibration input: one line naming the file, status 1, no output
+: > "$T/empty.txt"
+expect 1 "empty.txt: empty calibration text" "$SLM" calibrate "$S260" --text "$T/empty.txt" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+head -c 300 "$T/cal.txt" > "$T/short.txt"
+expect 1 "short.txt: 152 tokens, fewer than one chunk of 512" "$SLM" calibrate "$S260" --text "$T/short.txt" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+printf 'Once upon a time\377\376 there was' > "$T/bin.txt"
+expect 1 "bin.txt: not UTF-8 text (invalid byte at offset 16)" "$SLM" calibrate "$S260" --text "$T/bin.txt" -o "$T/x.gguf"; one_line; no_file "$T/x.gguf"
+expect 1 "tinystories-3M.calib40.imatrix.gguf: entry 'blk.0.attn_k.weight' (1 x 256 values) is no matmul of this model: imatrix from another model?" \
+    "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --calibration "$IM"; one_line; no_file "$T/x.gguf"
+# non-finite statistics: a NaN in the first in_sum2, then in the first Gram matrix
+"$SLM" inspect "$T/st.gguf" --json > "$T/st.json"
+data=$(grep '"data_offset"' "$T/st.json" | tr -dc 0-9)
+gram=$(awk '/\.gram"/ {g = 1} g && /"offset"/ {gsub(/[^0-9]/, ""); print; exit}' "$T/st.json")
+cp "$T/st.gguf" "$T/nan1.gguf"; cp "$T/st.gguf" "$T/nan2.gguf"
+printf '\000\000\300\177' | dd of="$T/nan1.gguf" bs=1 seek="$data" conv=notrunc 2>/dev/null
+printf '\000\000\300\177' | dd of="$T/nan2.gguf" bs=1 seek=$((data + gram + 4)) conv=notrunc 2>/dev/null
+expect 1 "nan1.gguf: entry 'blk.0.attn_k.weight': in_sum2[0] is nan" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --calibration "$T/nan1.gguf"
+one_line; no_file "$T/x.gguf"
+expect 1 "nan2.gguf: " "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --calibration "$T/nan2.gguf"; one_line; no_file "$T/x.gguf"
+grep -q "gram" "$T/err" || fail "non-finite Gram: the message does not name the Gram matrix: $(cat "$T/err")"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g1.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 1 --report "$T/g.json"
+grep -q '"method":	"awq+gptq"' "$T/g.json" || fail "report lacks method awq+gptq"
+grep -q 'damp=0.01 block=128 act_order=1' "$T/g.json" || fail "report lacks the GPTQ parameters"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g3.gguf" --type Q4_0 --calibration "$T/st.gguf" --report "$T/g3.json"
+grep -q '"method":	"gptq"' "$T/g3.json" || fail "--calibration's default method is not gptq"
+rm -f "$T/g3.gguf" "$T/g3.json"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g2.gguf" --type Q4_0 --calibration "$T/st.gguf" --method awq+gptq -t 2
+cmp -s "$T/g1.gguf" "$T/g2.gguf" || fail "awq+gptq: 1 and 2 threads differ"
+rm -f "$T/g1.gguf" "$T/g2.gguf" "$T/g.json"
+rm -f "$T/nan1.gguf" "$T/nan2.gguf" "$T/st.json"
+
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do
     "$SLM" quantize "$FIX/models/tinystories-3M" --type $t -o "$T/a1.gguf" -t 1 -f
@@ -316,7 +375,7 @@ for sig in INT TERM; do
     rm -f "$T/int.gguf"
     "$SLM" quantize "$T/big" -o "$T/int.gguf" --type Q4_K_M -t 1 &
     pid=$!
-    sleep 0.5
+    sleep "${SLM_SIG_DELAY:-0.5}"  # valgrind.sh: longer, its start-up is slow
     kill -s $sig $pid
     wait $pid 2>/dev/null
     st=$?

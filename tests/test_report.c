@@ -285,11 +285,11 @@ static void test_markdown_comparison(void **st) {
     make_runs(runs);
     char *md = render_md(runs, 3, "many.md");
     expect_contains(md, "# slm report: 3 runs of tiny\\<\\&\\>\"model\n");
-    expect_contains(md, "| # | recipe | size | bpw | ratio | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
+    expect_contains(md, "| # | recipe | method | size | bpw | ratio | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
     /* sorted by size: Q2_K (1.3 MB), Q4_K_M (2 MB), Q8_0 (4 MB) */
-    const char *r1 = "| 1 | Q2_K | 1.24 MiB | 3.100 | 6.15\xC3\x97 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
-    const char *r2 = "| 2 | Q4_K_M | 1.91 MiB | 4.800 | 4.00\xC3\x97 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
-    const char *r3 = "| 3 | Q8_0 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
+    const char *r1 = "| 1 | Q2_K | \xE2\x80\x94 | 1.24 MiB | 3.100 | 6.15\xC3\x97 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
+    const char *r2 = "| 2 | Q4_K_M | \xE2\x80\x94 | 1.91 MiB | 4.800 | 4.00\xC3\x97 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
+    const char *r3 = "| 3 | Q8_0 | \xE2\x80\x94 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
     expect_contains(md, r1);
     expect_contains(md, r2);
     expect_contains(md, r3);
@@ -297,6 +297,18 @@ static void test_markdown_comparison(void **st) {
     expect_contains(md, "| tensor | Q2_K | Q4_K_M | Q8_0 |\n");
     expect_contains(md, "| blk.0.attn_q\\<\\&\\>\".weight | Q2_K 2.50e-01 | Q4_K 7.12e-02 | Q8_0 5.10e-03 |\n");
     expect_contains(md, "| token_embd.weight | \xE2\x80\x94 | Q6_K 1.78e-02 (fell back) | \xE2\x80\x94 |\n");
+    free(md);
+    /* a method other than rtn: in the label and its column; its parameters among the run's facts */
+    snprintf(runs[0].method, sizeof runs[0].method, "awq");
+    snprintf(runs[0].method_params, sizeof runs[0].method_params, "alpha_grid=20");
+    snprintf(runs[2].method, sizeof runs[2].method, "rtn");
+    md = render_md(runs, 3, "many.md");
+    expect_contains(md, "| 2 | Q4_K_M awq | awq | 1.91 MiB |");
+    expect_contains(md, "| 1 | Q2_K | rtn | 1.24 MiB |");
+    expect_contains(md, "| tensor | Q2_K | Q4_K_M awq | Q8_0 |\n");
+    free(md);
+    md = render_md(runs, 1, "one.md");
+    expect_contains(md, "awq alpha_grid=20");
     free(md);
     free_runs(runs, 3);
 }
