@@ -8,13 +8,16 @@
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS=60 each (tests/fuzz/)
 #   make check-interop  llama.cpp loads and runs our GGUFs (installs llama.cpp from npm)
 #   make bench      benchmarks that print ratios against peers (not part of check)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   binary, slm-<command> aliases, man page (DESTDIR= for staging)
+#   make uninstall  removes exactly what install installed (same PREFIX/DESTDIR)
 #
 # Variables: OPENMP=0 (build without OpenMP), CI=true (warnings are errors), BUILD=dir, CC=clang.
 
 SHELL     := /bin/bash
 BUILD     ?= build
 PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man/man1
 OPENMP    ?= 1
 SHARED    ?= $(abspath ../shared)
 export SLM_FIXTURES ?= $(SHARED)/fixtures
@@ -77,7 +80,7 @@ TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
 .PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-valgrind check-interop fuzz fuzz-build \
-        fuzz-merge bench install clean help lint
+        fuzz-merge bench install uninstall clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
 
@@ -203,15 +206,26 @@ bench: all $(TOOLS)
 lint:
 	@sh tests/lint.sh && sh tests/lint_test.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BUILD)/slm $(DESTDIR)$(PREFIX)/bin/slm
-	@for a in $(ALIASES); do ln -sf slm $(DESTDIR)$(PREFIX)/bin/$$a; done
+# the man page is the option tables (cli/cmd_*.c) rendered by the binary: `slm --man`
+$(BUILD)/slm.1: $(BUILD)/slm
+	$(BUILD)/slm --man > $@.tmp && mv $@.tmp $@
+
+# installs exactly these files (uninstall removes exactly them): the binary, its slm-<command>
+# aliases, the man page slm.1 and slm-<command>.1 links to it
+INSTALLED := $(BINDIR)/slm $(addprefix $(BINDIR)/,$(ALIASES)) $(MANDIR)/slm.1 $(addprefix $(MANDIR)/,$(addsuffix .1,$(ALIASES)))
+install: all $(BUILD)/slm.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 755 $(BUILD)/slm $(DESTDIR)$(BINDIR)/slm
+	install -m 644 $(BUILD)/slm.1 $(DESTDIR)$(MANDIR)/slm.1
+	@for a in $(ALIASES); do ln -sf slm $(DESTDIR)$(BINDIR)/$$a; ln -sf slm.1 $(DESTDIR)$(MANDIR)/$$a.1; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build build-asan build-asan-clang build-fuzz
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,18p' Makefile
 
 -include $(wildcard $(BUILD)/*.d)

@@ -4,6 +4,7 @@
  */
 #include "cli_export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,8 +68,11 @@ void cli_export_print_summary(const slm_report *r, FILE *f, int per_tensor) {
             const slm_report_tensor *t = &r->tensors[i];
             char sh[48];
             slm_shape_str(sh, sizeof sh, t->shape, t->ndim);
-            fprintf(f, "%-28s %-7s %-7s %-14s %6.2f %10.3g %10.3g%s\n", t->name, t->src_type, t->type, sh, t->bpw, t->rel_rmse,
-                    t->max_abs_err, t->fell_back ? "  (fell back)" : "");
+            char e1[24] = "-", e2[24] = "-"; /* not computed in a dry run */
+            if (!isnan(t->rel_rmse)) snprintf(e1, sizeof e1, "%.3g", t->rel_rmse);
+            if (!isnan(t->max_abs_err)) snprintf(e2, sizeof e2, "%.3g", t->max_abs_err);
+            fprintf(f, "%-28s %-7s %-7s %-14s %6.2f %10s %10s%s\n", t->name, t->src_type, t->type, sh, t->bpw, e1, e2,
+                    t->fell_back ? "  (fell back)" : "");
         }
     }
     fprintf(f, "%s: %s -> %s, %s (%.2f bpw, %.2fx smaller), %zu tensors",

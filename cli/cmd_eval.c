@@ -128,7 +128,8 @@ static void fill_report(slm_report *r, const cli_eval *s, const cli_eval_args *a
     r->threads = slm_threads_get();
     r->seconds = total_seconds;
     r->peak_rss_bytes = cli_peak_rss();
-    r->src_bytes = r->out_bytes = s->src.total_bytes;
+    r->out_bytes = s->src.total_bytes; /* the model evaluated; its source is the reference, if any */
+    r->src_bytes = a->ref ? s->rsrc.total_bytes : 0;
     r->n_params = s->m.n_params;
     r->bpw = s->m.n_params ? 8.0 * (double)s->src.total_bytes / (double)s->m.n_params : 0;
     cli_eval_fill(s, a, &r->eval);

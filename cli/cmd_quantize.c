@@ -1,8 +1,10 @@
 /* cmd_quantize.c - `slm quantize MODEL -o OUT.gguf --type Q4_K_M [options]`: options, checks, the
  * export pipeline (cli_export.h) with a recipe, the summary and the reports. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -11,6 +13,7 @@
 #include "cli_gates.h"
 #include "cli_recipe.h"
 #include "core/dtype.h"
+#include "core/ecma_re.h"
 #include "core/sha256.h"
 #include "core/slm.h"
 #include "core/thread.h"
@@ -40,7 +43,9 @@ static const opt_choice k_methods[] = {{"rtn", SLM_QMETHOD_RTN},   {"imatrix", S
                                        {"awq+gptq", SLM_QMETHOD_AWQ_GPTQ}, {NULL, 0}};
 
 static const opt k_opts[] = {
-    {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE", "output GGUF (required unless --dry-run)", 0, 0, NULL, NULL},
+    {"--output", "-o", OPT_STR, OPT_OF(quantize_opts, out), "FILE",
+     "output GGUF; default as llama-quantize: ggml-model-TYPE.gguf in the input's folder\n(inside MODEL when it is a folder)", 0, 0,
+     NULL, NULL},
     {"--type", NULL, OPT_STR, OPT_OF(quantize_opts, type), "TYPE", "recipe, e.g. Q4_K_M, Q8_0, Q6_K (see --list-types)", 0, 0,
      NULL, NULL},
     {"--imatrix", NULL, OPT_STR, OPT_OF(quantize_opts, imatrix), "FILE",
@@ -61,7 +66,8 @@ static const opt k_opts[] = {
     {"--awq-alpha", NULL, OPT_NUM, OPT_OF(quantize_opts, awq_alpha), "A",
      "AWQ: this alpha for every group instead of the search (s = E|x|^A)", 0, 1, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
-     "type for tensors whose name matches REGEX (repeatable)", 0, 64, NULL, NULL},
+     "type for tensors whose name matches REGEX, as llama-quantize: its regex syntax\n(\\d, (?:...) ...; no lookaround), "
+     "lowercased, found anywhere in the name;\nthe first matching one applies (repeatable)", 0, 64, NULL, NULL},
     {"--output-tensor-type", NULL, OPT_STR, OPT_OF(quantize_opts, output_type), "TYPE", "type of output.weight", 0, 0, NULL,
      NULL},
     {"--token-embedding-type", NULL, OPT_STR, OPT_OF(quantize_opts, token_embd_type), "TYPE", "type of token_embd.weight", 0, 0,
@@ -97,7 +103,7 @@ static const cmd_spec k_spec = {
     "quantize", "MODEL -o OUT.gguf --type TYPE [options]",
     "MODEL is a Hugging Face folder or a GGUF file (F32, F16 or BF16). The output is a GGUF\n"
     "llama.cpp runs as it is; each tensor's type follows llama.cpp's recipe for TYPE.",
-    k_opts, SLM_ARRAY_LEN(k_opts), 0, 1, "MODEL", /* 0: --list-types needs none */
+    k_opts, SLM_ARRAY_LEN(k_opts), 0, 4, "MODEL", /* 0: --list-types needs none; 4: llama-quantize's IN OUT TYPE N, for a hint */
     "Output is identical for any thread count. Summary on a terminal or with -v.\n"
     "With --eval-text the output is evaluated after it is written; a failed gate keeps it.", 1,
 };
@@ -116,6 +122,29 @@ static int parse_type(const char *option, const char *name, int *out) {
     return 0;
 }
 
+/* llama-quantize's positional habits (IN OUT TYPE [N], IN TYPE [N]) get the slm spelling as a hint. */
+static int positional_hint(const char *const *pos, int n_pos) {
+    if (n_pos >= 3 && slm_ftype_find(pos[2]))
+        return msg_usage_error("unexpected argument '%s'; did you mean: slm quantize %s -o %s --type %s%s%s", pos[1], pos[0], pos[1],
+                               pos[2], n_pos > 3 ? " -t " : "", n_pos > 3 ? pos[3] : "");
+    if (slm_ftype_find(pos[1]))
+        return msg_usage_error("unexpected argument '%s'; did you mean: slm quantize %s --type %s%s%s", pos[1], pos[0], pos[1],
+                               n_pos > 2 ? " -t " : "", n_pos > 2 ? pos[2] : "");
+    return msg_usage_error("unexpected argument '%s'", pos[1]);
+}
+
+/* No -o: llama-quantize's default, "ggml-model-<TYPE>.gguf" next to the input file (its folder);
+   for a model folder inside it, where llama.cpp's convert_hf_to_gguf.py writes its default. */
+static int default_output(const char *in, const char *type, char *buf, size_t cap) {
+    struct stat st;
+    const char *slash = strrchr(in, '/');
+    int dir = stat(in, &st) == 0 && S_ISDIR(st.st_mode);
+    int n = dir ? snprintf(buf, cap, "%s%sggml-model-%s.gguf", in, in[strlen(in) - 1] == '/' ? "" : "/", type)
+                : snprintf(buf, cap, "%.*sggml-model-%s.gguf", slash ? (int)(slash - in + 1) : 0, in, type);
+    if (n < 0 || (size_t)n >= cap) return msg_usage_error("%s: path too long for a default output name: give -o", in);
+    return 0;
+}
+
 /* --type, --output-tensor-type, --token-embedding-type and --tensor-type into the recipe. */
 static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override *ov, char (*pat)[256]) {
     *r = (slm_recipe_opts){.output_type = -1, .token_embd_type = -1, .pure = o->pure, .overrides = ov};
@@ -127,6 +156,10 @@ static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override
         if (!eq || eq == v) return msg_usage_error("--tensor-type: expected REGEX=TYPE, got '%s'", v);
         if ((size_t)(eq - v) >= sizeof pat[0]) return msg_usage_error("--tensor-type: pattern too long");
         snprintf(pat[i], sizeof pat[0], "%.*s", (int)(eq - v), v);
+        for (char *c = pat[i]; *c; c++) *c = (char)tolower((unsigned char)*c); /* as llama-quantize does */
+        char ere[1024];
+        slm_err err = {0};
+        if (slm_ere_from_ecma(pat[i], ere, sizeof ere, &err)) return msg_usage_error("--tensor-type: %s", err.msg);
         if (parse_type("--tensor-type", eq + 1, &ov[i].type)) return EXIT_USAGE;
         ov[i].pattern = pat[i];
     }
@@ -174,6 +207,14 @@ static int evaluate(const quantize_opts *o, const char *in, slm_report *r, int *
         fprintf(stderr, "eval %s: PPL %.4f (ref %.4f, %+.4f), mean KLD %.6f, top-1 %.2f%%\n", o->eval_text, r->eval.ppl,
                 r->eval.ref_ppl, r->eval.dppl, r->eval.kld_mean, 100.0 * r->eval.top1);
     return SLM_OK;
+}
+
+/* A --tensor-type pattern that matched no quantizable tensor is almost always a typo. */
+static void warn_unmatched(const slm_recipe_opts *r, const char *const *given) {
+    for (size_t i = 0; i < r->n_overrides; i++)
+        if (!r->override_hits[i])
+            msg_warn("--tensor-type '%s' matches no quantizable tensor (names look like blk.0.attn_q.weight: "
+                     "see slm inspect)", given[i]);
 }
 
 /* The summary (the dry run's whole point: the table on stdout) and the reports. */
@@ -251,10 +292,10 @@ static int parse(int argc, char **argv, quantize_opts *o, common_opts *co, const
 }
 
 /* What parsing cannot check alone. */
-static int check_opts(const quantize_opts *o, int n_pos) {
+static int check_opts(const quantize_opts *o, const char *const *pos, int n_pos) {
     if (!n_pos) return msg_usage_error("missing MODEL");
+    if (n_pos > 1) return positional_hint(pos, n_pos);
     if (!o->type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
-    if (!o->out && !o->dry) return msg_usage_error("missing -o OUT.gguf");
     if (slm_gates_any(&o->gates) && !o->eval_text)
         return msg_usage_error("quality gates need an evaluation: add --eval-text FILE (or \"eval\": {\"text\": ...} in a recipe)");
     if (o->eval_text && o->dry) return msg_usage_error("--eval-text: nothing to evaluate with --dry-run");
@@ -288,6 +329,7 @@ static int run(const quantize_opts *o, const common_opts *co, const char *in, sl
     if (!rc) rc = load_stats(o, &e, &im, &cal, eo, &err);
     if (!rc && o->manifest) rc = manifest_of(o, in, &mf, &err);
     if (!rc) rc = cli_export_plan(&e, in, eo, &mf, &err);
+    if (!rc) warn_unmatched(&eo->recipe, o->tensor_types.v);
     if (!rc && !o->dry) rc = cli_export_write(&e, &outs.set, o->out, &err);
     if (!rc && o->eval_text) { /* the output in place first: the evaluation reads it */
         rc = cli_outputs_commit(&outs, &err);
@@ -306,16 +348,22 @@ static int run(const quantize_opts *o, const common_opts *co, const char *in, sl
 int cmd_quantize(int argc, char **argv) {
     static quantize_opts o;
     common_opts co = {0};
-    const char *pos[1];
+    const char *pos[4];
     int n_pos, rc;
     slm_tt_override ov[OPT_LIST_MAX];
-    char pat[OPT_LIST_MAX][256];
+    static size_t hits[OPT_LIST_MAX];
+    static char pat[OPT_LIST_MAX][256], def_out[4200];
     slm_export_opts eo = {0};
     cli_recipe rf = {0};
     rc = parse(argc, argv, &o, &co, pos, &n_pos, &rf);
-    if (!rc && !co.help && !o.list_types) rc = check_opts(&o, n_pos);
+    if (!rc && !co.help && !o.list_types) rc = check_opts(&o, pos, n_pos);
     if (!rc && !co.help && !o.list_types && method_of(&o, &eo.method)) rc = EXIT_USAGE;
     if (!rc && !co.help && !o.list_types) rc = recipe_of(&o, &eo.recipe, ov, pat);
+    eo.recipe.override_hits = hits;
+    if (!rc && !co.help && !o.list_types && !o.out && !o.dry) { /* llama-quantize's default name */
+        rc = default_output(pos[0], eo.recipe.ftype->name, def_out, sizeof def_out);
+        o.out = def_out;
+    }
     if (rc || co.help || o.list_types) {
         if (!rc && o.list_types && !co.help) list_types(stdout);
         cli_recipe_free(&rf);

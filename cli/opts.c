@@ -129,6 +129,7 @@ static int store(const opt *o, const char *v, void *out) {
 static int parse_common(int argc, char **argv, int *i, common_opts *co) {
     const char *s = argv[*i];
     if (is_name(s, "--help", NULL)) return co->help = 2, 1;
+    if (is_name(s, "--man", NULL)) return co->help = 3, 1; /* this command's man page section (make install) */
     if (is_name(s, NULL, "-h")) return co->help = co->help ? co->help : 1, 1;
     if (is_name(s, "--quiet", "-q")) return g_msg.verbosity -= g_msg.verbosity > 0, 1;
     if (is_name(s, "--verbose", "-v")) return g_msg.verbosity += g_msg.verbosity < 3, 1;
@@ -162,6 +163,10 @@ int opts_parse(const cmd_spec *spec, int argc, char **argv, void *out, common_op
         if (!o) return msg_usage_error("unknown option '%s'", s);
         const char *v = o->kind == OPT_FLAG ? NULL : take_value(argc, argv, &i, o->lng);
         if ((o->kind != OPT_FLAG && !v) || store(o, v, out)) return 2;
+    }
+    if (co->help == 3) {
+        opts_man(spec, stdout);
+        return 0;
     }
     if (co->help) {
         opts_usage(spec, stdout, co->help == 2);
@@ -329,5 +334,16 @@ void opts_man(const cmd_spec *spec, FILE *f) {
     if (spec->notes) {
         fprintf(f, ".PP\n");
         man_para(f, spec->notes);
+    }
+}
+
+void opts_man_common(FILE *f) {
+    char label[128];
+    for (size_t k = 0; k < SLM_ARRAY_LEN(k_common); k++) {
+        if (!k_common[k].help) continue;
+        const char *lng = k == C_SHORT_HELP ? "--help" : k_common[k].lng;
+        fprintf(f, ".TP\n.B ");
+        man_para(f, opt_label(label, sizeof label, lng, k_common[k].shrt, k_common[k].metavar, NULL));
+        man_para(f, k_common[k].help);
     }
 }

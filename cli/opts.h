@@ -60,7 +60,7 @@ typedef struct cmd_spec {
 
 /* Options every command accepts. */
 typedef struct common_opts {
-    int help;    /* 1: -h (short usage), 2: --help (full) */
+    int help;    /* 1: -h (short usage), 2: --help (full), 3: --man (man page section) */
     int force;   /* -f: overwrite outputs */
     long threads;
 } common_opts;
@@ -85,7 +85,10 @@ int opts_apply(const opt *o, const char *value, void *out, const char *where);
 size_t opts_render(const cmd_spec *spec, const void *opts, const void *defaults, char *buf, size_t cap);
 /* "usage: slm <name> <synopsis>" and, when full, the whole help. */
 void opts_usage(const cmd_spec *spec, FILE *f, int full);
-/* The same help as a man page section (troff), for `make man`. */
+/* The same help as a man page section (troff): `slm <command> --man`; `slm --man` puts the
+   whole page together (make install writes it as slm.1). */
 void opts_man(const cmd_spec *spec, FILE *f);
+/* The options every command accepts, as man page paragraphs. */
+void opts_man_common(FILE *f);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/afile.h"
@@ -40,6 +41,12 @@ static void str(cJSON *o, const char *k, const char *s) {
 static double get_num(const cJSON *o, const char *k) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+/* A tensor's error: null (or absent) is NaN, "not computed" (a --dry-run report). */
+static double get_err(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : NAN;
 }
 
 /* An integer field in [0, hi]: absent or not a number reads as 0 (as get_num); a number that
@@ -270,9 +277,9 @@ static int read_tensor(const cJSON *o, slm_report_tensor *t, const char *what, s
     SLM_TRY(get_u64(o, "bytes", &t->bytes, what, err));
     SLM_TRY(get_u64(o, "source_bytes", &t->src_bytes, what, err));
     t->bpw = get_num(o, "bits_per_weight");
-    t->rmse = get_num(o, "rmse");
-    t->rel_rmse = get_num(o, "rel_rmse");
-    t->max_abs_err = get_num(o, "max_abs_err");
+    t->rmse = get_err(o, "rmse");
+    t->rel_rmse = get_err(o, "rel_rmse");
+    t->max_abs_err = get_err(o, "max_abs_err");
     t->fell_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fell_back"));
     return SLM_OK;
 }

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <dirent.h>
+#include <regex.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "core/afile.h"
 #include "core/dtype.h"
+#include "core/ecma_re.h"
 #include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
@@ -500,6 +502,61 @@ static void test_sha256(void **state) {
     assert_int_equal(system(p), 0);
 }
 
+/* llama.cpp's ECMAScript patterns as ERE: the exact translation, and regexec agreeing with
+   what std::regex_search gives on tensor names. */
+static int ere_search(const char *ecma, const char *name) {
+    char ere[256];
+    slm_err err = {0};
+    regex_t re;
+    assert_int_equal(slm_ere_from_ecma(ecma, ere, sizeof ere, &err), SLM_OK);
+    assert_int_equal(regcomp(&re, ere, REG_EXTENDED | REG_NOSUB), 0);
+    int hit = regexec(&re, name, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
+}
+
+static void test_ecma_re(void **state) {
+    (void)state;
+    static const char *const tr[][2] = {
+        {"blk\\.\\d+\\.attn_q", "blk\\.[0-9]+\\.attn_q"},
+        {"blk\\.(?:0|1)\\.ffn_(?:up|down)", "blk\\.(0|1)\\.ffn_(up|down)"},
+        {"\\w+_norm", "[A-Za-z0-9_]+_norm"},
+        {"a\\sb\\S", "a[ \t\n\r\f\v]b[^ \t\n\r\f\v]"},
+        {"[\\d.]+", "[0-9.]+"},
+        {"[^\\w]", "[^A-Za-z0-9_]"},
+        {"a.*?b+?c??d{1,2}?", "a.*b+c?d{1,2}"},
+        {"\\/\\-\\x41\\.", "/-A\\."},
+        {"[\\]a\\-]", "[]a-]"},
+        {"[\\^]", "\\^"},
+        {"[-a]", "[a-]"},
+        {"[[:digit:]x]", "[[:digit:]x]"},
+        {"[\\d-x]", "[0-9x-]"}, /* a class escape ends no range: the '-' is literal */
+        {"[a-\\d]", "[a0-9-]"},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(tr); i++) {
+        char out[256];
+        slm_err err = {0};
+        assert_int_equal(slm_ere_from_ecma(tr[i][0], out, sizeof out, &err), SLM_OK);
+        assert_string_equal(out, tr[i][1]);
+    }
+    assert_true(ere_search("blk\\.\\d+\\.attn_q", "blk.12.attn_q.weight"));
+    assert_false(ere_search("blk\\.\\d+\\.attn_q", "blk.x.attn_q.weight"));
+    assert_true(ere_search("ffn_(?:up|gate)", "blk.0.ffn_gate.weight"));
+    assert_false(ere_search("^ffn", "blk.0.ffn_gate.weight")); /* search, but anchors hold */
+    static const char *const bad[][2] = {
+        {"attn(?=_q)", "lookahead"},  {"(?<!x)attn", "lookbehind"}, {"\\battn", "word boundary"},
+        {"(a)\\1", "backreference"},  {"\\q", "unknown escape"},    {"a{x}", "{n}"},
+        {"[\\D]", "negated class"},   {"[]", "empty class"},        {"[abc", "unterminated"},
+        {"(?<n>a)", "named group"},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(bad); i++) {
+        char out[256];
+        slm_err err = {0};
+        assert_int_equal(slm_ere_from_ecma(bad[i][0], out, sizeof out, &err), SLM_E_ARG);
+        assert_non_null(strstr(err.msg, bad[i][1]));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strindex),
@@ -521,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_map_fifo),
         cmocka_unit_test(test_utf8_strict),
         cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_ecma_re),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

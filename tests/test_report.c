@@ -341,7 +341,15 @@ static void test_html_one_run(void **st) {
     expect_absent(h, "http://www.w3.org/1999"); /* only the SVG namespace URI, no links */
     assert_int_equal(count(h, "http"), 2);      /* xmlns of the two SVGs */
     expect_contains(h, "<td class=\"r\">7.12e-02</td>");
-    expect_contains(h, ">0 (exact)</text>"); /* output_norm has no error */
+    /* 1-D tensors (output_norm: 32 bpw, exact) stay off the charts' scales, in the table only */
+    expect_absent(h, ">output_norm.weight</text>");
+    expect_contains(h, "1-D tensors (norms, biases: F32 and exact; 1 here) are in the table only");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\">"); /* scrolls, header sticks */
+    expect_contains(h, "table.tensors thead th{position:sticky;top:0");
+    /* "which tensors hurt": rows by rel. RMSE, largest first; # keeps the file position */
+    const char *a = strstr(h, "<td class=\"r\">1</td>"), *b3 = strstr(h, "<td class=\"r\">3</td>"),
+               *b2 = strstr(h, "<td class=\"r\">2</td>");
+    assert_true(a && b3 && b2 && a < b3 && b3 < b2);
     expect_svgs_finite(h);
     free(h);
     free_runs(runs, 3);
@@ -393,6 +401,7 @@ static void test_nonfinite_values(void **st) {
     runs[0].tensors[0].rel_rmse = NAN;
     runs[0].tensors[0].bpw = INFINITY;
     runs[0].tensors[1].bpw = NAN;
+    runs[0].tensors[2].bpw = NAN; /* output_norm (1-D) is not charted: a NaN bpw on a matrix too */
     runs[0].tensors[2].rel_rmse = INFINITY;
     runs[0].tensors[2].max_abs_err = -INFINITY;
     runs[0].bpw = NAN;
@@ -405,7 +414,7 @@ static void test_nonfinite_values(void **st) {
     char *h = render_html(runs, 1, "nf1.html");
     expect_well_formed(h);
     expect_svgs_finite(h);
-    expect_contains(h, ">n/a</text>");
+    expect_contains(h, ">n/a Q6_K</text>");
     expect_contains(h, ">\xE2\x88\x9E</text>"); /* Inf shows as ∞, not as a bar */
     free(h);
     h = render_html(runs, 3, "nf3.html");
@@ -413,8 +422,10 @@ static void test_nonfinite_values(void **st) {
     expect_svgs_finite(h);
     free(h);
     char *md = render_md(runs, 1, "nf1.md");
-    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | n/a |");
-    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **n/a** | **1.13e-02** |"); /* NaN/Inf errors: n/a */
+    /* a NaN error is "not computed" (a dry run): a dash, and the row sorts last */
+    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | \xE2\x80\x94 |");
+    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **\xE2\x80\x94** | **1.13e-02** |");
+    assert_true(strstr(md, "| 3 | token_embd") < strstr(md, "| 1 | blk.0.attn_q"));
     expect_absent(md, "nan");
     expect_absent(md, "inf ");
     free(md);
@@ -687,6 +698,39 @@ static void test_out_of_memory(void **st) {
     free_runs(runs, 3);
 }
 
+/* No "± 0.000000": an error too small for the value's format in %.1e, none without an estimate. */
+static void test_plus_minus(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    runs[1].eval.kld_mean_err = 5e-7;
+    runs[1].eval.dppl_err = 0;
+    char *md = render_md(&runs[1], 1, "pm.md");
+    expect_contains(md, "| mean KLD | 0.000910 \xC2\xB1 5.0e-07 |");
+    expect_contains(md, "| \xCE\x94PPL | +0.0512 |");
+    expect_absent(md, "\xC2\xB1 0.0000");
+    free(md);
+    free_runs(runs, 3);
+}
+
+/* The comparison's per-tensor matrix: largest rel. RMSE in any run first (first appearance:
+   output_norm before token_embd). */
+static void test_matrix_order(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *md = render_md(runs, 3, "mo.md");
+    const char *m = strstr(md, "## Per-tensor type and relative RMSE\n\nLargest rel. RMSE (in any run) first.");
+    assert_non_null(m);
+    const char *te = strstr(m, "| token_embd.weight |"), *on = strstr(m, "| output_norm.weight |");
+    assert_true(te && on && te < on);
+    free(md);
+    char *h = render_html(runs, 3, "mo.html");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\"><thead><tr><th>tensor</th>");
+    free(h);
+    free_runs(runs, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markdown_one_run),  cmocka_unit_test(test_markdown_comparison),
@@ -696,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_gates),
+        cmocka_unit_test(test_plus_minus),        cmocka_unit_test(test_matrix_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
