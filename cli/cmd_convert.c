@@ -63,8 +63,8 @@ int cmd_convert(int argc, char **argv) {
     slm_export_opts eo = {.recipe = {.output_type = -1, .token_embd_type = -1}};
     eo.recipe.ftype = o.outtype >= 0 ? slm_ftype_find(slm_dtype_name(o.outtype)) : own_precision(in, &err);
     if (!eo.recipe.ftype) return cli_fail(&err);
-    cli_export e;
-    int rc = cli_export_plan(&e, in, &eo, &err);
+    cli_export e = {0};
+    int rc = cli_export_plan(&e, in, &eo, NULL, &err);
     if (!rc) rc = cli_export_write(&e, &outs.set, o.out, &err);
     if (!rc) rc = cli_outputs_commit(&outs, &err);
     else cli_outputs_abort(&outs);

@@ -148,7 +148,7 @@ static int calib_from_text(job *j, const prune_opts *o, slm_err *err) {
     if (!rc) rc = slm_tokenize(&tok, mp.data ? (const char *)mp.data : "", mp.size, 1, &ids, &n, err);
     slm_calib_opts co = {.ctx = (int)(o->calib_ctx ? o->calib_ctx : 512), .chunks = o->calib_chunks,
                          .bos_id = rc ? -1 : slm_tokenizer_bos(&tok), .gram = o->method == SLM_PRUNE_SPARSEGPT};
-    if (!rc) rc = cli_model_build(&j->src, &m, slm_calib_batch(&co, (int64_t)n), co.ctx, err);
+    if (!rc) rc = cli_model_build(&j->src, &m, slm_calib_batch(&co, (int64_t)n), co.ctx, SLM_NUMERICS_F32, err);
     if (!rc) rc = slm_calib_run(&j->calib, &m, ids, (int64_t)n, &co, err);
     if (rc) slm_err_prefix(err, "%s", o->calib_text);
     j->has_calib = !rc;

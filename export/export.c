@@ -6,13 +6,18 @@
  */
 #include "export/export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "quantize/awq.h"
+#include "quantize/gptq.h"
 #include "quantize/qtypes.h"
 #include "quantize/quantize.h"
 #include "quantize/quants.h"
@@ -70,6 +75,11 @@ done:
 /* 3. what we refuse, and each tensor's importance weights (llama_model_quantize's decisions) */
 static int plan_refusals(slm_export *x, slm_err *err) {
     const slm_ftype_desc *ft = x->o.recipe.ftype;
+    const int m = x->o.method;
+    if (!slm_qmethod_name(m)) return slm_errf(err, SLM_E_ARG, "unknown quantization method %d", m);
+    if ((slm_qmethod_uses_awq(m) || slm_qmethod_uses_gptq(m)) && !x->o.calib)
+        return slm_errf(err, SLM_E_ARG, "--method %s needs calibration statistics: give --calibration STATS.gguf (slm calibrate)",
+                        slm_qmethod_name(m));
     if (ft->needs_imatrix && !x->o.imatrix)
         return slm_errf(err, SLM_E_ARG, "%s needs an importance matrix: give --imatrix FILE (made by 'slm calibrate' or "
                         "llama-imatrix)", ft->name);
@@ -78,6 +88,7 @@ static int plan_refusals(slm_export *x, slm_err *err) {
         const int quantized = x->types[i] != t.dtype && slm_dtype_get(x->types[i])->is_quantized;
         if (x->o.imatrix && quantized && t.ndim >= 2)
             SLM_TRY(slm_imatrix_lookup(x->o.imatrix, t.name, slm_tensor_info_ncols(&t), 1, &x->imatrix[i], err));
+        if (x->o.calib && quantized && t.ndim >= 2) x->calin[i] = slm_calib_find(x->o.calib, t.name);
         if (quantized && !x->imatrix[i] && slm_recipe_requires_imatrix(&x->o.recipe, t.name, x->types[i]))
             return slm_errf(err, SLM_E_ARG, "tensor '%s' (%s) needs importance weights: %s", t.name, slm_dtype_name(x->types[i]),
                             x->o.imatrix ? "the imatrix has no entry for it" : "give --imatrix FILE");
@@ -122,6 +133,7 @@ static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
         rt->src_bytes = t.nbytes;
         rt->bpw = rt->n_params ? 8.0 * (double)rt->bytes / (double)rt->n_params : 0;
         rt->fell_back = fell_back[i];
+        rt->rmse = rt->rel_rmse = rt->max_abs_err = NAN; /* not computed until written (a dry run never is) */
         r->n_fallback += fell_back[i];
         r->n_params += rt->n_params;
         r->src_bytes += t.nbytes;
@@ -129,6 +141,8 @@ static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
     r->out_bytes = slm_gguf_writer_file_size(&x->w);
     r->bpw = r->n_params ? 8.0 * (double)(r->out_bytes - slm_gguf_writer_meta_size(&x->w)) / (double)r->n_params : 0;
     snprintf(r->ftype, sizeof r->ftype, "%s", x->o.recipe.ftype->name);
+    snprintf(r->method, sizeof r->method, "%s", slm_qmethod_name(x->o.method));
+    slm_qmethod_params_str(x->o.method, &x->o.mp, r->method_params, sizeof r->method_params);
     return SLM_OK;
 }
 
@@ -164,6 +178,11 @@ int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_o
     if ((rc = slm_calloc((void **)&x->order, n1, sizeof(size_t), err, "plan")) ||
         (rc = slm_calloc((void **)&x->types, n1, sizeof(int), err, "plan")) ||
         (rc = slm_calloc((void **)&x->imatrix, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->calin, n1, sizeof(*x->calin), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->col_mul, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->row_div, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->awq_w, n1, sizeof(float *), err, "plan")) ||
+        (rc = slm_calloc((void **)&x->clip, n1, sizeof(float), err, "plan")) ||
         (rc = slm_calloc((void **)&fell_back, n1, sizeof(int), err, "plan")) ||
         (rc = slm_calloc((void **)&x->rep.tensors, n1, sizeof(slm_report_tensor), err, "report")))
         goto done;
@@ -201,6 +220,79 @@ static int64_t first_nonfinite_raw(int dtype, const void *bytes, int64_t nrow, i
     return slm_first_nonfinite(f32, n);
 }
 
+/* AWQ's folding on rows r0 .. r0+nr of tensor i: into f32 (a copy when rows lie elsewhere). */
+static const float *fold_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, float *f32) {
+    const float *cm = x->col_mul[i], *rd = x->row_div[i];
+    const float clip = x->clip[i];
+    if (!cm && !rd && !(clip > 0 && clip < 1)) return rows;
+    if (rows != f32) memcpy(f32, rows, sizeof(float) * (size_t)(nr * ncols));
+    const int one_d = slm_tensor_src_info(x->src, x->order[i]).ndim < 2;
+    for (int64_t r = 0; r < nr; r++) {
+        float *v = f32 + r * ncols;
+        if (cm)
+            for (int64_t j = 0; j < ncols; j++) v[j] *= cm[j];
+        if (rd && one_d)
+            for (int64_t j = 0; j < ncols; j++) v[j] /= rd[j];
+        else if (rd)
+            for (int64_t j = 0; j < ncols; j++) v[j] /= rd[r0 + r];
+        slm_awq_clip_row(v, ncols, clip);
+    }
+    return f32;
+}
+
+/* GPTQ on rows of tensor i: the Hessian is the calibration's Gram matrix of its input, for
+   AWQ-folded columns that of the scaled input x / s (G_jk / (s_j s_k)); the error statistics
+   from the dequantized rows. */
+static int gptq_rows(const slm_export *x, size_t i, const float *rows, int64_t nr, int64_t ncols, const float *w, void *dst,
+                     slm_qstats *st, slm_err *err) {
+    const slm_calib_input *in = x->calin[i];
+    const float *cm = x->col_mul[i];
+    const double *G = in->gram;
+    double *Gs = NULL;
+    float *deq = NULL;
+    int rc;
+    if (cm) {
+        SLM_TRY(slm_alloc((void **)&Gs, sizeof(double) * (size_t)(ncols * ncols), err, "GPTQ Hessian"));
+        for (int64_t a = 0; a < ncols; a++)
+            for (int64_t b = 0; b < ncols; b++) Gs[a * ncols + b] = G[a * ncols + b] / ((double)cm[a] * (double)cm[b]);
+        G = Gs;
+    }
+    const slm_gptq_opts go = {.damp = x->o.mp.gptq_damp, .batch = x->o.mp.gptq_block,
+                              .order = x->o.mp.gptq_act_order ? SLM_GPTQ_ACT_BLOCKS : SLM_GPTQ_NATURAL};
+    if (!(rc = slm_alloc((void **)&deq, sizeof(float) * (size_t)(nr * ncols), err, "GPTQ rows")) &&
+        !(rc = slm_gptq_quantize(x->types[i], rows, nr, ncols, G, w, &go, dst, deq, err))) {
+        *st = (slm_qstats){.n = nr * ncols};
+        for (int64_t k = 0; k < nr * ncols; k++) {
+            const double d = (double)rows[k] - deq[k];
+            st->sum_sq_err += d * d;
+            st->sum_sq_ref += (double)rows[k] * rows[k];
+            if (fabs(d) > st->max_abs_err) st->max_abs_err = fabs(d);
+        }
+    }
+    slm_free(Gs);
+    slm_free(deq);
+    return rc;
+}
+
+/* THE place where a tensor's rows are quantized, by method: rows r0 .. r0+nr of output tensor
+   i (already folded by AWQ), into dst. */
+static int quantize_rows(const slm_export *x, size_t i, const float *rows, int64_t r0, int64_t nr, int64_t ncols, void *dst,
+                         slm_qstats *st, slm_err *err) {
+    SLM_UNUSED(r0);
+    const int type = x->types[i];
+    const float *w = x->awq_w[i] ? x->awq_w[i] : x->imatrix[i];
+    const slm_calib_input *in = x->calin[i];
+    switch (x->o.method) {
+    case SLM_QMETHOD_GPTQ:
+    case SLM_QMETHOD_AWQ_GPTQ: /* tensors without a Gram matrix (token_embd, wide inputs): imatrix rounding */
+        if (in && in->gram && in->n == ncols && in->count > 0 && slm_dtype_get(type)->is_quantized)
+            return gptq_rows(x, i, rows, nr, ncols, w, dst, st, err);
+        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
+    default: /* rtn, imatrix, awq: ggml's quantizer (x->imatrix is NULL for rtn) */
+        return slm_quantize_tensor(type, rows, nr, ncols, w, dst, st, err);
+    }
+}
+
 /* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
    permuted through a copy, any other type converted or quantized from f32 rows. */
 static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t slab_elems, slm_err *err) {
@@ -219,7 +311,7 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
         slm_tensor_src_advise(src, si, r0, nr, 1);
-        if (type == t.dtype) { /* same type: the stored bytes, still never a NaN or Inf */
+        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i] && !(x->clip[i] > 0 && x->clip[i] < 1)) { /* same type: the stored bytes, never a NaN or Inf */
             if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
             int64_t bad = rc ? -1 : first_nonfinite_raw(type, bytes, nr, ncols, f32);
             if (bad >= 0)
@@ -232,7 +324,8 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
             const void *raw = t.dtype == SLM_DTYPE_F32 ? src->read_raw(src->ud, si, 0, 0, NULL, err) : NULL;
             if (raw && ((uintptr_t)raw & 3) == 0) rows = (const float *)raw + (size_t)r0 * (size_t)ncols;
             else if ((rc = src->read_f32(src->ud, si, r0, nr, f32, err))) break;
-            if ((rc = slm_quantize_tensor(type, rows, nr, ncols, x->imatrix[i], qbuf, &st, err))) {
+            rows = fold_rows(x, i, rows, r0, nr, ncols, f32);
+            if ((rc = quantize_rows(x, i, rows, r0, nr, ncols, qbuf, &st, err))) {
                 if (rc == SLM_E_DATA) { /* make the index tensor-relative */
                     slm_err e2 = *err;
                     rc = slm_errf(err, SLM_E_DATA, "%s: tensor '%s' (rows from %lld): %s", t.file, t.src_name,
@@ -257,6 +350,12 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
     return rc;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     float *f32 = NULL;
     void *qbuf = NULL;
@@ -271,6 +370,11 @@ int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     size_t slab_elems = SLM_MIN(max_elems, SLM_MAX(SLAB_BYTES / sizeof(float), max_cols));
     if ((rc = slm_alloc((void **)&f32, slab_elems * sizeof(float), err, "f32 rows"))) return rc;
     if ((rc = slm_alloc(&qbuf, slab_elems * sizeof(float), err, "output rows"))) goto done;
+    if (slm_qmethod_uses_awq(x->o.method)) {
+        double t0 = now_s();
+        if ((rc = slm_export_awq_prepass(x, err))) goto done;
+        x->awq_seconds = now_s() - t0;
+    }
     if ((rc = slm_gguf_writer_begin(&x->w, f, err))) goto done;
     for (size_t i = 0; i < x->n; i++) {
         if (x->o.progress) x->o.progress(x->o.progress_ud, x->rep.tensors[i].name, i, x->n);
@@ -285,6 +389,16 @@ done:
 }
 
 void slm_export_free(slm_export *x) {
+    for (size_t i = 0; i < x->n; i++) { /* any of them may be missing after a failed plan */
+        if (x->col_mul) slm_free(x->col_mul[i]);
+        if (x->row_div) slm_free(x->row_div[i]);
+        if (x->awq_w) slm_free(x->awq_w[i]);
+    }
+    slm_free(x->col_mul);
+    slm_free(x->row_div);
+    slm_free(x->awq_w);
+    slm_free(x->clip);
+    slm_free(x->calin);
     slm_free(x->order);
     slm_free(x->types);
     slm_free(x->imatrix);

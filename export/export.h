@@ -25,7 +25,9 @@
 #include "core/tensor.h"
 #include "formats/gguf.h"
 #include "formats/imatrix.h"
+#include "model/calib.h"
 #include "model/config.h"
+#include "quantize/method.h"
 #include "quantize/recipe.h"
 #include "report/report.h"
 
@@ -40,6 +42,10 @@ typedef struct slm_export_opts {
     slm_recipe_opts recipe;        /* recipe.has_imatrix follows imatrix */
     const slm_imatrix *imatrix;    /* importance weights per tensor (llama-quantize's --imatrix), or NULL */
     const char *imatrix_file;      /* its path as given (quantize.imatrix.file) */
+    const slm_calib *calib;        /* calibration statistics (E[x^2], E|x|, Gram matrices) for
+                                      awq / gptq, or NULL; made for this model (cfg) */
+    int method;                    /* slm_qmethod: rtn / imatrix need no calib, the rest do */
+    slm_qmethod_params mp;         /* the method's parameters (slm_qmethod_params_default) */
     int allow_requantize;          /* quantized input may be quantized to another type */
     int widen_1d;                  /* 1-D tensors are F32 in the output whatever their stored type
                                       (llama.cpp's HF converter); else they keep it (GGUF input) */
@@ -53,7 +59,18 @@ typedef struct slm_export {
     size_t n;
     size_t *order;      /* source index of output tensor i */
     int *types;         /* output type of tensor i */
-    const float **imatrix; /* importance weights of tensor i, or NULL */
+    const float **imatrix; /* importance weights of tensor i, or NULL (AWQ: rescaled, in awq_w) */
+    const slm_calib_input **calin; /* calibration statistics of tensor i's input, or NULL */
+    /* AWQ's folded scales, per output tensor (NULL: none): columns multiplied by col_mul[i],
+       rows (2-D) or elements (1-D: norms, biases) divided by row_div[i]; awq_w[i] owns the
+       importance weights rescaled by 1/col_mul^2. Filled by the pre-pass of slm_export_write. */
+    float **col_mul, **row_div, **awq_w;
+    float *clip;        /* AWQ's clipping ratio of tensor i (rows clamped to +-clip max|row| after
+                           scaling); 0 or 1: none */
+    int awq_clipped;              /* tensors clipped (--awq-clip) */
+    int awq_groups;               /* groups folded (alpha > 0), the sum of their alphas, and the
+                                     scored output errors before and after (sampled rows) */
+    double awq_alpha_sum, awq_err_base, awq_err, awq_seconds;
     slm_gguf_writer w;
     slm_report rep;     /* tensors[] in output order: types, sizes; errors after the write */
 } slm_export;
@@ -63,6 +80,9 @@ int slm_export_plan(slm_export *x, const slm_tensor_src *src, const slm_export_o
 /* Writes the planned GGUF into f (opened by the caller, who commits or aborts it); fills the
    per-tensor error statistics. */
 int slm_export_write(slm_export *x, slm_afile *f, slm_err *err);
+/* AWQ's pre-pass (export_awq.c; slm_export_write runs it for the awq methods): searches every
+   foldable group's scales and fills col_mul / row_div / awq_w. */
+int slm_export_awq_prepass(slm_export *x, slm_err *err);
 /* Safe on a zeroed or freed job. */
 void slm_export_free(slm_export *x);
 

@@ -491,6 +491,17 @@ static int put_gguf_data(const slm_imatrix *im, slm_gguf_writer *w, slm_err *err
     return slm_gguf_writer_end(w, err);
 }
 
+int slm_imatrix_write(const slm_imatrix *im, slm_afile *f, slm_err *err) {
+    if (im->n_entries == 0) return slm_errf(err, SLM_E_ARG, "an imatrix needs at least one entry");
+    slm_gguf_writer w;
+    slm_gguf_writer_init(&w);
+    int rc = plan_gguf(im, &w, err);
+    if (!rc) rc = slm_gguf_writer_begin(&w, f, err);
+    if (!rc) rc = put_gguf_data(im, &w, err);
+    slm_gguf_writer_free(&w);
+    return rc;
+}
+
 int slm_imatrix_save(const slm_imatrix *im, const char *path, slm_err *err) {
     if (im->n_entries == 0) return slm_errf(err, SLM_E_ARG, "%s: an imatrix needs at least one entry", path);
     slm_gguf_writer w;

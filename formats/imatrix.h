@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/tensor.h"
 #include "formats/gguf.h"
@@ -75,6 +76,8 @@ void slm_imatrix_free(slm_imatrix *im);
    "<name>.in_sum2" [n_mat, ncols] and "<name>.counts" [n_mat, 1] per entry in name order,
    F32, alignment 32), then extra_kv and extras. Atomic (afile). */
 int slm_imatrix_save(const slm_imatrix *im, const char *path, slm_err *err);
+/* The same GGUF into f, opened by the caller (who commits or aborts it: an output set). */
+int slm_imatrix_write(const slm_imatrix *im, slm_afile *f, slm_err *err);
 /* Writes the legacy .dat as `llama-imatrix --output-format dat` does: per entry with data
    ncall = ceil(max count / chunk_size), values (sum/count)*ncall (1*ncall for matrices
    without data), then chunk_count and the last dataset name. Needs chunk_size > 0, except

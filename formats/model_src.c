@@ -1,9 +1,9 @@
-/* model_src.c - open a Hugging Face folder or a GGUF file as one model source.
+/* model_src.c - open a Hugging Face folder, a GGUF file or a packed GGUF as one model source.
  *
  * HF: config.json -> config, safetensors (single or sharded) -> tensors renamed to GGUF names,
- * tokenizer files -> vocab. GGUF: metadata -> config and vocab, tensors as stored.
- * Both: every expected tensor present with the shape the config implies, nothing unknown.
- * Must not: print; hold tensor data (reads go from the maps into the caller's buffers).
+ * tokenizer files -> vocab. GGUF and packed GGUF: metadata -> config and vocab, tensors as
+ * stored. All: every expected tensor present with the shape the config implies, nothing unknown.
+ * Must not: print; hold tensor data, except a packed file's decompressed tensors (model_src.h).
  */
 #include "model_src.h"
 
@@ -203,8 +203,13 @@ static int gguf_widths(const slm_kvs *kv, const char *arch, slm_model_config *c,
     return arch_int_arr(kv, arch, "attention.head_count_kv", c->n_layer, c->n_head_l, c->n_head_kv_l, &c->n_head_kv, err);
 }
 
+const slm_gguf *slm_src_gguf(const slm_src *s) {
+    return s->kind == SLM_SRC_PACK ? &s->pack.gguf : s->kind == SLM_SRC_GGUF ? &s->gguf : NULL;
+}
+
 static int gguf_config(slm_src *s, slm_err *err) {
-    const slm_kvs *kv = &s->gguf.kv;
+    const slm_gguf *g = slm_src_gguf(s);
+    const slm_kvs *kv = &g->kv;
     slm_model_config *c = &s->cfg;
     const char *arch;
     SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
@@ -230,56 +235,73 @@ static int gguf_config(slm_src *s, slm_err *err) {
         if (strcmp(st, "none") && strcmp(st, "linear")) return slm_errf(err, SLM_E_UNSUPPORTED, "rope scaling '%.32s' is not supported", st);
         if (!strcmp(st, "linear")) SLM_TRY(arch_float(kv, arch, "rope.scaling.factor", -1, &c->rope_scale, err));
     }
-    int te = slm_gguf_find(&s->gguf, "token_embd.weight");
+    int te = slm_gguf_find(g, "token_embd.weight");
     if (te < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor 'token_embd.weight'");
-    int64_t dflt_vocab = s->gguf.tensors[te].shape[0];
+    int64_t dflt_vocab = g->tensors[te].shape[0];
     SLM_TRY(arch_int(kv, arch, "vocab_size", dflt_vocab, &c->n_vocab, err));
-    c->tied_embeddings = slm_gguf_find(&s->gguf, "output.weight") < 0;
-    c->qkv_bias = slm_gguf_find(&s->gguf, "blk.0.attn_q.bias") >= 0;
+    c->tied_embeddings = slm_gguf_find(g, "output.weight") < 0;
+    c->qkv_bias = slm_gguf_find(g, "blk.0.attn_q.bias") >= 0;
     c->bos_id = c->eos_id = -1;
     return slm_model_config_check(c, err);
 }
 
-static int open_gguf(slm_src *s, const char *path, slm_err *err) {
-    SLM_TRY(slm_gguf_open(&s->gguf, path, err));
+/* Config, name, file type, tensors and vocabulary of a GGUF or packed source (its header open).
+   Tensors keep the file's order, so source index i is the file's tensor i. A packed file's
+   tensors have no data pointer: tensor_data() decompresses them. */
+static int open_gguf_header(slm_src *s, const char *path, slm_err *err) {
+    const slm_gguf *g = slm_src_gguf(s);
     int rc = gguf_config(s, err);
     if (rc) return slm_err_prefix(err, "%s", path);
     const char *nm;
-    if (slm_kvs_get(&s->gguf.kv, "general.name") && !slm_kvs_get_str(&s->gguf.kv, "general.name", &nm, NULL))
+    if (slm_kvs_get(&g->kv, "general.name") && !slm_kvs_get_str(&g->kv, "general.name", &nm, NULL))
         snprintf(s->name, sizeof s->name, "%s", nm);
     else
         base_name(s->name, sizeof s->name, path);
     uint32_t ft;
-    s->file_type = slm_kvs_get(&s->gguf.kv, "general.file_type") && !slm_kvs_get_u32(&s->gguf.kv, "general.file_type", &ft, NULL) ? (int)ft : -1;
+    s->file_type = slm_kvs_get(&g->kv, "general.file_type") && !slm_kvs_get_u32(&g->kv, "general.file_type", &ft, NULL) ? (int)ft : -1;
     ranked *r;
-    SLM_TRY(slm_calloc((void **)&r, s->gguf.n_tensors + 1, sizeof(ranked), err, "tensor list"));
-    rc = slm_calloc((void **)&s->tensors, s->gguf.n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
-    for (size_t i = 0; i < s->gguf.n_tensors && !rc; i++) {
-        slm_tensor v;
-        slm_gguf_view(&s->gguf, i, &v);
+    SLM_TRY(slm_calloc((void **)&r, g->n_tensors + 1, sizeof(ranked), err, "tensor list"));
+    rc = slm_calloc((void **)&s->tensors, g->n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
+    for (size_t i = 0; i < g->n_tensors && !rc; i++) {
+        const slm_gguf_tinfo *ti = &g->tensors[i];
         slm_src_tensor *t = &r[i].t;
-        snprintf(t->name, sizeof t->name, "%s", v.name);
-        snprintf(t->src_name, sizeof t->src_name, "%s", v.name);
-        t->file = s->gguf.map.path;
-        t->dtype = v.dtype;
-        t->ndim = v.ndim;
-        memcpy(t->shape, v.shape, sizeof t->shape);
-        t->data = v.data;
-        t->nbytes = v.nbytes;
-        t->map = &s->gguf.map;
+        snprintf(t->name, sizeof t->name, "%s", ti->name);
+        snprintf(t->src_name, sizeof t->src_name, "%s", ti->name);
+        t->file = s->kind == SLM_SRC_PACK ? s->pack.map.path : s->gguf.map.path;
+        t->dtype = ti->type;
+        t->ndim = ti->ndim;
+        memcpy(t->shape, ti->shape, sizeof t->shape);
+        t->nbytes = ti->nbytes;
+        if (s->kind == SLM_SRC_GGUF) {
+            slm_tensor v;
+            slm_gguf_view(g, i, &v);
+            t->data = v.data;
+            t->map = &s->gguf.map;
+        }
         if (!slm_dtype_can_read(t->dtype))
-            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, v.name, slm_dtype_name(v.dtype));
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, ti->name, slm_dtype_name(ti->type));
         if (!rc) rc = check_tensor(&s->cfg, t, &r[i].rank, err);
         r[i].rank = (long)i; /* keep the file's order */
     }
-    if (!rc) rc = finish_tensors(s, r, s->gguf.n_tensors, err);
+    if (!rc) rc = finish_tensors(s, r, g->n_tensors, err);
     slm_free(r);
     if (rc) return rc;
-    if (slm_kvs_get(&s->gguf.kv, "tokenizer.ggml.model")) {
-        rc = slm_vocab_from_kvs(&s->vocab, &s->gguf.kv, err);
+    if (slm_kvs_get(&g->kv, "tokenizer.ggml.model")) {
+        rc = slm_vocab_from_kvs(&s->vocab, &g->kv, err);
         if (rc) return slm_err_prefix(err, "%s", path);
     }
     return SLM_OK;
+}
+
+/* A file: packed GGUF by its first bytes, else GGUF (whose reader names a bad magic). */
+static int open_file(slm_src *s, const char *path, slm_err *err) {
+    slm_map m;
+    SLM_TRY(slm_map_open(&m, path, err));
+    const int packed = slm_pack_sniff(m.data, m.size);
+    slm_map_close(&m);
+    s->kind = packed ? SLM_SRC_PACK : SLM_SRC_GGUF;
+    SLM_TRY(packed ? slm_pack_open(&s->pack, path, err) : slm_gguf_open(&s->gguf, path, err));
+    return open_gguf_header(s, path, err);
 }
 
 int slm_src_open(slm_src *s, const char *path, slm_err *err) {
@@ -292,8 +314,7 @@ int slm_src_open(slm_src *s, const char *path, slm_err *err) {
         s->kind = SLM_SRC_HF;
         rc = open_hf(s, path, err);
     } else {
-        s->kind = SLM_SRC_GGUF;
-        rc = open_gguf(s, path, err);
+        rc = open_file(s, path, err);
     }
     if (rc) slm_src_close(s);
     return rc;
@@ -305,6 +326,7 @@ void slm_src_close(slm_src *s) {
     slm_strindex_free(&s->ix);
     slm_st_model_close(&s->st);
     slm_gguf_close(&s->gguf);
+    slm_pack_close(&s->pack);
     memset(s, 0, sizeof(*s));
 }
 
@@ -326,14 +348,29 @@ static size_t row_offset(const slm_src_tensor *t, int64_t r, size_t rowb) {
     return (size_t)src * rowb;
 }
 
-void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst) {
+/* Tensor i's stored bytes: in the map, or a packed file's decompressed copy (kept by the pack
+   until released). */
+static int tensor_data(const slm_src *s, size_t i, const uint8_t **data, slm_err *err) {
+    const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind != SLM_SRC_PACK) {
+        *data = t->data;
+        return SLM_OK;
+    }
+    int rc = slm_pack_tensor(&s->pack, i, data, err);
+    return rc ? slm_err_prefix(err, "%s", t->file) : SLM_OK;
+}
+
+int slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst, slm_err *err) {
     const slm_src_tensor *t = &s->tensors[i];
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    const uint8_t *d;
+    SLM_TRY(tensor_data(s, i, &d, err));
     if (!t->permute_heads) {
-        memcpy(dst, t->data + (size_t)r0 * rowb, (size_t)n * rowb);
-        return;
+        if (n) memcpy(dst, d + (size_t)r0 * rowb, (size_t)n * rowb);
+        return SLM_OK;
     }
-    for (int64_t r = 0; r < n; r++) memcpy((uint8_t *)dst + (size_t)r * rowb, t->data + row_offset(t, r0 + r, rowb), rowb);
+    for (int64_t r = 0; r < n; r++) memcpy((uint8_t *)dst + (size_t)r * rowb, d + row_offset(t, r0 + r, rowb), rowb);
+    return SLM_OK;
 }
 
 int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err) {
@@ -343,37 +380,46 @@ int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *
     SLM_ASSERT(r0 >= 0 && n >= 0 && r0 + n <= slm_src_nrows(t));
     if (!slm_dtype_can_read(t->dtype))
         return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': cannot read type %s", t->name, slm_dtype_name(t->dtype));
-    if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)t->data & 1)) {
+    const uint8_t *d;
+    SLM_TRY(tensor_data(s, i, &d, err));
+    if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)d & 1)) {
         /* blocks hold 16-bit fields: a GGUF with general.alignment 1 can put them at an odd
            offset of the map, so such rows are copied to an aligned buffer first */
         void *buf;
         SLM_TRY(slm_alloc(&buf, (size_t)n * rowb, err, "unaligned tensor rows"));
-        slm_src_copy_rows(s, i, r0, n, buf);
-        slm_dequantize_rows_mt(t->dtype, buf, dst, n, nc);
+        int rc = slm_src_copy_rows(s, i, r0, n, buf, err);
+        if (!rc) slm_dequantize_rows_mt(t->dtype, buf, dst, n, nc);
         slm_free(buf);
-        return SLM_OK;
+        return rc;
     }
     if (!t->permute_heads) {
-        slm_dequantize_rows_mt(t->dtype, t->data + (size_t)r0 * rowb, dst, n, nc);
+        slm_dequantize_rows_mt(t->dtype, d + (size_t)r0 * rowb, dst, n, nc);
         return SLM_OK;
     }
-    for (int64_t r = 0; r < n; r++) slm_dequantize_rows(t->dtype, t->data + row_offset(t, r0 + r, rowb), dst + r * nc, 1, nc);
+    for (int64_t r = 0; r < n; r++) slm_dequantize_rows(t->dtype, d + row_offset(t, r0 + r, rowb), dst + r * nc, 1, nc);
     return SLM_OK;
 }
 
 void slm_src_release(const slm_src *s, size_t i) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) {
+        if (!t->pinned) slm_pack_release(&s->pack, i);
+        return;
+    }
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data), t->nbytes);
 }
 
+/* A packed tensor is decompressed whole when first read and dropped whole: row hints do nothing. */
 void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_populate(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
 
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
@@ -449,13 +495,19 @@ static int src_read_f32(const void *ud, size_t i, int64_t r0, int64_t n, float *
     return slm_src_read_rows(ud, i, r0, n, dst, err);
 }
 
+/* Rows lent without scratch (a mapped model's matrices) pin a packed tensor's copy: it stays
+   until the source closes. */
 static const void *src_read_raw(const void *ud, size_t i, int64_t r0, int64_t n, void *scratch, slm_err *err) {
     const slm_src *s = ud;
-    const slm_src_tensor *t = &s->tensors[i];
-    SLM_UNUSED(err);
-    if (!t->permute_heads) return t->data + (size_t)r0 * slm_dtype_row_size(t->dtype, slm_src_ncols(t));
-    slm_src_copy_rows(s, i, r0, n, scratch);
-    return scratch;
+    slm_src_tensor *t = &s->tensors[i];
+    if (!t->permute_heads) {
+        const uint8_t *d;
+        if (tensor_data(s, i, &d, err)) return NULL;
+        if (!scratch && s->kind == SLM_SRC_PACK) t->pinned = 1;
+        return d + (size_t)r0 * slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    }
+    if (!scratch) return NULL; /* permuted rows are never contiguous */
+    return slm_src_copy_rows(s, i, r0, n, scratch, err) ? NULL : scratch;
 }
 
 /* Permuted tensors read rows from all over the tensor: only releasing all of it makes sense. */
@@ -473,7 +525,8 @@ void slm_src_tensors(const slm_src *s, slm_tensor_src *out) {
 }
 
 int slm_src_output_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
-    if (s->kind != SLM_SRC_GGUF) return slm_src_gguf_meta(s, kv, err);
-    for (size_t k = 0; k < s->gguf.kv.n; k++) SLM_TRY(slm_kvs_set_val(kv, s->gguf.kv.items[k].key, &s->gguf.kv.items[k].val, err));
+    const slm_gguf *g = slm_src_gguf(s);
+    if (!g) return slm_src_gguf_meta(s, kv, err);
+    for (size_t k = 0; k < g->kv.n; k++) SLM_TRY(slm_kvs_set_val(kv, g->kv.items[k].key, &g->kv.items[k].val, err));
     return SLM_OK;
 }

@@ -4,7 +4,8 @@
 #      file (never a part), and no temp file is left once the next run has been;
 #   2. a full disk (RLIMIT_FSIZE stands in for ENOSPC: no root needed) and an unwritable folder:
 #      one line, exit 1, no file;
-#   3. allocation failure at every allocation point of convert, quantize and eval: exit 1 with
+#   3. allocation failure at every allocation point of convert, quantize, calibrate, quantize
+#      --calibration (AWQ folding) and eval: exit 1 with
 #      "out of memory", no output (leaks are caught when this runs under `make check-asan`).
 # Run by `make check` with SLM set. TRIALS=N changes the number of kill trials (default 100).
 set -u
@@ -80,6 +81,10 @@ walk() { # walk NAME OUTPUT cmd... : fail allocation k = 0, 1, ... until the com
 }
 walk convert "$T/c.gguf" "$SLM" convert "$S260" -o "$T/c.gguf"
 walk quantize "$T/q.gguf" "$SLM" quantize "$S260" --type Q4_K_M -o "$T/q.gguf" --report-dir "$T/qr" -f
+head -c 6000 "$FIX/text/tinystories_val.txt" > "$T/cal.txt"
+walk calibrate "$T/st.gguf" "$SLM" calibrate "$S260" --text "$T/cal.txt" --ctx 64 --chunks 2 -o "$T/st.gguf" -f
+"$SLM" calibrate "$S260" --text "$T/cal.txt" --ctx 64 --chunks 2 -o "$T/st.gguf" -f || fail "calibrate"
+walk "quantize --calibration" "$T/q.gguf" "$SLM" quantize "$S260" --type Q8_0 -o "$T/q.gguf" --calibration "$T/st.gguf" --method awq+gptq --awq-alpha 0.5 -f
 walk eval "$T/nll.txt" "$SLM" eval "$S260" --text "$T/text.txt" --ctx 64 --dump-nll "$T/nll.txt" -f
 [ $fails -eq 0 ] && echo "faults: ok" || echo "faults: $fails failure(s)"
 [ $fails -eq 0 ]
