@@ -8,13 +8,16 @@
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS=60 each (tests/fuzz/)
 #   make check-interop  llama.cpp loads and runs our GGUFs (installs llama.cpp from npm)
 #   make bench      benchmarks that print ratios against peers (not part of check)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   binary, slm-<command> aliases, man page (DESTDIR= for staging)
+#   make uninstall  removes exactly what install installed (same PREFIX/DESTDIR)
 #
 # Variables: OPENMP=0 (build without OpenMP), CI=true (warnings are errors), BUILD=dir, CC=clang.
 
 SHELL     := /bin/bash
 BUILD     ?= build
 PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man/man1
 OPENMP    ?= 1
 SHARED    ?= $(abspath ../shared)
 export SLM_FIXTURES ?= $(SHARED)/fixtures
@@ -55,10 +58,13 @@ LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
-# each binary links only what it uses: the library needs cJSON and libm; tests add cmocka
-# (libzstd joins the library's list when something in it uses it)
+# each binary links only what it uses: the library needs cJSON, libm and pthreads; libzstd
+# (the packed GGUF, formats/pack.c) goes to slm and the tests that read packs; tests add cmocka;
+# the tools (mksynth, mkfamily) link neither
 LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm -pthread
-TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(LIB_LIBS)
+ZSTD_LIBS  = $(shell pkg-config --libs libzstd 2>/dev/null)
+SLM_LIBS   = $(ZSTD_LIBS) $(LIB_LIBS)
+TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null) $(SLM_LIBS)
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c model/*.c quantize/*.c prune/*.c distill/*.c report/*.c export/*.c)
 CLI_SRC   := $(wildcard cli/*.c)
@@ -66,15 +72,15 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC)))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
-FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report
+FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report pack
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
-ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate
+ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate slm-prune slm-pack slm-unpack
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
 .PHONY: all deps deps-ok demo check check-unit check-cli check-replay check-asan check-asan-clang check-valgrind check-interop fuzz fuzz-build \
-        fuzz-merge bench install clean help lint
+        fuzz-merge bench install uninstall clean help lint
 
 all: deps-ok $(BUILD)/slm $(addprefix $(BUILD)/,$(ALIASES))
 
@@ -102,7 +108,7 @@ $(BUILD)/libslm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/slm: $(CLI_OBJ) $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libslm.a $(SLM_LIBS) $(LDLIBS)
 
 $(addprefix $(BUILD)/,$(ALIASES)): | $(BUILD)/slm
 	@ln -sf slm $@
@@ -121,10 +127,10 @@ $(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
 
 # fuzz targets, replayed over their corpus by a plain main() (tests/fuzz/replay.c)
 $(BUILD)/replay_%: $(BUILD)/replay.o $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SLM_LIBS) $(LDLIBS)
 
 $(BUILD)/fuzz_%: $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(SLM_LIBS) $(LDLIBS)
 
 # ---- the main job on the built-in default model
 DEMO_MODEL ?= $(SLM_FIXTURES)/models/tinystories-3M
@@ -140,10 +146,13 @@ check: all $(TESTS) $(TOOLS) $(REPLAYS)
 check-unit: $(TESTS) $(BUILD)/slm
 	@set -e; for t in $(TESTS); do \
 	  echo "== $$t"; SLM=$(BUILD)/slm OMP_NUM_THREADS=2 $$t || { echo "FAILED: $$t" >&2; exit 1; }; done
+	@echo "== $(BUILD)/test_dot with SLM_NO_AVX512=1 (the AVX2 tiles on an AVX-512 CPU)"; \
+	  SLM_NO_AVX512=1 $(BUILD)/test_dot > /dev/null || { echo "FAILED: test_dot (SLM_NO_AVX512=1)" >&2; exit 1; }
 
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
 	@SLM=$(BUILD)/slm sh tests/faults.sh
+	@SLM=$(BUILD)/slm sh tests/zoo.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)
@@ -199,15 +208,26 @@ bench: all $(TOOLS)
 lint:
 	@sh tests/lint.sh && sh tests/lint_test.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BUILD)/slm $(DESTDIR)$(PREFIX)/bin/slm
-	@for a in $(ALIASES); do ln -sf slm $(DESTDIR)$(PREFIX)/bin/$$a; done
+# the man page is the option tables (cli/cmd_*.c) rendered by the binary: `slm --man`
+$(BUILD)/slm.1: $(BUILD)/slm
+	$(BUILD)/slm --man > $@.tmp && mv $@.tmp $@
+
+# installs exactly these files (uninstall removes exactly them): the binary, its slm-<command>
+# aliases, the man page slm.1 and slm-<command>.1 links to it
+INSTALLED := $(BINDIR)/slm $(addprefix $(BINDIR)/,$(ALIASES)) $(MANDIR)/slm.1 $(addprefix $(MANDIR)/,$(addsuffix .1,$(ALIASES)))
+install: all $(BUILD)/slm.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 755 $(BUILD)/slm $(DESTDIR)$(BINDIR)/slm
+	install -m 644 $(BUILD)/slm.1 $(DESTDIR)$(MANDIR)/slm.1
+	@for a in $(ALIASES); do ln -sf slm $(DESTDIR)$(BINDIR)/$$a; ln -sf slm.1 $(DESTDIR)$(MANDIR)/$$a.1; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build build-asan build-asan-clang build-fuzz
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,18p' Makefile
 
 -include $(wildcard $(BUILD)/*.d)

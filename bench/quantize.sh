@@ -5,7 +5,7 @@
 # count. Prints wall time (best of REPEAT, whole process), peak RSS, the time ratio
 # slm/llama.cpp per type, whether the two files are identical, and the error of both outputs
 # against the F32 source (ggml's dequantizer, lldq). Targets: Q4_K_M <= 0.5x, Q8_0/Q4_0 <= 0.7x.
-#   sh bench/quantize.sh            THREADS=2 REPEAT=3 TYPES="Q8_0 Q4_0 Q4_K_M Q6_K" WORK=/tmp/slm-bench
+#   sh bench/quantize.sh            THREADS=2 REPEAT=3 TYPES="Q8_0 Q4_0 Q4_K_M Q6_K" INPUTS="f32 f16" WORK=/tmp/slm-bench
 set -eu
 SLM=${SLM:-build/slm}
 SLM=$(cd "$(dirname "$SLM")" && pwd)/$(basename "$SLM")
@@ -14,6 +14,7 @@ LLCPP_DIR=${LLCPP_DIR:-/tmp/llcpp}
 THREADS=${THREADS:-2}
 REPEAT=${REPEAT:-3}
 TYPES=${TYPES:-"Q8_0 Q4_0 Q4_K_M Q6_K"}
+INPUTS=${INPUTS:-"f32 f16"}
 WORK=${WORK:-/tmp/slm-bench}
 command -v /usr/bin/time >/dev/null || { echo "quantize.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 sh "$SHARED/tools/llamacpp/setup.sh" "$LLCPP_DIR" >/dev/null
@@ -27,31 +28,30 @@ for ty in f32 f16; do
 done
 [ -d orig ] || { mkdir orig && "$B/lldq" -q big-f32.gguf -o orig >/dev/null 2>&1; }
 
-# best wall seconds and max RSS (KB) of REPEAT runs of a command
-measure() {
-    best=""; rss=0
-    i=0
-    while [ $i -lt "$REPEAT" ]; do
-        /usr/bin/time -f "%e %M" -o t.txt "$@" >/dev/null 2>&1 || { echo "quantize.sh: failed: $*" >&2; exit 1; }
-        read -r w m < t.txt
-        best=$(awk -v a="$best" -v b="$w" 'BEGIN { print (a == "" || b < a) ? b : a }')
-        [ "$m" -gt "$rss" ] && rss=$m
-        i=$((i + 1))
-    done
-    echo "$best $rss"
+# one run of a command: "wall_s max_rss_kb"
+once() {
+    /usr/bin/time -f "%e %M" -o t.txt "$@" >/dev/null 2>&1 || { echo "quantize.sh: failed: $*" >&2; exit 1; }
+    cat t.txt
 }
+# the best wall time and the largest RSS of two "wall rss" lines
+keep() { echo "$1|$2" | awk -F'|' '{ if ($1 == "") { print $2; exit } split($1, a, " "); split($2, b, " ");
+    print (b[1] < a[1] ? b[1] : a[1]), (b[2] > a[2] ? b[2] : a[2]) }'; }
 
 err_of() { "$B/lldq" -q "$1" -c orig 2>/dev/null | sed -n 's/.*cmp-total.* rmse=\([^ ]*\) rel_rmse=\([^ ]*\).*/\1 \2/p'; }
 
-echo "quantize.sh: $(nproc) cores, threads=$THREADS, best of $REPEAT, model 305M params ($(wc -c < big-f32.gguf) bytes F32)"
+echo "quantize.sh: $(nproc) cores, threads=$THREADS, best of $REPEAT alternating runs, load $(cut -d' ' -f1-3 /proc/loadavg), model 305M params ($(wc -c < big-f32.gguf) bytes F32)"
 printf '%-6s %-4s %9s %9s %7s %9s %9s %-9s %12s %12s\n' type in "llama_s" "slm_s" ratio "ll_MB" "slm_MB" same "ll_relrmse" "slm_relrmse"
-for ty in f32 f16; do
+for ty in $INPUTS; do
     for t in $TYPES; do
         rm -f ll.gguf slm.gguf
-        set -- $(measure "$B/llq" -q "big-$ty.gguf" ll.gguf "$t" "$THREADS")
-        lw=$1; lm=$2
-        set -- $(measure "$SLM" quantize "big-$ty.gguf" -o slm.gguf --type "$t" -t "$THREADS" -f)
-        sw=$1; sm=$2
+        lb=""; sb=""; i=0
+        while [ $i -lt "$REPEAT" ]; do # llama.cpp and slm alternately: both see the same load
+            lb=$(keep "$lb" "$(once "$B/llq" -q "big-$ty.gguf" ll.gguf "$t" "$THREADS")")
+            sb=$(keep "$sb" "$(once "$SLM" quantize "big-$ty.gguf" -o slm.gguf --type "$t" -t "$THREADS" -f)")
+            i=$((i + 1))
+        done
+        set -- $lb; lw=$1; lm=$2
+        set -- $sb; sw=$1; sm=$2
         same=no; cmp -s ll.gguf slm.gguf && same=identical
         set -- $(err_of ll.gguf); le=$2
         set -- $(err_of slm.gguf); se=$2

@@ -20,7 +20,10 @@ int cmd_quantize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
 
 /* Prints err (once) and returns the exit status for it. */
 int cli_fail(const slm_err *err);
@@ -50,8 +53,9 @@ void cli_outputs_abort(cli_outputs *o);
 /* 1 when both paths name the same file (device and inode; the same string when either is missing). */
 int cli_same_file(const char *a, const char *b);
 /* The reference transformer for a model folder or GGUF file (batch sequences of up to ctx tokens),
-   its matrices mapped in their stored type: keep s open while m is used. */
-int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err);
+   its matrices mapped in their stored type: keep s open while m is used. numerics (SLM_NUMERICS_*)
+   is set on m; ggml numerics get an f16 KV cache, as llama.cpp. */
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

@@ -4,6 +4,7 @@
  */
 #include "cli_export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,8 +27,13 @@ int cli_export_open(cli_export *e, const char *in, slm_err *err) {
     return slm_src_output_meta(&e->src, &e->meta, err);
 }
 
-int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err) {
+int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, const slm_report_manifest *mf, slm_err *err) {
     if (!e->opened) SLM_TRY(cli_export_open(e, in, err));
+    if (mf && mf->present) { /* the manifest as slm.* keys, after the model's own */
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.version", mf->version, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.input.sha256", mf->input_sha256, err));
+        SLM_TRY(slm_kvs_set_str(&e->meta, "slm.flags", mf->flags, err));
+    }
     slm_export_opts o = *opts;
     o.cfg = &e->src.cfg;
     o.meta = &e->meta;
@@ -62,8 +68,11 @@ void cli_export_print_summary(const slm_report *r, FILE *f, int per_tensor) {
             const slm_report_tensor *t = &r->tensors[i];
             char sh[48];
             slm_shape_str(sh, sizeof sh, t->shape, t->ndim);
-            fprintf(f, "%-28s %-7s %-7s %-14s %6.2f %10.3g %10.3g%s\n", t->name, t->src_type, t->type, sh, t->bpw, t->rel_rmse,
-                    t->max_abs_err, t->fell_back ? "  (fell back)" : "");
+            char e1[24] = "-", e2[24] = "-"; /* not computed in a dry run */
+            if (!isnan(t->rel_rmse)) snprintf(e1, sizeof e1, "%.3g", t->rel_rmse);
+            if (!isnan(t->max_abs_err)) snprintf(e2, sizeof e2, "%.3g", t->max_abs_err);
+            fprintf(f, "%-28s %-7s %-7s %-14s %6.2f %10s %10s%s\n", t->name, t->src_type, t->type, sh, t->bpw, e1, e2,
+                    t->fell_back ? "  (fell back)" : "");
         }
     }
     fprintf(f, "%s: %s -> %s, %s (%.2f bpw, %.2fx smaller), %zu tensors",

@@ -9,6 +9,7 @@
 
 #include "export/export.h"
 #include "formats/model_src.h"
+#include "report/report.h"
 
 typedef struct cli_export {
     slm_src src;
@@ -21,8 +22,9 @@ typedef struct cli_export {
 /* Opens `in` (the source's cfg is then e->src.cfg); cli_export_plan opens it unless done. */
 int cli_export_open(cli_export *e, const char *in, slm_err *err);
 
-/* Opens `in` and plans the export with opts (cfg, meta, widen_1d and progress are filled in). */
-int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, slm_err *err);
+/* Opens `in` (unless done) and plans the export with opts (cfg, meta, widen_1d and progress are
+   filled in); mf (or NULL): a manifest to record as slm.version, slm.input.sha256 and slm.flags keys. */
+int cli_export_plan(cli_export *e, const char *in, const slm_export_opts *opts, const slm_report_manifest *mf, slm_err *err);
 /* Writes the planned file to `out` in the command's output set (committed by the caller). */
 int cli_export_write(cli_export *e, slm_outset *set, const char *out, slm_err *err);
 void cli_export_free(cli_export *e);

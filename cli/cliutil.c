@@ -15,10 +15,13 @@ int cli_fail(const slm_err *err) {
     return EXIT_FAIL;
 }
 
-int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, slm_err *err) {
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err) {
     slm_tensor_src ts;
     slm_src_tensors(s, &ts);
-    return slm_model_build_batch(m, &s->cfg, &ts, batch, ctx, SLM_BUILD_MAPPED, err);
+    const int flags = SLM_BUILD_MAPPED | (numerics == SLM_NUMERICS_GGML ? SLM_BUILD_KV_F16 : 0);
+    SLM_TRY(slm_model_build_batch(m, &s->cfg, &ts, batch, ctx, flags, err));
+    m->numerics = numerics;
+    return SLM_OK;
 }
 
 int cli_same_file(const char *a, const char *b) {

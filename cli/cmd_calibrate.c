@@ -141,8 +141,7 @@ static int load(calib_state *s, const char *in, const calib_opts *o, const slm_c
                         (long long)s->n_ids, o->ctx);
     slm_calib_opts c = *co;
     c.bos_id = s->bos;
-    SLM_TRY(cli_model_build(&s->src, &s->m, slm_calib_batch(&c, s->n_ids), (int)o->ctx, err));
-    s->m.numerics = o->numerics;
+    SLM_TRY(cli_model_build(&s->src, &s->m, slm_calib_batch(&c, s->n_ids), (int)o->ctx, o->numerics, err));
     return SLM_OK;
 }
 

@@ -64,7 +64,7 @@ int cmd_convert(int argc, char **argv) {
     eo.recipe.ftype = o.outtype >= 0 ? slm_ftype_find(slm_dtype_name(o.outtype)) : own_precision(in, &err);
     if (!eo.recipe.ftype) return cli_fail(&err);
     cli_export e = {0};
-    int rc = cli_export_plan(&e, in, &eo, &err);
+    int rc = cli_export_plan(&e, in, &eo, NULL, &err);
     if (!rc) rc = cli_export_write(&e, &outs.set, o.out, &err);
     if (!rc) rc = cli_outputs_commit(&outs, &err);
     else cli_outputs_abort(&outs);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_eval.h"
+#include "cli_gates.h"
 #include "core/afile.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
@@ -23,12 +25,14 @@
 #include "msg.h"
 #include "opts.h"
 #include "quantize/recipe.h"
+#include "report/gate.h"
 #include "report/report.h"
 
 typedef struct eval_opts {
     const char *text, *tokens_in, *dump_tokens, *dump_nll, *ref, *report_dir;
     long ctx, chunks;
     int convention, numerics, json;
+    slm_gates gates;
 } eval_opts;
 
 static const opt_choice k_conventions[] = {{"second-half", SLM_PPL_SECOND_HALF}, {"all", SLM_PPL_ALL}, {NULL, 0}};
@@ -62,6 +66,7 @@ static const opt k_opts[] = {
      0, NULL, NULL},
     {"--report-dir", NULL, OPT_STR, OPT_OF(eval_opts, report_dir), "DIR", "write DIR/report.json, report.md and report.html", 0,
      0, NULL, NULL},
+    CLI_GATE_OPTS(eval_opts, gates),
 };
 
 static const cmd_spec k_spec = {
@@ -71,7 +76,7 @@ static const cmd_spec k_spec = {
     "with --ref its KL divergence from a reference model on the same token ids.",
     k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "MODEL",
     "The summary goes to stderr (with --json only on a terminal or with -v); -f overwrites\n"
-    "existing report and dump files.", 0,
+    "existing report and dump files.", 1,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -94,202 +99,67 @@ static int write_nll_file(slm_outset *os, const char *path, const slm_ppl_result
     return rc;
 }
 
-/* Tokenizes a whole text file with tok (llama.cpp's perplexity: one string, BOS as the vocab
-   says when add_special). */
-static int tokenize_file(const slm_tokenizer *tok, const char *path, int add_special, int32_t **ids, int64_t *n_ids,
-                         slm_err *err) {
-    slm_map mp = {0};
-    size_t n = 0;
-    SLM_TRY(slm_map_open(&mp, path, err));
-    int rc = slm_tokenize(tok, mp.data ? (const char *)mp.data : "", mp.size, add_special, ids, &n, err);
-    if (rc) slm_err_prefix(err, "%s", path);
-    *n_ids = (int64_t)n;
-    slm_map_close(&mp);
-    return rc;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * output */
 
-static void progress(void *ud, int64_t done, int64_t total) {
-    (void)ud;
-    msg_progress("eval", (double)done / (double)total);
-}
-
-typedef struct eval_run {
-    const char *model, *ref, *input;
-    const slm_src *src;
-    int ctx, convention, threads, numerics;
-    int64_t n_ids;
-    double seconds, tok_per_s, peak_rss;
-    const slm_ppl_result *ppl; /* the model's */
-    const slm_kl_result *kl;   /* or NULL */
-} eval_run;
-
-static void print_summary(const eval_run *e, FILE *f) {
-    const slm_ppl_result *p = e->ppl;
+static void print_summary(const char *model, const char *ref, const slm_report_eval *v, const slm_report *r, FILE *f) {
     char rss[32];
-    fprintf(f, "%s: PPL %.4f +/- %.5f (mean NLL %.6f) over %lld tokens: %lld windows of %d, convention %s\n", e->model,
-            p->ppl, p->ppl_err, p->mean_nll, (long long)p->scored, (long long)p->n_chunks, e->ctx,
-            slm_ppl_convention_name(e->convention));
-    if (e->kl) {
-        const slm_kl_result *k = e->kl;
-        fprintf(f, "  reference %s: PPL %.4f +/- %.5f; PPL - PPL(ref) %+.5f +/- %.5f (%+.3f%%)\n", e->ref, k->ref.ppl,
-                k->ref.ppl_err, k->dppl, k->dppl_err, 100.0 * k->dppl / k->ref.ppl);
+    fprintf(f, "%s: PPL %.4f +/- %.5f (mean NLL %.6f) over %lld tokens: %lld windows of %d, convention %s\n", model, v->ppl,
+            v->ppl_err, v->mean_nll, (long long)v->scored, (long long)v->n_chunks, v->ctx, v->convention);
+    if (v->has_ref) {
+        fprintf(f, "  reference %s: PPL %.4f +/- %.5f; PPL - PPL(ref) %+.5f +/- %.5f (%+.3f%%)\n", ref, v->ref_ppl, v->ref_ppl_err,
+                v->dppl, v->dppl_err, 100.0 * v->dppl / v->ref_ppl);
         fprintf(f, "  KL(ref||model): mean %.6f +/- %.6f, median %.6f, p99 %.6f, max %.6f; same top token %.3f%% +/- %.3f%%\n",
-                k->kld_mean, k->kld_mean_err, k->kld_median, k->kld_p99, k->kld_max, 100.0 * k->top1, 100.0 * k->top1_err);
+                v->kld_mean, v->kld_mean_err, v->kld_median, v->kld_p99, v->kld_max, 100.0 * v->top1, 100.0 * v->top1_err);
     }
-    fprintf(f, "  %.2f s, %.0f tokens/s, %d threads, peak RSS %s\n", e->seconds, e->tok_per_s, e->threads,
-            slm_fmt_bytes(rss, sizeof rss, e->peak_rss));
+    if (v->packed_bytes) fprintf(f, "  read from a packed file: %lld bytes for %llu bytes of tensors\n", (long long)v->packed_bytes,
+                                 (unsigned long long)r->out_bytes);
+    fprintf(f, "  %.2f s, %.0f tokens/s, %d threads, peak RSS %s\n", r->seconds, v->tok_per_s, r->threads,
+            slm_fmt_bytes(rss, sizeof rss, r->peak_rss_bytes));
 }
 
-static void fill_report(slm_report *r, const eval_run *e, const slm_model *m, double total_seconds) {
+static void fill_report(slm_report *r, const cli_eval *s, const cli_eval_args *a, double total_seconds) {
     snprintf(r->command, sizeof r->command, "eval");
     snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
-    snprintf(r->model, sizeof r->model, "%s", e->model);
-    snprintf(r->model_name, sizeof r->model_name, "%s", e->src->name);
-    const slm_ftype_desc *ft = e->src->file_type >= 0 ? slm_ftype_by_id(e->src->file_type) : NULL;
+    snprintf(r->model, sizeof r->model, "%s", a->model);
+    snprintf(r->model_name, sizeof r->model_name, "%s", s->src.name);
+    const slm_ftype_desc *ft = s->src.file_type >= 0 ? slm_ftype_by_id(s->src.file_type) : NULL;
     if (ft) snprintf(r->ftype, sizeof r->ftype, "%s", ft->name);
-    r->threads = e->threads;
+    r->threads = slm_threads_get();
     r->seconds = total_seconds;
-    r->peak_rss_bytes = e->peak_rss;
-    r->src_bytes = r->out_bytes = e->src->total_bytes;
-    r->n_params = m->n_params;
-    r->bpw = m->n_params ? 8.0 * (double)e->src->total_bytes / (double)m->n_params : 0;
-    slm_report_eval *v = &r->eval;
-    v->present = 1;
-    snprintf(v->text, sizeof v->text, "%s", e->input);
-    snprintf(v->convention, sizeof v->convention, "%s", slm_ppl_convention_name(e->convention));
-    snprintf(v->numerics, sizeof v->numerics, "%s", e->numerics == SLM_NUMERICS_GGML ? "ggml" : "f32");
-    v->ctx = e->ctx;
-    v->tokens = e->n_ids;
-    v->nll_sum = e->ppl->nll_sum;
-    v->n_chunks = e->ppl->n_chunks;
-    v->scored = e->ppl->scored;
-    v->mean_nll = e->ppl->mean_nll;
-    v->ppl = e->ppl->ppl;
-    v->ppl_err = e->ppl->ppl_err;
-    v->tok_per_s = e->tok_per_s;
-    if (e->kl) {
-        const slm_kl_result *k = e->kl;
-        v->has_ref = 1;
-        snprintf(v->ref, sizeof v->ref, "%s", e->ref);
-        v->ref_mean_nll = k->ref.mean_nll;
-        v->ref_ppl = k->ref.ppl;
-        v->ref_ppl_err = k->ref.ppl_err;
-        v->dppl = k->dppl;
-        v->dppl_err = k->dppl_err;
-        v->ln_ppl_ratio = k->ln_ratio;
-        v->ln_ppl_ratio_err = k->ln_ratio_err;
-        v->kld_mean = k->kld_mean;
-        v->kld_mean_err = k->kld_mean_err;
-        v->kld_median = k->kld_median;
-        v->kld_p90 = k->kld_p90;
-        v->kld_p99 = k->kld_p99;
-        v->kld_p999 = k->kld_p999;
-        v->kld_max = k->kld_max;
-        v->top1 = k->top1;
-        v->top1_err = k->top1_err;
-        v->rms_dp = k->rms_dp;
-        v->rms_dp_err = k->rms_dp_err;
-        v->mean_dp = k->mean_dp;
-        v->max_dp = k->max_dp;
-    }
+    r->peak_rss_bytes = cli_peak_rss();
+    r->out_bytes = s->src.total_bytes; /* the model evaluated; its source is the reference, if any */
+    r->src_bytes = a->ref ? s->rsrc.total_bytes : 0;
+    r->n_params = s->m.n_params;
+    r->bpw = s->m.n_params ? 8.0 * (double)s->src.total_bytes / (double)s->m.n_params : 0;
+    cli_eval_fill(s, a, &r->eval);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * the command */
 
-/* What one evaluation holds: the model(s), the tokenizer, the ids and the results. */
 typedef struct eval_state {
-    slm_src src, rsrc;
-    slm_tokenizer tok;
-    slm_model m, rm;
-    int32_t *ids;
-    int64_t n_ids;
-    int32_t bos;
-    slm_ppl_result ppl;
-    slm_kl_result kl;
+    cli_eval ev;
     slm_report rep;
     cli_outputs outs;
 } eval_state;
 
-static void eval_state_free(eval_state *s) {
-    cli_outputs_abort(&s->outs); /* nothing left unless committed */
-    slm_tokenizer_free(&s->tok);
-    slm_report_free(&s->rep);
-    slm_kl_result_free(&s->kl);
-    slm_ppl_result_free(&s->ppl);
-    slm_free(s->ids);
-    slm_model_free(&s->rm);
-    slm_model_free(&s->m);
-    slm_src_close(&s->rsrc);
-    slm_src_close(&s->src);
+static cli_eval_args args_of(const char *in, const eval_opts *o) {
+    return (cli_eval_args){.model = in, .ref = o->ref, .text = o->text, .tokens_in = o->tokens_in, .ctx = o->ctx,
+                           .chunks = o->chunks, .convention = o->convention, .numerics = o->numerics,
+                           .keep_nll = o->dump_nll != NULL};
 }
 
-/* The ids to score: the text tokenized with the reference's (else the model's) tokenizer, BOS
-   as llama.cpp uses it (the vocab's when it adds one, config.json's without a vocab), or the
-   ids of --tokens-in; every id checked against both vocabularies. */
-static int load_ids(eval_state *s, const eval_opts *o, slm_err *err) {
-    const slm_src *tsrc = o->ref ? &s->rsrc : &s->src; /* whose tokenizer (llkld: the reference's) */
-    const char *what = o->text ? o->text : o->tokens_in;
-    s->bos = tsrc->cfg.bos_id;
-    if (tsrc->vocab.kind != SLM_VOCAB_NONE) {
-        SLM_TRY(slm_tokenizer_build(&s->tok, &tsrc->vocab, err));
-        s->bos = slm_tokenizer_bos(&s->tok);
-    } else if (o->text) {
-        return slm_errf(err, SLM_E_UNSUPPORTED, "%s: has no tokenizer (use --tokens-in)", tsrc->name);
-    }
-    if (o->text) SLM_TRY(tokenize_file(&s->tok, o->text, o->convention == SLM_PPL_SECOND_HALF, &s->ids, &s->n_ids, err));
-    else SLM_TRY(slm_ids_read(o->tokens_in, &s->ids, &s->n_ids, err));
-    for (int64_t i = 0; i < s->n_ids; i++)
-        if (s->ids[i] < 0 || s->ids[i] >= s->src.cfg.n_vocab || (o->ref && s->ids[i] >= s->rsrc.cfg.n_vocab))
-            return slm_errf(err, SLM_E_DATA, "%s: token %lld is id %d, outside the vocabulary of %d", what, (long long)i,
-                            s->ids[i], s->src.cfg.n_vocab);
-    return o->dump_tokens ? slm_ids_write(&s->outs.set, o->dump_tokens, s->ids, s->n_ids, err) : SLM_OK;
-}
-
-/* Opens the model(s), reads the ids, builds the transformer(s). */
-static int load(eval_state *s, const char *in, const eval_opts *o, slm_err *err) {
-    SLM_TRY(slm_src_open(&s->src, in, err));
-    if (o->ref) SLM_TRY(slm_src_open(&s->rsrc, o->ref, err));
-    if (o->ref && s->rsrc.cfg.n_vocab != s->src.cfg.n_vocab)
-        return slm_errf(err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", in, s->src.cfg.n_vocab, o->ref,
-                        s->rsrc.cfg.n_vocab);
-    SLM_TRY(load_ids(s, o, err));
-    if (s->src.cfg.n_ctx_train > 0 && o->ctx > s->src.cfg.n_ctx_train)
-        msg_warn("%s: --ctx %ld is longer than the %d positions the model was trained on", in, o->ctx, s->src.cfg.n_ctx_train);
-    /* windows per forward: the numbers never depend on it; fewer windows than that, fewer slots */
-    const int64_t n_win = s->n_ids / (o->ctx > 1 ? o->ctx - 1 : 1) + 1;
-    int batch = (int)SLM_MIN((int64_t)slm_eval_batch((int)o->ctx, s->src.cfg.n_vocab), n_win);
-    if (o->chunks > 0 && o->chunks < batch) batch = (int)o->chunks;
-    SLM_TRY(cli_model_build(&s->src, &s->m, batch, (int)o->ctx, err));
-    if (o->ref) SLM_TRY(cli_model_build(&s->rsrc, &s->rm, batch, (int)o->ctx, err));
-    s->m.numerics = s->rm.numerics = o->numerics;
-    return SLM_OK;
-}
-
-static slm_eval_opts eval_opts_of(const char *in, const eval_opts *o, int32_t bos) {
-    return (slm_eval_opts){.ctx = (int)o->ctx, .convention = o->convention, .bos_id = bos, .max_chunks = o->chunks,
-                           .keep_token_nll = o->dump_nll != NULL, .progress = progress, .model_name = in,
-                           .ref_name = o->ref, .text_name = o->text ? o->text : o->tokens_in};
-}
-
-/* Scores, then the summary, the JSON (the report's schema), the NLL dump and the report folder. */
-static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm_err *err) {
-    slm_eval_opts eo = eval_opts_of(in, o, s->bos);
-    double t1 = cli_now();
-    int rc = o->ref ? slm_eval_kl(&s->rm, &s->m, s->ids, s->n_ids, &eo, &s->kl, err)
-                    : slm_eval_ppl(&s->m, s->ids, s->n_ids, &eo, &s->ppl, err);
-    msg_progress_done();
-    if (rc) return rc;
-    const slm_ppl_result *p = o->ref ? &s->kl.model : &s->ppl;
-    eval_run e = {.model = in, .ref = o->ref, .input = o->text ? o->text : o->tokens_in, .src = &s->src, .ctx = (int)o->ctx,
-                  .convention = o->convention, .threads = slm_threads_get(), .numerics = o->numerics, .n_ids = s->n_ids,
-                  .seconds = cli_now() - t1, .peak_rss = cli_peak_rss(), .ppl = p, .kl = o->ref ? &s->kl : NULL};
-    e.tok_per_s = e.seconds > 0 ? (double)p->n_chunks * (double)o->ctx / e.seconds : 0;
-    if (msg_show_summary() || (!o->json && g_msg.verbosity >= 1)) print_summary(&e, stderr);
-    fill_report(&s->rep, &e, &s->m, cli_now() - t0);
+/* Scores, then the gates, the summary, the JSON (the report's schema), the NLL dump and the
+   report folder; *gate: EXIT_GATE when a gate failed (everything still written). */
+static int run(eval_state *s, const char *in, const eval_opts *o, double t0, int *gate, slm_err *err) {
+    const cli_eval_args a = args_of(in, o);
+    SLM_TRY(cli_eval_load(&s->ev, &a, err));
+    if (o->dump_tokens) SLM_TRY(slm_ids_write(&s->outs.set, o->dump_tokens, s->ev.ids, s->ev.n_ids, err));
+    SLM_TRY(cli_eval_score(&s->ev, &a, err));
+    fill_report(&s->rep, &s->ev, &a, cli_now() - t0);
+    *gate = cli_gates_check(&o->gates, &s->rep);
+    if (msg_show_summary() || (!o->json && g_msg.verbosity >= 1)) print_summary(in, o->ref, &s->rep.eval, &s->rep, stderr);
     if (o->json) { /* the report's schema: the same keys as report.json */
         char *js = slm_report_json_string(&s->rep);
         if (!js) return slm_errf(err, SLM_E_NOMEM, "rendering the JSON report: out of memory");
@@ -297,7 +167,8 @@ static int run(eval_state *s, const char *in, const eval_opts *o, double t0, slm
         fflush(stdout);
         free(js);
     }
-    if (o->dump_nll) SLM_TRY(write_nll_file(&s->outs.set, o->dump_nll, p, s->ids, &eo, err));
+    slm_eval_opts eo = cli_eval_opts(&s->ev, &a);
+    if (o->dump_nll) SLM_TRY(write_nll_file(&s->outs.set, o->dump_nll, cli_eval_ppl(&s->ev, &a), s->ev.ids, &eo, err));
     if (o->report_dir) SLM_TRY(slm_report_write_dir(&s->outs.set, &s->rep, 1, o->report_dir, err));
     return cli_outputs_commit(&s->outs, err);
 }
@@ -307,6 +178,7 @@ static int check_opts(const char *in, const eval_opts *o, cli_outputs *outs) {
     if (!o->text == !o->tokens_in)
         return msg_usage_error(o->text ? "--text and --tokens-in exclude each other" : "missing --text FILE (or --tokens-in FILE)");
     if (o->convention == SLM_PPL_SECOND_HALF && o->ctx < 4) return msg_usage_error("--ctx: must be at least 4 for second-half");
+    if (slm_gates_any(&o->gates) && !o->ref) return msg_usage_error("quality gates compare with a reference: add --ref REF_MODEL");
     cli_outputs_input(outs, in);
     cli_outputs_input(outs, o->ref);
     cli_outputs_input(outs, o->text ? o->text : o->tokens_in);
@@ -318,6 +190,7 @@ static int check_opts(const char *in, const eval_opts *o, cli_outputs *outs) {
 
 int cmd_eval(int argc, char **argv) {
     eval_opts o = {.ctx = 512, .convention = SLM_PPL_SECOND_HALF, .numerics = SLM_NUMERICS_F32};
+    slm_gates_none(&o.gates);
     common_opts co = {0};
     const char *pos[1];
     int n_pos, rc;
@@ -330,8 +203,10 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = check_opts(pos[0], &o, &s.outs))) return rc;
     slm_threads_set((int)co.threads);
     double t0 = cli_now();
-    rc = load(&s, pos[0], &o, &err);
-    if (!rc) rc = run(&s, pos[0], &o, t0, &err);
-    eval_state_free(&s);
-    return rc ? cli_fail(&err) : EXIT_OK;
+    int gate = EXIT_OK;
+    rc = run(&s, pos[0], &o, t0, &gate, &err);
+    cli_outputs_abort(&s.outs); /* nothing left unless committed */
+    cli_eval_free(&s.ev);
+    slm_report_free(&s.rep);
+    return rc ? cli_fail(&err) : gate;
 }

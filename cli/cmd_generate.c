@@ -78,7 +78,7 @@ static int load(gen_state *s, const char *in, const generate_opts *o, slm_err *e
     if (s->n_ids == 0) return slm_errf(err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
     if (s->n_ids + (size_t)o->n_gen > (size_t)1 << 24) return slm_errf(err, SLM_E_ARG, "prompt + -n: too many tokens");
     int max_ctx = (int)s->n_ids + (o->n_gen > 0 ? (int)o->n_gen - 1 : 0);
-    SLM_TRY(cli_model_build(&s->src, &s->m, 1, max_ctx, err));
+    SLM_TRY(cli_model_build(&s->src, &s->m, 1, max_ctx, SLM_NUMERICS_F32, err));
     if (s->src.cfg.n_ctx_train > 0 && max_ctx > s->src.cfg.n_ctx_train)
         msg_warn("%s: %d positions are more than the %d the model was trained on", in, max_ctx, s->src.cfg.n_ctx_train);
     return slm_alloc((void **)&s->out, sizeof(int32_t) * (size_t)(o->n_gen > 0 ? o->n_gen : 1), err, "generated ids");

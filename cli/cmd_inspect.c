@@ -1,5 +1,6 @@
 /* cmd_inspect.c - `slm inspect FILE [--json]`: metadata and tensor table of a GGUF file, a
- * safetensors file or a Hugging Face folder (its safetensors shards). Names and strings from
+ * packed GGUF (with each tensor's compressed size), a safetensors file or a Hugging Face
+ * folder (its safetensors shards). Names and strings from
  * the file reach the terminal through msg_safe (no raw control characters) and the JSON as
  * valid UTF-8 (invalid bytes as U+FFFD). */
 #include <cjson/cJSON.h>
@@ -17,6 +18,7 @@
 #include "core/slm.h"
 #include "core/utf8.h"
 #include "formats/gguf.h"
+#include "formats/pack.h"
 #include "formats/safetensors.h"
 #include "msg.h"
 #include "opts.h"
@@ -32,8 +34,10 @@ static const opt k_opts[] = {
 static const cmd_spec k_spec = {
     "inspect", "FILE [--json]",
     "Prints the metadata and the tensor table (name, type, shape, bytes, offset) of a GGUF\n"
-    "file, a safetensors file or a Hugging Face folder. Offsets are relative to the data\n"
-    "section. The file is validated completely first.",
+    "file, a packed GGUF (slm pack; also each tensor's compressed size), a safetensors file or\n"
+    "a Hugging Face folder. Offsets are relative to the data section. The file is validated\n"
+    "completely first (a packed file's tensors are decompressed only by the commands that\n"
+    "read them, which check their checksums).",
     k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "FILE", NULL, 0,
 };
 
@@ -89,10 +93,11 @@ static cJSON *val_json(const slm_gguf_val *v) {
 }
 
 /* Short text form: scalars in full, strings up to ~60 bytes (escaped), arrays as type x count. */
-static void val_text(const slm_gguf_val *v, FILE *f) {
+/* full: strings whole (the slm.* manifest keys), else cut to a screen column */
+static void val_text(const slm_gguf_val *v, FILE *f, int full) {
     if (v->type == SLM_GGUF_STRING) {
-        char b[64];
-        fprintf(f, "\"%s\"", msg_safe(b, sizeof b, v->v.str.s));
+        char b[64], w[2048];
+        fprintf(f, "\"%s\"", full ? msg_safe(w, sizeof w, v->v.str.s) : msg_safe(b, sizeof b, v->v.str.s));
         return;
     }
     if (v->type == SLM_GGUF_ARRAY) {
@@ -106,7 +111,7 @@ static void val_text(const slm_gguf_val *v, FILE *f) {
     cJSON_Delete(j);
 }
 
-static void add_tensor_json(cJSON *arr, const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
+static cJSON *add_tensor_json(cJSON *arr, const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToArray(arr, o);
     json_add(o, "name", json_str(name));
@@ -115,13 +120,17 @@ static void add_tensor_json(cJSON *arr, const char *name, int type, const int64_
     for (int d = 0; d < ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)shape[d]));
     cJSON_AddNumberToObject(o, "bytes", (double)nbytes);
     cJSON_AddNumberToObject(o, "offset", (double)off);
+    return o;
 }
 
 static void print_tensor_row(const char *name, int type, const int64_t *shape, int ndim, size_t nbytes, uint64_t off) {
     char sh[64], nm[512];
-    printf("  %-40s %-7s %-16s %12zu %12llu\n", msg_safe(nm, sizeof nm, name), slm_dtype_name(type),
+    printf("  %-40s %-7s %-16s %12zu %12llu", msg_safe(nm, sizeof nm, name), slm_dtype_name(type),
            slm_shape_str(sh, sizeof sh, shape, ndim), nbytes, (unsigned long long)off);
 }
+
+/* A packed frame's compressed size and its share of the bytes it holds. */
+static double ratio(const slm_pack_frame *f) { return f->rsize ? (double)f->csize / (double)f->rsize : 0; }
 
 static int emit_json(cJSON *root) {
     char *s = cJSON_Print(root);
@@ -132,42 +141,83 @@ static int emit_json(cJSON *root) {
     return EXIT_OK;
 }
 
+/* The GGUF g as JSON; p (or NULL) the pack holding it: "packed" facts and per tensor
+   "compressed_bytes" (its frame: the tensor and the padding after it). */
+static cJSON *gguf_json(const char *path, const slm_gguf *g, const slm_pack *p) {
+    cJSON *root = cJSON_CreateObject();
+    json_add(root, "file", json_str(path));
+    cJSON_AddStringToObject(root, "format", p ? "gguf.zst" : "gguf");
+    if (p) {
+        cJSON *pk = cJSON_AddObjectToObject(root, "packed");
+        cJSON_AddNumberToObject(pk, "version", p->version);
+        cJSON_AddNumberToObject(pk, "zstd_level", p->level);
+        cJSON_AddNumberToObject(pk, "gguf_bytes", (double)p->gguf_size);
+        cJSON_AddNumberToObject(pk, "packed_bytes", (double)p->map.size);
+        cJSON_AddNumberToObject(pk, "header_compressed_bytes", (double)p->frames[0].csize);
+    }
+    cJSON_AddNumberToObject(root, "version", g->version);
+    cJSON_AddNumberToObject(root, "alignment", (double)g->alignment);
+    cJSON_AddNumberToObject(root, "data_offset", (double)g->data_offset);
+    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
+    for (size_t i = 0; i < g->kv.n; i++) json_add(md, g->kv.items[i].key, val_json(&g->kv.items[i].val));
+    cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const slm_gguf_tinfo *t = &g->tensors[i];
+        cJSON *o = add_tensor_json(ts, t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
+        if (p) cJSON_AddNumberToObject(o, "compressed_bytes", (double)p->frames[i + 1].csize);
+    }
+    return root;
+}
+
+static void gguf_text(const char *path, const slm_gguf *g, const slm_pack *p) {
+    char b[1024];
+    if (p) {
+        char x[32], y[32];
+        printf("%s: packed GGUF (slm pack v%u, zstd level %u): %s -> %s (%.3f of the size), header %llu -> %llu bytes\n",
+               msg_safe(b, sizeof b, path), p->version, p->level, slm_fmt_bytes(x, sizeof x, (double)p->gguf_size),
+               slm_fmt_bytes(y, sizeof y, (double)p->map.size), p->gguf_size ? (double)p->map.size / (double)p->gguf_size : 0,
+               (unsigned long long)p->frames[0].rsize, (unsigned long long)p->frames[0].csize);
+        printf("  GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", g->version, g->kv.n, g->n_tensors,
+               g->alignment, g->data_offset);
+    } else {
+        printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", msg_safe(b, sizeof b, path), g->version,
+               g->kv.n, g->n_tensors, g->alignment, g->data_offset);
+    }
+    for (size_t i = 0; i < g->kv.n; i++) {
+        printf("  %-44s %-6s ", msg_safe(b, sizeof b, g->kv.items[i].key), slm_gguf_type_name(g->kv.items[i].val.type));
+        val_text(&g->kv.items[i].val, stdout, !strncmp(g->kv.items[i].key, "slm.", 4));
+        printf("\n");
+    }
+    printf("  %-40s %-7s %-16s %12s %12s", "tensor", "type", "shape", "bytes", "offset");
+    printf(p ? " %12s %6s\n" : "\n", "compressed", "ratio");
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const slm_gguf_tinfo *t = &g->tensors[i];
+        print_tensor_row(t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
+        if (p) printf(" %12llu %6.3f", (unsigned long long)p->frames[i + 1].csize, ratio(&p->frames[i + 1]));
+        printf("\n");
+    }
+}
+
 static int inspect_gguf(const char *path, int json) {
     slm_gguf g;
     slm_err err = {0};
     if (slm_gguf_open(&g, path, &err)) return cli_fail(&err);
-    if (json) {
-        cJSON *root = cJSON_CreateObject();
-        json_add(root, "file", json_str(path));
-        cJSON_AddStringToObject(root, "format", "gguf");
-        cJSON_AddNumberToObject(root, "version", g.version);
-        cJSON_AddNumberToObject(root, "alignment", (double)g.alignment);
-        cJSON_AddNumberToObject(root, "data_offset", (double)g.data_offset);
-        cJSON *md = cJSON_AddObjectToObject(root, "metadata");
-        for (size_t i = 0; i < g.kv.n; i++) json_add(md, g.kv.items[i].key, val_json(&g.kv.items[i].val));
-        cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
-        for (size_t i = 0; i < g.n_tensors; i++) {
-            const slm_gguf_tinfo *t = &g.tensors[i];
-            add_tensor_json(ts, t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
-        }
-        slm_gguf_close(&g);
-        return emit_json(root);
-    }
-    char b[1024];
-    printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %zu, data at %zu\n", msg_safe(b, sizeof b, path), g.version,
-           g.kv.n, g.n_tensors, g.alignment, g.data_offset);
-    for (size_t i = 0; i < g.kv.n; i++) {
-        printf("  %-44s %-6s ", msg_safe(b, sizeof b, g.kv.items[i].key), slm_gguf_type_name(g.kv.items[i].val.type));
-        val_text(&g.kv.items[i].val, stdout);
-        printf("\n");
-    }
-    printf("  %-40s %-7s %-16s %12s %12s\n", "tensor", "type", "shape", "bytes", "offset");
-    for (size_t i = 0; i < g.n_tensors; i++) {
-        const slm_gguf_tinfo *t = &g.tensors[i];
-        print_tensor_row(t->name, t->type, t->shape, t->ndim, t->nbytes, t->offset);
-    }
+    int rc = EXIT_OK;
+    if (json) rc = emit_json(gguf_json(path, &g, NULL));
+    else gguf_text(path, &g, NULL);
     slm_gguf_close(&g);
-    return EXIT_OK;
+    return rc;
+}
+
+static int inspect_pack(const char *path, int json) {
+    slm_pack p;
+    slm_err err = {0};
+    if (slm_pack_open(&p, path, &err)) return cli_fail(&err);
+    int rc = EXIT_OK;
+    if (json) rc = emit_json(gguf_json(path, &p.gguf, &p));
+    else gguf_text(path, &p.gguf, &p);
+    slm_pack_close(&p);
+    return rc;
 }
 
 static int inspect_st(const char *path, int json) {
@@ -195,7 +245,10 @@ static int inspect_st(const char *path, int json) {
     for (size_t i = 0; i < m.n_tensors; i++) {
         const slm_st_entry *e = &m.shards[m.tensors[i].shard].entries[m.tensors[i].entry];
         if (json) add_tensor_json(ts, e->name, e->dtype, e->shape, e->ndim, (size_t)(e->end - e->begin), e->begin);
-        else print_tensor_row(e->name, e->dtype, e->shape, e->ndim, (size_t)(e->end - e->begin), e->begin);
+        else {
+            print_tensor_row(e->name, e->dtype, e->shape, e->ndim, (size_t)(e->end - e->begin), e->begin);
+            printf("\n");
+        }
     }
     slm_st_model_close(&m);
     return json ? emit_json(root) : EXIT_OK;
@@ -216,11 +269,12 @@ int cmd_inspect(int argc, char **argv) {
     if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) return inspect_st(in, json);
     /* by extension first (so a .gguf with a bad magic gets GGUF's message), else by magic */
     size_t len = strlen(in);
-    int is_gguf = len > 5 && !strcmp(in + len - 5, ".gguf");
-    if (!is_gguf && !(len > 12 && !strcmp(in + len - 12, ".safetensors"))) {
+    int is_gguf = len > 5 && !strcmp(in + len - 5, ".gguf"), is_pack = len > 9 && !strcmp(in + len - 9, ".gguf.zst");
+    if (!is_gguf && !is_pack && !(len > 12 && !strcmp(in + len - 12, ".safetensors"))) {
         if (slm_map_open(&m, in, &err)) return cli_fail(&err);
         is_gguf = m.size >= 4 && slm_le_u32(m.data) == SLM_GGUF_MAGIC;
+        is_pack = slm_pack_sniff(m.data, m.size);
         slm_map_close(&m);
     }
-    return is_gguf ? inspect_gguf(in, json) : inspect_st(in, json);
+    return is_pack ? inspect_pack(in, json) : is_gguf ? inspect_gguf(in, json) : inspect_st(in, json);
 }

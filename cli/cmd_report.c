@@ -36,6 +36,14 @@ static const cmd_spec k_spec = {
     k_opts, SLM_ARRAY_LEN(k_opts), 1, -1, "REPORT.json", NULL, 0,
 };
 
+/* 1 when eval report e is of the file run w wrote (w not yet evaluated), or of its packed copy
+   (w's output + ".zst", slm pack's name: only the packed size is taken when w has an eval). */
+static int evaluates(const slm_report *e, const slm_report *w) {
+    size_t n = strlen(w->output), m = strlen(e->model);
+    if (!w->eval.present && cli_same_file(w->output, e->model)) return 1;
+    return e->eval.packed_bytes > 0 && n && m == n + 4 && !strncmp(e->model, w->output, n) && !strcmp(e->model + n, ".zst");
+}
+
 /* An eval report of a file a quantize/convert report wrote becomes that run's evaluation, so
    one row shows both what the recipe cost in size and in quality. Returns the runs left. */
 static size_t merge_evals(slm_report *runs, size_t n) {
@@ -45,9 +53,10 @@ static size_t merge_evals(slm_report *runs, size_t n) {
         size_t j = n;
         if (!strcmp(r->command, "eval") && r->eval.present)
             for (j = 0; j < n; j++)
-                if (j != i && strcmp(runs[j].command, "eval") && !runs[j].eval.present && cli_same_file(runs[j].output, r->model)) break;
+                if (j != i && strcmp(runs[j].command, "eval") && evaluates(r, &runs[j])) break;
         if (j < n) {
-            runs[j].eval = r->eval;
+            if (runs[j].eval.present) runs[j].eval.packed_bytes = r->eval.packed_bytes; /* its packed copy's size */
+            else runs[j].eval = r->eval;
             slm_report_free(r);
             r->command[0] = 0; /* merged away */
         }

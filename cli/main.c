@@ -8,6 +8,7 @@
 #include "core/signals.h"
 #include "core/slm.h"
 #include "msg.h"
+#include "opts.h"
 
 typedef struct command {
     const char *name;
@@ -22,7 +23,10 @@ static const command k_commands[] = {
     {"calibrate", cmd_calibrate, "calibration statistics of a model on a text: an imatrix GGUF + AWQ/GPTQ extras"},
     {"eval", cmd_eval, "perplexity of a model on a text, KL divergence from a reference model"},
     {"generate", cmd_generate, "greedy text generation from a prompt"},
+    {"prune", cmd_prune, "remove weights, FFN channels, attention heads or blocks (magnitude, Wanda, SparseGPT)"},
     {"report", cmd_report, "JSON reports -> Markdown + self-contained HTML page with charts"},
+    {"pack", cmd_pack, "GGUF -> packed GGUF (zstd per tensor, read directly by eval/inspect)"},
+    {"unpack", cmd_unpack, "packed GGUF -> the original GGUF, byte for byte"},
 };
 
 static void usage(FILE *f) {
@@ -34,6 +38,29 @@ static void usage(FILE *f) {
                "slm-<command> (slm-quantize, slm-convert, ...).\n\n"
                "exit status: 0 ok, 1 failure, 2 usage error, 3 quality gate failed,\n"
                "             130/143 interrupted (no partial output is left)\n");
+}
+
+/* The man page (make install writes it as slm.1): this header, every command's option table
+   (`slm <command> --man`, the same tables --help prints), the common options and exit status. */
+static int man_page(void) {
+    printf(".TH SLM 1 \"\" \"slm %s\" \"User Commands\"\n.SH NAME\nslm \\- small language models, smaller and faster, "
+           "with the cost measured\n.SH SYNOPSIS\n.B slm\n.I command\n[options]\n.br\n.B slm\\-\\fIcommand\\fR [options]\n"
+           ".SH DESCRIPTION\nslm converts Hugging Face model folders to GGUF, quantizes them with llama.cpp's block formats and "
+           "recipes (byte for byte llama\\-quantize's output), and measures what quantization cost: per\\-tensor error, "
+           "perplexity and KL divergence, in JSON, Markdown and HTML reports.\n.SH COMMANDS\n", SLM_VERSION);
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_commands); i++) printf(".TP\n.B %s\n%s\n", k_commands[i].name, k_commands[i].about);
+    printf(".SH \"COMMON OPTIONS\"\n");
+    fflush(stdout);
+    opts_man_common(stdout);
+    for (size_t i = 0; i < SLM_ARRAY_LEN(k_commands); i++) {
+        char *argv[] = {(char *)k_commands[i].name, "--man", NULL};
+        fflush(stdout);
+        if (k_commands[i].run(2, argv)) return EXIT_FAIL;
+    }
+    fflush(stdout);
+    printf(".SH \"EXIT STATUS\"\n0 ok, 1 failure (I/O, malformed or unsupported input, bad data, memory), 2 usage error, "
+           "3 a quality gate failed (output kept), 130/143 interrupted by SIGINT/SIGTERM (no partial output is left).\n");
+    return ferror(stdout) || fflush(stdout) ? EXIT_FAIL : EXIT_OK;
 }
 
 static const command *find(const char *name) {
@@ -70,6 +97,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
+    if (!strcmp(argv[1], "--man")) return man_page();
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("slm %s\n", SLM_VERSION);
         return EXIT_OK;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,6 +28,21 @@ static const struct {
     [C_PROGRESS] = {"--progress", NULL, NULL, "show a progress line even when stderr is not a terminal"},
     [C_NO_PROGRESS] = {"--no-progress", NULL, NULL, "never show a progress line"},
 };
+
+/* Where the values being parsed come from, for messages ("r.json: key 'type': "), or NULL
+   (the command line). */
+static const char *s_where;
+
+/* A usage error about a value, prefixed with s_where when values come from a file. */
+static int value_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int value_error(const char *fmt, ...) {
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    return msg_usage_error("%s%s", s_where ? s_where : "", b);
+}
 
 static int is_name(const char *arg, const char *lng, const char *shrt) {
     return (lng && !strcmp(arg, lng)) || (shrt && !strcmp(arg, shrt));
@@ -58,7 +74,7 @@ static int parse_long(const char *name, const char *v, double lo, double hi, lon
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || (double)x < lo || (double)x > hi) {
-        msg_usage_error("option '%s': '%s' is not an integer in [%.0f, %.0f]", name, v, lo, hi);
+        value_error("option '%s': '%s' is not an integer in [%.0f, %.0f]", name, v, lo, hi);
         return -1;
     }
     *out = x;
@@ -70,7 +86,7 @@ static int parse_double(const char *name, const char *v, double lo, double hi, d
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || !(x >= lo && x <= hi)) {
-        msg_usage_error("option '%s': '%s' is not a number in [%g, %g]", name, v, lo, hi);
+        value_error("option '%s': '%s' is not a number in [%g, %g]", name, v, lo, hi);
         return -1;
     }
     *out = x;
@@ -93,13 +109,13 @@ static int store(const opt *o, const char *v, void *out) {
             size_t len = 0;
             for (const opt_choice *c = o->choices; c->name && len < sizeof names; c++)
                 len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", c == o->choices ? "" : ", ", c->name);
-            msg_usage_error("%s: '%s' is not one of %s%s%s", o->lng, v, names, o->hint ? " " : "", o->hint ? o->hint : "");
+            value_error("%s: '%s' is not one of %s%s%s", o->lng, v, names, o->hint ? " " : "", o->hint ? o->hint : "");
         }
         return -1;
     case OPT_LIST: {
         opt_list *l = (opt_list *)(void *)field;
         if (l->n >= (int)o->hi || l->n >= OPT_LIST_MAX) {
-            msg_usage_error("%s: at most %.0f values", o->lng, o->hi);
+            value_error("%s: at most %.0f values", o->lng, o->hi);
             return -1;
         }
         l->v[l->n++] = v;
@@ -113,6 +129,7 @@ static int store(const opt *o, const char *v, void *out) {
 static int parse_common(int argc, char **argv, int *i, common_opts *co) {
     const char *s = argv[*i];
     if (is_name(s, "--help", NULL)) return co->help = 2, 1;
+    if (is_name(s, "--man", NULL)) return co->help = 3, 1; /* this command's man page section (make install) */
     if (is_name(s, NULL, "-h")) return co->help = co->help ? co->help : 1, 1;
     if (is_name(s, "--quiet", "-q")) return g_msg.verbosity -= g_msg.verbosity > 0, 1;
     if (is_name(s, "--verbose", "-v")) return g_msg.verbosity += g_msg.verbosity < 3, 1;
@@ -147,12 +164,88 @@ int opts_parse(const cmd_spec *spec, int argc, char **argv, void *out, common_op
         const char *v = o->kind == OPT_FLAG ? NULL : take_value(argc, argv, &i, o->lng);
         if ((o->kind != OPT_FLAG && !v) || store(o, v, out)) return 2;
     }
+    if (co->help == 3) {
+        opts_man(spec, stdout);
+        return 0;
+    }
     if (co->help) {
         opts_usage(spec, stdout, co->help == 2);
         return 0;
     }
     if (*n_pos < spec->n_pos_min) return msg_usage_error("missing %s", spec->pos_names);
     return 0;
+}
+
+const opt *opts_find(const cmd_spec *spec, const char *lng) {
+    for (size_t k = 0; k < spec->n_opts; k++)
+        if (spec->opts[k].lng && !strcmp(spec->opts[k].lng, lng)) return &spec->opts[k];
+    return NULL;
+}
+
+int opts_apply(const opt *o, const char *value, void *out, const char *where) {
+    s_where = where;
+    int rc = store(o, value, out) ? 2 : 0;
+    s_where = NULL;
+    return rc;
+}
+
+/* 1 for options whose value names a file or folder (metavar FILE..., DIR, ..._MODEL). */
+static int is_path(const opt *o) {
+    return o->metavar && (strstr(o->metavar, "FILE") || strstr(o->metavar, "DIR") || strstr(o->metavar, "MODEL"));
+}
+
+/* 1 when option o holds the same value in a and b. */
+static int same_value(const opt *o, const char *a, const char *b) {
+    switch (o->kind) {
+    case OPT_FLAG:
+    case OPT_CHOICE: return *(const int *)(const void *)a == *(const int *)(const void *)b;
+    case OPT_INT: return *(const long *)(const void *)a == *(const long *)(const void *)b;
+    case OPT_NUM: {
+        double x = *(const double *)(const void *)a, y = *(const double *)(const void *)b;
+        return x == y || (isnan(x) && isnan(y));
+    }
+    case OPT_STR: {
+        const char *x = *(const char *const *)(const void *)a, *y = *(const char *const *)(const void *)b;
+        return x == y || (x && y && !strcmp(x, y));
+    }
+    case OPT_LIST: {
+        const opt_list *x = (const opt_list *)(const void *)a, *y = (const opt_list *)(const void *)b;
+        if (x->n != y->n) return 0;
+        for (int i = 0; i < x->n; i++)
+            if (strcmp(x->v[i], y->v[i])) return 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+size_t opts_render(const cmd_spec *spec, const void *opts, const void *defaults, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+#define PUT(...) (n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__))
+    for (size_t k = 0; k < spec->n_opts; k++) {
+        const opt *o = &spec->opts[k];
+        const char *f = (const char *)opts + o->off;
+        const char *sp = n ? " " : "";
+        if (is_path(o)) continue;
+        if (defaults && same_value(o, f, (const char *)defaults + o->off)) continue;
+        switch (o->kind) {
+        case OPT_FLAG: if (*(const int *)(const void *)f) PUT("%s%s", sp, o->lng); break;
+        case OPT_STR: if (*(const char *const *)(const void *)f) PUT("%s%s %s", sp, o->lng, *(const char *const *)(const void *)f); break;
+        case OPT_INT: PUT("%s%s %ld", sp, o->lng, *(const long *)(const void *)f); break;
+        case OPT_NUM: if (!isnan(*(const double *)(const void *)f)) PUT("%s%s %.10g", sp, o->lng, *(const double *)(const void *)f); break;
+        case OPT_CHOICE:
+            for (const opt_choice *c = o->choices; c->name; c++)
+                if (c->value == *(const int *)(const void *)f) PUT("%s%s %s", sp, o->lng, c->name);
+            break;
+        case OPT_LIST:
+            for (int i = 0; i < ((const opt_list *)(const void *)f)->n; i++)
+                PUT("%s%s %s", n ? " " : "", o->lng, ((const opt_list *)(const void *)f)->v[i]);
+            break;
+        }
+    }
+#undef PUT
+    return n;
 }
 
 /* ---- renderings */
@@ -241,5 +334,16 @@ void opts_man(const cmd_spec *spec, FILE *f) {
     if (spec->notes) {
         fprintf(f, ".PP\n");
         man_para(f, spec->notes);
+    }
+}
+
+void opts_man_common(FILE *f) {
+    char label[128];
+    for (size_t k = 0; k < SLM_ARRAY_LEN(k_common); k++) {
+        if (!k_common[k].help) continue;
+        const char *lng = k == C_SHORT_HELP ? "--help" : k_common[k].lng;
+        fprintf(f, ".TP\n.B ");
+        man_para(f, opt_label(label, sizeof label, lng, k_common[k].shrt, k_common[k].metavar, NULL));
+        man_para(f, k_common[k].help);
     }
 }

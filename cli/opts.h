@@ -60,7 +60,7 @@ typedef struct cmd_spec {
 
 /* Options every command accepts. */
 typedef struct common_opts {
-    int help;    /* 1: -h (short usage), 2: --help (full) */
+    int help;    /* 1: -h (short usage), 2: --help (full), 3: --man (man page section) */
     int force;   /* -f: overwrite outputs */
     long threads;
 } common_opts;
@@ -72,9 +72,23 @@ typedef struct common_opts {
    printing a usage error. When -h/--help was given it prints the help and sets co->help: the
    command then returns 0. Missing positional arguments are a usage error unless help. */
 int opts_parse(const cmd_spec *spec, int argc, char **argv, void *out, common_opts *co, const char **pos, int *n_pos);
+/* The option of spec named lng ("--type"), or NULL. */
+const opt *opts_find(const cmd_spec *spec, const char *lng);
+/* Stores one value (NULL for a flag) of option o into out, checked as on the command line;
+   messages start with `where` ("r.json: key 'type': ") when not NULL. 0, or 2 after printing
+   the usage error. */
+int opts_apply(const opt *o, const char *value, void *out, const char *where);
+/* The options set in `opts` that shape a command's result, as a canonical command line
+   ("--type Q4_K_M --eval-ctx 64 ..."; table order, numbers as %.10g; options holding their
+   value in `defaults` (when not NULL) are left out, and so are options naming files or
+   folders: their contents are hashed instead). Returns the length (truncated to cap - 1). */
+size_t opts_render(const cmd_spec *spec, const void *opts, const void *defaults, char *buf, size_t cap);
 /* "usage: slm <name> <synopsis>" and, when full, the whole help. */
 void opts_usage(const cmd_spec *spec, FILE *f, int full);
-/* The same help as a man page section (troff), for `make man`. */
+/* The same help as a man page section (troff): `slm <command> --man`; `slm --man` puts the
+   whole page together (make install writes it as slm.1). */
 void opts_man(const cmd_spec *spec, FILE *f);
+/* The options every command accepts, as man page paragraphs. */
+void opts_man_common(FILE *f);
 
 #endif

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -132,6 +133,7 @@ static int plan_file(slm_export *x, const int *fell_back, slm_err *err) {
         rt->src_bytes = t.nbytes;
         rt->bpw = rt->n_params ? 8.0 * (double)rt->bytes / (double)rt->n_params : 0;
         rt->fell_back = fell_back[i];
+        rt->rmse = rt->rel_rmse = rt->max_abs_err = NAN; /* not computed until written (a dry run never is) */
         r->n_fallback += fell_back[i];
         r->n_params += rt->n_params;
         r->src_bytes += t.nbytes;

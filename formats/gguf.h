@@ -152,6 +152,7 @@ typedef struct slm_gguf {
     size_t meta_bytes;  /* memory the metadata takes, as charged against the cap */
     size_t alignment;
     size_t data_offset; /* file offset of the data section */
+    int header_only;    /* parsed by slm_gguf_parse_header: the data is elsewhere (no views) */
 } slm_gguf;
 
 /* Maps and validates path (ggml's checks and more, and the metadata memory cap above).
@@ -159,6 +160,11 @@ typedef struct slm_gguf {
 int slm_gguf_open(slm_gguf *g, const char *path, slm_err *err);
 /* Validates an in-memory image (fuzzing, tests); g->map is not owned: data must outlive g. */
 int slm_gguf_parse(slm_gguf *g, const uint8_t *data, size_t size, slm_err *err);
+/* Validates the header of a GGUF whose data is not in memory (a packed file, formats/pack.h):
+   head holds the file's first head_size bytes, which must be exactly the header (up to the
+   data section, or the whole file when it has no tensors); tensor data is checked to lie
+   inside a file of file_size bytes. g borrows head; slm_gguf_view must not be used. */
+int slm_gguf_parse_header(slm_gguf *g, const uint8_t *head, size_t head_size, size_t file_size, slm_err *err);
 void slm_gguf_close(slm_gguf *g);
 int slm_gguf_find(const slm_gguf *g, const char *name); /* index or -1 */
 /* View of tensor i; borrows the file map (valid until slm_gguf_close). */

@@ -254,10 +254,13 @@ static int read_tinfo(cursor *c, slm_gguf *g, size_t i, slm_err *err) {
     return SLM_OK;
 }
 
-int slm_gguf_parse(slm_gguf *g, const uint8_t *data, size_t size, slm_err *err) {
+/* The header is read from data[0 .. size); tensor data must lie inside a file of file_size
+   bytes (file_size = size: the whole file is in memory). */
+static int parse(slm_gguf *g, const uint8_t *data, size_t size, size_t file_size, slm_err *err) {
     memset(g, 0, sizeof(*g));
     g->map.data = data;
     g->map.size = size;
+    g->header_only = file_size != size;
     cursor c = {data, size, 0, 0};
     uint32_t version;
     uint64_t n_tensors, n_kv;
@@ -313,9 +316,10 @@ int slm_gguf_parse(slm_gguf *g, const uint8_t *data, size_t size, slm_err *err) 
                           t->name, (unsigned long long)t->offset, (unsigned long long)expect, g->alignment);
             goto fail;
         }
-        if (g->data_offset > size || t->nbytes > size - g->data_offset || t->offset > size - g->data_offset - t->nbytes) {
+        if (g->data_offset > file_size || t->nbytes > file_size - g->data_offset ||
+            t->offset > file_size - g->data_offset - t->nbytes) {
             rc = slm_errf(err, SLM_E_FORMAT, "tensor '%s': data [%llu, +%zu) past end of file (%zu bytes of data)", t->name,
-                          (unsigned long long)t->offset, t->nbytes, g->data_offset <= size ? size - g->data_offset : 0);
+                          (unsigned long long)t->offset, t->nbytes, g->data_offset <= file_size ? file_size - g->data_offset : 0);
             goto fail;
         }
         expect = t->offset + slm_pad(t->nbytes, g->alignment);
@@ -327,6 +331,20 @@ fail:
     slm_strindex_free(&g->tix);
     g->tensors = NULL;
     g->n_tensors = 0;
+    return rc;
+}
+
+int slm_gguf_parse(slm_gguf *g, const uint8_t *data, size_t size, slm_err *err) { return parse(g, data, size, size, err); }
+
+int slm_gguf_parse_header(slm_gguf *g, const uint8_t *head, size_t head_size, size_t file_size, slm_err *err) {
+    if (file_size < head_size)
+        return slm_errf(err, SLM_E_FORMAT, "GGUF header of %zu bytes in a file of %zu bytes", head_size, file_size);
+    int rc = parse(g, head, head_size, file_size, err);
+    if (!rc && g->n_tensors && g->data_offset != head_size) {
+        rc = slm_errf(err, SLM_E_FORMAT, "GGUF header is %zu bytes, its tensor data starts at %zu", head_size, g->data_offset);
+        slm_gguf_close(g);
+    }
+    if (!rc) g->header_only = 1;
     return rc;
 }
 
@@ -359,7 +377,7 @@ int slm_gguf_find(const slm_gguf *g, const char *name) {
 }
 
 void slm_gguf_view(const slm_gguf *g, size_t i, slm_tensor *t) {
-    SLM_ASSERT(i < g->n_tensors);
+    SLM_ASSERT(i < g->n_tensors && !g->header_only);
     const slm_gguf_tinfo *ti = &g->tensors[i];
     t->name = ti->name;
     t->dtype = ti->type;

@@ -65,6 +65,11 @@ int slm_model_config_check(const slm_model_config *c, slm_err *err) {
         return slm_errf(err, SLM_E_FORMAT, "%d attention heads are not a multiple of %d kv heads", c->n_head, c->n_head_kv);
     if (c->head_dim % 2) return slm_errf(err, SLM_E_FORMAT, "head dim %d is odd (RoPE rotates pairs)", c->head_dim);
     if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) return slm_errf(err, SLM_E_FORMAT, "norm eps and rope theta must be positive");
+    for (int l = 0; c->per_layer && l < c->n_layer; l++) {
+        const int h = c->n_head_l[l], kv = c->n_head_kv_l[l];
+        if (h < 0 || kv < 0 || c->n_ff_l[l] < 0 || (h > 0) != (kv > 0) || (kv && h % kv))
+            return slm_errf(err, SLM_E_UNSUPPORTED, "layer %d: %d heads with %d kv heads (slm needs a multiple, or both 0)", l, h, kv);
+    }
     return SLM_OK;
 }
 

@@ -1,9 +1,9 @@
-/* model_src.c - open a Hugging Face folder or a GGUF file as one model source.
+/* model_src.c - open a Hugging Face folder, a GGUF file or a packed GGUF as one model source.
  *
  * HF: config.json -> config, safetensors (single or sharded) -> tensors renamed to GGUF names,
- * tokenizer files -> vocab. GGUF: metadata -> config and vocab, tensors as stored.
- * Both: every expected tensor present with the shape the config implies, nothing unknown.
- * Must not: print; hold tensor data (reads go from the maps into the caller's buffers).
+ * tokenizer files -> vocab. GGUF and packed GGUF: metadata -> config and vocab, tensors as
+ * stored. All: every expected tensor present with the shape the config implies, nothing unknown.
+ * Must not: print; hold tensor data, except a packed file's decompressed tensors (model_src.h).
  */
 #include "model_src.h"
 
@@ -154,22 +154,76 @@ static int arch_float(const slm_kvs *kv, const char *arch, const char *key, floa
     return slm_kvs_get_f32(kv, k, out, err);
 }
 
+/* <arch>.<key> as one value for every layer or an array of n_layer values (llama.cpp's
+   get_key_or_arr: "deci" stores per-layer widths so). dflt (when >= 0 or the key is absent and
+   dflt_arr is given) fills all layers. Returns in *max the largest value. */
+static int arch_int_arr(const slm_kvs *kv, const char *arch, const char *key, int n_layer, const int *dflt_arr, int *out,
+                        int *max, slm_err *err) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    const slm_gguf_val *v = slm_kvs_get(kv, k);
+    *max = 0;
+    if (!v && dflt_arr) {
+        for (int l = 0; l < n_layer; l++) out[l] = dflt_arr[l], *max = SLM_MAX(*max, out[l]);
+        return SLM_OK;
+    }
+    if (v && v->type == SLM_GGUF_ARRAY) {
+        int et = v->v.arr.type;
+        if (et != SLM_GGUF_UINT32 && et != SLM_GGUF_INT32)
+            return slm_errf(err, SLM_E_FORMAT, "key '%s': expected an array of integers", k);
+        if (v->v.arr.n != (uint64_t)n_layer)
+            return slm_errf(err, SLM_E_FORMAT, "key '%s' has %llu values for %d layers", k, (unsigned long long)v->v.arr.n, n_layer);
+        for (int l = 0; l < n_layer; l++) {
+            int64_t x = et == SLM_GGUF_UINT32 ? (int64_t)((const uint32_t *)v->v.arr.data)[l] : ((const int32_t *)v->v.arr.data)[l];
+            if (x < 0 || x > 1000000000) return slm_errf(err, SLM_E_FORMAT, "key '%s': value %lld out of range", k, (long long)x);
+            out[l] = (int)x;
+            *max = SLM_MAX(*max, out[l]);
+        }
+        return SLM_OK;
+    }
+    int one;
+    SLM_TRY(arch_int(kv, arch, key, -1, &one, err));
+    for (int l = 0; l < n_layer; l++) out[l] = one;
+    *max = one;
+    return SLM_OK;
+}
+
+/* Widths of every layer: per layer for "deci" (0: the sub-block is removed), else one value. */
+static int gguf_widths(const slm_kvs *kv, const char *arch, slm_model_config *c, slm_err *err) {
+    if (strcmp(arch, "deci")) {
+        SLM_TRY(arch_int(kv, arch, "feed_forward_length", -1, &c->n_ff, err));
+        SLM_TRY(arch_int(kv, arch, "attention.head_count", -1, &c->n_head, err));
+        return arch_int(kv, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err);
+    }
+    if (c->n_layer <= 0 || c->n_layer > SLM_MAX_LAYERS)
+        return slm_errf(err, SLM_E_FORMAT, "deci.block_count %d is outside [1, %d]", c->n_layer, SLM_MAX_LAYERS);
+    c->per_layer = 1;
+    SLM_TRY(arch_int_arr(kv, arch, "feed_forward_length", c->n_layer, NULL, c->n_ff_l, &c->n_ff, err));
+    SLM_TRY(arch_int_arr(kv, arch, "attention.head_count", c->n_layer, NULL, c->n_head_l, &c->n_head, err));
+    return arch_int_arr(kv, arch, "attention.head_count_kv", c->n_layer, c->n_head_l, c->n_head_kv_l, &c->n_head_kv, err);
+}
+
+const slm_gguf *slm_src_gguf(const slm_src *s) {
+    return s->kind == SLM_SRC_PACK ? &s->pack.gguf : s->kind == SLM_SRC_GGUF ? &s->gguf : NULL;
+}
+
 static int gguf_config(slm_src *s, slm_err *err) {
-    const slm_kvs *kv = &s->gguf.kv;
+    const slm_gguf *g = slm_src_gguf(s);
+    const slm_kvs *kv = &g->kv;
     slm_model_config *c = &s->cfg;
     const char *arch;
     SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
-    if (!strcmp(arch, "llama")) c->arch = SLM_ARCH_LLAMA;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "deci")) c->arch = SLM_ARCH_LLAMA;
     else if (!strcmp(arch, "qwen2")) c->arch = SLM_ARCH_QWEN2;
-    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama and qwen2)", arch);
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci and qwen2)", arch);
     SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
-    SLM_TRY(arch_int(kv, arch, "feed_forward_length", -1, &c->n_ff, err));
     SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
-    SLM_TRY(arch_int(kv, arch, "attention.head_count", -1, &c->n_head, err));
-    SLM_TRY(arch_int(kv, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err));
+    SLM_TRY(gguf_widths(kv, arch, c, err));
     SLM_TRY(arch_int(kv, arch, "context_length", 2048, &c->n_ctx_train, err));
     if (c->n_head <= 0) return slm_errf(err, SLM_E_FORMAT, "%s.attention.head_count must be positive", arch);
-    SLM_TRY(arch_int(kv, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim, err));
+    /* llama.cpp: n_embd / n_head of layer 0 unless the key says otherwise */
+    const int h0 = slm_cfg_n_head(c, 0) > 0 ? slm_cfg_n_head(c, 0) : c->n_head;
+    SLM_TRY(arch_int(kv, arch, "attention.key_length", c->n_embd / h0, &c->head_dim, err));
     SLM_TRY(arch_float(kv, arch, "attention.layer_norm_rms_epsilon", -1, &c->norm_eps, err));
     SLM_TRY(arch_float(kv, arch, "rope.freq_base", 10000.0f, &c->rope_theta, err));
     c->rope_scale = 1.0f;
@@ -181,56 +235,73 @@ static int gguf_config(slm_src *s, slm_err *err) {
         if (strcmp(st, "none") && strcmp(st, "linear")) return slm_errf(err, SLM_E_UNSUPPORTED, "rope scaling '%.32s' is not supported", st);
         if (!strcmp(st, "linear")) SLM_TRY(arch_float(kv, arch, "rope.scaling.factor", -1, &c->rope_scale, err));
     }
-    int te = slm_gguf_find(&s->gguf, "token_embd.weight");
+    int te = slm_gguf_find(g, "token_embd.weight");
     if (te < 0) return slm_errf(err, SLM_E_FORMAT, "missing tensor 'token_embd.weight'");
-    int64_t dflt_vocab = s->gguf.tensors[te].shape[0];
+    int64_t dflt_vocab = g->tensors[te].shape[0];
     SLM_TRY(arch_int(kv, arch, "vocab_size", dflt_vocab, &c->n_vocab, err));
-    c->tied_embeddings = slm_gguf_find(&s->gguf, "output.weight") < 0;
-    c->qkv_bias = slm_gguf_find(&s->gguf, "blk.0.attn_q.bias") >= 0;
+    c->tied_embeddings = slm_gguf_find(g, "output.weight") < 0;
+    c->qkv_bias = slm_gguf_find(g, "blk.0.attn_q.bias") >= 0;
     c->bos_id = c->eos_id = -1;
     return slm_model_config_check(c, err);
 }
 
-static int open_gguf(slm_src *s, const char *path, slm_err *err) {
-    SLM_TRY(slm_gguf_open(&s->gguf, path, err));
+/* Config, name, file type, tensors and vocabulary of a GGUF or packed source (its header open).
+   Tensors keep the file's order, so source index i is the file's tensor i. A packed file's
+   tensors have no data pointer: tensor_data() decompresses them. */
+static int open_gguf_header(slm_src *s, const char *path, slm_err *err) {
+    const slm_gguf *g = slm_src_gguf(s);
     int rc = gguf_config(s, err);
     if (rc) return slm_err_prefix(err, "%s", path);
     const char *nm;
-    if (slm_kvs_get(&s->gguf.kv, "general.name") && !slm_kvs_get_str(&s->gguf.kv, "general.name", &nm, NULL))
+    if (slm_kvs_get(&g->kv, "general.name") && !slm_kvs_get_str(&g->kv, "general.name", &nm, NULL))
         snprintf(s->name, sizeof s->name, "%s", nm);
     else
         base_name(s->name, sizeof s->name, path);
     uint32_t ft;
-    s->file_type = slm_kvs_get(&s->gguf.kv, "general.file_type") && !slm_kvs_get_u32(&s->gguf.kv, "general.file_type", &ft, NULL) ? (int)ft : -1;
+    s->file_type = slm_kvs_get(&g->kv, "general.file_type") && !slm_kvs_get_u32(&g->kv, "general.file_type", &ft, NULL) ? (int)ft : -1;
     ranked *r;
-    SLM_TRY(slm_calloc((void **)&r, s->gguf.n_tensors + 1, sizeof(ranked), err, "tensor list"));
-    rc = slm_calloc((void **)&s->tensors, s->gguf.n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
-    for (size_t i = 0; i < s->gguf.n_tensors && !rc; i++) {
-        slm_tensor v;
-        slm_gguf_view(&s->gguf, i, &v);
+    SLM_TRY(slm_calloc((void **)&r, g->n_tensors + 1, sizeof(ranked), err, "tensor list"));
+    rc = slm_calloc((void **)&s->tensors, g->n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
+    for (size_t i = 0; i < g->n_tensors && !rc; i++) {
+        const slm_gguf_tinfo *ti = &g->tensors[i];
         slm_src_tensor *t = &r[i].t;
-        snprintf(t->name, sizeof t->name, "%s", v.name);
-        snprintf(t->src_name, sizeof t->src_name, "%s", v.name);
-        t->file = s->gguf.map.path;
-        t->dtype = v.dtype;
-        t->ndim = v.ndim;
-        memcpy(t->shape, v.shape, sizeof t->shape);
-        t->data = v.data;
-        t->nbytes = v.nbytes;
-        t->map = &s->gguf.map;
+        snprintf(t->name, sizeof t->name, "%s", ti->name);
+        snprintf(t->src_name, sizeof t->src_name, "%s", ti->name);
+        t->file = s->kind == SLM_SRC_PACK ? s->pack.map.path : s->gguf.map.path;
+        t->dtype = ti->type;
+        t->ndim = ti->ndim;
+        memcpy(t->shape, ti->shape, sizeof t->shape);
+        t->nbytes = ti->nbytes;
+        if (s->kind == SLM_SRC_GGUF) {
+            slm_tensor v;
+            slm_gguf_view(g, i, &v);
+            t->data = v.data;
+            t->map = &s->gguf.map;
+        }
         if (!slm_dtype_can_read(t->dtype))
-            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, v.name, slm_dtype_name(v.dtype));
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which slm cannot read", path, ti->name, slm_dtype_name(ti->type));
         if (!rc) rc = check_tensor(&s->cfg, t, &r[i].rank, err);
         r[i].rank = (long)i; /* keep the file's order */
     }
-    if (!rc) rc = finish_tensors(s, r, s->gguf.n_tensors, err);
+    if (!rc) rc = finish_tensors(s, r, g->n_tensors, err);
     slm_free(r);
     if (rc) return rc;
-    if (slm_kvs_get(&s->gguf.kv, "tokenizer.ggml.model")) {
-        rc = slm_vocab_from_kvs(&s->vocab, &s->gguf.kv, err);
+    if (slm_kvs_get(&g->kv, "tokenizer.ggml.model")) {
+        rc = slm_vocab_from_kvs(&s->vocab, &g->kv, err);
         if (rc) return slm_err_prefix(err, "%s", path);
     }
     return SLM_OK;
+}
+
+/* A file: packed GGUF by its first bytes, else GGUF (whose reader names a bad magic). */
+static int open_file(slm_src *s, const char *path, slm_err *err) {
+    slm_map m;
+    SLM_TRY(slm_map_open(&m, path, err));
+    const int packed = slm_pack_sniff(m.data, m.size);
+    slm_map_close(&m);
+    s->kind = packed ? SLM_SRC_PACK : SLM_SRC_GGUF;
+    SLM_TRY(packed ? slm_pack_open(&s->pack, path, err) : slm_gguf_open(&s->gguf, path, err));
+    return open_gguf_header(s, path, err);
 }
 
 int slm_src_open(slm_src *s, const char *path, slm_err *err) {
@@ -243,8 +314,7 @@ int slm_src_open(slm_src *s, const char *path, slm_err *err) {
         s->kind = SLM_SRC_HF;
         rc = open_hf(s, path, err);
     } else {
-        s->kind = SLM_SRC_GGUF;
-        rc = open_gguf(s, path, err);
+        rc = open_file(s, path, err);
     }
     if (rc) slm_src_close(s);
     return rc;
@@ -256,6 +326,7 @@ void slm_src_close(slm_src *s) {
     slm_strindex_free(&s->ix);
     slm_st_model_close(&s->st);
     slm_gguf_close(&s->gguf);
+    slm_pack_close(&s->pack);
     memset(s, 0, sizeof(*s));
 }
 
@@ -277,14 +348,29 @@ static size_t row_offset(const slm_src_tensor *t, int64_t r, size_t rowb) {
     return (size_t)src * rowb;
 }
 
-void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst) {
+/* Tensor i's stored bytes: in the map, or a packed file's decompressed copy (kept by the pack
+   until released). */
+static int tensor_data(const slm_src *s, size_t i, const uint8_t **data, slm_err *err) {
+    const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind != SLM_SRC_PACK) {
+        *data = t->data;
+        return SLM_OK;
+    }
+    int rc = slm_pack_tensor(&s->pack, i, data, err);
+    return rc ? slm_err_prefix(err, "%s", t->file) : SLM_OK;
+}
+
+int slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst, slm_err *err) {
     const slm_src_tensor *t = &s->tensors[i];
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    const uint8_t *d;
+    SLM_TRY(tensor_data(s, i, &d, err));
     if (!t->permute_heads) {
-        memcpy(dst, t->data + (size_t)r0 * rowb, (size_t)n * rowb);
-        return;
+        if (n) memcpy(dst, d + (size_t)r0 * rowb, (size_t)n * rowb);
+        return SLM_OK;
     }
-    for (int64_t r = 0; r < n; r++) memcpy((uint8_t *)dst + (size_t)r * rowb, t->data + row_offset(t, r0 + r, rowb), rowb);
+    for (int64_t r = 0; r < n; r++) memcpy((uint8_t *)dst + (size_t)r * rowb, d + row_offset(t, r0 + r, rowb), rowb);
+    return SLM_OK;
 }
 
 int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err) {
@@ -294,37 +380,46 @@ int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *
     SLM_ASSERT(r0 >= 0 && n >= 0 && r0 + n <= slm_src_nrows(t));
     if (!slm_dtype_can_read(t->dtype))
         return slm_errf(err, SLM_E_UNSUPPORTED, "tensor '%s': cannot read type %s", t->name, slm_dtype_name(t->dtype));
-    if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)t->data & 1)) {
+    const uint8_t *d;
+    SLM_TRY(tensor_data(s, i, &d, err));
+    if (slm_dtype_get(t->dtype)->is_quantized && ((uintptr_t)d & 1)) {
         /* blocks hold 16-bit fields: a GGUF with general.alignment 1 can put them at an odd
            offset of the map, so such rows are copied to an aligned buffer first */
         void *buf;
         SLM_TRY(slm_alloc(&buf, (size_t)n * rowb, err, "unaligned tensor rows"));
-        slm_src_copy_rows(s, i, r0, n, buf);
-        slm_dequantize_rows_mt(t->dtype, buf, dst, n, nc);
+        int rc = slm_src_copy_rows(s, i, r0, n, buf, err);
+        if (!rc) slm_dequantize_rows_mt(t->dtype, buf, dst, n, nc);
         slm_free(buf);
-        return SLM_OK;
+        return rc;
     }
     if (!t->permute_heads) {
-        slm_dequantize_rows_mt(t->dtype, t->data + (size_t)r0 * rowb, dst, n, nc);
+        slm_dequantize_rows_mt(t->dtype, d + (size_t)r0 * rowb, dst, n, nc);
         return SLM_OK;
     }
-    for (int64_t r = 0; r < n; r++) slm_dequantize_rows(t->dtype, t->data + row_offset(t, r0 + r, rowb), dst + r * nc, 1, nc);
+    for (int64_t r = 0; r < n; r++) slm_dequantize_rows(t->dtype, d + row_offset(t, r0 + r, rowb), dst + r * nc, 1, nc);
     return SLM_OK;
 }
 
 void slm_src_release(const slm_src *s, size_t i) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) {
+        if (!t->pinned) slm_pack_release(&s->pack, i);
+        return;
+    }
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data), t->nbytes);
 }
 
+/* A packed tensor is decompressed whole when first read and dropped whole: row hints do nothing. */
 void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_populate(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
 
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
+    if (s->kind == SLM_SRC_PACK) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
@@ -333,9 +428,27 @@ int slm_src_gguf_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
     return slm_model_gguf_meta(&s->cfg, s->name, &s->vocab, kv, err);
 }
 
-int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
-    const char *a = slm_arch_gguf_name(c->arch);
+/* The widths: one value each, or for per-layer widths ("deci") arrays of n_layer values as
+   llama.cpp's converter writes them for DeciLM / Nemotron-NAS (INT32 arrays). */
+static int meta_widths(const slm_model_config *c, const char *a, slm_kvs *kv, slm_err *err) {
     char k[128];
+    static const char *const keys[3] = {"feed_forward_length", "attention.head_count", "attention.head_count_kv"};
+    const int one[3] = {c->n_ff, c->n_head, c->n_head_kv};
+    const int *arr[3] = {c->n_ff_l, c->n_head_l, c->n_head_kv_l};
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "%s.%s", a, keys[i]);
+        if (!c->per_layer) SLM_TRY(slm_kvs_set_u32(kv, k, (uint32_t)one[i], err));
+        else SLM_TRY(slm_kvs_set_arr(kv, k, SLM_GGUF_INT32, arr[i], (uint64_t)c->n_layer, err));
+    }
+    return SLM_OK;
+}
+
+int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
+    const char *a = c->per_layer ? "deci" : slm_arch_gguf_name(c->arch);
+    char k[128];
+    if (c->per_layer && c->arch != SLM_ARCH_LLAMA)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "per-layer widths need llama.cpp's deci architecture, which has no %s variant",
+                        slm_arch_gguf_name(c->arch));
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
@@ -343,12 +456,11 @@ int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_v
     SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count"), (uint32_t)c->n_head, err));
-    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    SLM_TRY(meta_widths(c, a, kv, err));
     SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base"), c->rope_theta, err));
     SLM_TRY(slm_kvs_set_f32(kv, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err));
-    if (c->head_dim != c->n_embd / c->n_head) {
+    /* deci: llama.cpp takes the head size from layer 0's head count unless these keys say it */
+    if (c->per_layer || c->head_dim != c->n_embd / c->n_head) {
         SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.key_length"), (uint32_t)c->head_dim, err));
         SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.value_length"), (uint32_t)c->head_dim, err));
     }
@@ -383,13 +495,19 @@ static int src_read_f32(const void *ud, size_t i, int64_t r0, int64_t n, float *
     return slm_src_read_rows(ud, i, r0, n, dst, err);
 }
 
+/* Rows lent without scratch (a mapped model's matrices) pin a packed tensor's copy: it stays
+   until the source closes. */
 static const void *src_read_raw(const void *ud, size_t i, int64_t r0, int64_t n, void *scratch, slm_err *err) {
     const slm_src *s = ud;
-    const slm_src_tensor *t = &s->tensors[i];
-    SLM_UNUSED(err);
-    if (!t->permute_heads) return t->data + (size_t)r0 * slm_dtype_row_size(t->dtype, slm_src_ncols(t));
-    slm_src_copy_rows(s, i, r0, n, scratch);
-    return scratch;
+    slm_src_tensor *t = &s->tensors[i];
+    if (!t->permute_heads) {
+        const uint8_t *d;
+        if (tensor_data(s, i, &d, err)) return NULL;
+        if (!scratch && s->kind == SLM_SRC_PACK) t->pinned = 1;
+        return d + (size_t)r0 * slm_dtype_row_size(t->dtype, slm_src_ncols(t));
+    }
+    if (!scratch) return NULL; /* permuted rows are never contiguous */
+    return slm_src_copy_rows(s, i, r0, n, scratch, err) ? NULL : scratch;
 }
 
 /* Permuted tensors read rows from all over the tensor: only releasing all of it makes sense. */
@@ -407,7 +525,8 @@ void slm_src_tensors(const slm_src *s, slm_tensor_src *out) {
 }
 
 int slm_src_output_meta(const slm_src *s, slm_kvs *kv, slm_err *err) {
-    if (s->kind != SLM_SRC_GGUF) return slm_src_gguf_meta(s, kv, err);
-    for (size_t k = 0; k < s->gguf.kv.n; k++) SLM_TRY(slm_kvs_set_val(kv, s->gguf.kv.items[k].key, &s->gguf.kv.items[k].val, err));
+    const slm_gguf *g = slm_src_gguf(s);
+    if (!g) return slm_src_gguf_meta(s, kv, err);
+    for (size_t k = 0; k < g->kv.n; k++) SLM_TRY(slm_kvs_set_val(kv, g->kv.items[k].key, &g->kv.items[k].val, err));
     return SLM_OK;
 }

@@ -1,11 +1,15 @@
-/* model_src.h - one view of a model to read from: a Hugging Face folder or a GGUF file.
+/* model_src.h - one view of a model to read from: a Hugging Face folder, a GGUF file or a
+ * packed GGUF (formats/pack.h).
  *
- * Owns: opening either kind, the hyperparameters (slm_model_config), the vocabulary, and the
+ * Owns: opening each kind, the hyperparameters (slm_model_config), the vocabulary, and the
  * tensor list in GGUF naming and layout (HF names mapped, llama q/k rows permuted on read).
  * Every tensor's name, shape and dtype is checked against the config when the source opens,
  * so bad input fails before any output is written.
- * Must not: keep more than the caller's rows in memory (tensors are read from the mmap'd
- * files on demand), print, or write files.
+ * Memory: folders and GGUF files are read from their maps on demand. A packed file's tensor is
+ * decompressed when first read and kept until the reader is done with it (advise, release), or
+ * until the source closes when its stored rows were borrowed (read_raw without scratch, the
+ * transformer's mapped build): at most the model's size, as a GGUF's mapped pages.
+ * Must not: print, or write files.
  */
 #ifndef SLM_MODEL_SRC_H
 #define SLM_MODEL_SRC_H
@@ -17,11 +21,12 @@
 #include "core/mapfile.h"
 #include "core/tensor.h"
 #include "formats/gguf.h"
+#include "formats/pack.h"
 #include "formats/safetensors.h"
 #include "model/config.h"
 #include "model/vocab.h"
 
-enum { SLM_SRC_HF = 1, SLM_SRC_GGUF = 2 };
+enum { SLM_SRC_HF = 1, SLM_SRC_GGUF = 2, SLM_SRC_PACK = 3 };
 
 typedef struct slm_src_tensor {
     char name[SLM_MAX_NAME];     /* GGUF name */
@@ -30,10 +35,11 @@ typedef struct slm_src_tensor {
     int dtype;                   /* slm_dtype of the stored data */
     int ndim;
     int64_t shape[SLM_MAX_DIMS]; /* row-major, GGUF layout */
-    const uint8_t *data;         /* borrowed from the mapped file */
+    const uint8_t *data;         /* borrowed from the mapped file; NULL in a packed file */
     size_t nbytes;
-    const slm_map *map;
+    const slm_map *map;          /* NULL in a packed file */
     int permute_heads;           /* > 0: llama q/k row permutation with this many heads */
+    int pinned;                  /* packed file: its rows were lent out, keep them until close */
 } slm_src_tensor;
 
 typedef struct slm_src {
@@ -47,10 +53,12 @@ typedef struct slm_src {
     slm_strindex ix;             /* GGUF name -> index: O(1) slm_src_find */
     size_t total_bytes;          /* sum of tensor data bytes as stored */
     slm_st_model st;
-    slm_gguf gguf;
+    slm_gguf gguf;               /* SLM_SRC_GGUF */
+    slm_pack pack;               /* SLM_SRC_PACK (its GGUF header: pack.gguf) */
 } slm_src;
 
-/* path: a folder (config.json + safetensors + tokenizer) or a .gguf file. */
+/* path: a folder (config.json + safetensors + tokenizer), a GGUF file or a packed GGUF (told
+   apart by their first bytes). */
 int slm_src_open(slm_src *s, const char *path, slm_err *err);
 void slm_src_close(slm_src *s);
 int slm_src_find(const slm_src *s, const char *gguf_name); /* index or -1 */
@@ -59,7 +67,9 @@ int64_t slm_src_ncols(const slm_src_tensor *t);
 /* Rows [r0, r0+n) of tensor i as f32 in GGUF layout. Quantized GGUF sources are dequantized. */
 int slm_src_read_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, float *dst, slm_err *err);
 /* Rows [r0, r0+n) as stored (no conversion), permutation applied; dst holds n row-sized rows. */
-void slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst);
+int slm_src_copy_rows(const slm_src *s, size_t i, int64_t r0, int64_t n, void *dst, slm_err *err);
+/* The GGUF header of a GGUF or packed source (NULL for a folder). */
+const slm_gguf *slm_src_gguf(const slm_src *s);
 /* Drops tensor i's pages from the process (bounded RSS when streaming big models). */
 void slm_src_release(const slm_src *s, size_t i);
 /* Maps rows [r0, r0+n) in bulk before they are read (fewer page faults). */

@@ -49,6 +49,44 @@ void slm_round_rows(float *out, const float *inp, int T, int C, int act) {
     }
 }
 
+int slm_dot_act_type(int dtype) {
+    const slm_dtype_traits *tr = slm_dtype_get(dtype);
+    if (!tr || dtype == SLM_DTYPE_F32 || !tr->vec_dot || tr->vec_dot_type < 0) return -1;
+    const slm_dtype_traits *at = slm_dtype_get(tr->vec_dot_type);
+    return at && at->from_float ? tr->vec_dot_type : -1;
+}
+
+void slm_quantize_act_rows(void *dst, size_t row_bytes, const float *inp, int T, int C, int act) {
+    const slm_dtype_traits *tr = slm_dtype_get(act);
+    SLM_ASSERT(tr && tr->from_float && slm_dtype_row_size(act, C) == row_bytes);
+    uint8_t *d = dst;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) tr->from_float(inp + (size_t)t * C, d + (size_t)t * row_bytes, C);
+}
+
+void slm_kv_store_f16(uint16_t *kc, uint16_t *vc, const float *qkv, int ld, int k_off, int v_off, int T, int pos0, int Hkv,
+                      int D, int ctx) {
+    for (int t = 0; t < T; t++) {
+        const int s = pos0 + t;
+        const float *k = qkv + (size_t)t * ld + k_off, *v = qkv + (size_t)t * ld + v_off;
+        for (int g = 0; g < Hkv; g++) {
+            uint16_t *kp = kc + (size_t)g * ctx * D + (size_t)(s / SLM_PANEL) * D * SLM_PANEL + s % SLM_PANEL;
+            for (int d = 0; d < D; d++) kp[(size_t)d * SLM_PANEL] = slm_f32_to_f16(k[g * D + d]);
+            slm_f32_to_f16_row(vc + ((size_t)g * ctx + s) * D, v + g * D, D);
+        }
+    }
+}
+
+void slm_kv_widen_f16(float *kc, float *vc, const uint16_t *kc16, const uint16_t *vc16, int S, int Hkv, int D, int ctx) {
+    const size_t k_n = (size_t)(S + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL * (size_t)D, v_n = (size_t)S * D;
+#pragma omp parallel for schedule(static)
+    for (int g = 0; g < 2 * Hkv; g++) {
+        const size_t off = (size_t)(g / 2) * ctx * D;
+        if (g % 2) slm_f16_to_f32_row(vc + off, vc16 + off, (int64_t)v_n);
+        else slm_f16_to_f32_row(kc + off, kc16 + off, (int64_t)k_n);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * flash attention as ggml's CPU backend runs it per query over an F16 cache */
 

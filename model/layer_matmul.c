@@ -7,6 +7,7 @@
 #include "core/dtype.h"
 #include "core/thread.h"
 #include "quantize/qtypes.h"
+#include "quantize/quants.h"
 
 /* ---------------------------------------------------------------------------------------------
  * matmul: out (T,OC) = inp (T,C) @ W^T + bias, W panel-packed */
@@ -429,4 +430,37 @@ void slm_matmul_backward(float *dinp, float *dweight, float *dbias, const float 
 void slm_matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout, int ld_dout, const float *inp,
                              const float *wp, int T, int C, int OC) {
     matmul_backward_impl(dinp, dweight, dbias, dout, ld_dout, inp, wp, T, C, OC, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * stored weights times quantized activations: ggml's vec_dot numbers (--numerics ggml) */
+
+/* Output rows per work item (one panel: the bad flags stay per panel) and activation rows per
+   slm_dot_rows call: a group's weight rows stay in L1 while chunks of this many activation rows
+   stream through L2. */
+#define DOT_TOKENS 32
+
+void slm_matmul_forward_dot(float *out, int ld_out, const void *act, size_t act_row_bytes, const slm_wmat *w,
+                            const float *bias, int T, int C, int OC, uint8_t *bad) {
+    const int n_groups = (OC + SLM_PANEL - 1) / SLM_PANEL;
+    const uint8_t *a = act;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int g = 0; g < n_groups; g++) {
+        const int o0 = g * SLM_PANEL, nr = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
+        float z[SLM_PANEL] = {0}; /* += o * 0: stays 0 unless an output is NaN or Inf (vectorises) */
+        for (int t0 = 0; t0 < T; t0 += DOT_TOKENS) {
+            const int nt = T - t0 < DOT_TOKENS ? T - t0 : DOT_TOKENS;
+            float *o = out + (size_t)t0 * ld_out + o0;
+            slm_dot_rows(w->dtype, C, nr, nt, o, (size_t)ld_out, w->data + (size_t)o0 * w->row_bytes, w->row_bytes,
+                         a + (size_t)t0 * act_row_bytes, act_row_bytes);
+            for (int t = 0; t < nt; t++, o += ld_out) {
+                if (bias)
+                    for (int r = 0; r < nr; r++) o[r] += bias[o0 + r];
+                for (int r = 0; r < nr; r++) z[r] += o[r] * 0.0f;
+            }
+        }
+        int nonfinite = 0;
+        for (int r = 0; r < nr; r++) nonfinite |= z[r] != z[r];
+        bad[g] = (uint8_t)nonfinite;
+    }
 }

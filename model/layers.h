@@ -111,6 +111,14 @@ typedef struct slm_wmat {
 size_t slm_matmul_scratch_floats(int64_t C);
 void slm_matmul_forward_typed(float *out, int ld_out, const float *inp, const slm_wmat *w, const float *bias, int T, int C,
                               int OC, float *scratch, int n_scratch, uint8_t *bad);
+/* out (T,OC) = act @ W^T (+ bias) as llama.cpp's CPU backend computes it: act holds the T input
+   rows already quantized to W's vec_dot type (qtypes.h; ggml_numerics.h slm_quantize_act_rows),
+   act_row_bytes apart, and every element is the type's vec_dot (quants.h slm_dot_rows: ggml's
+   lane order, bit for bit), plus bias[o] after. Parallel over groups of 16 output rows (each
+   group sweeps the tokens in chunks), so no number depends on the thread count. bad (OC/16 + 1
+   bytes): set for groups with a NaN/Inf output (the caller checks whether a weight caused it). */
+void slm_matmul_forward_dot(float *out, int ld_out, const void *act, size_t act_row_bytes, const slm_wmat *w,
+                            const float *bias, int T, int C, int OC, uint8_t *bad);
 /* out (T,C) = rows tokens[t] of the stored matrix w (V, C), dequantized: the embedding lookup. */
 void slm_embedding_forward_typed(float *out, const int32_t *tokens, const slm_wmat *w, int T, int C);
 

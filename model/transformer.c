@@ -401,6 +401,10 @@ static int kv_sizes(slm_model *m, size_t *kv_cache, size_t *rope, size_t *scratc
         ok &= slm_mul_ok((size_t)slm_cfg_n_head_kv(c, l) * (size_t)m->ctx_pad, (size_t)c->head_dim, &per_seq);
         ok &= add_mul(kv_cache, per_seq, (size_t)m->max_batch);
     }
+    if (m->kv_f16) { /* the f16 caches take kv_cache values each; the f32 ones one widest (sequence, layer) */
+        m->kv16_values = *kv_cache;
+        ok &= slm_mul_ok((size_t)c->n_head_kv * (size_t)m->ctx_pad, (size_t)c->head_dim, kv_cache);
+    }
     ok &= slm_mul_ok((size_t)m->max_ctx, (size_t)c->head_dim, rope);
     ok &= slm_mul_ok(N, (size_t)widest, scratch);
     return ok;
@@ -438,6 +442,8 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     m->neox = c->arch == SLM_ARCH_QWEN2;
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
     m->mapped = !!(flags & SLM_BUILD_MAPPED);
+    m->kv_f16 = !!(flags & SLM_BUILD_KV_F16);
+    if (m->kv_f16) m->numerics = SLM_NUMERICS_GGML;
     m->bad_weight = -1;
     m->n_act_slots = m->keep_acts ? c->n_layer : 1;
     m->n_params = count_params(c);
@@ -468,6 +474,12 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     rc = slm_calloc((void **)&m->params_memory, m->num_parameters, sizeof(float), err, "model parameters");
     if (!rc) rc = slm_calloc((void **)&m->acts_memory, m->num_activations, sizeof(float), err, "model activations");
     if (!rc) rc = slm_calloc((void **)&m->kv_memory, kv_total, sizeof(float), err, "KV cache");
+    if (!rc && m->kv_f16) {
+        size_t n16;
+        rc = slm_mul_ok(m->kv16_values, 2, &n16) ? slm_calloc((void **)&m->kv16_memory, n16, sizeof(uint16_t), err, "KV cache")
+                                                 : slm_errf(err, SLM_E_NOMEM, "KV cache: size overflows");
+        if (!rc) m->key_cache16 = m->kv16_memory, m->value_cache16 = m->kv16_memory + m->kv16_values;
+    }
     if (!rc) rc = slm_calloc((void **)&m->act_type, L * SLM_LAYER_MATRICES + 1, 1, err, "matrix types");
     if (!rc) rc = slm_alloc((void **)&rows, sizeof(float) * SLM_PANEL * (size_t)widest, err,
                             "weight rows");
@@ -505,6 +517,7 @@ void slm_model_free(slm_model *m) {
     slm_free(m->params_memory);
     slm_free(m->acts_memory);
     slm_free(m->kv_memory);
+    slm_free(m->kv16_memory);
     slm_free(m->act_type);
     slm_free(m->param_off);
     slm_free(m->act_off);
@@ -517,6 +530,28 @@ void slm_model_free(slm_model *m) {
 /* ---------------------------------------------------------------------------------------------
  * forward */
 
+/* Matrix mi of a mapped model under --numerics ggml: inp quantized to the weight's dot type into
+   m->scratch (as bytes; *rounded = SLM_ROUNDED_BYTES | act caches it for the next matrix with the
+   same input), then ggml's dot products. A group of outputs with a NaN/Inf is checked against
+   its dequantized weights (the only place a mapped weight's finiteness shows). */
+#define SLM_ROUNDED_BYTES 0x100
+static void matmul_dot(slm_model *m, float *out, int ld_out, const float *inp, const float *bias, int N, int C, int OC,
+                       int mi, int act, int *rounded) {
+    const slm_wmat *w = &m->wmats[mi];
+    const size_t ab = slm_dtype_row_size(act, C);
+    if (*rounded != (SLM_ROUNDED_BYTES | act)) slm_quantize_act_rows(m->scratch, ab, inp, N, C, act);
+    *rounded = SLM_ROUNDED_BYTES | act;
+    const int n_groups = (OC + SLM_PANEL - 1) / SLM_PANEL;
+    memset(m->bad_panels, 0, (size_t)n_groups);
+    slm_matmul_forward_dot(out, ld_out, m->scratch, ab, w, bias, N, C, OC, m->bad_panels);
+    for (int g = 0; g < n_groups && m->bad_weight < 0; g++) {
+        if (!m->bad_panels[g]) continue;
+        const int64_t r0 = (int64_t)g * SLM_PANEL, n = SLM_MIN((int64_t)OC - r0, (int64_t)SLM_PANEL);
+        slm_dequantize_rows(w->dtype, w->data + (size_t)r0 * w->row_bytes, m->panel_scratch, n, C);
+        if (slm_first_nonfinite(m->panel_scratch, n * C) >= 0) m->bad_weight = mi;
+    }
+}
+
 /* out (N, OC), ld_out = inp (N, C) @ W^T + bias. The observer sees inp as the f32 path has it;
    under SLM_NUMERICS_GGML inp is then rounded as ggml would for this matrix (*rounded caches
    which act type m->scratch holds for inp). */
@@ -525,6 +560,11 @@ static void matmul(slm_model *m, float *out, int ld_out, const float *inp, const
     const slm_forward_observer *ob = m->observer;
     const int mi = l * SLM_LAYER_MATRICES + matrix;
     if (ob && ob->matmul_input) ob->matmul_input(ob->ud, l, matrix, inp, N, C);
+    const int dot = m->mapped && m->numerics == SLM_NUMERICS_GGML ? slm_dot_act_type(m->wmats[mi].dtype) : -1;
+    if (dot >= 0) {
+        matmul_dot(m, out, ld_out, inp, bias, N, C, OC, mi, dot, rounded);
+        return;
+    }
     int act = m->numerics == SLM_NUMERICS_GGML ? m->act_type[mi] : SLM_DTYPE_F32;
     if (act != SLM_DTYPE_F32) {
         if (*rounded != act) slm_round_rows(m->scratch, inp, N, C, act);
@@ -566,6 +606,8 @@ static int check_call(const slm_model *m, const int32_t *tokens, int B, int T, i
                         pos0, m->max_ctx);
     if (B < 1 || B > m->max_batch)
         return slm_errf(err, SLM_E_ARG, "forward of %d sequences: the model was built for %d", B, m->max_batch);
+    if (m->kv_f16 && m->numerics != SLM_NUMERICS_GGML)
+        return slm_errf(err, SLM_E_ARG, "forward: the model has an f16 KV cache, which only --numerics ggml uses");
     if (t_out < 0 || t_out > T || (t_out < T && !logits))
         return slm_errf(err, SLM_E_ARG, "forward: logits from token %d of %d", t_out, T);
     for (int i = 0; i < B * T; i++)
@@ -610,7 +652,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         const float *l_wgate = layer_param(m, p->wgate, SLM_P_WGATE, l), *l_wup = layer_param(m, p->wup, SLM_P_WUP, l);
         const float *l_wdown = layer_param(m, p->wdown, SLM_P_WDOWN, l);
         const size_t kv_seq = (size_t)Hkv * m->ctx_pad * D; /* one sequence's cache of this layer */
-        float *l_kc = m->key_cache + m->kv_off[l], *l_vc = m->value_cache + m->kv_off[l];
+        float *l_kc = m->kv_f16 ? NULL : m->key_cache + m->kv_off[l], *l_vc = m->kv_f16 ? NULL : m->value_cache + m->kv_off[l];
         /* this layer's activations */
         float *l_ln1 = layer_act(m, a->ln1, SLM_A_LN1, l), *l_ln1_rstd = layer_act(m, a->ln1_rstd, SLM_A_LN1_RSTD, l);
         float *l_qkv = layer_act(m, a->qkv, SLM_A_QKV, l);
@@ -636,9 +678,18 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                 if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
                     for (int t = 0; t < T; t++)
                         slm_round_f16(qkv_b + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
-                float *kc = l_kc + (size_t)b * kv_seq, *vc = l_vc + (size_t)b * kv_seq;
+                float *kc, *vc;
                 float *atty = l_atty + (size_t)b * T * HD, *lse = l_att_lse + (size_t)b * T * H;
-                slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
+                if (m->kv_f16) { /* stored in f16, widened for the kernels (the same values) */
+                    uint16_t *kc16 = m->key_cache16 + m->kv_off[l] + (size_t)b * kv_seq;
+                    uint16_t *vc16 = m->value_cache16 + m->kv_off[l] + (size_t)b * kv_seq;
+                    slm_kv_store_f16(kc16, vc16, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
+                    kc = m->key_cache, vc = m->value_cache;
+                    slm_kv_widen_f16(kc, vc, kc16, vc16, pos0 + T, Hkv, D, m->ctx_pad);
+                } else {
+                    kc = l_kc + (size_t)b * kv_seq, vc = l_vc + (size_t)b * kv_seq;
+                    slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
+                }
                 if (ggml && !fa_tiled) slm_attention_forward_ggml(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
                 else slm_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
             }

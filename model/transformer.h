@@ -71,9 +71,14 @@ enum { SLM_M_Q, SLM_M_K, SLM_M_V, SLM_M_O, SLM_M_GATE, SLM_M_UP, SLM_M_DOWN, SLM
    rounded to each weight's ggml vec_dot type (Q8_0 for Q4_0/Q8_0..., Q8_K for K-quants, F16 for
    F16 weights; layers.h slm_act_type_of), an F16 KV cache, and flash attention as the AVX-512
    build runs it: tiled in f32 for >= 64 queries with D % 16 == 0, else per query with an F16 q
-   and an F16 accumulator (slm_attention_forward_ggml). Not bit-exact (float sums differ, and
-   f16 rounding magnifies a few of those ulps), but perplexities agree with llama.cpp's to
-   about 1e-4 relative where the f32 numerics of quantized models differ by up to 3e-4. */
+   and an F16 accumulator (slm_attention_forward_ggml). On a mapped model the stored F16/BF16/
+   quantized matrices multiply the activations quantized to that type (ggml_numerics.h
+   slm_quantize_act_rows) with ggml's dot products (layers.h slm_matmul_forward_dot: its AVX2
+   vec_dot bit for bit); F32 matrices, and every matrix of an f32 build, use the f32 panels on
+   the rounded activations. Not bit-exact with llama.cpp (its build for this CPU may sum in
+   another order: AVX-512 f16 dots, repacked Q4_0/Q4_K GEMMs; f16 rounding magnifies those
+   ulps), but perplexities agree with llama.cpp's to about 1e-4 relative where the f32
+   numerics of quantized models differ by up to 3e-4. */
 enum { SLM_NUMERICS_F32 = 0, SLM_NUMERICS_GGML = 1 };
 
 /* Activations of one call of N = B*T <= max_batch * max_ctx tokens, per layer where a
@@ -156,6 +161,12 @@ typedef struct slm_model {
     float *value_cache; /* per layer (B, Hkv, ctx_pad, D) */
     size_t *kv_off;     /* (L) layer l's cache starts at key_cache + off (value_cache + off) */
     float *kv_memory;   /* owns rope_cs, key_cache, value_cache, scratch */
+    int kv_f16;         /* SLM_BUILD_KV_F16: the caches are key_cache16 / value_cache16 (same layout and
+                           offsets, f16 values), and key_cache / value_cache hold one (sequence, layer)
+                           of them widened to f32 for the attention kernels */
+    uint16_t *key_cache16, *value_cache16;
+    uint16_t *kv16_memory; /* owns key_cache16, value_cache16 */
+    size_t kv16_values;    /* values of each f16 cache */
 
     const slm_forward_observer *observer; /* NULL, or set between forwards */
 
@@ -168,7 +179,10 @@ typedef struct slm_model {
    backward pass needs: the (L, T, ...) tensors above). Without it the layers share one slot
    (the size table holds L = 1) and only the last layer's activations survive a forward:
    inference needs a quarter of the memory or less. */
-enum { SLM_BUILD_KEEP_ACTS = 1, SLM_BUILD_MAPPED = 2 };
+enum { SLM_BUILD_KEEP_ACTS = 1, SLM_BUILD_MAPPED = 2, SLM_BUILD_KV_F16 = 4 };
+/* SLM_BUILD_KV_F16 (with --numerics ggml, as llama.cpp's default cache): the KV cache in f16, half
+   the memory; the values are those SLM_NUMERICS_GGML rounds to f16 anyway, so the numbers are the
+   same as with the f32 cache. Such a model runs SLM_NUMERICS_GGML only (SLM_E_ARG otherwise). */
 /* SLM_BUILD_MAPPED (inference: eval, generate, calibration, a teacher): matrices stay in the
    type they are stored in, read from the source's mapped file (owned copies only where rows
    are not contiguous: llama q/k of HF folders, odd-aligned blocks); each panel of 16 rows is

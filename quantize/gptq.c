@@ -296,11 +296,7 @@ static int64_t first_nonfinite_d(const double *x, int64_t n) {
     return -1;
 }
 
-typedef struct factor {
-    int64_t n;
-    int64_t *perm;  /* processing position -> column */
-    float *U;       /* (n, n) upper: H_perm^-1 = U^T U */
-} factor;
+typedef slm_gptq_factor factor;
 
 typedef struct diag_key { double v; int64_t i; } diag_key;
 
@@ -397,10 +393,29 @@ done:
     return rc;
 }
 
-static void factor_free(factor *f) {
+void slm_gptq_factor_free(slm_gptq_factor *f) {
     slm_free(f->perm);
     slm_free(f->U);
     memset(f, 0, sizeof *f);
+}
+
+static slm_gptq_opts defaults(const slm_gptq_opts *o) {
+    slm_gptq_opts opt = o ? *o : (slm_gptq_opts){0};
+    if (!(opt.damp > 0)) opt.damp = 0.01;
+    if (opt.batch <= 0) opt.batch = 128;
+    return opt;
+}
+
+int slm_gptq_factor_make(slm_gptq_factor *f, const double *gram, int64_t n, int64_t block, const slm_gptq_opts *o,
+                         slm_err *err) {
+    memset(f, 0, sizeof *f);
+    const slm_gptq_opts opt = defaults(o);
+    if (n <= 0 || block <= 0 || n % block) return slm_errf(err, SLM_E_ARG, "GPTQ: %lld columns in blocks of %lld", (long long)n, (long long)block);
+    int rc = make_factor(f, gram, n, block, &opt, err);
+    f->block = block;
+    f->batch = opt.batch;
+    if (rc) slm_gptq_factor_free(f);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- 3. the schedule */
@@ -518,8 +533,8 @@ static int check_input(int type, const float *W, int64_t nrow, int64_t ncols, co
     return SLM_OK;
 }
 
-int slm_gptq_quantize(int type, const float *W, int64_t nrow, int64_t ncols, const double *gram, const float *imatrix,
-                      const slm_gptq_opts *o, void *dst, float *deq, slm_err *err) {
+int slm_gptq_quantize_f(const slm_gptq_factor *f, int type, const float *W, int64_t nrow, int64_t ncols,
+                        const float *imatrix, void *dst, float *deq, slm_err *err) {
     SLM_TRY(check_input(type, W, nrow, ncols, imatrix, err));
     const slm_dtype_traits *tr = slm_dtype_get(type);
     if (!tr->is_quantized) { /* nothing to round: F32/F16/BF16 as they are */
@@ -527,27 +542,25 @@ int slm_gptq_quantize(int type, const float *W, int64_t nrow, int64_t ncols, con
         if (deq) slm_dequantize_rows(type, dst, deq, nrow, ncols);
         return SLM_OK;
     }
-    slm_gptq_opts opt = o ? *o : (slm_gptq_opts){0};
-    if (!(opt.damp > 0)) opt.damp = 0.01;
-    if (opt.batch <= 0) opt.batch = 128;
     const int64_t n = ncols, bs = tr->blck_size;
+    if (f->n != n || f->block != bs)
+        return slm_errf(err, SLM_E_ARG, "GPTQ factor made for %lld columns in blocks of %lld, not %lld in blocks of %lld",
+                        (long long)f->n, (long long)f->block, (long long)n, (long long)bs);
     const int nth = slm_threads_get();
-    factor f = {0};
     int64_t *inv = NULL;
     uint8_t *flags = NULL;
     float *fs = NULL;
     uint8_t *qs = NULL;
-    job J = {type, tr, put_for(type), n, bs, (int64_t)slm_dtype_row_size(type, n), imatrix, &f, NULL, NULL, NULL, opt.batch};
-    const size_t per_thread = (size_t)(3 * TILE_ROWS * n + TILE_ROWS * opt.batch + n);
+    job J = {type, tr, put_for(type), n, bs, (int64_t)slm_dtype_row_size(type, n), imatrix, f, NULL, NULL, NULL, f->batch};
+    const size_t per_thread = (size_t)(3 * TILE_ROWS * n + TILE_ROWS * f->batch + n);
     int rc;
-    if ((rc = make_factor(&f, gram, n, bs, &opt, err))) goto done;
     if ((rc = slm_alloc((void **)&inv, (size_t)n * sizeof(int64_t), err, "GPTQ order")) ||
         (rc = slm_alloc((void **)&flags, (size_t)(2 * n + n / bs), err, "GPTQ schedule")) ||
         (rc = slm_alloc((void **)&fs, (size_t)nth * per_thread * sizeof(float), err, "GPTQ rows")) ||
         (rc = slm_alloc((void **)&qs, (size_t)nth * (size_t)J.rowb, err, "GPTQ rows")))
         goto done;
-    for (int64_t i = 0; i < n; i++) inv[f.perm[i]] = i;
-    make_schedule(f.perm, n, bs, opt.batch, flags, flags + n, flags + 2 * n);
+    for (int64_t i = 0; i < n; i++) inv[f->perm[i]] = i;
+    make_schedule(f->perm, n, bs, f->batch, flags, flags + n, flags + 2 * n);
     J.inv = inv, J.first = flags, J.end = flags + n;
     const int64_t ntile = (nrow + TILE_ROWS - 1) / TILE_ROWS;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
@@ -555,16 +568,27 @@ int slm_gptq_quantize(int type, const float *W, int64_t nrow, int64_t ncols, con
         const int id = slm_thread_id();
         float *base = fs + (size_t)id * per_thread;
         scratch s = {base, base + TILE_ROWS * n, base + 2 * TILE_ROWS * n, base + 3 * TILE_ROWS * n,
-                     base + 3 * TILE_ROWS * n + TILE_ROWS * opt.batch, qs + (size_t)id * (size_t)J.rowb};
+                     base + 3 * TILE_ROWS * n + TILE_ROWS * f->batch, qs + (size_t)id * (size_t)J.rowb};
         const int64_t r0 = t * TILE_ROWS;
         run_tile(&J, &s, W, r0, (int)SLM_MIN(TILE_ROWS, nrow - r0), dst, deq);
     }
 done:
-    factor_free(&f);
     slm_free(inv);
     slm_free(flags);
     slm_free(fs);
     slm_free(qs);
+    return rc;
+}
+
+int slm_gptq_quantize(int type, const float *W, int64_t nrow, int64_t ncols, const double *gram, const float *imatrix,
+                      const slm_gptq_opts *o, void *dst, float *deq, slm_err *err) {
+    SLM_TRY(check_input(type, W, nrow, ncols, imatrix, err));
+    const slm_dtype_traits *tr = slm_dtype_get(type);
+    if (!tr->is_quantized) return slm_gptq_quantize_f(NULL, type, W, nrow, ncols, imatrix, dst, deq, err);
+    slm_gptq_factor f;
+    SLM_TRY(slm_gptq_factor_make(&f, gram, ncols, tr->blck_size, o, err));
+    int rc = slm_gptq_quantize_f(&f, type, W, nrow, ncols, imatrix, dst, deq, err);
+    slm_gptq_factor_free(&f);
     return rc;
 }
 

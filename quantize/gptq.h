@@ -62,6 +62,25 @@ typedef struct slm_gptq_opts {
 int slm_gptq_quantize(int type, const float *W, int64_t nrow, int64_t ncols, const double *gram, const float *imatrix,
                       const slm_gptq_opts *o, void *dst, float *deq, slm_err *err);
 
+/* The factor of one Hessian for one block size (what every tensor reading the same input shares:
+   attn_q/k/v, ffn_gate/up; and every slab of rows of a tensor). */
+typedef struct slm_gptq_factor {
+    int64_t n, block;   /* columns; the block size the column order was made for */
+    int64_t *perm;      /* processing position -> column */
+    float *U;           /* (n, n) upper triangular, processing order: P H^-1 P^T = U^T U */
+    int batch;
+} slm_gptq_factor;
+
+/* Builds f for gram (n, n) and blocks of `block` columns (the type's blck_size). Errors as
+   slm_gptq_quantize's for the Hessian. */
+int slm_gptq_factor_make(slm_gptq_factor *f, const double *gram, int64_t n, int64_t block, const slm_gptq_opts *o,
+                         slm_err *err);
+/* slm_gptq_quantize with a factor made for ncols and type's block size. */
+int slm_gptq_quantize_f(const slm_gptq_factor *f, int type, const float *W, int64_t nrow, int64_t ncols,
+                        const float *imatrix, void *dst, float *deq, slm_err *err);
+/* Safe on a zeroed or freed factor. */
+void slm_gptq_factor_free(slm_gptq_factor *f);
+
 /* The proxy GPTQ minimizes: tr(dW H dW^T) = sum over rows of d^T H d, d = row of W - Q (both
    (nrow, ncols)), H = gram. In double. */
 double slm_gptq_output_error(const float *W, const float *Q, int64_t nrow, int64_t ncols, const double *gram);

@@ -32,7 +32,8 @@ typedef struct slm_qmethod_params {
     long awq_score_flops;  /* rows scored per tensor: the most with rows * n^2 <= this (0: all) */
     double gptq_damp;      /* GPTQ: damping, a fraction of the mean diagonal of H; default 0.01 */
     int gptq_block;        /* GPTQ: lazy-batch columns; default 128 */
-    int gptq_act_order;    /* GPTQ: columns by decreasing H diagonal */
+    int gptq_act_order;    /* GPTQ column order (slm_gptq_order): 0 natural, 1 blocks by summed H diagonal then
+                              columns inside by it (default), 2 columns by decreasing H diagonal */
 } slm_qmethod_params;
 
 void slm_qmethod_params_default(slm_qmethod_params *p);

@@ -536,6 +536,37 @@ void slm_quantize_row_q8_0(const float *restrict x, void *restrict vy, int64_t k
     }
 }
 
+void slm_quantize_row_q8_1(const float *restrict x, void *restrict vy, int64_t k) {
+    SLM_ASSERT(k % SLM_QK8_1 == 0);
+    const int64_t nb = k / SLM_QK8_1;
+    slm_block_q8_1 *restrict y = vy;
+
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * SLM_QK8_1;
+        float amax = 0.0f;
+        for (int j = 0; j < SLM_QK8_1; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.f;
+        y[i].d = slm_f32_to_f16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < SLM_QK8_1; ++j) {
+            const int32_t q = slm_cvtt_i32(rintf(xb[j] * id)); /* half to even */
+            sum += q;
+            y[i].qs[j] = (int8_t)q;
+        }
+        y[i].s = slm_f32_to_f16(d * (float)sum);
+    }
+}
+
+void slm_dequantize_row_q8_1(const void *restrict vx, float *restrict y, int64_t k) {
+    SLM_ASSERT(k % SLM_QK8_1 == 0);
+    const slm_block_q8_1 *restrict x = vx;
+    for (int64_t i = 0; i < k / SLM_QK8_1; i++) {
+        const float d = slm_f16_to_f32(x[i].d);
+        for (int j = 0; j < SLM_QK8_1; ++j) y[i * SLM_QK8_1 + j] = x[i].qs[j] * d;
+    }
+}
+
 /* ggml ignores the importance weights for q8_0 (golden: blocks_imatrix == blocks). */
 size_t slm_quantize_q8_0_kernel(const float *restrict src, void *restrict dst, int64_t nrow, int64_t n_per_row,
                                 const float *imatrix, slm_quant_kernel kernel) {

@@ -5,7 +5,8 @@
  * q_types.c), to_float (ggml's dequantizer), from_float_ref (quantize_row_<t>_ref), quantize
  * (quantize_<t>: what ggml_quantize_chunk runs, importance weights optional or required),
  * from_float + vec_dot_type (the activation type llama.cpp's CPU backend multiplies a weight of
- * this type with, and how it rounds activations to it), and the lookups by id and name.
+ * this type with, and how it rounds activations to it), vec_dot (that product, ggml's numbers),
+ * and the lookups by id and name.
  * Must not: know about files, tensors or models. The ids themselves are core/dtype.h's enum
  * (ggml's wire values).
  */
@@ -19,6 +20,9 @@
 
 typedef void (*slm_to_float_fn)(const void *restrict x, float *restrict y, int64_t k);
 typedef void (*slm_from_float_fn)(const float *restrict x, void *restrict y, int64_t k);
+/* ggml's vec_dot (nrc = 1): *s = dot(weight row w, activation row a) of n values, a in the weight's
+   vec_dot_type (quants.h: slm_vec_dot_<t>_<vt>; many rows at once: slm_dot_rows). */
+typedef void (*slm_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
 
 /* Which code a quantizer runs: only the scalar reference (what every fast path is tested
  * against) or the fastest bit-exact kernel this CPU supports (the default everywhere). */
@@ -42,6 +46,8 @@ typedef struct slm_dtype_traits {
                                          this weight in llama.cpp's CPU backend; -1: none known */
     slm_from_float_fn from_float;     /* the CPU backend's quantizer when this type is a vec_dot
                                          type (its bytes may differ from _ref's), else NULL */
+    slm_vec_dot_fn vec_dot;           /* this weight times a vec_dot_type row, ggml's numbers; NULL:
+                                         none (dequantize instead) */
 } slm_dtype_traits;
 
 /* Traits of a type id; NULL when the id is out of range or not in use (removed ids). */

@@ -62,6 +62,15 @@ typedef struct slm_block_q8_0 {
 } slm_block_q8_0;
 static_assert(sizeof(slm_block_q8_0) == 2 + SLM_QK8_0, "wrong q8_0 block size/padding");
 
+/* Activations only (ggml's vec_dot type of q4_1 and q5_1): q8_0's values plus the block sum. */
+#define SLM_QK8_1 32
+typedef struct slm_block_q8_1 {
+    uint16_t d;           /* fp16 delta: x = q * d */
+    uint16_t s;           /* fp16 d * sum(qs), d before its rounding to fp16 */
+    int8_t qs[SLM_QK8_1]; /* quants */
+} slm_block_q8_1;
+static_assert(sizeof(slm_block_q8_1) == 2 * 2 + SLM_QK8_1, "wrong q8_1 block size/padding");
+
 /* --------------------------------------------------------------- k-quants (256 per block) */
 
 /* 16 sub-blocks of 16: x = d * (scales[j] & 15) * q - dmin * (scales[j] >> 4). 2.625 bpw. */
@@ -242,6 +251,12 @@ void slm_dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t 
    this is how llama.cpp quantizes activations before a dot product with a Q8_0 weight. */
 void slm_quantize_row_q8_0(const float *restrict x, void *restrict y, int64_t k);
 
+/* ggml's CPU backend's quantize_row_q8_1 (x86): q8_0's d and quants (slm_quantize_row_q8_0) and
+   s = fp16(d * sum of the quants); the activations of a dot product with a Q4_1 or Q5_1 weight.
+   The dequantizer (x = q * d, for tests) is not in the type table: Q8_1 is never a weight. */
+void slm_quantize_row_q8_1(const float *restrict x, void *restrict y, int64_t k);
+void slm_dequantize_row_q8_1(const void *restrict x, float *restrict y, int64_t k);
+
 /* Q8_K: activations only. _ref is what ggml's CPU backend uses for them on x86. */
 void slm_quantize_row_q8_K_ref(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q8_K(const void *restrict x, float *restrict y, int64_t k);
@@ -296,6 +311,57 @@ size_t slm_quantize_chunk(int type, const float *src, void *dst, int64_t nrow, i
  * slm_quantize_tensor (quantize.h). */
 void slm_dequantize_rows(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
 void slm_dequantize_rows_mt(int type, const void *src, float *dst, int64_t nrow, int64_t n_per_row);
+
+/* ------------------------------------------------------------ dot products (q_dot*.c)
+ *
+ * slm_vec_dot_<t>_<vt>(n, s, w, a): *s = dot(weight row w, activation row a) of n values (ggml's
+ * vec_dot with nrc = 1), w a row of type t (mapped file data: any 2-byte aligned address), a a row
+ * of t's vec_dot_type made by the type table's from_float (4-byte aligned). The numbers are ggml's
+ * AVX2 kernels' (arch/x86/quants.c, vec.cpp of llama.cpp v0.5.0): exact integer block sums,
+ * accumulated in float in ggml's lane order (q_dot_impl.h, q_dot_float.c say how); the scalar
+ * reference and the AVX2 path give the same bits, chosen at run time (AVX2+FMA+F16C). n must be a
+ * multiple of t's block size. These are the type table's vec_dot (qtypes.h). */
+void slm_vec_dot_f32_f32(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_f16_f16(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_bf16_bf16(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q4_0_q8_0(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q4_1_q8_1(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q5_0_q8_0(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q5_1_q8_1(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q8_0_q8_0(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq4_nl_q8_0(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q2_K_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q3_K_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q4_K_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q5_K_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_q6_K_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq4_xs_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq2_xxs_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq2_xs_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq2_s_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq3_xxs_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq3_s_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq1_s_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+void slm_vec_dot_iq1_m_q8_K(int64_t n, float *restrict s, const void *restrict w, const void *restrict a);
+
+/* Many dot products at once (a matmul tile): out[c * ld_out + r] = dot(w row r, a row c) for
+ * r < nr weight rows and c < nc activation rows (rows w_row_bytes / a_row_bytes apart; ld_out >= nr).
+ * Every element equals the type's vec_dot bit for bit, so batching never changes a number. The
+ * AVX2 path works in register tiles of weight rows x activation rows (slm_dot_tile_shape) with
+ * the tile's weight blocks unpacked once for all its activation rows; for speed pass nr a multiple
+ * of the tile's rows and nc up to a few dozen rows (the activations stay in L2 while each group
+ * of weight rows sweeps them). No allocation, no threads: the caller parallelises, e.g. over
+ * groups of weight rows. type must have a vec_dot (SLM_ASSERTed, with the other preconditions). */
+void slm_dot_rows(int type, int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,
+                  size_t w_row_bytes, const void *restrict a, size_t a_row_bytes);
+/* The same with a chosen kernel: SLM_KERNEL_REF runs the scalar reference for every element. */
+void slm_dot_rows_kernel(slm_quant_kernel kernel, int type, int64_t n, int nr, int nc, float *restrict out,
+                         size_t ld_out, const void *restrict w, size_t w_row_bytes, const void *restrict a,
+                         size_t a_row_bytes);
+/* The register tile slm_dot_rows uses for `type` on this CPU (1 x 1 for the scalar path). */
+void slm_dot_tile_shape(int type, int *rows, int *cols);
+/* "avx2" or "ref": the code slm_dot_rows runs for `type` on this CPU. */
+const char *slm_dot_kernel_name(int type);
 
 /* ------------------------------------------- internal: shared by the quantize/ kernels, not an API */
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/dtype.h"
+#include "core/ecma_re.h"
 #include "quantize/qtypes.h"
 #include "core/slm.h"
 #include "model/catalog.h"
@@ -256,10 +257,19 @@ int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const s
         re = calloc(o->n_overrides, sizeof(regex_t));
         if (!re) return slm_errf(err, SLM_E_NOMEM, "compiling --tensor-type patterns: out of memory");
         for (; n_re < o->n_overrides; n_re++) {
-            if (regcomp(&re[n_re], o->overrides[n_re].pattern, REG_EXTENDED | REG_NOSUB)) {
-                rc = slm_errf(err, SLM_E_ARG, "--tensor-type: invalid regular expression '%s'", o->overrides[n_re].pattern);
+            char ere[1024];
+            const char *pat = o->overrides[n_re].pattern;
+            if ((rc = slm_ere_from_ecma(pat, ere, sizeof ere, err))) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                slm_errf(err, SLM_E_ARG, "--tensor-type: %s", why);
                 goto done;
             }
+            if (regcomp(&re[n_re], ere, REG_EXTENDED | REG_NOSUB)) {
+                rc = slm_errf(err, SLM_E_ARG, "--tensor-type: invalid regular expression '%s'", pat);
+                goto done;
+            }
+            if (o->override_hits) o->override_hits[n_re] = 0;
         }
     }
     const int base = o->ftype->base_type;
@@ -275,8 +285,11 @@ int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const s
         int ty = base;
         if (base_quantized) {
             int manual = 0;
-            for (size_t k = 0; k < n_re && !manual; k++)
-                if (regexec(&re[k], x->name, 0, NULL, 0) == 0) { ty = o->overrides[k].type; manual = 1; }
+            for (size_t k = 0; k < n_re && (!manual || o->override_hits); k++) {
+                if (regexec(&re[k], x->name, 0, NULL, 0) != 0) continue;
+                if (o->override_hits) o->override_hits[k]++;
+                if (!manual) ty = o->overrides[k].type, manual = 1;
+            }
             if (!manual && !o->pure) ty = impl_type(&qs, ty, o->ftype->ftype, cat, ncols, o);
             ty = fallback(ty, ncols, &fell_back[i]);
         }

@@ -31,7 +31,8 @@ const slm_ftype_desc *slm_ftype_by_id(int ftype);
 const slm_ftype_desc *slm_ftype_at(size_t i);
 
 typedef struct slm_tt_override {
-    const char *pattern; /* POSIX extended regex, searched in the GGUF tensor name */
+    const char *pattern; /* llama.cpp's regex (ECMAScript, translated by core/ecma_re.h), searched in
+                            the GGUF tensor name as std::regex_search does */
     int type;
 } slm_tt_override;
 
@@ -43,6 +44,7 @@ typedef struct slm_recipe_opts {
     int has_imatrix;
     const slm_tt_override *overrides;
     size_t n_overrides;
+    size_t *override_hits;     /* optional [n_overrides]: quantizable tensors each pattern matched */
 } slm_recipe_opts;
 
 typedef struct slm_recipe_tensor {

@@ -50,7 +50,27 @@ typedef struct slm_report_eval {
     double top1, top1_err;  /* fraction of tokens whose argmax equals the reference's */
     double rms_dp, rms_dp_err, mean_dp, max_dp; /* delta p of the target token (llama-perplexity) */
     double tok_per_s;
+    int64_t packed_bytes;   /* the model is a packed GGUF (slm pack): the container's bytes, else 0 */
 } slm_report_eval;
+
+/* A quality gate's outcome (report/gate.h checks them): "max_kld" (kld_mean), "max_ppl_delta"
+   (delta_ppl) or "min_top1" (top1_agreement), its limit, the measured value and by how much
+   it missed (value - limit for a maximum, limit - value for a minimum; <= 0 when passed). */
+#define SLM_REPORT_MAX_GATES 4
+typedef struct slm_report_gate {
+    char name[24];
+    double limit, value, excess;
+    int passed;
+} slm_report_gate;
+
+/* Provenance (slm records it with --manifest, also as slm.* GGUF keys): no timestamps, no
+   output paths, so the same inputs and flags give the same bytes. */
+typedef struct slm_report_manifest {
+    int present;
+    char input_sha256[65];  /* of the model's files (core/sha256.h, slm_sha256_inputs) */
+    char flags[1024];       /* the options that shape the output, canonical order */
+    char version[16];       /* slm version */
+} slm_report_manifest;
 
 typedef struct slm_report {
     char command[32];       /* "quantize", "convert", "eval" */
@@ -71,6 +91,9 @@ typedef struct slm_report {
     slm_report_tensor *tensors; /* owned */
     size_t n_tensors;
     slm_report_eval eval;
+    slm_report_gate gates[SLM_REPORT_MAX_GATES];
+    int n_gates;
+    slm_report_manifest manifest;
 } slm_report;
 
 void slm_report_free(slm_report *r);

@@ -9,6 +9,7 @@
  */
 #include "report.h"
 #include "report_impl.h"
+#include "gate.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -111,7 +112,9 @@ static str64 fnum(const char *fmt, double v) {
     return o;
 }
 
-/* "v ± e": the error with the same format, less a '+' flag ("+0.45 ± 0.01"). */
+/* "v ± e": the error with the same format, less a '+' flag ("+0.45 ± 0.01"); an error too small
+   for that format in "%.1e" ("0.000057 ± 3.1e-06"); the value alone when there is no error
+   estimate (zero, or not finite): never "± 0.000000". */
 static str64 fpm(const char *fmt, double v, double e) {
     char efmt[16];
     size_t k = 0;
@@ -119,6 +122,8 @@ static str64 fpm(const char *fmt, double v, double e) {
         if (*f != '+') efmt[k++] = *f;
     efmt[k] = 0;
     str64 o, a = fnum(fmt, v), c = fnum(efmt, e);
+    if (!(e > 0) || !isfinite(e)) return a;
+    if (!strcmp(c.s, fnum(efmt, 0).s)) c = fnum("%.1e", e);
     snprintf(o.s, sizeof o.s, "%s " PM " %s", a.s, c.s);
     return o;
 }
@@ -129,8 +134,13 @@ static str64 fbytes(double n) {
     return o;
 }
 
-/* Relative errors: exact zero reads "0", others in a fixed scientific format. */
-static str64 ferr(double v) { return v == 0 ? fnum("%.0f", 0) : fnum("%.2e", v); }
+/* Relative errors: exact zero reads "0", others in a fixed scientific format; NaN (not
+   computed: a --dry-run report) a dash, never a 0 that reads as "no error". */
+static str64 ferr(double v) {
+    str64 o;
+    if (isnan(v)) return snprintf(o.s, sizeof o.s, DASH), o;
+    return v == 0 ? fnum("%.0f", 0) : fnum("%.2e", v);
+}
 
 static str64 fshape(const slm_report_tensor *t) {
     str64 o = {{0}};
@@ -158,6 +168,7 @@ typedef struct runs_ctx {
     size_t n;
     run_view *v;        /* one per input run, input order */
     size_t *order;      /* indices into v by output size, unknown sizes last, ties in input order */
+    size_t *by_err;     /* one run: its tensors by rel. RMSE, largest first (not computed last), ties in file order */
     int same_model;     /* all runs name the same model */
     int same_params;    /* all runs have the same parameter count (sizes are comparable) */
 } runs_ctx;
@@ -217,6 +228,36 @@ static int size_before(const slm_report *a, size_t ia, const slm_report *b, size
     return ia < ib;
 }
 
+static void ctx_free(runs_ctx *c);
+
+typedef struct err_key {
+    double e; /* -1: not computed (sorts after every error) */
+    size_t i;
+} err_key;
+
+static int err_key_cmp(const void *pa, const void *pb) {
+    const err_key *a = pa, *b = pb;
+    if (a->e != b->e) return a->e > b->e ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* "Which tensors hurt": the one run's tensors by relative error, largest first. */
+static int sort_by_err(runs_ctx *c, slm_err *err) {
+    const slm_report *r = c->v[0].r;
+    err_key *k = NULL;
+    if (!r->n_tensors) return SLM_OK;
+    SLM_TRY(slm_calloc((void **)&c->by_err, r->n_tensors, sizeof(size_t), err, "report order"));
+    SLM_TRY(slm_calloc((void **)&k, r->n_tensors, sizeof(err_key), err, "report order"));
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        double e = r->tensors[i].rel_rmse;
+        k[i] = (err_key){isnan(e) ? -1 : isinf(e) ? HUGE_VAL : e, i};
+    }
+    qsort(k, r->n_tensors, sizeof *k, err_key_cmp);
+    for (size_t i = 0; i < r->n_tensors; i++) c->by_err[i] = k[i].i;
+    slm_free(k);
+    return SLM_OK;
+}
+
 static int ctx_build(runs_ctx *c, const slm_report *runs, size_t n, slm_err *err) {
     memset(c, 0, sizeof(*c));
     if (n == 0) return slm_errf(err, SLM_E_ARG, "no runs to report");
@@ -243,12 +284,15 @@ static int ctx_build(runs_ctx *c, const slm_report *runs, size_t n, slm_err *err
         c->order[k] = i;
     }
     make_labels(c);
-    return SLM_OK;
+    int rc2 = n == 1 ? sort_by_err(c, err) : SLM_OK;
+    if (rc2) ctx_free(c);
+    return rc2;
 }
 
 static void ctx_free(runs_ctx *c) {
     slm_free(c->v);
     slm_free(c->order);
+    slm_free(c->by_err);
     memset(c, 0, sizeof(*c));
 }
 
@@ -277,11 +321,37 @@ static void cellf(row *w, int i, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The facts of one run as (name, value) pairs; returns the count (at most 16). */
+/* The facts of one run as (name, value) pairs; returns the count (at most 16, 19 with the extras). */
 typedef struct fact {
     const char *k;
     char v[600];
 } fact;
+
+/* The packed size, the gates and the manifest (at most 3 facts). */
+static int extra_facts(const slm_report *r, fact *f) {
+    int n = 0;
+    if (r->eval.packed_bytes > 0) {
+        f[n].k = "packed (zstd)";
+        snprintf(f[n++].v, sizeof f->v, "%s (%lld bytes, %s of the GGUF)", fbytes((double)r->eval.packed_bytes).s,
+                 (long long)r->eval.packed_bytes, r->out_bytes ? fnum("%.3f", (double)r->eval.packed_bytes / (double)r->out_bytes).s : DASH);
+    }
+    if (r->n_gates) {
+        size_t len = 0;
+        f[n].k = "quality gates";
+        f[n].v[0] = 0;
+        for (int i = 0; i < r->n_gates && len < sizeof f->v; i++) {
+            char b[200];
+            len += (size_t)snprintf(f[n].v + len, sizeof f->v - len, "%s%s", i ? "; " : "", slm_gate_describe(b, sizeof b, &r->gates[i]));
+        }
+        n++;
+    }
+    if (r->manifest.present) {
+        f[n].k = "manifest";
+        snprintf(f[n++].v, sizeof f->v, "slm %s, inputs sha256 %s, flags: %s", r->manifest.version, r->manifest.input_sha256,
+                 r->manifest.flags);
+    }
+    return n;
+}
 
 static int run_facts(const run_view *v, fact *f) {
     const slm_report *r = v->r;
@@ -318,14 +388,15 @@ static int run_facts(const run_view *v, fact *f) {
         f[n].k = "tensors";
         snprintf(f[n++].v, sizeof f->v, "%zu (%d fell back to another type)", r->n_tensors, r->n_fallback);
         f[n].k = "weighted rel. RMSE";
-        snprintf(f[n++].v, sizeof f->v, "%s (parameter-weighted RMS over tensors)", ferr(v->wrel).s);
+        snprintf(f[n++].v, sizeof f->v, "%s (%s)", ferr(v->wrel).s,
+                 isnan(v->wrel) ? "not computed: dry run" : "parameter-weighted RMS over tensors");
     }
     if (r->seconds > 0 || r->threads > 0) {
         f[n].k = "time";
         snprintf(f[n++].v, sizeof f->v, "%s s on %d thread%s", fnum("%.2f", r->seconds).s, r->threads, r->threads == 1 ? "" : "s");
     }
     if (r->peak_rss_bytes > 0) { f[n].k = "peak memory"; snprintf(f[n++].v, sizeof f->v, "%s", fbytes(r->peak_rss_bytes).s); }
-    return n;
+    return n + extra_facts(r, f + n);
 }
 
 static int eval_facts(const slm_report_eval *e, fact *f) {
@@ -376,6 +447,15 @@ static void tensor_row(const slm_report_tensor *t, size_t i, row *w) {
     cellf(w, 9, "%s", t->fell_back ? "fell back" : "");
 }
 
+/* What the tensor table's order means. */
+static const char *tensor_order_note(const runs_ctx *c) {
+    const slm_report *r = c->v[0].r;
+    for (size_t i = 0; i < r->n_tensors; i++)
+        if (!isnan(r->tensors[i].rel_rmse)) return "Sorted by rel. RMSE, largest first: the tensors the quantization hurt most come first "
+                                                   "(# is the position in the file).";
+    return "In file order. Errors were not computed (a --dry-run plans types and sizes only): shown as " DASH ".";
+}
+
 static void tensor_total_row(const run_view *v, row *w) {
     cellf(w, 0, "%s", "");
     cellf(w, 1, "total (%zu tensors)", v->r->n_tensors);
@@ -391,7 +471,7 @@ static void tensor_total_row(const run_view *v, row *w) {
 
 /* Comparison: one row per run (the label names the model when the models differ). */
 static void compare_head(table_head *h) {
-    static const char *names[] = {"#", "recipe", "method", "size", "bpw", "ratio", "PPL " PM " err", "\xCE\x94PPL",
+    static const char *names[] = {"#", "recipe", "method", "size", "bpw", "ratio", "zstd", "PPL " PM " err", "\xCE\x94PPL",
                                   "mean KLD " PM " err", "p99 KLD", "top-1 %", "w. rel. RMSE"};
     h->n = 0;
     for (size_t i = 0; i < SLM_ARRAY_LEN(names); i++) {
@@ -411,6 +491,7 @@ static void compare_row(const runs_ctx *c, size_t k, row *w) {
     cellf(w, i++, "%s", r->out_bytes ? fbytes((double)r->out_bytes).s : DASH);
     cellf(w, i++, "%s", r->out_bytes ? fnum("%.3f", r->bpw).s : DASH);
     cellf(w, i++, "%s", r->out_bytes && r->src_bytes ? fnum("%.2f" TIMES, (double)r->src_bytes / (double)r->out_bytes).s : DASH);
+    cellf(w, i++, "%s", e->packed_bytes > 0 ? fbytes((double)e->packed_bytes).s : DASH);
     cellf(w, i++, "%s", e->present ? fpm("%.4f", e->ppl, e->ppl_err).s : DASH);
     cellf(w, i++, "%s", has_ref(r) ? fpm("%+.4f", e->dppl, e->dppl_err).s : DASH);
     cellf(w, i++, "%s", has_ref(r) ? fpm("%.6f", e->kld_mean, e->kld_mean_err).s : DASH);
@@ -464,8 +545,29 @@ static const slm_report_tensor *find_tensor(const slm_report *r, const char *nam
     return NULL;
 }
 
-/* Calls fn for each distinct tensor name once, in order of first appearance. */
+/* The largest rel. RMSE any run has for the tensor name; -1 when none computed it. */
+static double matrix_key(const runs_ctx *c, const char *name) {
+    double m = -1;
+    for (size_t k = 0; k < c->n; k++) {
+        const slm_report_tensor *t = find_tensor(c->v[k].r, name);
+        if (t && !isnan(t->rel_rmse)) m = SLM_MAX(m, isinf(t->rel_rmse) ? HUGE_VAL : t->rel_rmse);
+    }
+    return m;
+}
+
+/* Calls fn for each distinct tensor name once: by the largest rel. RMSE any run has for it,
+   largest first ("which tensors hurt"), ties (and names no run measured) in order of first
+   appearance. */
 static void matrix_rows(const runs_ctx *c, void (*fn)(sb *, const runs_ctx *, const char *), sb *b) {
+    size_t total = 0, n = 0;
+    err_key *keys = NULL;
+    const char **names = NULL;
+    for (size_t k = 0; k < c->n; k++) total += c->runs[k].n_tensors;
+    if (b->rc || !total || (b->rc = slm_calloc((void **)&keys, total, sizeof *keys, b->err, "report order"))) return;
+    if ((b->rc = slm_calloc((void **)&names, total, sizeof *names, b->err, "report order"))) {
+        slm_free(keys);
+        return;
+    }
     for (size_t k = 0; k < c->n; k++) {
         const slm_report *r = c->v[c->order[k]].r;
         for (size_t i = 0; i < r->n_tensors; i++) {
@@ -473,9 +575,13 @@ static void matrix_rows(const runs_ctx *c, void (*fn)(sb *, const runs_ctx *, co
             int seen = 0;
             for (size_t k2 = 0; k2 < k && !seen; k2++) seen = find_tensor(c->v[c->order[k2]].r, name) != NULL;
             for (size_t i2 = 0; i2 < i && !seen; i2++) seen = !strcmp(r->tensors[i2].name, name);
-            if (!seen) fn(b, c, name);
+            if (!seen) names[n] = name, keys[n] = (err_key){matrix_key(c, name), n}, n++;
         }
     }
+    qsort(keys, n, sizeof *keys, err_key_cmp);
+    for (size_t i = 0; i < n; i++) fn(b, c, names[keys[i].i]);
+    slm_free(names);
+    slm_free(keys);
 }
 
 static void matrix_cell(const runs_ctx *c, size_t k, const char *name, char *out, size_t cap) {
@@ -528,7 +634,7 @@ static void md_facts(sb *b, const fact *f, int n) {
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     sb_puts(b, "# slm report: ");
     sb_md(b, model_of(r));
     if (r->ftype[0]) {
@@ -543,9 +649,11 @@ static void md_one(sb *b, const runs_ctx *c, row *w) {
     }
     if (!r->n_tensors) return;
     sb_puts(b, "\n## Tensors\n\n");
+    sb_puts(b, tensor_order_note(c));
+    sb_puts(b, "\n\n");
     md_table_head(b, &k_tensor_head);
-    for (size_t i = 0; i < r->n_tensors; i++) {
-        tensor_row(&r->tensors[i], i, w);
+    for (size_t k = 0; k < r->n_tensors; k++) {
+        tensor_row(&r->tensors[c->by_err[k]], c->by_err[k], w);
         md_row(b, w, k_tensor_head.n, 0);
     }
     tensor_total_row(v, w);
@@ -589,7 +697,7 @@ static void md_many(sb *b, const runs_ctx *c, row *w) {
         md_row(b, w, h.n, 0);
     }
     if (!any_tensors(c)) return;
-    sb_puts(b, "\n## Per-tensor type and relative RMSE\n\n| tensor");
+    sb_puts(b, "\n## Per-tensor type and relative RMSE\n\nLargest rel. RMSE (in any run) first.\n\n| tensor");
     for (size_t k = 0; k < c->n; k++) {
         sb_puts(b, " | ");
         sb_md(b, c->v[c->order[k]].label);
@@ -919,6 +1027,9 @@ static const char k_css[] =
     ".card span{color:var(--muted);font-size:12px}\n"
     "table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums;font-size:13px}\n"
     ".wide{overflow-x:auto}\n"
+    ".tall{max-height:75vh;overflow:auto;border:1px solid var(--line)}\n"
+    "table.tensors{margin:0}\n"
+    "table.tensors thead th{position:sticky;top:0;z-index:1}\n"
     ".wide td:nth-child(2){white-space:nowrap}\n"
     "th,td{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}\n"
     "thead th{background:var(--alt);font-weight:600;white-space:nowrap}\n"
@@ -1000,9 +1111,12 @@ static void html_facts(sb *b, const fact *f, int n) {
     sb_puts(b, "</tbody></table>\n");
 }
 
-/* Tables sit in a horizontally scrolling box so a wide one never overflows the page. */
+/* Tables sit in a horizontally scrolling box so a wide one never overflows the page; the
+   per-tensor table also scrolls vertically, its header sticking to the top. */
 static void html_table_open(sb *b, const table_head *h, const char *cls) {
-    sb_puts(b, cls ? "<div class=\"wide\"><table class=\"" : "<div class=\"wide\"><table>");
+    int tall = cls && !strcmp(cls, "tensors"); /* the long one: scrolls inside its box, header in view */
+    sb_puts(b, tall ? "<div class=\"wide tall\">" : "<div class=\"wide\">");
+    sb_puts(b, cls ? "<table class=\"" : "<table>");
     if (cls) sb_puts(b, cls), sb_puts(b, "\">");
     sb_puts(b, "<thead><tr>");
     for (int i = 0; i < h->n; i++) html_tag_text(b, h->right[i] ? "<th class=\"r\">" : "<th>", h->name[i], "</th>");
@@ -1063,43 +1177,63 @@ static void html_type_legend(sb *b, const slm_report *r) {
     sb_puts(b, "</div>\n");
 }
 
-static void html_charts(sb *b, const run_view *v, bar *bars) {
+/* Matrices only: 1-D tensors (norms, biases) stay F32 at 32 bits and exact, and would set the
+   bits-per-weight scale, squeezing every quantized bar into its first tenth. */
+static int charted(const slm_report_tensor *t) { return t->ndim >= 2; }
+
+static void html_bpw_chart(sb *b, const run_view *v, bar *bars) {
     const slm_report *r = v->r;
     char ref[64];
+    size_t n = 0, skipped = 0;
     for (size_t i = 0; i < r->n_tensors; i++) {
         const slm_report_tensor *t = &r->tensors[i];
-        bars[i] = (bar){.name = t->name, .v = t->bpw, .color = type_color(t->type)};
-        snprintf(bars[i].text, sizeof bars[i].text, "%s %s", fnum("%.2f", t->bpw).s, t->type);
-        snprintf(bars[i].tip, sizeof bars[i].tip, "%s: %s, %s bpw, %s%s", t->name, t->type, fnum("%.3f", t->bpw).s,
-                 fbytes((double)t->bytes).s, t->fell_back ? " (fell back)" : "");
+        if (!charted(t)) { skipped++; continue; }
+        bar *x = &bars[n++];
+        *x = (bar){.name = t->name, .v = t->bpw, .color = type_color(t->type)};
+        snprintf(x->text, sizeof x->text, "%s %s", fnum("%.2f", t->bpw).s, t->type);
+        snprintf(x->tip, sizeof x->tip, "%s: %s, %s bpw, %s%s", t->name, t->type, fnum("%.3f", t->bpw).s, fbytes((double)t->bytes).s,
+                 t->fell_back ? " (fell back)" : "");
     }
+    if (!n) return;
     sb_puts(b, "<h2>Bits per weight per tensor</h2>\n");
     html_type_legend(b, r);
     sb_puts(b, "<figure>\n");
     snprintf(ref, sizeof ref, "model %s bpw", fnum("%.2f", r->bpw).s);
-    svg_hbars(b, "Bits per weight per tensor", "bits per weight", bars, r->n_tensors, 0, r->bpw > 0 ? r->bpw : NAN, ref);
-    sb_puts(b, "<figcaption>Storage bits per weight of each tensor, colored by its output type; the dashed line is the "
-               "whole model's average.</figcaption>\n</figure>\n");
-    for (size_t i = 0; i < r->n_tensors; i++) {
-        const slm_report_tensor *t = &r->tensors[i];
-        bars[i].v = t->rel_rmse;
-        snprintf(bars[i].text, sizeof bars[i].text, "%s", t->rel_rmse == 0 ? "0 (exact)" : ferr(t->rel_rmse).s);
-        snprintf(bars[i].tip, sizeof bars[i].tip, "%s: %s, rel. RMSE %s, max |err| %s", t->name, t->type, ferr(t->rel_rmse).s,
+    svg_hbars(b, "Bits per weight per tensor", "bits per weight", bars, n, 0, r->bpw > 0 ? r->bpw : NAN, ref);
+    sb_printf(b, "<figcaption>Storage bits per weight of each matrix, colored by its output type; the dashed line is the "
+                 "whole model's average. 1-D tensors (norms, biases: F32 and exact; %zu here) are in the table only.</figcaption>\n"
+                 "</figure>\n", skipped);
+}
+
+/* The matrices by relative error, largest first (the order of the table); none in a dry run. */
+static void html_err_chart(sb *b, const runs_ctx *c, bar *bars) {
+    const run_view *v = &c->v[0];
+    const slm_report *r = v->r;
+    char ref[64];
+    size_t n = 0;
+    for (size_t k = 0; k < r->n_tensors; k++) {
+        const slm_report_tensor *t = &r->tensors[c->by_err[k]];
+        if (!charted(t) || isnan(t->rel_rmse)) continue;
+        bar *x = &bars[n++];
+        *x = (bar){.name = t->name, .v = t->rel_rmse, .color = type_color(t->type)};
+        snprintf(x->text, sizeof x->text, "%s", t->rel_rmse == 0 ? "0 (exact)" : ferr(t->rel_rmse).s);
+        snprintf(x->tip, sizeof x->tip, "%s: %s, rel. RMSE %s, max |err| %s", t->name, t->type, ferr(t->rel_rmse).s,
                  ferr(t->max_abs_err).s);
     }
+    if (!n) return;
     sb_puts(b, "<h2>Relative RMSE per tensor</h2>\n<figure>\n");
     snprintf(ref, sizeof ref, "weighted %s", ferr(v->wrel).s);
-    svg_hbars(b, "Relative RMSE per tensor", "RMSE of the dequantized weights / RMS of the source weights", bars, r->n_tensors, 1,
+    svg_hbars(b, "Relative RMSE per tensor", "RMSE of the dequantized weights / RMS of the source weights", bars, n, 1,
               v->wrel > 0 ? v->wrel : NAN, ref);
-    sb_puts(b, "<figcaption>Error of each tensor after the round trip through its output type, relative to the weights' RMS; "
-               "\"0 (exact)\" marks tensors stored without loss. The dashed line is the parameter-weighted RMS.</figcaption>\n"
-               "</figure>\n");
+    sb_puts(b, "<figcaption>Error of each matrix after the round trip through its output type, relative to the weights' RMS, "
+               "largest first; \"0 (exact)\" marks tensors stored without loss. The dashed line is the parameter-weighted RMS."
+               "</figcaption>\n</figure>\n");
 }
 
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
-    fact f[16];
+    fact f[20];
     char title[400];
     snprintf(title, sizeof title, "%s%s%s", model_of(r), r->ftype[0] ? " " ARROW " " : "", r->ftype);
     html_tag_text(b, "<h1>", title, "</h1>\n");
@@ -1112,11 +1246,13 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
         html_facts(b, f, eval_facts(&r->eval, f));
     }
     if (!r->n_tensors) return;
-    html_charts(b, v, bars);
+    html_bpw_chart(b, v, bars);
+    html_err_chart(b, c, bars);
     sb_puts(b, "<h2>Tensors</h2>\n");
-    html_table_open(b, &k_tensor_head, NULL);
-    for (size_t i = 0; i < r->n_tensors; i++) {
-        tensor_row(&r->tensors[i], i, w);
+    html_tag_text(b, "<p class=\"note\">", tensor_order_note(c), "</p>\n");
+    html_table_open(b, &k_tensor_head, "tensors");
+    for (size_t k = 0; k < r->n_tensors; k++) {
+        tensor_row(&r->tensors[c->by_err[k]], c->by_err[k], w);
         html_row(b, w, &k_tensor_head, NULL, 1);
     }
     tensor_total_row(v, w);
@@ -1235,8 +1371,8 @@ static void html_many(sb *b, const runs_ctx *c, row *w, point *pts, scatter_tmp 
     }
     sb_puts(b, "</tbody></table></div>\n");
     if (!any_tensors(c)) return;
-    sb_puts(b, "<h2>Per-tensor type and relative RMSE</h2>\n<details open=\"open\"><summary>one column per run</summary>\n"
-               "<div class=\"wide\"><table><thead><tr><th>tensor</th>");
+    sb_puts(b, "<h2>Per-tensor type and relative RMSE</h2>\n<details open=\"open\"><summary>one column per run; largest rel. "
+               "RMSE (in any run) first</summary>\n<div class=\"wide tall\"><table class=\"tensors\"><thead><tr><th>tensor</th>");
     for (size_t k = 0; k < c->n; k++) html_tag_text(b, "<th class=\"r\">", c->v[c->order[k]].label, "</th>");
     sb_puts(b, "</tr></thead><tbody>\n");
     matrix_rows(c, html_matrix_row, b);

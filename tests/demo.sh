@@ -6,6 +6,14 @@ SLM=${SLM:-build/slm}
 MODEL=${MODEL:-../shared/fixtures/models/tinystories-3M}
 FIX=${FIX:-../shared/fixtures}
 OUT=${OUT:-build/demo}
+# the demo's model and text are the test fixtures (../shared, or SLM_FIXTURES / SHARED=...)
+for f in "$FIX/text/tinystories_val.txt" "$MODEL/config.json"; do
+    if [ ! -f "$f" ]; then
+        echo "demo: $f not found: make demo needs the fixtures (../shared/fixtures next to this folder);" \
+             "point to them with 'make demo SLM_FIXTURES=/path/to/fixtures', or try a real model (README: Quick start)" >&2
+        exit 1
+    fi
+done
 mkdir -p "$OUT"
 TEXT="$OUT/heldout.txt"
 # the held-out 15% of the TinyStories validation text (fixtures README, section 7.3)

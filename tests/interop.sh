@@ -12,6 +12,8 @@
 #     ones byte-identical to llama-quantize --imatrix, and llama.cpp runs them.
 #  4. slm calibrate's file is an imatrix llama-quantize reads (same bytes as slm's --imatrix);
 #     AWQ / GPTQ files run in llama.cpp, and AWQ's folding alone leaves llama.cpp's output unchanged.
+#  5. quantize --tensor-type with llama.cpp's (ECMAScript) patterns: byte-identical to
+#     llama_model_quantize given the same overrides as llama-quantize passes them (tools/llq_tt.c).
 set -u
 SLM=${SLM:-build/slm}
 LLBIN=${LLBIN:-/tmp/llcpp/bin}
@@ -118,6 +120,30 @@ if "$SLM" calibrate "$f32" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 128 --chunk
     if [ -n "$kmax" ] && awk -v k="$kmax" 'BEGIN { exit !(k < 1e-5) }'; then ok "AWQ folding (alpha 0.5, F32): llama.cpp's KLD max $kmax"
     else bad "AWQ folding: llama.cpp's KLD vs the F32 file is '$kmax'"; fi
 else bad "slm calibrate failed"; fi
+
+# ---- 5. --tensor-type: llama.cpp's regex dialect, the same tensors as llama_model_quantize picks
+LLCPP_DIR=${LLCPP_DIR:-$(dirname "$LLBIN")}
+LLTOOLS=${LLTOOLS:-$(dirname "$FIX")/tools/llamacpp}
+if cc -O1 -std=c11 -I"$LLCPP_DIR/include" -I"$LLTOOLS" -DLLCPP_LIBDIR="\"$LLCPP_DIR/lib\"" tools/llq_tt.c -o "$T/llq_tt" \
+        -L"$LLCPP_DIR/lib" -lllama -lggml -lggml-base -Wl,-rpath,"$LLCPP_DIR/lib" -lm -lpthread 2> "$T/cc.err"; then
+    while IFS='|' read -r t pats; do
+        set -f
+        args=; for p in $pats; do args="$args --tensor-type $p"; done
+        "$SLM" quantize "$f32" -o "$T/tt.gguf" --type "$t" -q -f $args; st=$?
+        "$T/llq_tt" "$f32" "$T/lltt.gguf" "$t" $pats > /dev/null 2>&1; lst=$?
+        set +f
+        if [ $st != 0 ] || [ $lst != 0 ]; then bad "--tensor-type $pats: slm exit $st, llq_tt exit $lst"; continue; fi
+        if cmp -s "$T/tt.gguf" "$T/lltt.gguf"; then ok "tinystories-3M $t --tensor-type $pats: byte-identical to llama.cpp"
+        else bad "tinystories-3M $t --tensor-type $pats: differs from llama.cpp"; fi
+    done <<'EOF'
+Q8_0|blk\.\d+\.attn_q=Q4_0 BLK\.(?:0|1)\.ffn_(?:up|gate)=Q5_0
+Q4_K_M|ffn_down=Q8_0 attn_\w=Q6_K
+Q4_0|blk\.[\d]\.attn_(?:k|v)\.weight$=Q8_0 ^token.*?embd=Q5_1 \.ffn_up\.=IQ4_NL
+Q8_0|blk\.[13]\.=Q4_K attn_output=Q5_K ffn_gate=F16
+EOF
+else
+    bad "building tools/llq_tt.c: $(head -3 "$T/cc.err")"
+fi
 
 echo "interop: $fails failure(s)"
 [ "$fails" -eq 0 ]

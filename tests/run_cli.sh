@@ -111,6 +111,12 @@ IM="$FIX/reference/tinystories-3M.calib40.imatrix.gguf"
 expect 1 "imatrix entry 'blk.0.attn_k.weight' has 1 x 256 values but the model's tensor [32, 64] has 1 x 64 (imatrix from another model?)" \
     "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$IM"; one_line; no_file "$T/x.gguf"
 expect 1 "legacy imatrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$S260/config.json"; one_line; no_file "$T/x.gguf"
+# prune (issue 11): bad input is one line, exit 1, no output
+TS3="$FIX/models/tinystories-3M"
+expect 1 "sparsity 1 is outside [0, 1)" "$SLM" prune "$TS3" -o "$T/p.gguf" --sparsity 1; one_line; no_file "$T/p.gguf"
+expect 1 "3:7 does not divide its rows of 256 values" "$SLM" prune "$TS3" -o "$T/p.gguf" --nm 3:7; one_line; no_file "$T/p.gguf"
+expect 1 "removes every head of layer 0" "$SLM" prune "$TS3" -o "$T/p.gguf" --method heads --uniform --sparsity 0.9; one_line; no_file "$T/p.gguf"
+expect 1 "imatrix from another model?" "$SLM" prune "$S260" -o "$T/p.gguf" --method wanda --calibration "$FIX/reference/tinystories-3M.calib40.imatrix.gguf"; one_line; no_file "$T/p.gguf"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
 rm -f "$T/im.gguf"
@@ -227,6 +233,73 @@ expect 1 "t8.gguf: not valid JSON" "$SLM" report "$T/t8.gguf" -o "$T/cmp2"; one_
 echo "{\"format\": \"other\"}" > "$T/o.json"
 expect 1 "o.json: not an slm report" "$SLM" report "$T/o.json" -o "$T/cmp2"
 
+# ---- the first hour (issue 13): what a new user, used to llama.cpp, trips over -------------------
+TS="$FIX/models/tinystories-3M"
+# --report-dir refuses an existing report without -f, like every other output, and leaves nothing
+expect 1 "rep8/report.json: already exists (use -f to overwrite)" "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --report-dir "$T/rep8"
+one_line; no_file "$T/fh.gguf"
+expect 1 "report.json: already exists" "$SLM" quantize "$TS" --type Q8_0 --dry-run --report-dir "$T/rep8"
+expect 0 '' "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --report-dir "$T/rep8" -f
+rm -f "$T/fh.gguf"
+# --tensor-type takes llama.cpp's (ECMAScript) patterns, searched in the name, lowercased as llama-quantize does
+expect 0 '' "$SLM" quantize "$TS" --type Q8_0 --dry-run --tensor-type 'blk\.\d+\.attn_q=Q4_0' --tensor-type 'BLK\.(?:0|1)\.ffn_(?:up|gate)=Q5_0'
+[ "$(grep -c 'attn_q.weight .* Q4_0 ' "$T/out")" = 4 ] || fail "'blk\\.\\d+\\.attn_q' did not select the 4 attn_q tensors"
+[ "$(grep -c 'ffn_\(up\|gate\).weight .* Q5_0 ' "$T/out")" = 4 ] || fail "'(?:0|1)' groups did not select blk.0/1 ffn_up/gate"
+expect 0 "slm: warning: --tensor-type 'attn_qq=Q4_0' matches no quantizable tensor" \
+    "$SLM" quantize "$TS" --type Q8_0 --dry-run --tensor-type 'attn_qq=Q4_0'; one_line
+expect 2 "'attn(?=_q)': lookahead (?= or (?! (at offset 4) is not supported" \
+    "$SLM" quantize "$TS" --type Q8_0 -o "$T/fh.gguf" --tensor-type 'attn(?=_q)=Q4_0'; no_file "$T/fh.gguf"
+# an eval report shows the evaluated file's size, and the reference's as its source
+"$SLM" eval "$T/t8.gguf" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/ev8r" -q || fail "eval --ref"
+grep -q '| compression | 3.76× smaller |' "$T/ev8r/report.md" || fail "eval report: $(grep compression "$T/ev8r/report.md")"
+grep -q 'smaller' "$T/ev8/report.md" && fail "eval report without a reference claims a compression"
+# per-tensor rows answer "which tensors hurt": largest rel. RMSE first; 1-D F32 tensors off the
+# charts' bpw scale; the long table scrolls; a dry run shows dashes (not 0) for errors it did not compute
+sed -n 's/^| [0-9]* | \([^ ]*\) | .* | \([0-9.e+-]*\) | [0-9.e+-]* | .*|$/\2 \1/p' "$T/rep8/report.md" > "$T/rows"
+[ "$(wc -l < "$T/rows")" = 39 ] && sort -s -k1,1gr "$T/rows" | cmp -s - "$T/rows" || fail "tensor rows not sorted by rel. RMSE: $(head -3 "$T/rows")"
+grep -q '<div class="wide tall"><table class="tensors">' "$T/rep8/report.html" || fail "report.html: the tensor table does not scroll"
+sed -n '/^Largest rel. RMSE (in any run) first./,$s/^| [^ ]* | [^ ]* \([0-9.e+-]*\) | .*/\1/p' "$T/cmp/report.md" > "$T/mrows"
+[ "$(wc -l < "$T/mrows")" = 39 ] && sort -s -gr "$T/mrows" | cmp -s - "$T/mrows" || fail "slm report: per-tensor matrix not by error: $(head -2 "$T/mrows")"
+grep -q '>output_norm.weight</text>' "$T/rep8/report.html" && fail "report.html: a 1-D F32 tensor sets the bpw chart's scale"
+expect 0 '' "$SLM" quantize "$TS" --type Q4_K_M --dry-run --report-dir "$T/repdry"
+grep -q '| 1 | output.weight | F32 → Q6_K | 512×256 | 131072 | 105.0 KiB | 6.56 | — | — | |' "$T/repdry/report.md" || fail "dry-run report: $(grep output.weight "$T/repdry/report.md")"
+grep -q '"rel_rmse":	null' "$T/repdry/report.json" || fail "dry-run report.json: rel_rmse not null"
+grep -q 'Relative RMSE per tensor' "$T/repdry/report.html" && fail "dry-run report.html charts errors it did not compute"
+grep -q 'output.weight .* Q6_K .* 6.56 *- *-$' "$T/out" || fail "dry-run table: $(grep output.weight "$T/out")"
+"$SLM" eval "$TS" --ref "$TS" --text "$FIX/text/tinystories_val.txt" --ctx 128 --chunks 2 --report-dir "$T/evsame" -q || fail "eval same"
+grep -q '| mean KLD | 0.000000 |' "$T/evsame/report.md" && ! grep -q '± 0.0000' "$T/evsame/report.md" || fail "eval report prints '± 0': $(grep '± 0.0000' "$T/evsame/report.md")"
+# llama-quantize's habits: positional IN OUT TYPE [N] gets the slm spelling; no -o: its default name
+expect 2 "unexpected argument '$T/fhq.gguf'; did you mean: slm quantize $T/s.gguf -o $T/fhq.gguf --type Q4_K_M" \
+    "$SLM" quantize "$T/s.gguf" "$T/fhq.gguf" Q4_K_M; no_file "$T/fhq.gguf"
+expect 2 "did you mean: slm quantize $T/s.gguf --type q8_0 -t 2" "$SLM" quantize "$T/s.gguf" q8_0 2
+mkdir -p "$T/dflt" && cp "$T/s.gguf" "$T/dflt/in.gguf"
+expect 0 '' "$SLM" quantize "$T/dflt/in.gguf" --type q4_0
+[ -s "$T/dflt/ggml-model-Q4_0.gguf" ] || fail "no -o: ggml-model-Q4_0.gguf not written next to the input: $(ls "$T/dflt")"
+expect 1 "ggml-model-Q4_0.gguf: already exists (use -f to overwrite)" "$SLM" quantize "$T/dflt/in.gguf" --type Q4_0
+cp -r "$S260" "$T/dflt/m260"
+expect 0 '' "$SLM" quantize "$T/dflt/m260" --type Q8_0
+[ -s "$T/dflt/m260/ggml-model-Q8_0.gguf" ] || fail "no -o for a folder: ggml-model-Q8_0.gguf not written inside it"
+# make demo without the fixtures: a hint, not a raw tail error
+expect 1 "demo: $T/nowhere/text/tinystories_val.txt not found: make demo needs the fixtures" \
+    env SLM="$SLM" FIX="$T/nowhere" MODEL="$T/nowhere/models/tinystories-3M" OUT="$T/demo" sh tests/demo.sh; one_line
+grep -q "tail:" "$T/err" && fail "make demo: raw tail error"
+# make install / uninstall into a staging folder: the binary, aliases and the man page, then nothing
+D="$T/destdir"
+${MAKE:-make} -s --no-print-directory install DESTDIR="$D" PREFIX=/usr BUILD="$BUILD" > "$T/out" 2> "$T/err" || fail "make install: $(cat "$T/err")"
+(cd "$D" && find . ! -type d | sort) > "$T/installed"
+want="./usr/bin/slm ./usr/share/man/man1/slm.1"
+for a in $(cd "$BUILD" && ls slm-*[a-z] 2>/dev/null); do want="$want ./usr/bin/$a ./usr/share/man/man1/$a.1"; done
+[ "$(printf '%s\n' $want | sort)" = "$(cat "$T/installed")" ] || fail "make install put: $(cat "$T/installed" | tr '\n' ' ')"
+"$D/usr/bin/slm-quantize" --help | grep -q "usage: slm quantize" || fail "installed slm-quantize does not run"
+grep -q '^\.TH SLM 1' "$D/usr/share/man/man1/slm.1" && grep -q '^\.B \\-\\-tensor\\-type REGEX=TYPE' "$D/usr/share/man/man1/slm.1" ||
+    fail "slm.1 lacks the header or quantize's option table"
+if command -v man > /dev/null; then
+    MANWIDTH=80 man -l "$D/usr/share/man/man1/slm.1" 2> "$T/err" | grep -q "SLM(1)" && [ ! -s "$T/err" ] || fail "man -l slm.1: $(head -3 "$T/err")"
+fi
+${MAKE:-make} -s --no-print-directory uninstall DESTDIR="$D" PREFIX=/usr BUILD="$BUILD" > /dev/null || fail "make uninstall"
+[ -z "$(cd "$D" && find . ! -type d)" ] || fail "make uninstall left: $(cd "$D" && find . ! -type d | tr '\n' ' ')"
+n=$((n + 4))
+
 # ---- calibrate, quantize --calibration / --method (issue 10) -----------------------------------
 head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/cal.txt"
 expect 0 '' "$SLM" calibrate "$S260" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 64 --chunks 4 -t 1
@@ -285,6 +358,57 @@ expect 0 '' "$SLM" quantize "$S260" -o "$T/g2.gguf" --type Q4_0 --calibration "$
 cmp -s "$T/g1.gguf" "$T/g2.gguf" || fail "awq+gptq: 1 and 2 threads differ"
 rm -f "$T/g1.gguf" "$T/g2.gguf" "$T/g.json"
 rm -f "$T/nan1.gguf" "$T/nan2.gguf" "$T/st.json"
+
+# ---- quality gates, recipe files, manifest, packed files (issue 14) -----------------------------
+TXT="$T/heldout.txt"; tail -c +676506 "$FIX/text/tinystories_val.txt" | head -c 20000 > "$TXT"
+expect 2 "quality gates compare with a reference: add --ref" "$SLM" eval "$S260" --text "$TXT" --max-kld 0.1
+expect 2 "quality gates need an evaluation: add --eval-text FILE" "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --max-kld 0.1
+expect 2 "option '--min-top1': '2' is not a number in [0, 1]" "$SLM" eval "$S260" --text "$TXT" --ref "$S260" --min-top1 2
+# a failed gate: status 3, the output kept, the report says which gate and by how much
+expect 3 "gate max_kld failed: kld_mean " "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --eval-text "$TXT" --eval-ctx 64 \
+    --eval-chunks 2 --max-kld 1e-6 --min-top1 0.1 --report "$T/g.json"; one_line
+[ -s "$T/g.gguf" ] || fail "gate: output not kept"
+grep -q '"gate":[[:space:]]*"max_kld"' "$T/g.json" && grep -q '"gates_passed":[[:space:]]*false' "$T/g.json" || fail "gate: report lacks gates"
+grep -q '"kld_mean"' "$T/g.json" || fail "gate: report lacks the evaluation"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/g.gguf" --type Q4_0 --eval-text "$TXT" --eval-ctx 64 --eval-chunks 2 --max-kld 0.5 -f
+expect 3 "gate min_top1 failed: top1_agreement " "$SLM" eval "$T/g.gguf" --ref "$S260" --text "$TXT" --ctx 64 --chunks 2 --min-top1 0.9999 --json
+expect_stdout '"gates_passed":'
+# recipe files: the command line overrides them; faults name the file and the key
+printf '{"method": "quantize", "type": "Q8_0", "tensor_types": {"attn_q": "Q4_0"}, "manifest": true,\n "gates": {"max_kld": 0.5}, "eval": {"ctx": 64, "chunks": 2}}\n' > "$T/r.json"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/r.gguf" --recipe "$T/r.json" --eval-text "$TXT" --report "$T/rr.json"
+"$SLM" inspect "$T/r.gguf" > "$T/insp" && grep -q 'slm.flags .*"--type Q8_0 --tensor-type attn_q=Q4_0 --eval-ctx 64 --eval-chunks 2 --max-kld 0.5 --manifest"' "$T/insp" ||
+    fail "recipe: slm.flags not as expected: $(grep slm.flags "$T/insp")"
+grep -q "blk.0.attn_q.weight .*Q4_0" "$T/insp" || fail "recipe: tensor_types not applied"
+grep -q "\"input_sha256\":[[:space:]]*\"" "$T/rr.json" || fail "recipe: report lacks the manifest"
+expect 0 '' "$SLM" quantize "$S260" -o "$T/r2.gguf" --recipe "$T/r.json" --eval-text "$TXT" --type Q4_0
+"$SLM" inspect "$T/r2.gguf" | grep -q 'slm.flags .*"--type Q4_0' || fail "recipe: the command line does not override --type"
+cmp -s "$T/r.gguf" "$T/r2.gguf" && fail "recipe: override made the same file"
+"$SLM" quantize "$S260" -o "$T/r3.gguf" --recipe "$T/r.json" --eval-text "$TXT" -q && cmp -s "$T/r.gguf" "$T/r3.gguf" ||
+    fail "recipe + manifest: not the same bytes twice"
+n=$((n + 1))
+printf '{"method": "quantize", "typo": 1}' > "$T/bad.json"
+expect 2 "bad.json: key 'typo': not an option of this command" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "eval", "type": "Q4_0"}' > "$T/bad.json"
+expect 2 "bad.json: key 'method': a recipe for 'eval', this is slm quantize" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "quantize", "gates": {"max_kld": "low"}}' > "$T/bad.json"
+expect 2 "bad.json: key 'gates.max_kld': expected a number" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line
+printf '{"method": "quantize", "gates": {"min_top1": 3}}' > "$T/bad.json"
+expect 2 "bad.json: key 'gates.min_top1': option '--min-top1': '3' is not a number in [0, 1]" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"
+printf '{"method": "quantize", "tensor_types": ["ffn_down"]}' > "$T/bad.json"
+expect 2 "--tensor-type: expected REGEX=TYPE" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json" --type Q8_0
+printf '{"method": "quantize",' > "$T/bad.json"
+expect 2 "bad.json: not valid JSON" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/bad.json"; one_line; no_file "$T/x.gguf"
+expect 1 "nope.json: No such file or directory" "$SLM" quantize "$S260" -o "$T/x.gguf" --recipe "$T/nope.json"; one_line
+# packed files: eval reads the container (same numbers), the report has its size
+expect 0 '' "$SLM" pack "$T/g.gguf" -o "$T/g.gguf.zst"
+"$SLM" eval "$T/g.gguf" --text "$TXT" --ctx 64 --chunks 2 --json > "$T/e1.json"
+"$SLM" eval "$T/g.gguf.zst" --text "$TXT" --ctx 64 --chunks 2 --json > "$T/e2.json"
+[ "$(grep '"ppl"' "$T/e1.json")" = "$(grep '"ppl"' "$T/e2.json")" ] || fail "pack: eval differs"
+grep -qE "\"packed_bytes\":[[:space:]]*$(wc -c < "$T/g.gguf.zst" | tr -d ' ')([^0-9]|$)" "$T/e2.json" || fail "pack: packed_bytes is not the file size"
+grep -qE '"packed_bytes":[[:space:]]*0([^0-9]|$)' "$T/e1.json" || fail "pack: packed_bytes of a plain GGUF is not 0"
+expect 0 '' "$SLM" unpack "$T/g.gguf.zst" -o "$T/g.back.gguf"; cmp -s "$T/g.gguf" "$T/g.back.gguf" || fail "unpack differs"
+expect 0 '' "$SLM" inspect "$T/g.gguf.zst"; expect_stdout "packed GGUF (slm pack v1, zstd level 3)"
+n=$((n + 1))
 
 # ---- determinism: runs and thread counts give the same bytes -----------------------------------
 for t in Q4_K_M Q8_0 IQ4_XS; do

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <dirent.h>
+#include <regex.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -17,10 +18,12 @@
 
 #include "core/afile.h"
 #include "core/dtype.h"
+#include "core/ecma_re.h"
 #include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/strindex.h"
+#include "core/sha256.h"
 #include "core/slm.h"
 #include "core/tensor.h"
 #include "core/utf8.h"
@@ -446,6 +449,114 @@ static void test_map_fifo(void **st) {
     slm_map_close(&m);
 }
 
+/* FIPS 180-4 vectors (empty, "abc", the two-block message, a million 'a' fed in odd pieces) and
+   a folder's hash = sha256sum's lines of its files, hashed. */
+static void test_sha256(void **state) {
+    (void)state;
+    char h[65];
+    slm_sha256 s;
+    slm_sha256_init(&s);
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, "abc", 3);
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, two, strlen(two));
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    char a[1000];
+    memset(a, 'a', sizeof a);
+    slm_sha256_init(&s);
+    for (size_t done = 0, k = 1; done < 1000000; k = k % 997 + 1) {
+        size_t n = SLM_MIN(k, 1000000 - done);
+        slm_sha256_update(&s, a, n);
+        done += n;
+    }
+    slm_sha256_hex(&s, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* a folder: "<sha>  <name>\n" per regular file, sorted (hidden files and folders left out) */
+    char dir[4096], p[4200];
+    slm_err e = {0};
+    snprintf(dir, sizeof dir, "%s", tmp_path("shadir"));
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/b", dir), assert_int_equal(slm_write_file_atomic(p, "abc", 3, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/a", dir), assert_int_equal(slm_write_file_atomic(p, "", 0, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/.hidden", dir), assert_int_equal(slm_write_file_atomic(p, "x", 1, &e), SLM_OK);
+    snprintf(p, sizeof p, "%s/sub", dir), mkdir(p, 0755);
+    assert_int_equal(slm_sha256_path(dir, h, &e), SLM_OK);
+    const char *lines = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a\n"
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b\n";
+    char want[65];
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, lines, strlen(lines));
+    slm_sha256_hex(&s, want);
+    assert_string_equal(h, want);
+    snprintf(p, sizeof p, "%s/b", dir);
+    assert_int_equal(slm_sha256_path(p, h, &e), SLM_OK);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(slm_sha256_path(tmp_path("no-such"), h, &e), SLM_E_IO);
+    snprintf(p, sizeof p, "rm -rf '%s'", dir);
+    assert_int_equal(system(p), 0);
+}
+
+/* llama.cpp's ECMAScript patterns as ERE: the exact translation, and regexec agreeing with
+   what std::regex_search gives on tensor names. */
+static int ere_search(const char *ecma, const char *name) {
+    char ere[256];
+    slm_err err = {0};
+    regex_t re;
+    assert_int_equal(slm_ere_from_ecma(ecma, ere, sizeof ere, &err), SLM_OK);
+    assert_int_equal(regcomp(&re, ere, REG_EXTENDED | REG_NOSUB), 0);
+    int hit = regexec(&re, name, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
+}
+
+static void test_ecma_re(void **state) {
+    (void)state;
+    static const char *const tr[][2] = {
+        {"blk\\.\\d+\\.attn_q", "blk\\.[0-9]+\\.attn_q"},
+        {"blk\\.(?:0|1)\\.ffn_(?:up|down)", "blk\\.(0|1)\\.ffn_(up|down)"},
+        {"\\w+_norm", "[A-Za-z0-9_]+_norm"},
+        {"a\\sb\\S", "a[ \t\n\r\f\v]b[^ \t\n\r\f\v]"},
+        {"[\\d.]+", "[0-9.]+"},
+        {"[^\\w]", "[^A-Za-z0-9_]"},
+        {"a.*?b+?c??d{1,2}?", "a.*b+c?d{1,2}"},
+        {"\\/\\-\\x41\\.", "/-A\\."},
+        {"[\\]a\\-]", "[]a-]"},
+        {"[\\^]", "\\^"},
+        {"[-a]", "[a-]"},
+        {"[[:digit:]x]", "[[:digit:]x]"},
+        {"[\\d-x]", "[0-9x-]"}, /* a class escape ends no range: the '-' is literal */
+        {"[a-\\d]", "[a0-9-]"},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(tr); i++) {
+        char out[256];
+        slm_err err = {0};
+        assert_int_equal(slm_ere_from_ecma(tr[i][0], out, sizeof out, &err), SLM_OK);
+        assert_string_equal(out, tr[i][1]);
+    }
+    assert_true(ere_search("blk\\.\\d+\\.attn_q", "blk.12.attn_q.weight"));
+    assert_false(ere_search("blk\\.\\d+\\.attn_q", "blk.x.attn_q.weight"));
+    assert_true(ere_search("ffn_(?:up|gate)", "blk.0.ffn_gate.weight"));
+    assert_false(ere_search("^ffn", "blk.0.ffn_gate.weight")); /* search, but anchors hold */
+    static const char *const bad[][2] = {
+        {"attn(?=_q)", "lookahead"},  {"(?<!x)attn", "lookbehind"}, {"\\battn", "word boundary"},
+        {"(a)\\1", "backreference"},  {"\\q", "unknown escape"},    {"a{x}", "{n}"},
+        {"[\\D]", "negated class"},   {"[]", "empty class"},        {"[abc", "unterminated"},
+        {"(?<n>a)", "named group"},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(bad); i++) {
+        char out[256];
+        slm_err err = {0};
+        assert_int_equal(slm_ere_from_ecma(bad[i][0], out, sizeof out, &err), SLM_E_ARG);
+        assert_non_null(strstr(err.msg, bad[i][1]));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strindex),
@@ -466,6 +577,8 @@ int main(void) {
         cmocka_unit_test(test_map_missing),
         cmocka_unit_test(test_map_fifo),
         cmocka_unit_test(test_utf8_strict),
+        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_ecma_re),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

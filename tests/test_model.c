@@ -251,8 +251,10 @@ static void naive_forward(double *logits, const slm_model_config *cf, const int3
 }
 
 /* A mapped build (matrices in their stored type, dequantized panel by panel) gives the f32
-   build's logits bit for bit, for F32, F16 and quantized files, with both numerics, in a
-   fraction of the parameter memory. */
+   build's logits bit for bit, for F32, F16 and quantized files, with f32 numerics, in a
+   fraction of the parameter memory; with ggml numerics its stored F16/quantized matrices go
+   through ggml's dot products instead (close to the rounded f32 panels, not equal), the same
+   for any thread count. */
 static void test_model_mapped_equals_f32(void **state) {
     (void)state;
     const char *files[3] = {tmp_path("mapped-f16.gguf"), tmp_path("mapped-q4k.gguf"), tmp_path("mapped-q40.gguf")};
@@ -274,10 +276,28 @@ static void test_model_mapped_equals_f32(void **state) {
         if (slm_model_build(&f, &s.cfg, &ts, 96, 0, &err) || slm_model_build(&mp, &s.cfg, &ts, 96, SLM_BUILD_MAPPED, &err))
             fail_msg("%s: %s", srcs[k], err.msg);
         assert_true(mp.num_parameters * 20 < f.num_parameters); /* only the vectors are f32 */
+        const size_t n_logits = 96 * (size_t)f.cfg.n_vocab;
         for (int num = 0; num < 2; num++) {
             f.numerics = mp.numerics = num ? SLM_NUMERICS_GGML : SLM_NUMERICS_F32;
             float *a = forward_all(&f, ids, 96), *b = forward_all(&mp, ids, 96);
-            expect_bytes_equal(srcs[k], a, b, sizeof(float) * 96 * (size_t)f.cfg.n_vocab);
+            if (!num || k == 0) { /* f32 numerics, and F32 weights under ggml's: the same panels */
+                expect_bytes_equal(srcs[k], a, b, sizeof(float) * n_logits);
+            } else { /* ggml numerics on stored weights: ggml's dot products (quantized activations) */
+                double maxdiff = 0;
+                for (size_t i = 0; i < n_logits; i++) maxdiff = fmax(maxdiff, fabs((double)a[i] - b[i]));
+                printf("    %s ggml numerics: dot kernels vs rounded f32 panels: max |logit diff| %.3g\n", types[k - 1], maxdiff);
+                /* float sums in another order, magnified by the f16 cache and attention, and for
+                   K-quants by the cancelling min term (d * sum - dmin * bsums) */
+                assert_true(maxdiff > 0 && maxdiff < (k == 1 ? 0.05 : 0.5));
+                slm_threads_set(1);
+                float *c1 = forward_all(&mp, ids, 96);
+                slm_threads_set(2);
+                float *c2 = forward_all(&mp, ids, 96);
+                slm_threads_set(0);
+                expect_bytes_equal("mapped ggml numerics, 1 vs 2 threads", c1, c2, sizeof(float) * n_logits);
+                expect_bytes_equal("mapped ggml numerics, default vs 1 thread", b, c1, sizeof(float) * n_logits);
+                free(c1), free(c2);
+            }
             free(a), free(b);
         }
         slm_model_free(&mp);
@@ -285,6 +305,95 @@ static void test_model_mapped_equals_f32(void **state) {
         slm_src_close(&s);
     }
     free(ids);
+}
+
+/* An f16 KV cache (SLM_BUILD_KV_F16) gives the logits of the f32 cache under ggml numerics bit for
+   bit (the values are rounded to f16 either way), batched and token by token, and refuses the f32
+   numerics. */
+static void test_model_kv_f16(void **state) {
+    (void)state;
+    slm_err err = {0};
+    slm_src s;
+    if (slm_src_open(&s, fixture_path("models/tinystories-3M"), &err)) fail_msg("%s", err.msg);
+    slm_tensor_src ts;
+    slm_src_tensors(&s, &ts);
+    slm_model a = {0}, b = {0};
+    if (slm_model_build(&a, &s.cfg, &ts, 80, SLM_BUILD_MAPPED, &err) ||
+        slm_model_build(&b, &s.cfg, &ts, 80, SLM_BUILD_MAPPED | SLM_BUILD_KV_F16, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(b.numerics, SLM_NUMERICS_GGML);
+    a.numerics = SLM_NUMERICS_GGML;
+    int64_t n_ids;
+    int32_t *ids = read_ids(&n_ids);
+    const size_t V = (size_t)s.cfg.n_vocab;
+    for (int T = 8; T <= 72; T += 64) { /* per query (T < 64) and tiled flash attention */
+        float *la = forward_all(&a, ids, T), *lb = forward_all(&b, ids, T);
+        expect_bytes_equal("f16 KV cache vs f32 cache, ggml numerics", la, lb, sizeof(float) * T * V);
+        free(la), free(lb);
+    }
+    float *la = forward_all(&a, ids, 20), *step = malloc(sizeof(float) * V);
+    for (int t = 0; t < 20; t++)
+        if (slm_model_forward(&b, ids + t, 1, t, 0, step, &err)) fail_msg("%s", err.msg);
+    expect_bytes_equal("f16 KV cache, token by token", la + 19 * V, step, sizeof(float) * V);
+    b.numerics = SLM_NUMERICS_F32;
+    assert_int_equal(slm_model_forward(&b, ids, 4, 0, 4, NULL, &err), SLM_E_ARG);
+    assert_non_null(strstr(err.msg, "f16 KV cache"));
+    free(la), free(step), free(ids);
+    slm_model_free(&a);
+    slm_model_free(&b);
+    slm_src_close(&s);
+}
+
+/* slm_matmul_forward_dot equals, element by element, the type's scalar vec_dot of the weight row
+   and the activation row quantized by the type table's from_float, plus the bias, for several
+   block types, ragged shapes (OC not a multiple of 16, T not of the token chunk) and 1 or 2
+   threads. */
+static void test_matmul_dot_equals_vec_dot(void **state) {
+    (void)state;
+    enum { T = 37, C = 512, OC = 40 };
+    const int types[] = {SLM_DTYPE_Q4_K, SLM_DTYPE_Q6_K, SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_1, SLM_DTYPE_F16, SLM_DTYPE_IQ4_XS,
+                         SLM_DTYPE_Q5_0, SLM_DTYPE_BF16};
+    float *x = malloc(sizeof(float) * T * C), *wf = malloc(sizeof(float) * OC * C), bias[OC];
+    float *out = malloc(sizeof(float) * T * OC), *out2 = malloc(sizeof(float) * T * OC);
+    uint8_t *wq = malloc((size_t)OC * C * 4), *aq = malloc((size_t)T * C * 4), bad[OC / 16 + 1];
+    fill_normal(x, (size_t)T * C, 5);
+    fill_normal(wf, (size_t)OC * C, 6);
+    for (int o = 0; o < OC; o++) bias[o] = 0.01f * (float)o;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const int ty = types[i], act = slm_dot_act_type(ty);
+        assert_true(act >= 0);
+        const size_t wb = slm_dtype_row_size(ty, C), ab = slm_dtype_row_size(act, C);
+        slm_quantize_chunk(ty, wf, wq, OC, C, NULL);
+        slm_quantize_act_rows(aq, ab, x, T, C, act);
+        slm_wmat w = {ty, wq, wb, OC, C, "test"};
+        for (int th = 1; th <= 2; th++) {
+            slm_threads_set(th);
+            slm_matmul_forward_dot(th == 1 ? out : out2, OC, aq, ab, &w, bias, T, C, OC, bad);
+        }
+        slm_threads_set(0);
+        expect_bytes_equal(slm_dtype_name(ty), out, out2, sizeof(float) * T * OC);
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < OC; o++) {
+                float want;
+                slm_dot_rows_kernel(SLM_KERNEL_REF, ty, C, 1, 1, &want, 1, wq + (size_t)o * wb, wb, aq + (size_t)t * ab, ab);
+                want += bias[o];
+                if (memcmp(&want, &out[t * OC + o], sizeof want))
+                    fail_msg("%s: token %d row %d: %.9g, vec_dot %.9g", slm_dtype_name(ty), t, o, out[t * OC + o], want);
+            }
+        for (int g = 0; g < OC / 16 + 1; g++) assert_int_equal(bad[g], 0);
+    }
+    /* a NaN scale in row 17 flags the second group of 16 rows, and only it */
+    const size_t wb = slm_dtype_row_size(SLM_DTYPE_Q8_0, C), ab = slm_dtype_row_size(SLM_DTYPE_Q8_0, C);
+    slm_quantize_chunk(SLM_DTYPE_Q8_0, wf, wq, OC, C, NULL);
+    slm_quantize_act_rows(aq, ab, x, T, C, SLM_DTYPE_Q8_0);
+    wq[17 * wb] = 0x00, wq[17 * wb + 1] = 0x7e; /* f16 NaN */
+    slm_wmat w = {SLM_DTYPE_Q8_0, wq, wb, OC, C, "test"};
+    memset(bad, 0, sizeof bad);
+    slm_matmul_forward_dot(out, OC, aq, ab, &w, NULL, T, C, OC, bad);
+    assert_int_equal(bad[0], 0);
+    assert_int_equal(bad[1], 1);
+    assert_int_equal(bad[2], 0);
+    free(x), free(wf), free(out), free(out2), free(wq), free(aq);
 }
 
 /* B sequences in one call give each sequence's logits of a B = 1 call, bit for bit (per-layer
@@ -835,6 +944,8 @@ int main(void) {
         cmocka_unit_test(test_model_greedy_stories260K),
         cmocka_unit_test(test_model_greedy_tinystories3M),
         cmocka_unit_test(test_model_ggml_numerics),
+        cmocka_unit_test(test_matmul_dot_equals_vec_dot),
+        cmocka_unit_test(test_model_kv_f16),
         cmocka_unit_test(test_model_decode_equals_batched),
         cmocka_unit_test(test_model_threads_deterministic),
         cmocka_unit_test(test_model_ppl_stream_quick),

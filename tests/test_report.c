@@ -18,6 +18,7 @@
 
 #include "core/mem.h"
 #include "core/utf8.h"
+#include "report/gate.h"
 #include "report/report.h"
 #include "tests/testutil.h"
 
@@ -285,11 +286,11 @@ static void test_markdown_comparison(void **st) {
     make_runs(runs);
     char *md = render_md(runs, 3, "many.md");
     expect_contains(md, "# slm report: 3 runs of tiny\\<\\&\\>\"model\n");
-    expect_contains(md, "| # | recipe | method | size | bpw | ratio | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
+    expect_contains(md, "| # | recipe | method | size | bpw | ratio | zstd | PPL \xC2\xB1 err | \xCE\x94PPL | mean KLD \xC2\xB1 err | p99 KLD | top-1 % | w. rel. RMSE |\n");
     /* sorted by size: Q2_K (1.3 MB), Q4_K_M (2 MB), Q8_0 (4 MB) */
-    const char *r1 = "| 1 | Q2_K | \xE2\x80\x94 | 1.24 MiB | 3.100 | 6.15\xC3\x97 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
-    const char *r2 = "| 2 | Q4_K_M | \xE2\x80\x94 | 1.91 MiB | 4.800 | 4.00\xC3\x97 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
-    const char *r3 = "| 3 | Q8_0 | \xE2\x80\x94 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
+    const char *r1 = "| 1 | Q2_K | \xE2\x80\x94 | 1.24 MiB | 3.100 | 6.15\xC3\x97 | \xE2\x80\x94 | 15.0000 \xC2\xB1 0.2000 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | \xE2\x80\x94 | 2.50e-01 |\n";
+    const char *r2 = "| 2 | Q4_K_M | \xE2\x80\x94 | 1.91 MiB | 4.800 | 4.00\xC3\x97 | \xE2\x80\x94 | 12.3456 \xC2\xB1 0.1234 | +0.4567 \xC2\xB1 0.0123 | 0.012345 \xC2\xB1 0.000123 | 0.100000 | 95.12 | 5.18e-02 |\n";
+    const char *r3 = "| 3 | Q8_0 | \xE2\x80\x94 | 3.81 MiB | 8.500 | 2.00\xC3\x97 | \xE2\x80\x94 | 11.9500 \xC2\xB1 0.1200 | +0.0512 \xC2\xB1 0.0040 | 0.000910 \xC2\xB1 0.000020 | 0.008300 | 98.91 | 5.10e-03 |\n";
     expect_contains(md, r1);
     expect_contains(md, r2);
     expect_contains(md, r3);
@@ -340,7 +341,15 @@ static void test_html_one_run(void **st) {
     expect_absent(h, "http://www.w3.org/1999"); /* only the SVG namespace URI, no links */
     assert_int_equal(count(h, "http"), 2);      /* xmlns of the two SVGs */
     expect_contains(h, "<td class=\"r\">7.12e-02</td>");
-    expect_contains(h, ">0 (exact)</text>"); /* output_norm has no error */
+    /* 1-D tensors (output_norm: 32 bpw, exact) stay off the charts' scales, in the table only */
+    expect_absent(h, ">output_norm.weight</text>");
+    expect_contains(h, "1-D tensors (norms, biases: F32 and exact; 1 here) are in the table only");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\">"); /* scrolls, header sticks */
+    expect_contains(h, "table.tensors thead th{position:sticky;top:0");
+    /* "which tensors hurt": rows by rel. RMSE, largest first; # keeps the file position */
+    const char *a = strstr(h, "<td class=\"r\">1</td>"), *b3 = strstr(h, "<td class=\"r\">3</td>"),
+               *b2 = strstr(h, "<td class=\"r\">2</td>");
+    assert_true(a && b3 && b2 && a < b3 && b3 < b2);
     expect_svgs_finite(h);
     free(h);
     free_runs(runs, 3);
@@ -392,6 +401,7 @@ static void test_nonfinite_values(void **st) {
     runs[0].tensors[0].rel_rmse = NAN;
     runs[0].tensors[0].bpw = INFINITY;
     runs[0].tensors[1].bpw = NAN;
+    runs[0].tensors[2].bpw = NAN; /* output_norm (1-D) is not charted: a NaN bpw on a matrix too */
     runs[0].tensors[2].rel_rmse = INFINITY;
     runs[0].tensors[2].max_abs_err = -INFINITY;
     runs[0].bpw = NAN;
@@ -404,7 +414,7 @@ static void test_nonfinite_values(void **st) {
     char *h = render_html(runs, 1, "nf1.html");
     expect_well_formed(h);
     expect_svgs_finite(h);
-    expect_contains(h, ">n/a</text>");
+    expect_contains(h, ">n/a Q6_K</text>");
     expect_contains(h, ">\xE2\x88\x9E</text>"); /* Inf shows as ∞, not as a bar */
     free(h);
     h = render_html(runs, 3, "nf3.html");
@@ -412,8 +422,10 @@ static void test_nonfinite_values(void **st) {
     expect_svgs_finite(h);
     free(h);
     char *md = render_md(runs, 1, "nf1.md");
-    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | n/a |");
-    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **n/a** | **1.13e-02** |"); /* NaN/Inf errors: n/a */
+    /* a NaN error is "not computed" (a dry run): a dash, and the row sorts last */
+    expect_contains(md, "| 1 | blk.0.attn_q\\<\\&\\>\".weight | F32 \xE2\x86\x92 Q4_K | 256\xC3\x97" "256 | 65536 | 36.0 KiB | \xE2\x88\x9E | \xE2\x80\x94 |");
+    expect_contains(md, "| | **total (3 tensors)** | | | **131328** | **89.5 KiB** | **5.58** | **\xE2\x80\x94** | **1.13e-02** |");
+    assert_true(strstr(md, "| 3 | token_embd") < strstr(md, "| 1 | blk.0.attn_q"));
     expect_absent(md, "nan");
     expect_absent(md, "inf ");
     free(md);
@@ -527,6 +539,74 @@ static void test_json_round_trip(void **st) {
     free_runs(runs, 3);
 }
 
+/* Quality gates: which pass, by how much, the message; gates, manifest and packed size survive
+   the JSON round trip and show in the Markdown. */
+static void test_gates(void **st) {
+    (void)st;
+    slm_report runs[3], back;
+    slm_err err = {0};
+    make_runs(runs);
+    slm_report *r = &runs[0];
+    r->eval.kld_mean = 0.03, r->eval.dppl = 0.25, r->eval.top1 = 0.9;
+    slm_gates g;
+    slm_gates_none(&g);
+    assert_false(slm_gates_any(&g));
+    assert_int_equal(slm_gates_check(&g, r), 0);
+    assert_int_equal(r->n_gates, 0);
+    g.max_kld = 0.01, g.min_top1 = 0.95, g.max_ppl_delta = 0.5;
+    assert_true(slm_gates_any(&g));
+    assert_int_equal(slm_gates_check(&g, r), 2);
+    assert_int_equal(r->n_gates, 3);
+    assert_string_equal(r->gates[0].name, "max_kld");
+    assert_false(r->gates[0].passed);
+    assert_float_equal(r->gates[0].excess, 0.02, 1e-12);
+    assert_string_equal(r->gates[1].name, "max_ppl_delta");
+    assert_true(r->gates[1].passed);
+    assert_float_equal(r->gates[1].excess, -0.25, 1e-12);
+    assert_string_equal(r->gates[2].name, "min_top1");
+    assert_false(r->gates[2].passed);
+    assert_float_equal(r->gates[2].excess, 0.05, 1e-12);
+    char b[256];
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[0]), "gate max_kld failed: kld_mean 0.03 > 0.01 (missed by 0.02)");
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[1]),
+                        "gate max_ppl_delta passed: delta_ppl 0.25 <= 0.5 (margin 0.25)");
+    assert_string_equal(slm_gate_describe(b, sizeof b, &r->gates[2]), "gate min_top1 failed: top1_agreement 0.9 < 0.95 (missed by 0.05)");
+    /* the limit itself passes; no reference: NaN, a failure */
+    g.max_kld = 0.03, g.min_top1 = 0.9;
+    assert_int_equal(slm_gates_check(&g, r), 0);
+    r->eval.has_ref = 0;
+    assert_int_equal(slm_gates_check(&g, r), 3);
+    r->eval.has_ref = 1;
+    g.max_kld = 0.01;
+    assert_int_equal(slm_gates_check(&g, r), 1);
+    r->manifest.present = 1;
+    snprintf(r->manifest.version, sizeof r->manifest.version, "0.1.0");
+    snprintf(r->manifest.input_sha256, sizeof r->manifest.input_sha256, "%064d", 7);
+    snprintf(r->manifest.flags, sizeof r->manifest.flags, "--type Q4_0 --max-kld 0.01");
+    r->eval.packed_bytes = 123456;
+    const char *path = tmp_path("gates.json");
+    assert_int_equal(w_json(r, path, &err), SLM_OK);
+    assert_int_equal(slm_report_read_json(&back, path, &err), SLM_OK);
+    assert_int_equal(back.n_gates, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(back.gates[i].name, r->gates[i].name);
+        assert_true(back.gates[i].limit == r->gates[i].limit && back.gates[i].value == r->gates[i].value);
+        assert_float_equal(back.gates[i].excess, r->gates[i].excess, 1e-15); /* cJSON prints 15 digits */
+        assert_int_equal(back.gates[i].passed, r->gates[i].passed);
+    }
+    assert_true(back.manifest.present);
+    assert_string_equal(back.manifest.flags, r->manifest.flags);
+    assert_string_equal(back.manifest.input_sha256, r->manifest.input_sha256);
+    assert_int_equal(back.eval.packed_bytes, 123456);
+    char *md = render_md(&back, 1, "gates.md");
+    assert_non_null(strstr(md, "gate max_kld failed: kld_mean 0.03 \\> 0.01 (missed by 0.02)")); /* Markdown-escaped */
+    assert_non_null(strstr(md, "flags: --type Q4_0 --max-kld 0.01"));
+    assert_non_null(strstr(md, "120.6 KiB (123456 bytes"));
+    free(md);
+    slm_report_free(&back);
+    free_runs(runs, 3);
+}
+
 static void test_dir_several_runs(void **st) {
     (void)st;
     slm_report runs[3];
@@ -618,6 +698,39 @@ static void test_out_of_memory(void **st) {
     free_runs(runs, 3);
 }
 
+/* No "± 0.000000": an error too small for the value's format in %.1e, none without an estimate. */
+static void test_plus_minus(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    runs[1].eval.kld_mean_err = 5e-7;
+    runs[1].eval.dppl_err = 0;
+    char *md = render_md(&runs[1], 1, "pm.md");
+    expect_contains(md, "| mean KLD | 0.000910 \xC2\xB1 5.0e-07 |");
+    expect_contains(md, "| \xCE\x94PPL | +0.0512 |");
+    expect_absent(md, "\xC2\xB1 0.0000");
+    free(md);
+    free_runs(runs, 3);
+}
+
+/* The comparison's per-tensor matrix: largest rel. RMSE in any run first (first appearance:
+   output_norm before token_embd). */
+static void test_matrix_order(void **st) {
+    (void)st;
+    slm_report runs[3];
+    make_runs(runs);
+    char *md = render_md(runs, 3, "mo.md");
+    const char *m = strstr(md, "## Per-tensor type and relative RMSE\n\nLargest rel. RMSE (in any run) first.");
+    assert_non_null(m);
+    const char *te = strstr(m, "| token_embd.weight |"), *on = strstr(m, "| output_norm.weight |");
+    assert_true(te && on && te < on);
+    free(md);
+    char *h = render_html(runs, 3, "mo.html");
+    expect_contains(h, "<div class=\"wide tall\"><table class=\"tensors\"><thead><tr><th>tensor</th>");
+    free(h);
+    free_runs(runs, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markdown_one_run),  cmocka_unit_test(test_markdown_comparison),
@@ -626,6 +739,8 @@ int main(void) {
         cmocka_unit_test(test_json_round_trip),   cmocka_unit_test(test_dir_several_runs),
         cmocka_unit_test(test_json_reader_number_ranges), cmocka_unit_test(test_json_is_valid_utf8),
         cmocka_unit_test(test_dir_cannot_create), cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_gates),
+        cmocka_unit_test(test_plus_minus),        cmocka_unit_test(test_matrix_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,17 +58,25 @@ def val(ty, v):
 def kv(k, ty, v):
     return gstr(k) + struct.pack("<I", ty) + val(ty, v)
 
-def gguf(kvs, tensors, align=32):
-    """tensors: (name, ggml type, ne list, nbytes)"""
+def gguf_layout(kvs, tensors, align=32):
+    """tensors: (name, ggml type, ne list, nbytes). Returns the file, its data offset and the
+    tensors' offsets (relative to the data offset)."""
     out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs)
-    off, infos = 0, b""
+    off, infos, offsets = 0, b"", []
     for name, ty, ne, nb in tensors:
         infos += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne) + struct.pack("<IQ", ty, off)
+        offsets.append(off)
         off += (nb + align - 1) // align * align
     out += infos
+    data_off = len(out)
     if tensors:
-        out += bytes((align - len(out) % align) % align) + bytes(off)
-    return out
+        out += bytes((align - len(out) % align) % align)
+        data_off = len(out)
+        out += bytes(off)
+    return out, data_off, offsets
+
+def gguf(kvs, tensors, align=32):
+    return gguf_layout(kvs, tensors, align)[0]
 
 put("gguf", "empty", gguf([], []))
 put("gguf", "all_types", gguf([kv("u8", 0, 200), kv("i8", 1, -3), kv("u16", 2, 60000), kv("i16", 3, -30000),
@@ -194,3 +202,43 @@ ev = {"format": "slm-report/1", "command": "eval", "model": "out/m-Q4_K_M.gguf",
       "kld_mean_err": 0.001, "kld_median": 0.005, "kld_p99": 0.1, "kld_max": 0.5, "top1_agreement": 0.97}}
 put("report", "eval", js(ev))
 put("report", "minimal", js({"format": "slm-report/1"}))
+
+# ---- packed GGUF (formats/pack.h) -----------------------------------------------------------------
+# Frames with raw (stored) blocks and no checksum: valid zstd written without a compressor. The
+# seeds with compressed blocks and checksums (seed_slm_*) are `build/slm pack` of GGUF seeds,
+# made below when build/slm exists.
+def zframe(data):
+    out = struct.pack("<IB", 0xFD2FB528, (3 << 6) | (1 << 5)) + struct.pack("<Q", len(data))  # FCS 8 bytes, single segment
+    blocks = [data[i:i + 131072] for i in range(0, len(data), 131072)] or [b""]
+    for k, b in enumerate(blocks):
+        out += struct.pack("<I", (k == len(blocks) - 1) | (len(b) << 3))[:3] + b  # block type 0: raw
+    return out
+
+def pack(layout, level=3):
+    blob, data_off, offsets = layout
+    cuts = [0] + ([data_off + o for o in offsets] if offsets else []) + [len(blob)]
+    if not offsets:
+        cuts = [0, len(blob)]
+    frames = [zframe(blob[a:b]) for a, b in zip(cuts, cuts[1:])]
+    out = struct.pack("<II", 0x184D2A50, 24) + b"SLMZGGUF" + struct.pack("<IIQ", 1, level, len(blob))
+    index, pos = b"", len(out)
+    for (a, b), f in zip(zip(cuts, cuts[1:]), frames):
+        index += struct.pack("<QQQ", pos, len(f), b - a)
+        pos += len(f)
+        out += f
+    return out + struct.pack("<II", 0x184D2A50, len(index) + 16) + index + struct.pack("<Q", len(frames)) + b"SLMZINDX"
+
+put("pack", "raw_types", pack(gguf_layout([kv("general.architecture", 8, "llama")],
+                                          [("w", 0, [4, 2], 32), ("h", 1, [8], 16), ("q4", 2, [32], 18), ("q8", 8, [32, 2], 68)])))
+put("pack", "raw_no_tensors", pack(gguf_layout([kv("general.name", 8, "empty")], [])))
+put("pack", "raw_align64", pack(gguf_layout([kv("general.alignment", 4, 64)], [("a", 0, [3], 12), ("b", 0, [5], 20)], align=64)))
+
+SLM = os.path.join(os.path.dirname(ROOT), "..", "..", "build", "slm")
+if os.path.exists(SLM):
+    import subprocess, tempfile
+    for name in ("all_types", "align64", "empty", "vocab_spm"):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "x.gguf.zst")
+            subprocess.run([SLM, "pack", os.path.join(ROOT, "gguf", "seed_" + name), "-o", out, "-t", "1"], check=True)
+            with open(out, "rb") as f:
+                put("pack", "slm_" + name, f.read())

@@ -1,0 +1,277 @@
+/* cmd_prune.c - `slm prune MODEL -o OUT [--method M] [--sparsity S] [--nm N:M] [--calibration F |
+ * --calib-text F] [--tensors REGEX[=S]]... [--uniform] [--format gguf|hf]`: options, the
+ * statistics (read, or computed in-process from a text), the pruned model (prune/prune.h) through
+ * the export pipeline, the summary and the report.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_export.h"
+#include "core/dtype.h"
+#include "core/mapfile.h"
+#include "core/mem.h"
+#include "core/slm.h"
+#include "core/thread.h"
+#include "formats/imatrix_calib.h"
+#include "model/calib.h"
+#include "model/tokenizer.h"
+#include "msg.h"
+#include "opts.h"
+#include "prune/prune.h"
+#include "quantize/qtypes.h"
+
+typedef struct prune_opts {
+    const char *out, *calibration, *calib_text, *nm, *report, *report_dir;
+    int method, scope, uniform, outtype, format;
+    double sparsity, damp;
+    long align, calib_ctx, calib_chunks, block;
+    opt_list tensors;
+} prune_opts;
+
+static const opt_choice k_methods[] = {{"magnitude", SLM_PRUNE_MAGNITUDE}, {"wanda", SLM_PRUNE_WANDA},
+                                       {"sparsegpt", SLM_PRUNE_SPARSEGPT}, {"ffn", SLM_PRUNE_FFN},
+                                       {"heads", SLM_PRUNE_HEADS},         {"layers", SLM_PRUNE_LAYERS},
+                                       {NULL, 0}};
+static const opt_choice k_scopes[] = {{"row", SLM_PRUNE_SCOPE_ROW}, {"tensor", SLM_PRUNE_SCOPE_TENSOR},
+                                      {"global", SLM_PRUNE_SCOPE_GLOBAL}, {NULL, 0}};
+static const opt_choice k_outtypes[] = {{"f32", SLM_DTYPE_F32}, {"f16", SLM_DTYPE_F16}, {"bf16", SLM_DTYPE_BF16}, {NULL, 0}};
+static const opt_choice k_formats[] = {{"gguf", 0}, {"hf", 1}, {NULL, 0}};
+
+static const opt k_opts[] = {
+    {"--output", "-o", OPT_STR, OPT_OF(prune_opts, out), "OUT", "output GGUF (or folder with --format hf)", 0, 0, NULL, NULL},
+    {"--method", NULL, OPT_CHOICE, OPT_OF(prune_opts, method), NULL,
+     "unstructured: magnitude (default), wanda, sparsegpt;\nstructured: ffn (channels), heads (kv head groups), layers (blocks)",
+     0, 0, k_methods, NULL},
+    {"--sparsity", NULL, OPT_NUM, OPT_OF(prune_opts, sparsity), "S",
+     "fraction removed, in [0, 1): weights, FFN channels, head groups or blocks [0.5]", -1e9, 1e9, NULL, NULL},
+    {"--nm", NULL, OPT_STR, OPT_OF(prune_opts, nm), "N:M", "keep N of every M consecutive weights of a row (2:4, 4:8)", 0, 0, NULL,
+     NULL},
+    {"--scope", NULL, OPT_CHOICE, OPT_OF(prune_opts, scope), NULL, "magnitude: compare within a row (default), a tensor, or all",
+     0, 0, k_scopes, NULL},
+    {"--tensors", NULL, OPT_LIST, OPT_OF(prune_opts, tensors), "REGEX[=S]",
+     "prune the 2-D tensors whose GGUF name matches REGEX (at sparsity S);\nrepeatable, first match wins. Default: the blocks' "
+     "matmul weights\n(embeddings, output and norms untouched)", 0, 64, NULL, NULL},
+    {"--calibration", NULL, OPT_STR, OPT_OF(prune_opts, calibration), "STATS.gguf",
+     "statistics from 'slm calibrate' (wanda: E[x^2]; sparsegpt: Gram\nmatrices; ffn/heads: mean |activation|; layers: block cosines)",
+     0, 0, NULL, NULL},
+    {"--calib-text", NULL, OPT_STR, OPT_OF(prune_opts, calib_text), "FILE", "compute the statistics from this text first", 0, 0,
+     NULL, NULL},
+    {"--calib-ctx", NULL, OPT_INT, OPT_OF(prune_opts, calib_ctx), "N", "tokens per calibration chunk [512]", 16, 1 << 20, NULL,
+     NULL},
+    {"--calib-chunks", NULL, OPT_INT, OPT_OF(prune_opts, calib_chunks), "K", "at most K calibration chunks [all]", 1, 1e9, NULL,
+     NULL},
+    {"--uniform", NULL, OPT_FLAG, OPT_OF(prune_opts, uniform), NULL,
+     "structured: the same width in every layer (stays 'llama'; else per-layer\nwidths in llama.cpp's 'deci' architecture)", 0,
+     0, NULL, NULL},
+    {"--align", NULL, OPT_INT, OPT_OF(prune_opts, align), "N", "ffn: kept channels per layer a multiple of N [32]", 1, 1 << 20,
+     NULL, NULL},
+    {"--damp", NULL, OPT_NUM, OPT_OF(prune_opts, damp), "D", "sparsegpt: dampening, fraction of mean diag(H) [0.01]", 1e-9, 10,
+     NULL, NULL},
+    {"--block", NULL, OPT_INT, OPT_OF(prune_opts, block), "B", "sparsegpt: columns per mask block [128]", 1, 1 << 20, NULL, NULL},
+    {"--outtype", NULL, OPT_CHOICE, OPT_OF(prune_opts, outtype), NULL, "type of the 2-D weights [the model's own]", 0, 0,
+     k_outtypes, NULL},
+    {"--format", NULL, OPT_CHOICE, OPT_OF(prune_opts, format), NULL,
+     "gguf (default), or hf: a Hugging Face folder (safetensors, config.json,\ntokenizer files; needs uniform widths)", 0, 0,
+     k_formats, NULL},
+    {"--report", NULL, OPT_STR, OPT_OF(prune_opts, report), "FILE.json", "per-tensor sparsity, parameters and bytes (JSON)", 0, 0,
+     NULL, NULL},
+    {"--report-dir", NULL, OPT_STR, OPT_OF(prune_opts, report_dir), "DIR", "the report as report.json, report.md and report.html",
+     0, 0, NULL, NULL},
+};
+
+static const cmd_spec k_spec = {
+    "prune", "MODEL -o OUT [--method M] [--sparsity S] [--nm N:M] [--calibration F | --calib-text F]\n"
+             "                 [--tensors REGEX[=S]]... [--uniform] [--format gguf|hf] [options]",
+    "Prunes MODEL (a Hugging Face folder or an F32/F16/BF16 GGUF). Unstructured methods set\n"
+    "weights to exactly 0 (exact sparsity per row, tensor or model); structured methods remove\n"
+    "FFN channels, attention head groups or whole blocks, so the file is smaller and faster.",
+    k_opts, SLM_ARRAY_LEN(k_opts), 1, 1, "MODEL",
+    "Output is identical for any thread count. The output goes straight into 'slm quantize'.", 0,
+};
+
+/* "2:4" -> n, m; 0 when absent. */
+static int parse_nm(const char *s, int *n, int *m) {
+    char *end;
+    *n = *m = 0;
+    if (!s) return 0;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || *end != ':') return msg_usage_error("--nm: expected N:M, got '%s'", s);
+    const char *p = end + 1;
+    b = strtol(p, &end, 10);
+    if (end == p || *end || a < 0 || b < 0 || a > 1 << 16 || b > 1 << 16) return msg_usage_error("--nm: expected N:M, got '%s'", s);
+    *n = (int)a, *m = (int)b;
+    return 0;
+}
+
+/* REGEX[=S] -> patterns; S must be a number when given. */
+static int parse_patterns(const opt_list *l, slm_prune_pattern *pat, char (*re)[256]) {
+    for (int i = 0; i < l->n; i++) {
+        const char *v = l->v[i], *eq = strrchr(v, '=');
+        char *end = NULL;
+        double s = eq ? strtod(eq + 1, &end) : -1;
+        if (eq && (end == eq + 1 || *end)) eq = NULL, s = -1; /* '=' inside the regex */
+        size_t len = eq ? (size_t)(eq - v) : strlen(v);
+        if (len >= sizeof re[0]) return msg_usage_error("--tensors: pattern too long");
+        snprintf(re[i], sizeof re[0], "%.*s", (int)len, v);
+        pat[i] = (slm_prune_pattern){re[i], s};
+    }
+    return 0;
+}
+
+typedef struct job {
+    slm_src src;
+    slm_tensor_src ts;
+    slm_calib calib;
+    int has_calib;
+    slm_prune p;
+    slm_kvs meta;
+    slm_export x;
+} job;
+
+static void progress(void *ud, const char *tensor, size_t done, size_t n) {
+    SLM_UNUSED(ud);
+    if (done < n) msg_progress(tensor, (double)done / (double)n);
+    else msg_progress_done();
+}
+
+/* Statistics computed in-process: the text tokenized (BOS first), llama-imatrix's chunks. */
+static int calib_from_text(job *j, const prune_opts *o, slm_err *err) {
+    slm_tokenizer tok = {0};
+    slm_map mp = {0};
+    slm_model m = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = slm_tokenizer_build(&tok, &j->src.vocab, err);
+    if (!rc) rc = slm_map_open(&mp, o->calib_text, err);
+    if (!rc) rc = slm_tokenize(&tok, mp.data ? (const char *)mp.data : "", mp.size, 1, &ids, &n, err);
+    slm_calib_opts co = {.ctx = (int)(o->calib_ctx ? o->calib_ctx : 512), .chunks = o->calib_chunks,
+                         .bos_id = rc ? -1 : slm_tokenizer_bos(&tok), .gram = o->method == SLM_PRUNE_SPARSEGPT};
+    if (!rc) rc = cli_model_build(&j->src, &m, slm_calib_batch(&co, (int64_t)n), co.ctx, SLM_NUMERICS_F32, err);
+    if (!rc) rc = slm_calib_run(&j->calib, &m, ids, (int64_t)n, &co, err);
+    if (rc) slm_err_prefix(err, "%s", o->calib_text);
+    j->has_calib = !rc;
+    slm_model_free(&m);
+    slm_free(ids);
+    slm_map_close(&mp);
+    slm_tokenizer_free(&tok);
+    return rc;
+}
+
+static int load_calib(job *j, const prune_opts *o, slm_err *err) {
+    if (o->calib_text) return calib_from_text(j, o, err);
+    if (!o->calibration) return SLM_OK;
+    slm_imatrix im = {0};
+    int rc = slm_imatrix_load(&im, o->calibration, err);
+    if (!rc) rc = slm_calib_from_imatrix(&j->calib, &im, &j->src.cfg, err);
+    if (rc) slm_err_prefix(err, "%s", o->calibration);
+    j->has_calib = !rc;
+    slm_imatrix_free(&im);
+    return rc;
+}
+
+/* The recipe that keeps the model's precision (the token embedding's type), or --outtype. */
+static const slm_ftype_desc *out_ftype(const job *j, const prune_opts *o) {
+    int dt = o->outtype >= 0 ? o->outtype : j->src.tensors[slm_src_find(&j->src, "token_embd.weight")].dtype;
+    return slm_ftype_find(dt == SLM_DTYPE_F16 ? "F16" : dt == SLM_DTYPE_BF16 ? "BF16" : "F32");
+}
+
+static int plan(job *j, const char *in, const prune_opts *o, const slm_prune_opts *po, slm_err *err) {
+    SLM_TRY(slm_src_open(&j->src, in, err));
+    slm_src_tensors(&j->src, &j->ts);
+    SLM_TRY(load_calib(j, o, err));
+    slm_prune_opts p = *po;
+    p.calib = j->has_calib ? &j->calib : NULL;
+    SLM_TRY(slm_prune_plan(&j->p, &j->ts, &j->src.cfg, &p, err));
+    SLM_TRY(slm_model_gguf_meta(&j->p.cfg, j->src.name, &j->src.vocab, &j->meta, err));
+    slm_export_opts eo = {.cfg = &j->p.cfg, .meta = &j->meta, .widen_1d = j->src.kind == SLM_SRC_HF, .progress = progress};
+    eo.recipe = (slm_recipe_opts){.ftype = out_ftype(j, o), .output_type = -1, .token_embd_type = -1};
+    SLM_TRY(slm_export_plan(&j->x, &j->p.out, &eo, err));
+    snprintf(j->x.rep.model_name, sizeof j->x.rep.model_name, "%s", j->src.name);
+    snprintf(j->x.rep.model, sizeof j->x.rep.model, "%s", in);
+    return SLM_OK;
+}
+
+/* Per tensor: shape, achieved sparsity; then parameters and bytes before and after. */
+static void summary(const job *j, FILE *f, int per_tensor) {
+    int64_t pin = 0, pout = 0, zeros = 0;
+    char b1[32], b2[32];
+    for (size_t i = 0; i < j->p.n; i++) {
+        const slm_prune_tensor *t = &j->p.t[i];
+        const int64_t n = slm_tensor_info_nrows(&t->info) * slm_tensor_info_ncols(&t->info);
+        pout += n, zeros += t->zeros;
+        if (per_tensor && t->changed) {
+            char sh[48];
+            fprintf(f, "%-28s %-14s sparsity %.4f\n", t->info.name, slm_shape_str(sh, sizeof sh, t->info.shape, t->info.ndim),
+                    t->n_values ? (double)t->zeros / (double)t->n_values : 0.0);
+        }
+    }
+    for (size_t i = 0; i < j->ts.n_tensors; i++) {
+        slm_tensor_info t = slm_tensor_src_info(&j->ts, i);
+        pin += slm_tensor_info_nrows(&t) * slm_tensor_info_ncols(&t);
+    }
+    fprintf(f, "prune %s: %lld -> %lld parameters, %lld zeros (%.4f of the output); %s -> %s\n",
+            slm_prune_method_name(j->p.o.method), (long long)pin, (long long)pout, (long long)zeros,
+            pout ? (double)zeros / (double)pout : 0.0, slm_fmt_bytes(b1, sizeof b1, (double)j->src.total_bytes),
+            slm_fmt_bytes(b2, sizeof b2, (double)j->x.rep.out_bytes));
+}
+
+static void job_free(job *j) {
+    slm_export_free(&j->x);
+    slm_kvs_free(&j->meta);
+    slm_prune_free(&j->p);
+    slm_calib_free(&j->calib);
+    slm_src_close(&j->src);
+}
+
+static int finish(job *j, const prune_opts *o, double t0, slm_outset *set, slm_err *err) {
+    slm_report *r = &j->x.rep;
+    snprintf(r->command, sizeof r->command, "prune");
+    snprintf(r->version, sizeof r->version, "%s", SLM_VERSION);
+    r->threads = slm_threads_get();
+    r->seconds = cli_now() - t0;
+    r->peak_rss_bytes = cli_peak_rss();
+    if (msg_show_summary()) summary(j, stderr, g_msg.verbosity >= 2);
+    if (o->report) SLM_TRY(slm_report_write_json(set, r, o->report, err));
+    if (o->report_dir) SLM_TRY(slm_report_write_dir(set, r, 1, o->report_dir, err));
+    return SLM_OK;
+}
+
+int cmd_prune(int argc, char **argv) {
+    prune_opts o = {.method = SLM_PRUNE_MAGNITUDE, .sparsity = 0.5, .outtype = -1};
+    common_opts co = {0};
+    const char *pos[1];
+    int n_pos;
+    slm_prune_pattern pat[OPT_LIST_MAX];
+    char re[OPT_LIST_MAX][256];
+    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
+    if (co.help) return EXIT_OK;
+    if (!o.out) return msg_usage_error("missing -o OUT");
+    if (o.calibration && o.calib_text) return msg_usage_error("give --calibration or --calib-text, not both");
+    slm_prune_opts po = {.method = o.method, .sparsity = o.sparsity, .scope = o.scope, .uniform = o.uniform,
+                         .align = (int)o.align, .damp = o.damp, .block = (int)o.block, .patterns = pat,
+                         .n_patterns = (size_t)o.tensors.n};
+    if (parse_nm(o.nm, &po.nm_n, &po.nm_m) || parse_patterns(&o.tensors, pat, re)) return EXIT_USAGE;
+    cli_outputs outs;
+    cli_outputs_init(&outs, co.force);
+    cli_outputs_input(&outs, pos[0]);
+    cli_outputs_input(&outs, o.calibration);
+    cli_outputs_input(&outs, o.calib_text);
+    if (cli_outputs_add(&outs, o.out) || cli_outputs_add(&outs, o.report) || cli_outputs_add_report_dir(&outs, o.report_dir, 1))
+        return EXIT_FAIL;
+    slm_threads_set((int)co.threads);
+    double t0 = cli_now();
+    slm_err err = {0};
+    job j = {0};
+    slm_afile *f = NULL;
+    int rc = plan(&j, pos[0], &o, &po, &err);
+    if (!rc) rc = slm_outset_open(&outs.set, o.out, &f, &err);
+    if (!rc) rc = slm_export_write(&j.x, f, &err);
+    if (!rc) snprintf(j.x.rep.output, sizeof j.x.rep.output, "%s", o.out);
+    if (!rc) rc = finish(&j, &o, t0, &outs.set, &err);
+    if (!rc) rc = cli_outputs_commit(&outs, &err);
+    else cli_outputs_abort(&outs);
+    job_free(&j);
+    return rc ? cli_fail(&err) : EXIT_OK;
+}
