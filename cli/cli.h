@@ -56,6 +56,8 @@ int cli_same_file(const char *a, const char *b);
    its matrices mapped in their stored type: keep s open while m is used. numerics (SLM_NUMERICS_*)
    is set on m; ggml numerics get an f16 KV cache, as llama.cpp. */
 int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err);
+/* The same with forwards of at most call_tokens tokens (B*T; slm_model_build_calls). */
+int cli_model_build_calls(const slm_src *s, slm_model *m, int batch, int ctx, int call_tokens, int numerics, slm_err *err);
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (getrusage). */

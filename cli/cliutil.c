@@ -15,13 +15,17 @@ int cli_fail(const slm_err *err) {
     return EXIT_FAIL;
 }
 
-int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err) {
+int cli_model_build_calls(const slm_src *s, slm_model *m, int batch, int ctx, int call_tokens, int numerics, slm_err *err) {
     slm_tensor_src ts;
     slm_src_tensors(s, &ts);
     const int flags = SLM_BUILD_MAPPED | (numerics == SLM_NUMERICS_GGML ? SLM_BUILD_KV_F16 : 0);
-    SLM_TRY(slm_model_build_batch(m, &s->cfg, &ts, batch, ctx, flags, err));
+    SLM_TRY(slm_model_build_calls(m, &s->cfg, &ts, batch, ctx, call_tokens, flags, err));
     m->numerics = numerics;
     return SLM_OK;
+}
+
+int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err) {
+    return cli_model_build_calls(s, m, batch, ctx, batch * ctx, numerics, err);
 }
 
 int cli_same_file(const char *a, const char *b) {

@@ -141,7 +141,8 @@ static int load(calib_state *s, const char *in, const calib_opts *o, const slm_c
                         (long long)s->n_ids, o->ctx);
     slm_calib_opts c = *co;
     c.bos_id = s->bos;
-    SLM_TRY(cli_model_build(&s->src, &s->m, slm_calib_batch(&c, s->n_ids), (int)o->ctx, o->numerics, err));
+    SLM_TRY(cli_model_build_calls(&s->src, &s->m, slm_calib_batch(&c, s->n_ids), (int)o->ctx, slm_calib_call_tokens(&c, s->n_ids),
+                                  o->numerics, err));
     return SLM_OK;
 }
 

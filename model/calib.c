@@ -176,29 +176,41 @@ static sched sched_of(const slm_calib_opts *o) {
     return s;
 }
 
-/* The rows of a forward of B sequences of C tokens (row b*C + t) that llama-imatrix sums, in its
-   order: per llama_decode call (one per n_batch tokens of a sequence when C > n_batch), per
-   ubatch of k tokens of each sequence (split_equal, k = max(1, u'/B); one sequence: u' tokens),
-   sequence after sequence; ubatches of fewer than 16 rows are skipped. Returns the row count. */
-static int64_t sched_rows(int32_t *rows, const sched *s, int B, int C) {
-    int64_t n = 0;
-    const int k = B == 1 ? s->n_ubatch : SLM_MAX(1, s->n_ubatch / B);
+/* llama-imatrix's ubatches for B sequences of C tokens: per llama_decode call (one per n_batch
+   tokens of a sequence when C > n_batch), ubatches of k tokens of each sequence (split_equal,
+   k = max(1, u'/B); one sequence: u' tokens). Each is one forward of (B, kk) tokens at position
+   t0, its rows b*kk + t in llama-imatrix's order (sequence after sequence); ubatches of fewer
+   than 16 rows run (the KV cache needs them) but are not summed. */
+static int ubatch_len(const sched *s, int B) {
+    return B == 1 ? s->n_ubatch : SLM_MAX(1, s->n_ubatch / B);
+}
+
+/* Calls k = 0, 1, ...: sets *t0 and *kk of call k; 0 when there is none. */
+static int ubatch_at(const sched *s, int B, int C, int k, int *t0, int *kk) {
+    const int u = ubatch_len(s, B);
     for (int j0 = 0; j0 < C; j0 += s->n_batch) {
-        const int len = SLM_MIN(s->n_batch, C - j0);
-        for (int u0 = 0; u0 < len; u0 += k) {
-            const int kk = SLM_MIN(k, len - u0);
-            if ((int64_t)B * kk < MIN_UBATCH_ROWS) continue;
-            for (int b = 0; b < B; b++)
-                for (int t = j0 + u0; t < j0 + u0 + kk; t++) rows[n++] = b * C + t;
+        const int len = SLM_MIN(s->n_batch, C - j0), n = (len + u - 1) / u;
+        if (k < n) {
+            *t0 = j0 + k * u;
+            *kk = SLM_MIN(u, len - k * u);
+            return 1;
         }
+        k -= n;
     }
-    return n;
+    return 0;
 }
 
 int slm_calib_batch(const slm_calib_opts *o, int64_t n_ids) {
     if (o->ctx < 1) return 1;
     const int64_t n_chunks = n_ids / o->ctx, S = sched_of(o).S;
     return (int)SLM_MAX(1, SLM_MIN(S, o->chunks > 0 ? SLM_MIN(n_chunks, o->chunks) : n_chunks));
+}
+
+int slm_calib_call_tokens(const slm_calib_opts *o, int64_t n_ids) {
+    if (o->ctx < 1) return 1;
+    const sched s = sched_of(o);
+    const int B = slm_calib_batch(o, n_ids);
+    return B * SLM_MIN(ubatch_len(&s, B), SLM_MIN(s.n_batch, o->ctx));
 }
 
 size_t slm_calib_bytes(const slm_model_config *cfg, const slm_calib_opts *o, int batch, size_t *gram_bytes) {
@@ -217,8 +229,10 @@ size_t slm_calib_bytes(const slm_model_config *cfg, const slm_calib_opts *o, int
         total += n * (sizeof(float) + sizeof(double));
         if (n <= gmax) gram += n * n * sizeof(double);
     }
+    const sched s = sched_of(o);
     const double N = (double)SLM_MAX(batch, 1) * SLM_MAX(o->ctx, 1);
-    total += N * ((double)cfg->n_embd * sizeof(float) + sizeof(double) + sizeof(int32_t)) + N * sizeof(int32_t);
+    const double Nc = (double)SLM_MAX(batch, 1) * SLM_MIN(ubatch_len(&s, SLM_MAX(batch, 1)), SLM_MAX(SLM_MIN(s.n_batch, o->ctx), 1));
+    total += Nc * ((double)cfg->n_embd * sizeof(float) + sizeof(double) + sizeof(int32_t)) + N * sizeof(int32_t);
     total += (double)cfg->n_layer * SLM_CALIB_KINDS * sizeof(slm_calib_input);
     if (gram_bytes) *gram_bytes = gram >= (double)SIZE_MAX ? SIZE_MAX : (size_t)gram;
     total += gram;
@@ -442,38 +456,54 @@ static int bad_sum(const run_ctx *x, slm_err *err) {
     return slm_errf(err, SLM_E_DATA, "calibration: non-finite sum of squares for '%s' (activations overflow float32)", name);
 }
 
+/* One chunk batch (nb sequences of C tokens, BOS set) through m, ubatch by ubatch. */
+static int run_batch(run_ctx *x, slm_model *m, const sched *s, const int32_t *tokens, int32_t *piece, int nb, int C,
+                     int process_output, slm_err *err) {
+    const slm_forward_observer ob = {on_matmul_input, on_hidden, x}, *saved = m->observer;
+    int t0, kk, rc = SLM_OK;
+    for (int k = 0; !rc && ubatch_at(s, nb, C, k, &t0, &kk); k++) {
+        for (int b = 0; b < nb; b++) memcpy(piece + (size_t)b * kk, tokens + (size_t)b * C + t0, sizeof(int32_t) * (size_t)kk);
+        x->n_rows = (int64_t)nb * kk < MIN_UBATCH_ROWS ? 0 : (int64_t)nb * kk;
+        m->observer = &ob;
+        rc = slm_model_forward_batch(m, piece, nb, kk, t0, kk, NULL, err);
+        m->observer = saved;
+        if (!rc && process_output) observe_output(x, m);
+    }
+    return rc;
+}
+
 int slm_calib_run(slm_calib *c, slm_model *m, const int32_t *ids, int64_t n_ids, const slm_calib_opts *o, slm_err *err) {
     int64_t n_chunks = 0;
     memset(c, 0, sizeof *c);
     SLM_TRY(check_run(m, ids, n_ids, o, &n_chunks, err));
     const sched s = sched_of(o);
     const int C = o->ctx, B = slm_calib_batch(o, n_ids);
-    const size_t N = (size_t)B * (size_t)C;
-    int32_t *tokens = NULL, *rows = NULL;
+    const size_t N = (size_t)B * (size_t)C, Nc = (size_t)slm_calib_call_tokens(o, n_ids);
+    int32_t *tokens = NULL, *piece = NULL, *rows = NULL;
     run_ctx x = {.c = c, .simd = 0};
 #if CALIB_AVX2
     x.simd = slm_cpu_has_avx2_fma();
 #endif
+    if (m->max_tokens < (int)Nc)
+        return slm_errf(err, SLM_E_ARG, "calibration runs forwards of %zu tokens: the model was built for %d", Nc,
+                        m->max_tokens);
     int rc = slm_calib_init(c, &m->cfg, 1, o->gram ? gram_limit(o->gram_max_cols) : 0, o->process_output, err);
     if (!rc) rc = slm_alloc((void **)&tokens, N * sizeof(int32_t), err, "calibration tokens");
-    if (!rc) rc = slm_alloc((void **)&rows, N * sizeof(int32_t), err, "calibration rows");
-    if (!rc) rc = slm_alloc((void **)&x.prev, N * (size_t)m->cfg.n_embd * sizeof(float), err, "calibration residuals");
-    if (!rc) rc = slm_alloc((void **)&x.cos, N * sizeof(double), err, "calibration cosines");
+    if (!rc) rc = slm_alloc((void **)&piece, Nc * sizeof(int32_t), err, "calibration tokens");
+    if (!rc) rc = slm_alloc((void **)&rows, Nc * sizeof(int32_t), err, "calibration rows");
+    if (!rc) rc = slm_alloc((void **)&x.prev, Nc * (size_t)m->cfg.n_embd * sizeof(float), err, "calibration residuals");
+    if (!rc) rc = slm_alloc((void **)&x.cos, Nc * sizeof(double), err, "calibration cosines");
     if (rc) goto done;
+    for (size_t r = 0; r < Nc; r++) rows[r] = (int32_t)r;
+    x.rows = rows;
     c->ctx = C;
-    const slm_forward_observer ob = {on_matmul_input, on_hidden, &x}, *saved = m->observer;
     for (int64_t i = 0; i < n_chunks && !rc; i += B) {
         const int nb = (int)SLM_MIN((int64_t)B, n_chunks - i);
         for (int b = 0; b < nb; b++) {
             memcpy(tokens + (size_t)b * C, ids + (i + b) * C, sizeof(int32_t) * (size_t)C);
             if (o->bos_id >= 0) tokens[(size_t)b * C] = o->bos_id;
         }
-        x.rows = rows;
-        x.n_rows = sched_rows(rows, &s, nb, C);
-        m->observer = &ob;
-        rc = slm_model_forward_batch(m, tokens, nb, C, 0, C, NULL, err);
-        m->observer = saved;
-        if (!rc && o->process_output) observe_output(&x, m);
+        rc = run_batch(&x, m, &s, tokens, piece, nb, C, o->process_output, err);
         if (!rc && x.bad) rc = bad_sum(&x, err);
         c->n_chunks = i + nb;
         if (!rc && o->progress) o->progress(o->progress_ud, c->n_chunks, n_chunks);
@@ -483,6 +513,7 @@ int slm_calib_run(slm_calib *c, slm_model *m, const int32_t *ids, int64_t n_ids,
     if (!rc && c->out.gram) gram_mirror(c->out.gram, c->out.n);
 done:
     slm_free(tokens);
+    slm_free(piece);
     slm_free(rows);
     slm_free(x.prev);
     slm_free(x.cos);

@@ -93,6 +93,9 @@ typedef struct slm_calib_opts {
    ctx), at most the number of chunks. n_batch = ctx gives 1 (llama-imatrix -b C: the same
    rows, summed chunk after chunk). */
 int slm_calib_batch(const slm_calib_opts *o, int64_t n_ids);
+/* Tokens of one forward (slm_model_build_calls's max_tokens): llama-imatrix's ubatch, B
+   sequences of min(u'/B, ctx) tokens (one sequence: u'), so activations never take more. */
+int slm_calib_call_tokens(const slm_calib_opts *o, int64_t n_ids);
 
 /* Bytes slm_calib_run allocates for cfg and o (statistics, Gram matrices, scratch for B
    sequences of ctx tokens), and of them the Gram matrices; the model itself is not counted. */

@@ -391,7 +391,7 @@ static int64_t count_params(const slm_model_config *c) {
 /* Floats of the KV caches (layer offsets into kv_off), the RoPE table and the rounding scratch. */
 static int kv_sizes(slm_model *m, size_t *kv_cache, size_t *rope, size_t *scratch) {
     const slm_model_config *c = &m->cfg;
-    const size_t N = (size_t)m->max_batch * (size_t)m->max_ctx;
+    const size_t N = (size_t)m->max_tokens;
     int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
     int ok = 1;
     *kv_cache = 0;
@@ -432,12 +432,22 @@ int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_tensor_
 
 int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
                           int max_ctx, int flags, slm_err *err) {
+    const int64_t n = (int64_t)max_batch * max_ctx;
+    return slm_model_build_calls(m, cfg, src, max_batch, max_ctx, n > 0 && n <= (1 << 24) ? (int)n : 1, flags, err);
+}
+
+int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
+                          int max_ctx, int max_tokens, int flags, slm_err *err) {
     memset(m, 0, sizeof *m);
     SLM_TRY(check_config(cfg, max_batch, max_ctx, err));
+    if (max_tokens < 1 || (int64_t)max_tokens > (int64_t)max_batch * max_ctx)
+        return slm_errf(err, SLM_E_ARG, "calls of %d tokens: must be in [1, %lld] (batch x context)", max_tokens,
+                        (long long)max_batch * max_ctx);
     m->cfg = *cfg;
     const slm_model_config *c = &m->cfg;
     m->max_ctx = max_ctx;
     m->max_batch = max_batch;
+    m->max_tokens = max_tokens;
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
     m->neox = c->arch == SLM_ARCH_QWEN2;
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
@@ -458,7 +468,7 @@ int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_t
     if (rc) goto done;
     size_t kv_cache, rope, scratch_floats, kv_total;
     int ok = fill_in_parameter_sizes(m) && sum_sizes(m->param_sizes, SLM_NUM_PARAMETER_TENSORS, &m->num_parameters);
-    ok = ok && fill_in_activation_sizes(m, (size_t)max_batch * (size_t)max_ctx) &&
+    ok = ok && fill_in_activation_sizes(m, (size_t)max_tokens) &&
          sum_sizes(m->act_sizes, SLM_NUM_ACTIVATION_TENSORS, &m->num_activations);
     ok = ok && kv_sizes(m, &kv_cache, &rope, &scratch_floats);
     ok = ok && slm_add_ok(kv_cache, kv_cache, &kv_total) && slm_add_ok(kv_total, rope, &kv_total) &&
@@ -606,6 +616,8 @@ static int check_call(const slm_model *m, const int32_t *tokens, int B, int T, i
                         pos0, m->max_ctx);
     if (B < 1 || B > m->max_batch)
         return slm_errf(err, SLM_E_ARG, "forward of %d sequences: the model was built for %d", B, m->max_batch);
+    if ((int64_t)B * T > m->max_tokens)
+        return slm_errf(err, SLM_E_ARG, "forward of %d x %d tokens: the model was built for calls of %d", B, T, m->max_tokens);
     if (m->kv_f16 && m->numerics != SLM_NUMERICS_GGML)
         return slm_errf(err, SLM_E_ARG, "forward: the model has an f16 KV cache, which only --numerics ggml uses");
     if (t_out < 0 || t_out > T || (t_out < T && !logits))

@@ -124,6 +124,7 @@ typedef struct slm_model {
     slm_model_config cfg; /* the blueprint (copied from the source) */
     int max_ctx;          /* positions the KV cache holds; also the largest T of one call */
     int max_batch;        /* sequences of one call (each with its own KV cache) */
+    int max_tokens;       /* B*T of one call: activations and scratch are sized by it */
     int ctx_pad;          /* max_ctx rounded up to 16 (the key cache's panels) */
     int neox;             /* RoPE pairs: 0 adjacent (llama), 1 halves (qwen2) */
 
@@ -202,6 +203,11 @@ int slm_model_build(slm_model *m, const slm_model_config *cfg, const slm_tensor_
 /* The same for calls of up to max_batch sequences of max_ctx tokens each. */
 int slm_model_build_batch(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
                           int max_ctx, int flags, slm_err *err);
+/* The same with calls of at most max_tokens tokens in all (B*T <= max_tokens, e.g. llama.cpp's
+   ubatch: max_batch caches of max_ctx positions filled by several calls): the activations take
+   max_tokens rows instead of max_batch * max_ctx. */
+int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_tensor_src *src, int max_batch,
+                          int max_ctx, int max_tokens, int flags, slm_err *err);
 
 /* Safe on a zeroed or freed model. */
 void slm_model_free(slm_model *m);

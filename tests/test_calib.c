@@ -90,7 +90,10 @@ static void run_calib(slm_calib *c, const slm_src *src, const int32_t *ids, size
     slm_tensor_src ts;
     slm_src_tensors(src, &ts);
     slm_model m = {0};
-    if (slm_model_build_batch(&m, &src->cfg, &ts, slm_calib_batch(o, (int64_t)n_ids), o->ctx, 0, &err)) fail_msg("%s", err.msg);
+    /* activations for one ubatch only (llama-imatrix's memory), the caches for every sequence */
+    if (slm_model_build_calls(&m, &src->cfg, &ts, slm_calib_batch(o, (int64_t)n_ids), o->ctx,
+                              slm_calib_call_tokens(o, (int64_t)n_ids), numerics == SLM_NUMERICS_GGML ? SLM_BUILD_KV_F16 : 0, &err))
+        fail_msg("%s", err.msg);
     m.numerics = numerics;
     if (slm_calib_run(c, &m, ids, (int64_t)n_ids, o, &err)) fail_msg("%s", err.msg);
     assert_null(m.observer);
@@ -139,6 +142,7 @@ static void test_calib_matches_llama_imatrix(void **state) {
     ts3m_open(&t);
     slm_calib_opts o = {.ctx = 512, .chunks = 8, .bos_id = t.bos, .process_output = 1};
     assert_int_equal(slm_calib_batch(&o, (int64_t)t.n_ids), 4);
+    assert_int_equal(slm_calib_call_tokens(&o, (int64_t)t.n_ids), 512); /* 4 x 128, not 4 x 512 */
     slm_calib c;
     run_calib(&c, &t.src, t.ids, t.n_ids, &o, SLM_NUMERICS_GGML);
     assert_int_equal(c.n_chunks, 8);
@@ -165,6 +169,7 @@ static void test_calib_small_ubatches_like_llama_imatrix(void **state) {
     ts3m_open(&t);
     slm_calib_opts o = {.ctx = 20, .chunks = 5, .bos_id = t.bos, .n_batch = 40, .n_ubatch = 32};
     assert_int_equal(slm_calib_batch(&o, (int64_t)t.n_ids), 2);
+    assert_int_equal(slm_calib_call_tokens(&o, (int64_t)t.n_ids), 32);
     slm_calib c;
     run_calib(&c, &t.src, t.ids, t.n_ids, &o, SLM_NUMERICS_GGML);
     assert_int_equal(c.in[0].count, 84);
@@ -536,6 +541,24 @@ static void test_calib_refusals(void **state) {
     assert_int_equal(c.n_chunks, 3);
     slm_calib_free(&c);
     slm_calib_free(&c); /* twice is fine */
+    /* forwards of one ubatch: a model whose calls hold fewer tokens is refused, one built for
+       exactly slm_calib_call_tokens gives the same sums as one built for whole chunks */
+    slm_calib whole, calls;
+    assert_int_equal(slm_calib_call_tokens(&o, 200), 32);
+    assert_int_equal(slm_calib_run(&whole, &m, ids, 200, &o, &err), SLM_OK);
+    slm_model mc = {0};
+    if (slm_model_build_calls(&mc, cf, &ts, 2, 32, 31, 0, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(slm_calib_run(&calls, &mc, ids, 200, &o, &err), SLM_E_ARG);
+    assert_non_null(strstr(err.msg, "forwards of 32 tokens"));
+    slm_model_free(&mc);
+    assert_int_equal(slm_model_build_calls(&mc, cf, &ts, 2, 32, 65, 0, &err), SLM_E_ARG); /* more than 2 x 32 */
+    if (slm_model_build_calls(&mc, cf, &ts, 2, 32, 32, 0, &err)) fail_msg("%s", err.msg);
+    assert_true(mc.num_activations < m.num_activations);
+    assert_int_equal(slm_calib_run(&calls, &mc, ids, 200, &o, &err), SLM_OK);
+    expect_calib_equal(&whole, &calls);
+    slm_calib_free(&whole);
+    slm_calib_free(&calls);
+    slm_model_free(&mc);
     /* out of memory at every allocation: an error, nothing leaked (ASan) */
     for (long k = 0;; k++) {
         slm_mem_fail_after(k);
