@@ -33,8 +33,8 @@ typedef struct quantize_opts {
     const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix, *calibration, *recipe, *eval_text;
     opt_list tensor_types; /* REGEX=TYPE */
     int dry, requant, pure, list_types, method, awq_clip, manifest;
-    long awq_grid, eval_ctx, eval_chunks;
-    double awq_alpha;
+    long awq_grid, eval_ctx, eval_chunks, target_size;
+    double awq_alpha, target_bpw;
     slm_gates gates;
 } quantize_opts;
 
@@ -65,6 +65,11 @@ static const opt k_opts[] = {
      "AWQ: also search a clipping ratio per tensor (rows clamped to c max|w|)", 0, 0, NULL, NULL},
     {"--awq-alpha", NULL, OPT_NUM, OPT_OF(quantize_opts, awq_alpha), "A",
      "AWQ: this alpha for every group instead of the search (s = E|x|^A)", 0, 1, NULL, NULL},
+    {"--target-size", NULL, OPT_INT, OPT_OF(quantize_opts, target_size), "BYTES",
+     "per-tensor types (Q2_K..Q6_K, Q8_0) for a file of at most BYTES, everything\ncounted; least importance-weighted "
+     "error; --type is the starting recipe [Q4_K_M]", 1, 9.2e18, NULL, NULL},
+    {"--target-bpw", NULL, OPT_NUM, OPT_OF(quantize_opts, target_bpw), "X",
+     "the same for a file of at most X * parameters / 8 bytes", 0.5, 64, NULL, NULL},
     {"--tensor-type", NULL, OPT_LIST, OPT_OF(quantize_opts, tensor_types), "REGEX=TYPE",
      "type for tensors whose name matches REGEX, as llama-quantize: its regex syntax\n(\\d, (?:...) ...; no lookaround), "
      "lowercased, found anywhere in the name;\nthe first matching one applies (repeatable)", 0, 64, NULL, NULL},
@@ -148,7 +153,8 @@ static int default_output(const char *in, const char *type, char *buf, size_t ca
 /* --type, --output-tensor-type, --token-embedding-type and --tensor-type into the recipe. */
 static int recipe_of(const quantize_opts *o, slm_recipe_opts *r, slm_tt_override *ov, char (*pat)[256]) {
     *r = (slm_recipe_opts){.output_type = -1, .token_embd_type = -1, .pure = o->pure, .overrides = ov};
-    if (!(r->ftype = slm_ftype_find(o->type))) return msg_usage_error("unknown type '%s' (see --list-types)", o->type);
+    const char *type = o->type ? o->type : "Q4_K_M"; /* a target's default starting recipe */
+    if (!(r->ftype = slm_ftype_find(type))) return msg_usage_error("unknown type '%s' (see --list-types)", type);
     if (o->output_type && parse_type("--output-tensor-type", o->output_type, &r->output_type)) return EXIT_USAGE;
     if (o->token_embd_type && parse_type("--token-embedding-type", o->token_embd_type, &r->token_embd_type)) return EXIT_USAGE;
     for (int i = 0; i < o->tensor_types.n; i++) {
@@ -295,11 +301,34 @@ static int parse(int argc, char **argv, quantize_opts *o, common_opts *co, const
 static int check_opts(const quantize_opts *o, const char *const *pos, int n_pos) {
     if (!n_pos) return msg_usage_error("missing MODEL");
     if (n_pos > 1) return positional_hint(pos, n_pos);
-    if (!o->type) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
+    if (o->target_size && o->target_bpw > 0) return msg_usage_error("--target-size and --target-bpw exclude each other");
+    if (!o->type && !o->target_size && !(o->target_bpw > 0)) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (slm_gates_any(&o->gates) && !o->eval_text)
         return msg_usage_error("quality gates need an evaluation: add --eval-text FILE (or \"eval\": {\"text\": ...} in a recipe)");
     if (o->eval_text && o->dry) return msg_usage_error("--eval-text: nothing to evaluate with --dry-run");
     return EXIT_OK;
+}
+
+/* --target-size / --target-bpw: the allocation on the recipe's plan, then the plan again with
+   the chosen types; the exact planned size checked against the target. */
+static int retarget(const quantize_opts *o, const char *in, cli_export *e, slm_export_opts *eo, const slm_report_manifest *mf,
+                    slm_err *err) {
+    static int types[1 << 16];
+    const uint64_t target = o->target_size ? (uint64_t)o->target_size : (uint64_t)(o->target_bpw * (double)e->x.rep.n_params / 8);
+    uint64_t size = 0;
+    if (e->x.n > SLM_ARRAY_LEN(types)) return slm_errf(err, SLM_E_ARG, "--target-size: too many tensors (%zu)", e->x.n);
+    SLM_TRY(slm_export_target(&e->x, target, types, &size, err));
+    slm_export_free(&e->x);
+    eo->force_types = types;
+    SLM_TRY(cli_export_plan(e, in, eo, mf, err));
+    slm_report *r = &e->x.rep;
+    if (r->out_bytes > target || r->out_bytes != size)
+        return slm_errf(err, SLM_E_ARG, "--target-size: planned %llu bytes, predicted %llu, target %llu",
+                        (unsigned long long)r->out_bytes, (unsigned long long)size, (unsigned long long)target);
+    size_t n = strlen(r->method_params);
+    snprintf(r->method_params + n, sizeof r->method_params - n, " target_bytes=%llu achieved_bytes=%llu",
+             (unsigned long long)target, (unsigned long long)r->out_bytes);
+    return SLM_OK;
 }
 
 /* Plans and writes the output; with --eval-text commits it, evaluates it and checks the gates;
@@ -329,6 +358,7 @@ static int run(const quantize_opts *o, const common_opts *co, const char *in, sl
     if (!rc) rc = load_stats(o, &e, &im, &cal, eo, &err);
     if (!rc && o->manifest) rc = manifest_of(o, in, &mf, &err);
     if (!rc) rc = cli_export_plan(&e, in, eo, &mf, &err);
+    if (!rc && (o->target_size || o->target_bpw > 0)) rc = retarget(o, in, &e, eo, &mf, &err);
     if (!rc) warn_unmatched(&eo->recipe, o->tensor_types.v);
     if (!rc && !o->dry) rc = cli_export_write(&e, &outs.set, o->out, &err);
     if (!rc && o->eval_text) { /* the output in place first: the evaluation reads it */

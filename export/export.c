@@ -66,6 +66,8 @@ static int plan_types(slm_export *x, int *fell_back, slm_err *err) {
         rt[i] = (slm_recipe_tensor){ti[i].name, ti[i].ndim, ti[i].shape, cur_type(&x->o, &ti[i])};
     }
     rc = slm_recipe_plan(&x->o.recipe, x->o.cfg, rt, n, x->types, fell_back, err);
+    for (size_t i = 0; !rc && x->o.force_types && i < n; i++)
+        if (x->o.force_types[i] >= 0) x->types[i] = x->o.force_types[i], fell_back[i] = 0;
 done:
     slm_free(ti);
     slm_free(rt);

@@ -46,6 +46,8 @@ typedef struct slm_export_opts {
                                       awq / gptq, or NULL; made for this model (cfg) */
     int method;                    /* slm_qmethod: rtn / imatrix need no calib, the rest do */
     slm_qmethod_params mp;         /* the method's parameters (slm_qmethod_params_default) */
+    const int *force_types;        /* per output tensor (llama.cpp order): this type instead of the
+                                      recipe's, or -1 (slm_export_target's choice) */
     int allow_requantize;          /* quantized input may be quantized to another type */
     int widen_1d;                  /* 1-D tensors are F32 in the output whatever their stored type
                                       (llama.cpp's HF converter); else they keep it (GGUF input) */
@@ -83,6 +85,11 @@ int slm_export_write(slm_export *x, slm_afile *f, slm_err *err);
 /* AWQ's pre-pass (export_awq.c; slm_export_write runs it for the awq methods): searches every
    foldable group's scales and fills col_mul / row_div / awq_w. */
 int slm_export_awq_prepass(slm_export *x, slm_err *err);
+/* export_target.c: on a planned job, types for a file of at most target bytes (--target-size):
+   candidates Q2_K..Q6_K, Q8_0 for every tensor the plan quantizes, predicted error = importance-
+   weighted squared error of actually quantizing it (plain without an imatrix); types[i] = -1 for
+   the others. *size = the predicted file size (exact; re-plan with force_types). */
+int slm_export_target(const slm_export *x, uint64_t target, int *types, uint64_t *size, slm_err *err);
 /* Safe on a zeroed or freed job. */
 void slm_export_free(slm_export *x);
 
