@@ -48,6 +48,8 @@ expect 2 "slm quantize: missing --type" "$SLM" quantize "$S260" -o "$T/x.gguf"
 expect 2 "slm quantize: unknown type 'Q9_9' (see --list-types)" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q9_9
 expect 2 "--tensor-type: unknown tensor type 'Q9'" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q8_0 --tensor-type attn_q=Q9
 expect 2 "--tensor-type: expected REGEX=TYPE" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q8_0 --tensor-type attn_q
+expect 2 "slm quantize: --target-size and --target-bpw exclude each other" "$SLM" quantize "$S260" -o "$T/x.gguf" --target-size 100000 --target-bpw 4
+expect 1 "slm: error: target of 1000 bytes is smaller than the smallest possible file (" "$SLM" quantize "$S260" -o "$T/x.gguf" --target-size 1000
 no_file "$T/x.gguf"
 expect 0 '' "$SLM" quantize --list-types; expect_stdout "Q4_K_M"
 
@@ -113,6 +115,12 @@ expect 1 "imatrix entry 'blk.0.attn_k.weight' has 1 x 256 values but the model's
 expect 1 "legacy imatrix" "$SLM" quantize "$S260" -o "$T/x.gguf" --type Q4_0 --imatrix "$S260/config.json"; one_line; no_file "$T/x.gguf"
 # prune (issue 11): bad input is one line, exit 1, no output
 TS3="$FIX/models/tinystories-3M"
+# ---- --target-size: at most the target, within 0.5% of it, the same bytes for 1 and 2 threads
+expect 0 '' "$SLM" quantize "$TS3" --target-size 1300000 -o "$T/tg1.gguf" -t 1
+expect 0 '' "$SLM" quantize "$TS3" --target-size 1300000 -o "$T/tg2.gguf" -t 2
+tgb=$(stat -c %s "$T/tg1.gguf"); n=$((n + 1))
+[ "$tgb" -le 1300000 ] && [ "$tgb" -ge 1293500 ] || fail "--target-size 1300000 wrote $tgb bytes"
+cmp -s "$T/tg1.gguf" "$T/tg2.gguf" || fail "--target-size: 1 and 2 threads differ"
 expect 1 "sparsity 1 is outside [0, 1)" "$SLM" prune "$TS3" -o "$T/p.gguf" --sparsity 1; one_line; no_file "$T/p.gguf"
 expect 1 "3:7 does not divide its rows of 256 values" "$SLM" prune "$TS3" -o "$T/p.gguf" --nm 3:7; one_line; no_file "$T/p.gguf"
 expect 1 "removes every head of layer 0" "$SLM" prune "$TS3" -o "$T/p.gguf" --method heads --uniform --sparsity 0.9; one_line; no_file "$T/p.gguf"
