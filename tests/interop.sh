@@ -114,6 +114,8 @@ if "$SLM" calibrate "$f32" --text "$T/cal.txt" -o "$T/st.gguf" --ctx 128 --chunk
         "$SLM" quantize "$f32" -o "$T/m.gguf" --type Q4_K_M --calibration "$T/st.gguf" --method $m -q -f || bad "quantize --method $m failed"
         [ -n "$(gen "$T/m.gguf" 20)" ] && ok "$m Q4_K_M: llama.cpp loads and generates" || bad "$m Q4_K_M: llama.cpp could not generate"
     done
+    "$SLM" quantize "$f32" -o "$T/tg.gguf" --target-bpw 4 --calibration "$T/st.gguf" -q -f || bad "quantize --target-bpw failed"
+    [ -n "$(gen "$T/tg.gguf" 20)" ] && ok "--target-bpw 4 (mixed K types): llama.cpp loads and generates" || bad "--target-bpw 4: llama.cpp could not generate"
     # folding alone (F32 out, alpha 0.5): llama.cpp computes the same model
     "$SLM" quantize "$f32" -o "$T/fold.gguf" --type F32 --calibration "$T/st.gguf" --method awq --awq-alpha 0.5 -q -f || bad "fold failed"
     kmax=$("$LLBIN/llkld" -q -t 1 -f "$T/cal.txt" -c 128 --chunks 4 "$f32" "$T/fold.gguf" 2>/dev/null | sed -n 's/^kld: .*kld_max=\([0-9.e+-]*\).*/\1/p')
