@@ -17,13 +17,14 @@ static int measure(int type, const float *w, int64_t nr, int64_t nc, const float
                    slm_err *err) {
     SLM_TRY(slm_quantize_tensor(type, w, nr, nc, imp, q, NULL, err));
     slm_dtype_get(type)->to_float(q, deq, nr * nc);
-    double e = 0;
+    double e = 0, ref = 0;
     for (int64_t r = 0; r < nr; r++)
         for (int64_t j = 0; j < nc; j++) {
-            const double d = (double)w[r * nc + j] - deq[r * nc + j];
-            e += (imp ? imp[j] : 1.0) * d * d;
+            const double d = (double)w[r * nc + j] - deq[r * nc + j], v = imp ? imp[j] : 1.0;
+            e += v * d * d;
+            ref += v * (double)w[r * nc + j] * w[r * nc + j];
         }
-    *out = e;
+    *out = ref > 0 ? e / ref : e; /* relative: each tensor's output noise-to-signal */
     return SLM_OK;
 }
 
