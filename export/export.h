@@ -86,9 +86,9 @@ int slm_export_write(slm_export *x, slm_afile *f, slm_err *err);
    foldable group's scales and fills col_mul / row_div / awq_w. */
 int slm_export_awq_prepass(slm_export *x, slm_err *err);
 /* export_target.c: on a planned job, types for a file of at most target bytes (--target-size):
-   candidates Q2_K..Q6_K, Q8_0 for every tensor the plan quantizes, predicted error = importance-
-   weighted squared error relative to the tensor's weighted energy, of actually quantizing it (plain without an imatrix); types[i] = -1 for
-   the others. *size = the predicted file size (exact; re-plan with force_types). */
+   candidates Q2_K..Q6_K, Q8_0 for every tensor the plan quantizes; predicted error = the
+   importance-weighted squared error of actually quantizing it, relative to the tensor's weighted
+   energy (unweighted without an imatrix); types[i] = -1 for the others. *size = the predicted file size (exact; re-plan with force_types). */
 int slm_export_target(const slm_export *x, uint64_t target, int *types, uint64_t *size, slm_err *err);
 /* Safe on a zeroed or freed job. */
 void slm_export_free(slm_export *x);
