@@ -131,6 +131,13 @@ for meth in magnitude wanda; do
     [ "$(nm_groups "$T/p24.gguf")" = "56640 0" ] || fail "2:4 $meth: groups/bad = $(nm_groups "$T/p24.gguf")"
 done
 rm -f "$T/p24.gguf"
+# prune --eval-text: PPL/KLD against the input into the summary and the report; gates exit 3, output kept
+expect 0 "mean KLD" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --report "$T/pe.json" -v
+grep -q '"kld_mean"' "$T/pe.json" || fail "prune report lacks kld_mean"
+expect 3 "gate max_kld failed" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
+[ -e "$T/pe.gguf" ] || fail "prune: a failed gate removed the output"
+expect 2 "quality gates need an evaluation" "$SLM" prune "$S260" -o "$T/pf.gguf" --max-kld 0.1; no_file "$T/pf.gguf"
+rm -f "$T/pe.gguf" "$T/pe.json"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
 rm -f "$T/im.gguf"
