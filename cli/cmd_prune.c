@@ -17,7 +17,9 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/thread.h"
+#include "formats/gguf.h"
 #include "formats/imatrix_calib.h"
+#include "formats/pack.h"
 #include "model/calib.h"
 #include "model/tokenizer.h"
 #include "msg.h"
@@ -222,6 +224,8 @@ static void summary(const job *j, FILE *f, int per_tensor) {
         slm_tensor_info t = slm_tensor_src_info(&j->ts, i);
         pin += slm_tensor_info_nrows(&t) * slm_tensor_info_ncols(&t);
     }
+    if (j->x.rep.eval.packed_bytes > 0)
+        fprintf(f, "zstd (slm pack): %s\n", slm_fmt_bytes(b1, sizeof b1, (double)j->x.rep.eval.packed_bytes));
     fprintf(f, "prune %s: %lld -> %lld parameters, %lld zeros (%.4f of the output); %s -> %s\n",
             slm_prune_method_name(j->p.o.method), (long long)pin, (long long)pout, (long long)zeros,
             pout ? (double)zeros / (double)pout : 0.0, slm_fmt_bytes(b1, sizeof b1, (double)j->src.total_bytes),
@@ -261,6 +265,26 @@ static int evaluate(const prune_opts *o, const char *in, slm_report *r, int *gat
     return SLM_OK;
 }
 
+/* The zstd size of the written file (slm pack at its default level, written to a temporary file
+   that is dropped): where unstructured sparsity pays off in a file. */
+static int zstd_size(const char *path, int64_t *bytes, slm_err *err) {
+    slm_gguf g;
+    slm_afile f;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.zst", path);
+    SLM_TRY(slm_gguf_open(&g, path, err));
+    slm_pack_opts po = {.level = SLM_PACK_DEFAULT_LEVEL, .threads = slm_threads_get()};
+    slm_pack_stats st = {0};
+    int rc = slm_afile_open_flags(&f, tmp, SLM_AFILE_REPLACE, err);
+    if (!rc) {
+        rc = slm_pack_write(&g, &po, &f, &st, err);
+        slm_afile_abort(&f);
+    }
+    slm_gguf_close(&g);
+    *bytes = (int64_t)st.packed_bytes;
+    return rc;
+}
+
 /* Writes the output; with --eval-text commits it first (the evaluation reads it), no model
    without its report; then the summary and the reports. */
 static int run(job *j, const char *in, const prune_opts *o, const slm_prune_opts *po, cli_outputs *outs, int *gate) {
@@ -271,9 +295,12 @@ static int run(job *j, const char *in, const prune_opts *o, const slm_prune_opts
     if (!rc) rc = slm_outset_open(&outs->set, o->out, &f, &err);
     if (!rc) rc = slm_export_write(&j->x, f, &err);
     if (!rc) snprintf(j->x.rep.output, sizeof j->x.rep.output, "%s", o->out);
-    if (!rc && o->eval_text) {
+    const int unstructured = po->method <= SLM_PRUNE_SPARSEGPT;
+    if (!rc && (o->eval_text || unstructured)) { /* the output in place first: read back */
         rc = cli_outputs_commit(outs, &err);
-        if (!rc && (rc = evaluate(o, in, &j->x.rep, gate, &err))) unlink(o->out);
+        if (!rc && o->eval_text) rc = evaluate(o, in, &j->x.rep, gate, &err); /* fills rep.eval */
+        if (!rc && unstructured) rc = zstd_size(o->out, &j->x.rep.eval.packed_bytes, &err);
+        if (rc) unlink(o->out); /* no model without its report */
     }
     if (!rc) rc = finish(j, o, t0, &outs->set, &err);
     if (!rc) rc = cli_outputs_commit(outs, &err);

@@ -134,6 +134,8 @@ rm -f "$T/p24.gguf"
 # prune --eval-text: PPL/KLD against the input into the summary and the report; gates exit 3, output kept
 expect 0 "mean KLD" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --report "$T/pe.json" -v
 grep -q '"kld_mean"' "$T/pe.json" || fail "prune report lacks kld_mean"
+grep -q '"packed_bytes":.[1-9]' "$T/pe.json" || fail "prune report lacks the zstd size"
+ls "$T" | grep -q 'pe.gguf.zst' && fail "prune left its zstd probe file"
 expect 3 "gate max_kld failed" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
 [ -e "$T/pe.gguf" ] || fail "prune: a failed gate removed the output"
 expect 2 "quality gates need an evaluation" "$SLM" prune "$S260" -o "$T/pf.gguf" --max-kld 0.1; no_file "$T/pf.gguf"
