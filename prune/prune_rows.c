@@ -12,26 +12,48 @@
 
 /* ---- selection ---------------------------------------------------------------------------- */
 
-typedef struct scored { float s; int32_t i; } scored;
+/* Keys (score bits << 32 | index): scores are >= 0, so their IEEE bits order like the values, and
+   the index breaks ties (lower first). The order is total, so any selection algorithm picks the
+   same set. */
+static uint64_t key_of(float s, int64_t i) {
+    uint32_t u;
+    memcpy(&u, &s, 4);
+    return (uint64_t)u << 32 | (uint64_t)(uint32_t)i;
+}
 
-static int cmp_scored(const void *a, const void *b) {
-    const scored *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+/* Quickselect (Hoare partition, median-of-3 pivot): afterwards a[0..k) are the k smallest keys. */
+static void select_k(uint64_t *a, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1, t = k - 1;
+    while (hi > lo) {
+        uint64_t x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        uint64_t p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < p) i++;
+            while (a[j] > p) j--;
+            if (i <= j) {
+                uint64_t tmp = a[i];
+                a[i++] = a[j], a[j--] = tmp;
+            }
+        }
+        if (t <= j) hi = j;
+        else if (t >= i) lo = i;
+        else break;
+    }
 }
 
 /* Zeroes the k values of w[lo..hi) with the smallest scores sc[] (ties: lower index first). */
 static void zero_smallest(float *w, const float *sc, int64_t lo, int64_t hi, int64_t k, int32_t *idx) {
     if (k <= 0) return;
-    scored *s = (scored *)(void *)idx; /* idx has room for 2n ints: (score, index) pairs of hi-lo values */
+    uint64_t *s = (uint64_t *)(void *)idx; /* idx has room for 2n ints: n keys */
     const int64_t n = hi - lo;
     if (k >= n) {
         for (int64_t j = lo; j < hi; j++) w[j] = 0.0f;
         return;
     }
-    for (int64_t j = 0; j < n; j++) s[j] = (scored){sc[lo + j], (int32_t)(lo + j)};
-    qsort(s, (size_t)n, sizeof *s, cmp_scored);
-    for (int64_t j = 0; j < k; j++) w[s[j].i] = 0.0f;
+    for (int64_t j = 0; j < n; j++) s[j] = key_of(sc[lo + j], lo + j);
+    select_k(s, n, k);
+    for (int64_t j = 0; j < k; j++) w[(uint32_t)s[j]] = 0.0f;
 }
 
 void slm_prune_row_select(float *w, int64_t n, const float *scale, int64_t k, int nk, int m, int32_t *idx) {

@@ -124,7 +124,30 @@ cmp -s "$T/tg1.gguf" "$T/tg2.gguf" || fail "--target-size: 1 and 2 threads diffe
 expect 1 "sparsity 1 is outside [0, 1)" "$SLM" prune "$TS3" -o "$T/p.gguf" --sparsity 1; one_line; no_file "$T/p.gguf"
 expect 1 "3:7 does not divide its rows of 256 values" "$SLM" prune "$TS3" -o "$T/p.gguf" --nm 3:7; one_line; no_file "$T/p.gguf"
 expect 1 "removes every head of layer 0" "$SLM" prune "$TS3" -o "$T/p.gguf" --method heads --uniform --sparsity 0.9; one_line; no_file "$T/p.gguf"
+expect 1 "--format hf is not implemented yet" "$SLM" prune "$TS3" -o "$T/p.gguf" --format hf --method ffn --uniform; one_line; no_file "$T/p.gguf"
 expect 1 "imatrix from another model?" "$SLM" prune "$S260" -o "$T/p.gguf" --method wanda --calibration "$FIX/reference/tinystories-3M.calib40.imatrix.gguf"; one_line; no_file "$T/p.gguf"
+# 2:4 read back from the written file: exactly 2 zeros in every 4 consecutive input weights of
+# every pruned row (F32 output, rows a multiple of 4 long, so od's lines of 4 floats are the groups)
+nm_groups() { # FILE: prints "groups bad" over the pruned tensors
+    d=$("$SLM" inspect "$1" | sed -n '1s/.*data at //p')
+    "$SLM" inspect "$1" | awk '$1 ~ /^blk\..*(attn_(q|k|v|output)|ffn_(up|gate|down))\.weight$/ {print $(NF-1), $NF}' |
+        while read -r bytes off; do od -An -v -tf4 -w16 -j $((d + off)) -N "$bytes" "$1"; done |
+        awk '{z = 0; for (i = 1; i <= 4; i++) if ($i + 0 == 0) z++; g++; if (z != 2) b++} END {print g + 0, b + 0}'
+}
+for meth in magnitude wanda; do
+    expect 0 '' "$SLM" prune "$S260" -o "$T/p24.gguf" --method $meth --nm 2:4 --calib-text "$T/small.txt" -f
+    [ "$(nm_groups "$T/p24.gguf")" = "56640 0" ] || fail "2:4 $meth: groups/bad = $(nm_groups "$T/p24.gguf")"
+done
+rm -f "$T/p24.gguf"
+# prune --eval-text: PPL/KLD against the input into the summary and the report; gates exit 3, output kept
+expect 0 "mean KLD" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --report "$T/pe.json" -v
+grep -q '"kld_mean"' "$T/pe.json" || fail "prune report lacks kld_mean"
+grep -q '"packed_bytes":.[1-9]' "$T/pe.json" || fail "prune report lacks the zstd size"
+ls "$T" | grep -q 'pe.gguf.zst' && fail "prune left its zstd probe file"
+expect 3 "gate max_kld failed" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
+[ -e "$T/pe.gguf" ] || fail "prune: a failed gate removed the output"
+expect 2 "quality gates need an evaluation" "$SLM" prune "$S260" -o "$T/pf.gguf" --max-kld 0.1; no_file "$T/pf.gguf"
+rm -f "$T/pe.gguf" "$T/pe.json"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
 rm -f "$T/im.gguf"
