@@ -46,6 +46,9 @@ void cli_outputs_init(cli_outputs *o, int force);
 void cli_outputs_input(cli_outputs *o, const char *path); /* NULL is ignored */
 /* One more output path (NULL is ignored); prints the refusal and returns EXIT_FAIL. */
 int cli_outputs_add(cli_outputs *o, const char *path);
+/* An output folder (HF model folder: core/adir.h's rules, slm_output_dir_check): checked now,
+   written and committed by the command through an slm_adir. */
+int cli_outputs_add_dir(cli_outputs *o, const char *dir);
 /* The report folder's files (report.json or reports.json, report.md, report.html). */
 int cli_outputs_add_report_dir(cli_outputs *o, const char *dir, size_t n_runs);
 int cli_outputs_commit(cli_outputs *o, slm_err *err);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "core/adir.h"
 #include "msg.h"
 #include "report/report.h"
 
@@ -51,6 +52,13 @@ int cli_outputs_add(cli_outputs *o, const char *path) {
     if (o->n == SLM_OUTSET_MAX) return msg_error("%s: too many outputs", path), EXIT_FAIL;
     if (slm_output_check(path, o->inputs, o->n_in, o->paths, o->n, o->force, &err)) return cli_fail(&err);
     o->paths[o->n++] = path;
+    return EXIT_OK;
+}
+
+int cli_outputs_add_dir(cli_outputs *o, const char *dir) {
+    slm_err err = {0};
+    if (!dir) return EXIT_OK;
+    if (slm_output_dir_check(dir, o->inputs, o->n_in, o->force, &err)) return cli_fail(&err);
     return EXIT_OK;
 }
 

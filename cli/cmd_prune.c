@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_eval.h"
 #include "cli_export.h"
 #include "cli_gates.h"
+#include "export/export_hf.h"
+#include "core/adir.h"
 #include "core/dtype.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
@@ -46,7 +49,7 @@ static const opt_choice k_outtypes[] = {{"f32", SLM_DTYPE_F32}, {"f16", SLM_DTYP
 static const opt_choice k_formats[] = {{"gguf", 0}, {"hf", 1}, {NULL, 0}};
 
 static const opt k_opts[] = {
-    {"--output", "-o", OPT_STR, OPT_OF(prune_opts, out), "OUT", "output GGUF", 0, 0, NULL, NULL},
+    {"--output", "-o", OPT_STR, OPT_OF(prune_opts, out), "OUT", "output GGUF (or folder with --format hf)", 0, 0, NULL, NULL},
     {"--method", NULL, OPT_CHOICE, OPT_OF(prune_opts, method), NULL,
      "unstructured: magnitude (default), wanda, sparsegpt;\nstructured: ffn (channels), heads (kv head groups), layers (blocks)",
      0, 0, k_methods, NULL},
@@ -79,7 +82,7 @@ static const opt k_opts[] = {
     {"--outtype", NULL, OPT_CHOICE, OPT_OF(prune_opts, outtype), NULL, "type of the 2-D weights [the model's own]", 0, 0,
      k_outtypes, NULL},
     {"--format", NULL, OPT_CHOICE, OPT_OF(prune_opts, format), NULL,
-     "gguf (default); hf (a Hugging Face folder) is not implemented yet\nand refused", 0, 0,
+     "gguf (default), or hf: a Hugging Face folder (config.json, model.safetensors,\nthe tokenizer files of MODEL; needs an HF folder as MODEL, and\n--uniform for structured methods)", 0, 0,
      k_formats, NULL},
     {"--eval-text", NULL, OPT_STR, OPT_OF(prune_opts, eval_text), "FILE",
      "evaluate the output against MODEL on this text (PPL, KLD, top-1 into\nthe summary and the report; needed by the gates)", 0, 0,
@@ -285,6 +288,40 @@ static int zstd_size(const char *path, int64_t *bytes, slm_err *err) {
     return rc;
 }
 
+/* --format hf: the pruned model as an HF folder, committed first (the evaluation reads it). */
+static int write_hf(job *j, const char *in, const prune_opts *o, int force, slm_err *err) {
+    slm_adir d;
+    const slm_ftype_desc *ft = out_ftype(j, o);
+    slm_export_hf_opts ho = {.src = &j->p.out, .cfg = &j->p.cfg, .base_dir = in, .progress = progress,
+                             .dtype = !strcmp(ft->name, "F16") ? SLM_DTYPE_F16 : !strcmp(ft->name, "BF16") ? SLM_DTYPE_BF16 : SLM_DTYPE_F32};
+    SLM_TRY(slm_adir_open(&d, o->out, force ? SLM_AFILE_REPLACE : 0, err));
+    int rc = slm_export_hf(&ho, &d, err);
+    if (!rc) rc = slm_adir_commit(&d, err);
+    else slm_adir_abort(&d);
+    if (rc) return rc;
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/model.safetensors", o->out);
+    if (stat(p, &st) == 0) j->x.rep.out_bytes = (uint64_t)st.st_size;
+    snprintf(j->x.rep.output, sizeof j->x.rep.output, "%s", o->out);
+    return SLM_OK;
+}
+
+static int run_hf(job *j, const char *in, const prune_opts *o, const slm_prune_opts *po, cli_outputs *outs, int *gate) {
+    double t0 = cli_now();
+    slm_err err = {0};
+    struct stat st;
+    int rc = stat(in, &st) == 0 && !S_ISDIR(st.st_mode)
+                 ? slm_errf(&err, SLM_E_ARG, "%s: --format hf needs a Hugging Face folder as MODEL (its config and tokenizer files are copied)", in)
+                 : plan(j, in, o, po, &err);
+    if (!rc) rc = write_hf(j, in, o, outs->force, &err);
+    if (!rc && o->eval_text && (rc = evaluate(o, in, &j->x.rep, gate, &err))) slm_adir_remove(o->out);
+    if (!rc && (rc = finish(j, o, t0, &outs->set, &err))) slm_adir_remove(o->out); /* no model without its report */
+    if (!rc && (rc = cli_outputs_commit(outs, &err))) slm_adir_remove(o->out);
+    if (rc) cli_outputs_abort(outs);
+    return rc ? cli_fail(&err) : EXIT_OK;
+}
+
 /* Writes the output; with --eval-text commits it first (the evaluation reads it), no model
    without its report; then the summary and the reports. */
 static int run(job *j, const char *in, const prune_opts *o, const slm_prune_opts *po, cli_outputs *outs, int *gate) {
@@ -321,10 +358,8 @@ int cmd_prune(int argc, char **argv) {
     if (!o.out) return msg_usage_error("missing -o OUT");
     if (o.calibration && o.calib_text) return msg_usage_error("give --calibration or --calib-text, not both");
     if (slm_gates_any(&o.gates) && !o.eval_text) return msg_usage_error("quality gates need an evaluation: add --eval-text FILE");
-    if (o.format == 1) { /* not silently a GGUF: the HF writer (issue 11) is still to come */
-        msg_error("--format hf is not implemented yet: prune to a GGUF (the default)");
-        return EXIT_FAIL;
-    }
+    if (o.format == 1 && o.method >= SLM_PRUNE_FFN && !o.uniform)
+        return msg_usage_error("--format hf needs --uniform: a Hugging Face config has one width for every layer");
     slm_prune_opts po = {.method = o.method, .sparsity = o.sparsity, .scope = o.scope, .uniform = o.uniform,
                          .align = (int)o.align, .damp = o.damp, .block = (int)o.block, .patterns = pat,
                          .n_patterns = (size_t)o.tensors.n};
@@ -335,11 +370,11 @@ int cmd_prune(int argc, char **argv) {
     cli_outputs_input(&outs, o.calibration);
     cli_outputs_input(&outs, o.calib_text);
     cli_outputs_input(&outs, o.eval_text);
-    if (cli_outputs_add(&outs, o.out) || cli_outputs_add(&outs, o.report) || cli_outputs_add_report_dir(&outs, o.report_dir, 1))
+    if ((o.format == 1 ? cli_outputs_add_dir(&outs, o.out) : cli_outputs_add(&outs, o.out)) || cli_outputs_add(&outs, o.report) || cli_outputs_add_report_dir(&outs, o.report_dir, 1))
         return EXIT_FAIL;
     slm_threads_set((int)co.threads);
     job j = {0};
-    int gate = EXIT_OK, rc = run(&j, pos[0], &o, &po, &outs, &gate);
+    int gate = EXIT_OK, rc = o.format == 1 ? run_hf(&j, pos[0], &o, &po, &outs, &gate) : run(&j, pos[0], &o, &po, &outs, &gate);
     job_free(&j);
     return rc ? rc : gate;
 }

@@ -1,6 +1,6 @@
 /* signals.c - async-signal-safe cleanup of temp files on SIGINT, SIGTERM, SIGHUP and SIGQUIT.
  *
- * The handler unlinks every tracked temp path, restores the default action and re-raises, so
+ * The handler unlinks every tracked temp path (then removes the tracked folders, emptied), restores the default action and re-raises, so
  * the process exits with the conventional 128+signal status (130, 143, 129, 131) and no
  * partial output. SIGKILL cannot be caught: outputs are unnamed temp files (core/afile.c) that
  * vanish with the process, and the few named ones are removed by the next run.
@@ -22,6 +22,8 @@ static void on_signal(int sig) {
     g_pending = 1;
     for (int i = 0; i < SLOTS; i++)
         if (g_used[i]) unlink(g_paths[i]);
+    for (int i = 0; i < SLOTS; i++) /* temp folders (core/adir.c), empty once their files are gone */
+        if (g_used[i]) rmdir(g_paths[i]);
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -18,6 +18,12 @@
 int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err);
 /* Parses config.json text (len bytes); `what` names the file in messages. */
 int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err);
+/* config.json text for c (formats/hf_config_write.c): the base config.json (len bytes, NULL to
+   write one from c alone) with the widths, layers, vocab, tying and torch_dtype of c (dtype:
+   slm_dtype of the weights), head_dim when it differs from hidden / heads; the other keys kept
+   in order. *out is allocated (slm_free), NUL-terminated, ends with a newline. Per-layer widths
+   are refused (SLM_E_UNSUPPORTED). */
+int slm_hf_config_write(const slm_model_config *c, const char *base, size_t len, int dtype, char **out, slm_err *err);
 /* Checks a config for consistency (also used for configs read from GGUF). */
 int slm_model_config_check(const slm_model_config *c, slm_err *err);
 

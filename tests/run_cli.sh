@@ -124,7 +124,6 @@ cmp -s "$T/tg1.gguf" "$T/tg2.gguf" || fail "--target-size: 1 and 2 threads diffe
 expect 1 "sparsity 1 is outside [0, 1)" "$SLM" prune "$TS3" -o "$T/p.gguf" --sparsity 1; one_line; no_file "$T/p.gguf"
 expect 1 "3:7 does not divide its rows of 256 values" "$SLM" prune "$TS3" -o "$T/p.gguf" --nm 3:7; one_line; no_file "$T/p.gguf"
 expect 1 "removes every head of layer 0" "$SLM" prune "$TS3" -o "$T/p.gguf" --method heads --uniform --sparsity 0.9; one_line; no_file "$T/p.gguf"
-expect 1 "--format hf is not implemented yet" "$SLM" prune "$TS3" -o "$T/p.gguf" --format hf --method ffn --uniform; one_line; no_file "$T/p.gguf"
 expect 1 "imatrix from another model?" "$SLM" prune "$S260" -o "$T/p.gguf" --method wanda --calibration "$FIX/reference/tinystories-3M.calib40.imatrix.gguf"; one_line; no_file "$T/p.gguf"
 # 2:4 read back from the written file: exactly 2 zeros in every 4 consecutive input weights of
 # every pruned row (F32 output, rows a multiple of 4 long, so od's lines of 4 floats are the groups)
@@ -147,6 +146,48 @@ ls "$T" | grep -q 'pe.gguf.zst' && fail "prune left its zstd probe file"
 expect 3 "gate max_kld failed" "$SLM" prune "$S260" -o "$T/pe.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
 [ -e "$T/pe.gguf" ] || fail "prune: a failed gate removed the output"
 expect 2 "quality gates need an evaluation" "$SLM" prune "$S260" -o "$T/pf.gguf" --max-kld 0.1; no_file "$T/pf.gguf"
+
+# prune --format hf (issue 11): the HF folder converts back to the very tensors prune writes as a GGUF
+tensor_sums() { # FILE: "name type sha256" of each tensor's data bytes of a GGUF
+    _d=$("$SLM" inspect "$1" | sed -n 's/.*data at \([0-9]*\)$/\1/p' | head -1)
+    "$SLM" inspect "$1" | awk '/^  tensor /{t=1; next} t && NF>=5 {print $1, $2, $(NF-1), $NF}' |
+    while read -r _n _t _b _o; do
+        printf '%s %s %s\n' "$_n" "$_t" "$(tail -c +$((_d + _o + 1)) "$1" | head -c "$_b" | sha256sum | cut -c1-16)"
+    done
+}
+for meth in ffn heads magnitude; do
+    expect 0 '' "$SLM" prune "$TS3" --method $meth --sparsity 0.25 --uniform -o "$T/h-$meth.gguf"
+    expect 0 '' "$SLM" prune "$TS3" --method $meth --sparsity 0.25 --uniform --format hf -o "$T/h-$meth"
+    expect 0 '' "$SLM" convert "$T/h-$meth" -o "$T/h-$meth.hf.gguf"
+    tensor_sums "$T/h-$meth.gguf" > "$T/sa"; tensor_sums "$T/h-$meth.hf.gguf" > "$T/sb"
+    [ "$(wc -l < "$T/sa")" -ge 30 ] && cmp -s "$T/sa" "$T/sb" || fail "prune --format hf $meth: tensors differ from the GGUF's: $(diff "$T/sa" "$T/sb" | head -3)"
+done
+for f in config.json model.safetensors tokenizer.model tokenizer_config.json; do [ -f "$T/h-ffn/$f" ] || fail "prune --format hf: no $f"; done
+grep -q '"intermediate_size":.*576,' "$T/h-ffn/config.json" || fail "prune --format hf: intermediate_size not rewritten"
+grep -q '"num_attention_heads":.*6,' "$T/h-heads/config.json" && grep -q '"head_dim":.*32,' "$T/h-heads/config.json" ||
+    fail "prune --format hf: heads/head_dim not rewritten: $(grep head "$T/h-heads/config.json")"
+"$SLM" eval "$T/h-ffn" --text "$T/small.txt" --ctx 64 --json > "$T/e1.json" 2>/dev/null
+"$SLM" eval "$T/h-ffn.gguf" --text "$T/small.txt" --ctx 64 --json > "$T/e2.json" 2>/dev/null
+p1=$(grep '"ppl"' "$T/e1.json"); p2=$(grep '"ppl"' "$T/e2.json")
+[ -n "$p1" ] && [ "$p1" = "$p2" ] || fail "prune --format hf: eval of the folder '$p1' != the GGUF's '$p2'"
+expect 0 '' "$SLM" prune "$TS3" --method ffn --sparsity 0.5 --uniform --format hf --outtype bf16 -o "$T/h-bf"
+grep -q '"torch_dtype":.*"bfloat16"' "$T/h-bf/config.json" || fail "prune --format hf --outtype bf16: torch_dtype"
+"$SLM" inspect "$T/h-bf/model.safetensors" | grep -q 'blk.0.ffn_up\|model.layers.0.mlp.up_proj.weight *BF16 *\[384, 256\]' || fail "prune --format hf bf16: up_proj not BF16 [384, 256]"
+expect 1 "already exists (use -f to replace the folder)" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$T/h-ffn"; one_line
+echo x > "$T/h-ffn/stale.safetensors"
+expect 0 '' "$SLM" prune "$TS3" --method ffn --sparsity 0.5 --uniform --format hf -o "$T/h-ffn" -f
+[ -e "$T/h-ffn/stale.safetensors" ] && fail "prune --format hf -f: the old folder's files survived"
+grep -q '"intermediate_size":.*384,' "$T/h-ffn/config.json" || fail "prune --format hf -f: folder not replaced"
+ls -a "$T" | grep -q '\.slm-' && fail "prune --format hf: temp folder left in $T"
+expect 2 "--format hf needs --uniform" "$SLM" prune "$TS3" --method ffn --format hf -o "$T/h-x"; no_file "$T/h-x"
+expect 1 "needs a Hugging Face folder as MODEL" "$SLM" prune "$T/h-ffn.gguf" --method ffn --uniform --format hf -o "$T/h-x"; one_line; no_file "$T/h-x"
+expect 1 "is or holds the input" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$TS3" -f; one_line
+mkdir -p "$T/h-sub/inner"
+expect 1 "not a model folder" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$T/h-sub" -f; one_line
+[ -d "$T/h-sub/inner" ] || fail "prune --format hf -f removed a folder that is not a model folder"
+expect 1 "exists and is not a folder" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$T/h-ffn.gguf" -f; one_line
+: > "$T/empty.txt"
+expect 1 "fewer than one window" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$T/h-y" --eval-text "$T/empty.txt"; one_line; no_file "$T/h-y"
 rm -f "$T/pe.gguf" "$T/pe.json"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
