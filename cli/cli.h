@@ -21,6 +21,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);

@@ -23,6 +23,7 @@ static const command k_commands[] = {
     {"calibrate", cmd_calibrate, "calibration statistics of a model on a text: an imatrix GGUF + AWQ/GPTQ extras"},
     {"eval", cmd_eval, "perplexity of a model on a text, KL divergence from a reference model"},
     {"generate", cmd_generate, "greedy text generation from a prompt"},
+    {"distill", cmd_distill, "train a student on a teacher's outputs (logit distillation, AdamW)"},
     {"prune", cmd_prune, "remove weights, FFN channels, attention heads or blocks (magnitude, Wanda, SparseGPT)"},
     {"report", cmd_report, "JSON reports -> Markdown + self-contained HTML page with charts"},
     {"pack", cmd_pack, "GGUF -> packed GGUF (zstd per tensor, read directly by eval/inspect)"},

@@ -21,6 +21,9 @@ void slm_report_free(slm_report *r) {
     slm_free(r->tensors);
     r->tensors = NULL;
     r->n_tensors = 0;
+    slm_free(r->train);
+    r->train = NULL;
+    r->n_train = 0;
 }
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
@@ -143,6 +146,55 @@ static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
 }
 
 /* "gates": [{gate, limit, value, excess, passed}], "gates_passed" (only when gates were set) */
+/* The training curve: the one key table of its points (writer and reader). */
+#define TP(key, type, field, ev) {key, type, offsetof(slm_report_train_point, field), 0, ev}
+static const struct {
+    const char *key;
+    int type;
+    size_t off, size;
+    int eval; /* 1: evaluation points only, 0: step points only, 2: both */
+} k_train_fields[] = {
+    TP("step", F_I64, step, 2),   TP("tokens", F_I64, tokens, 2), TP("seconds", F_DBL, seconds, 2),
+    TP("loss", F_DBL, loss, 0),   TP("kd", F_DBL, kd, 0),         TP("ce", F_DBL, ce, 0),
+    TP("grad_norm", F_DBL, grad_norm, 0), TP("lr", F_DBL, lr, 0), TP("ppl", F_DBL, ppl, 1),
+    TP("ref_ppl", F_DBL, ref_ppl, 1), TP("kld", F_DBL, kld, 1),  TP("top1", F_DBL, top1, 1),
+};
+#undef TP
+
+static void train_to_cjson(const slm_report *r, cJSON *root) {
+    cJSON *a = cJSON_AddArrayToObject(root, "train");
+    for (size_t i = 0; a && i < r->n_train; i++) {
+        const slm_report_train_point *p = &r->train[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(a, o);
+        cJSON_AddBoolToObject(o, "eval", p->has_eval);
+        for (size_t k = 0; k < sizeof k_train_fields / sizeof k_train_fields[0]; k++) {
+            const char *f = (const char *)p + k_train_fields[k].off;
+            if (k_train_fields[k].eval != 2 && k_train_fields[k].eval != p->has_eval) continue;
+            if (k_train_fields[k].type == F_I64) num(o, k_train_fields[k].key, (double)*(const int64_t *)(const void *)f);
+            else num(o, k_train_fields[k].key, *(const double *)(const void *)f);
+        }
+    }
+}
+
+static int read_train(const cJSON *a, slm_report *r, const char *what, slm_err *err) {
+    int n = cJSON_GetArraySize(a);
+    if (n <= 0) return SLM_OK;
+    SLM_TRY(slm_calloc((void **)&r->train, (size_t)n, sizeof *r->train, err, "training curve"));
+    for (const cJSON *o = a->child; o; o = o->next) {
+        if (!cJSON_IsObject(o)) continue;
+        slm_report_train_point *p = &r->train[r->n_train++];
+        p->has_eval = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "eval"));
+        for (size_t k = 0; k < sizeof k_train_fields / sizeof k_train_fields[0]; k++) {
+            char *f = (char *)p + k_train_fields[k].off;
+            if (k_train_fields[k].type == F_I64) SLM_TRY(get_i64(o, k_train_fields[k].key, (int64_t *)(void *)f, what, err));
+            else *(double *)(void *)f = get_err(o, k_train_fields[k].key);
+        }
+    }
+    return SLM_OK;
+}
+
 static void gates_to_cjson(const slm_report *r, cJSON *root) {
     if (!r->n_gates) return;
     cJSON *a = cJSON_AddArrayToObject(root, "gates");
@@ -229,6 +281,7 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         if (o) eval_to_cjson(&r->eval, o);
     }
     gates_to_cjson(r, root);
+    if (r->n_train) train_to_cjson(r, root);
     if (r->manifest.present) {
         cJSON *o = cJSON_AddObjectToObject(root, "manifest");
         if (o) {
@@ -333,6 +386,8 @@ static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eval");
     if (cJSON_IsObject(e)) SLM_TRY(read_eval(e, &r->eval, what, err));
     read_gates(root, r);
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
+    if (cJSON_IsArray(tr)) SLM_TRY(read_train(tr, r, what, err));
     return SLM_OK;
 }
 

@@ -72,6 +72,16 @@ typedef struct slm_report_manifest {
     char version[16];       /* slm version */
 } slm_report_manifest;
 
+/* A training run (slm distill): one point per optimizer step (loss, kd, ce, grad_norm, lr;
+   has_eval 0) and per held-out evaluation (ppl, ref_ppl, kld, top1; has_eval 1). Values a point
+   does not have are NaN. */
+typedef struct slm_report_train_point {
+    int64_t step, tokens;
+    double seconds, loss, kd, ce, grad_norm, lr;
+    int has_eval;
+    double ppl, ref_ppl, kld, top1;
+} slm_report_train_point;
+
 typedef struct slm_report {
     char command[32];       /* "quantize", "convert", "eval" */
     char version[16];       /* slm version */
@@ -94,6 +104,8 @@ typedef struct slm_report {
     slm_report_gate gates[SLM_REPORT_MAX_GATES];
     int n_gates;
     slm_report_manifest manifest;
+    slm_report_train_point *train; /* owned; the training curve (distill), n_train points */
+    size_t n_train;
 } slm_report;
 
 void slm_report_free(slm_report *r);
