@@ -631,6 +631,8 @@ static void md_facts(sb *b, const fact *f, int n) {
     }
 }
 
+static void md_train(sb *b, const slm_report *r, row *w);
+
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
@@ -647,6 +649,7 @@ static void md_one(sb *b, const runs_ctx *c, row *w) {
         sb_puts(b, "\n## Evaluation\n\n");
         md_facts(b, f, eval_facts(&r->eval, f));
     }
+    md_train(b, r, w);
     if (!r->n_tensors) return;
     sb_puts(b, "\n## Tensors\n\n");
     sb_puts(b, tensor_order_note(c));
@@ -1010,6 +1013,7 @@ static void svg_scatter(sb *b, const char *title, const char *xlab, const char *
     sb_puts(b, "</svg>\n");
 }
 
+
 /* ---------------------------------------------------------------- HTML */
 
 static const char k_css[] =
@@ -1230,6 +1234,123 @@ static void html_err_chart(sb *b, const runs_ctx *c, bar *bars) {
                "</figcaption>\n</figure>\n");
 }
 
+/* ---------------------------------------------------------------- training curve (distill) */
+
+/* Step points' loss, evaluation points' student/teacher PPL and KLD, as plottable series. */
+typedef struct series {
+    const char *label, *color;
+    int dashed;
+    size_t n;
+    double x[1024], y[1024];
+} series;
+
+/* At most 1024 points per series: longer runs are thinned evenly (the last point kept). */
+static void series_fill(series *s, const slm_report *r, int eval, size_t field) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_train; i++) n += r->train[i].has_eval == eval;
+    size_t every = n > 1024 ? (n + 1023) / 1024 : 1, k = 0;
+    s->n = 0;
+    for (size_t i = 0; i < r->n_train; i++) {
+        const slm_report_train_point *p = &r->train[i];
+        if (p->has_eval != eval) continue;
+        if (k++ % every && k != n) continue;
+        s->x[s->n] = (double)p->step;
+        s->y[s->n++] = *(const double *)(const void *)((const char *)p + field);
+    }
+}
+
+static void svg_lines(sb *b, const char *title, const char *ylab, const series *sr, size_t n_sr, int allow_log) {
+    scale sx = {.p0 = SC_L, .p1 = SC_R}, sy = {.p0 = SC_B, .p1 = SC_T};
+    double xs[2048], ys[4096];
+    size_t nx = 0, ny = 0;
+    for (size_t k = 0; k < n_sr; k++)
+        for (size_t i = 0; i < sr[k].n; i++) {
+            if (nx < 2048) xs[nx++] = sr[k].x[i];
+            if (ny < 4096) ys[ny++] = sr[k].y[i];
+        }
+    sc_fit(&sx, xs, nx, sizeof(double), 0, 1, 1);
+    sc_fit(&sy, ys, ny, sizeof(double), allow_log, 0, 0);
+    svg_open(b, SC_H, title);
+    svg_scatter_axes(b, &sx, &sy, "optimizer step", ylab);
+    for (size_t k = 0; k < n_sr; k++) {
+        int open = 0;
+        for (size_t i = 0; i < sr[k].n; i++) {
+            if (!isfinite(sr[k].y[i])) continue;
+            sb_printf(b, "%s%.1f,%.1f", open++ ? " " : "<polyline fill=\"none\" stroke-width=\"2\" points=\"", sc_px(&sx, sr[k].x[i]),
+                      sc_px(&sy, sr[k].y[i]));
+        }
+        if (open) sb_printf(b, "\" stroke=\"%s\"%s/>\n", sr[k].color, sr[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+        if (open == 1 || (open && sr[k].n <= 40)) /* few points: mark them */
+            for (size_t i = 0; i < sr[k].n; i++)
+                if (isfinite(sr[k].y[i]))
+                    sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", sc_px(&sx, sr[k].x[i]), sc_px(&sy, sr[k].y[i]),
+                              sr[k].color);
+        sb_printf(b, "<text class=\"pl\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">", SC_R + 12, SC_T + 16 + 18.0 * (double)k, sr[k].color);
+        sb_html(b, sr[k].label);
+        sb_puts(b, "</text>\n");
+    }
+    sb_puts(b, "</svg>\n");
+}
+
+static const table_head k_train_head = {
+    {"step", "tokens", "seconds", "PPL", "teacher PPL", "KL(teacher‖student)", "top-1"}, {1, 1, 1, 1, 1, 1, 1}, 7};
+
+static void train_row(const slm_report_train_point *p, row *w) {
+    cellf(w, 0, "%lld", (long long)p->step);
+    cellf(w, 1, "%lld", (long long)p->tokens);
+    cellf(w, 2, "%.1f", p->seconds);
+    cellf(w, 3, "%s", fnum("%.4f", p->ppl).s);
+    cellf(w, 4, "%s", fnum("%.4f", p->ref_ppl).s);
+    cellf(w, 5, "%s", fnum("%.6f", p->kld).s);
+    cellf(w, 6, "%s", fnum("%.2f%%", 100.0 * p->top1).s);
+}
+
+static const char *train_note(const slm_report *r) {
+    SLM_UNUSED(r);
+    return "Held-out evaluations during training (student against the teacher, llama-perplexity's second-half windows).";
+}
+
+static void md_train(sb *b, const slm_report *r, row *w) {
+    if (!r->n_train) return;
+    sb_puts(b, "\n## Training\n\n");
+    sb_puts(b, train_note(r));
+    sb_puts(b, "\n\n");
+    md_table_head(b, &k_train_head);
+    for (size_t i = 0; i < r->n_train; i++)
+        if (r->train[i].has_eval) train_row(&r->train[i], w), md_row(b, w, k_train_head.n, 0);
+    const slm_report_train_point *last = NULL;
+    for (size_t i = 0; i < r->n_train; i++)
+        if (!r->train[i].has_eval) last = &r->train[i];
+    if (last)
+        sb_printf(b, "\nLast step %lld: loss %s (divergence %s, cross-entropy %s), gradient norm %s, lr %s.\n", (long long)last->step,
+                  fnum("%.4f", last->loss).s, fnum("%.4f", last->kd).s, fnum("%.4f", last->ce).s, fnum("%.3f", last->grad_norm).s,
+                  fnum("%.2e", last->lr).s);
+}
+
+static void html_train(sb *b, const slm_report *r, row *w) {
+    if (!r->n_train) return;
+    static series sr[3];
+    sb_puts(b, "<h2>Training</h2>\n");
+    sr[0] = (series){.label = "loss", .color = k_palette[0]};
+    series_fill(&sr[0], r, 0, offsetof(slm_report_train_point, loss));
+    if (sr[0].n) svg_lines(b, "Training loss per optimizer step", "loss", sr, 1, 1);
+    sr[0] = (series){.label = "student PPL", .color = k_palette[0]};
+    sr[1] = (series){.label = "teacher PPL", .color = k_palette[2], .dashed = 1};
+    series_fill(&sr[0], r, 1, offsetof(slm_report_train_point, ppl));
+    series_fill(&sr[1], r, 1, offsetof(slm_report_train_point, ref_ppl));
+    if (!sr[0].n) return;
+    svg_lines(b, "Held-out perplexity over training", "perplexity", sr, 2, 0);
+    sr[0] = (series){.label = "KL(teacher||student)", .color = k_palette[1]};
+    series_fill(&sr[0], r, 1, offsetof(slm_report_train_point, kld));
+    svg_lines(b, "Held-out KL divergence from the teacher over training", "mean KL", sr, 1, 1);
+    html_tag_text(b, "<p class=\"note\">", train_note(r), "</p>\n");
+    html_table_open(b, &k_train_head, NULL);
+    for (size_t i = 0; i < r->n_train; i++)
+        if (r->train[i].has_eval) train_row(&r->train[i], w), html_row(b, w, &k_train_head, NULL, 0);
+    sb_puts(b, "</tbody></table></div>\n");
+}
+
+
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
@@ -1245,6 +1366,7 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
         sb_puts(b, "<h2>Evaluation</h2>\n");
         html_facts(b, f, eval_facts(&r->eval, f));
     }
+    html_train(b, r, w);
     if (!r->n_tensors) return;
     html_bpw_chart(b, v, bars);
     html_err_chart(b, c, bars);

@@ -231,6 +231,51 @@ rm -rf "$T/huge"; "$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --head
 expect 1 "$T/huge: window 0, position 1: the logits are not finite (NaN/Inf)" \
     "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
 
+
+# distill (issue 12): resume bit for bit, any thread count, NaN stop keeps the checkpoint, refusals
+"$SLM" prune "$TS3" --method ffn --sparsity 0.25 --uniform -o "$T/d-st.gguf" 2>/dev/null
+head -c 40000 "$FIX/text/tinystories_val.txt" > "$T/d-train.txt"
+D="$SLM distill --teacher $TS3 --text $T/d-train.txt --ctx 64 --batch 2 --lr 3e-4 --steps 8"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-a.gguf"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-b1.gguf" --tokens 512 --checkpoint "$T/d-ck"
+cp "$T/d-ck" "$T/d-ck4"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-b2.gguf" --resume "$T/d-ck" --checkpoint "$T/d-ck"
+cmp -s "$T/d-a.gguf" "$T/d-b2.gguf" || fail "distill: 4 steps + --resume + 4 steps differs from 8 steps"
+cmp -s "$T/d-a.gguf" "$T/d-b1.gguf" && fail "distill: --tokens 512 did not stop early"
+cmp -s "$T/d-a.gguf" "$T/d-st.gguf" && fail "distill: the student did not change"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-t1.gguf" -t 1
+cmp -s "$T/d-a.gguf" "$T/d-t1.gguf" || fail "distill: 1 thread differs from 2"
+expect 1 "is not finite" $D --student "$T/d-st.gguf" -o "$T/d-n.gguf" --lr 10 --clip 0 --steps 40 --checkpoint "$T/d-ckn" --checkpoint-every 1
+one_line; no_file "$T/d-n.gguf"
+grep -q "the last good checkpoint is $T/d-ckn (step" "$T/err" || fail "distill NaN: no last good checkpoint named: $(cat "$T/err")"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-n.gguf" --steps 40 --resume "$T/d-ckn" --tokens 1 # loads, writes its weights
+"$SLM" quantize "$T/d-st.gguf" --type Q8_0 -o "$T/d-q8.gguf" 2>/dev/null
+expect 1 "a quantized student cannot be trained" $D --student "$T/d-q8.gguf" -o "$T/d-x.gguf"; one_line; no_file "$T/d-x.gguf"
+"$BUILD/mksynth" "$T/d-v1024" --dim 64 --ff 128 --layers 1 --heads 2 --kv-heads 2 --vocab 1024 --shards 1 --tokenizer-from "$TS3" >/dev/null
+expect 1 "has 512 tokens, $T/d-v1024 1024: distillation needs one vocabulary" $D --student "$T/d-v1024" -o "$T/d-x.gguf"; one_line; no_file "$T/d-x.gguf"
+expect 1 "not an slm distill checkpoint" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --resume "$T/d-train.txt"; one_line; no_file "$T/d-x.gguf"
+expect 1 "made for another student" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --resume "$T/d-ck4" --batch 3; one_line
+expect 2 "needs --teacher MODEL" "$SLM" distill --student "$T/d-st.gguf" -o "$T/d-x.gguf"
+expect 2 "quality gates need an evaluation" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --max-kld 1
+# out of disk while checkpointing: the checkpoint resumed from is intact, no output
+cp "$T/d-ck4" "$T/d-ck0"
+out=$( (trap '' XFSZ; ulimit -f 20000; $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --resume "$T/d-ck4" --checkpoint "$T/d-ck4" --checkpoint-every 1) 2>&1 ); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "checkpoint at step 5: .*File too large; $T/d-ck4 is unchanged" || fail "distill out of disk: rc $rc: $out"
+cmp -s "$T/d-ck4" "$T/d-ck0" || fail "distill out of disk: the checkpoint changed"; no_file "$T/d-x.gguf"
+# held-out evaluation, gates, report, HF output
+expect 0 "held-out PPL" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --eval-every 4 --report "$T/d-e.json" -v
+[ "$(grep -c '"eval":[[:space:]]*true' "$T/d-e.json")" = 3 ] || fail "distill report: not 3 evaluation points"
+[ "$(grep -c '"grad_norm"' "$T/d-e.json")" = 8 ] || fail "distill report: not 8 step points"
+grep -q '"command":[[:space:]]*"distill"' "$T/d-e.json" || fail "distill report: command"
+expect 3 "gate max_kld failed" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
+[ -e "$T/d-e.gguf" ] || fail "distill: a failed gate removed the output"
+"$SLM" prune "$TS3" --method ffn --sparsity 0.25 --uniform --format hf -o "$T/d-sthf" 2>/dev/null
+expect 0 '' $D --student "$T/d-sthf" -o "$T/d-hf" --format hf
+expect 0 '' "$SLM" convert "$T/d-hf" -o "$T/d-hf.gguf"
+expect 0 '' $D --student "$T/d-sthf" -o "$T/d-hf2.gguf"
+tensor_sums "$T/d-hf.gguf" > "$T/sa"; tensor_sums "$T/d-hf2.gguf" > "$T/sb"
+cmp -s "$T/sa" "$T/sb" || fail "distill --format hf: tensors differ from the GGUF output's"
+
 # ---- malformed files: every fixtures/corrupt case, through inspect (files) or convert (folders)
 while IFS="$(printf '\t')" read -r path kind code msg; do
     case "$path" in "#"*|"") continue ;; esac
