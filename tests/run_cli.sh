@@ -263,10 +263,13 @@ out=$( (trap '' XFSZ; ulimit -f 20000; $D --student "$T/d-st.gguf" -o "$T/d-x.gg
 [ $rc = 1 ] && echo "$out" | grep -q "checkpoint at step 5: .*File too large; $T/d-ck4 is unchanged" || fail "distill out of disk: rc $rc: $out"
 cmp -s "$T/d-ck4" "$T/d-ck0" || fail "distill out of disk: the checkpoint changed"; no_file "$T/d-x.gguf"
 # held-out evaluation, gates, report, HF output
-expect 0 "held-out PPL" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --eval-every 4 --report "$T/d-e.json" -v
+expect 0 "held-out PPL" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --eval-every 4 --report "$T/d-e.json" --report-dir "$T/d-rep" -v
 [ "$(grep -c '"eval":[[:space:]]*true' "$T/d-e.json")" = 3 ] || fail "distill report: not 3 evaluation points"
 [ "$(grep -c '"grad_norm"' "$T/d-e.json")" = 8 ] || fail "distill report: not 8 step points"
 grep -q '"command":[[:space:]]*"distill"' "$T/d-e.json" || fail "distill report: command"
+[ "$(grep -c '<polyline' "$T/d-rep/report.html")" -ge 4 ] && grep -q "Held-out perplexity over training" "$T/d-rep/report.html" ||
+    fail "distill report.html: no training charts"
+grep -q '^| 8 | 1024 |' "$T/d-rep/report.md" || fail "distill report.md: no evaluation row for step 8"
 expect 3 "gate max_kld failed" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9 -f
 [ -e "$T/d-e.gguf" ] || fail "distill: a failed gate removed the output"
 "$SLM" prune "$TS3" --method ffn --sparsity 0.25 --uniform --format hf -o "$T/d-sthf" 2>/dev/null
