@@ -262,6 +262,13 @@ cp "$T/d-ck4" "$T/d-ck0"
 out=$( (trap '' XFSZ; ulimit -f 20000; $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --resume "$T/d-ck4" --checkpoint "$T/d-ck4" --checkpoint-every 1) 2>&1 ); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "checkpoint at step 5: .*File too large; $T/d-ck4 is unchanged" || fail "distill out of disk: rc $rc: $out"
 cmp -s "$T/d-ck4" "$T/d-ck0" || fail "distill out of disk: the checkpoint changed"; no_file "$T/d-x.gguf"
+# a quantized teacher; a 2:4 student stays 2:4 (masked updates), read back from the file
+"$SLM" quantize "$TS3" --type Q4_K_M -o "$T/d-tq.gguf" 2>/dev/null
+expect 0 '' $D --student "$T/d-st.gguf" --teacher "$T/d-tq.gguf" -o "$T/d-fromq.gguf" --steps 2
+"$SLM" prune "$S260" -o "$T/d-24.gguf" --nm 2:4 2>/dev/null
+expect 0 '' "$SLM" distill --teacher "$S260" --student "$T/d-24.gguf" --text "$T/d-train.txt" --ctx 64 --batch 2 --steps 4 --lr 1e-3 -o "$T/d-24d.gguf"
+cmp -s "$T/d-24.gguf" "$T/d-24d.gguf" && fail "distill 2:4: the student did not change"
+[ "$(nm_groups "$T/d-24d.gguf")" = "56640 0" ] || fail "distill 2:4: groups/bad = $(nm_groups "$T/d-24d.gguf")"
 # held-out evaluation, gates, report, HF output
 expect 0 "held-out PPL" $D --student "$T/d-st.gguf" -o "$T/d-e.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --eval-every 4 --report "$T/d-e.json" --report-dir "$T/d-rep" -v
 [ "$(grep -c '"eval":[[:space:]]*true' "$T/d-e.json")" = 3 ] || fail "distill report: not 3 evaluation points"
