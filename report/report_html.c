@@ -1305,9 +1305,20 @@ static void train_row(const slm_report_train_point *p, row *w) {
     cellf(w, 6, "%s", fnum("%.2f%%", 100.0 * p->top1).s);
 }
 
+/* "N steps, X tokens in Y s (Z tokens/s); held-out ...": the run in one sentence. */
 static const char *train_note(const slm_report *r) {
-    SLM_UNUSED(r);
-    return "Held-out evaluations during training (student against the teacher, llama-perplexity's second-half windows).";
+    static char buf[400];
+    const slm_report_train_point *last = NULL;
+    for (size_t i = 0; i < r->n_train; i++)
+        if (!r->train[i].has_eval) last = &r->train[i];
+    int n = last ? snprintf(buf, sizeof buf, "%lld steps, %lld training tokens in %.1f s of training (%.0f tokens/s). ",
+                            (long long)last->step, (long long)last->tokens, last->seconds,
+                            last->seconds > 0 ? (double)last->tokens / last->seconds : 0.0)
+                 : 0;
+    snprintf(buf + n, sizeof buf - (size_t)n, "%s",
+             "The table: held-out evaluations during training (student against the teacher, llama-perplexity's second-half "
+             "windows); the first row is the student before training, the last one the result.");
+    return buf;
 }
 
 static void md_train(sb *b, const slm_report *r, row *w) {
