@@ -17,6 +17,7 @@
 #include "core/dtype.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/sha256.h"
 #include "core/slm.h"
 #include "core/thread.h"
 #include "distill/trainer.h"
@@ -30,8 +31,8 @@
 #include "quantize/recipe.h"
 
 typedef struct distill_opts {
-    const char *teacher, *student, *text, *out, *eval_text, *resume, *checkpoint, *report, *report_dir;
-    long steps, tokens, ctx, batch, accum, warmup, eval_every, eval_chunks, eval_ctx, ckpt_every, seed;
+    const char *teacher, *student, *text, *out, *eval_text, *resume, *checkpoint, *report, *report_dir, *tcache;
+    long topk, steps, tokens, ctx, batch, accum, warmup, eval_every, eval_chunks, eval_ctx, ckpt_every, seed;
     double minutes, lr, min_lr, wd, clip, temperature, alpha;
     int loss, outtype, format, train_zeros;
     slm_gates gates;
@@ -69,6 +70,11 @@ static const opt k_opts[] = {
      1e-3, 1e3, NULL, NULL},
     {"--alpha", NULL, OPT_NUM, OPT_OF(distill_opts, alpha), "A", "weight of the text's cross-entropy (1 - A: the divergence) [0]", 0,
      1, NULL, NULL},
+    {"--teacher-cache", NULL, OPT_STR, OPT_OF(distill_opts, tcache), "FILE",
+     "the teacher's top-k per token, made once (when FILE does not exist)\nand reused: training skips the teacher's forward "
+     "(forward KL over\nthe top-k plus the tail mass; same teacher, text, ctx, temperature)", 0, 0, NULL, NULL},
+    {"--cache-topk", NULL, OPT_INT, OPT_OF(distill_opts, topk), "K", "logits kept per token in a new teacher cache [32]", 1, 1 << 20,
+     NULL, NULL},
     {"--train-zeros", NULL, OPT_FLAG, OPT_OF(distill_opts, train_zeros), NULL,
      "let weights that are exactly 0 change (default: pruned zeros stay 0)", 0, 0, NULL, NULL},
     {"--seed", NULL, OPT_INT, OPT_OF(distill_opts, seed), "N", "order of the training windows [0]", 0, 9e18, NULL, NULL},
@@ -111,6 +117,7 @@ static const cmd_spec k_spec = {
 
 typedef struct job {
     const distill_opts *o;
+    slm_tcache cache;
     slm_src tsrc, ssrc;
     slm_tokenizer tok;
     slm_model teacher, student;
@@ -189,6 +196,59 @@ static slm_trainer_opts trainer_opts(const distill_opts *o) {
     t.adam.total_steps = o->steps, t.adam.weight_decay = (float)o->wd, t.adam.clip_norm = (float)o->clip;
     t.loss = (slm_distill_loss_opts){.divergence = o->loss, .temperature = (float)o->temperature, .alpha = (float)o->alpha};
     return t;
+}
+
+/* The teacher's identity for its cache: its tensor table and the values of its 1-D tensors
+   (norm weights: any retrained or fine-tuned checkpoint differs there). */
+static int teacher_sha(const job *j, uint8_t out[32], slm_err *err) {
+    slm_tensor_src ts;
+    slm_sha256 s;
+    float *row = NULL;
+    slm_src_tensors(&j->tsrc, &ts);
+    slm_sha256_init(&s);
+    slm_sha256_update(&s, &j->tsrc.cfg.n_vocab, sizeof j->tsrc.cfg.n_vocab);
+    for (size_t i = 0; i < ts.n_tensors; i++) {
+        slm_tensor_info in = slm_tensor_src_info(&ts, i);
+        slm_sha256_update(&s, in.name, strlen(in.name) + 1);
+        slm_sha256_update(&s, &in.dtype, sizeof in.dtype);
+        slm_sha256_update(&s, in.shape, sizeof in.shape);
+        if (in.ndim != 1) continue;
+        SLM_TRY(slm_realloc((void **)&row, (size_t)in.shape[0] * sizeof(float), err, "teacher identity"));
+        int rc = ts.read_f32(ts.ud, i, 0, 1, row, err);
+        if (rc) return slm_free(row), rc;
+        slm_sha256_update(&s, row, (size_t)in.shape[0] * sizeof(float));
+    }
+    slm_free(row);
+    slm_sha256_final(&s, out);
+    return SLM_OK;
+}
+
+static void cache_progress(void *ud, int64_t done, int64_t n) {
+    SLM_UNUSED(ud);
+    msg_progress("teacher cache", (double)done / (double)n);
+}
+
+/* --teacher-cache: made first when the file does not exist, then checked and used. */
+static int use_cache(job *j, int force, slm_err *err) {
+    const distill_opts *o = j->o;
+    uint8_t sha[32];
+    struct stat st;
+    SLM_TRY(teacher_sha(j, sha, err));
+    const int32_t bos = slm_tokenizer_bos(&j->tok);
+    if (stat(o->tcache, &st) != 0) {
+        slm_afile f;
+        SLM_TRY(slm_afile_open_flags(&f, o->tcache, force ? SLM_AFILE_REPLACE : 0, err));
+        int rc = slm_tcache_write(&f, &j->teacher, j->ids, (int64_t)j->n_ids, (int)o->ctx, (int)o->batch, bos, (int)o->topk,
+                                  (float)o->temperature, sha, cache_progress, NULL, err);
+        msg_progress_done();
+        if (!rc) rc = slm_afile_commit(&f, err);
+        slm_afile_abort(&f);
+        SLM_TRY(rc);
+    }
+    SLM_TRY(slm_tcache_open(&j->cache, o->tcache, err));
+    SLM_TRY(slm_tcache_check(&j->cache, sha, j->ids, (int64_t)j->n_ids, (int)o->ctx, bos, (float)o->temperature,
+                             j->tsrc.cfg.n_vocab, err));
+    return slm_trainer_use_cache(&j->t, &j->cache, err);
 }
 
 static int resume(job *j, slm_err *err) {
@@ -366,6 +426,7 @@ static int run(job *j, cli_outputs *outs, int *gate) {
     slm_trainer_opts to = trainer_opts(o);
     if (!rc) rc = slm_trainer_init(&j->t, &j->teacher, &j->student, j->ids, (int64_t)j->n_ids, j->eval_ids, (int64_t)j->n_eval,
                                    slm_tokenizer_bos(&j->tok), &to, &err);
+    if (!rc && o->tcache) rc = use_cache(j, outs->force, &err);
     if (!rc && o->resume) rc = resume(j, &err);
     slm_trainer_hooks h = {.ud = j, .on_point = on_point, .on_checkpoint = o->checkpoint ? on_checkpoint : NULL};
     if (!rc && (rc = slm_trainer_run(&j->t, &h, &err))) failed(j, rc, &err);
@@ -394,6 +455,9 @@ static int add_outputs(cli_outputs *outs, const distill_opts *o) {
     for (size_t i = 0; i < SLM_ARRAY_LEN(in); i++) cli_outputs_input(outs, in[i]);
     if (o->format == 1 ? cli_outputs_add_dir(outs, o->out) : cli_outputs_add(outs, o->out)) return EXIT_FAIL;
     if (cli_outputs_add(outs, o->report) || cli_outputs_add_report_dir(outs, o->report_dir, 1)) return EXIT_FAIL;
+    struct stat st; /* an existing teacher cache is an input, a new one an output */
+    if (o->tcache && stat(o->tcache, &st) == 0) cli_outputs_input(outs, o->tcache);
+    else if (o->tcache && cli_outputs_add(outs, o->tcache)) return EXIT_FAIL;
     /* the checkpoint is replaced at every save: only a file that is not the one resumed from
        needs -f to be replaced the first time */
     slm_err err = {0};
@@ -404,7 +468,7 @@ static int add_outputs(cli_outputs *outs, const distill_opts *o) {
 }
 
 int cmd_distill(int argc, char **argv) {
-    distill_opts o = {.ctx = 256, .batch = 8, .accum = 1, .lr = 1e-3, .min_lr = -1, .warmup = -1, .clip = 1.0, .temperature = 1.0,
+    distill_opts o = {.topk = 32, .ctx = 256, .batch = 8, .accum = 1, .lr = 1e-3, .min_lr = -1, .warmup = -1, .clip = 1.0, .temperature = 1.0,
                       .ckpt_every = 100, .outtype = -1, .loss = SLM_KD_FORWARD_KL};
     common_opts co = {0};
     const char *pos[1];
@@ -421,6 +485,7 @@ int cmd_distill(int argc, char **argv) {
     job j = {.o = &o};
     int gate = EXIT_OK, rc = run(&j, &outs, &gate);
     slm_trainer_free(&j.t);
+    slm_tcache_close(&j.cache);
     slm_export_free(&j.x);
     slm_kvs_free(&j.meta);
     slm_model_free(&j.student), slm_model_free(&j.teacher);

@@ -64,6 +64,7 @@ int slm_trainer_init(slm_trainer *t, slm_model *teacher, slm_model *student, con
     if (!rc) rc = slm_alloc((void **)&t->tlogits, (size_t)B * T * V * sizeof(float), err, "teacher logits");
     if (!rc) rc = slm_alloc((void **)&t->tok, (size_t)B * T * sizeof(int32_t), err, "batch");
     if (!rc) rc = slm_alloc((void **)&t->tgt, (size_t)B * T * sizeof(int32_t), err, "batch");
+    if (!rc) rc = slm_alloc((void **)&t->win, (size_t)B * sizeof(int64_t), err, "batch");
     if (rc) return slm_trainer_free(t), rc;
     shuffle(t);
     return SLM_OK;
@@ -72,7 +73,8 @@ int slm_trainer_init(slm_trainer *t, slm_model *teacher, slm_model *student, con
 void slm_trainer_free(slm_trainer *t) {
     slm_train_free(&t->tr);
     slm_adamw_free(&t->adam);
-    slm_free(t->perm), slm_free(t->tlogits), slm_free(t->tok), slm_free(t->tgt), slm_free(t->curve);
+    slm_free(t->perm), slm_free(t->tlogits), slm_free(t->tok), slm_free(t->tgt), slm_free(t->curve), slm_free(t->win);
+    slm_free(t->tk_ids), slm_free(t->tk_vals), slm_free(t->tk_lse), slm_free(t->tk_tail);
     memset(t, 0, sizeof *t);
 }
 
@@ -81,11 +83,40 @@ static void next_batch(slm_trainer *t) {
     const int B = t->o.batch, T = t->o.ctx;
     for (int b = 0; b < B; b++) {
         if (t->cursor == t->n_windows) t->epoch++, t->cursor = 0, shuffle(t);
-        const int32_t *w = t->ids + t->perm[t->cursor++] * T;
+        t->win[b] = t->perm[t->cursor++];
+        const int32_t *w = t->ids + t->win[b] * T;
         memcpy(t->tok + (size_t)b * T, w, (size_t)T * sizeof(int32_t));
         memcpy(t->tgt + (size_t)b * T, w + 1, (size_t)T * sizeof(int32_t));
         if (t->bos >= 0) t->tok[(size_t)b * T] = t->bos;
     }
+}
+
+int slm_trainer_use_cache(slm_trainer *t, slm_tcache *c, slm_err *err) {
+    const size_t NT = (size_t)t->o.batch * (size_t)t->o.ctx, k = c->h.k;
+    if ((int)c->h.ctx != t->o.ctx) return slm_errf(err, SLM_E_ARG, "%s: windows of %u, training windows of %d", c->path, c->h.ctx, t->o.ctx);
+    if (t->o.loss.divergence != SLM_KD_FORWARD_KL) return slm_errf(err, SLM_E_ARG, "a teacher cache serves the forward KL (--loss fkl) only");
+    SLM_TRY(slm_alloc((void **)&t->tk_ids, NT * k * sizeof(int32_t), err, "cached teacher"));
+    SLM_TRY(slm_alloc((void **)&t->tk_vals, NT * k * sizeof(float), err, "cached teacher"));
+    SLM_TRY(slm_alloc((void **)&t->tk_lse, NT * sizeof(double), err, "cached teacher"));
+    SLM_TRY(slm_alloc((void **)&t->tk_tail, NT * sizeof(double), err, "cached teacher"));
+    t->cache = c;
+    return SLM_OK;
+}
+
+/* The cached teacher of the micro-batch's windows into tk_*. */
+static int cached_teacher(slm_trainer *t, slm_err *err) {
+    const size_t T = (size_t)t->o.ctx, k = t->cache->h.k;
+    for (int b = 0; b < t->o.batch; b++) {
+        const int32_t *ids;
+        const float *vals;
+        const double *lse, *tail;
+        SLM_TRY(slm_tcache_window(t->cache, t->win[b], &ids, &vals, &lse, &tail, err));
+        memcpy(t->tk_ids + b * T * k, ids, T * k * sizeof *ids);
+        memcpy(t->tk_vals + b * T * k, vals, T * k * sizeof *vals);
+        memcpy(t->tk_lse + b * T, lse, T * sizeof *lse);
+        memcpy(t->tk_tail + b * T, tail, T * sizeof *tail);
+    }
+    return SLM_OK;
 }
 
 static int micro_batch(slm_trainer *t, slm_distill_loss_parts *sum, slm_err *err) {
@@ -93,12 +124,18 @@ static int micro_batch(slm_trainer *t, slm_distill_loss_parts *sum, slm_err *err
     const int64_t N = (int64_t)B * T;
     next_batch(t);
     const slm_distill_loss_opts *lo = &t->o.loss;
-    if (lo->alpha < 1.0f) SLM_TRY(slm_model_forward_batch(t->teacher, t->tok, B, T, 0, 0, t->tlogits, err));
+    const int kd = lo->alpha < 1.0f;
+    if (kd && t->cache) SLM_TRY(cached_teacher(t, err));
+    else if (kd) SLM_TRY(slm_model_forward_batch(t->teacher, t->tok, B, T, 0, 0, t->tlogits, err));
     SLM_TRY(slm_train_forward(&t->tr, t->tok, B, T, err));
     memset(t->tr.dlogits, 0, (size_t)N * V * sizeof(float));
     slm_distill_loss_parts p;
-    SLM_TRY(slm_distill_loss(&p, t->tr.dlogits, NULL, NULL, t->tr.logits, lo->alpha < 1.0f ? t->tlogits : NULL, t->tgt, N, V, lo,
-                             1.0f / (float)t->o.accum, err));
+    const float gs = 1.0f / (float)t->o.accum;
+    if (kd && t->cache)
+        SLM_TRY(slm_distill_loss_topk(&p, t->tr.dlogits, t->tr.logits, t->tk_ids, t->tk_vals, t->tk_lse, t->tk_tail,
+                                      (int)t->cache->h.k, t->tgt, N, V, lo, gs, err));
+    else
+        SLM_TRY(slm_distill_loss(&p, t->tr.dlogits, NULL, NULL, t->tr.logits, kd ? t->tlogits : NULL, t->tgt, N, V, lo, gs, err));
     SLM_TRY(slm_train_backward(&t->tr, err));
     sum->loss += p.loss / t->o.accum, sum->kd += p.kd / t->o.accum, sum->ce += p.ce / t->o.accum;
     t->tokens += N;

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "distill/adamw.h"
 #include "distill/loss.h"
+#include "distill/tcache.h"
 #include "model/train.h"
 #include "model/transformer.h"
 
@@ -71,6 +72,11 @@ typedef struct slm_trainer {
     int32_t *tok, *tgt;            /* (B * T) a micro-batch */
     slm_train_point *curve;        /* every step, with the evaluations */
     size_t n_curve, cap_curve;
+    int64_t *win;                  /* (B) the windows of the last micro-batch */
+    slm_tcache *cache;             /* borrowed: the teacher's top-k instead of its forward, or NULL */
+    int32_t *tk_ids;               /* (B * T, k) the cached teacher of a micro-batch */
+    float *tk_vals;
+    double *tk_lse, *tk_tail;      /* (B * T) */
 } slm_trainer;
 
 typedef struct slm_trainer_hooks {
@@ -87,6 +93,10 @@ typedef struct slm_trainer_hooks {
 int slm_trainer_init(slm_trainer *t, slm_model *teacher, slm_model *student, const int32_t *ids, int64_t n_ids,
                      const int32_t *eval_ids, int64_t n_eval, int32_t bos, const slm_trainer_opts *o, slm_err *err);
 void slm_trainer_free(slm_trainer *t);
+/* Trains from c (opened, checked against this teacher and text by the caller) instead of the
+   teacher's forward: the forward KL over its top-k (distill/loss.h); the teacher still serves
+   the held-out evaluation. SLM_E_ARG when c's ctx differs or the loss is not fkl. */
+int slm_trainer_use_cache(slm_trainer *t, slm_tcache *c, slm_err *err);
 
 /* One optimizer step (accum micro-batches); *p its point. SLM_E_DATA when the loss or the
    gradient is not finite (the weights are then those of the step before: nothing updated). */

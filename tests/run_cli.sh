@@ -262,6 +262,24 @@ cp "$T/d-ck4" "$T/d-ck0"
 out=$( (trap '' XFSZ; ulimit -f 20000; $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --resume "$T/d-ck4" --checkpoint "$T/d-ck4" --checkpoint-every 1) 2>&1 ); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "checkpoint at step 5: .*File too large; $T/d-ck4 is unchanged" || fail "distill out of disk: rc $rc: $out"
 cmp -s "$T/d-ck4" "$T/d-ck0" || fail "distill out of disk: the checkpoint changed"; no_file "$T/d-x.gguf"
+# --teacher-cache: made once, reused (the teacher's forward skipped); top-k = V trains as the full KL
+expect 0 "eval $T/small.txt: PPL" $D --student "$T/d-st.gguf" -o "$T/d-c0.gguf" --steps 4 --eval-text "$T/small.txt" --eval-ctx 64 -v
+grep "^eval" "$T/err" > "$T/d-c0.txt"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-c1.gguf" --steps 4 --teacher-cache "$T/d-tc" --cache-topk 512
+[ -s "$T/d-tc" ] || fail "distill --teacher-cache: no cache written"
+cp "$T/d-tc" "$T/d-tc0"
+expect 0 "eval $T/small.txt: PPL" $D --student "$T/d-st.gguf" -o "$T/d-c2.gguf" --steps 4 --teacher-cache "$T/d-tc" --eval-text "$T/small.txt" --eval-ctx 64 -v
+grep "^eval" "$T/err" > "$T/d-c2.txt"
+cmp -s "$T/d-tc" "$T/d-tc0" || fail "distill --teacher-cache: an existing cache was rewritten"
+cmp -s "$T/d-c0.txt" "$T/d-c2.txt" || fail "distill --teacher-cache top-512: $(cat "$T/d-c2.txt") vs the teacher's forward: $(cat "$T/d-c0.txt")"
+expect 1 "made with --ctx 64 (not 32)" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --ctx 32; one_line; no_file "$T/d-x.gguf"
+expect 1 "made at --temperature 1 (not 2)" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --temperature 2; one_line
+expect 1 "made from another teacher" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --teacher "$S260"; one_line
+head -c 100000 "$T/d-tc0" > "$T/d-tct"
+expect 1 "not an slm teacher cache (or truncated)" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tct"; one_line
+cp "$T/d-tc0" "$T/d-tcd"; printf 'XXXXXXXX' | dd of="$T/d-tcd" bs=1 seek=300 conv=notrunc 2>/dev/null
+expect 1 "is damaged" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tcd"; one_line; no_file "$T/d-x.gguf"
+expect 1 "serves the forward KL (--loss fkl) only" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --loss jsd; one_line
 # a quantized teacher; a 2:4 student stays 2:4 (masked updates), read back from the file
 "$SLM" quantize "$TS3" --type Q4_K_M -o "$T/d-tq.gguf" 2>/dev/null
 expect 0 '' $D --student "$T/d-st.gguf" --teacher "$T/d-tq.gguf" -o "$T/d-fromq.gguf" --steps 2
