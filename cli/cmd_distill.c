@@ -33,7 +33,7 @@
 typedef struct distill_opts {
     const char *teacher, *student, *text, *out, *eval_text, *resume, *checkpoint, *report, *report_dir, *tcache;
     long topk, steps, tokens, ctx, batch, accum, warmup, eval_every, eval_chunks, eval_ctx, ckpt_every, seed;
-    double minutes, lr, min_lr, wd, clip, temperature, alpha;
+    double fweight, minutes, lr, min_lr, wd, clip, temperature, alpha;
     int loss, outtype, format, train_zeros;
     slm_gates gates;
 } distill_opts;
@@ -75,6 +75,9 @@ static const opt k_opts[] = {
      "(forward KL over\nthe top-k plus the tail mass; same teacher, text, ctx, temperature)", 0, 0, NULL, NULL},
     {"--cache-topk", NULL, OPT_INT, OPT_OF(distill_opts, topk), "K", "logits kept per token in a new teacher cache [32]", 1, 1 << 20,
      NULL, NULL},
+    {"--feature-weight", NULL, OPT_NUM, OPT_OF(distill_opts, fweight), "W",
+     "add W x the mean squared difference of every layer's output (hidden\nstates, layer l to layer l: students with the teacher's "
+     "width and\ndepth, e.g. FFN- or head-pruned) [0]", 0, 1e6, NULL, NULL},
     {"--train-zeros", NULL, OPT_FLAG, OPT_OF(distill_opts, train_zeros), NULL,
      "let weights that are exactly 0 change (default: pruned zeros stay 0)", 0, 0, NULL, NULL},
     {"--seed", NULL, OPT_INT, OPT_OF(distill_opts, seed), "N", "order of the training windows [0]", 0, 9e18, NULL, NULL},
@@ -187,7 +190,7 @@ static int open_models(job *j, slm_err *err) {
 static slm_trainer_opts trainer_opts(const distill_opts *o) {
     slm_trainer_opts t = {.batch = (int)o->batch, .ctx = (int)o->ctx, .accum = (int)o->accum, .max_steps = o->steps,
                           .max_tokens = o->tokens, .max_seconds = o->minutes * 60.0, .seed = (uint64_t)o->seed,
-                          .freeze_zeros = !o->train_zeros, .eval_every = o->eval_every,
+                          .freeze_zeros = !o->train_zeros, .feature_weight = (float)o->fweight, .eval_every = o->eval_every,
                           .eval_ctx = (int)(o->eval_ctx ? o->eval_ctx : o->ctx), .eval_chunks = o->eval_chunks,
                           .ckpt_every = o->checkpoint ? o->ckpt_every : 0};
     slm_adamw_defaults(&t.adam);

@@ -53,6 +53,10 @@ int slm_trainer_init(slm_trainer *t, slm_model *teacher, slm_model *student, con
         T > teacher->max_ctx)
         return slm_errf(err, SLM_E_ARG, "batch %d x ctx %d (accumulation %d) does not fit the models", B, T, o->accum);
     if (o->eval_ctx < 4 || o->eval_ctx > T) return slm_errf(err, SLM_E_ARG, "evaluation window %d: need 4 <= it <= ctx %d", o->eval_ctx, T);
+    if (o->feature_weight > 0 && (teacher->cfg.n_embd != student->cfg.n_embd || teacher->cfg.n_layer != student->cfg.n_layer))
+        return slm_errf(err, SLM_E_ARG, "feature distillation maps layer l to layer l: the student needs the teacher's width and "
+                        "depth (%d x %d, not %d x %d)", teacher->cfg.n_layer, teacher->cfg.n_embd, student->cfg.n_layer,
+                        student->cfg.n_embd);
     t->n_windows = (n_ids - 1) / T;
     if (t->n_windows < B)
         return slm_errf(err, SLM_E_DATA, "%lld tokens are fewer than one batch of %d windows of %d", (long long)n_ids, B, T + 1);
@@ -65,6 +69,10 @@ int slm_trainer_init(slm_trainer *t, slm_model *teacher, slm_model *student, con
     if (!rc) rc = slm_alloc((void **)&t->tok, (size_t)B * T * sizeof(int32_t), err, "batch");
     if (!rc) rc = slm_alloc((void **)&t->tgt, (size_t)B * T * sizeof(int32_t), err, "batch");
     if (!rc) rc = slm_alloc((void **)&t->win, (size_t)B * sizeof(int64_t), err, "batch");
+    const size_t LNC = (size_t)student->cfg.n_layer * B * T * student->cfg.n_embd;
+    if (!rc && o->feature_weight > 0) rc = slm_alloc((void **)&t->thid, LNC * sizeof(float), err, "hidden states");
+    if (!rc && o->feature_weight > 0) rc = slm_alloc((void **)&t->shid, LNC * sizeof(float), err, "hidden states");
+    if (!rc && o->feature_weight > 0) rc = slm_alloc((void **)&t->dhid, LNC * sizeof(float), err, "hidden states");
     if (rc) return slm_trainer_free(t), rc;
     shuffle(t);
     return SLM_OK;
@@ -75,6 +83,7 @@ void slm_trainer_free(slm_trainer *t) {
     slm_adamw_free(&t->adam);
     slm_free(t->perm), slm_free(t->tlogits), slm_free(t->tok), slm_free(t->tgt), slm_free(t->curve), slm_free(t->win);
     slm_free(t->tk_ids), slm_free(t->tk_vals), slm_free(t->tk_lse), slm_free(t->tk_tail);
+    slm_free(t->thid), slm_free(t->shid), slm_free(t->dhid);
     memset(t, 0, sizeof *t);
 }
 
@@ -119,15 +128,45 @@ static int cached_teacher(slm_trainer *t, slm_err *err) {
     return SLM_OK;
 }
 
+/* The observer that copies each layer's output into a (L, N, C) buffer. */
+static void keep_hidden(void *ud, int l, const float *x, int64_t N, int C) {
+    if (l >= 0) memcpy((float *)ud + (size_t)l * N * C, x, (size_t)N * C * sizeof(float));
+}
+
+/* Forward with the hidden states kept into buf (the model's observer set for that call). */
+static int forward_keep(slm_model *m, slm_train *tr, const int32_t *tok, int B, int T, float *logits, float *buf, slm_err *err) {
+    slm_forward_observer ob = {.hidden = keep_hidden, .ud = buf};
+    const slm_forward_observer *old = m->observer;
+    m->observer = buf ? &ob : old;
+    int rc = tr ? slm_train_forward(tr, tok, B, T, err) : slm_model_forward_batch(m, tok, B, T, 0, logits ? 0 : T, logits, err);
+    m->observer = old;
+    return rc;
+}
+
+/* W * mean (s - t)^2 and its gradient scaled by 1/accum into dhid. */
+static double feature_loss(slm_trainer *t, int64_t N) {
+    const size_t n = (size_t)t->student->cfg.n_layer * (size_t)N * (size_t)t->student->cfg.n_embd;
+    const double W = t->o.feature_weight, g = 2.0 * W / (double)n / t->o.accum;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)t->shid[i] - t->thid[i];
+        s += d * d;
+        t->dhid[i] = (float)(g * d);
+    }
+    return W * s / (double)n;
+}
+
 static int micro_batch(slm_trainer *t, slm_distill_loss_parts *sum, slm_err *err) {
     const int B = t->o.batch, T = t->o.ctx, V = t->student->cfg.n_vocab;
     const int64_t N = (int64_t)B * T;
     next_batch(t);
     const slm_distill_loss_opts *lo = &t->o.loss;
     const int kd = lo->alpha < 1.0f;
+    const int feat = t->o.feature_weight > 0;
     if (kd && t->cache) SLM_TRY(cached_teacher(t, err));
-    else if (kd) SLM_TRY(slm_model_forward_batch(t->teacher, t->tok, B, T, 0, 0, t->tlogits, err));
-    SLM_TRY(slm_train_forward(&t->tr, t->tok, B, T, err));
+    if ((kd && !t->cache) || feat)
+        SLM_TRY(forward_keep(t->teacher, NULL, t->tok, B, T, kd && !t->cache ? t->tlogits : NULL, feat ? t->thid : NULL, err));
+    SLM_TRY(forward_keep(t->student, &t->tr, t->tok, B, T, NULL, feat ? t->shid : NULL, err));
     memset(t->tr.dlogits, 0, (size_t)N * V * sizeof(float));
     slm_distill_loss_parts p;
     const float gs = 1.0f / (float)t->o.accum;
@@ -136,7 +175,13 @@ static int micro_batch(slm_trainer *t, slm_distill_loss_parts *sum, slm_err *err
                                       (int)t->cache->h.k, t->tgt, N, V, lo, gs, err));
     else
         SLM_TRY(slm_distill_loss(&p, t->tr.dlogits, NULL, NULL, t->tr.logits, kd ? t->tlogits : NULL, t->tgt, N, V, lo, gs, err));
-    SLM_TRY(slm_train_backward(&t->tr, err));
+    const double fl = feat ? feature_loss(t, N) : 0.0;
+    if (feat && !isfinite(fl)) return slm_errf(err, SLM_E_DATA, "the feature loss is not finite");
+    t->tr.dhidden = feat ? t->dhid : NULL;
+    int rc = slm_train_backward(&t->tr, err);
+    t->tr.dhidden = NULL;
+    SLM_TRY(rc);
+    p.loss += fl;
     sum->loss += p.loss / t->o.accum, sum->kd += p.kd / t->o.accum, sum->ce += p.ce / t->o.accum;
     t->tokens += N;
     return SLM_OK;

@@ -38,6 +38,9 @@ typedef struct slm_trainer_opts {
     slm_adamw_opts adam;
     slm_distill_loss_opts loss;
     int freeze_zeros;          /* weights exactly 0 at the start stay 0 (pruned) */
+    float feature_weight;      /* > 0: feature distillation, W * mean over layers, tokens and channels of
+                                  (h_student - h_teacher)^2, h the residual stream after each layer
+                                  (layer l to layer l: the student needs the teacher's width and depth) */
     int64_t eval_every;        /* steps between held-out evaluations (0: start and end only) */
     int eval_ctx;              /* window of the evaluation (<= ctx) */
     int64_t eval_chunks;       /* windows evaluated (0: all) */
@@ -48,7 +51,7 @@ typedef struct slm_trainer_opts {
 typedef struct slm_train_point {
     int64_t step, tokens;      /* after this step (step 0: the start) */
     double seconds;            /* training time so far */
-    double loss, kd, ce, grad_norm;
+    double loss, kd, ce, grad_norm; /* loss = divergence/cross-entropy mix + feature term */
     double lr;
     int has_eval;
     double ppl, ref_ppl, kld, top1; /* student PPL, teacher PPL, mean KL(teacher || student), top-1 agreement */
@@ -77,6 +80,8 @@ typedef struct slm_trainer {
     int32_t *tk_ids;               /* (B * T, k) the cached teacher of a micro-batch */
     float *tk_vals;
     double *tk_lse, *tk_tail;      /* (B * T) */
+    float *thid, *shid;            /* (L, B * T, C) hidden states of teacher and student (feature loss) */
+    float *dhid;                   /* (L, B * T, C) the feature loss's gradient for the backward */
 } slm_trainer;
 
 typedef struct slm_trainer_hooks {

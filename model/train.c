@@ -245,6 +245,8 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
     slm_rmsnorm_backward(dres, g->lnfw, dln, residual, p->lnfw, a->lnf_rstd, N, C);
 
     for (int l = c->n_layer - 1; l >= 0; l--) {
+        if (tr->dhidden) /* a loss on the layer's output (feature distillation) */
+            for (size_t i = 0; i < NC; i++) dres[i] += tr->dhidden[(size_t)l * NC + i];
         const layer_dims d = dims_of(c, l);
         const int H = d.H, Hkv = d.Hkv, F = d.F, HD = d.HD, KD = d.KD, QKV = d.QKV;
         /* this layer's parameters and their gradients */

@@ -60,6 +60,9 @@ typedef struct slm_train {
     double *tok_loss;        /* (N) per-token losses of slm_train_loss_xent (0 where not scored) */
     int32_t *tgt;            /* (N) scratch of slm_train_loss_xent: targets with the unscored set to 0 */
     float *dloss;            /* (N) scratch of slm_train_loss_xent: d loss / d token loss */
+    const float *dhidden;    /* (L, N, C) or NULL, set by the caller: d loss / d x of each layer's output
+                                (the residual stream after layer l, as the forward observer's hidden),
+                                added by the backward where it passes that layer (feature losses) */
 } slm_train;
 
 /* Checks that m can be trained (keep_acts, not mapped) and allocates the forward's buffers

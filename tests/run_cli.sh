@@ -280,6 +280,14 @@ expect 1 "not an slm teacher cache (or truncated)" $D --student "$T/d-st.gguf" -
 cp "$T/d-tc0" "$T/d-tcd"; printf 'XXXXXXXX' | dd of="$T/d-tcd" bs=1 seek=300 conv=notrunc 2>/dev/null
 expect 1 "is damaged" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tcd"; one_line; no_file "$T/d-x.gguf"
 expect 1 "serves the forward KL (--loss fkl) only" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --loss jsd; one_line
+# --feature-weight: 0 changes nothing (same bytes), > 0 trains on the hidden states too; depth must match
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-f0.gguf" --feature-weight 0
+cmp -s "$T/d-a.gguf" "$T/d-f0.gguf" || fail "distill --feature-weight 0 changed the result"
+expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-f1.gguf" --feature-weight 1
+cmp -s "$T/d-a.gguf" "$T/d-f1.gguf" && fail "distill --feature-weight 1 changed nothing"
+"$SLM" prune "$TS3" --method layers --sparsity 0.25 --calib-text "$T/d-train.txt" --uniform -o "$T/d-lay.gguf" 2>/dev/null
+expect 1 "the student needs the teacher's width and depth (4 x 256, not 3 x 256)" $D --student "$T/d-lay.gguf" -o "$T/d-x.gguf" --feature-weight 1
+one_line; no_file "$T/d-x.gguf"
 # a quantized teacher; a 2:4 student stays 2:4 (masked updates), read back from the file
 "$SLM" quantize "$TS3" --type Q4_K_M -o "$T/d-tq.gguf" 2>/dev/null
 expect 0 '' $D --student "$T/d-st.gguf" --teacher "$T/d-tq.gguf" -o "$T/d-fromq.gguf" --steps 2
