@@ -153,6 +153,7 @@ check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh
 	@SLM=$(BUILD)/slm sh tests/faults.sh
 	@SLM=$(BUILD)/slm sh tests/zoo.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_gemma.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)

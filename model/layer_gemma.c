@@ -15,15 +15,26 @@
 /* ggml_gelu_f32 */
 static float gelu_f32(float x) { return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x))); }
 
+/* ggml's F16 GELU table (ggml_table_gelu_f16, as f32): f16(gelu(h)) for every f16 h; filled
+   on first use, by the calling thread before its parallel loop. */
+static float g_gelu_table[1 << 16];
+static int g_gelu_table_ready;
+
+static void gelu_table_init(void) {
+    if (g_gelu_table_ready) return;
+    for (int h = 0; h < (1 << 16); h++) g_gelu_table[h] = slm_f16_to_f32(slm_f32_to_f16(gelu_f32(slm_f16_to_f32((uint16_t)h))));
+    g_gelu_table_ready = 1;
+}
+
 /* ggml's CPU GELU (GGML_GELU_FP16): 0 below -10, x above 10, else the f16 table entry of f16(x). */
 static float gelu_ggml(float x) {
     if (x <= -10.0f) return 0.0f;
     if (x >= 10.0f) return x;
-    const float h = slm_f16_to_f32(slm_f32_to_f16(x));
-    return slm_f16_to_f32(slm_f32_to_f16(gelu_f32(h)));
+    return g_gelu_table[slm_f32_to_f16(x)];
 }
 
 void slm_geglu_forward(float *out, const float *gate_up, int T, int F, int ggml) {
+    if (ggml) gelu_table_init();
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         const float *g = gate_up + (size_t)t * 2 * F, *u = g + F;
@@ -39,15 +50,15 @@ static float gelu_grad(float x) {
     return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * dinner;
 }
 
-/* out = gelu(g) * u: dg = dout * u * gelu'(g), du = dout * gelu(g) (written, not added). */
+/* out = gelu(g) * u: dg += dout * u * gelu'(g), du += dout * gelu(g) (added, as swiglu's). */
 void slm_geglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F) {
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         const float *g = gate_up + (size_t)t * 2 * F, *u = g + F, *d = dout + (size_t)t * F;
         float *dg = dgate_up + (size_t)t * 2 * F, *du = dg + F;
         for (int i = 0; i < F; i++) {
-            dg[i] = d[i] * u[i] * gelu_grad(g[i]);
-            du[i] = d[i] * gelu_f32(g[i]);
+            dg[i] += d[i] * u[i] * gelu_grad(g[i]);
+            du[i] += d[i] * gelu_f32(g[i]);
         }
     }
 }

@@ -215,7 +215,8 @@ int slm_layers_simd(void);
 
 /* ---- Gemma 2/3 (layer_gemma.c) ---- */
 /* out (T, F) = gelu(gate) * up of gate_up (T, 2F), tanh GELU; ggml: read from ggml's F16 table
-   (0 at x <= -10, x at x >= 10) as llama.cpp's CPU backend does. Backward: the f32 form. */
+   (0 at x <= -10, x at x >= 10) as llama.cpp's CPU backend does. Backward (of the f32 form)
+   adds into dgate_up, as slm_swiglu_backward. */
 void slm_geglu_forward(float *out, const float *gate_up, int T, int F, int ggml);
 void slm_geglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F);
 /* x = cap * tanh(x / cap) in place; backward from the output y: d *= 1 - (y/cap)^2. */
