@@ -202,6 +202,7 @@ check-interop: all $(TOOLS)
 	@$(MAKE) --no-print-directory -C $(SHARED)/tools/llamacpp LLCPP_DIR=$(LLCPP_DIR) BUILD=$(LLCPP_DIR)/bin >/dev/null
 	@SLM=$(BUILD)/slm LLBIN=$(LLCPP_DIR)/bin sh tests/interop.sh
 	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_gemma.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh
