@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@ static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},
     {"MistralForCausalLM", SLM_ARCH_LLAMA},
     {"Qwen2ForCausalLM", SLM_ARCH_QWEN2},
+    {"Gemma2ForCausalLM", SLM_ARCH_GEMMA2},
+    {"Gemma3ForCausalLM", SLM_ARCH_GEMMA3},
 };
 
 /* Required positive integer field. */
@@ -73,6 +76,39 @@ int slm_model_config_check(const slm_model_config *c, slm_err *err) {
     return SLM_OK;
 }
 
+/* Optional float that may be null or 0 (soft caps): 0 when absent. */
+static int get_cap(const cJSON *root, const char *key, float *out, const char *what, slm_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = 0;
+    if (!j || cJSON_IsNull(j) || (cJSON_IsNumber(j) && j->valuedouble == 0)) return SLM_OK;
+    return get_float(root, key, 1, 0, out, what, err);
+}
+
+/* Gemma 2/3 keys as llama.cpp's converter and loader read them (docs/families.md 5, 6). */
+static int gemma_config(slm_model_config *c, const cJSON *root, const char *what, slm_err *err) {
+    slm_gemma *g = &c->gemma;
+    const int g2 = c->arch == SLM_ARCH_GEMMA2;
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    c->tied_embeddings = g2 || !cJSON_IsFalse(tie); /* Gemma 2's converter drops lm_head */
+    if (g2) c->rope_theta = 10000.0f;                 /* not converted: the loader's default */
+    SLM_TRY(get_cap(root, "attn_logit_softcapping", &g->attn_softcap, what, err));
+    SLM_TRY(get_cap(root, "final_logit_softcapping", &g->final_softcap, what, err));
+    if (g2 && (!g->attn_softcap || !g->final_softcap))
+        return slm_errf(err, SLM_E_FORMAT, "%s: Gemma 2 needs attn_logit_softcapping and final_logit_softcapping", what);
+    if (!g2 && g->attn_softcap)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "%s: attn_logit_softcapping is not supported for Gemma 3", what);
+    SLM_TRY(get_int(root, "sliding_window", g2, 0, &g->n_swa, what, err));
+    int pattern = 6;
+    SLM_TRY(get_int(root, "sliding_window_pattern", 0, 6, &pattern, what, err));
+    if (!g2 && pattern == 1) g->n_swa = 0; /* the converter writes no window */
+    g->swa_pattern = g2 ? 2 : 6;           /* llama.cpp's fixed patterns */
+    SLM_TRY(get_float(root, "rope_local_base_freq", 0, 10000.0f, &g->rope_theta_swa, what, err));
+    if (g2) g->rope_theta_swa = c->rope_theta;
+    const int big = c->n_layer == (g2 ? 46 : 62); /* 27B: llama.cpp scales by the model dim */
+    g->attn_scale = 1.0f / sqrtf((float)(big ? c->n_embd / c->n_head : c->head_dim));
+    return SLM_OK;
+}
+
 int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err) {
     memset(c, 0, sizeof(*c));
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -85,7 +121,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     for (size_t i = 0; i < SLM_ARRAY_LEN(k_archs); i++)
         if (!strcmp(a0->valuestring, k_archs[i].hf)) c->arch = k_archs[i].arch;
     if (!c->arch) {
-        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
+        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)",
                       what, a0->valuestring);
         goto done;
     }
@@ -111,6 +147,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     if (tie && !cJSON_IsBool(tie) && !cJSON_IsNull(tie)) { rc = slm_errf(err, SLM_E_FORMAT, "%s: field \"tie_word_embeddings\" must be a boolean", what); goto done; }
     c->tied_embeddings = cJSON_IsTrue(tie);
     c->qkv_bias = c->arch == SLM_ARCH_QWEN2;
+    if (slm_arch_is_gemma(c->arch) && (rc = gemma_config(c, root, what, err))) goto done;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
     if (c->arch == SLM_ARCH_LLAMA && cJSON_IsTrue(ab)) {
         rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);
@@ -154,7 +191,8 @@ int slm_hf_name_to_gguf(const slm_model_config *c, const char *hf, char *out, si
     *permute_heads = 0;
     if (sscanf(hf, "model.layers.%d.%n", &l, &pos) == 1 && pos && strstr(hf + pos, "rotary_emb.inv_freq"))
         return SLM_NAME_SKIP; /* recomputed by every runtime */
-    int role = slm_catalog_parse_hf(hf, &l);
+    if (c->arch == SLM_ARCH_GEMMA2 && !strcmp(hf, "lm_head.weight")) return SLM_NAME_SKIP; /* as llama.cpp's converter */
+    int role = slm_catalog_parse_hf_cfg(c, hf, &l);
     if (role < 0 || (slm_catalog_kind(role)->per_layer && l >= c->n_layer)) return SLM_NAME_UNKNOWN;
     /* lm_head.weight is taken even when the config ties it (the loader checks it) */
     if (role != SLM_ROLE_OUTPUT && !slm_catalog_present(c, role, l)) return SLM_NAME_UNKNOWN;

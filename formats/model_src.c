@@ -7,6 +7,7 @@
  */
 #include "model_src.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,33 @@ static void base_name(char *buf, size_t cap, const char *path) {
     snprintf(buf, cap, "%.*s", (int)(end - p), p);
 }
 
+/* Gemma stores norms as w and computes x * (1 + w); llama.cpp's converter writes 1 + w, added
+   in F16 for an F16 checkpoint and in F32 otherwise (docs/families.md 0.1, 5). The shifted
+   norms are held as F32 in s->shifted. */
+static int gemma_shift_norms(slm_src *s, ranked *r, size_t n, slm_err *err) {
+    size_t total = 0, off = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slm_catalog_category(r[i].t.name) == SLM_CAT_NORM) total += (size_t)slm_src_nrows(&r[i].t) * slm_src_ncols(&r[i].t);
+    SLM_TRY(slm_alloc((void **)&s->shifted, (total + 1) * sizeof(float), err, "gemma norms"));
+    for (size_t i = 0; i < n; i++) {
+        slm_src_tensor *t = &r[i].t;
+        if (slm_catalog_category(t->name) != SLM_CAT_NORM) continue;
+        const int64_t ne = slm_src_nrows(t) * slm_src_ncols(t);
+        float *w = s->shifted + off;
+        if (!slm_dtype_can_read(t->dtype) || slm_dtype_get(t->dtype)->is_quantized)
+            return slm_errf(err, SLM_E_UNSUPPORTED, "%s: tensor '%s' has type %s", t->file, t->src_name, slm_dtype_name(t->dtype));
+        slm_dequantize_rows(t->dtype, t->data, w, 1, ne);
+        for (int64_t k = 0; k < ne; k++)
+            w[k] = t->dtype == SLM_DTYPE_F16 ? slm_f16_to_f32(slm_f32_to_f16(w[k] + 1.0f)) : w[k] + 1.0f;
+        t->data = (const uint8_t *)w;
+        t->dtype = SLM_DTYPE_F32;
+        t->nbytes = (size_t)ne * sizeof(float);
+        t->map = NULL;
+        off += (size_t)ne;
+    }
+    return SLM_OK;
+}
+
 static int open_hf(slm_src *s, const char *dir, slm_err *err) {
     SLM_TRY(slm_hf_config_load(&s->cfg, dir, err));
     SLM_TRY(slm_st_model_open(&s->st, dir, err));
@@ -127,12 +155,15 @@ static int open_hf(slm_src *s, const char *dir, slm_err *err) {
         rc = check_tensor(&s->cfg, t, &r[n].rank, err);
         n++;
     }
+    if (!rc && slm_arch_is_gemma(s->cfg.arch)) rc = gemma_shift_norms(s, r, n, err);
     if (!rc) rc = finish_tensors(s, r, n, err);
     if (!rc && !s->cfg.tied_embeddings && slm_src_find(s, "output.weight") < 0)
         rc = slm_errf(err, SLM_E_FORMAT, "%s: no lm_head.weight and tie_word_embeddings is false", dir);
     slm_free(r);
     if (rc) return rc;
-    return slm_vocab_from_hf_dir(&s->vocab, dir, err);
+    SLM_TRY(slm_vocab_from_hf_dir(&s->vocab, dir, err));
+    if (slm_arch_is_gemma(s->cfg.arch) && s->vocab.kind != SLM_VOCAB_NONE) s->vocab.add_space_prefix = 0; /* as the converter */
+    return SLM_OK;
 }
 
 /* <arch>.<key> as an integer (required unless dflt >= 0). */
@@ -207,6 +238,24 @@ const slm_gguf *slm_src_gguf(const slm_src *s) {
     return s->kind == SLM_SRC_PACK ? &s->pack.gguf : s->kind == SLM_SRC_GGUF ? &s->gguf : NULL;
 }
 
+/* Gemma hyperparameters as llama.cpp's loader reads them (src/models/gemma2.cpp, gemma3.cpp). */
+static int gemma_gguf_config(const slm_kvs *kv, const char *arch, slm_model_config *c, slm_err *err) {
+    slm_gemma *g = &c->gemma;
+    const int g2 = c->arch == SLM_ARCH_GEMMA2;
+    char k[128];
+    snprintf(k, sizeof k, "%s.attention.sliding_window_pattern", arch);
+    if (slm_kvs_get(kv, k)) return slm_errf(err, SLM_E_UNSUPPORTED, "%s is not supported", k);
+    if (g2) SLM_TRY(arch_float(kv, arch, "attn_logit_softcapping", 50.0f, &g->attn_softcap, err));
+    snprintf(k, sizeof k, "%s.final_logit_softcapping", arch); /* gemma3: off unless the key is there */
+    if (g2 || slm_kvs_get(kv, k)) SLM_TRY(arch_float(kv, arch, "final_logit_softcapping", 30.0f, &g->final_softcap, err));
+    SLM_TRY(arch_int(kv, arch, "attention.sliding_window", g2 ? 4096 : 0, &g->n_swa, err));
+    g->swa_pattern = g2 ? 2 : 6;
+    SLM_TRY(arch_float(kv, arch, "rope.freq_base_swa", g2 ? c->rope_theta : 10000.0f, &g->rope_theta_swa, err));
+    const int big = c->n_layer == (g2 ? 46 : 62);
+    g->attn_scale = 1.0f / sqrtf((float)(big ? c->n_embd / c->n_head : c->head_dim));
+    return SLM_OK;
+}
+
 static int gguf_config(slm_src *s, slm_err *err) {
     const slm_gguf *g = slm_src_gguf(s);
     const slm_kvs *kv = &g->kv;
@@ -215,7 +264,9 @@ static int gguf_config(slm_src *s, slm_err *err) {
     SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
     if (!strcmp(arch, "llama") || !strcmp(arch, "deci")) c->arch = SLM_ARCH_LLAMA;
     else if (!strcmp(arch, "qwen2")) c->arch = SLM_ARCH_QWEN2;
-    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci and qwen2)", arch);
+    else if (!strcmp(arch, "gemma2")) c->arch = SLM_ARCH_GEMMA2;
+    else if (!strcmp(arch, "gemma3")) c->arch = SLM_ARCH_GEMMA3;
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci, qwen2, gemma2 and gemma3)", arch);
     SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
     SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
     SLM_TRY(gguf_widths(kv, arch, c, err));
@@ -242,6 +293,7 @@ static int gguf_config(slm_src *s, slm_err *err) {
     c->tied_embeddings = slm_gguf_find(g, "output.weight") < 0;
     c->qkv_bias = slm_gguf_find(g, "blk.0.attn_q.bias") >= 0;
     c->bos_id = c->eos_id = -1;
+    if (slm_arch_is_gemma(c->arch)) SLM_TRY(gemma_gguf_config(kv, arch, c, err));
     return slm_model_config_check(c, err);
 }
 
@@ -323,6 +375,7 @@ int slm_src_open(slm_src *s, const char *path, slm_err *err) {
 void slm_src_close(slm_src *s) {
     slm_vocab_free(&s->vocab);
     slm_free(s->tensors);
+    slm_free(s->shifted);
     slm_strindex_free(&s->ix);
     slm_st_model_close(&s->st);
     slm_gguf_close(&s->gguf);
@@ -406,20 +459,21 @@ void slm_src_release(const slm_src *s, size_t i) {
         if (!t->pinned) slm_pack_release(&s->pack, i);
         return;
     }
+    if (!t->map) return;
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data), t->nbytes);
 }
 
 /* A packed tensor is decompressed whole when first read and dropped whole: row hints do nothing. */
 void slm_src_prefetch_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
-    if (s->kind == SLM_SRC_PACK) return;
+    if (s->kind == SLM_SRC_PACK || !t->map) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_populate(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
 
 void slm_src_release_rows(const slm_src *s, size_t i, int64_t r0, int64_t n) {
     const slm_src_tensor *t = &s->tensors[i];
-    if (s->kind == SLM_SRC_PACK) return;
+    if (s->kind == SLM_SRC_PACK || !t->map) return;
     size_t rowb = slm_dtype_row_size(t->dtype, slm_src_ncols(t));
     slm_map_advise_dontneed(t->map, (size_t)(t->data - t->map->data) + (size_t)r0 * rowb, (size_t)n * rowb);
 }
@@ -443,9 +497,53 @@ static int meta_widths(const slm_model_config *c, const char *a, slm_kvs *kv, sl
     return SLM_OK;
 }
 
+/* Gemma 2/3: the keys of llama.cpp's Gemma2Model / Gemma3Model.set_gguf_parameters in their
+   order (docs/families.md 5a, 6a), and add_space_prefix false as the last tokenizer key. */
+static int gemma_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
+    const char *a = slm_arch_gguf_name(c->arch);
+    const slm_gemma *g = &c->gemma;
+    char k[128];
+#define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
+    SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.name", name, err));
+    if (c->arch == SLM_ARCH_GEMMA2) {
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
+    } else {
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
+        SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
+    }
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count"), (uint32_t)c->n_head, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    if (c->arch == SLM_ARCH_GEMMA3) {
+        SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base"), c->rope_theta, err));
+        SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base_swa"), g->rope_theta_swa, err));
+        if (c->rope_scale != 1.0f) {
+            SLM_TRY(slm_kvs_set_str(kv, KEY("rope.scaling.type"), "linear", err));
+            SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.scaling.factor"), c->rope_scale, err));
+        }
+    }
+    SLM_TRY(slm_kvs_set_f32(kv, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    if (c->arch == SLM_ARCH_GEMMA2) SLM_TRY(slm_kvs_set_f32(kv, KEY("attn_logit_softcapping"), g->attn_softcap, err));
+    if (g->final_softcap) SLM_TRY(slm_kvs_set_f32(kv, KEY("final_logit_softcapping"), g->final_softcap, err));
+    if (c->arch == SLM_ARCH_GEMMA2 || g->n_swa) SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.sliding_window"), (uint32_t)g->n_swa, err));
+#undef KEY
+    if (!vocab || vocab->kind == SLM_VOCAB_NONE) return SLM_OK;
+    SLM_TRY(slm_vocab_to_kvs(vocab, kv, err));
+    slm_kvs_remove(kv, "tokenizer.ggml.add_space_prefix");
+    return slm_kvs_set_bool(kv, "tokenizer.ggml.add_space_prefix", 0, err);
+}
+
 int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
     const char *a = c->per_layer ? "deci" : slm_arch_gguf_name(c->arch);
     char k[128];
+    if (slm_arch_is_gemma(c->arch) && !c->per_layer) return gemma_meta(c, name, vocab, kv, err);
     if (c->per_layer && c->arch != SLM_ARCH_LLAMA)
         return slm_errf(err, SLM_E_UNSUPPORTED, "per-layer widths need llama.cpp's deci architecture, which has no %s variant",
                         slm_arch_gguf_name(c->arch));

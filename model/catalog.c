@@ -25,11 +25,16 @@ static const slm_tensor_kind k_kinds[SLM_ROLE_COUNT] = {
     A(SLM_ROLE_ATTN_K_BIAS, "attn_k.bias", "self_attn.k_proj.bias", SLM_DIM_KV, SLM_DIM_NONE, 0, 1, SLM_CAT_OTHER),
     A(SLM_ROLE_ATTN_V, "attn_v.weight", "self_attn.v_proj.weight", SLM_DIM_KV, SLM_DIM_C, 0, 0, SLM_CAT_ATTN_V),
     A(SLM_ROLE_ATTN_V_BIAS, "attn_v.bias", "self_attn.v_proj.bias", SLM_DIM_KV, SLM_DIM_NONE, 0, 1, SLM_CAT_OTHER),
+    A(SLM_ROLE_ATTN_Q_NORM, "attn_q_norm.weight", "self_attn.q_norm.weight", SLM_DIM_D, SLM_DIM_NONE, 0, 0, SLM_CAT_NORM),
+    A(SLM_ROLE_ATTN_K_NORM, "attn_k_norm.weight", "self_attn.k_norm.weight", SLM_DIM_D, SLM_DIM_NONE, 0, 0, SLM_CAT_NORM),
     A(SLM_ROLE_ATTN_OUT, "attn_output.weight", "self_attn.o_proj.weight", SLM_DIM_C, SLM_DIM_Q, 0, 0, SLM_CAT_ATTN_OUT),
+    A(SLM_ROLE_ATTN_POST_NORM, "post_attention_norm.weight", NULL, SLM_DIM_C, SLM_DIM_NONE, 0, 0, SLM_CAT_NORM),
     F(SLM_ROLE_FFN_NORM, "ffn_norm.weight", "post_attention_layernorm.weight", SLM_DIM_C, SLM_DIM_NONE, SLM_CAT_NORM),
     F(SLM_ROLE_FFN_GATE, "ffn_gate.weight", "mlp.gate_proj.weight", SLM_DIM_F, SLM_DIM_C, SLM_CAT_FFN_GATE),
     F(SLM_ROLE_FFN_UP, "ffn_up.weight", "mlp.up_proj.weight", SLM_DIM_F, SLM_DIM_C, SLM_CAT_FFN_UP),
     F(SLM_ROLE_FFN_DOWN, "ffn_down.weight", "mlp.down_proj.weight", SLM_DIM_C, SLM_DIM_F, SLM_CAT_FFN_DOWN),
+    F(SLM_ROLE_FFN_POST_NORM, "post_ffw_norm.weight", "post_feedforward_layernorm.weight", SLM_DIM_C, SLM_DIM_NONE,
+      SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT_NORM, "output_norm.weight", "model.norm.weight", SLM_DIM_C, SLM_DIM_NONE, SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT, "output.weight", "lm_head.weight", SLM_DIM_V, SLM_DIM_C, SLM_CAT_OUTPUT),
 };
@@ -49,6 +54,8 @@ int slm_catalog_present(const slm_model_config *c, slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
     if (k->bias && !c->qkv_bias) return 0;
     if (role == SLM_ROLE_OUTPUT) return !c->tied_embeddings;
+    if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && c->arch != SLM_ARCH_GEMMA3) return 0;
+    if ((role == SLM_ROLE_ATTN_POST_NORM || role == SLM_ROLE_FFN_POST_NORM) && !slm_arch_is_gemma(c->arch)) return 0;
     if (k->part == SLM_PART_ATTN) return slm_cfg_n_head(c, l) > 0;
     if (k->part == SLM_PART_FFN) return slm_cfg_n_ff(c, l) > 0;
     return 1;
@@ -61,6 +68,7 @@ static int64_t dim(const slm_model_config *c, int d, int l) {
     case SLM_DIM_Q: return (int64_t)slm_cfg_n_head(c, l) * c->head_dim;
     case SLM_DIM_KV: return (int64_t)slm_cfg_n_head_kv(c, l) * c->head_dim;
     case SLM_DIM_V: return c->n_vocab;
+    case SLM_DIM_D: return c->head_dim;
     }
     return 1;
 }
@@ -87,8 +95,9 @@ const char *slm_catalog_gguf_name(slm_role role, int l, char *buf, size_t cap) {
 
 const char *slm_catalog_hf_name(slm_role role, int l, char *buf, size_t cap) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
-    if (k->per_layer) snprintf(buf, cap, HF_BLK "%d.%s", l, k->hf);
-    else snprintf(buf, cap, "%s", k->hf);
+    const char *hf = k->hf ? k->hf : "post_attention_layernorm.weight"; /* gemma's name */
+    if (k->per_layer) snprintf(buf, cap, HF_BLK "%d.%s", l, hf);
+    else snprintf(buf, cap, "%s", hf);
     return buf;
 }
 
@@ -109,14 +118,30 @@ static int parse(const char *name, int *layer, int hf) {
     const char *rest = split_layer(name, hf ? HF_BLK : GGUF_BLK, &l);
     for (int r = 0; r < SLM_ROLE_COUNT; r++) {
         const slm_tensor_kind *k = &k_kinds[r];
-        if (!rest && !k->per_layer && !strcmp(name, hf ? k->hf : k->gguf)) return *layer = -1, r;
-        if (rest && k->per_layer && !strcmp(rest, hf ? k->hf : k->gguf)) return *layer = l, r;
+        const char *kn = hf ? k->hf : k->gguf;
+        if (!kn) continue;
+        if (!rest && !k->per_layer && !strcmp(name, kn)) return *layer = -1, r;
+        if (rest && k->per_layer && !strcmp(rest, kn)) return *layer = l, r;
     }
     return -1;
 }
 
 int slm_catalog_parse_gguf(const char *name, int *layer) { return parse(name, layer, 0); }
 int slm_catalog_parse_hf(const char *name, int *layer) { return parse(name, layer, 1); }
+
+/* Gemma: post_attention_layernorm is the attention output's norm, pre_feedforward_layernorm
+   the FFN input's (llama.cpp's MODEL_TENSORS[GEMMA2]). */
+int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *layer) {
+    int l;
+    const char *rest = split_layer(name, HF_BLK, &l);
+    if (rest && slm_arch_is_gemma(c->arch)) {
+        if (!strcmp(rest, "post_attention_layernorm.weight")) return *layer = l, SLM_ROLE_ATTN_POST_NORM;
+        if (!strcmp(rest, "pre_feedforward_layernorm.weight")) return *layer = l, SLM_ROLE_FFN_NORM;
+    }
+    int r = parse(name, layer, 1);
+    if (r == SLM_ROLE_FFN_NORM && slm_arch_is_gemma(c->arch)) return -1;
+    return r;
+}
 
 long slm_catalog_rank(slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);

@@ -26,11 +26,15 @@ typedef enum slm_role {
     SLM_ROLE_ATTN_K_BIAS,
     SLM_ROLE_ATTN_V,
     SLM_ROLE_ATTN_V_BIAS,
+    SLM_ROLE_ATTN_Q_NORM,    /* per-head RMSNorm of q (gemma3) */
+    SLM_ROLE_ATTN_K_NORM,
     SLM_ROLE_ATTN_OUT,
+    SLM_ROLE_ATTN_POST_NORM, /* RMSNorm of the attention output (gemma) */
     SLM_ROLE_FFN_NORM,
     SLM_ROLE_FFN_GATE,
     SLM_ROLE_FFN_UP,
     SLM_ROLE_FFN_DOWN,
+    SLM_ROLE_FFN_POST_NORM,  /* RMSNorm of the FFN output (gemma) */
     SLM_ROLE_OUTPUT_NORM,
     SLM_ROLE_OUTPUT,
     SLM_ROLE_COUNT
@@ -44,6 +48,7 @@ enum {
     SLM_DIM_Q,        /* n_head(l) * head_dim */
     SLM_DIM_KV,       /* n_head_kv(l) * head_dim */
     SLM_DIM_V,        /* n_vocab */
+    SLM_DIM_D,        /* head_dim */
 };
 
 /* The branches of llama.cpp's per-tensor type rules (llama-quant.cpp), by name there. */
@@ -92,6 +97,8 @@ const char *slm_catalog_hf_name(slm_role role, int l, char *buf, size_t cap);
    global roles). Layers are not checked against a config. */
 int slm_catalog_parse_gguf(const char *name, int *layer);
 int slm_catalog_parse_hf(const char *name, int *layer);
+/* As slm_catalog_parse_hf for a config's architecture (Gemma names its norms differently). */
+int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *layer);
 /* Canonical GGUF order of a tensor: token_embd, then block by block in role order, then
    output_norm and output. */
 long slm_catalog_rank(slm_role role, int l);

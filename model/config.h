@@ -13,7 +13,24 @@
 typedef enum slm_arch {
     SLM_ARCH_LLAMA = 1, /* LlamaForCausalLM, MistralForCausalLM: GGUF "llama", rope NORM (pairs) */
     SLM_ARCH_QWEN2 = 2, /* Qwen2ForCausalLM: GGUF "qwen2", q/k/v biases, rope NEOX (halves) */
+    SLM_ARCH_GEMMA2 = 10, /* Gemma2ForCausalLM: GGUF "gemma2" (see slm_gemma below) */
+    SLM_ARCH_GEMMA3 = 11, /* Gemma3ForCausalLM: GGUF "gemma3" */
 } slm_arch;
+
+static inline int slm_arch_is_gemma(int arch) { return arch == SLM_ARCH_GEMMA2 || arch == SLM_ARCH_GEMMA3; }
+
+/* Gemma 2/3 (docs/families.md sections 5, 6), all as llama.cpp runs them: embeddings scaled
+   by sqrtf(C), norms stored with the + 1 (GGUF) and post-attention / post-FFN norms, GeGLU FFN
+   (tanh GELU), NEOX RoPE, q pre-scaled by attn_scale, soft caps cap*tanh(x/cap) (0: none),
+   sliding-window layers (layer l slides iff l % swa_pattern < swa_pattern - 1), Gemma 3's
+   per-head q/k norms and its own RoPE base on sliding layers. */
+typedef struct slm_gemma {
+    float attn_softcap, final_softcap; /* 0 when absent */
+    int n_swa;                         /* window (query sees keys p1 - p0 < n_swa), 0: none */
+    int swa_pattern;                   /* 2 (gemma2), 6 (gemma3) */
+    float rope_theta_swa;              /* gemma3 sliding layers (10000 default) */
+    float attn_scale;                  /* 1/sqrt(head_dim) (27B: 1/sqrt(C/H)) */
+} slm_gemma;
 
 /* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
 #define SLM_MAX_LAYERS 512
@@ -40,6 +57,7 @@ typedef struct slm_model_config {
        that sub-block is removed; n_head / n_head_kv / n_ff then hold the largest values.
        Otherwise every layer has n_head, n_head_kv, n_ff. Read them through the accessors. */
     int per_layer;
+    slm_gemma gemma;     /* arch gemma2 / gemma3 only */
     int n_head_l[SLM_MAX_LAYERS], n_head_kv_l[SLM_MAX_LAYERS], n_ff_l[SLM_MAX_LAYERS];
 } slm_model_config;
 
@@ -51,7 +69,14 @@ static inline int slm_cfg_n_ff(const slm_model_config *c, int l) { return c->per
 
 /* GGUF architecture string for an arch ("llama", "qwen2"). */
 static inline const char *slm_arch_gguf_name(int arch) {
-    return arch == SLM_ARCH_QWEN2 ? "qwen2" : arch == SLM_ARCH_LLAMA ? "llama" : "?";
+    return arch == SLM_ARCH_QWEN2 ? "qwen2" : arch == SLM_ARCH_LLAMA ? "llama" : arch == SLM_ARCH_GEMMA2 ? "gemma2"
+           : arch == SLM_ARCH_GEMMA3 ? "gemma3" : "?";
+}
+
+/* Layer l of a gemma model uses the sliding window. */
+static inline int slm_cfg_is_swa(const slm_model_config *c, int l) {
+    return slm_arch_is_gemma(c->arch) && c->gemma.n_swa > 0 && c->gemma.swa_pattern > 0 &&
+           l % c->gemma.swa_pattern < c->gemma.swa_pattern - 1;
 }
 
 #endif

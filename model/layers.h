@@ -213,4 +213,22 @@ void slm_kldiv_forward(double *kld, double *nll_ref, double *nll, double *dp, ui
 /* 1 when this CPU runs the AVX2+FMA kernels (else the scalar reference path is used). */
 int slm_layers_simd(void);
 
+/* ---- Gemma 2/3 (layer_gemma.c) ---- */
+/* out (T, F) = gelu(gate) * up of gate_up (T, 2F), tanh GELU; ggml: read from ggml's F16 table
+   (0 at x <= -10, x at x >= 10) as llama.cpp's CPU backend does. Backward (of the f32 form)
+   adds into dgate_up, as slm_swiglu_backward. */
+void slm_geglu_forward(float *out, const float *gate_up, int T, int F, int ggml);
+void slm_geglu_backward(float *dgate_up, const float *dout, const float *gate_up, int T, int F);
+/* x = cap * tanh(x / cap) in place; backward from the output y: d *= 1 - (y/cap)^2. */
+void slm_softcap_forward(float *x, int64_t n, float cap);
+void slm_softcap_backward(float *d, const float *y, int64_t n, float cap);
+/* In-place RMSNorm of each of n_heads D-wide heads in rows x[t*ld ...] with weight w (D). */
+void slm_head_rmsnorm_forward(float *x, int ld, const float *w, int T, int n_heads, int D, float eps);
+/* Causal GQA attention as slm_attention_forward, with q already scaled (scale 1), scores
+   soft-capped (cap > 0: cap * tanh(s / cap)) and, when n_swa > 0, key p0 seen by query p1 only
+   if p1 - p0 < n_swa. f16: llama.cpp's per-query F16 flash attention (q, k, v rounded to f16
+   by the caller, output accumulated in f16); else f32. Inference only (no backward). */
+void slm_gemma_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                 int pos0, int H, int Hkv, int D, int ctx, float cap, int n_swa, int f16);
+
 #endif

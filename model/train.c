@@ -49,7 +49,7 @@ static int is_global_param(int p) { return p == SLM_P_WTE || p == SLM_P_LNFW || 
 static float **table_entry(slm_model_params *t, int p) {
     float **ptrs[SLM_NUM_PARAMETER_TENSORS] = {
         &t->wte, &t->ln1w, &t->wq, &t->wk, &t->wv, &t->bqkv, &t->wo, &t->ln2w, &t->wgate, &t->wup, &t->wdown, &t->lnfw,
-        &t->wcls,
+        &t->wcls, &t->qnorm, &t->knorm, &t->postattn, &t->postffn,
     };
     return ptrs[p];
 }
@@ -108,6 +108,8 @@ int slm_train_init(slm_train *tr, slm_model *m, slm_err *err) {
     if (!m->keep_acts || m->mapped || !m->params_memory)
         return slm_errf(err, SLM_E_ARG, "training needs a model built with SLM_BUILD_KEEP_ACTS and f32 weights "
                         "(not SLM_BUILD_MAPPED)");
+    if (slm_arch_is_gemma(m->cfg.arch)) /* soft-capped, windowed attention and post norms have no backward yet */
+        return slm_errf(err, SLM_E_UNSUPPORTED, "training %s models is not supported yet", slm_arch_gguf_name(m->cfg.arch));
     tr->m = m;
     tr->num_parameters = m->num_parameters;
     const size_t N = (size_t)m->max_batch * (size_t)m->max_ctx, V = (size_t)m->cfg.n_vocab;

@@ -63,8 +63,8 @@ static int check_config(const slm_model_config *c, int max_batch, int max_ctx, s
     if (c->head_dim % 2 || c->head_dim > 512)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: head_dim %d (RoPE needs an even head dim <= 512)",
                         c->head_dim);
-    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2)
-        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama or qwen2", c->arch);
+    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && !slm_arch_is_gemma(c->arch))
+        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, gemma2 or gemma3", c->arch);
     if (!(c->norm_eps > 0.0f) || !(c->rope_theta > 0.0f) || !(c->rope_scale > 0.0f))
         return slm_errf(err, SLM_E_FORMAT, "model config: norm_eps %g, rope_theta %g, rope_scale %g must be > 0",
                         (double)c->norm_eps, (double)c->rope_theta, (double)c->rope_scale);
@@ -117,6 +117,10 @@ static size_t param_floats(const slm_model *m, int p, int l) {
     case SLM_P_WGATE:
     case SLM_P_WUP: return ffn ? slm_panel_floats(d.F, C) : 0;
     case SLM_P_WDOWN: return ffn ? slm_panel_floats(C, d.F) : 0;
+    case SLM_P_QNORM:
+    case SLM_P_KNORM: return attn && c->arch == SLM_ARCH_GEMMA3 ? (size_t)c->head_dim : 0;
+    case SLM_P_POSTATTN: return attn && slm_arch_is_gemma(c->arch) ? (size_t)C : 0;
+    case SLM_P_POSTFFN: return ffn && slm_arch_is_gemma(c->arch) ? (size_t)C : 0;
     }
     return 0;
 }
@@ -139,7 +143,7 @@ static void point_parameters(slm_model *m) {
     slm_model_params *p = &m->params;
     float **ptrs[SLM_NUM_PARAMETER_TENSORS] = {
         &p->wte, &p->ln1w, &p->wq,   &p->wk,  &p->wv,    &p->bqkv, &p->wo,
-        &p->ln2w, &p->wgate, &p->wup, &p->wdown, &p->lnfw, &p->wcls,
+        &p->ln2w, &p->wgate, &p->wup, &p->wdown, &p->lnfw, &p->wcls, &p->qnorm, &p->knorm, &p->postattn, &p->postffn,
     };
     float *it = m->params_memory;
     for (int i = 0; i < SLM_NUM_PARAMETER_TENSORS; i++) {
@@ -267,6 +271,10 @@ static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
     case SLM_ROLE_ATTN_V_BIAS: *s = (weight_slot){bqkv + d.HD + d.KD, 1, d.KD, 0, -1, -1}; break;
     case SLM_ROLE_ATTN_OUT: *s = (weight_slot){layer_param(m, p->wo, SLM_P_WO, l), C, d.HD, 1, mat + SLM_M_O, mat + SLM_M_O}; break;
     case SLM_ROLE_FFN_NORM: *s = (weight_slot){layer_param(m, p->ln2w, SLM_P_LN2W, l), 1, C, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_Q_NORM: *s = (weight_slot){layer_param(m, p->qnorm, SLM_P_QNORM, l), 1, c->head_dim, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_K_NORM: *s = (weight_slot){layer_param(m, p->knorm, SLM_P_KNORM, l), 1, c->head_dim, 0, -1, -1}; break;
+    case SLM_ROLE_ATTN_POST_NORM: *s = (weight_slot){layer_param(m, p->postattn, SLM_P_POSTATTN, l), 1, C, 0, -1, -1}; break;
+    case SLM_ROLE_FFN_POST_NORM: *s = (weight_slot){layer_param(m, p->postffn, SLM_P_POSTFFN, l), 1, C, 0, -1, -1}; break;
     case SLM_ROLE_FFN_GATE:
         *s = (weight_slot){layer_param(m, p->wgate, SLM_P_WGATE, l), d.F, C, 1, mat + SLM_M_GATE, mat + SLM_M_GATE};
         break;
@@ -384,6 +392,7 @@ static int64_t count_params(const slm_model_config *c) {
         const layer_dims d = dims_of(c, l);
         if (d.H) n += C + ((int64_t)d.HD + 2 * d.KD) * C + (c->qkv_bias ? d.QKV : 0) + C * d.HD;
         if (d.F) n += C + 3 * C * (int64_t)d.F;
+        if (slm_arch_is_gemma(c->arch)) n += (d.H ? C : 0) + (d.F ? C : 0) + (d.H && c->arch == SLM_ARCH_GEMMA3 ? 2 * c->head_dim : 0);
     }
     return n;
 }
@@ -449,7 +458,7 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     m->max_batch = max_batch;
     m->max_tokens = max_tokens;
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
-    m->neox = c->arch == SLM_ARCH_QWEN2;
+    m->neox = c->arch == SLM_ARCH_QWEN2 || slm_arch_is_gemma(c->arch);
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
     m->mapped = !!(flags & SLM_BUILD_MAPPED);
     m->kv_f16 = !!(flags & SLM_BUILD_KV_F16);
@@ -501,6 +510,11 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     m->value_cache = m->key_cache + kv_cache;
     m->scratch = m->value_cache + kv_cache;
     fill_rope_table(m->rope_cs, max_ctx, c->head_dim, c->rope_theta, c->rope_scale);
+    if (slm_arch_is_gemma(c->arch)) { /* sliding layers: their own base, no scaling (llama.cpp) */
+        rc = slm_alloc((void **)&m->rope_cs_swa, sizeof(float) * rope, err, "RoPE table");
+        if (rc) goto done;
+        fill_rope_table(m->rope_cs_swa, max_ctx, c->head_dim, c->gemma.rope_theta_swa, 1.0);
+    }
     list_ctx li = {m, 0};
     slm_catalog_each(c, list_role, &li); /* count, */
     m->n_tensors = li.n;
@@ -527,6 +541,7 @@ void slm_model_free(slm_model *m) {
     slm_free(m->params_memory);
     slm_free(m->acts_memory);
     slm_free(m->kv_memory);
+    slm_free(m->rope_cs_swa);
     slm_free(m->kv16_memory);
     slm_free(m->act_type);
     slm_free(m->param_off);
@@ -629,6 +644,27 @@ static int check_call(const slm_model *m, const int32_t *tokens, int B, int T, i
     return SLM_OK;
 }
 
+/* ---- gemma's additions to the block (docs/families.md 5c, 6c) ---- */
+
+static void gemma_scale(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+/* q (the first HD values of each row) times the attention scale (llama.cpp scales q, then
+   attends with scale 1). */
+static void gemma_scale_q(float *qkv, int ld, int T, int HD, float s) {
+    for (int t = 0; t < T; t++) gemma_scale(qkv + (size_t)t * ld, HD, s);
+}
+
+/* gemma3: per-head RMSNorm of q and k before RoPE. */
+static void gemma_qk(slm_model *m, int l, float *qkv, int N, int H, int Hkv) {
+    const slm_model_config *c = &m->cfg;
+    if (c->arch != SLM_ARCH_GEMMA3) return;
+    const int D = c->head_dim, QKV = (H + 2 * Hkv) * D;
+    slm_head_rmsnorm_forward(qkv, QKV, layer_param(m, m->params.qnorm, SLM_P_QNORM, l), N, H, D, c->norm_eps);
+    slm_head_rmsnorm_forward(qkv + (size_t)H * D, QKV, layer_param(m, m->params.knorm, SLM_P_KNORM, l), N, Hkv, D, c->norm_eps);
+}
+
 int slm_model_forward(slm_model *m, const int32_t *tokens, int T, int pos0, int t_out, float *logits, slm_err *err) {
     return slm_model_forward_batch(m, tokens, 1, T, pos0, t_out, logits, err);
 }
@@ -650,6 +686,8 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
     /* x = wte[tokens] */
     if (m->mapped) slm_embedding_forward_typed(a->encoded, tokens, &m->wmats[cls_index(c) + 1], N, C);
     else slm_embedding_forward(a->encoded, tokens, p->wte, N, C);
+    const int gemma = slm_arch_is_gemma(c->arch);
+    if (gemma) gemma_scale(a->encoded, (int64_t)NC, sqrtf((float)C));
     observe_hidden(m, -1, a->encoded, N);
     const float *residual = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
@@ -683,10 +721,13 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
             matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, N, C, HD, l, SLM_M_Q, &rounded);
             matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD, l, SLM_M_K, &rounded);
             matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, N, C, KD, l, SLM_M_V, &rounded);
+            if (gemma) gemma_qk(m, l, l_qkv, N, H, Hkv);
+            const float *rope_cs = gemma && slm_cfg_is_swa(c, l) ? m->rope_cs_swa : m->rope_cs;
             for (int b = 0; b < B; b++) {
                 float *qkv_b = l_qkv + (size_t)b * T * QKV;
-                slm_rope_forward(qkv_b, QKV, m->rope_cs, T, pos0, H, D, m->neox);
-                slm_rope_forward(qkv_b + HD, QKV, m->rope_cs, T, pos0, Hkv, D, m->neox);
+                slm_rope_forward(qkv_b, QKV, rope_cs, T, pos0, H, D, m->neox);
+                slm_rope_forward(qkv_b + HD, QKV, rope_cs, T, pos0, Hkv, D, m->neox);
+                if (gemma) gemma_scale_q(qkv_b, QKV, T, HD, c->gemma.attn_scale);
                 if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
                     for (int t = 0; t < T; t++)
                         slm_round_f16(qkv_b + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
@@ -702,11 +743,15 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                     kc = l_kc + (size_t)b * kv_seq, vc = l_vc + (size_t)b * kv_seq;
                     slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
                 }
-                if (ggml && !fa_tiled) slm_attention_forward_ggml(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
+                if (gemma)
+                    slm_gemma_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad,
+                                                c->gemma.attn_softcap, slm_cfg_is_swa(c, l) ? c->gemma.n_swa : 0, ggml && !fa_tiled);
+                else if (ggml && !fa_tiled) slm_attention_forward_ggml(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
                 else slm_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
             }
             rounded = -1;
             matmul(m, l_attproj, C, l_atty, l_wo, NULL, N, HD, C, l, SLM_M_O, &rounded);
+            if (gemma) slm_rmsnorm_forward(l_attproj, a->lnf_rstd, l_attproj, layer_param(m, p->postattn, SLM_P_POSTATTN, l), N, C, c->norm_eps);
             slm_residual_forward(l_residual2, residual, l_attproj, (int64_t)NC);
         } else {
             memmove(l_residual2, residual, sizeof(float) * NC);
@@ -717,9 +762,11 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
             rounded = -1;
             matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, N, C, F, l, SLM_M_GATE, &rounded);
             matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, N, C, F, l, SLM_M_UP, &rounded);
-            slm_swiglu_forward(l_fch_swiglu, l_fch, N, F);
+            if (gemma) slm_geglu_forward(l_fch_swiglu, l_fch, N, F, ggml);
+            else slm_swiglu_forward(l_fch_swiglu, l_fch, N, F);
             rounded = -1;
             matmul(m, l_fcproj, C, l_fch_swiglu, l_wdown, NULL, N, F, C, l, SLM_M_DOWN, &rounded);
+            if (gemma) slm_rmsnorm_forward(l_fcproj, a->lnf_rstd, l_fcproj, layer_param(m, p->postffn, SLM_P_POSTFFN, l), N, C, c->norm_eps);
             slm_residual_forward(l_residual3, l_residual2, l_fcproj, (int64_t)NC);
         } else {
             memmove(l_residual3, l_residual2, sizeof(float) * NC);
@@ -735,6 +782,8 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         matmul(m, logits + (size_t)b * n_out * V, V, a->lnf + ((size_t)b * T + t_out) * C, p->wcls, NULL, n_out, C, V,
                c->n_layer, 0, &rounded);
     }
+    if (gemma && c->gemma.final_softcap > 0 && n_out > 0)
+        slm_softcap_forward(logits, (int64_t)B * n_out * V, c->gemma.final_softcap);
     if (m->bad_weight >= 0) { /* a mapped matrix held a NaN/Inf: found when its panel was dequantized */
         char name[SLM_MAX_NAME];
         int i = m->bad_weight;

@@ -54,12 +54,17 @@ enum {
     SLM_P_WDOWN, /* (L, C, F) [ffn_down.weight] */
     SLM_P_LNFW,  /* (C) [output_norm.weight] */
     SLM_P_WCLS,  /* (V, C) [output.weight], empty when tied */
+    SLM_P_QNORM, /* (L, D) [attn_q_norm.weight], gemma3 only */
+    SLM_P_KNORM, /* (L, D) [attn_k_norm.weight], gemma3 only */
+    SLM_P_POSTATTN, /* (L, C) [post_attention_norm.weight], gemma only */
+    SLM_P_POSTFFN,  /* (L, C) [post_ffw_norm.weight], gemma only */
     SLM_NUM_PARAMETER_TENSORS
 };
 
 typedef struct slm_model_params {
     float *wte, *ln1w, *wq, *wk, *wv, *bqkv, *wo, *ln2w, *wgate, *wup, *wdown, *lnfw;
     float *wcls; /* == wte when tied */
+    float *qnorm, *knorm, *postattn, *postffn; /* gemma */
 } slm_model_params;
 
 /* The matrices of a layer, for per-matrix facts (the stored type). */
@@ -158,6 +163,7 @@ typedef struct slm_model {
     int bad_weight;      /* index into wmats of a matrix found non-finite, -1 */
 
     float *rope_cs;     /* (max_ctx, D/2, 2): cos, sin of pos * theta^(-2i/D) / rope_scale */
+    float *rope_cs_swa; /* gemma's sliding-window layers: theta_swa, scale 1 (owned; NULL otherwise) */
     float *key_cache;   /* per layer (B, Hkv, ctx_pad, D) in panels of 16 positions (layers.h) */
     float *value_cache; /* per layer (B, Hkv, ctx_pad, D) */
     size_t *kv_off;     /* (L) layer l's cache starts at key_cache + off (value_cache + off) */

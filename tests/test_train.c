@@ -392,6 +392,71 @@ static void test_train_swiglu_backward(void **state) {
     expect_bytes_equal("swiglu backward simd vs ref", e1, e2, sizeof e1);
 }
 
+/* --- gemma: geglu (tanh GELU) and soft capping */
+static double gg_loss(void *ud, const double *gu) {
+    const sw_ctx *k = ud;
+    double L = 0;
+    for (int t = 0; t < k->T; t++)
+        for (int i = 0; i < k->F; i++) {
+            double g = gu[t * 2 * k->F + i], u = gu[t * 2 * k->F + k->F + i];
+            L += k->r[t * k->F + i] * 0.5 * g * (1 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
+        }
+    return L;
+}
+
+static void test_train_geglu_backward(void **state) {
+    (void)state;
+    enum { T = 4, F = 9 };
+    float gu[T * 2 * F], r[T * F], d[T * 2 * F], d0[T * 2 * F], out[T * F], outg[T * F];
+    fill_uniform(gu, T * 2 * F, -6, 6, 90);
+    fill_uniform(r, T * F, -1, 1, 91);
+    fill_uniform(d0, T * 2 * F, -0.5, 0.5, 92);
+    memcpy(d, d0, sizeof d);
+    slm_geglu_backward(d, r, gu, T, F);
+    double *xd = to_double(gu, T * 2 * F), *rd = to_double(r, T * F), g[T * 2 * F];
+    sw_ctx k = {T, F, rd};
+    fd_grad(g, gg_loss, &k, xd, T * 2 * F, FD_H);
+    float *a = added(d, d0, T * 2 * F);
+    expect_rel("geglu backward", a, g, T * 2 * F, LAYER_RTOL);
+    printf("    geglu: %.2e\n", rel_err(a, g, T * 2 * F));
+    /* forward: f32 and ggml's f16 table agree to f16 precision, and give 0 / x beyond +-10 */
+    slm_geglu_forward(out, gu, T, F, 0);
+    slm_geglu_forward(outg, gu, T, F, 1);
+    for (int i = 0; i < T * F; i++) assert_true(fabsf(out[i] - outg[i]) <= 2e-3f * (fabsf(out[i]) + 1e-2f));
+    float big[4] = {-11, 12, 1, 1}, o2[2];
+    slm_geglu_forward(o2, big, 1, 2, 1);
+    assert_true(o2[0] == 0.0f && o2[1] == 12.0f);
+    free(a), free(xd), free(rd);
+}
+
+typedef struct cap_ctx { int n; float cap; const double *r; } cap_ctx;
+
+static double cap_loss(void *ud, const double *x) {
+    const cap_ctx *k = ud;
+    double L = 0;
+    for (int i = 0; i < k->n; i++) L += k->r[i] * k->cap * tanh(x[i] / k->cap);
+    return L;
+}
+
+static void test_train_softcap_backward(void **state) {
+    (void)state;
+    enum { N = 40 };
+    float x[N], y[N], r[N];
+    fill_uniform(x, N, -80, 80, 93);
+    fill_uniform(r, N, -1, 1, 94);
+    memcpy(y, x, sizeof x);
+    slm_softcap_forward(y, N, 30.0f);
+    for (int i = 0; i < N; i++) assert_true(fabsf(y[i] - 30.0f * tanhf(x[i] / 30.0f)) <= 1e-4f);
+    float d[N];
+    memcpy(d, r, sizeof r);
+    slm_softcap_backward(d, y, N, 30.0f);
+    double *xd = to_double(x, N), *rd = to_double(r, N), g[N];
+    cap_ctx k = {N, 30.0f, rd};
+    fd_grad(g, cap_loss, &k, xd, N, FD_H);
+    expect_rel("softcap backward", d, g, N, LAYER_RTOL);
+    free(xd), free(rd);
+}
+
 /* --- embedding and residual: sums of dout, compared exactly (adds in token order) */
 static void test_train_embedding_residual_backward(void **state) {
     (void)state;
@@ -1055,6 +1120,8 @@ int main(void) {
         cmocka_unit_test(test_train_rope_backward),
         cmocka_unit_test(test_train_attention_backward),
         cmocka_unit_test(test_train_swiglu_backward),
+        cmocka_unit_test(test_train_geglu_backward),
+        cmocka_unit_test(test_train_softcap_backward),
         cmocka_unit_test(test_train_embedding_residual_backward),
         cmocka_unit_test(test_train_crossentropy_backward),
         cmocka_unit_test(test_train_matches_pytorch),
