@@ -77,6 +77,11 @@ static int apply_object(cli_recipe *r, const char *path, const char *group, cons
             continue;
         }
         if (!group[0] && (!strcmp(e->string, "about") || !strcmp(e->string, "comment"))) continue;
+        if (!group[0] && !strcmp(e->string, "prune")) { /* the pruning step: slm prune's options */
+            if (!cJSON_IsObject(e)) return bad(path, key, "expected an object");
+            if (!strcmp(spec->name, "prune")) SLM_TRY(apply_object(r, path, "prune", "--", e, spec, out));
+            continue;
+        }
         if (!group[0] && !strcmp(e->string, "tensor_types")) {
             if (!cJSON_IsObject(e) && !cJSON_IsArray(e)) return bad(path, key, "expected {\"REGEX\": \"TYPE\", ...}");
             SLM_TRY(apply_map(r, path, e, spec, out));
@@ -104,7 +109,19 @@ int cli_recipe_apply(cli_recipe *r, const char *path, const cmd_spec *spec, void
     r->root = root;
     if (!root) return msg_error("%s: not valid JSON", path), EXIT_USAGE;
     if (!cJSON_IsObject(root)) return msg_error("%s: a recipe is a JSON object", path), EXIT_USAGE;
-    if (!cJSON_GetObjectItemCaseSensitive(root, "method")) return bad(path, "method", "missing (the command, e.g. \"quantize\")");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+    if (!method) return bad(path, "method", "missing (the command, e.g. \"quantize\")");
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(root, "prune");
+    if (!strcmp(spec->name, "prune") && cJSON_IsString(method) && strcmp(method->valuestring, "prune")) {
+        /* a chain (prune, then quantize ...): slm prune takes its step, the rest is the next command's */
+        if (!step) {
+            char b[200];
+            snprintf(b, sizeof b, "a recipe for '%s' with no \"prune\" step, this is slm prune", method->valuestring);
+            return bad(path, "method", b);
+        }
+        if (!cJSON_IsObject(step)) return bad(path, "prune", "expected an object");
+        return apply_object(r, path, "prune", "--", step, spec, out);
+    }
     return apply_object(r, path, "", "--", root, spec, out);
 }
 

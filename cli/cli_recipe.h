@@ -9,6 +9,11 @@
  *     "gates": { "max_kld": 0.05, "min_top1": 0.9, "max_ppl_delta": 0.5 },
  *     "eval":  { "text": "held_out.txt", "ctx": 128, "chunks": 8 } }   (--eval-text ...)
  *
+ * A "prune" object is a pruning step before the command (a zoo's "ffn25-q4_k_m": prune, then
+ * quantize the pruned model): its keys are slm prune's options ("method" there is --method).
+ * `slm prune --recipe` applies the step alone when "method" names another command (and the whole
+ * file when it is "prune"); the other commands skip the step.
+ *
  * Values are checked as on the command line; options given on the command line override the
  * recipe's (lists add to it). Any fault is one line naming the file and the key.
  */

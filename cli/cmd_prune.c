@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_eval.h"
+#include "cli_recipe.h"
 #include "cli_export.h"
 #include "cli_gates.h"
 #include "export/export_hf.h"
@@ -31,7 +32,7 @@
 #include "quantize/qtypes.h"
 
 typedef struct prune_opts {
-    const char *out, *calibration, *calib_text, *nm, *report, *report_dir, *eval_text;
+    const char *out, *calibration, *calib_text, *nm, *report, *report_dir, *eval_text, *recipe;
     int method, scope, uniform, outtype, format;
     double sparsity, damp;
     long align, calib_ctx, calib_chunks, block, eval_ctx, eval_chunks;
@@ -91,6 +92,9 @@ static const opt k_opts[] = {
      NULL},
     {"--eval-chunks", NULL, OPT_INT, OPT_OF(prune_opts, eval_chunks), "K", "score at most K windows [all]", 0, 9.2e18, NULL, NULL},
     CLI_GATE_OPTS(prune_opts, gates),
+    {"--recipe", NULL, OPT_STR, OPT_OF(prune_opts, recipe), "FILE.json",
+     "options from a recipe file: {\"method\": \"prune\", ...}, or the \"prune\" step of\nanother command's recipe "
+     "(cli/cli_recipe.h); the command line overrides it", 0, 0, NULL, NULL},
     {"--report", NULL, OPT_STR, OPT_OF(prune_opts, report), "FILE.json", "per-tensor sparsity, parameters and bytes (JSON)", 0, 0,
      NULL, NULL},
     {"--report-dir", NULL, OPT_STR, OPT_OF(prune_opts, report_dir), "DIR", "the report as report.json, report.md and report.html",
@@ -345,16 +349,30 @@ static int run(job *j, const char *in, const prune_opts *o, const slm_prune_opts
     return rc ? cli_fail(&err) : EXIT_OK;
 }
 
-int cmd_prune(int argc, char **argv) {
-    prune_opts o = {.method = SLM_PRUNE_MAGNITUDE, .sparsity = 0.5, .outtype = -1, .eval_ctx = 512};
-    common_opts co = {0};
-    slm_gates_none(&o.gates);
-    const char *pos[1];
-    int n_pos;
+static void defaults(prune_opts *o) {
+    *o = (prune_opts){.method = SLM_PRUNE_MAGNITUDE, .sparsity = 0.5, .outtype = -1, .eval_ctx = 512};
+    slm_gates_none(&o->gates);
+}
+
+/* The command line, over the recipe file's options when --recipe names one (as quantize). */
+static int parse(int argc, char **argv, prune_opts *o, common_opts *co, const char **pos, int *n_pos, cli_recipe *rf) {
+    defaults(o);
+    if (opts_parse(&k_spec, argc, argv, o, co, pos, n_pos)) return EXIT_USAGE;
+    if (co->help || !o->recipe) return EXIT_OK;
+    const char *path = o->recipe;
+    int rc;
+    defaults(o);
+    if ((rc = cli_recipe_apply(rf, path, &k_spec, o))) return rc;
+    if (opts_parse(&k_spec, argc, argv, o, co, pos, n_pos)) return EXIT_USAGE;
+    o->recipe = path;
+    return EXIT_OK;
+}
+
+static int prune_main(const prune_opts *op, const common_opts *cop, const char *const *pos) {
+    prune_opts o = *op;
+    common_opts co = *cop;
     slm_prune_pattern pat[OPT_LIST_MAX];
     char re[OPT_LIST_MAX][256];
-    if (opts_parse(&k_spec, argc, argv, &o, &co, pos, &n_pos)) return EXIT_USAGE;
-    if (co.help) return EXIT_OK;
     if (!o.out) return msg_usage_error("missing -o OUT");
     if (o.calibration && o.calib_text) return msg_usage_error("give --calibration or --calib-text, not both");
     if (slm_gates_any(&o.gates) && !o.eval_text) return msg_usage_error("quality gates need an evaluation: add --eval-text FILE");
@@ -377,4 +395,16 @@ int cmd_prune(int argc, char **argv) {
     int gate = EXIT_OK, rc = o.format == 1 ? run_hf(&j, pos[0], &o, &po, &outs, &gate) : run(&j, pos[0], &o, &po, &outs, &gate);
     job_free(&j);
     return rc ? rc : gate;
+}
+
+int cmd_prune(int argc, char **argv) {
+    prune_opts o;
+    common_opts co = {0};
+    const char *pos[1];
+    int n_pos;
+    cli_recipe rf = {0};
+    int rc = parse(argc, argv, &o, &co, pos, &n_pos, &rf);
+    if (!rc && !co.help) rc = prune_main(&o, &co, pos);
+    cli_recipe_free(&rf);
+    return rc;
 }

@@ -30,7 +30,7 @@
 #define DEFAULT_CALIB_METHOD SLM_QMETHOD_GPTQ
 
 typedef struct quantize_opts {
-    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix, *calibration, *recipe, *eval_text;
+    const char *out, *type, *report, *report_dir, *output_type, *token_embd_type, *imatrix, *calibration, *recipe, *eval_text, *eval_ref;
     opt_list tensor_types; /* REGEX=TYPE */
     int dry, requant, pure, list_types, method, awq_clip, manifest;
     long awq_grid, eval_ctx, eval_chunks, target_size;
@@ -94,6 +94,9 @@ static const opt k_opts[] = {
     {"--eval-text", NULL, OPT_STR, OPT_OF(quantize_opts, eval_text), "FILE",
      "evaluate the output against MODEL on this text (KLD, top-1, delta PPL\ninto the report; needed by the gates)", 0, 0, NULL,
      NULL},
+    {"--eval-ref", NULL, OPT_STR, OPT_OF(quantize_opts, eval_ref), "MODEL",
+     "evaluate against this model instead of MODEL (the original when MODEL\nis a pruned copy: the cost of both steps)", 0, 0,
+     NULL, NULL},
     {"--eval-ctx", NULL, OPT_INT, OPT_OF(quantize_opts, eval_ctx), "N", "window length of that evaluation [512]", 4, 1 << 20,
      NULL, NULL},
     {"--eval-chunks", NULL, OPT_INT, OPT_OF(quantize_opts, eval_chunks), "K", "score at most K windows [all]", 0, 9.2e18, NULL,
@@ -183,11 +186,11 @@ static void defaults(quantize_opts *o) {
 /* The manifest: slm's version, the options that shape the output, and one sha256 over the
    inputs' (the model file or folder, the imatrix, the evaluation text). */
 static int manifest_of(const quantize_opts *o, const char *in, slm_report_manifest *m, slm_err *err) {
-    const char *inputs[4] = {in, o->imatrix, o->eval_text, o->calibration};
-    static const char *what[4] = {" model\n", " imatrix\n", " eval-text\n", " calibration\n"};
+    const char *inputs[5] = {in, o->imatrix, o->eval_text, o->calibration, o->eval_ref};
+    static const char *what[5] = {" model\n", " imatrix\n", " eval-text\n", " calibration\n", " eval-ref\n"};
     slm_sha256 s;
     slm_sha256_init(&s);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         char h[65];
         if (!inputs[k]) continue;
         SLM_TRY(slm_sha256_path(inputs[k], h, err));
@@ -205,7 +208,8 @@ static int manifest_of(const quantize_opts *o, const char *in, slm_report_manife
 
 /* The evaluation of the written output against MODEL, and the gates (*gate: EXIT_GATE). */
 static int evaluate(const quantize_opts *o, const char *in, slm_report *r, int *gate, slm_err *err) {
-    cli_eval_args a = {.model = o->out, .ref = in, .text = o->eval_text, .ctx = o->eval_ctx, .chunks = o->eval_chunks,
+    cli_eval_args a = {.model = o->out, .ref = o->eval_ref ? o->eval_ref : in, .text = o->eval_text,
+                       .ctx = o->eval_ctx, .chunks = o->eval_chunks,
                        .convention = SLM_PPL_SECOND_HALF, .numerics = SLM_NUMERICS_F32};
     SLM_TRY(cli_eval_into(&a, &r->eval, err));
     *gate = cli_gates_check(&o->gates, r);
@@ -305,6 +309,7 @@ static int check_opts(const quantize_opts *o, const char *const *pos, int n_pos)
     if (!o->type && !o->target_size && !(o->target_bpw > 0)) return msg_usage_error("missing --type (e.g. --type Q4_K_M; see --list-types)");
     if (slm_gates_any(&o->gates) && !o->eval_text)
         return msg_usage_error("quality gates need an evaluation: add --eval-text FILE (or \"eval\": {\"text\": ...} in a recipe)");
+    if (o->eval_ref && !o->eval_text) return msg_usage_error("--eval-ref needs --eval-text FILE");
     if (o->eval_text && o->dry) return msg_usage_error("--eval-text: nothing to evaluate with --dry-run");
     return EXIT_OK;
 }
@@ -340,6 +345,7 @@ static int run(const quantize_opts *o, const common_opts *co, const char *in, sl
     cli_outputs_input(&outs, o->imatrix);
     cli_outputs_input(&outs, o->calibration);
     cli_outputs_input(&outs, o->eval_text);
+    cli_outputs_input(&outs, o->eval_ref);
     cli_outputs_input(&outs, o->recipe);
     if (cli_outputs_add(&outs, o->dry ? NULL : o->out) || cli_outputs_add(&outs, o->report) ||
         cli_outputs_add_report_dir(&outs, o->report_dir, 1))
