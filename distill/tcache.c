@@ -45,7 +45,7 @@ static void records(const float *logits, int B, int ctx, int V, int k, float tem
 
 static int put_frame(slm_afile *f, ZSTD_CCtx *cc, const uint8_t *rec, size_t n, uint8_t *dst, size_t cap, uint64_t *off,
                      slm_err *err) {
-    size_t z = ZSTD_compressCCtx(cc, dst, cap, rec, n, LEVEL);
+    size_t z = ZSTD_compress2(cc, dst, cap, rec, n); /* level and checksum set on cc */
     if (ZSTD_isError(z)) return slm_errf(err, SLM_E_IO, "teacher cache: zstd: %s", ZSTD_getErrorName(z));
     SLM_TRY(slm_afile_write(f, dst, z, err));
     *off += z;
@@ -71,6 +71,9 @@ int slm_tcache_write(slm_afile *f, slm_model *teacher, const int32_t *ids, int64
     uint64_t *offs = NULL, off = sizeof h;
     ZSTD_CCtx *cc = ZSTD_createCCtx();
     int rc = cc ? SLM_OK : slm_errf(err, SLM_E_NOMEM, "teacher cache: out of memory");
+    if (!rc && (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, LEVEL)) ||
+                ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)))) /* a damaged frame is caught when read */
+        rc = slm_errf(err, SLM_E_IO, "teacher cache: zstd parameters refused");
     if (!rc) rc = slm_alloc((void **)&logits, (size_t)batch * ctx * V * sizeof(float), err, "teacher logits");
     if (!rc) rc = slm_alloc((void **)&tok, (size_t)batch * ctx * sizeof(int32_t), err, "windows");
     if (!rc) rc = slm_alloc((void **)&rec, (size_t)batch * wb, err, "teacher cache records");

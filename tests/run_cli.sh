@@ -277,8 +277,10 @@ expect 1 "made at --temperature 1 (not 2)" $D --student "$T/d-st.gguf" -o "$T/d-
 expect 1 "made from another teacher" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --teacher "$S260"; one_line
 head -c 100000 "$T/d-tc0" > "$T/d-tct"
 expect 1 "not an slm teacher cache (or truncated)" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tct"; one_line
-cp "$T/d-tc0" "$T/d-tcd"; printf 'XXXXXXXX' | dd of="$T/d-tcd" bs=1 seek=300 conv=notrunc 2>/dev/null
-expect 1 "is damaged" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tcd"; one_line; no_file "$T/d-x.gguf"
+cp "$T/d-tc0" "$T/d-tcd" # window 1's offset in the index overwritten
+ix=$(od -An -t u8 -j $(($(wc -c < "$T/d-tcd") - 16)) -N 8 "$T/d-tcd" | tr -d ' ')
+printf '\377\377\377\377\377\377\377\177' | dd of="$T/d-tcd" bs=1 seek=$((ix + 8)) conv=notrunc 2>/dev/null
+expect 1 "damaged teacher cache index" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tcd"; one_line; no_file "$T/d-x.gguf"
 expect 1 "serves the forward KL (--loss fkl) only" $D --student "$T/d-st.gguf" -o "$T/d-x.gguf" --teacher-cache "$T/d-tc" --loss jsd; one_line
 # --feature-weight: 0 changes nothing (same bytes), > 0 trains on the hidden states too; depth must match
 expect 0 '' $D --student "$T/d-st.gguf" -o "$T/d-f0.gguf" --feature-weight 0
