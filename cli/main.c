@@ -24,6 +24,7 @@ static const command k_commands[] = {
     {"eval", cmd_eval, "perplexity of a model on a text, KL divergence from a reference model"},
     {"generate", cmd_generate, "greedy text generation from a prompt"},
     {"prune", cmd_prune, "remove weights, FFN channels, attention heads or blocks (magnitude, Wanda, SparseGPT)"},
+    {"distill", cmd_distill, "train a (pruned) student to match a teacher's logits: KL distillation with AdamW"},
     {"report", cmd_report, "JSON reports -> Markdown + self-contained HTML page with charts"},
     {"pack", cmd_pack, "GGUF -> packed GGUF (zstd per tensor, read directly by eval/inspect)"},
     {"unpack", cmd_unpack, "packed GGUF -> the original GGUF, byte for byte"},

@@ -72,6 +72,24 @@ typedef struct slm_report_manifest {
     char version[16];       /* slm version */
 } slm_report_manifest;
 
+/* A training run (slm distill): the loss curve and the held-out evaluations over the steps.
+   A point is a step (loss, lr; ppl and kld NaN) or a held-out evaluation (ppl, kld; loss NaN). */
+typedef struct slm_report_train_point {
+    int64_t step, tokens;
+    double seconds, loss, lr, ppl, kld;
+} slm_report_train_point;
+
+typedef struct slm_report_train {
+    int present;
+    char teacher[256];      /* teacher model */
+    char text[256];         /* training text */
+    int64_t steps, tokens;  /* updates done, training tokens seen */
+    double tok_per_s, train_seconds;
+    slm_report_eval before; /* the student before training against the teacher (the report's eval: after) */
+    slm_report_train_point *points; /* owned */
+    size_t n_points;
+} slm_report_train;
+
 typedef struct slm_report {
     char command[32];       /* "quantize", "convert", "eval" */
     char version[16];       /* slm version */
@@ -94,6 +112,7 @@ typedef struct slm_report {
     slm_report_gate gates[SLM_REPORT_MAX_GATES];
     int n_gates;
     slm_report_manifest manifest;
+    slm_report_train train;
 } slm_report;
 
 void slm_report_free(slm_report *r);
