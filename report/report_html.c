@@ -631,6 +631,26 @@ static void md_facts(sb *b, const fact *f, int n) {
     }
 }
 
+static void train_charts(sb *b, const slm_report_train *t);
+static int train_rows(const slm_report *r, row *w);
+static int train_facts(const slm_report_train *t, const slm_report_eval *before, const slm_report_eval *after, fact *f);
+static const table_head k_train_head;
+
+static void md_train(sb *b, const slm_report *r) {
+    fact f[8];
+    row w[4];
+    sb_puts(b, "\n## Training\n\n");
+    md_facts(b, f, train_facts(&r->train, &r->train.before, &r->eval, f));
+    const int n = train_rows(r, w);
+    if (n) {
+        sb_puts(b, "\n");
+        md_table_head(b, &k_train_head);
+        for (int i = 0; i < n; i++) md_row(b, &w[i], k_train_head.n, 0);
+    }
+    sb_puts(b, "\n");
+    train_charts(b, &r->train);
+}
+
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
@@ -647,6 +667,7 @@ static void md_one(sb *b, const runs_ctx *c, row *w) {
         sb_puts(b, "\n## Evaluation\n\n");
         md_facts(b, f, eval_facts(&r->eval, f));
     }
+    if (r->train.present) md_train(b, r);
     if (!r->n_tensors) return;
     sb_puts(b, "\n## Tensors\n\n");
     sb_puts(b, tensor_order_note(c));
@@ -1010,6 +1031,83 @@ static void svg_scatter(sb *b, const char *title, const char *xlab, const char *
     sb_puts(b, "</svg>\n");
 }
 
+/* ---------------------------------------------------------------- SVG: training curves */
+
+/* One line per series over the steps (x), through the points where the series is finite:
+   the loss of every step, or the held-out PPL/KLD of the evaluations. Explicit strokes, so the
+   chart also draws inside Markdown (no stylesheet there). */
+static void svg_train(sb *b, const char *title, const char *ylab, const slm_report_train *t, size_t off, const char *color) {
+    scale sx = {.p0 = SC_L, .p1 = SC_R}, sy = {.p0 = SC_B, .p1 = SC_T};
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    size_t m = 0;
+    for (size_t i = 0; i < t->n_points; i++) {
+        const double x = (double)t->points[i].step, y = *(const double *)(const void *)((const char *)&t->points[i] + off);
+        if (!isfinite(y)) continue;
+        xmin = SLM_MIN(xmin, x), xmax = SLM_MAX(xmax, x), ymin = SLM_MIN(ymin, y), ymax = SLM_MAX(ymax, y);
+        m++;
+    }
+    if (!m) return;
+    const double xs[2] = {xmin, xmax}, ys[2] = {ymin, ymax};
+    sc_fit(&sx, xs, 2, sizeof(double), 0, 1, 1);
+    sc_fit(&sy, ys, 2, sizeof(double), 0, 1, 0);
+    svg_open(b, SC_H, title);
+    svg_scatter_axes(b, &sx, &sy, "step", ylab);
+    sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+    for (size_t i = 0, k = 0; i < t->n_points; i++) {
+        const double y = *(const double *)(const void *)((const char *)&t->points[i] + off);
+        if (isfinite(y)) sb_printf(b, "%s%.1f,%.1f", k++ ? " " : "", sc_px(&sx, (double)t->points[i].step), sc_px(&sy, y));
+    }
+    sb_puts(b, "\"/>\n");
+    if (m <= 64)
+        for (size_t i = 0; i < t->n_points; i++) {
+            const double y = *(const double *)(const void *)((const char *)&t->points[i] + off);
+            if (isfinite(y))
+                sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>step %lld: %.6g</title></circle>\n",
+                          sc_px(&sx, (double)t->points[i].step), sc_px(&sy, y), color, (long long)t->points[i].step, y);
+        }
+    sb_puts(b, "</svg>\n");
+}
+
+static void train_charts(sb *b, const slm_report_train *t) {
+    svg_train(b, "Training loss", "loss", t, offsetof(slm_report_train_point, loss), "#0969da");
+    svg_train(b, "Held-out perplexity of the student", "PPL", t, offsetof(slm_report_train_point, ppl), "#1a7f37");
+    svg_train(b, "Held-out mean KL(teacher || student)", "KLD", t, offsetof(slm_report_train_point, kld), "#cf222e");
+}
+
+static const table_head k_train_head = {{"", "before", "after", "teacher"}, {0, 1, 1, 1}, 4};
+
+/* The before/after rows: PPL, ΔPPL, KLD, top-1. */
+static int train_rows(const slm_report *r, row *w) {
+    const slm_report_eval *a = &r->train.before, *z = &r->eval;
+    if (!a->present || !z->present) return 0;
+    cellf(&w[0], 0, "perplexity"), cellf(&w[0], 1, "%s", fnum("%.4f", a->ppl).s), cellf(&w[0], 2, "%s", fnum("%.4f", z->ppl).s);
+    cellf(&w[0], 3, "%s", fnum("%.4f", a->ref_ppl).s);
+    cellf(&w[1], 0, "\xCE\x94PPL"), cellf(&w[1], 1, "%s", fnum("%+.4f", a->dppl).s), cellf(&w[1], 2, "%s", fnum("%+.4f", z->dppl).s);
+    cellf(&w[1], 3, "0");
+    cellf(&w[2], 0, "mean KLD"), cellf(&w[2], 1, "%s", fnum("%.6f", a->kld_mean).s), cellf(&w[2], 2, "%s", fnum("%.6f", z->kld_mean).s);
+    cellf(&w[2], 3, "0");
+    cellf(&w[3], 0, "top-1 agreement"), cellf(&w[3], 1, "%s %%", fnum("%.2f", 100 * a->top1).s);
+    cellf(&w[3], 2, "%s %%", fnum("%.2f", 100 * z->top1).s), cellf(&w[3], 3, "100 %%");
+    return 4;
+}
+
+static int train_facts(const slm_report_train *t, const slm_report_eval *before, const slm_report_eval *after, fact *f) {
+    int n = 0;
+    f[n].k = "teacher";
+    snprintf(f[n++].v, sizeof f->v, "%s", t->teacher);
+    f[n].k = "training text";
+    snprintf(f[n++].v, sizeof f->v, "%s", t->text);
+    f[n].k = "steps";
+    snprintf(f[n++].v, sizeof f->v, "%lld (%lld tokens)", (long long)t->steps, (long long)t->tokens);
+    f[n].k = "training time";
+    snprintf(f[n++].v, sizeof f->v, "%s s, %s tokens/s", fnum("%.1f", t->train_seconds).s, fnum("%.0f", t->tok_per_s).s);
+    if (before->present && after->present && before->ppl > before->ref_ppl) {
+        f[n].k = "PPL gap recovered";
+        snprintf(f[n++].v, sizeof f->v, "%s %%", fnum("%.1f", 100 * (before->ppl - after->ppl) / (before->ppl - before->ref_ppl)).s);
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- HTML */
 
 static const char k_css[] =
@@ -1230,6 +1328,20 @@ static void html_err_chart(sb *b, const runs_ctx *c, bar *bars) {
                "</figcaption>\n</figure>\n");
 }
 
+static void html_train(sb *b, const slm_report *r) {
+    fact f[8];
+    row w[4];
+    sb_puts(b, "<h2>Training</h2>\n");
+    html_facts(b, f, train_facts(&r->train, &r->train.before, &r->eval, f));
+    const int n = train_rows(r, w);
+    if (n) {
+        html_table_open(b, &k_train_head, "train");
+        for (int i = 0; i < n; i++) html_row(b, &w[i], &k_train_head, NULL, 0);
+        sb_puts(b, "</tbody></table></div>\n");
+    }
+    train_charts(b, &r->train);
+}
+
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
     const slm_report *r = v->r;
@@ -1245,6 +1357,7 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
         sb_puts(b, "<h2>Evaluation</h2>\n");
         html_facts(b, f, eval_facts(&r->eval, f));
     }
+    if (r->train.present) html_train(b, r);
     if (!r->n_tensors) return;
     html_bpw_chart(b, v, bars);
     html_err_chart(b, c, bars);
