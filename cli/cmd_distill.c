@@ -116,18 +116,23 @@ static int check_student(const slm_src *s, const char *path, slm_err *err) {
     return SLM_OK;
 }
 
-static int same_vocab(const slm_vocab *a, const slm_vocab *b) {
-    if (a->n_tokens != b->n_tokens) return 0;
-    for (int32_t i = 0; i < a->n_tokens; i++)
-        if (strcmp(a->tokens[i], b->tokens[i])) return 0;
-    return 1;
+/* The first token id whose string differs (n_tokens when none), -1 for different sizes. */
+static int32_t vocab_diff(const slm_vocab *a, const slm_vocab *b) {
+    if (a->n_tokens != b->n_tokens) return -1;
+    int32_t i = 0;
+    while (i < a->n_tokens && !strcmp(a->tokens[i], b->tokens[i])) i++;
+    return i;
 }
 
 static int check_vocab(const job *j, slm_err *err) {
     const slm_vocab *t = &j->tsrc.vocab, *s = &j->ssrc.vocab;
-    if (j->tsrc.cfg.n_vocab != j->ssrc.cfg.n_vocab || !same_vocab(t, s))
-        return slm_errf(err, SLM_E_ARG, "%s: the student's vocabulary (%d tokens) differs from the teacher's %s (%d tokens)",
+    const int32_t d = vocab_diff(t, s);
+    if (j->tsrc.cfg.n_vocab != j->ssrc.cfg.n_vocab || d < 0)
+        return slm_errf(err, SLM_E_ARG, "%s: the student's vocabulary (%d tokens) differs from the teacher's (%s: %d tokens)",
                         j->o->student, j->ssrc.cfg.n_vocab, j->o->teacher, j->tsrc.cfg.n_vocab);
+    if (d < t->n_tokens)
+        return slm_errf(err, SLM_E_ARG, "%s: the student's vocabulary differs from the teacher's (%s): token %d is '%s', not '%s'",
+                        j->o->student, j->o->teacher, (int)d, s->tokens[d], t->tokens[d]);
     return SLM_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/afile.h"
+#include "core/dtype.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
 #include "core/rng.h"
@@ -89,6 +90,8 @@ static int ckpt_write(run *r, const char *path, slm_err *err) {
                    .step = r->a.step, .epoch = r->epoch, .cursor = r->cursor, .rng = r->rng_state, .tokens = r->tokens};
     memcpy(h.magic, CKPT_MAGIC, 8);
     const size_t nb = r->a.n * sizeof(float);
+    if (slm_first_nonfinite(r->s->params_memory, (int64_t)r->a.n) >= 0) /* never replace a good checkpoint by a bad one */
+        return slm_errf(err, SLM_E_DATA, "weights not finite after step %lld: checkpoint %s not written", (long long)r->a.step, path);
     int rc = slm_afile_open(&f, path, err);
     if (!rc) rc = slm_afile_write(&f, &h, sizeof h, err);
     if (!rc) rc = slm_afile_write(&f, r->s->params_memory, nb, err);
@@ -176,6 +179,13 @@ static int micro_batch(run *r, float scale, slm_distill_loss_parts *acc, slm_err
     return SLM_OK;
 }
 
+/* "loss is not finite at step s (what the loss or AdamW said)". */
+static int not_finite(slm_err *err, int64_t s) {
+    char m[sizeof err->msg];
+    snprintf(m, sizeof m, "%s", err->msg);
+    return slm_errf(err, SLM_E_DATA, "loss is not finite at step %lld (%s)", (long long)s, m);
+}
+
 /* One update; SLM_E_DATA for a non-finite loss or gradient (no update made). */
 static int step(run *r, slm_trainer_point *p, slm_err *err) {
     const slm_trainer_opts *o = r->o;
@@ -185,12 +195,12 @@ static int step(run *r, slm_trainer_point *p, slm_err *err) {
     SLM_TRY(slm_train_zero_grad(&r->tr, err));
     for (int k = 0; k < o->accum; k++) {
         int rc = micro_batch(r, scale, &acc, err);
-        if (rc == SLM_E_DATA) return slm_errf(err, SLM_E_DATA, "loss is not finite at step %lld (%s)", (long long)s, err->msg);
+        if (rc == SLM_E_DATA) return not_finite(err, s);
         if (rc) return rc;
     }
     if (!isfinite(acc.loss)) return slm_errf(err, SLM_E_DATA, "loss is not finite at step %lld", (long long)s);
     int rc = slm_adamw_step(&r->a, r->s->params_memory, r->tr.grads_memory, 1.0f, err);
-    if (rc == SLM_E_DATA) return slm_errf(err, SLM_E_DATA, "loss is not finite at step %lld (%s)", (long long)s, err->msg);
+    if (rc == SLM_E_DATA) return not_finite(err, s);
     if (rc) return rc;
     *p = (slm_trainer_point){.step = r->a.step, .tokens = r->tokens, .loss = acc.loss, .kd = acc.kd, .ce = acc.ce,
                              .lr = r->a.lr, .grad_norm = r->a.grad_norm, .ppl = NAN, .kld = NAN, .top1 = NAN,
@@ -256,14 +266,14 @@ static int loop(run *r, slm_trainer_result *res, double t0, slm_err *err) {
         t_train += now_s() - ts;
         res->steps = r->a.step, res->tokens = r->tokens, res->steps_run = r->a.step - steps0;
         res->tok_per_s = t_train > 0 ? (double)(r->tokens - tokens0) / t_train : 0;
-        p.seconds = now_s() - t0;
-        if (o->on_point) o->on_point(o->ud, &p);
         const int last = done(r, steps0, t0);
-        if (o->eval_every > 0 && r->a.step % o->eval_every == 0 && !last) SLM_TRY(eval_point(r, t0, err));
         if (o->checkpoint && !last && o->checkpoint_every > 0 && r->a.step % o->checkpoint_every == 0) {
             SLM_TRY(ckpt_write(r, o->checkpoint, err));
             res->ckpt_step = r->a.step;
         }
+        p.seconds = now_s() - t0;
+        if (o->on_point) o->on_point(o->ud, &p);
+        if (o->eval_every > 0 && r->a.step % o->eval_every == 0 && !last) SLM_TRY(eval_point(r, t0, err));
     }
     if (o->checkpoint) {
         SLM_TRY(ckpt_write(r, o->checkpoint, err));
