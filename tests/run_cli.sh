@@ -231,6 +231,49 @@ rm -rf "$T/huge"; "$BUILD/mksynth" "$T/huge" --dim 64 --ff 128 --layers 1 --head
 expect 1 "$T/huge: window 0, position 1: the logits are not finite (NaN/Inf)" \
     "$SLM" eval "$T/huge" --text "$FIX/text/tinystories_val.txt" --ctx 32 --chunks 1 --convention all; one_line
 
+# distill (issue 12): refusals are one line naming the file, no output; a tiny run end to end;
+# --resume gives the bytes of an uninterrupted run; NaN stops with the last good checkpoint kept;
+# a full disk while checkpointing keeps the previous checkpoint; gates exit 3 with the output kept
+expect 0 '' "$BUILD/slm-distill" --help; expect_stdout "usage: slm distill --teacher T --student S --text FILE -o OUT"
+expect 2 "slm distill: give --steps N, --tokens N or --minutes M" "$SLM" distill --teacher "$S260" --student "$S260" --text "$T/small.txt" -o "$T/d.gguf"
+expect 2 "option '--lr': '0' is not a number in [1e-12, 1e+30]" "$SLM" distill --teacher "$S260" --student "$S260" --text "$T/small.txt" -o "$T/d.gguf" --steps 1 --lr 0
+expect 2 "option '--alpha': '2' is not a number in [0, 1]" "$SLM" distill --teacher "$S260" --student "$S260" --text "$T/small.txt" -o "$T/d.gguf" --steps 1 --alpha 2
+expect 2 "slm distill: --loss: 'kl' is not one of fkl, rkl, jsd" "$SLM" distill --teacher "$S260" --student "$S260" --text "$T/small.txt" -o "$T/d.gguf" --steps 1 --loss kl
+"$SLM" convert "$S260" -o "$T/dv.gguf" 2>/dev/null && LC_ALL=C perl -pi -e 's/<unk>/<unq>/' "$T/dv.gguf"
+expect 1 "slm: error: $T/dv.gguf: the student's vocabulary differs from the teacher's ($S260): token 0 is '<unq>', not '<unk>'" \
+    "$SLM" distill --teacher "$S260" --student "$T/dv.gguf" --text "$T/small.txt" -o "$T/d.gguf" --steps 1; one_line; no_file "$T/d.gguf"
+expect 1 "slm: error: $T/q8.gguf: the student is quantized (token_embd.weight is Q8_0): not trainable; distill an F32/F16/BF16 model, then quantize" \
+    "$SLM" distill --teacher "$S260" --student "$T/q8.gguf" --text "$T/small.txt" -o "$T/d.gguf" --steps 1; one_line; no_file "$T/d.gguf"
+expect 1 "fewer than one batch of 64 x 128" "$SLM" distill --teacher "$S260" --student "$S260" --text "$T/small.txt" -o "$T/d.gguf" --steps 1 --batch 64; one_line; no_file "$T/d.gguf"
+head -c 40000 "$FIX/text/tinystories_val.txt" > "$T/dtrain.txt"
+expect 0 '' "$SLM" prune "$S260" --method ffn --sparsity 0.25 --uniform -o "$T/dst.gguf"
+DA="--teacher $S260 --student $T/dst.gguf --text $T/dtrain.txt --ctx 32 --batch 4 --lr 2e-3 --warmup 1 --seed 3"
+expect 0 "PPL gap to the teacher recovered" "$SLM" distill $DA --steps 6 -o "$T/d6.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --eval-every 3 --report-dir "$T/drep" -v
+for k in '"train"' '"points"' '"before"' '"kld_mean"'; do grep -q "$k" "$T/drep/report.json" || fail "distill report lacks $k"; done
+[ "$(grep -c '<svg' "$T/drep/report.html")" -ge 3 ] || fail "distill report.html: no loss/PPL/KLD charts"
+grep -q "PPL gap recovered" "$T/drep/report.md" || fail "distill report.md: no before/after"
+expect 0 'PPL' "$SLM" eval "$T/d6.gguf" --text "$T/small.txt" --ctx 64
+cmp -s "$T/d6.gguf" "$T/dst.gguf" && fail "distill: the student did not change"
+expect 0 '' "$SLM" distill $DA --steps 3 --decay-steps 6 --checkpoint "$T/d.ckpt" -o "$T/d3.gguf"
+expect 0 '' "$SLM" distill $DA --steps 6 --resume "$T/d.ckpt" -o "$T/d6r.gguf" -t 1
+cmp -s "$T/d6.gguf" "$T/d6r.gguf" || fail "distill: 3 steps + --resume 3 differ from 6 steps straight (or 1 vs 2 threads)"
+expect 0 '' "$SLM" distill $DA --steps 6 --dtype bf16 -o "$T/d6b.gguf"
+"$SLM" inspect "$T/d6b.gguf" | grep -q 'blk.0.ffn_up.weight *BF16' || fail "distill --dtype bf16: ffn_up not BF16"
+cp "$T/d.ckpt" "$T/d.ckpt0"
+expect 1 "loss is not finite at step 2" "$SLM" distill $DA --steps 6 --lr 1e30 --warmup 0 --clip 0 --checkpoint "$T/d.ckpt" --checkpoint-every 1 -o "$T/dn.gguf" -f
+grep -qF "last good checkpoint $T/d.ckpt (step 1) kept" "$T/err" || fail "distill NaN: $(cat "$T/err")"; one_line; no_file "$T/dn.gguf"
+cp "$T/d.ckpt0" "$T/d.ckpt"
+out=$( (trap '' XFSZ; ulimit -f 1000; "$SLM" distill $DA --steps 4 --resume "$T/d.ckpt" --checkpoint "$T/d.ckpt" -o "$T/dfull.gguf") 2>&1 ); rc=$?
+[ $rc -eq 1 ] || fail "distill full disk: exit $rc, want 1 ($out)"
+printf '%s' "$out" | grep -qF "checkpoint $T/d.ckpt" || fail "distill full disk: the message does not name the checkpoint: $out"
+cmp -s "$T/d.ckpt" "$T/d.ckpt0" || fail "distill full disk: the previous checkpoint was changed"
+no_file "$T/dfull.gguf"
+expect 3 "gate max_kld failed" "$SLM" distill $DA --steps 1 -o "$T/dg.gguf" --eval-text "$T/small.txt" --eval-ctx 64 --max-kld 1e-9
+[ -e "$T/dg.gguf" ] || fail "distill: a failed gate removed the output"
+expect 2 "quality gates need an evaluation" "$SLM" distill $DA --steps 1 -o "$T/dh.gguf" --max-kld 0.1; no_file "$T/dh.gguf"
+expect 0 '' "$SLM" distill $DA --steps 2 --format hf -o "$T/dhf" --teacher "$S260" --student "$S260" --alpha 0.5
+[ -f "$T/dhf/model.safetensors" ] && [ -f "$T/dhf/config.json" ] || fail "distill --format hf: no folder"
+
 # ---- malformed files: every fixtures/corrupt case, through inspect (files) or convert (folders)
 while IFS="$(printf '\t')" read -r path kind code msg; do
     case "$path" in "#"*|"") continue ;; esac
