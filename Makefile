@@ -74,7 +74,7 @@ CLI_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report pack
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
-ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate slm-prune slm-pack slm-unpack slm-distill
+ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate slm-prune slm-distill slm-pack slm-unpack
 TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench

@@ -21,10 +21,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
-int cmd_distill(int argc, char **argv);
 
 /* Prints err (once) and returns the exit status for it. */
 int cli_fail(const slm_err *err);

@@ -61,13 +61,19 @@ void slm_sha256_update(slm_sha256 *s, const void *data, size_t n) {
     s->fill = n;
 }
 
-void slm_sha256_hex(slm_sha256 *s, char hex[65]) {
+void slm_sha256_final(slm_sha256 *s, uint8_t digest[32]) {
     uint64_t bits = s->n * 8;
     uint8_t pad[72] = {0x80}, len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
     slm_sha256_update(s, pad, (s->fill < 56 ? 56 : 120) - s->fill);
     slm_sha256_update(s, len, 8);
-    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+    for (int i = 0; i < 32; i++) digest[i] = (uint8_t)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+void slm_sha256_hex(slm_sha256 *s, char hex[65]) {
+    uint8_t d[32];
+    slm_sha256_final(s, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
 static int hash_file(const char *path, char hex[65], slm_err *err) {

@@ -22,6 +22,8 @@ typedef struct slm_sha256 {
 
 void slm_sha256_init(slm_sha256 *s);
 void slm_sha256_update(slm_sha256 *s, const void *data, size_t n);
+/* The 32-byte digest (ends the computation). */
+void slm_sha256_final(slm_sha256 *s, uint8_t digest[32]);
 /* 64 lowercase hex digits and a NUL into hex. */
 void slm_sha256_hex(slm_sha256 *s, char hex[65]);
 

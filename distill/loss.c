@@ -154,3 +154,96 @@ int slm_distill_loss(slm_distill_loss_parts *out, float *dstudent, double *tok_k
         return slm_errf(err, SLM_E_DATA, "distillation loss is not finite (kd %g, ce %g): NaN/Inf logits", out->kd, out->ce);
     return SLM_OK;
 }
+
+/* ---- forward KL from a teacher's top-k (distill/tcache.h) */
+
+void slm_distill_topk(const float *z, int V, int k, double temperature, int32_t *ids, float *vals, double *lse_t, double *tail) {
+    int n = 0;
+    for (int i = 0; i < V; i++) { /* insertion into a sorted list of at most k: k is small */
+        if (n == k && !(z[i] > vals[n - 1])) continue;
+        int j = n < k ? n++ : k - 1;
+        while (j > 0 && z[i] > vals[j - 1]) ids[j] = ids[j - 1], vals[j] = vals[j - 1], j--;
+        ids[j] = i, vals[j] = z[i];
+    }
+    double mx = -INFINITY, s = 0.0;
+    for (int i = 0; i < V; i++) mx = fmax(mx, z[i] / temperature);
+    for (int i = 0; i < V; i++) s += exp(z[i] / temperature - mx);
+    *lse_t = mx + log(s);
+    /* the tail summed directly (1 - top-k mass would be rounding noise when the top-k holds it
+       all): an id is in the top-k when above its smallest value, or equal to it and among the
+       first m such ids (ties went to lower ids) */
+    const float vmin = vals[n - 1];
+    int m = 0, seen = 0;
+    for (int j = 0; j < n; j++) m += vals[j] == vmin;
+    double t = 0.0;
+    for (int i = 0; i < V; i++) {
+        const int in = z[i] > vmin || (z[i] == vmin && seen++ < m);
+        if (!in) t += exp(z[i] / temperature - *lse_t);
+    }
+    *tail = t;
+}
+
+int slm_distill_loss_topk(slm_distill_loss_parts *out, float *dstudent, const float *student, const int32_t *top_ids,
+                          const float *top_vals, const double *lse_t, const double *tail_p, int k, const int32_t *targets,
+                          int64_t N, int V,
+                          const slm_distill_loss_opts *o, float grad_scale, slm_err *err) {
+    int64_t n_ce = 0;
+    if (o->divergence != SLM_KD_FORWARD_KL)
+        return slm_errf(err, SLM_E_ARG, "a teacher's top-k serves the forward KL only (not %s)", slm_kd_div_name(o->divergence));
+    if (k < 1 || k > V) return slm_errf(err, SLM_E_ARG, "top-k %d of %d logits", k, V);
+    SLM_TRY(check_args(top_vals, targets, N, V, o, &n_ce, err));
+    const int use_kd = o->alpha < 1.0f, use_ce = o->alpha > 0.0f && n_ce > 0;
+    const double T = o->temperature, inv_t = 1.0 / T;
+    const double c_kd = use_kd ? grad_scale * (1.0 - o->alpha) / (double)N : 0.0;
+    const double c_ce = use_ce ? grad_scale * (double)o->alpha / (double)n_ce : 0.0;
+    const int n_thr = slm_threads_get();
+    double *scratch = NULL, *kd = NULL;
+    SLM_TRY(slm_alloc((void **)&scratch, (size_t)n_thr * 3 * (size_t)V * sizeof(double), err, "distillation loss rows"));
+    if (slm_alloc((void **)&kd, 2 * (size_t)N * sizeof(double), err, "token losses")) return slm_free(scratch), err->code;
+    double *ce = kd + N;
+#pragma omp parallel for schedule(static) num_threads(n_thr)
+    for (int64_t t = 0; t < (int64_t)N; t++) {
+        double *lq = scratch + (size_t)slm_thread_id() * 3 * (size_t)V, *q = lq + V, *g = q + V;
+        const float *zs = student + (size_t)t * V;
+        const int32_t *id = top_ids + (size_t)t * k;
+        const float *tv = top_vals + (size_t)t * k;
+        const int y = use_ce ? targets[t] : -1;
+        memset(g, 0, sizeof(double) * (size_t)V);
+        kd[t] = ce[t] = 0.0;
+        if (use_kd) { /* buckets: the k ids, and the rest (mass p_tail / q_tail) */
+            log_softmax(lq, q, zs, V, inv_t);
+            double D = 0.0, qt = 0.0;
+            for (int j = 0; j < k; j++) {
+                const double lp = tv[j] * inv_t - lse_t[t];
+                D += exp(lp) * (lp - lq[id[j]]);
+                g[id[j]] = 1.0; /* marks the top-k */
+            }
+            for (int i = 0; i < V; i++) qt += g[i] == 0.0 ? q[i] : 0.0; /* the student's tail, summed directly */
+            const double pt = tail_p[t];
+            if (pt > 0.0 && qt > 0.0) D += pt * (log(pt) - log(qt));
+            const double tail = qt > 0.0 ? pt / qt : 0.0; /* dD/db_j = q_j - p_j (top-k), q_j (1 - p_tail / q_tail) (others) */
+            for (int i = 0; i < V; i++) g[i] = q[i] * (1.0 - tail);
+            for (int j = 0; j < k; j++) g[id[j]] = q[id[j]] - exp(tv[j] * inv_t - lse_t[t]);
+            kd[t] = T * T * D;
+            for (int i = 0; i < V; i++) g[i] *= c_kd * T;
+        }
+        if (y >= 0) {
+            if (!use_kd || T != 1.0) log_softmax(lq, q, zs, V, 1.0);
+            ce[t] = -lq[y];
+            for (int i = 0; i < V; i++) g[i] += c_ce * (q[i] - (i == y));
+        }
+        if (dstudent)
+            for (int i = 0; i < V; i++) dstudent[(size_t)t * V + i] += (float)g[i];
+    }
+    double skd = 0.0, sce = 0.0;
+    for (int64_t t = 0; t < N; t++) skd += kd[t], sce += ce[t];
+    slm_free(scratch), slm_free(kd);
+    memset(out, 0, sizeof *out);
+    out->n_ce = use_ce ? n_ce : 0;
+    out->kd = use_kd ? skd / (double)N : 0.0;
+    out->ce = use_ce ? sce / (double)n_ce : 0.0;
+    out->loss = (1.0 - o->alpha) * out->kd + o->alpha * out->ce;
+    if (!isfinite(out->loss))
+        return slm_errf(err, SLM_E_DATA, "distillation loss is not finite (kd %g, ce %g): NaN/Inf logits", out->kd, out->ce);
+    return SLM_OK;
+}

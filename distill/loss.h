@@ -53,6 +53,27 @@ int slm_distill_loss(slm_distill_loss_parts *out, float *dstudent, double *tok_k
                      const float *teacher, const int32_t *targets, int64_t N, int V, const slm_distill_loss_opts *o,
                      float grad_scale, slm_err *err);
 
+/* ---- the forward KL from a teacher's top-k (the teacher cache, distill/tcache.h)
+ *
+ * The cache keeps, per token, the teacher's k largest logits z_S (at temperature 1),
+ * L = log sum exp(z / T) over the whole row and the tail mass p_tail = sum over the other ids of
+ * exp(z_i / T - L) (both in double), so p_i = exp(z_i / T - L) for i in S and p_tail are exact. The divergence is the forward KL between the (k + 1)-
+ * bucket views of both distributions (the k ids, and "any other id"):
+ *   D_k = sum_S p_i log(p_i / q_i) + p_tail log(p_tail / q_tail),  q_tail = 1 - sum_S q_i,
+ * a lower bound of the full KL (coarse-graining never increases a divergence) that equals it
+ * when k = V and when the teacher's tail is flat relative to the student's; the gradient pushes
+ * each top-k q_i to p_i and scales the student's tail as a whole to p_tail (its shape inside
+ * the tail is the student's own): dD_k/db_i = q_i - p_i (i in S), q_i (1 - p_tail / q_tail).
+ * Only fkl (refused otherwise); alpha mixes the cross-entropy as slm_distill_loss. */
+/* Top-k of one row z (V logits): ids and values, largest first (ties: lower id), log sum
+   exp(z / T) of the row and the tail mass p_tail (summed over the other ids, in double). */
+void slm_distill_topk(const float *z, int V, int k, double temperature, int32_t *ids, float *vals, double *lse_t, double *tail);
+/* slm_distill_loss for N tokens whose teacher is top_ids / top_vals (N, k), lse_t and tail (N)
+   at the options' temperature. */
+int slm_distill_loss_topk(slm_distill_loss_parts *out, float *dstudent, const float *student, const int32_t *top_ids,
+                          const float *top_vals, const double *lse_t, const double *tail, int k, const int32_t *targets,
+                          int64_t N, int V, const slm_distill_loss_opts *o, float grad_scale, slm_err *err);
+
 /* Name of a divergence ("forward-kl", "reverse-kl", "jsd"), and the reverse (-1 when unknown). */
 const char *slm_kd_div_name(int div);
 int slm_kd_div_parse(const char *name);

@@ -18,12 +18,12 @@
 #include "core/utf8.h"
 
 void slm_report_free(slm_report *r) {
-    slm_free(r->train.points);
-    r->train.points = NULL;
-    r->train.n_points = 0;
     slm_free(r->tensors);
     r->tensors = NULL;
     r->n_tensors = 0;
+    slm_free(r->train);
+    r->train = NULL;
+    r->n_train = 0;
 }
 
 static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
@@ -146,30 +146,53 @@ static void eval_to_cjson(const slm_report_eval *e, cJSON *o) {
 }
 
 /* "gates": [{gate, limit, value, excess, passed}], "gates_passed" (only when gates were set) */
-/* "train": {teacher, text, steps, tokens, tokens_per_s, seconds, before: {eval}, points: [[step,
-   tokens, seconds, loss, lr, ppl, kld], ...]} (NaN as null: a step has no ppl/kld, an evaluation no loss/lr). */
-static void train_to_cjson(const slm_report_train *t, cJSON *root) {
-    cJSON *o = cJSON_AddObjectToObject(root, "train");
-    if (!o) return;
-    str(o, "teacher", t->teacher);
-    str(o, "text", t->text);
-    num(o, "steps", (double)t->steps);
-    num(o, "tokens", (double)t->tokens);
-    num(o, "tokens_per_s", t->tok_per_s);
-    num(o, "seconds", t->train_seconds);
-    if (t->before.present) {
-        cJSON *b = cJSON_AddObjectToObject(o, "before");
-        if (b) eval_to_cjson(&t->before, b);
+/* The training curve: the one key table of its points (writer and reader). */
+#define TP(key, type, field, ev) {key, type, offsetof(slm_report_train_point, field), 0, ev}
+static const struct {
+    const char *key;
+    int type;
+    size_t off, size;
+    int eval; /* 1: evaluation points only, 0: step points only, 2: both */
+} k_train_fields[] = {
+    TP("step", F_I64, step, 2),   TP("tokens", F_I64, tokens, 2), TP("seconds", F_DBL, seconds, 2),
+    TP("loss", F_DBL, loss, 0),   TP("kd", F_DBL, kd, 0),         TP("ce", F_DBL, ce, 0),
+    TP("grad_norm", F_DBL, grad_norm, 0), TP("lr", F_DBL, lr, 0), TP("ppl", F_DBL, ppl, 1),
+    TP("ref_ppl", F_DBL, ref_ppl, 1), TP("kld", F_DBL, kld, 1),  TP("top1", F_DBL, top1, 1),
+};
+#undef TP
+
+static void train_to_cjson(const slm_report *r, cJSON *root) {
+    cJSON *a = cJSON_AddArrayToObject(root, "train");
+    for (size_t i = 0; a && i < r->n_train; i++) {
+        const slm_report_train_point *p = &r->train[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(a, o);
+        cJSON_AddBoolToObject(o, "eval", p->has_eval);
+        for (size_t k = 0; k < sizeof k_train_fields / sizeof k_train_fields[0]; k++) {
+            const char *f = (const char *)p + k_train_fields[k].off;
+            if (k_train_fields[k].eval != 2 && k_train_fields[k].eval != p->has_eval) continue;
+            if (k_train_fields[k].type == F_I64) num(o, k_train_fields[k].key, (double)*(const int64_t *)(const void *)f);
+            else num(o, k_train_fields[k].key, *(const double *)(const void *)f);
+        }
     }
-    cJSON *ps = cJSON_AddArrayToObject(o, "points");
-    for (size_t i = 0; ps && i < t->n_points; i++) {
-        const slm_report_train_point *p = &t->points[i];
-        const double v[7] = {(double)p->step, (double)p->tokens, p->seconds, p->loss, p->lr, p->ppl, p->kld};
-        cJSON *a = cJSON_CreateArray();
-        if (!a) break;
-        for (int k = 0; k < 7; k++) cJSON_AddItemToArray(a, isfinite(v[k]) ? cJSON_CreateNumber(v[k]) : cJSON_CreateNull());
-        cJSON_AddItemToArray(ps, a);
+}
+
+static int read_train(const cJSON *a, slm_report *r, const char *what, slm_err *err) {
+    int n = cJSON_GetArraySize(a);
+    if (n <= 0) return SLM_OK;
+    SLM_TRY(slm_calloc((void **)&r->train, (size_t)n, sizeof *r->train, err, "training curve"));
+    for (const cJSON *o = a->child; o; o = o->next) {
+        if (!cJSON_IsObject(o)) continue;
+        slm_report_train_point *p = &r->train[r->n_train++];
+        p->has_eval = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "eval"));
+        for (size_t k = 0; k < sizeof k_train_fields / sizeof k_train_fields[0]; k++) {
+            char *f = (char *)p + k_train_fields[k].off;
+            if (k_train_fields[k].type == F_I64) SLM_TRY(get_i64(o, k_train_fields[k].key, (int64_t *)(void *)f, what, err));
+            else *(double *)(void *)f = get_err(o, k_train_fields[k].key);
+        }
     }
+    return SLM_OK;
 }
 
 static void gates_to_cjson(const slm_report *r, cJSON *root) {
@@ -258,7 +281,7 @@ cJSON *slm_report_to_cjson(const slm_report *r) {
         if (o) eval_to_cjson(&r->eval, o);
     }
     gates_to_cjson(r, root);
-    if (r->train.present) train_to_cjson(&r->train, root);
+    if (r->n_train) train_to_cjson(r, root);
     if (r->manifest.present) {
         cJSON *o = cJSON_AddObjectToObject(root, "manifest");
         if (o) {
@@ -330,30 +353,6 @@ static int read_eval(const cJSON *e, slm_report_eval *v, const char *what, slm_e
     return SLM_OK;
 }
 
-static int read_train(const cJSON *o, slm_report_train *t, const char *what, slm_err *err) {
-    t->present = 1;
-    get_str(o, "teacher", t->teacher, sizeof t->teacher);
-    get_str(o, "text", t->text, sizeof t->text);
-    SLM_TRY(get_i64(o, "steps", &t->steps, what, err));
-    SLM_TRY(get_i64(o, "tokens", &t->tokens, what, err));
-    t->tok_per_s = get_num(o, "tokens_per_s"), t->train_seconds = get_num(o, "seconds");
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "before");
-    if (cJSON_IsObject(b)) SLM_TRY(read_eval(b, &t->before, what, err));
-    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(o, "points");
-    const int n = cJSON_IsArray(ps) ? cJSON_GetArraySize(ps) : 0;
-    if (n > 0) SLM_TRY(slm_calloc((void **)&t->points, (size_t)n, sizeof *t->points, err, "report loss curve"));
-    for (const cJSON *a = n ? ps->child : NULL; a; a = a->next) {
-        double v[7];
-        const cJSON *x = cJSON_IsArray(a) ? a->child : NULL;
-        for (int k = 0; k < 7; k++, x = x ? x->next : NULL) v[k] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
-        int64_t st = 0, tk = 0;
-        if (!slm_f64_to_i64(isnan(v[0]) ? 0 : v[0], 0, INT64_MAX, &st) || !slm_f64_to_i64(isnan(v[1]) ? 0 : v[1], 0, INT64_MAX, &tk))
-            return slm_errf(err, SLM_E_FORMAT, "%s: train.points: step or tokens not an integer", what);
-        t->points[t->n_points++] = (slm_report_train_point){st, tk, v[2], v[3], v[4], v[5], v[6]};
-    }
-    return SLM_OK;
-}
-
 static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err *err) {
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
     if (cJSON_IsArray(root))
@@ -388,7 +387,7 @@ static int read_root(slm_report *r, const cJSON *root, const char *what, slm_err
     if (cJSON_IsObject(e)) SLM_TRY(read_eval(e, &r->eval, what, err));
     read_gates(root, r);
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
-    if (cJSON_IsObject(tr)) SLM_TRY(read_train(tr, &r->train, what, err));
+    if (cJSON_IsArray(tr)) SLM_TRY(read_train(tr, r, what, err));
     return SLM_OK;
 }
 

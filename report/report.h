@@ -72,23 +72,15 @@ typedef struct slm_report_manifest {
     char version[16];       /* slm version */
 } slm_report_manifest;
 
-/* A training run (slm distill): the loss curve and the held-out evaluations over the steps.
-   A point is a step (loss, lr; ppl and kld NaN) or a held-out evaluation (ppl, kld; loss NaN). */
+/* A training run (slm distill): one point per optimizer step (loss, kd, ce, grad_norm, lr;
+   has_eval 0) and per held-out evaluation (ppl, ref_ppl, kld, top1; has_eval 1). Values a point
+   does not have are NaN. */
 typedef struct slm_report_train_point {
     int64_t step, tokens;
-    double seconds, loss, lr, ppl, kld;
+    double seconds, loss, kd, ce, grad_norm, lr;
+    int has_eval;
+    double ppl, ref_ppl, kld, top1;
 } slm_report_train_point;
-
-typedef struct slm_report_train {
-    int present;
-    char teacher[256];      /* teacher model */
-    char text[256];         /* training text */
-    int64_t steps, tokens;  /* updates done, training tokens seen */
-    double tok_per_s, train_seconds;
-    slm_report_eval before; /* the student before training against the teacher (the report's eval: after) */
-    slm_report_train_point *points; /* owned */
-    size_t n_points;
-} slm_report_train;
 
 typedef struct slm_report {
     char command[32];       /* "quantize", "convert", "eval" */
@@ -112,7 +104,8 @@ typedef struct slm_report {
     slm_report_gate gates[SLM_REPORT_MAX_GATES];
     int n_gates;
     slm_report_manifest manifest;
-    slm_report_train train;
+    slm_report_train_point *train; /* owned; the training curve (distill), n_train points */
+    size_t n_train;
 } slm_report;
 
 void slm_report_free(slm_report *r);

@@ -631,25 +631,7 @@ static void md_facts(sb *b, const fact *f, int n) {
     }
 }
 
-static void train_charts(sb *b, const slm_report_train *t);
-static int train_rows(const slm_report *r, row *w);
-static int train_facts(const slm_report_train *t, const slm_report_eval *before, const slm_report_eval *after, fact *f);
-static const table_head k_train_head;
-
-static void md_train(sb *b, const slm_report *r) {
-    fact f[8];
-    row w[4];
-    sb_puts(b, "\n## Training\n\n");
-    md_facts(b, f, train_facts(&r->train, &r->train.before, &r->eval, f));
-    const int n = train_rows(r, w);
-    if (n) {
-        sb_puts(b, "\n");
-        md_table_head(b, &k_train_head);
-        for (int i = 0; i < n; i++) md_row(b, &w[i], k_train_head.n, 0);
-    }
-    sb_puts(b, "\n");
-    train_charts(b, &r->train);
-}
+static void md_train(sb *b, const slm_report *r, row *w);
 
 static void md_one(sb *b, const runs_ctx *c, row *w) {
     const run_view *v = &c->v[0];
@@ -667,7 +649,7 @@ static void md_one(sb *b, const runs_ctx *c, row *w) {
         sb_puts(b, "\n## Evaluation\n\n");
         md_facts(b, f, eval_facts(&r->eval, f));
     }
-    if (r->train.present) md_train(b, r);
+    md_train(b, r, w);
     if (!r->n_tensors) return;
     sb_puts(b, "\n## Tensors\n\n");
     sb_puts(b, tensor_order_note(c));
@@ -1031,82 +1013,6 @@ static void svg_scatter(sb *b, const char *title, const char *xlab, const char *
     sb_puts(b, "</svg>\n");
 }
 
-/* ---------------------------------------------------------------- SVG: training curves */
-
-/* One line per series over the steps (x), through the points where the series is finite:
-   the loss of every step, or the held-out PPL/KLD of the evaluations. Explicit strokes, so the
-   chart also draws inside Markdown (no stylesheet there). */
-static void svg_train(sb *b, const char *title, const char *ylab, const slm_report_train *t, size_t off, const char *color) {
-    scale sx = {.p0 = SC_L, .p1 = SC_R}, sy = {.p0 = SC_B, .p1 = SC_T};
-    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-    size_t m = 0;
-    for (size_t i = 0; i < t->n_points; i++) {
-        const double x = (double)t->points[i].step, y = *(const double *)(const void *)((const char *)&t->points[i] + off);
-        if (!isfinite(y)) continue;
-        xmin = SLM_MIN(xmin, x), xmax = SLM_MAX(xmax, x), ymin = SLM_MIN(ymin, y), ymax = SLM_MAX(ymax, y);
-        m++;
-    }
-    if (!m) return;
-    const double xs[2] = {xmin, xmax}, ys[2] = {ymin, ymax};
-    sc_fit(&sx, xs, 2, sizeof(double), 0, 1, 1);
-    sc_fit(&sy, ys, 2, sizeof(double), 0, 1, 0);
-    svg_open(b, SC_H, title);
-    svg_scatter_axes(b, &sx, &sy, "step", ylab);
-    sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
-    for (size_t i = 0, k = 0; i < t->n_points; i++) {
-        const double y = *(const double *)(const void *)((const char *)&t->points[i] + off);
-        if (isfinite(y)) sb_printf(b, "%s%.1f,%.1f", k++ ? " " : "", sc_px(&sx, (double)t->points[i].step), sc_px(&sy, y));
-    }
-    sb_puts(b, "\"/>\n");
-    if (m <= 64)
-        for (size_t i = 0; i < t->n_points; i++) {
-            const double y = *(const double *)(const void *)((const char *)&t->points[i] + off);
-            if (isfinite(y))
-                sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>step %lld: %.6g</title></circle>\n",
-                          sc_px(&sx, (double)t->points[i].step), sc_px(&sy, y), color, (long long)t->points[i].step, y);
-        }
-    sb_puts(b, "</svg>\n");
-}
-
-static void train_charts(sb *b, const slm_report_train *t) {
-    svg_train(b, "Training loss", "loss", t, offsetof(slm_report_train_point, loss), "#0969da");
-    svg_train(b, "Held-out perplexity of the student", "PPL", t, offsetof(slm_report_train_point, ppl), "#1a7f37");
-    svg_train(b, "Held-out mean KL(teacher || student)", "KLD", t, offsetof(slm_report_train_point, kld), "#cf222e");
-}
-
-static const table_head k_train_head = {{"", "before", "after", "teacher"}, {0, 1, 1, 1}, 4};
-
-/* The before/after rows: PPL, ΔPPL, KLD, top-1. */
-static int train_rows(const slm_report *r, row *w) {
-    const slm_report_eval *a = &r->train.before, *z = &r->eval;
-    if (!a->present || !z->present) return 0;
-    cellf(&w[0], 0, "perplexity"), cellf(&w[0], 1, "%s", fnum("%.4f", a->ppl).s), cellf(&w[0], 2, "%s", fnum("%.4f", z->ppl).s);
-    cellf(&w[0], 3, "%s", fnum("%.4f", a->ref_ppl).s);
-    cellf(&w[1], 0, "\xCE\x94PPL"), cellf(&w[1], 1, "%s", fnum("%+.4f", a->dppl).s), cellf(&w[1], 2, "%s", fnum("%+.4f", z->dppl).s);
-    cellf(&w[1], 3, "0");
-    cellf(&w[2], 0, "mean KLD"), cellf(&w[2], 1, "%s", fnum("%.6f", a->kld_mean).s), cellf(&w[2], 2, "%s", fnum("%.6f", z->kld_mean).s);
-    cellf(&w[2], 3, "0");
-    cellf(&w[3], 0, "top-1 agreement"), cellf(&w[3], 1, "%s %%", fnum("%.2f", 100 * a->top1).s);
-    cellf(&w[3], 2, "%s %%", fnum("%.2f", 100 * z->top1).s), cellf(&w[3], 3, "100 %%");
-    return 4;
-}
-
-static int train_facts(const slm_report_train *t, const slm_report_eval *before, const slm_report_eval *after, fact *f) {
-    int n = 0;
-    f[n].k = "teacher";
-    snprintf(f[n++].v, sizeof f->v, "%s", t->teacher);
-    f[n].k = "training text";
-    snprintf(f[n++].v, sizeof f->v, "%s", t->text);
-    f[n].k = "steps";
-    snprintf(f[n++].v, sizeof f->v, "%lld (%lld tokens)", (long long)t->steps, (long long)t->tokens);
-    f[n].k = "training time";
-    snprintf(f[n++].v, sizeof f->v, "%s s, %s tokens/s", fnum("%.1f", t->train_seconds).s, fnum("%.0f", t->tok_per_s).s);
-    if (before->present && after->present && before->ppl > before->ref_ppl) {
-        f[n].k = "PPL gap recovered";
-        snprintf(f[n++].v, sizeof f->v, "%s %%", fnum("%.1f", 100 * (before->ppl - after->ppl) / (before->ppl - before->ref_ppl)).s);
-    }
-    return n;
-}
 
 /* ---------------------------------------------------------------- HTML */
 
@@ -1328,19 +1234,133 @@ static void html_err_chart(sb *b, const runs_ctx *c, bar *bars) {
                "</figcaption>\n</figure>\n");
 }
 
-static void html_train(sb *b, const slm_report *r) {
-    fact f[8];
-    row w[4];
-    sb_puts(b, "<h2>Training</h2>\n");
-    html_facts(b, f, train_facts(&r->train, &r->train.before, &r->eval, f));
-    const int n = train_rows(r, w);
-    if (n) {
-        html_table_open(b, &k_train_head, "train");
-        for (int i = 0; i < n; i++) html_row(b, &w[i], &k_train_head, NULL, 0);
-        sb_puts(b, "</tbody></table></div>\n");
+/* ---------------------------------------------------------------- training curve (distill) */
+
+/* Step points' loss, evaluation points' student/teacher PPL and KLD, as plottable series. */
+typedef struct series {
+    const char *label, *color;
+    int dashed;
+    size_t n;
+    double x[1024], y[1024];
+} series;
+
+/* At most 1024 points per series: longer runs are thinned evenly (the last point kept). */
+static void series_fill(series *s, const slm_report *r, int eval, size_t field) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_train; i++) n += r->train[i].has_eval == eval;
+    size_t every = n > 1024 ? (n + 1023) / 1024 : 1, k = 0;
+    s->n = 0;
+    for (size_t i = 0; i < r->n_train; i++) {
+        const slm_report_train_point *p = &r->train[i];
+        if (p->has_eval != eval) continue;
+        if (k++ % every && k != n) continue;
+        s->x[s->n] = (double)p->step;
+        s->y[s->n++] = *(const double *)(const void *)((const char *)p + field);
     }
-    train_charts(b, &r->train);
 }
+
+static void svg_lines(sb *b, const char *title, const char *ylab, const series *sr, size_t n_sr, int allow_log) {
+    scale sx = {.p0 = SC_L, .p1 = SC_R}, sy = {.p0 = SC_B, .p1 = SC_T};
+    double xs[2048], ys[4096];
+    size_t nx = 0, ny = 0;
+    for (size_t k = 0; k < n_sr; k++)
+        for (size_t i = 0; i < sr[k].n; i++) {
+            if (nx < 2048) xs[nx++] = sr[k].x[i];
+            if (ny < 4096) ys[ny++] = sr[k].y[i];
+        }
+    sc_fit(&sx, xs, nx, sizeof(double), 0, 1, 1);
+    sc_fit(&sy, ys, ny, sizeof(double), allow_log, 0, 0);
+    svg_open(b, SC_H, title);
+    svg_scatter_axes(b, &sx, &sy, "optimizer step", ylab);
+    for (size_t k = 0; k < n_sr; k++) {
+        int open = 0;
+        for (size_t i = 0; i < sr[k].n; i++) {
+            if (!isfinite(sr[k].y[i])) continue;
+            sb_printf(b, "%s%.1f,%.1f", open++ ? " " : "<polyline fill=\"none\" stroke-width=\"2\" points=\"", sc_px(&sx, sr[k].x[i]),
+                      sc_px(&sy, sr[k].y[i]));
+        }
+        if (open) sb_printf(b, "\" stroke=\"%s\"%s/>\n", sr[k].color, sr[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+        if (open == 1 || (open && sr[k].n <= 40)) /* few points: mark them */
+            for (size_t i = 0; i < sr[k].n; i++)
+                if (isfinite(sr[k].y[i]))
+                    sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", sc_px(&sx, sr[k].x[i]), sc_px(&sy, sr[k].y[i]),
+                              sr[k].color);
+        sb_printf(b, "<text class=\"pl\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">", SC_R + 12, SC_T + 16 + 18.0 * (double)k, sr[k].color);
+        sb_html(b, sr[k].label);
+        sb_puts(b, "</text>\n");
+    }
+    sb_puts(b, "</svg>\n");
+}
+
+static const table_head k_train_head = {
+    {"step", "tokens", "seconds", "PPL", "teacher PPL", "KL(teacher‖student)", "top-1"}, {1, 1, 1, 1, 1, 1, 1}, 7};
+
+static void train_row(const slm_report_train_point *p, row *w) {
+    cellf(w, 0, "%lld", (long long)p->step);
+    cellf(w, 1, "%lld", (long long)p->tokens);
+    cellf(w, 2, "%.1f", p->seconds);
+    cellf(w, 3, "%s", fnum("%.4f", p->ppl).s);
+    cellf(w, 4, "%s", fnum("%.4f", p->ref_ppl).s);
+    cellf(w, 5, "%s", fnum("%.6f", p->kld).s);
+    cellf(w, 6, "%s", fnum("%.2f%%", 100.0 * p->top1).s);
+}
+
+/* "N steps, X tokens in Y s (Z tokens/s); held-out ...": the run in one sentence. */
+static const char *train_note(const slm_report *r) {
+    static char buf[400];
+    const slm_report_train_point *last = NULL;
+    for (size_t i = 0; i < r->n_train; i++)
+        if (!r->train[i].has_eval) last = &r->train[i];
+    int n = last ? snprintf(buf, sizeof buf, "%lld steps, %lld training tokens in %.1f s of training (%.0f tokens/s). ",
+                            (long long)last->step, (long long)last->tokens, last->seconds,
+                            last->seconds > 0 ? (double)last->tokens / last->seconds : 0.0)
+                 : 0;
+    snprintf(buf + n, sizeof buf - (size_t)n, "%s",
+             "The table: held-out evaluations during training (student against the teacher, llama-perplexity's second-half "
+             "windows); the first row is the student before training, the last one the result.");
+    return buf;
+}
+
+static void md_train(sb *b, const slm_report *r, row *w) {
+    if (!r->n_train) return;
+    sb_puts(b, "\n## Training\n\n");
+    sb_puts(b, train_note(r));
+    sb_puts(b, "\n\n");
+    md_table_head(b, &k_train_head);
+    for (size_t i = 0; i < r->n_train; i++)
+        if (r->train[i].has_eval) train_row(&r->train[i], w), md_row(b, w, k_train_head.n, 0);
+    const slm_report_train_point *last = NULL;
+    for (size_t i = 0; i < r->n_train; i++)
+        if (!r->train[i].has_eval) last = &r->train[i];
+    if (last)
+        sb_printf(b, "\nLast step %lld: loss %s (divergence %s, cross-entropy %s), gradient norm %s, lr %s.\n", (long long)last->step,
+                  fnum("%.4f", last->loss).s, fnum("%.4f", last->kd).s, fnum("%.4f", last->ce).s, fnum("%.3f", last->grad_norm).s,
+                  fnum("%.2e", last->lr).s);
+}
+
+static void html_train(sb *b, const slm_report *r, row *w) {
+    if (!r->n_train) return;
+    static series sr[3];
+    sb_puts(b, "<h2>Training</h2>\n");
+    sr[0] = (series){.label = "loss", .color = k_palette[0]};
+    series_fill(&sr[0], r, 0, offsetof(slm_report_train_point, loss));
+    if (sr[0].n) svg_lines(b, "Training loss per optimizer step", "loss", sr, 1, 1);
+    sr[0] = (series){.label = "student PPL", .color = k_palette[0]};
+    sr[1] = (series){.label = "teacher PPL", .color = k_palette[2], .dashed = 1};
+    series_fill(&sr[0], r, 1, offsetof(slm_report_train_point, ppl));
+    series_fill(&sr[1], r, 1, offsetof(slm_report_train_point, ref_ppl));
+    if (!sr[0].n) return;
+    svg_lines(b, "Held-out perplexity over training", "perplexity", sr, 2, 0);
+    sr[0] = (series){.label = "KL(teacher||student)", .color = k_palette[1]};
+    series_fill(&sr[0], r, 1, offsetof(slm_report_train_point, kld));
+    svg_lines(b, "Held-out KL divergence from the teacher over training", "mean KL", sr, 1, 1);
+    html_tag_text(b, "<p class=\"note\">", train_note(r), "</p>\n");
+    html_table_open(b, &k_train_head, NULL);
+    for (size_t i = 0; i < r->n_train; i++)
+        if (r->train[i].has_eval) train_row(&r->train[i], w), html_row(b, w, &k_train_head, NULL, 0);
+    sb_puts(b, "</tbody></table></div>\n");
+}
+
 
 static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
     const run_view *v = &c->v[0];
@@ -1357,7 +1377,7 @@ static void html_one(sb *b, const runs_ctx *c, row *w, bar *bars) {
         sb_puts(b, "<h2>Evaluation</h2>\n");
         html_facts(b, f, eval_facts(&r->eval, f));
     }
-    if (r->train.present) html_train(b, r);
+    html_train(b, r, w);
     if (!r->n_tensors) return;
     html_bpw_chart(b, v, bars);
     html_err_chart(b, c, bars);

@@ -405,9 +405,65 @@ static void test_distill_kd_lowers_divergence(void **state) {
     slm_model_free(&teacher);
 }
 
+
+/* The top-k forward KL (the teacher cache): k = V equals slm_distill_loss's fkl (value and
+   gradient, both in double from the same logits); k < V is a lower bound that grows with k; the
+   gradient matches central differences for k < V, with alpha mixing the cross-entropy. */
+static void test_distill_loss_topk(void **state) {
+    (void)state;
+    enum { N = 6, V = 40 };
+    float zs[N * V], zt[N * V], g1[N * V], g2[N * V], vals[N * V];
+    double lse[N], tail[N];
+    int32_t ids[N * V], tgt[N];
+    fill_grid(zs, N * V, 3.0, 11);
+    fill_grid(zt, N * V, 4.0, 12);
+    for (int t = 0; t < N; t++) tgt[t] = (t * 7) % V;
+    for (int T2 = 0; T2 < 2; T2++) {
+        slm_distill_loss_opts o = {.divergence = SLM_KD_FORWARD_KL, .temperature = T2 ? 2.0f : 1.0f, .alpha = 0.25f};
+        slm_distill_loss_parts full, top;
+        slm_err err = {0};
+        for (int t = 0; t < N; t++) slm_distill_topk(zt + t * V, V, V, o.temperature, ids + t * V, vals + t * V, &lse[t], &tail[t]);
+        for (int t = 0; t < N; t++)
+            for (int j = 1; j < V; j++) assert_true(vals[t * V + j - 1] >= vals[t * V + j]); /* sorted */
+        memset(g1, 0, sizeof g1), memset(g2, 0, sizeof g2);
+        assert_int_equal(slm_distill_loss(&full, g1, NULL, NULL, zs, zt, tgt, N, V, &o, 1.0f, &err), 0);
+        assert_int_equal(slm_distill_loss_topk(&top, g2, zs, ids, vals, lse, tail, V, tgt, N, V, &o, 1.0f, &err), 0);
+        assert_true(fabs(top.kd - full.kd) <= 1e-9 * full.kd);
+        assert_true(fabs(top.loss - full.loss) <= 1e-9 * full.loss);
+        for (int i = 0; i < N * V; i++) assert_true(fabsf(g1[i] - g2[i]) <= 1e-6f + 1e-5f * fabsf(g1[i]));
+        double prev = 0.0;
+        for (int k = 1; k <= V; k *= 2) { /* lower bound, non-decreasing in k */
+            for (int t = 0; t < N; t++) slm_distill_topk(zt + t * V, V, k, o.temperature, ids + t * k, vals + t * k, &lse[t], &tail[t]);
+            assert_int_equal(slm_distill_loss_topk(&top, NULL, zs, ids, vals, lse, tail, k, tgt, N, V, &o, 1.0f, &err), 0);
+            assert_true(top.kd <= full.kd * (1 + 1e-9) && top.kd >= prev * (1 - 1e-9));
+            prev = top.kd;
+        }
+        /* central differences at k = 5 */
+        const int k = 5;
+        for (int t = 0; t < N; t++) slm_distill_topk(zt + t * V, V, k, o.temperature, ids + t * k, vals + t * k, &lse[t], &tail[t]);
+        memset(g2, 0, sizeof g2);
+        assert_int_equal(slm_distill_loss_topk(&top, g2, zs, ids, vals, lse, tail, k, tgt, N, V, &o, 1.0f, &err), 0);
+        for (int i = 0; i < N * V; i += 7) {
+            slm_distill_loss_parts a, b;
+            const float z0 = zs[i];
+            zs[i] = z0 + (float)LOSS_FD_H;
+            assert_int_equal(slm_distill_loss_topk(&a, NULL, zs, ids, vals, lse, tail, k, tgt, N, V, &o, 1.0f, &err), 0);
+            zs[i] = z0 - (float)LOSS_FD_H;
+            assert_int_equal(slm_distill_loss_topk(&b, NULL, zs, ids, vals, lse, tail, k, tgt, N, V, &o, 1.0f, &err), 0);
+            zs[i] = z0;
+            const double fd = (a.loss - b.loss) / (2 * LOSS_FD_H);
+            assert_true(fabs(fd - g2[i]) <= 1e-5 + LOSS_RTOL * fabs(fd));
+        }
+        o.divergence = SLM_KD_JSD;
+        assert_int_equal(slm_distill_loss_topk(&top, NULL, zs, ids, vals, lse, tail, k, tgt, N, V, &o, 1.0f, &err), SLM_E_ARG);
+        assert_non_null(strstr(err.msg, "forward KL only"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_distill_loss_gradients),
+        cmocka_unit_test(test_distill_loss_topk),
         cmocka_unit_test(test_distill_loss_values),
         cmocka_unit_test(test_distill_loss_rejects),
         cmocka_unit_test(test_distill_adamw_schedule),
