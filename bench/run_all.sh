@@ -11,6 +11,7 @@ sh "$(dirname "$0")/parse_scale.sh"
 sh "$(dirname "$0")/quantize.sh"
 sh "$(dirname "$0")/eval.sh"
 sh "$(dirname "$0")/pack.sh"
+sh "$(dirname "$0")/distill.sh"
 BUILD=${BUILD:-build}
 cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. -I"$LLCPP_DIR/include" bench/quant_kernels.c "$BUILD/libslm.a" -L"$LLCPP_DIR/lib" \
     -lggml-base -Wl,-rpath,"$LLCPP_DIR/lib" -fopenmp -lm -o "$BUILD/bench_quant_kernels"

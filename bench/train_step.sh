@@ -19,7 +19,7 @@ B=${B:-4}; T=${T:-256}; THREADS=${THREADS:-2}; STEPS=${STEPS:-5}; REPEAT=${REPEA
 PY=${PY:-/usr/bin/python3}
 "$PY" -c "import torch" 2>/dev/null || { echo "train_step.sh: needs python3-torch (apt-get install -y python3-torch libopenblas0-pthread)" >&2; exit 1; }
 [ -f "$BUILD/libslm.a" ] || make -s "$BUILD/libslm.a"
-cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. bench/train_step.c "$BUILD/libslm.a" $(pkg-config --libs libcjson) -fopenmp -lm \
+cc -O2 -std=c11 -D_DEFAULT_SOURCE -I. bench/train_step.c "$BUILD/libslm.a" $(pkg-config --libs libcjson libzstd) -fopenmp -lm \
     -o "$BUILD/bench_train_step"
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 echo "train step: $(basename "$MODEL"), B $B x T $T, $THREADS threads, $STEPS steps x $REPEAT runs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
