@@ -189,6 +189,27 @@ expect 1 "exists and is not a folder" "$SLM" prune "$TS3" --method ffn --uniform
 : > "$T/empty.txt"
 expect 1 "fewer than one window" "$SLM" prune "$TS3" --method ffn --uniform --format hf -o "$T/h-y" --eval-text "$T/empty.txt"; one_line; no_file "$T/h-y"
 rm -f "$T/pe.gguf" "$T/pe.json"
+# recipes with a "prune" step (issue 14's zoo: prune, then quantize, evaluated against the original)
+ZR=examples/zoo/recipes
+expect 0 '' "$SLM" prune "$S260" -o "$T/zr1.gguf" --recipe "$ZR/ffn25-q4_k_m.json"
+expect 0 '' "$SLM" prune "$S260" -o "$T/zr2.gguf" --method ffn --sparsity 0.25 --uniform
+cmp -s "$T/zr1.gguf" "$T/zr2.gguf" || fail "prune --recipe: not the bytes of the same options on the command line"
+expect 0 '' "$SLM" prune "$S260" -o "$T/zr3.gguf" --recipe "$ZR/ffn25-q4_k_m.json" --sparsity 0.5
+"$SLM" inspect "$T/zr3.gguf" | grep -q 'llama.feed_forward_length  *u32  *86$' || fail "prune --recipe: the command line does not override it"
+printf '{"method": "prune", "prune": {"method": "ffn", "uniform": true}, "sparsity": 0.25}\n' > "$T/zr.json"
+expect 0 '' "$SLM" prune "$S260" -o "$T/zr4.gguf" --recipe "$T/zr.json"
+cmp -s "$T/zr4.gguf" "$T/zr2.gguf" || fail "prune --recipe (method prune): not the bytes of the command line"
+expect 2 "q4_k_m.json: key 'method': a recipe for 'quantize' with no \"prune\" step, this is slm prune" \
+    "$SLM" prune "$S260" -o "$T/zr5.gguf" --recipe "$ZR/q4_k_m.json"; one_line; no_file "$T/zr5.gguf"
+printf '{"method": "prune", "prune": {"type": "Q4_0"}}\n' > "$T/zr.json"
+expect 2 "zr.json: key 'prune.type': not an option of this command" "$SLM" prune "$S260" -o "$T/zr5.gguf" --recipe "$T/zr.json"; one_line
+expect 0 '' "$SLM" quantize "$T/zr1.gguf" -o "$T/zq.gguf" --recipe "$ZR/ffn25-q4_k_m.json" --eval-text "$T/small.txt" \
+    --eval-ref "$S260" --eval-ctx 64 --report "$T/zq.json"
+"$SLM" eval "$T/zq.gguf" --ref "$S260" --text "$T/small.txt" --ctx 64 --chunks 4 --json > "$T/zq-e.json" 2>/dev/null
+k1=$(grep -o '"kld_mean":[^,]*' "$T/zq.json"); k2=$(grep -o '"kld_mean":[^,]*' "$T/zq-e.json")
+[ -n "$k1" ] && [ "$k1" = "$k2" ] || fail "quantize --eval-ref: '$k1' != slm eval --ref's '$k2'"
+grep -q "\"reference\":[[:space:]]*\"$S260\"" "$T/zq.json" || fail "quantize --eval-ref: report names another reference"
+expect 2 "--eval-ref needs --eval-text FILE" "$SLM" quantize "$T/zr1.gguf" -o "$T/zq2.gguf" --type Q8_0 --eval-ref "$S260"; no_file "$T/zq2.gguf"
 expect 0 "" "$SLM" quantize "$FIX/models/tinystories-3M" -o "$T/im.gguf" --type IQ2_XS --imatrix "$IM"
 expect 0 "" "$SLM" inspect "$T/im.gguf"; expect_stdout "quantize.imatrix.entries_count"
 rm -f "$T/im.gguf"

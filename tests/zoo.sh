@@ -12,7 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/slm-zoo-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fails=0
 fail() { echo "FAIL: zoo: $*"; fails=$((fails + 1)); }
-RECIPES="f16 q8_0 q4_k_m q4_0"
+RECIPES="f16 q8_0 q4_k_m q4_0 ffn25-q4_k_m" # the last: calibrate, prune, quantize
 MK() { make --no-print-directory -C examples/zoo ZOO="$T/zoo" TEXT="$T/text.txt" SLM="$SLM" RECIPES="$RECIPES" "$@"; }
 MODELS="stories260K stories260K-f16"
 
@@ -37,6 +37,13 @@ grep -q 'zstd' "$T/out/index/report.md" || fail "index: no compressed size colum
 "$SLM" inspect "$T/out/stories260K/q4_0.gguf" | grep -q 'slm.input.sha256 .*"[0-9a-f]\{64\}"' || fail "inspect shows no manifest"
 "$SLM" inspect "$T/out/stories260K/q4_0.gguf.zst" | grep -q 'slm.flags .*--type Q4_0' || fail "inspect of the pack shows no flags"
 
+# ---- the prune step: FFN 172 -> 129 channels in every layer, evaluated against the unpruned model
+for m in $MODELS; do
+    "$SLM" inspect "$T/out/$m/ffn25-q4_k_m.gguf" | grep -q 'llama.feed_forward_length  *u32  *129$' || fail "$m: ffn25-q4_k_m not pruned to 129 channels"
+    "$SLM" inspect "$T/out/$m/ffn25-q4_k_m.gguf" | grep -q 'blk.0.ffn_up.weight  *Q' || fail "$m: ffn25-q4_k_m not quantized"
+    grep -q "\"reference\":[[:space:]]*\"$T/zoo/$m\"" "$T/out/$m/ffn25-q4_k_m.json" || fail "$m: ffn25-q4_k_m not evaluated against the unpruned model"
+done
+
 # ---- a second make does nothing
 touch "$T/mark"; sleep 1
 MK OUT="$T/out" -j2 > "$T/log2" 2>&1 || fail "second make failed"
@@ -52,7 +59,8 @@ for r in $RECIPES; do
     [ "$T/out/stories260K/$r.gguf" -nt "$T/mark2" ] && fail "untouched model: $r.gguf redone"
 done
 [ "$T/out/index/report.html" -nt "$T/mark2" ] || fail "index not redone"
-[ "$(grep -c ' quantize ' "$T/log3")" -eq 4 ] || fail "touch: $(grep -c ' quantize ' "$T/log3") quantize runs, want 4"
+[ "$(grep -c ' quantize ' "$T/log3")" -eq 5 ] || fail "touch: $(grep -c ' quantize ' "$T/log3") quantize runs, want 5"
+[ "$(grep -c ' prune ' "$T/log3")" -eq 1 ] || fail "touch: $(grep -c ' prune ' "$T/log3") prune runs, want 1"
 
 # ---- the same bytes in a fresh folder
 MK OUT="$T/out2" -j2 > "$T/log4" 2>&1 || fail "fresh make failed"
@@ -65,7 +73,7 @@ done
 # ---- a flags change redoes everything
 touch "$T/mark3"; sleep 1
 MK OUT="$T/out2" -j2 QFLAGS=--pure > "$T/log5" 2>&1 || fail "make with new flags failed"
-[ "$(grep -c ' quantize ' "$T/log5")" -eq 8 ] || fail "flags change: $(grep -c ' quantize ' "$T/log5") quantize runs, want 8"
+[ "$(grep -c ' quantize ' "$T/log5")" -eq 10 ] || fail "flags change: $(grep -c ' quantize ' "$T/log5") quantize runs, want 10"
 grep -q '"flags":[[:space:]]*"--type Q8_0 --pure' "$T/out2/stories260K/q8_0.json" || fail "flags change: manifest lacks --pure"
 
 # ---- a failing gate stops make with status 3
@@ -86,5 +94,5 @@ if "$SLM" calibrate --help > /dev/null 2>&1; then
     "$SLM" inspect "$T/out4/stories260K/iq4_xs-im.gguf" | grep -q quantize.imatrix.entries_count || fail "imatrix recipe: no imatrix used"
 fi
 
-[ "$fails" -eq 0 ] && echo "zoo: ok (2 models x 4 recipes, no-op, touch, flags, same bytes, gate status 3)"
+[ "$fails" -eq 0 ] && echo "zoo: ok (2 models x 5 recipes, one pruned, no-op, touch, flags, same bytes, gate status 3)"
 [ "$fails" -eq 0 ]
