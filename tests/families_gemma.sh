@@ -59,6 +59,9 @@ for fam in gemma2 gemma3; do
         if "$SLM" prune "$g" -o "$T/$fam.$m.gguf" --method $m --sparsity 0.25 $extra --calibration "$T/$fam.stats.gguf" -q &&
            p=$(ppl "$T/$fam.$m.gguf" 4) && [ -n "$p" ]; then ok "$fam prune $m: PPL $p"; else bad "$fam prune $m"; fi
     done
+    msg=$("$SLM" prune "$d" -o "$T/$fam.hf" --method magnitude --format hf 2>&1)
+    [ $? -eq 1 ] && [ "$msg" = "slm: error: writing $fam models as a Hugging Face folder is not supported yet (write a GGUF)" ] &&
+        [ ! -e "$T/$fam.hf" ] && ok "$fam prune --format hf refused: $msg" || bad "$fam prune --format hf: '$msg'"
     "$SLM" eval "$d" --text "$T/text.txt" --ctx 64 --chunks 4 -q --json > /dev/null || bad "$fam eval of the HF folder"
     "$SLM" generate "$d" -p "Once" -n 4 > /dev/null || bad "$fam generate from the HF folder"
     msg=$("$SLM" distill --teacher "$g" --student "$g" --text "$T/calib.txt" -o "$T/$fam.d.gguf" --steps 1 --ctx 32 2>&1)
