@@ -184,6 +184,9 @@ int slm_adir_commit(slm_adir *d, slm_err *err) {
     char dir[PATH_MAX], base[PATH_MAX];
     if (!d->tmp) return slm_errf(err, SLM_E_ARG, "%s: folder not open", d->path ? d->path : "?");
     if (slm_signals_pending()) return slm_adir_abort(d), slm_errf(err, SLM_E_INTERRUPTED, "%s: interrupted", d->path);
+    const mode_t um = umask(0); /* mkdtemp made it 0700: give it a folder's usual mode */
+    umask(um);
+    if (chmod(d->tmp, 0777 & ~um) != 0) return slm_adir_abort(d), io_err(d->path, err, "chmod");
     int rc = fsync_dir(d->tmp, err), ex = rc ? -1 : existing_dir(d->path, d->flags & SLM_AFILE_REPLACE, err);
     if (ex < 0) return slm_adir_abort(d), err->code;
     if (renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->path, ex ? RENAME_EXCHANGE : RENAME_NOREPLACE) != 0) {

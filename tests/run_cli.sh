@@ -163,6 +163,7 @@ for meth in ffn heads magnitude; do
     [ "$(wc -l < "$T/sa")" -ge 30 ] && cmp -s "$T/sa" "$T/sb" || fail "prune --format hf $meth: tensors differ from the GGUF's: $(diff "$T/sa" "$T/sb" | head -3)"
 done
 for f in config.json model.safetensors tokenizer.model tokenizer_config.json; do [ -f "$T/h-ffn/$f" ] || fail "prune --format hf: no $f"; done
+[ "$(stat -c %a "$T/h-ffn")" = "$(printf '%o' $((0777 & ~$(umask))))" ] || fail "prune --format hf: folder mode $(stat -c %a "$T/h-ffn")"
 grep -q '"intermediate_size":.*576,' "$T/h-ffn/config.json" || fail "prune --format hf: intermediate_size not rewritten"
 grep -q '"num_attention_heads":.*6,' "$T/h-heads/config.json" && grep -q '"head_dim":.*32,' "$T/h-heads/config.json" ||
     fail "prune --format hf: heads/head_dim not rewritten: $(grep head "$T/h-heads/config.json")"
