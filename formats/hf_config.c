@@ -17,6 +17,7 @@ static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},
     {"MistralForCausalLM", SLM_ARCH_LLAMA},
     {"Qwen2ForCausalLM", SLM_ARCH_QWEN2},
+    {"Qwen3ForCausalLM", SLM_ARCH_QWEN3},
     {"Gemma2ForCausalLM", SLM_ARCH_GEMMA2},
     {"Gemma3ForCausalLM", SLM_ARCH_GEMMA3},
 };
@@ -109,6 +110,26 @@ static int gemma_config(slm_model_config *c, const cJSON *root, const char *what
     return SLM_OK;
 }
 
+/* llama.cpp's converter turns a Qwen3 checkpoint into a reranker (cls.output, pooling, another
+   chat template) when its directory name, _name_or_path or model_type names one
+   (conversion/qwen.py: Qwen3Model._is_qwen3_reranker): slm converts causal LMs only. */
+static int qwen3_reranker_check(const cJSON *root, const char *dir, const char *what, slm_err *err) {
+    const char *hints[3] = {dir, NULL, NULL};
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "_name_or_path");
+    if (cJSON_IsString(j)) hints[1] = j->valuestring;
+    j = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(j)) hints[2] = j->valuestring;
+    for (int i = 0; i < 3; i++) {
+        char low[256];
+        size_t n = 0;
+        for (const char *p = hints[i]; p && *p && n + 1 < sizeof low; p++) low[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        low[n] = 0;
+        if (strstr(low, "qwen3-reranker") || strstr(low, "qwen3-vl-reranker"))
+            return slm_errf(err, SLM_E_UNSUPPORTED, "%s: Qwen3 rerankers are not supported (%.64s names one)", what, hints[i]);
+    }
+    return SLM_OK;
+}
+
 int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err) {
     memset(c, 0, sizeof(*c));
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -121,7 +142,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     for (size_t i = 0; i < SLM_ARRAY_LEN(k_archs); i++)
         if (!strcmp(a0->valuestring, k_archs[i].hf)) c->arch = k_archs[i].arch;
     if (!c->arch) {
-        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)",
+        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)",
                       what, a0->valuestring);
         goto done;
     }
@@ -148,8 +169,9 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     c->tied_embeddings = cJSON_IsTrue(tie);
     c->qkv_bias = c->arch == SLM_ARCH_QWEN2;
     if (slm_arch_is_gemma(c->arch) && (rc = gemma_config(c, root, what, err))) goto done;
+    if (c->arch == SLM_ARCH_QWEN3 && (rc = qwen3_reranker_check(root, NULL, what, err))) goto done;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
-    if (c->arch == SLM_ARCH_LLAMA && cJSON_IsTrue(ab)) {
+    if ((c->arch == SLM_ARCH_LLAMA || c->arch == SLM_ARCH_QWEN3) && cJSON_IsTrue(ab)) {
         rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);
         goto done;
     }
@@ -174,6 +196,45 @@ done:
     return rc;
 }
 
+/* generation_config.json's sampling fields as llama.cpp's converter reads them (gguf-py
+   metadata.py: Metadata.load; a missing or unreadable file gives none). */
+static void sampling_load(slm_sampling *o, const char *dir) {
+    char path[4096];
+    slm_map m;
+    slm_err e;
+    memset(o, 0, sizeof *o);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    if (slm_map_open(&m, path, &e)) return;
+    cJSON *root = cJSON_ParseWithLength((const char *)m.data, m.size);
+    slm_map_close(&m);
+    if (!cJSON_IsObject(root)) { cJSON_Delete(root); return; }
+    static const struct { const char *key; int bit; } keys[] = {
+        {"top_k", SLM_SAMPLING_TOP_K}, {"top_p", SLM_SAMPLING_TOP_P}, {"min_p", SLM_SAMPLING_MIN_P},
+        {"temperature", SLM_SAMPLING_TEMP}, {"penalty_last_n", SLM_SAMPLING_PENALTY_LAST_N},
+        {"penalty_repeat", SLM_SAMPLING_PENALTY_REPEAT}, {"repetition_penalty", SLM_SAMPLING_PENALTY_REPEAT},
+    };
+    for (size_t i = 0; i < SLM_ARRAY_LEN(keys); i++) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, keys[i].key);
+        if (!cJSON_IsNumber(j) || (o->has & keys[i].bit)) continue; /* penalty_repeat wins over repetition_penalty */
+        const double v = j->valuedouble;
+        int64_t n;
+        if (!(fabs(v) <= FLT_MAX)) continue; /* (float) of more is undefined */
+        switch (keys[i].bit) {
+        case SLM_SAMPLING_TOP_K:
+        case SLM_SAMPLING_PENALTY_LAST_N: /* i32 */
+            if (!slm_f64_to_i64(v, INT32_MIN, INT32_MAX, &n)) continue;
+            *(keys[i].bit == SLM_SAMPLING_TOP_K ? &o->top_k : &o->penalty_last_n) = (int)n;
+            break;
+        case SLM_SAMPLING_TOP_P: o->top_p = (float)v; break;
+        case SLM_SAMPLING_MIN_P: o->min_p = (float)v; break;
+        case SLM_SAMPLING_TEMP: o->temp = (float)v; break;
+        default: o->penalty_repeat = (float)v; break;
+        }
+        o->has |= keys[i].bit;
+    }
+    cJSON_Delete(root);
+}
+
 int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -181,6 +242,15 @@ int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
     SLM_TRY(slm_map_open(&m, path, err));
     int rc = slm_hf_config_parse(c, (const char *)m.data, m.size, path, err);
     slm_map_close(&m);
+    if (!rc && c->arch == SLM_ARCH_QWEN3) {
+        const char *end = dir + strlen(dir), *base;
+        while (end > dir && end[-1] == '/') end--;
+        for (base = end; base > dir && base[-1] != '/'; base--) {}
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(end - base), base);
+        rc = qwen3_reranker_check(NULL, name, path, err);
+    }
+    if (!rc) sampling_load(&c->sampling, dir);
     return rc;
 }
 

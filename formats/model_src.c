@@ -264,9 +264,10 @@ static int gguf_config(slm_src *s, slm_err *err) {
     SLM_TRY(slm_kvs_get_str(kv, "general.architecture", &arch, err));
     if (!strcmp(arch, "llama") || !strcmp(arch, "deci")) c->arch = SLM_ARCH_LLAMA;
     else if (!strcmp(arch, "qwen2")) c->arch = SLM_ARCH_QWEN2;
+    else if (!strcmp(arch, "qwen3")) c->arch = SLM_ARCH_QWEN3;
     else if (!strcmp(arch, "gemma2")) c->arch = SLM_ARCH_GEMMA2;
     else if (!strcmp(arch, "gemma3")) c->arch = SLM_ARCH_GEMMA3;
-    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci, qwen2, gemma2 and gemma3)", arch);
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci, qwen2, qwen3, gemma2 and gemma3)", arch);
     SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
     SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
     SLM_TRY(gguf_widths(kv, arch, c, err));
@@ -497,6 +498,49 @@ static int meta_widths(const slm_model_config *c, const char *a, slm_kvs *kv, sl
     return SLM_OK;
 }
 
+/* general.sampling.* from generation_config.json, in the order of gguf-py's
+   Metadata.set_gguf_meta_model (they come before general.name). */
+static int sampling_meta(const slm_sampling *sp, slm_kvs *kv, slm_err *err) {
+    if (sp->has & SLM_SAMPLING_TOP_K) SLM_TRY(slm_kvs_set_i32(kv, "general.sampling.top_k", sp->top_k, err));
+    if (sp->has & SLM_SAMPLING_TOP_P) SLM_TRY(slm_kvs_set_f32(kv, "general.sampling.top_p", sp->top_p, err));
+    if (sp->has & SLM_SAMPLING_MIN_P) SLM_TRY(slm_kvs_set_f32(kv, "general.sampling.min_p", sp->min_p, err));
+    if (sp->has & SLM_SAMPLING_TEMP) SLM_TRY(slm_kvs_set_f32(kv, "general.sampling.temp", sp->temp, err));
+    if (sp->has & SLM_SAMPLING_PENALTY_LAST_N)
+        SLM_TRY(slm_kvs_set_i32(kv, "general.sampling.penalty_last_n", sp->penalty_last_n, err));
+    if (sp->has & SLM_SAMPLING_PENALTY_REPEAT)
+        SLM_TRY(slm_kvs_set_f32(kv, "general.sampling.penalty_repeat", sp->penalty_repeat, err));
+    return SLM_OK;
+}
+
+/* Qwen3: TextModel.set_gguf_parameters's keys in their order (docs/families.md 0.3, 3a):
+   key_length / value_length always (every Qwen3 config.json has head_dim), no vocab_size and
+   no rope.dimension_count. */
+static int qwen3_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
+    char k[128];
+#define KEY(suffix) (snprintf(k, sizeof k, "qwen3.%s", suffix), k)
+    SLM_TRY(slm_kvs_set_str(kv, "general.architecture", "qwen3", err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
+    SLM_TRY(sampling_meta(&c->sampling, kv, err));
+    SLM_TRY(slm_kvs_set_str(kv, "general.name", name, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("embedding_length"), (uint32_t)c->n_embd, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count"), (uint32_t)c->n_head, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    if (c->rope_scale != 1.0f) {
+        SLM_TRY(slm_kvs_set_str(kv, KEY("rope.scaling.type"), "linear", err));
+        SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.scaling.factor"), c->rope_scale, err));
+    }
+    SLM_TRY(slm_kvs_set_f32(kv, KEY("rope.freq_base"), c->rope_theta, err));
+    SLM_TRY(slm_kvs_set_f32(kv, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+    SLM_TRY(slm_kvs_set_u32(kv, KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+#undef KEY
+    if (vocab && vocab->kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(vocab, kv, err));
+    return SLM_OK;
+}
+
 /* Gemma 2/3: the keys of llama.cpp's Gemma2Model / Gemma3Model.set_gguf_parameters in their
    order (docs/families.md 5a, 6a), and add_space_prefix false as the last tokenizer key. */
 static int gemma_meta(const slm_model_config *c, const char *name, const slm_vocab *vocab, slm_kvs *kv, slm_err *err) {
@@ -506,6 +550,7 @@ static int gemma_meta(const slm_model_config *c, const char *name, const slm_voc
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
+    SLM_TRY(sampling_meta(&c->sampling, kv, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.name", name, err));
     if (c->arch == SLM_ARCH_GEMMA2) {
         SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));
@@ -544,12 +589,14 @@ int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_v
     const char *a = c->per_layer ? "deci" : slm_arch_gguf_name(c->arch);
     char k[128];
     if (slm_arch_is_gemma(c->arch) && !c->per_layer) return gemma_meta(c, name, vocab, kv, err);
+    if (c->arch == SLM_ARCH_QWEN3 && !c->per_layer) return qwen3_meta(c, name, vocab, kv, err);
     if (c->per_layer && c->arch != SLM_ARCH_LLAMA)
         return slm_errf(err, SLM_E_UNSUPPORTED, "per-layer widths need llama.cpp's deci architecture, which has no %s variant",
                         slm_arch_gguf_name(c->arch));
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     SLM_TRY(slm_kvs_set_str(kv, "general.architecture", a, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.type", "model", err));
+    SLM_TRY(sampling_meta(&c->sampling, kv, err));
     SLM_TRY(slm_kvs_set_str(kv, "general.name", name, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("block_count"), (uint32_t)c->n_layer, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("context_length"), (uint32_t)c->n_ctx_train, err));

@@ -54,7 +54,7 @@ int slm_catalog_present(const slm_model_config *c, slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
     if (k->bias && !c->qkv_bias) return 0;
     if (role == SLM_ROLE_OUTPUT) return !c->tied_embeddings;
-    if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && c->arch != SLM_ARCH_GEMMA3) return 0;
+    if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && !slm_arch_has_qk_norm(c->arch)) return 0;
     if ((role == SLM_ROLE_ATTN_POST_NORM || role == SLM_ROLE_FFN_POST_NORM) && !slm_arch_is_gemma(c->arch)) return 0;
     if (k->part == SLM_PART_ATTN) return slm_cfg_n_head(c, l) > 0;
     if (k->part == SLM_PART_FFN) return slm_cfg_n_ff(c, l) > 0;

@@ -26,7 +26,7 @@ typedef enum slm_role {
     SLM_ROLE_ATTN_K_BIAS,
     SLM_ROLE_ATTN_V,
     SLM_ROLE_ATTN_V_BIAS,
-    SLM_ROLE_ATTN_Q_NORM,    /* per-head RMSNorm of q (gemma3) */
+    SLM_ROLE_ATTN_Q_NORM,    /* per-head RMSNorm of q (gemma3, qwen3) */
     SLM_ROLE_ATTN_K_NORM,
     SLM_ROLE_ATTN_OUT,
     SLM_ROLE_ATTN_POST_NORM, /* RMSNorm of the attention output (gemma) */

@@ -13,11 +13,14 @@
 typedef enum slm_arch {
     SLM_ARCH_LLAMA = 1, /* LlamaForCausalLM, MistralForCausalLM: GGUF "llama", rope NORM (pairs) */
     SLM_ARCH_QWEN2 = 2, /* Qwen2ForCausalLM: GGUF "qwen2", q/k/v biases, rope NEOX (halves) */
+    SLM_ARCH_QWEN3 = 13, /* Qwen3ForCausalLM: GGUF "qwen3", per-head q/k RMSNorm, rope NEOX, no biases */
     SLM_ARCH_GEMMA2 = 10, /* Gemma2ForCausalLM: GGUF "gemma2" (see slm_gemma below) */
     SLM_ARCH_GEMMA3 = 11, /* Gemma3ForCausalLM: GGUF "gemma3" */
 } slm_arch;
 
 static inline int slm_arch_is_gemma(int arch) { return arch == SLM_ARCH_GEMMA2 || arch == SLM_ARCH_GEMMA3; }
+/* The arch has attn_q_norm / attn_k_norm: RMSNorm of each q and k head before RoPE. */
+static inline int slm_arch_has_qk_norm(int arch) { return arch == SLM_ARCH_GEMMA3 || arch == SLM_ARCH_QWEN3; }
 
 /* Gemma 2/3 (docs/families.md sections 5, 6), all as llama.cpp runs them: embeddings scaled
    by sqrtf(C), norms stored with the + 1 (GGUF) and post-attention / post-FFN norms, GeGLU FFN
@@ -31,6 +34,18 @@ typedef struct slm_gemma {
     float rope_theta_swa;              /* gemma3 sliding layers (10000 default) */
     float attn_scale;                  /* 1/sqrt(head_dim) (27B: 1/sqrt(C/H)) */
 } slm_gemma;
+
+/* generation_config.json's sampling defaults, which llama.cpp's converter writes as
+   general.sampling.* (gguf-py metadata.py): each only when has & its bit. */
+enum {
+    SLM_SAMPLING_TOP_K = 1, SLM_SAMPLING_TOP_P = 2, SLM_SAMPLING_MIN_P = 4, SLM_SAMPLING_TEMP = 8,
+    SLM_SAMPLING_PENALTY_LAST_N = 16, SLM_SAMPLING_PENALTY_REPEAT = 32,
+};
+typedef struct slm_sampling {
+    int has;
+    int top_k, penalty_last_n;
+    float top_p, min_p, temp, penalty_repeat;
+} slm_sampling;
 
 /* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
 #define SLM_MAX_LAYERS 512
@@ -58,6 +73,7 @@ typedef struct slm_model_config {
        Otherwise every layer has n_head, n_head_kv, n_ff. Read them through the accessors. */
     int per_layer;
     slm_gemma gemma;     /* arch gemma2 / gemma3 only */
+    slm_sampling sampling; /* from generation_config.json (HF folders only) */
     int n_head_l[SLM_MAX_LAYERS], n_head_kv_l[SLM_MAX_LAYERS], n_ff_l[SLM_MAX_LAYERS];
 } slm_model_config;
 
@@ -70,7 +86,7 @@ static inline int slm_cfg_n_ff(const slm_model_config *c, int l) { return c->per
 /* GGUF architecture string for an arch ("llama", "qwen2"). */
 static inline const char *slm_arch_gguf_name(int arch) {
     return arch == SLM_ARCH_QWEN2 ? "qwen2" : arch == SLM_ARCH_LLAMA ? "llama" : arch == SLM_ARCH_GEMMA2 ? "gemma2"
-           : arch == SLM_ARCH_GEMMA3 ? "gemma3" : "?";
+           : arch == SLM_ARCH_GEMMA3 ? "gemma3" : arch == SLM_ARCH_QWEN3 ? "qwen3" : "?";
 }
 
 /* Layer l of a gemma model uses the sliding window. */

@@ -63,8 +63,8 @@ static int check_config(const slm_model_config *c, int max_batch, int max_ctx, s
     if (c->head_dim % 2 || c->head_dim > 512)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: head_dim %d (RoPE needs an even head dim <= 512)",
                         c->head_dim);
-    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && !slm_arch_is_gemma(c->arch))
-        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, gemma2 or gemma3", c->arch);
+    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && c->arch != SLM_ARCH_QWEN3 && !slm_arch_is_gemma(c->arch))
+        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, qwen3, gemma2 or gemma3", c->arch);
     if (!(c->norm_eps > 0.0f) || !(c->rope_theta > 0.0f) || !(c->rope_scale > 0.0f))
         return slm_errf(err, SLM_E_FORMAT, "model config: norm_eps %g, rope_theta %g, rope_scale %g must be > 0",
                         (double)c->norm_eps, (double)c->rope_theta, (double)c->rope_scale);
@@ -118,7 +118,7 @@ static size_t param_floats(const slm_model *m, int p, int l) {
     case SLM_P_WUP: return ffn ? slm_panel_floats(d.F, C) : 0;
     case SLM_P_WDOWN: return ffn ? slm_panel_floats(C, d.F) : 0;
     case SLM_P_QNORM:
-    case SLM_P_KNORM: return attn && c->arch == SLM_ARCH_GEMMA3 ? (size_t)c->head_dim : 0;
+    case SLM_P_KNORM: return attn && slm_arch_has_qk_norm(c->arch) ? (size_t)c->head_dim : 0;
     case SLM_P_POSTATTN: return attn && slm_arch_is_gemma(c->arch) ? (size_t)C : 0;
     case SLM_P_POSTFFN: return ffn && slm_arch_is_gemma(c->arch) ? (size_t)C : 0;
     }
@@ -392,7 +392,8 @@ static int64_t count_params(const slm_model_config *c) {
         const layer_dims d = dims_of(c, l);
         if (d.H) n += C + ((int64_t)d.HD + 2 * d.KD) * C + (c->qkv_bias ? d.QKV : 0) + C * d.HD;
         if (d.F) n += C + 3 * C * (int64_t)d.F;
-        if (slm_arch_is_gemma(c->arch)) n += (d.H ? C : 0) + (d.F ? C : 0) + (d.H && c->arch == SLM_ARCH_GEMMA3 ? 2 * c->head_dim : 0);
+        if (slm_arch_is_gemma(c->arch)) n += (d.H ? C : 0) + (d.F ? C : 0);
+        if (d.H && slm_arch_has_qk_norm(c->arch)) n += 2 * c->head_dim;
     }
     return n;
 }
@@ -458,7 +459,7 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     m->max_batch = max_batch;
     m->max_tokens = max_tokens;
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
-    m->neox = c->arch == SLM_ARCH_QWEN2 || slm_arch_is_gemma(c->arch);
+    m->neox = c->arch != SLM_ARCH_LLAMA; /* qwen2, qwen3, gemma2, gemma3 */
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
     m->mapped = !!(flags & SLM_BUILD_MAPPED);
     m->kv_f16 = !!(flags & SLM_BUILD_KV_F16);
@@ -656,10 +657,10 @@ static void gemma_scale_q(float *qkv, int ld, int T, int HD, float s) {
     for (int t = 0; t < T; t++) gemma_scale(qkv + (size_t)t * ld, HD, s);
 }
 
-/* gemma3: per-head RMSNorm of q and k before RoPE. */
-static void gemma_qk(slm_model *m, int l, float *qkv, int N, int H, int Hkv) {
+/* gemma3, qwen3: per-head RMSNorm of q and k before RoPE. */
+static void head_qk_norm(slm_model *m, int l, float *qkv, int N, int H, int Hkv) {
     const slm_model_config *c = &m->cfg;
-    if (c->arch != SLM_ARCH_GEMMA3) return;
+    if (!slm_arch_has_qk_norm(c->arch)) return;
     const int D = c->head_dim, QKV = (H + 2 * Hkv) * D;
     slm_head_rmsnorm_forward(qkv, QKV, layer_param(m, m->params.qnorm, SLM_P_QNORM, l), N, H, D, c->norm_eps);
     slm_head_rmsnorm_forward(qkv + (size_t)H * D, QKV, layer_param(m, m->params.knorm, SLM_P_KNORM, l), N, Hkv, D, c->norm_eps);
@@ -721,7 +722,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
             matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, N, C, HD, l, SLM_M_Q, &rounded);
             matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD, l, SLM_M_K, &rounded);
             matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, N, C, KD, l, SLM_M_V, &rounded);
-            if (gemma) gemma_qk(m, l, l_qkv, N, H, Hkv);
+            head_qk_norm(m, l, l_qkv, N, H, Hkv);
             const float *rope_cs = gemma && slm_cfg_is_swa(c, l) ? m->rope_cs_swa : m->rope_cs;
             for (int b = 0; b < B; b++) {
                 float *qkv_b = l_qkv + (size_t)b * T * QKV;

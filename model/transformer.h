@@ -54,8 +54,8 @@ enum {
     SLM_P_WDOWN, /* (L, C, F) [ffn_down.weight] */
     SLM_P_LNFW,  /* (C) [output_norm.weight] */
     SLM_P_WCLS,  /* (V, C) [output.weight], empty when tied */
-    SLM_P_QNORM, /* (L, D) [attn_q_norm.weight], gemma3 only */
-    SLM_P_KNORM, /* (L, D) [attn_k_norm.weight], gemma3 only */
+    SLM_P_QNORM, /* (L, D) [attn_q_norm.weight], gemma3 and qwen3 only */
+    SLM_P_KNORM, /* (L, D) [attn_k_norm.weight], gemma3 and qwen3 only */
     SLM_P_POSTATTN, /* (L, C) [post_attention_norm.weight], gemma only */
     SLM_P_POSTFFN,  /* (L, C) [post_ffw_norm.weight], gemma only */
     SLM_NUM_PARAMETER_TENSORS

@@ -1,0 +1,85 @@
+#!/bin/sh
+# families_qwen3.sh - Qwen3 (Qwen3ForCausalLM, issue 13, docs/families.md 3) through every
+# command, on build/mkfamily's small random checkpoints, against llama.cpp's numbers recorded in
+# tests/ref (tests/ref/make_qwen3_ref.sh; no Python or llama.cpp needed here):
+#  1. slm convert --outtype f32 of bf16 (seed 1) and f16 (seed 2) checkpoints: every metadata
+#     key (general.sampling.* from generation_config.json included) and every tensor's bytes as
+#     convert_hf_to_gguf.py writes them (tests/ref/*.digest);
+#  2. eval --numerics ggml (ctx 64, 20 windows of the first 8000 bytes of tinystories_val.txt):
+#     perplexity equal to llama.cpp's to 4 significant digits, the f32 forward within 0.1%;
+#     greedy ids equal llama.cpp's;
+#  3. calibrate; quantize Q4_K_M: tensors byte for byte llama-quantize's; its perplexity within
+#     0.5% of llama.cpp's (quantized numerics are not bit-exact); prune (magnitude, wanda, ffn,
+#     heads, layers) and eval of each; eval and generate of the HF folder; the refusals
+#     (prune --format hf, distill, a reranker).
+set -u
+SLM=${SLM:-build/slm}
+BUILD=${BUILD:-build}
+FIX=${SLM_FIXTURES:-../shared/fixtures}
+export SLM SLM_FIXTURES="$FIX"
+T=$(mktemp -d "${TMPDIR:-/tmp}/slm-qwen3-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt" || exit 1
+head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/calib.txt" || exit 1
+refv() { sed -n "s/^$2 //p" "tests/ref/$1-bf16-s1.llama"; }
+# equal to 4 significant digits: within half a unit of b's 4th digit (as tests/interop_eval.sh)
+same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
+within() { awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN { d = a / b - 1; exit !(d < r && d > -r) }'; }
+ppl() { "$SLM" eval "$1" --text "$T/text.txt" --ctx 64 --chunks ${2:-20} --numerics ${3:-ggml} --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
+fam=qwen3
+
+# 1. conversion against convert_hf_to_gguf.py
+for spec in bf16:1 f16:2; do
+    dtype=${spec%%:*} seed=${spec#*:}
+    d=$T/$fam-$dtype
+    "$BUILD/mkfamily" "$fam" "$d" --dtype "$dtype" --seed "$seed" > /dev/null || { bad "mkfamily $fam $spec"; continue; }
+    "$SLM" convert "$d" -o "$d.gguf" --outtype f32 -q || { bad "convert $fam $spec"; continue; }
+    sh tests/ref/gguf_digest.sh "$d.gguf" > "$d.digest"
+    if cmp -s "$d.digest" "tests/ref/$fam-$dtype-s$seed.digest"; then ok "$fam $dtype seed $seed: $(grep -c '^kv' "$d.digest") keys and $(grep -c '^tensor' "$d.digest") tensors as convert_hf_to_gguf.py"
+    else bad "$fam $dtype seed $seed differs from convert_hf_to_gguf.py:"; diff "tests/ref/$fam-$dtype-s$seed.digest" "$d.digest" | head -5; fi
+done
+
+d=$T/$fam-bf16 g=$T/$fam-bf16.gguf
+if [ -f "$g" ]; then
+    # 2. perplexity and greedy ids
+    p=$(ppl "$g") lp=$(refv $fam f32_ppl)
+    if [ -n "$p" ] && same4 "$p" "$lp"; then ok "$fam eval --numerics ggml PPL $p, llama.cpp $lp"; else bad "$fam eval PPL '$p', llama.cpp $lp"; fi
+    p=$(ppl "$g" 20 f32)
+    if [ -n "$p" ] && within "$p" "$lp" 0.001; then ok "$fam eval --numerics f32 PPL $p, llama.cpp $lp"; else bad "$fam eval f32 PPL '$p', llama.cpp $lp"; fi
+    ids=$("$SLM" generate "$g" -p "Once upon a time" -n 16 --ids --ignore-eos | sed 's/.*| //')
+    [ "$ids" = "$(refv $fam greedy)" ] && ok "$fam generate: llama.cpp's 16 greedy ids" || bad "$fam generate ids '$ids', llama.cpp $(refv $fam greedy)"
+    # 3. the other commands
+    "$SLM" calibrate "$g" --text "$T/calib.txt" --ctx 64 --chunks 4 -o "$T/$fam.stats.gguf" -q || bad "$fam calibrate"
+    "$SLM" quantize "$g" -o "$T/$fam.q4.gguf" --type Q4_K_M -q || bad "$fam quantize"
+    sh tests/ref/gguf_digest.sh "$T/$fam.q4.gguf" | grep '^tensor ' > "$T/$fam.q4.digest"
+    cmp -s "$T/$fam.q4.digest" "tests/ref/$fam-bf16-s1.q4km.digest" && ok "$fam Q4_K_M: tensors as llama-quantize's" || bad "$fam Q4_K_M tensors differ from llama-quantize's"
+    p=$(ppl "$T/$fam.q4.gguf") lp=$(refv $fam q4km_ppl)
+    if [ -n "$p" ] && within "$p" "$lp" 0.005; then ok "$fam Q4_K_M PPL $p, llama.cpp $lp"; else bad "$fam Q4_K_M PPL '$p', llama.cpp $lp"; fi
+    "$SLM" quantize "$g" -o "$T/$fam.q4i.gguf" --type Q4_K_M --calibration "$T/$fam.stats.gguf" -q || bad "$fam quantize --calibration"
+    for m in magnitude wanda ffn heads layers; do
+        extra=; case $m in ffn|heads) extra=--uniform;; esac
+        if "$SLM" prune "$g" -o "$T/$fam.$m.gguf" --method $m --sparsity 0.25 $extra --calibration "$T/$fam.stats.gguf" -q &&
+           p=$(ppl "$T/$fam.$m.gguf" 4) && [ -n "$p" ]; then ok "$fam prune $m: PPL $p"; else bad "$fam prune $m"; fi
+    done
+    msg=$("$SLM" prune "$d" -o "$T/$fam.hf" --method magnitude --format hf 2>&1)
+    [ $? -eq 1 ] && [ "$msg" = "slm: error: writing $fam models as a Hugging Face folder is not supported yet (write a GGUF)" ] &&
+        [ ! -e "$T/$fam.hf" ] && ok "$fam prune --format hf refused: $msg" || bad "$fam prune --format hf: '$msg'"
+    p=$("$SLM" eval "$d" --text "$T/text.txt" --ctx 64 --chunks 20 --numerics ggml -q --json | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1)
+    lp=$(refv $fam f32_ppl)
+    # the bf16 weights are multiplied as bf16 (as llama.cpp would a BF16 GGUF): close, not equal
+    if [ -n "$p" ] && within "$p" "$lp" 0.001; then ok "$fam eval of the HF folder: PPL $p"; else bad "$fam eval of the HF folder: '$p', llama.cpp $lp"; fi
+    "$SLM" generate "$d" -p "Once" -n 4 > /dev/null || bad "$fam generate from the HF folder"
+    msg=$("$SLM" distill --teacher "$g" --student "$g" --text "$T/calib.txt" -o "$T/$fam.d.gguf" --steps 1 --ctx 32 2>&1)
+    [ $? -ne 0 ] && [ "$msg" = "slm: error: training $fam models is not supported yet" ] && [ ! -e "$T/$fam.d.gguf" ] &&
+        ok "$fam distill refused: $msg" || bad "$fam distill: '$msg'"
+    # llama.cpp's converter would make a reranker of this folder (docs/families.md 3a)
+    mv "$d" "$T/Qwen3-Reranker-0.6B"
+    msg=$("$SLM" convert "$T/Qwen3-Reranker-0.6B" -o "$T/rr.gguf" 2>&1)
+    [ $? -ne 0 ] && [ "$msg" = "slm: error: $T/Qwen3-Reranker-0.6B/config.json: Qwen3 rerankers are not supported (Qwen3-Reranker-0.6B names one)" ] &&
+        [ ! -e "$T/rr.gguf" ] && ok "$fam reranker refused: $msg" || bad "$fam reranker: '$msg'"
+fi
+[ "$fails" -eq 0 ] && echo "families_qwen3: all ok" || echo "families_qwen3: $fails failed"
+[ "$fails" -eq 0 ]
