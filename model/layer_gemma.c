@@ -79,16 +79,48 @@ void slm_softcap_backward(float *d, const float *y, int64_t n, float cap) {
     }
 }
 
+/* 1/sqrt(mean(x^2) + eps) of one head. */
+static float head_rstd(const float *v, int D, float eps) {
+    double ss = 0.0;
+    for (int d = 0; d < D; d++) ss += (double)(v[d] * v[d]);
+    return 1.0f / sqrtf((float)(ss / D) + eps);
+}
+
 /* In place RMSNorm over each head's D values of q (or k): x[t*ld + h*D + d]. */
 void slm_head_rmsnorm_forward(float *x, int ld, const float *w, int T, int n_heads, int D, float eps) {
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++)
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)t * ld + (size_t)h * D;
-            double ss = 0.0;
-            for (int d = 0; d < D; d++) ss += (double)(v[d] * v[d]);
-            const float s = 1.0f / sqrtf((float)(ss / D) + eps);
+            const float s = head_rstd(v, D, eps);
             for (int d = 0; d < D; d++) v[d] = (v[d] * s) * w[d];
+        }
+}
+
+/* forward: y = x * s * w, s = 1/sqrt(mean(x^2) + eps); with g = dy * w:
+   dx = s * g - x * s^3 / D * sum(g * x); dw = sum dy * x * s (as slm_rmsnorm_backward). */
+void slm_head_rmsnorm_backward(float *d, int ld, float *dw, const float *inp, int ld_in, const float *w, int T,
+                               int n_heads, int D, float eps) {
+    if (dw) { /* serial: O(T * n_heads * D), D <= 512 */
+        float acc[512] = {0};
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < n_heads; h++) {
+                const float *x = inp + (size_t)t * ld_in + (size_t)h * D, *dy = d + (size_t)t * ld + (size_t)h * D;
+                const float s = head_rstd(x, D, eps);
+                for (int j = 0; j < D; j++) acc[j] += dy[j] * (x[j] * s);
+            }
+        for (int j = 0; j < D; j++) dw[j] += acc[j];
+    }
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < n_heads; h++) {
+            const float *x = inp + (size_t)t * ld_in + (size_t)h * D;
+            float *dx = d + (size_t)t * ld + (size_t)h * D;
+            const float s = head_rstd(x, D, eps);
+            double dot = 0.0;
+            for (int j = 0; j < D; j++) dot += (double)(dx[j] * w[j]) * x[j];
+            const float k = (float)(dot * s * s * s / D);
+            for (int j = 0; j < D; j++) dx[j] = s * (dx[j] * w[j]) - k * x[j];
         }
 }
 

@@ -224,6 +224,12 @@ void slm_softcap_forward(float *x, int64_t n, float cap);
 void slm_softcap_backward(float *d, const float *y, int64_t n, float cap);
 /* In-place RMSNorm of each of n_heads D-wide heads in rows x[t*ld ...] with weight w (D). */
 void slm_head_rmsnorm_forward(float *x, int ld, const float *w, int T, int n_heads, int D, float eps);
+/* Its backward, in place: d (rows d[t*ld ...], n_heads heads of D) holds dout and becomes d inp;
+   dw (D) += sum over tokens and heads of dout * inp * rstd. inp is the forward's input (rows
+   inp[t*ld_in ...]), rstd recomputed from it as the forward does. Canonical order: dw[d] sums
+   tokens then heads in order in float; per head, sum(dout * w * inp) in double. */
+void slm_head_rmsnorm_backward(float *d, int ld, float *dw, const float *inp, int ld_in, const float *w, int T,
+                               int n_heads, int D, float eps);
 /* Causal GQA attention as slm_attention_forward, with q already scaled (scale 1), scores
    soft-capped (cap > 0: cap * tanh(s / cap)) and, when n_swa > 0, key p0 seen by query p1 only
    if p1 - p0 < n_swa. f16: llama.cpp's per-query F16 flash attention (q, k, v rounded to f16

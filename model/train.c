@@ -108,7 +108,7 @@ int slm_train_init(slm_train *tr, slm_model *m, slm_err *err) {
     if (!m->keep_acts || m->mapped || !m->params_memory)
         return slm_errf(err, SLM_E_ARG, "training needs a model built with SLM_BUILD_KEEP_ACTS and f32 weights "
                         "(not SLM_BUILD_MAPPED)");
-    if (slm_arch_is_gemma(m->cfg.arch) || m->cfg.arch == SLM_ARCH_QWEN3) /* soft caps, windows, post and q/k norms: no backward yet */
+    if (slm_arch_is_gemma(m->cfg.arch)) /* soft-capped, windowed attention and post norms have no backward yet */
         return slm_errf(err, SLM_E_UNSUPPORTED, "training %s models is not supported yet", slm_arch_gguf_name(m->cfg.arch));
     tr->m = m;
     tr->num_parameters = m->num_parameters;
@@ -146,9 +146,10 @@ static int alloc_grads(slm_train *tr, slm_err *err) {
     const size_t N = (size_t)m->max_batch * (size_t)m->max_ctx, C = (size_t)c->n_embd;
     size_t qkv, hd, f, h;
     widest(c, &qkv, &hd, &f, &h);
-    const size_t sizes[7] = {N * C, N * C, N * qkv, N * hd, N * 2 * f, N * f, N * h};
+    const size_t qk = slm_arch_has_qk_norm(c->arch) ? N * qkv : 0;
+    const size_t sizes[8] = {N * C, N * C, N * qkv, N * hd, N * 2 * f, N * f, N * h, qk};
     size_t total = 0;
-    for (int i = 0; i < 7; i++) total += sizes[i]; /* each < 2^48: N <= 2^24, widths <= 2^24 */
+    for (int i = 0; i < 8; i++) total += sizes[i]; /* each < 2^48: N <= 2^24, widths <= 2^24 */
     SLM_TRY(slm_calloc((void **)&tr->grads_memory, tr->num_parameters, sizeof(float), err, "parameter gradients"));
     if (slm_calloc((void **)&tr->dacts_memory, total, sizeof(float), err, "activation gradients")) {
         slm_free(tr->grads_memory);
@@ -161,10 +162,10 @@ static int alloc_grads(slm_train *tr, slm_err *err) {
         it += m->param_sizes[p];
     }
     if (c->tied_embeddings) tr->grads.wcls = tr->grads.wte;
-    float **dst[7] = {&tr->dres, &tr->dln, &tr->dqkv, &tr->datty, &tr->dfch, &tr->dfch_swiglu, &tr->delta};
+    float **dst[8] = {&tr->dres, &tr->dln, &tr->dqkv, &tr->datty, &tr->dfch, &tr->dfch_swiglu, &tr->delta, &tr->qk_raw};
     it = tr->dacts_memory;
-    for (int i = 0; i < 7; i++) {
-        *dst[i] = it;
+    for (int i = 0; i < 8; i++) {
+        *dst[i] = sizes[i] ? it : NULL;
         it += sizes[i];
     }
     return SLM_OK;
@@ -298,6 +299,15 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
                 slm_rope_backward(dqkv_b, QKV, m->rope_cs, T, 0, H, D, m->neox);
                 slm_rope_backward(dqkv_b + HD, QKV, m->rope_cs, T, 0, Hkv, D, m->neox);
             }
+            if (slm_arch_has_qk_norm(c->arch)) { /* q, k = headnorm(q_proj(n)), headnorm(k_proj(n)) before RoPE */
+                const float *l_bqkv = layer_param(m, p->bqkv, SLM_P_BQKV, l);
+                slm_matmul_forward(tr->qk_raw, QKV, l_ln1, l_wq, l_bqkv, N, C, HD); /* the forward's inputs again */
+                slm_matmul_forward(tr->qk_raw + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD);
+                slm_head_rmsnorm_backward(tr->dqkv, QKV, layer_param(m, g->qnorm, SLM_P_QNORM, l), tr->qk_raw, QKV,
+                                          layer_param(m, p->qnorm, SLM_P_QNORM, l), N, H, D, c->norm_eps);
+                slm_head_rmsnorm_backward(tr->dqkv + HD, QKV, layer_param(m, g->knorm, SLM_P_KNORM, l), tr->qk_raw + HD,
+                                          QKV, layer_param(m, p->knorm, SLM_P_KNORM, l), N, Hkv, D, c->norm_eps);
+            }
             memset(dln, 0, NC * sizeof(float));
             slm_matmul_backward(dln, dl_wq, dl_bqkv, tr->dqkv, QKV, l_ln1, l_wq, N, C, HD);
             slm_matmul_backward(dln, dl_wk, dl_bqkv ? dl_bqkv + HD : NULL, tr->dqkv + HD, QKV, l_ln1, l_wk, N, C, KD);
@@ -330,6 +340,8 @@ static int role_param(const slm_model_config *c, int role, int l, int *p, size_t
     case SLM_ROLE_FFN_GATE: *p = SLM_P_WGATE; return 1;
     case SLM_ROLE_FFN_UP: *p = SLM_P_WUP; return 1;
     case SLM_ROLE_FFN_DOWN: *p = SLM_P_WDOWN; return 1;
+    case SLM_ROLE_ATTN_Q_NORM: *p = SLM_P_QNORM; return 1;
+    case SLM_ROLE_ATTN_K_NORM: *p = SLM_P_KNORM; return 1;
     }
     const layer_dims d = dims_of(c, l);
     *p = SLM_P_BQKV;

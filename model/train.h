@@ -50,6 +50,7 @@ typedef struct slm_train {
     float *dfch;             /* (N, 2F) gate | up */
     float *dfch_swiglu;      /* (N, F) */
     float *delta;            /* (N, H) attention scratch (layers.h slm_attention_backward) */
+    float *qk_raw;           /* (N, QKV) q and k before their head norms (gemma3, qwen3), else NULL */
 
     int B, T;                /* of the last slm_train_forward; 0 before the first */
     int32_t *tokens;         /* (max_batch * max_ctx) that forward's ids, (B, T) */

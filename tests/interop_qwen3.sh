@@ -4,7 +4,8 @@
 # checkpoints converted by `slm convert --outtype f32`: llppl's perplexity (ctx 64, first 8000
 # bytes of tinystories_val.txt, 60 windows) equals `slm eval --numerics ggml` to 4 significant
 # digits; llppl's 16 greedy ids equal `slm generate --ids`; `slm quantize --type Q4_K_M` is the
-# file llama-quantize (llq) writes, byte for byte, and its perplexity within 0.5% of llppl's.
+# file llama-quantize (llq) writes, byte for byte, and its perplexity within 0.5% of llppl's;
+# a student distilled by slm (FFN-pruned, 4 steps) loads in llama.cpp with equal perplexity.
 set -u
 SLM=${SLM:-build/slm}
 BUILD=${BUILD:-build}
@@ -33,6 +34,12 @@ for fam in qwen3; do
     lp=$(llppl "$T/$fam.q4.gguf") sp=$(slmppl "$T/$fam.q4.gguf")
     if [ -n "$lp" ] && [ -n "$sp" ] && awk -v a="$sp" -v b="$lp" 'BEGIN { d = a / b - 1; exit !(d < 0.005 && d > -0.005) }'; then
         ok "$fam Q4_K_M: llama.cpp PPL $lp, slm $sp"; else bad "$fam Q4_K_M: llama.cpp PPL '$lp', slm '$sp'"; fi
+    # a distilled (trained) student: llama.cpp loads it and agrees on its perplexity
+    "$SLM" prune "$g" -o "$T/$fam.ffn.gguf" --method ffn --sparsity 0.25 --uniform -q &&
+        "$SLM" distill --teacher "$g" --student "$T/$fam.ffn.gguf" --text "$T/text.txt" -o "$T/$fam.d.gguf" --steps 4 --ctx 64 --batch 2 --lr 3e-4 -q ||
+        bad "$fam prune + distill"
+    lp=$(llppl "$T/$fam.d.gguf") sp=$(slmppl "$T/$fam.d.gguf")
+    if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$fam distilled: llama.cpp PPL $lp, slm $sp"; else bad "$fam distilled: llama.cpp PPL '$lp', slm '$sp'"; fi
 done
 [ "$fails" -eq 0 ] && echo "interop_qwen3: all ok" || echo "interop_qwen3: $fails failed"
 [ "$fails" -eq 0 ]

@@ -149,6 +149,62 @@ static void test_train_rmsnorm_backward(void **state) {
     free(ax), free(aw), free(xd), free(rd);
 }
 
+/* --- per-head rmsnorm (q/k norms of gemma3, qwen3): x (T rows of ld, H heads of D) then w (D) */
+typedef struct hnorm_ctx { int T, H, D, ld; double eps; const double *r; } hnorm_ctx;
+
+static double hnorm_loss(void *ud, const double *xw) {
+    const hnorm_ctx *k = ud;
+    const double *w = xw + k->T * k->ld;
+    double L = 0;
+    for (int t = 0; t < k->T; t++)
+        for (int h = 0; h < k->H; h++) {
+            const double *x = xw + t * k->ld + h * k->D;
+            double ss = 0;
+            for (int d = 0; d < k->D; d++) ss += x[d] * x[d];
+            double s = 1.0 / sqrt(ss / k->D + k->eps);
+            for (int d = 0; d < k->D; d++) L += k->r[t * k->ld + h * k->D + d] * x[d] * s * w[d];
+        }
+    return L;
+}
+
+static void test_train_head_rmsnorm_backward(void **state) {
+    (void)state;
+    enum { T = 4, H = 3, D = 10, LD = H * D + 5 }; /* rows wider than the heads, as q inside qkv */
+    const float eps = 1e-6f;
+    float x[T * LD + D], y[T * LD], r[T * LD], d[T * LD], dw[D], dw0[D];
+    fill_uniform(x, T * LD + D, -1.5, 1.5, 11);
+    for (int j = 0; j < D; j++) x[T * LD + j] = 1.0f + 0.3f * x[T * LD + j];
+    fill_uniform(r, T * LD, -1, 1, 12);
+    fill_uniform(dw0, D, -0.5, 0.5, 13); /* dw accumulates */
+    memcpy(y, x, sizeof y);
+    slm_head_rmsnorm_forward(y, LD, x + T * LD, T, H, D, eps);
+    for (int t = 0; t < T; t++) { /* the forward: head 1 of each token in double */
+        double ss = 0;
+        for (int j = 0; j < D; j++) ss += (double)x[t * LD + D + j] * x[t * LD + D + j];
+        for (int j = 0; j < D; j++)
+            assert_true(fabs(y[t * LD + D + j] - x[t * LD + D + j] / sqrt(ss / D + eps) * x[T * LD + j]) < 1e-5);
+        assert_true(y[t * LD + H * D] == x[t * LD + H * D]); /* past the heads: untouched */
+    }
+    memcpy(d, r, sizeof d), memcpy(dw, dw0, sizeof dw);
+    slm_head_rmsnorm_backward(d, LD, dw, x, LD, x + T * LD, T, H, D, eps);
+    double *xd = to_double(x, T * LD + D), *rd = to_double(r, T * LD), g[T * LD + D];
+    for (int t = 0; t < T; t++) /* the columns past the heads are not inputs: zero their weights */
+        for (int j = H * D; j < LD; j++) rd[t * LD + j] = 0;
+    hnorm_ctx k = {T, H, D, LD, eps, rd};
+    fd_grad(g, hnorm_loss, &k, xd, T * LD + D, FD_H);
+    float dx[T * H * D];
+    double gx[T * H * D];
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < H * D; j++) dx[t * H * D + j] = d[t * LD + j], gx[t * H * D + j] = g[t * LD + j];
+    for (int t = 0; t < T; t++) /* and the backward leaves them alone */
+        for (int j = H * D; j < LD; j++) assert_true(d[t * LD + j] == r[t * LD + j]);
+    float *aw = added(dw, dw0, D);
+    expect_rel("head rmsnorm dinp", dx, gx, T * H * D, LAYER_RTOL);
+    expect_rel("head rmsnorm dweight", aw, g + T * LD, D, LAYER_RTOL);
+    printf("    head rmsnorm: dinp %.2e, dweight %.2e\n", rel_err(dx, gx, T * H * D), rel_err(aw, g + T * LD, D));
+    free(aw), free(xd), free(rd);
+}
+
 /* --- matmul: inp (T, C), W (OC, C), bias (OC) in one vector */
 typedef struct mm_ctx { int T, C, OC; const double *r; } mm_ctx;
 
@@ -769,7 +825,7 @@ static void drmsnorm(double *y, const double *x, const double *w, int C, double 
 /* mean cross-entropy of targets (< 0 not scored) over B sequences of T tokens, HF math in double */
 static double dmodel_loss(const dmodel *dm, const int32_t *tok, const int32_t *tgt, int B, int T) {
     const slm_model_config *cf = dm->c;
-    const int C = cf->n_embd, D = cf->head_dim, V = cf->n_vocab, neox = cf->arch == SLM_ARCH_QWEN2;
+    const int C = cf->n_embd, D = cf->head_dim, V = cf->n_vocab, neox = cf->arch != SLM_ARCH_LLAMA;
     const int Hm = cf->n_head, Gm = cf->n_head_kv, Fm = cf->n_ff;
     double *x = calloc((size_t)T * C, 8), *h = calloc(C, 8), *q = calloc((size_t)T * Hm * D, 8);
     double *k = calloc((size_t)T * Gm * D, 8), *v = calloc((size_t)T * Gm * D, 8), *att = calloc((size_t)Hm * D, 8);
@@ -790,6 +846,8 @@ static double dmodel_loss(const dmodel *dm, const int32_t *tok, const int32_t *t
                 dlinear(v + t * G * D, h, dm_get(dm, "blk.%d.attn_v.weight", l), dm_get(dm, "blk.%d.attn_v.bias", l), G * D, C);
                 for (int hh = 0; hh < H + G; hh++) {
                     double *z = hh < H ? q + t * H * D + hh * D : k + t * G * D + (hh - H) * D;
+                    const double *qk_w = dm_get(dm, hh < H ? "blk.%d.attn_q_norm.weight" : "blk.%d.attn_k_norm.weight", l);
+                    if (qk_w) drmsnorm(z, z, qk_w, D, cf->norm_eps); /* qwen3: per head, before RoPE */
                     for (int i = 0; i < D / 2; i++) {
                         double a = t * pow(cf->rope_theta, -2.0 * i / D) / cf->rope_scale;
                         int i0 = neox ? i : 2 * i, i1 = neox ? i + D / 2 : 2 * i + 1;
@@ -846,6 +904,41 @@ static double dmodel_loss(const dmodel *dm, const int32_t *tok, const int32_t *t
     return total / scored;
 }
 
+/* The backward's gradients of a model against central differences of the double model, on
+   FD_SAMPLES sampled parameters of every tensor (the tensor's largest gradient as the scale). */
+static void check_model_fd(const char *label, const slm_train *tr, dmodel *dm, const int32_t *tok, const int32_t *tgt,
+                           int B, int T, double loss, slm_rng *rng) {
+    const double dloss = dmodel_loss(dm, tok, tgt, B, T);
+    if (!(fabs(loss - dloss) <= TORCH_LOSS_RTOL * dloss)) fail_msg("%s: loss %.12g, double model %.12g", label, loss, dloss);
+    double worst = 0;
+    int n_checked = 0;
+    for (int t = 0; t < dm->nl.n; t++) {
+        float *got = malloc(sizeof(float) * dm->n[t]);
+        slm_err err = {0};
+        if (slm_train_get_grad(tr, dm->nl.names[t], got, NULL, NULL, &err)) fail_msg("%s", err.msg);
+        double scale = 0;
+        for (size_t j = 0; j < dm->n[t]; j++) scale = fmax(scale, fabs(got[j]));
+        for (int s = 0; s < FD_SAMPLES; s++) {
+            const size_t j = (size_t)(slm_rng_u64(rng) % dm->n[t]);
+            const double w0 = dm->w[t][j];
+            dm->w[t][j] = w0 + MODEL_FD_H;
+            double lp = dmodel_loss(dm, tok, tgt, B, T);
+            dm->w[t][j] = w0 - MODEL_FD_H;
+            double lm = dmodel_loss(dm, tok, tgt, B, T);
+            dm->w[t][j] = w0;
+            const double fd = (lp - lm) / (2 * MODEL_FD_H), e = fabs(got[j] - fd) / scale;
+            if (!(e <= MODEL_FD_RTOL))
+                fail_msg("%s: d loss / d %s[%zu]: backward %.9g, finite difference %.9g (rel %.3g)", label, dm->nl.names[t],
+                         j, got[j], fd, e);
+            worst = fmax(worst, e);
+            n_checked++;
+        }
+        free(got);
+    }
+    printf("    %-15s vs finite differences of a double model: loss rel %.1e, %d parameters, worst rel %.2e\n", label,
+           fabs(loss - dloss) / dloss, n_checked, worst);
+}
+
 static void test_train_model_finite_differences(void **state) {
     (void)state;
     fixture f;
@@ -858,35 +951,7 @@ static void test_train_model_finite_differences(void **state) {
         const double loss = case_step(&k);
         dmodel dm;
         dmodel_init(&dm, &f, k_models[i], &k.cfg);
-        const double dloss = dmodel_loss(&dm, k.tok, k.tgt, k.B, k.T);
-        if (!(fabs(loss - dloss) <= TORCH_LOSS_RTOL * dloss)) fail_msg("%s: loss %.12g, double model %.12g", k_models[i], loss, dloss);
-        double worst = 0;
-        int n_checked = 0;
-        for (int t = 0; t < dm.nl.n; t++) {
-            float *got = malloc(sizeof(float) * dm.n[t]);
-            slm_err err = {0};
-            if (slm_train_get_grad(&k.tr, dm.nl.names[t], got, NULL, NULL, &err)) fail_msg("%s", err.msg);
-            double scale = 0;
-            for (size_t j = 0; j < dm.n[t]; j++) scale = fmax(scale, fabs(got[j]));
-            for (int s = 0; s < FD_SAMPLES; s++) {
-                const size_t j = (size_t)(slm_rng_u64(&rng) % dm.n[t]);
-                const double w0 = dm.w[t][j];
-                dm.w[t][j] = w0 + MODEL_FD_H;
-                double lp = dmodel_loss(&dm, k.tok, k.tgt, k.B, k.T);
-                dm.w[t][j] = w0 - MODEL_FD_H;
-                double lm = dmodel_loss(&dm, k.tok, k.tgt, k.B, k.T);
-                dm.w[t][j] = w0;
-                const double fd = (lp - lm) / (2 * MODEL_FD_H), e = fabs(got[j] - fd) / scale;
-                if (!(e <= MODEL_FD_RTOL))
-                    fail_msg("%s: d loss / d %s[%zu]: backward %.9g, finite difference %.9g (rel %.3g)", k_models[i],
-                             dm.nl.names[t], j, got[j], fd, e);
-                worst = fmax(worst, e);
-                n_checked++;
-            }
-            free(got);
-        }
-        printf("    %-15s vs finite differences of a double model: loss rel %.1e, %d parameters, worst rel %.2e\n",
-               k_models[i], fabs(loss - dloss) / dloss, n_checked, worst);
+        check_model_fd(k_models[i], &k.tr, &dm, k.tok, k.tgt, k.B, k.T, loss, &rng);
         dmodel_free(&dm);
         case_close(&k);
     }
@@ -990,6 +1055,49 @@ static void test_train_grads_deterministic_and_accumulating(void **state) {
         for (int64_t k = 0; k < c.n_embd; k++)
             assert_true(tr.grads.wte[slm_panel_index(r, k, c.n_embd)] == 0.0f && tr.grads.wcls[slm_panel_index(r, k, c.n_embd)] == 0.0f);
     free(g[0]), free(g[1]);
+    slm_train_free(&tr);
+    slm_model_free(&m);
+}
+
+/* Qwen3 (per-head q/k RMSNorm before NEOX RoPE, head_dim != C/H, tied): the whole backward,
+   q/k norm gradients included, against finite differences of the double model. */
+static void test_train_qwen3_finite_differences(void **state) {
+    (void)state;
+    enum { B = 2, T = 9 };
+    slm_model_config c = {.arch = SLM_ARCH_QWEN3, .n_embd = 32, .n_ff = 48, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+                          .head_dim = 16, .n_vocab = 61, .norm_eps = 1e-6f, .rope_theta = 1e6f, .rope_scale = 1.0f,
+                          .tied_embeddings = 1, .bos_id = -1, .eos_id = -1};
+    slm_model m = {0};
+    slm_train tr = {0};
+    syn_build(&m, &tr, &c, B, T);
+    int32_t tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (i * 37 + 5) % c.n_vocab, tgt[i] = i % 7 == 3 ? -1 : (i * 23 + 1) % c.n_vocab;
+    slm_err err = {0};
+    double loss;
+    if (slm_train_zero_grad(&tr, &err) || slm_train_forward(&tr, tok, B, T, &err) ||
+        slm_train_loss_xent(&tr, tgt, 1.0f, &loss, &err) || slm_train_backward(&tr, &err))
+        fail_msg("%s", err.msg);
+    dmodel dm;
+    memset(&dm, 0, sizeof dm);
+    dm.c = &c;
+    slm_catalog_each(&c, add_name, &dm.nl);
+    int n_qk = 0;
+    for (int i = 0; i < dm.nl.n; i++) {
+        int l, role = slm_catalog_parse_gguf(dm.nl.names[i], &l);
+        int64_t shape[2];
+        const int nd = slm_catalog_shape(&c, role, l, shape);
+        const int64_t rows = nd == 2 ? shape[0] : 1, cols = nd == 2 ? shape[1] : shape[0];
+        dm.n[i] = (size_t)(rows * cols);
+        dm.w[i] = malloc(sizeof(double) * dm.n[i]);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t k = 0; k < cols; k++) dm.w[i][r * cols + k] = (double)(float)syn_w(dm.nl.names[i], r, k, cols);
+        n_qk += role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM;
+    }
+    assert_int_equal(n_qk, 2 * c.n_layer);
+    slm_rng rng;
+    slm_rng_seed(&rng, 9);
+    check_model_fd("qwen3_qk_norm", &tr, &dm, tok, tgt, B, T, loss, &rng);
+    dmodel_free(&dm);
     slm_train_free(&tr);
     slm_model_free(&m);
 }
@@ -1115,6 +1223,7 @@ static void test_train_feature_hook(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_rmsnorm_backward),
+        cmocka_unit_test(test_train_head_rmsnorm_backward),
         cmocka_unit_test(test_train_matmul_backward),
         cmocka_unit_test(test_train_matmul_backward_simd_equals_ref),
         cmocka_unit_test(test_train_rope_backward),
@@ -1127,6 +1236,7 @@ int main(void) {
         cmocka_unit_test(test_train_matches_pytorch),
         cmocka_unit_test(test_train_model_finite_differences),
         cmocka_unit_test(test_train_grads_deterministic_and_accumulating),
+        cmocka_unit_test(test_train_qwen3_finite_differences),
         cmocka_unit_test(test_train_rejects_misuse),
         cmocka_unit_test(test_train_feature_hook),
     };
