@@ -140,7 +140,7 @@ static int copies(const slm_export_hf_opts *o, slm_adir *d, slm_err *err) {
 int slm_export_hf(const slm_export_hf_opts *o, slm_adir *d, slm_err *err) {
     if (o->dtype != SLM_DTYPE_F32 && o->dtype != SLM_DTYPE_F16 && o->dtype != SLM_DTYPE_BF16)
         return slm_errf(err, SLM_E_ARG, "Hugging Face weights are F32, F16 or BF16");
-    if (o->cfg->arch != SLM_ARCH_LLAMA && o->cfg->arch != SLM_ARCH_QWEN2) /* e.g. Gemma's norms carry llama.cpp's +1 */
+    if (o->cfg->arch != SLM_ARCH_LLAMA && o->cfg->arch != SLM_ARCH_QWEN2 && o->cfg->arch != SLM_ARCH_QWEN3) /* e.g. Gemma's norms carry llama.cpp's +1 */
         return slm_errf(err, SLM_E_UNSUPPORTED, "writing %s models as a Hugging Face folder is not supported yet (write a GGUF)",
                         slm_arch_gguf_name(o->cfg->arch));
     hf_tensor *t = NULL;

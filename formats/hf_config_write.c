@@ -20,11 +20,11 @@ static int set(cJSON *o, const char *key, cJSON *v) {
 
 static cJSON *fresh(const slm_model_config *c) {
     cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
-    const int qwen = c->arch == SLM_ARCH_QWEN2;
-    const char *arch = c->hf_arch[0] ? c->hf_arch : qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    const int qwen = c->arch == SLM_ARCH_QWEN2, qwen3 = c->arch == SLM_ARCH_QWEN3;
+    const char *arch = c->hf_arch[0] ? c->hf_arch : qwen ? "Qwen2ForCausalLM" : qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
     if (!o || !a || !cJSON_AddItemToArray(a, cJSON_CreateString(arch)) || !cJSON_AddItemToObject(o, "architectures", a))
         return cJSON_Delete(o), cJSON_Delete(a), NULL;
-    int ok = set(o, "model_type", cJSON_CreateString(qwen ? "qwen2" : "llama")) &&
+    int ok = set(o, "model_type", cJSON_CreateString(qwen ? "qwen2" : qwen3 ? "qwen3" : "llama")) &&
              set(o, "max_position_embeddings", cJSON_CreateNumber(c->n_ctx_train)) &&
              set(o, "rms_norm_eps", cJSON_CreateNumber(c->norm_eps)) && set(o, "rope_theta", cJSON_CreateNumber(c->rope_theta)) &&
              set(o, "hidden_act", cJSON_CreateString("silu"));
@@ -53,7 +53,7 @@ int slm_hf_config_write(const slm_model_config *c, const char *base, size_t len,
              set(o, "tie_word_embeddings", cJSON_CreateBool(c->tied_embeddings)) &&
              set(o, "torch_dtype", cJSON_CreateString(torch_dtype(dtype)));
     /* heads removed: hidden / heads no longer gives the head size */
-    if (ok && (c->n_embd != c->n_head * c->head_dim || cJSON_GetObjectItemCaseSensitive(o, "head_dim")))
+    if (ok && (c->n_embd != c->n_head * c->head_dim || c->arch == SLM_ARCH_QWEN3 || cJSON_GetObjectItemCaseSensitive(o, "head_dim")))
         ok = set(o, "head_dim", cJSON_CreateNumber(c->head_dim));
     char *s = ok ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);

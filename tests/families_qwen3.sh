@@ -11,8 +11,8 @@
 #  3. calibrate; quantize Q4_K_M: tensors byte for byte llama-quantize's; its perplexity within
 #     0.5% of llama.cpp's (quantized numerics are not bit-exact); prune (magnitude, wanda, ffn,
 #     heads, layers) and eval of each; distill of the FFN-pruned model (held-out KL to the
-#     teacher goes down); eval and generate of the HF folder; the refusals (prune --format hf,
-#     a reranker).
+#     teacher goes down); prune --format hf (the HF folder converts to the GGUF output's
+#     tensors); eval and generate of the HF folder; a reranker refused.
 set -u
 SLM=${SLM:-build/slm}
 BUILD=${BUILD:-build}
@@ -65,9 +65,17 @@ if [ -f "$g" ]; then
         if "$SLM" prune "$g" -o "$T/$fam.$m.gguf" --method $m --sparsity 0.25 $extra --calibration "$T/$fam.stats.gguf" -q &&
            p=$(ppl "$T/$fam.$m.gguf" 4) && [ -n "$p" ]; then ok "$fam prune $m: PPL $p"; else bad "$fam prune $m"; fi
     done
-    msg=$("$SLM" prune "$d" -o "$T/$fam.hf" --method magnitude --format hf 2>&1)
-    [ $? -eq 1 ] && [ "$msg" = "slm: error: writing $fam models as a Hugging Face folder is not supported yet (write a GGUF)" ] &&
-        [ ! -e "$T/$fam.hf" ] && ok "$fam prune --format hf refused: $msg" || bad "$fam prune --format hf: '$msg'"
+    # the HF layout back (no permutation, q_norm/k_norm, head_dim): converting slm's HF output
+    # gives the tensors of the GGUF output (llama.cpp's converter too, checked by hand)
+    "$SLM" prune "$d" -o "$T/$fam.hf" --method magnitude --sparsity 0.25 --format hf -q &&
+        "$SLM" prune "$d" -o "$T/$fam.hfg.gguf" --method magnitude --sparsity 0.25 -q &&
+        "$SLM" convert "$T/$fam.hf" -o "$T/$fam.hf.gguf" --outtype f32 -q && "$SLM" convert "$T/$fam.hfg.gguf" -o "$T/$fam.hfg32.gguf" --outtype f32 -q ||
+        bad "$fam prune --format hf"
+    sh tests/ref/gguf_digest.sh "$T/$fam.hf.gguf" | grep '^tensor ' > "$T/$fam.hf.digest"
+    sh tests/ref/gguf_digest.sh "$T/$fam.hfg32.gguf" | grep '^tensor ' > "$T/$fam.hfg.digest"
+    if [ -s "$T/$fam.hf.digest" ] && cmp -s "$T/$fam.hf.digest" "$T/$fam.hfg.digest" && grep -q '"Qwen3ForCausalLM"' "$T/$fam.hf/config.json" &&
+       grep -q '"head_dim":[[:space:]]*64' "$T/$fam.hf/config.json"; then ok "$fam prune --format hf: $(grep -c . "$T/$fam.hf.digest") tensors as the GGUF output's"
+    else bad "$fam prune --format hf differs from the GGUF output"; fi
     p=$("$SLM" eval "$d" --text "$T/text.txt" --ctx 64 --chunks 20 --numerics ggml -q --json | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1)
     lp=$(refv $fam f32_ppl)
     # the bf16 weights are multiplied as bf16 (as llama.cpp would a BF16 GGUF): close, not equal
