@@ -5,7 +5,8 @@
 # bytes of tinystories_val.txt, 60 windows) equals `slm eval --numerics ggml` to 4 significant
 # digits; llppl's 16 greedy ids equal `slm generate --ids`; `slm quantize --type Q4_K_M` is the
 # file llama-quantize (llq) writes, byte for byte, and its perplexity within 0.5% of llppl's;
-# a student distilled by slm (FFN-pruned, 4 steps) loads in llama.cpp with equal perplexity.
+# heads-, FFN- and layer-pruned models and a student distilled by slm (FFN-pruned, 4 steps) load
+# in llama.cpp with equal perplexity.
 set -u
 SLM=${SLM:-build/slm}
 BUILD=${BUILD:-build}
@@ -34,10 +35,15 @@ for fam in qwen3; do
     lp=$(llppl "$T/$fam.q4.gguf") sp=$(slmppl "$T/$fam.q4.gguf")
     if [ -n "$lp" ] && [ -n "$sp" ] && awk -v a="$sp" -v b="$lp" 'BEGIN { d = a / b - 1; exit !(d < 0.005 && d > -0.005) }'; then
         ok "$fam Q4_K_M: llama.cpp PPL $lp, slm $sp"; else bad "$fam Q4_K_M: llama.cpp PPL '$lp', slm '$sp'"; fi
+    # structurally pruned models (the kept heads keep their q/k norms): llama.cpp agrees
+    for m in heads ffn layers; do
+        "$SLM" prune "$g" -o "$T/$fam.$m.gguf" --method $m --sparsity 0.25 --uniform --calib-text "$T/text.txt" -q || bad "$fam prune $m"
+        lp=$(llppl "$T/$fam.$m.gguf") sp=$(slmppl "$T/$fam.$m.gguf")
+        if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$fam prune $m: llama.cpp PPL $lp, slm $sp"; else bad "$fam prune $m: llama.cpp PPL '$lp', slm '$sp'"; fi
+    done
     # a distilled (trained) student: llama.cpp loads it and agrees on its perplexity
-    "$SLM" prune "$g" -o "$T/$fam.ffn.gguf" --method ffn --sparsity 0.25 --uniform -q &&
-        "$SLM" distill --teacher "$g" --student "$T/$fam.ffn.gguf" --text "$T/text.txt" -o "$T/$fam.d.gguf" --steps 4 --ctx 64 --batch 2 --lr 3e-4 -q ||
-        bad "$fam prune + distill"
+    "$SLM" distill --teacher "$g" --student "$T/$fam.ffn.gguf" --text "$T/text.txt" -o "$T/$fam.d.gguf" --steps 4 --ctx 64 --batch 2 --lr 3e-4 -q ||
+        bad "$fam distill"
     lp=$(llppl "$T/$fam.d.gguf") sp=$(slmppl "$T/$fam.d.gguf")
     if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$fam distilled: llama.cpp PPL $lp, slm $sp"; else bad "$fam distilled: llama.cpp PPL '$lp', slm '$sp'"; fi
 done
