@@ -108,7 +108,7 @@ int slm_train_init(slm_train *tr, slm_model *m, slm_err *err) {
     if (!m->keep_acts || m->mapped || !m->params_memory)
         return slm_errf(err, SLM_E_ARG, "training needs a model built with SLM_BUILD_KEEP_ACTS and f32 weights "
                         "(not SLM_BUILD_MAPPED)");
-    if (slm_arch_is_gemma(m->cfg.arch)) /* soft-capped, windowed attention and post norms have no backward yet */
+    if (slm_arch_is_gemma(m->cfg.arch) || m->cfg.arch == SLM_ARCH_PHI3) /* gemma: soft caps, windows, post norms; phi3: fused matrices */
         return slm_errf(err, SLM_E_UNSUPPORTED, "training %s models is not supported yet", slm_arch_gguf_name(m->cfg.arch));
     tr->m = m;
     tr->num_parameters = m->num_parameters;
