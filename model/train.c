@@ -108,7 +108,7 @@ int slm_train_init(slm_train *tr, slm_model *m, slm_err *err) {
     if (!m->keep_acts || m->mapped || !m->params_memory)
         return slm_errf(err, SLM_E_ARG, "training needs a model built with SLM_BUILD_KEEP_ACTS and f32 weights "
                         "(not SLM_BUILD_MAPPED)");
-    if (slm_arch_is_gemma(m->cfg.arch) || m->cfg.arch == SLM_ARCH_PHI3) /* gemma: soft caps, windows, post norms; phi3: fused matrices */
+    if (slm_arch_is_gemma(m->cfg.arch)) /* soft-capped, windowed attention and post norms have no backward yet */
         return slm_errf(err, SLM_E_UNSUPPORTED, "training %s models is not supported yet", slm_arch_gguf_name(m->cfg.arch));
     tr->m = m;
     tr->num_parameters = m->num_parameters;
@@ -281,8 +281,12 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
             memset(tr->dfch, 0, (size_t)N * 2 * F * sizeof(float));
             slm_swiglu_backward(tr->dfch, tr->dfch_swiglu, l_fch, N, F);
             memset(dln, 0, NC * sizeof(float));
-            slm_matmul_backward(dln, dl_wgate, NULL, tr->dfch, 2 * F, l_ln2, l_wgate, N, C, F);
-            slm_matmul_backward(dln, dl_wup, NULL, tr->dfch + F, 2 * F, l_ln2, l_wup, N, C, F);
+            if (c->arch == SLM_ARCH_PHI3) { /* fused gate | up */
+                slm_matmul_backward(dln, dl_wup, NULL, tr->dfch, 2 * F, l_ln2, l_wup, N, C, 2 * F);
+            } else {
+                slm_matmul_backward(dln, dl_wgate, NULL, tr->dfch, 2 * F, l_ln2, l_wgate, N, C, F);
+                slm_matmul_backward(dln, dl_wup, NULL, tr->dfch + F, 2 * F, l_ln2, l_wup, N, C, F);
+            }
             slm_rmsnorm_backward(dres, dl_ln2w, dln, l_residual2, l_ln2w, l_ln2_rstd, N, C);
         }
         /* h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))), n = rmsnorm(x) */
@@ -299,10 +303,14 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
                 slm_rope_backward(dqkv_b + HD, QKV, m->rope_cs, T, 0, Hkv, D, m->neox);
             }
             memset(dln, 0, NC * sizeof(float));
-            slm_matmul_backward(dln, dl_wq, dl_bqkv, tr->dqkv, QKV, l_ln1, l_wq, N, C, HD);
-            slm_matmul_backward(dln, dl_wk, dl_bqkv ? dl_bqkv + HD : NULL, tr->dqkv + HD, QKV, l_ln1, l_wk, N, C, KD);
-            slm_matmul_backward(dln, dl_wv, dl_bqkv ? dl_bqkv + HD + KD : NULL, tr->dqkv + HD + KD, QKV, l_ln1, l_wv, N,
-                                C, KD);
+            if (c->arch == SLM_ARCH_PHI3) { /* fused q | k | v */
+                slm_matmul_backward(dln, dl_wq, NULL, tr->dqkv, QKV, l_ln1, l_wq, N, C, QKV);
+            } else {
+                slm_matmul_backward(dln, dl_wq, dl_bqkv, tr->dqkv, QKV, l_ln1, l_wq, N, C, HD);
+                slm_matmul_backward(dln, dl_wk, dl_bqkv ? dl_bqkv + HD : NULL, tr->dqkv + HD, QKV, l_ln1, l_wk, N, C, KD);
+                slm_matmul_backward(dln, dl_wv, dl_bqkv ? dl_bqkv + HD + KD : NULL, tr->dqkv + HD + KD, QKV, l_ln1, l_wv, N,
+                                    C, KD);
+            }
             slm_rmsnorm_backward(dres, dl_ln1w, dln, l_in, l_ln1w, l_ln1_rstd, N, C);
         }
     }
@@ -322,7 +330,8 @@ static int role_param(const slm_model_config *c, int role, int l, int *p, size_t
     case SLM_ROLE_OUTPUT_NORM: *p = SLM_P_LNFW; return 1;
     case SLM_ROLE_OUTPUT: *p = c->tied_embeddings ? SLM_P_WTE : SLM_P_WCLS; return 1;
     case SLM_ROLE_ATTN_NORM: *p = SLM_P_LN1W; return 1;
-    case SLM_ROLE_ATTN_Q: *p = SLM_P_WQ; return 1;
+    case SLM_ROLE_ATTN_Q:
+    case SLM_ROLE_ATTN_QKV: *p = SLM_P_WQ; return 1; /* phi3's fused matrix lives in wq */
     case SLM_ROLE_ATTN_K: *p = SLM_P_WK; return 1;
     case SLM_ROLE_ATTN_V: *p = SLM_P_WV; return 1;
     case SLM_ROLE_ATTN_OUT: *p = SLM_P_WO; return 1;

@@ -752,7 +752,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                 slm_rope_forward(qkv_b, QKV, rope_cs, T, pos0, H, D, m->neox);
                 slm_rope_forward(qkv_b + HD, QKV, rope_cs, T, pos0, Hkv, D, m->neox);
                 if (gemma) gemma_scale_q(qkv_b, QKV, T, HD, c->gemma.attn_scale);
-                if (phi3) gemma_scale_q(qkv_b, QKV, T, HD, 1.0f / sqrtf((float)D)); /* llama.cpp scales q, attends with scale 1 */
+                if (phi3 && ggml) gemma_scale_q(qkv_b, QKV, T, HD, 1.0f / sqrtf((float)D)); /* llama.cpp scales q, attends with scale 1 */
                 if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
                     for (int t = 0; t < T; t++)
                         slm_round_f16(qkv_b + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
@@ -768,7 +768,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                     kc = l_kc + (size_t)b * kv_seq, vc = l_vc + (size_t)b * kv_seq;
                     slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
                 }
-                if (gemma || phi3)
+                if (gemma || (phi3 && ggml)) /* phi3 in f32: the usual attention (it has a backward) */
                     slm_gemma_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad,
                                                 gemma ? c->gemma.attn_softcap : 0, slm_cfg_is_swa(c, l) ? c->gemma.n_swa : 0,
                                                 ggml && !fa_tiled);

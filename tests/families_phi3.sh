@@ -13,7 +13,8 @@
 #     llama-quantize's (attn_qkv counted as attn_v), PPL within 0.5% of llama.cpp's; quantize with
 #     --calibration (gptq) and --method awq; prune magnitude, wanda, ffn, layers; the ffn-pruned
 #     model (fused gate|up rows cut together) has llama.cpp's PPL on the same file to 4 digits;
-#     prune heads, prune --format hf and distill refused; eval and generate of the HF folder.
+#     prune heads and prune --format hf refused; distill of the ffn-pruned student lowers its KLD
+#     to the teacher (fused matrices trained as one); eval and generate of the HF folder.
 set -u
 SLM=${SLM:-build/slm}
 BUILD=${BUILD:-build}
@@ -90,9 +91,12 @@ if [ -f "$g" ]; then
     p=$("$SLM" eval "$d" --text "$T/text.txt" --ctx 64 --chunks 20 -q --json | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1)
     [ -n "$p" ] && same4 "$p" "$(refv f32_ppl)" && ok "phi3 eval of the HF folder: PPL $p" || bad "phi3 eval of the HF folder: '$p'"
     "$SLM" generate "$d" -p "Once" -n 4 > /dev/null || bad "phi3 generate from the HF folder"
-    msg=$("$SLM" distill --teacher "$g" --student "$g" --text "$T/calib.txt" -o "$T/d.gguf" --steps 1 --ctx 32 2>&1)
-    [ $? -ne 0 ] && [ "$msg" = "slm: error: training phi3 models is not supported yet" ] && [ ! -e "$T/d.gguf" ] &&
-        ok "phi3 distill refused: $msg" || bad "phi3 distill: '$msg'"
+    kld() { "$SLM" eval "$1" --text "$T/text.txt" --ctx 64 --chunks 20 --ref "$g" --json -q | sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' | head -1; }
+    if "$SLM" distill --teacher "$g" --student "$T/ffn25.gguf" --text "$T/calib.txt" -o "$T/d.gguf" --steps 30 --ctx 64 --batch 4 --lr 1e-4 -q; then
+        k0=$(kld "$T/ffn25.gguf") k1=$(kld "$T/d.gguf")
+        [ -n "$k0" ] && [ -n "$k1" ] && awk -v a="$k1" -v b="$k0" 'BEGIN { exit !(a < 0.95 * b) }' &&
+            ok "phi3 distill (ffn-pruned student, 30 steps): KLD to the teacher $k0 -> $k1" || bad "phi3 distill: KLD '$k0' -> '$k1'"
+    else bad "phi3 distill"; fi
 fi
 [ "$fails" -eq 0 ] && echo "families_phi3: all ok" || echo "families_phi3: $fails failed"
 [ "$fails" -eq 0 ]
