@@ -155,6 +155,7 @@ check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm sh tests/zoo.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_gemma.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_qwen3.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_phi3.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)
@@ -205,6 +206,7 @@ check-interop: all $(TOOLS)
 	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_gemma.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_qwen3.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_phi3.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh

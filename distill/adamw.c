@@ -70,6 +70,8 @@ static void matrix_shape(const slm_model_config *c, int p, int l, int64_t *rows,
     if (p == SLM_P_WK || p == SLM_P_WV) *rows = KD;
     if (p == SLM_P_WO) *rows = c->n_embd, *cols = HD;
     if (p == SLM_P_WGATE || p == SLM_P_WUP) *rows = F;
+    if (c->arch == SLM_ARCH_PHI3 && p == SLM_P_WQ) *rows = HD + 2 * KD; /* fused q | k | v */
+    if (c->arch == SLM_ARCH_PHI3 && p == SLM_P_WUP) *rows = 2 * F;      /* fused gate | up */
     if (p == SLM_P_WDOWN) *rows = c->n_embd, *cols = F;
 }
 

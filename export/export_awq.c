@@ -24,13 +24,18 @@ typedef struct awq_spec {
     int kind;               /* slm_calib_kind of the consumers' input */
     const char *prod, *prod_bias; /* producer weight (norm or matrix whose rows are divided) and its bias */
     const char *cons[3];
+    int fused;              /* 1: phi3's fused q|k|v, gate|up only; 0: the other architectures only */
 } awq_spec;
 
 static const awq_spec k_groups[] = {
-    {SLM_CALIB_ATTN_IN, "attn_norm.weight", NULL, {"attn_q.weight", "attn_k.weight", "attn_v.weight"}},
-    {SLM_CALIB_FFN_IN, "ffn_norm.weight", NULL, {"ffn_gate.weight", "ffn_up.weight", NULL}},
-    {SLM_CALIB_ATTN_OUT, "attn_v.weight", "attn_v.bias", {"attn_output.weight", NULL, NULL}},
-    {SLM_CALIB_FFN_DOWN, "ffn_up.weight", "ffn_up.bias", {"ffn_down.weight", NULL, NULL}},
+    {SLM_CALIB_ATTN_IN, "attn_norm.weight", NULL, {"attn_q.weight", "attn_k.weight", "attn_v.weight"}, 0},
+    {SLM_CALIB_FFN_IN, "ffn_norm.weight", NULL, {"ffn_gate.weight", "ffn_up.weight", NULL}, 0},
+    {SLM_CALIB_ATTN_OUT, "attn_v.weight", "attn_v.bias", {"attn_output.weight", NULL, NULL}, 0},
+    {SLM_CALIB_FFN_DOWN, "ffn_up.weight", "ffn_up.bias", {"ffn_down.weight", NULL, NULL}, 0},
+    /* phi3: the norms feed one fused matrix each (v -> o and up -> down are not folded: their
+       producers' rows are parts of a fused matrix) */
+    {SLM_CALIB_ATTN_IN, "attn_norm.weight", NULL, {"attn_qkv.weight", NULL, NULL}, 1},
+    {SLM_CALIB_FFN_IN, "ffn_norm.weight", NULL, {"ffn_up.weight", NULL, NULL}, 1},
 };
 
 typedef struct awq_job {
@@ -124,6 +129,7 @@ static int run_group(slm_export *x, int l, const awq_spec *g, slm_err *err) {
     float *s = NULL, *s_red = NULL;
     char nm[SLM_MAX_NAME];
     int rc = SLM_OK;
+    if (g->fused != (x->o.cfg->arch == SLM_ARCH_PHI3)) return SLM_OK;
     if (!job_find(x, l, g, &j)) return SLM_OK;
     if (j.prod >= 0 && (x->row_div[j.prod] || (j.bias >= 0 && x->row_div[j.bias]))) goto done; /* folded already */
     snprintf(nm, sizeof nm, "blk.%d.%s", l, g->cons[0]);

@@ -11,6 +11,7 @@
 
 #include "core/mapfile.h"
 #include "core/slm.h"
+#include "formats/phi3.h"
 #include "model/catalog.h"
 
 static const struct { const char *hf; int arch; } k_archs[] = {
@@ -20,6 +21,7 @@ static const struct { const char *hf; int arch; } k_archs[] = {
     {"Qwen3ForCausalLM", SLM_ARCH_QWEN3},
     {"Gemma2ForCausalLM", SLM_ARCH_GEMMA2},
     {"Gemma3ForCausalLM", SLM_ARCH_GEMMA3},
+    {"Phi3ForCausalLM", SLM_ARCH_PHI3},
 };
 
 /* Required positive integer field. */
@@ -142,7 +144,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     for (size_t i = 0; i < SLM_ARRAY_LEN(k_archs); i++)
         if (!strcmp(a0->valuestring, k_archs[i].hf)) c->arch = k_archs[i].arch;
     if (!c->arch) {
-        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)",
+        rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: unsupported architecture %.64s (slm handles LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM)",
                       what, a0->valuestring);
         goto done;
     }
@@ -170,6 +172,11 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
     c->qkv_bias = c->arch == SLM_ARCH_QWEN2;
     if (slm_arch_is_gemma(c->arch) && (rc = gemma_config(c, root, what, err))) goto done;
     if (c->arch == SLM_ARCH_QWEN3 && (rc = qwen3_reranker_check(root, NULL, what, err))) goto done;
+    if (c->arch == SLM_ARCH_PHI3) { /* its own rope_scaling (longrope) */
+        c->rope_scale = 1.0f;
+        if (!(rc = slm_phi3_config(c, root, what, err)) && (rc = slm_model_config_check(c, err))) slm_err_prefix(err, "%s", what);
+        goto done;
+    }
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
     if ((c->arch == SLM_ARCH_LLAMA || c->arch == SLM_ARCH_QWEN3) && cJSON_IsTrue(ab)) {
         rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);

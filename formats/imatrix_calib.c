@@ -12,9 +12,9 @@
 #include "core/slm.h"
 #include "model/catalog.h"
 
-/* The matmul weights of a block, in block order. */
-static const int k_roles[] = {SLM_ROLE_ATTN_Q,  SLM_ROLE_ATTN_K, SLM_ROLE_ATTN_V,   SLM_ROLE_ATTN_OUT,
-                              SLM_ROLE_FFN_GATE, SLM_ROLE_FFN_UP, SLM_ROLE_FFN_DOWN};
+/* The matmul weights of a block, in block order (a config has a subset: phi3 its fused qkv). */
+static const int k_roles[] = {SLM_ROLE_ATTN_QKV, SLM_ROLE_ATTN_Q,  SLM_ROLE_ATTN_K,  SLM_ROLE_ATTN_V,
+                              SLM_ROLE_ATTN_OUT, SLM_ROLE_FFN_GATE, SLM_ROLE_FFN_UP, SLM_ROLE_FFN_DOWN};
 #define N_ROLES ((int)SLM_ARRAY_LEN(k_roles))
 
 static slm_calib_input *input_at(const slm_calib *c, int l, int role) {
@@ -85,7 +85,10 @@ static int fill_imatrix(slm_imatrix *im, const slm_calib *c, const char *dataset
         for (int r = 0; r < N_ROLES; r++) {
             const slm_calib_input *in = input_at(c, l, k_roles[r]);
             if (in->n == 0 || in->count == 0) continue; /* llama-imatrix has no entry without rows */
-            const int first = slm_calib_first_role(slm_calib_kind_of_role(k_roles[r])) == k_roles[r];
+            if (!slm_catalog_present(&c->cfg, k_roles[r], l)) continue;
+            int first = 1; /* the first of the model's matrices reading this input */
+            for (int e = 0; e < r; e++)
+                first &= !(slm_catalog_present(&c->cfg, k_roles[e], l) && slm_calib_kind_of_role(k_roles[e]) == slm_calib_kind_of_role(k_roles[r]));
             slm_catalog_gguf_name(k_roles[r], l, wname, sizeof wname);
             SLM_TRY(add_weight(im, in, wname, first, extras, err));
             max_count = SLM_MAX(max_count, in->count);

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "formats/hf_config.h"
+#include "formats/phi3.h"
 #include "formats/tok_import.h"
 #include "model/catalog.h"
 #include "quantize/quants.h"
@@ -125,13 +126,39 @@ static int gemma_shift_norms(slm_src *s, ranked *r, size_t n, slm_err *err) {
     return SLM_OK;
 }
 
+/* Phi-3 longrope: rope_factors_long / _short generated from config.json as llama.cpp's
+   converter does (F32 from the JSON doubles; docs/families.md 4b). Appended to r. */
+static int phi3_factor_tensors(slm_src *s, ranked *r, size_t *n, const char *dir, slm_err *err) {
+    const slm_phi3 *p = &s->cfg.phi3;
+    if (s->cfg.arch != SLM_ARCH_PHI3 || !p->n_factors) return SLM_OK;
+    SLM_TRY(slm_alloc((void **)&s->generated, 2 * (size_t)p->n_factors * sizeof(float), err, "rope factors"));
+    for (int k = 0; k < 2; k++) {
+        const slm_role role = k ? SLM_ROLE_ROPE_SHORT : SLM_ROLE_ROPE_LONG;
+        slm_src_tensor *t = &r[*n].t;
+        float *w = s->generated + (size_t)k * p->n_factors;
+        memcpy(w, k ? p->short_factor : p->long_factor, (size_t)p->n_factors * sizeof(float));
+        memset(t, 0, sizeof *t);
+        slm_catalog_gguf_name(role, -1, t->name, sizeof t->name);
+        snprintf(t->src_name, sizeof t->src_name, "rope_scaling.%s", k ? "short_factor" : "long_factor");
+        t->file = dir;
+        t->dtype = SLM_DTYPE_F32;
+        t->ndim = 1;
+        t->shape[0] = p->n_factors;
+        t->data = (const uint8_t *)w;
+        t->nbytes = (size_t)p->n_factors * sizeof(float);
+        r[*n].rank = slm_catalog_rank(role, -1);
+        ++*n;
+    }
+    return SLM_OK;
+}
+
 static int open_hf(slm_src *s, const char *dir, slm_err *err) {
     SLM_TRY(slm_hf_config_load(&s->cfg, dir, err));
     SLM_TRY(slm_st_model_open(&s->st, dir, err));
     base_name(s->name, sizeof s->name, dir);
     ranked *r;
-    SLM_TRY(slm_calloc((void **)&r, s->st.n_tensors + 1, sizeof(ranked), err, "tensor list"));
-    int rc = slm_calloc((void **)&s->tensors, s->st.n_tensors + 1, sizeof(slm_src_tensor), err, "tensor list");
+    SLM_TRY(slm_calloc((void **)&r, s->st.n_tensors + 3, sizeof(ranked), err, "tensor list"));
+    int rc = slm_calloc((void **)&s->tensors, s->st.n_tensors + 3, sizeof(slm_src_tensor), err, "tensor list");
     size_t n = 0;
     for (size_t i = 0; i < s->st.n_tensors && !rc; i++) {
         slm_tensor v;
@@ -156,6 +183,7 @@ static int open_hf(slm_src *s, const char *dir, slm_err *err) {
         n++;
     }
     if (!rc && slm_arch_is_gemma(s->cfg.arch)) rc = gemma_shift_norms(s, r, n, err);
+    if (!rc) rc = phi3_factor_tensors(s, r, &n, dir, err);
     if (!rc) rc = finish_tensors(s, r, n, err);
     if (!rc && !s->cfg.tied_embeddings && slm_src_find(s, "output.weight") < 0)
         rc = slm_errf(err, SLM_E_FORMAT, "%s: no lm_head.weight and tie_word_embeddings is false", dir);
@@ -267,7 +295,8 @@ static int gguf_config(slm_src *s, slm_err *err) {
     else if (!strcmp(arch, "qwen3")) c->arch = SLM_ARCH_QWEN3;
     else if (!strcmp(arch, "gemma2")) c->arch = SLM_ARCH_GEMMA2;
     else if (!strcmp(arch, "gemma3")) c->arch = SLM_ARCH_GEMMA3;
-    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci, qwen2, qwen3, gemma2 and gemma3)", arch);
+    else if (!strcmp(arch, "phi3")) c->arch = SLM_ARCH_PHI3;
+    else return slm_errf(err, SLM_E_UNSUPPORTED, "unsupported architecture '%.40s' (slm handles llama, deci, qwen2, qwen3, gemma2, gemma3 and phi3)", arch);
     SLM_TRY(arch_int(kv, arch, "embedding_length", -1, &c->n_embd, err));
     SLM_TRY(arch_int(kv, arch, "block_count", -1, &c->n_layer, err));
     SLM_TRY(gguf_widths(kv, arch, c, err));
@@ -295,6 +324,7 @@ static int gguf_config(slm_src *s, slm_err *err) {
     c->qkv_bias = slm_gguf_find(g, "blk.0.attn_q.bias") >= 0;
     c->bos_id = c->eos_id = -1;
     if (slm_arch_is_gemma(c->arch)) SLM_TRY(gemma_gguf_config(kv, arch, c, err));
+    if (c->arch == SLM_ARCH_PHI3) SLM_TRY(slm_phi3_gguf_config(kv, g, c, err));
     return slm_model_config_check(c, err);
 }
 
@@ -377,6 +407,7 @@ void slm_src_close(slm_src *s) {
     slm_vocab_free(&s->vocab);
     slm_free(s->tensors);
     slm_free(s->shifted);
+    slm_free(s->generated);
     slm_strindex_free(&s->ix);
     slm_st_model_close(&s->st);
     slm_gguf_close(&s->gguf);
@@ -590,6 +621,7 @@ int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_v
     char k[128];
     if (slm_arch_is_gemma(c->arch) && !c->per_layer) return gemma_meta(c, name, vocab, kv, err);
     if (c->arch == SLM_ARCH_QWEN3 && !c->per_layer) return qwen3_meta(c, name, vocab, kv, err);
+    if (c->arch == SLM_ARCH_PHI3 && !c->per_layer) return slm_phi3_meta(c, name, vocab, kv, err);
     if (c->per_layer && c->arch != SLM_ARCH_LLAMA)
         return slm_errf(err, SLM_E_UNSUPPORTED, "per-layer widths need llama.cpp's deci architecture, which has no %s variant",
                         slm_arch_gguf_name(c->arch));

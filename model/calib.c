@@ -98,6 +98,7 @@ int slm_calib_init(slm_calib *c, const slm_model_config *cfg, int with_abs, int 
 
 int slm_calib_kind_of_role(int role) {
     switch (role) {
+    case SLM_ROLE_ATTN_QKV:
     case SLM_ROLE_ATTN_Q:
     case SLM_ROLE_ATTN_K:
     case SLM_ROLE_ATTN_V: return SLM_CALIB_ATTN_IN;
@@ -374,6 +375,10 @@ static void on_matmul_input(void *ud, int l, int matrix, const float *inp, int64
     case SLM_M_O: kind = SLM_CALIB_ATTN_OUT; break;
     case SLM_M_GATE: kind = SLM_CALIB_FFN_IN; break;
     case SLM_M_DOWN: kind = SLM_CALIB_FFN_DOWN; break;
+    case SLM_M_UP: /* phi3's fused gate | up is the only FFN input matrix */
+        if (x->c->cfg.arch != SLM_ARCH_PHI3) return;
+        kind = SLM_CALIB_FFN_IN;
+        break;
     default: return;
     }
     observe_input(x, &x->c->in[l * SLM_CALIB_KINDS + kind], inp, cols, l * SLM_CALIB_KINDS + kind);
@@ -452,6 +457,8 @@ static int bad_sum(const run_ctx *x, slm_err *err) {
     const int tag = x->bad - 1, l = tag / SLM_CALIB_KINDS;
     char name[SLM_MAX_NAME];
     if (l >= x->c->n_layer) snprintf(name, sizeof name, "output.weight");
+    else if (x->c->cfg.arch == SLM_ARCH_PHI3 && tag % SLM_CALIB_KINDS == SLM_CALIB_ATTN_IN) slm_catalog_gguf_name(SLM_ROLE_ATTN_QKV, l, name, sizeof name);
+    else if (x->c->cfg.arch == SLM_ARCH_PHI3 && tag % SLM_CALIB_KINDS == SLM_CALIB_FFN_IN) slm_catalog_gguf_name(SLM_ROLE_FFN_UP, l, name, sizeof name);
     else slm_catalog_gguf_name(slm_calib_first_role(tag % SLM_CALIB_KINDS), l, name, sizeof name);
     return slm_errf(err, SLM_E_DATA, "calibration: non-finite sum of squares for '%s' (activations overflow float32)", name);
 }

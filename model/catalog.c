@@ -25,6 +25,7 @@ static const slm_tensor_kind k_kinds[SLM_ROLE_COUNT] = {
     A(SLM_ROLE_ATTN_K_BIAS, "attn_k.bias", "self_attn.k_proj.bias", SLM_DIM_KV, SLM_DIM_NONE, 0, 1, SLM_CAT_OTHER),
     A(SLM_ROLE_ATTN_V, "attn_v.weight", "self_attn.v_proj.weight", SLM_DIM_KV, SLM_DIM_C, 0, 0, SLM_CAT_ATTN_V),
     A(SLM_ROLE_ATTN_V_BIAS, "attn_v.bias", "self_attn.v_proj.bias", SLM_DIM_KV, SLM_DIM_NONE, 0, 1, SLM_CAT_OTHER),
+    A(SLM_ROLE_ATTN_QKV, "attn_qkv.weight", "self_attn.qkv_proj.weight", SLM_DIM_QKV, SLM_DIM_C, 0, 0, SLM_CAT_ATTN_QKV),
     A(SLM_ROLE_ATTN_Q_NORM, "attn_q_norm.weight", "self_attn.q_norm.weight", SLM_DIM_D, SLM_DIM_NONE, 0, 0, SLM_CAT_NORM),
     A(SLM_ROLE_ATTN_K_NORM, "attn_k_norm.weight", "self_attn.k_norm.weight", SLM_DIM_D, SLM_DIM_NONE, 0, 0, SLM_CAT_NORM),
     A(SLM_ROLE_ATTN_OUT, "attn_output.weight", "self_attn.o_proj.weight", SLM_DIM_C, SLM_DIM_Q, 0, 0, SLM_CAT_ATTN_OUT),
@@ -37,6 +38,8 @@ static const slm_tensor_kind k_kinds[SLM_ROLE_COUNT] = {
       SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT_NORM, "output_norm.weight", "model.norm.weight", SLM_DIM_C, SLM_DIM_NONE, SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT, "output.weight", "lm_head.weight", SLM_DIM_V, SLM_DIM_C, SLM_CAT_OUTPUT),
+    G(SLM_ROLE_ROPE_LONG, "rope_factors_long.weight", NULL, SLM_DIM_R2, SLM_DIM_NONE, SLM_CAT_OTHER),
+    G(SLM_ROLE_ROPE_SHORT, "rope_factors_short.weight", NULL, SLM_DIM_R2, SLM_DIM_NONE, SLM_CAT_OTHER),
 };
 #undef G
 #undef A
@@ -56,6 +59,13 @@ int slm_catalog_present(const slm_model_config *c, slm_role role, int l) {
     if (role == SLM_ROLE_OUTPUT) return !c->tied_embeddings;
     if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && !slm_arch_has_qk_norm(c->arch)) return 0;
     if ((role == SLM_ROLE_ATTN_POST_NORM || role == SLM_ROLE_FFN_POST_NORM) && !slm_arch_is_gemma(c->arch)) return 0;
+    /* phi3: fused q|k|v and gate|up (the latter named ffn_up), generated rope factors */
+    const int phi3 = c->arch == SLM_ARCH_PHI3;
+    if (role == SLM_ROLE_ROPE_LONG || role == SLM_ROLE_ROPE_SHORT) return phi3 && c->phi3.n_factors > 0;
+    if ((role == SLM_ROLE_ATTN_QKV) != phi3 && (role == SLM_ROLE_ATTN_QKV || role == SLM_ROLE_ATTN_Q ||
+                                                role == SLM_ROLE_ATTN_K || role == SLM_ROLE_ATTN_V))
+        return 0;
+    if (phi3 && role == SLM_ROLE_FFN_GATE) return 0;
     if (k->part == SLM_PART_ATTN) return slm_cfg_n_head(c, l) > 0;
     if (k->part == SLM_PART_FFN) return slm_cfg_n_ff(c, l) > 0;
     return 1;
@@ -69,13 +79,15 @@ static int64_t dim(const slm_model_config *c, int d, int l) {
     case SLM_DIM_KV: return (int64_t)slm_cfg_n_head_kv(c, l) * c->head_dim;
     case SLM_DIM_V: return c->n_vocab;
     case SLM_DIM_D: return c->head_dim;
+    case SLM_DIM_QKV: return ((int64_t)slm_cfg_n_head(c, l) + 2 * slm_cfg_n_head_kv(c, l)) * c->head_dim;
+    case SLM_DIM_R2: return c->head_dim / 2;
     }
     return 1;
 }
 
 int slm_catalog_shape(const slm_model_config *c, slm_role role, int l, int64_t shape[2]) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
-    shape[0] = dim(c, k->rows, l);
+    shape[0] = dim(c, k->rows, l) * (role == SLM_ROLE_FFN_UP && c->arch == SLM_ARCH_PHI3 ? 2 : 1); /* gate | up */
     shape[1] = k->cols == SLM_DIM_NONE ? 0 : dim(c, k->cols, l);
     return k->cols == SLM_DIM_NONE ? 1 : 2;
 }
@@ -95,7 +107,7 @@ const char *slm_catalog_gguf_name(slm_role role, int l, char *buf, size_t cap) {
 
 const char *slm_catalog_hf_name(slm_role role, int l, char *buf, size_t cap) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
-    const char *hf = k->hf ? k->hf : "post_attention_layernorm.weight"; /* gemma's name */
+    const char *hf = k->hf ? k->hf : k->per_layer ? "post_attention_layernorm.weight" /* gemma's name */ : "";
     if (k->per_layer) snprintf(buf, cap, HF_BLK "%d.%s", l, hf);
     else snprintf(buf, cap, "%s", hf);
     return buf;
@@ -138,13 +150,16 @@ int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *l
         if (!strcmp(rest, "post_attention_layernorm.weight")) return *layer = l, SLM_ROLE_ATTN_POST_NORM;
         if (!strcmp(rest, "pre_feedforward_layernorm.weight")) return *layer = l, SLM_ROLE_FFN_NORM;
     }
+    if (rest && c->arch == SLM_ARCH_PHI3 && !strcmp(rest, "mlp.gate_up_proj.weight")) return *layer = l, SLM_ROLE_FFN_UP;
     int r = parse(name, layer, 1);
     if (r == SLM_ROLE_FFN_NORM && slm_arch_is_gemma(c->arch)) return -1;
+    if (r == SLM_ROLE_FFN_UP && c->arch == SLM_ARCH_PHI3) return -1; /* phi3's up_proj is fused with the gate */
     return r;
 }
 
 long slm_catalog_rank(slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
+    if (role == SLM_ROLE_ROPE_LONG || role == SLM_ROLE_ROPE_SHORT) return role == SLM_ROLE_ROPE_LONG ? -2 : -1;
     if (!k->per_layer) return role == SLM_ROLE_TOKEN_EMBD ? 0 : (1L << 40) + (long)role;
     return 1 + (long)l * 64 + (long)role;
 }
@@ -156,6 +171,9 @@ slm_tcat slm_catalog_category(const char *gguf_name) {
 
 int slm_catalog_each(const slm_model_config *c, int (*fn)(void *ud, slm_role role, int l), void *ud) {
     int rc;
+    if (slm_catalog_present(c, SLM_ROLE_ROPE_LONG, -1) &&
+        ((rc = fn(ud, SLM_ROLE_ROPE_LONG, -1)) || (rc = fn(ud, SLM_ROLE_ROPE_SHORT, -1))))
+        return rc;
     if ((rc = fn(ud, SLM_ROLE_TOKEN_EMBD, -1))) return rc;
     for (int l = 0; l < c->n_layer; l++)
         for (int r = 0; r < SLM_ROLE_COUNT; r++)

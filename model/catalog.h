@@ -26,6 +26,7 @@ typedef enum slm_role {
     SLM_ROLE_ATTN_K_BIAS,
     SLM_ROLE_ATTN_V,
     SLM_ROLE_ATTN_V_BIAS,
+    SLM_ROLE_ATTN_QKV,       /* fused q | k | v rows (phi3), instead of ATTN_Q, _K, _V */
     SLM_ROLE_ATTN_Q_NORM,    /* per-head RMSNorm of q (gemma3, qwen3) */
     SLM_ROLE_ATTN_K_NORM,
     SLM_ROLE_ATTN_OUT,
@@ -37,6 +38,8 @@ typedef enum slm_role {
     SLM_ROLE_FFN_POST_NORM,  /* RMSNorm of the FFN output (gemma) */
     SLM_ROLE_OUTPUT_NORM,
     SLM_ROLE_OUTPUT,
+    SLM_ROLE_ROPE_LONG,      /* phi3 longrope frequency factors (first in the file) */
+    SLM_ROLE_ROPE_SHORT,
     SLM_ROLE_COUNT
 } slm_role;
 
@@ -49,6 +52,8 @@ enum {
     SLM_DIM_KV,       /* n_head_kv(l) * head_dim */
     SLM_DIM_V,        /* n_vocab */
     SLM_DIM_D,        /* head_dim */
+    SLM_DIM_QKV,      /* (n_head(l) + 2 n_head_kv(l)) * head_dim */
+    SLM_DIM_R2,       /* head_dim / 2 (rotary pairs) */
 };
 
 /* The branches of llama.cpp's per-tensor type rules (llama-quant.cpp), by name there. */
@@ -64,6 +69,7 @@ typedef enum slm_tcat {
     SLM_CAT_FFN_GATE,
     SLM_CAT_FFN_DOWN,
     SLM_CAT_NORM,
+    SLM_CAT_ATTN_QKV, /* llama.cpp counts and types it as attn_v */
 } slm_tcat;
 
 /* Which sub-block a per-layer tensor belongs to (removed when that width is 0). */
@@ -99,7 +105,7 @@ int slm_catalog_parse_gguf(const char *name, int *layer);
 int slm_catalog_parse_hf(const char *name, int *layer);
 /* As slm_catalog_parse_hf for a config's architecture (Gemma names its norms differently). */
 int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *layer);
-/* Canonical GGUF order of a tensor: token_embd, then block by block in role order, then
+/* Canonical GGUF order of a tensor: phi3's rope factors, token_embd, then block by block in role order, then
    output_norm and output. */
 long slm_catalog_rank(slm_role role, int l);
 /* Recipe category of a GGUF tensor name (SLM_CAT_OTHER for names outside the catalogue). */

@@ -16,6 +16,7 @@ typedef enum slm_arch {
     SLM_ARCH_QWEN3 = 13, /* Qwen3ForCausalLM: GGUF "qwen3", per-head q/k RMSNorm, rope NEOX, no biases */
     SLM_ARCH_GEMMA2 = 10, /* Gemma2ForCausalLM: GGUF "gemma2" (see slm_gemma below) */
     SLM_ARCH_GEMMA3 = 11, /* Gemma3ForCausalLM: GGUF "gemma3" */
+    SLM_ARCH_PHI3 = 12,   /* Phi3ForCausalLM: GGUF "phi3" (see slm_phi3 below) */
 } slm_arch;
 
 static inline int slm_arch_is_gemma(int arch) { return arch == SLM_ARCH_GEMMA2 || arch == SLM_ARCH_GEMMA3; }
@@ -47,6 +48,20 @@ typedef struct slm_sampling {
     float top_p, min_p, temp, penalty_repeat;
 } slm_sampling;
 
+/* Phi-3 / Phi-3.5 (docs/families.md 4), as llama.cpp runs them: one fused attn_qkv matrix
+   (rows q | k | v) and one fused ffn_up (rows gate | up, 2F), NEOX RoPE whose theta_i is divided
+   by a frequency factor, the long factors when the context exceeds orig_ctx, else the short
+   ones, with cos and sin times attn_factor. The sliding window is not applied (llama.cpp). */
+#define SLM_PHI3_MAX_FACTORS 256
+typedef struct slm_phi3 {
+    int orig_ctx;      /* rope.scaling.original_context_length */
+    int n_swa;         /* attention.sliding_window as written (0: none); not applied */
+    int n_factors;     /* head_dim / 2 with longrope, 0: no factors (Phi-3-mini-4k) */
+    float attn_factor; /* rope.scaling.attn_factor (1 without factors) */
+    float long_factor[SLM_PHI3_MAX_FACTORS], short_factor[SLM_PHI3_MAX_FACTORS];
+    char basename[64], finetune[64], size_label[64]; /* general.* from config.json _name_or_path (converter) */
+} slm_phi3;
+
 /* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
 #define SLM_MAX_LAYERS 512
 
@@ -74,6 +89,7 @@ typedef struct slm_model_config {
     int per_layer;
     slm_gemma gemma;     /* arch gemma2 / gemma3 only */
     slm_sampling sampling; /* from generation_config.json (HF folders only) */
+    slm_phi3 phi3;       /* arch phi3 only */
     int n_head_l[SLM_MAX_LAYERS], n_head_kv_l[SLM_MAX_LAYERS], n_ff_l[SLM_MAX_LAYERS];
 } slm_model_config;
 
@@ -86,7 +102,7 @@ static inline int slm_cfg_n_ff(const slm_model_config *c, int l) { return c->per
 /* GGUF architecture string for an arch ("llama", "qwen2"). */
 static inline const char *slm_arch_gguf_name(int arch) {
     return arch == SLM_ARCH_QWEN2 ? "qwen2" : arch == SLM_ARCH_LLAMA ? "llama" : arch == SLM_ARCH_GEMMA2 ? "gemma2"
-           : arch == SLM_ARCH_GEMMA3 ? "gemma3" : arch == SLM_ARCH_QWEN3 ? "qwen3" : "?";
+           : arch == SLM_ARCH_GEMMA3 ? "gemma3" : arch == SLM_ARCH_QWEN3 ? "qwen3" : arch == SLM_ARCH_PHI3 ? "phi3" : "?";
 }
 
 /* Layer l of a gemma model uses the sliding window. */

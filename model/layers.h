@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/config.h"
+
 #define SLM_PANEL 16
 
 /* Floats a panel-packed (OC, C) matrix takes: ceil(OC/16) * 16 * C. */
@@ -236,5 +238,10 @@ void slm_head_rmsnorm_backward(float *d, int ld, float *dw, const float *inp, in
    by the caller, output accumulated in f16); else f32. Inference only (no backward). */
 void slm_gemma_attention_forward(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                                  int pos0, int H, int Hkv, int D, int ctx, float cap, int n_swa, int f16);
+
+/* ---- Phi-3 (layer_phi3.c) ---- */
+/* The RoPE table (n_pos, D/2, 2) of a phi3 config: cos, sin of pos * base^(-2i/D) / ff[i] times
+   attn_factor, ff the long factors when n_pos > orig_ctx, else the short ones (none: 1). */
+void slm_phi3_rope_table(float *cs, int n_pos, const slm_model_config *c);
 
 #endif

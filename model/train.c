@@ -282,8 +282,12 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
             memset(tr->dfch, 0, (size_t)N * 2 * F * sizeof(float));
             slm_swiglu_backward(tr->dfch, tr->dfch_swiglu, l_fch, N, F);
             memset(dln, 0, NC * sizeof(float));
-            slm_matmul_backward(dln, dl_wgate, NULL, tr->dfch, 2 * F, l_ln2, l_wgate, N, C, F);
-            slm_matmul_backward(dln, dl_wup, NULL, tr->dfch + F, 2 * F, l_ln2, l_wup, N, C, F);
+            if (c->arch == SLM_ARCH_PHI3) { /* fused gate | up */
+                slm_matmul_backward(dln, dl_wup, NULL, tr->dfch, 2 * F, l_ln2, l_wup, N, C, 2 * F);
+            } else {
+                slm_matmul_backward(dln, dl_wgate, NULL, tr->dfch, 2 * F, l_ln2, l_wgate, N, C, F);
+                slm_matmul_backward(dln, dl_wup, NULL, tr->dfch + F, 2 * F, l_ln2, l_wup, N, C, F);
+            }
             slm_rmsnorm_backward(dres, dl_ln2w, dln, l_residual2, l_ln2w, l_ln2_rstd, N, C);
         }
         /* h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))), n = rmsnorm(x) */
@@ -309,10 +313,14 @@ int slm_train_backward(slm_train *tr, slm_err *err) {
                                           QKV, layer_param(m, p->knorm, SLM_P_KNORM, l), N, Hkv, D, c->norm_eps);
             }
             memset(dln, 0, NC * sizeof(float));
-            slm_matmul_backward(dln, dl_wq, dl_bqkv, tr->dqkv, QKV, l_ln1, l_wq, N, C, HD);
-            slm_matmul_backward(dln, dl_wk, dl_bqkv ? dl_bqkv + HD : NULL, tr->dqkv + HD, QKV, l_ln1, l_wk, N, C, KD);
-            slm_matmul_backward(dln, dl_wv, dl_bqkv ? dl_bqkv + HD + KD : NULL, tr->dqkv + HD + KD, QKV, l_ln1, l_wv, N,
-                                C, KD);
+            if (c->arch == SLM_ARCH_PHI3) { /* fused q | k | v */
+                slm_matmul_backward(dln, dl_wq, NULL, tr->dqkv, QKV, l_ln1, l_wq, N, C, QKV);
+            } else {
+                slm_matmul_backward(dln, dl_wq, dl_bqkv, tr->dqkv, QKV, l_ln1, l_wq, N, C, HD);
+                slm_matmul_backward(dln, dl_wk, dl_bqkv ? dl_bqkv + HD : NULL, tr->dqkv + HD, QKV, l_ln1, l_wk, N, C, KD);
+                slm_matmul_backward(dln, dl_wv, dl_bqkv ? dl_bqkv + HD + KD : NULL, tr->dqkv + HD + KD, QKV, l_ln1, l_wv, N,
+                                    C, KD);
+            }
             slm_rmsnorm_backward(dres, dl_ln1w, dln, l_in, l_ln1w, l_ln1_rstd, N, C);
         }
     }
@@ -332,7 +340,8 @@ static int role_param(const slm_model_config *c, int role, int l, int *p, size_t
     case SLM_ROLE_OUTPUT_NORM: *p = SLM_P_LNFW; return 1;
     case SLM_ROLE_OUTPUT: *p = c->tied_embeddings ? SLM_P_WTE : SLM_P_WCLS; return 1;
     case SLM_ROLE_ATTN_NORM: *p = SLM_P_LN1W; return 1;
-    case SLM_ROLE_ATTN_Q: *p = SLM_P_WQ; return 1;
+    case SLM_ROLE_ATTN_Q:
+    case SLM_ROLE_ATTN_QKV: *p = SLM_P_WQ; return 1; /* phi3's fused matrix lives in wq */
     case SLM_ROLE_ATTN_K: *p = SLM_P_WK; return 1;
     case SLM_ROLE_ATTN_V: *p = SLM_P_WV; return 1;
     case SLM_ROLE_ATTN_OUT: *p = SLM_P_WO; return 1;

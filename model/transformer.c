@@ -63,8 +63,8 @@ static int check_config(const slm_model_config *c, int max_batch, int max_ctx, s
     if (c->head_dim % 2 || c->head_dim > 512)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: head_dim %d (RoPE needs an even head dim <= 512)",
                         c->head_dim);
-    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && c->arch != SLM_ARCH_QWEN3 && !slm_arch_is_gemma(c->arch))
-        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, qwen3, gemma2 or gemma3", c->arch);
+    if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && c->arch != SLM_ARCH_QWEN3 && !slm_arch_is_gemma(c->arch) && c->arch != SLM_ARCH_PHI3)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, qwen3, gemma2, gemma3 or phi3", c->arch);
     if (!(c->norm_eps > 0.0f) || !(c->rope_theta > 0.0f) || !(c->rope_scale > 0.0f))
         return slm_errf(err, SLM_E_FORMAT, "model config: norm_eps %g, rope_theta %g, rope_scale %g must be > 0",
                         (double)c->norm_eps, (double)c->rope_theta, (double)c->rope_scale);
@@ -106,6 +106,14 @@ static size_t param_floats(const slm_model *m, int p, int l) {
     }
     const layer_dims d = dims_of(c, l);
     const int attn = d.H > 0, ffn = d.F > 0;
+    if (c->arch == SLM_ARCH_PHI3) /* fused: wq holds q|k|v, wup holds gate|up */
+        switch (p) {
+        case SLM_P_WQ: return attn ? slm_panel_floats(d.QKV, C) : 0;
+        case SLM_P_WK:
+        case SLM_P_WV:
+        case SLM_P_WGATE: return 0;
+        case SLM_P_WUP: return ffn ? slm_panel_floats(2 * (int64_t)d.F, C) : 0;
+        }
     switch (p) {
     case SLM_P_LN1W: return attn ? (size_t)C : 0;
     case SLM_P_WQ: return attn ? slm_panel_floats(d.HD, C) : 0;
@@ -256,6 +264,11 @@ static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
     case SLM_ROLE_TOKEN_EMBD: *s = (weight_slot){p->wte, c->n_vocab, c->n_embd, 1, c->tied_embeddings ? cls : -1, cls + 1}; return 1;
     case SLM_ROLE_OUTPUT_NORM: *s = (weight_slot){p->lnfw, 1, c->n_embd, 0, -1, -1}; return 1;
     case SLM_ROLE_OUTPUT: *s = (weight_slot){p->wcls, c->n_vocab, c->n_embd, 1, cls, cls}; return 1;
+    case SLM_ROLE_ROPE_LONG:  /* the model's own copy (the config's arrays), read with the weights */
+    case SLM_ROLE_ROPE_SHORT:
+        *s = (weight_slot){(float *)(role == SLM_ROLE_ROPE_LONG ? c->phi3.long_factor : c->phi3.short_factor), 1,
+                           c->phi3.n_factors, 0, -1, -1};
+        return 1;
     }
     const layer_dims d = dims_of(c, l);
     const int64_t C = c->n_embd;
@@ -278,7 +291,11 @@ static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
     case SLM_ROLE_FFN_GATE:
         *s = (weight_slot){layer_param(m, p->wgate, SLM_P_WGATE, l), d.F, C, 1, mat + SLM_M_GATE, mat + SLM_M_GATE};
         break;
-    case SLM_ROLE_FFN_UP: *s = (weight_slot){layer_param(m, p->wup, SLM_P_WUP, l), d.F, C, 1, mat + SLM_M_UP, mat + SLM_M_UP}; break;
+    case SLM_ROLE_FFN_UP: /* phi3: gate | up, 2F rows */
+        *s = (weight_slot){layer_param(m, p->wup, SLM_P_WUP, l), d.F * (c->arch == SLM_ARCH_PHI3 ? 2 : 1), C, 1, mat + SLM_M_UP,
+                           mat + SLM_M_UP};
+        break;
+    case SLM_ROLE_ATTN_QKV: *s = (weight_slot){layer_param(m, p->wq, SLM_P_WQ, l), d.QKV, C, 1, mat + SLM_M_Q, mat + SLM_M_Q}; break;
     case SLM_ROLE_FFN_DOWN:
         *s = (weight_slot){layer_param(m, p->wdown, SLM_P_WDOWN, l), C, d.F, 1, mat + SLM_M_DOWN, mat + SLM_M_DOWN};
         break;
@@ -426,6 +443,7 @@ static int alloc_mapped(slm_model *m, slm_err *err) {
     const size_t n = (size_t)cls_index(c) + 2;
     int64_t widest = SLM_MAX(SLM_MAX((int64_t)c->n_embd, (int64_t)c->n_head * c->head_dim), (int64_t)c->n_ff);
     int64_t widest_out = SLM_MAX(widest, (int64_t)c->n_vocab);
+    widest_out = SLM_MAX(widest_out, SLM_MAX(2 * (int64_t)c->n_ff, (int64_t)(c->n_head + 2 * c->n_head_kv) * c->head_dim));
     m->n_panel_threads = slm_threads_get();
     size_t per = slm_matmul_scratch_floats(widest), total;
     if (!slm_mul_ok(per, (size_t)m->n_panel_threads, &total)) return slm_errf(err, SLM_E_NOMEM, "panel scratch: size overflows");
@@ -459,7 +477,7 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     m->max_batch = max_batch;
     m->max_tokens = max_tokens;
     m->ctx_pad = (max_ctx + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL;
-    m->neox = c->arch != SLM_ARCH_LLAMA; /* qwen2, qwen3, gemma2, gemma3 */
+    m->neox = c->arch != SLM_ARCH_LLAMA; /* qwen2, qwen3, gemma2, gemma3, phi3 */
     m->keep_acts = !!(flags & SLM_BUILD_KEEP_ACTS);
     m->mapped = !!(flags & SLM_BUILD_MAPPED);
     m->kv_f16 = !!(flags & SLM_BUILD_KV_F16);
@@ -527,6 +545,7 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     load_ctx lc = {m, src, rows, err};
     rc = slm_catalog_each(c, load_role, &lc);
     if (!rc && m->mapped && c->tied_embeddings) m->wmats[cls_index(c)] = m->wmats[cls_index(c) + 1];
+    if (!rc && c->arch == SLM_ARCH_PHI3) slm_phi3_rope_table(m->rope_cs, max_ctx, c);
 done:
     slm_free(rows);
     if (rc) slm_model_free(m);
@@ -617,7 +636,8 @@ static const char *wmat_name(const slm_model *m, int i, char *buf, size_t cap) {
                                                          SLM_ROLE_FFN_DOWN};
     if (i == cls + 1 || (i == cls && m->cfg.tied_embeddings)) return slm_catalog_gguf_name(SLM_ROLE_TOKEN_EMBD, -1, buf, cap);
     if (i == cls) return slm_catalog_gguf_name(SLM_ROLE_OUTPUT, -1, buf, cap);
-    return slm_catalog_gguf_name(k_roles[i % SLM_LAYER_MATRICES], i / SLM_LAYER_MATRICES, buf, cap);
+    const slm_role r = m->cfg.arch == SLM_ARCH_PHI3 && i % SLM_LAYER_MATRICES == SLM_M_Q ? SLM_ROLE_ATTN_QKV : k_roles[i % SLM_LAYER_MATRICES];
+    return slm_catalog_gguf_name(r, i / SLM_LAYER_MATRICES, buf, cap);
 }
 
 static void observe_hidden(const slm_model *m, int l, const float *x, int N) {
@@ -687,7 +707,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
     /* x = wte[tokens] */
     if (m->mapped) slm_embedding_forward_typed(a->encoded, tokens, &m->wmats[cls_index(c) + 1], N, C);
     else slm_embedding_forward(a->encoded, tokens, p->wte, N, C);
-    const int gemma = slm_arch_is_gemma(c->arch);
+    const int gemma = slm_arch_is_gemma(c->arch), phi3 = c->arch == SLM_ARCH_PHI3;
     if (gemma) gemma_scale(a->encoded, (int64_t)NC, sqrtf((float)C));
     observe_hidden(m, -1, a->encoded, N);
     const float *residual = a->encoded;
@@ -719,9 +739,13 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         if (H > 0) {
             slm_rmsnorm_forward(l_ln1, l_ln1_rstd, residual, l_ln1w, N, C, c->norm_eps);
             rounded = -1;
-            matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, N, C, HD, l, SLM_M_Q, &rounded);
-            matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD, l, SLM_M_K, &rounded);
-            matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, N, C, KD, l, SLM_M_V, &rounded);
+            if (phi3) { /* one fused matrix: q | k | v */
+                matmul(m, l_qkv, QKV, l_ln1, l_wq, NULL, N, C, QKV, l, SLM_M_Q, &rounded);
+            } else {
+                matmul(m, l_qkv, QKV, l_ln1, l_wq, l_bqkv, N, C, HD, l, SLM_M_Q, &rounded);
+                matmul(m, l_qkv + HD, QKV, l_ln1, l_wk, l_bqkv ? l_bqkv + HD : NULL, N, C, KD, l, SLM_M_K, &rounded);
+                matmul(m, l_qkv + HD + KD, QKV, l_ln1, l_wv, l_bqkv ? l_bqkv + HD + KD : NULL, N, C, KD, l, SLM_M_V, &rounded);
+            }
             head_qk_norm(m, l, l_qkv, N, H, Hkv);
             const float *rope_cs = gemma && slm_cfg_is_swa(c, l) ? m->rope_cs_swa : m->rope_cs;
             for (int b = 0; b < B; b++) {
@@ -729,6 +753,7 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                 slm_rope_forward(qkv_b, QKV, rope_cs, T, pos0, H, D, m->neox);
                 slm_rope_forward(qkv_b + HD, QKV, rope_cs, T, pos0, Hkv, D, m->neox);
                 if (gemma) gemma_scale_q(qkv_b, QKV, T, HD, c->gemma.attn_scale);
+                if (phi3 && ggml) gemma_scale_q(qkv_b, QKV, T, HD, 1.0f / sqrtf((float)D)); /* llama.cpp scales q, attends with scale 1 */
                 if (ggml) /* F16 KV cache; the per-query flash attention also rounds q to F16 */
                     for (int t = 0; t < T; t++)
                         slm_round_f16(qkv_b + (size_t)t * QKV + (fa_tiled ? HD : 0), fa_tiled ? 2 * KD : QKV);
@@ -744,9 +769,10 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
                     kc = l_kc + (size_t)b * kv_seq, vc = l_vc + (size_t)b * kv_seq;
                     slm_kv_store(kc, vc, qkv_b, QKV, HD, HD + KD, T, pos0, Hkv, D, m->ctx_pad);
                 }
-                if (gemma)
+                if (gemma || (phi3 && ggml)) /* phi3 in f32: the usual attention (it has a backward) */
                     slm_gemma_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad,
-                                                c->gemma.attn_softcap, slm_cfg_is_swa(c, l) ? c->gemma.n_swa : 0, ggml && !fa_tiled);
+                                                gemma ? c->gemma.attn_softcap : 0, slm_cfg_is_swa(c, l) ? c->gemma.n_swa : 0,
+                                                ggml && !fa_tiled);
                 else if (ggml && !fa_tiled) slm_attention_forward_ggml(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
                 else slm_attention_forward(atty, lse, qkv_b, QKV, kc, vc, T, pos0, H, Hkv, D, m->ctx_pad);
             }
@@ -761,8 +787,12 @@ int slm_model_forward_batch(slm_model *m, const int32_t *tokens, int B, int T, i
         if (F > 0) {
             slm_rmsnorm_forward(l_ln2, l_ln2_rstd, l_residual2, l_ln2w, N, C, c->norm_eps);
             rounded = -1;
-            matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, N, C, F, l, SLM_M_GATE, &rounded);
-            matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, N, C, F, l, SLM_M_UP, &rounded);
+            if (phi3) { /* one fused matrix: gate | up */
+                matmul(m, l_fch, 2 * F, l_ln2, l_wup, NULL, N, C, 2 * F, l, SLM_M_UP, &rounded);
+            } else {
+                matmul(m, l_fch, 2 * F, l_ln2, l_wgate, NULL, N, C, F, l, SLM_M_GATE, &rounded);
+                matmul(m, l_fch + F, 2 * F, l_ln2, l_wup, NULL, N, C, F, l, SLM_M_UP, &rounded);
+            }
             if (gemma) slm_geglu_forward(l_fch_swiglu, l_fch, N, F, ggml);
             else slm_swiglu_forward(l_fch_swiglu, l_fch, N, F);
             rounded = -1;

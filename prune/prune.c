@@ -33,6 +33,9 @@ static int check_opts(const slm_prune_opts *o, const slm_model_config *c, slm_er
     if ((o->method == SLM_PRUNE_WANDA || o->method == SLM_PRUNE_SPARSEGPT) && !o->calib)
         return slm_errf(err, SLM_E_ARG, "--method %s needs calibration statistics (--calibration or --calib-text)",
                         slm_prune_method_name(o->method));
+    if (o->method == SLM_PRUNE_HEADS && c->arch == SLM_ARCH_PHI3)
+        return slm_errf(err, SLM_E_UNSUPPORTED, "--method heads: llama.cpp's phi3 needs heads x head dim = embedding length "
+                        "(attn_output is square), so phi3 heads cannot be removed (use --method ffn or layers)");
     if (!o->calib) return SLM_OK;
     const slm_model_config *s = &o->calib->cfg;
     int same = s->n_embd == c->n_embd && o->calib->n_layer == c->n_layer && s->head_dim == c->head_dim;
@@ -104,7 +107,12 @@ static int tensor_lists(const slm_prune *p, const splan *s, slm_prune_tensor *t,
     int32_t **rows = &t->rows, **cols = &t->cols;
     const int H = slm_cfg_n_head(c, l), G = slm_cfg_n_head_kv(c, l), D = c->head_dim;
     const int ndim = t->info.ndim;
-    if (s->ff[l]) {
+    const int fused_up = role == SLM_ROLE_FFN_UP && c->arch == SLM_ARCH_PHI3; /* gate | up rows */
+    if (s->ff[l] && fused_up) {
+        SLM_TRY(slm_alloc((void **)rows, sizeof(int32_t) * 2 * (size_t)(s->ffn[l] ? s->ffn[l] : 1), err, "index list"));
+        for (int h = 0; h < 2; h++)
+            for (int j = 0; j < s->ffn[l]; j++) (*rows)[h * s->ffn[l] + j] = h * slm_cfg_n_ff(c, l) + s->ff[l][j];
+    } else if (s->ff[l]) {
         if (role == SLM_ROLE_FFN_GATE || role == SLM_ROLE_FFN_UP) SLM_TRY(copy_list(s->ff[l], s->ffn[l], rows, err));
         if (role == SLM_ROLE_FFN_DOWN) SLM_TRY(copy_list(s->ff[l], s->ffn[l], cols, err));
     }
@@ -115,7 +123,7 @@ static int tensor_lists(const slm_prune *p, const splan *s, slm_prune_tensor *t,
         if (role == SLM_ROLE_ATTN_K || role == SLM_ROLE_ATTN_V) SLM_TRY(head_rows(s, l, 1, D, rows, &n, err));
         if (role == SLM_ROLE_ATTN_K_BIAS || role == SLM_ROLE_ATTN_V_BIAS) SLM_TRY(head_rows(s, l, 1, D, cols, &n, err));
     }
-    if (t->rows) t->info.shape[0] = role == SLM_ROLE_FFN_GATE || role == SLM_ROLE_FFN_UP ? s->ffn[l] : n;
+    if (t->rows) t->info.shape[0] = role == SLM_ROLE_FFN_GATE || role == SLM_ROLE_FFN_UP ? s->ffn[l] * (fused_up ? 2 : 1) : n;
     if (t->cols) t->info.shape[ndim - 1] = role == SLM_ROLE_FFN_DOWN ? s->ffn[l] : n;
     return SLM_OK;
 }

@@ -40,14 +40,16 @@ static int sq_norms(const slm_tensor_src *in, const char *name, double *rows, do
     return rc;
 }
 
-/* FFN channel j: ||gate_j|| * ||up_j|| * ||down[:, j]||. */
+/* FFN channel j: ||gate_j|| * ||up_j|| * ||down[:, j]||. A fused gate | up (phi3's ffn_up,
+   2F rows and no ffn_gate) fills both halves. */
 static int ffn_norm_scores(const slm_tensor_src *in, int l, int64_t F, float *out, slm_err *err) {
     double *g, *u, *d;
     char nm[SLM_MAX_NAME];
     SLM_TRY(slm_calloc((void **)&g, (size_t)(3 * F), sizeof(double), err, "scores"));
     u = g + F, d = u + F;
-    int rc = sq_norms(in, slm_catalog_gguf_name(SLM_ROLE_FFN_GATE, l, nm, sizeof nm), g, NULL, err);
-    if (!rc) rc = sq_norms(in, slm_catalog_gguf_name(SLM_ROLE_FFN_UP, l, nm, sizeof nm), u, NULL, err);
+    const int fused = in->find(in->ud, slm_catalog_gguf_name(SLM_ROLE_FFN_GATE, l, nm, sizeof nm)) < 0;
+    int rc = fused ? SLM_OK : sq_norms(in, nm, g, NULL, err);
+    if (!rc) rc = sq_norms(in, slm_catalog_gguf_name(SLM_ROLE_FFN_UP, l, nm, sizeof nm), fused ? g : u, NULL, err);
     if (!rc) rc = sq_norms(in, slm_catalog_gguf_name(SLM_ROLE_FFN_DOWN, l, nm, sizeof nm), NULL, d, err);
     for (int64_t j = 0; !rc && j < F; j++) out[j] = (float)sqrt(g[j] * u[j] * d[j]);
     slm_free(g);

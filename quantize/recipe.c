@@ -119,7 +119,7 @@ static int output_type(int t, int ftype, int64_t ncols) {
 /* llama_tensor_get_type_impl for the IQ1/IQ2 file types (no experts). */
 static int iq_low_type(state *qs, int t, int ftype, int cat) {
     const int s_or_m = ftype == FT_IQ2_S || ftype == FT_IQ2_M;
-    if (cat == SLM_CAT_ATTN_V) {
+    if (cat == SLM_CAT_ATTN_V || cat == SLM_CAT_ATTN_QKV) { /* category_is_attn_v */
         t = qs->n_gqa >= 4 ? SLM_DTYPE_Q4_K : s_or_m ? SLM_DTYPE_IQ3_S : SLM_DTYPE_Q2_K;
         ++qs->i_attention_wv;
     } else if (cat == SLM_CAT_FFN_DOWN) {
@@ -176,7 +176,7 @@ static int impl_type(state *qs, int t, int ftype, int cat, int64_t ncols, const 
         return t;
     }
     if (is_iq_low(ftype)) return iq_low_type(qs, t, ftype, cat);
-    if (cat == SLM_CAT_ATTN_V) return attn_v_type(qs, t, ftype, o);
+    if (cat == SLM_CAT_ATTN_V || cat == SLM_CAT_ATTN_QKV) return attn_v_type(qs, t, ftype, o); /* llama.cpp's attn_qkv branch comes after and is never reached */
     if (cat == SLM_CAT_ATTN_K || cat == SLM_CAT_ATTN_Q) {
         if (ftype == FT_IQ3_XS) return SLM_DTYPE_IQ3_XXS;
         if (ftype == FT_IQ3_XXS) return SLM_DTYPE_IQ2_S;
@@ -247,7 +247,7 @@ int slm_recipe_plan(const slm_recipe_opts *o, const slm_model_config *c, const s
     qs.tied = 1;
     for (size_t i = 0; i < n; i++) {
         int cat = (int)slm_catalog_category(t[i].name);
-        qs.n_attention_wv += cat == SLM_CAT_ATTN_V;
+        qs.n_attention_wv += cat == SLM_CAT_ATTN_V || cat == SLM_CAT_ATTN_QKV;
         if (cat == SLM_CAT_OUTPUT) qs.tied = 0;
     }
     regex_t *re = NULL;

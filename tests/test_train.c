@@ -1147,6 +1147,110 @@ static void test_train_rejects_misuse(void **state) {
     slm_model_free(&m);
 }
 
+/* Phi-3's fused matrices (attn_qkv = q | k | v rows, ffn_up = gate | up rows, both in one
+   parameter each): the same loss and gradients as the separate qwen2 layout (no biases) whose
+   matrices are cut out of the fused ones. The RoPE tables differ in rounding only (phi3's is
+   ggml's float running product), so: loss within 1e-5, every gradient within 1e-3 of its
+   tensor's largest. */
+static int phi3_split_rows(void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
+                           slm_err *err) {
+    const slm_model_config *c = ud;
+    (void)nrows, (void)err;
+    int l = -1, pos = 0;
+    char fused[SLM_MAX_NAME];
+    int64_t off = 0;
+    snprintf(fused, sizeof fused, "%s", name);
+    if (sscanf(name, "blk.%d.%n", &l, &pos) == 1 && pos) {
+        const char *rest = name + pos;
+        const int64_t HD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim;
+        if (!strcmp(rest, "attn_q.weight")) off = 0;
+        else if (!strcmp(rest, "attn_k.weight")) off = HD;
+        else if (!strcmp(rest, "attn_v.weight")) off = HD + KD;
+        else if (!strcmp(rest, "ffn_gate.weight")) off = 0;
+        else if (!strcmp(rest, "ffn_up.weight")) off = c->n_ff;
+        else off = -1;
+        if (off >= 0) snprintf(fused, sizeof fused, "blk.%d.%s", l, !strncmp(rest, "attn", 4) ? "attn_qkv.weight" : "ffn_up.weight");
+        else off = 0;
+    }
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t k = 0; k < ncols; k++) dst[r * ncols + k] = (float)syn_w(fused, off + r0 + r, k, ncols);
+    return SLM_OK;
+}
+
+static double phi3_step(slm_model *m, slm_train *tr, const slm_model_config *c, test_rows_fn rows, const int32_t *tok,
+                        const int32_t *tgt, int B, int T) {
+    static test_fn_src fs[2];
+    static int which;
+    slm_tensor_src ts;
+    slm_err err = {0};
+    double loss;
+    test_fn_src_init(&fs[which], c, rows, (void *)c, &ts);
+    which ^= 1;
+    if (slm_model_build_batch(m, c, &ts, B, T, SLM_BUILD_KEEP_ACTS, &err) || slm_train_init(tr, m, &err) ||
+        slm_train_zero_grad(tr, &err) || slm_train_forward(tr, tok, B, T, &err) || slm_train_loss_xent(tr, tgt, 1.0f, &loss, &err) ||
+        slm_train_backward(tr, &err))
+        fail_msg("%s", err.msg);
+    return loss;
+}
+
+static void phi3_grad(const slm_train *tr, const char *name, int64_t r0, int64_t rows, int64_t ncols, float *dst) {
+    slm_err err = {0};
+    int64_t nr, nc;
+    if (slm_train_get_grad(tr, name, NULL, &nr, &nc, &err)) fail_msg("%s", err.msg);
+    float *all = malloc(sizeof(float) * (size_t)(nr * nc));
+    if (slm_train_get_grad(tr, name, all, NULL, NULL, &err)) fail_msg("%s", err.msg);
+    assert_true(nc == ncols && r0 + rows <= nr);
+    memcpy(dst, all + r0 * nc, sizeof(float) * (size_t)(rows * nc));
+    free(all);
+}
+
+static void test_train_phi3_fused(void **state) {
+    (void)state;
+    slm_model_config pc = {.arch = SLM_ARCH_PHI3, .n_embd = 64, .n_ff = 96, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+                           .head_dim = 16, .n_vocab = 101, .n_ctx_train = 4096, .norm_eps = 1e-5f, .rope_theta = 1e4f,
+                           .rope_scale = 1.0f, .bos_id = -1, .eos_id = -1};
+    pc.phi3.orig_ctx = 4096, pc.phi3.attn_factor = 1.0f;
+    slm_model_config qc = pc;
+    qc.arch = SLM_ARCH_QWEN2;
+    enum { B = 2, T = 12 };
+    int32_t tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (i * 37 + 11) % pc.n_vocab, tgt[i] = (i * 53 + 5) % pc.n_vocab;
+    slm_model pm, qm;
+    slm_train ptr, qtr;
+    const double lp = phi3_step(&pm, &ptr, &pc, syn_rows, tok, tgt, B, T);
+    const double lq = phi3_step(&qm, &qtr, &qc, phi3_split_rows, tok, tgt, B, T);
+    if (!(fabs(lp - lq) <= 1e-5 * lq)) fail_msg("phi3 loss %.9g, separate matrices %.9g", lp, lq);
+    const int64_t C = pc.n_embd, F = pc.n_ff, HD = pc.n_head * pc.head_dim, KD = pc.n_head_kv * pc.head_dim;
+    double worst = 0;
+    for (int l = 0; l < pc.n_layer; l++) {
+        struct { const char *fused, *part; int64_t r0, rows; } parts[] = {
+            {"attn_qkv", "attn_q", 0, HD}, {"attn_qkv", "attn_k", HD, KD}, {"attn_qkv", "attn_v", HD + KD, KD},
+            {"ffn_up", "ffn_gate", 0, F}, {"ffn_up", "ffn_up", F, F}, {"attn_output", "attn_output", 0, C},
+            {"ffn_down", "ffn_down", 0, C}, {"attn_norm", "attn_norm", 0, 1}, {"ffn_norm", "ffn_norm", 0, 1}};
+        for (size_t i = 0; i < SLM_ARRAY_LEN(parts); i++) {
+            char pn[64], qn[64];
+            snprintf(pn, sizeof pn, "blk.%d.%s.weight", l, parts[i].fused);
+            snprintf(qn, sizeof qn, "blk.%d.%s.weight", l, parts[i].part);
+            int64_t nr, nc;
+            slm_err err = {0};
+            if (slm_train_get_grad(&qtr, qn, NULL, &nr, &nc, &err)) fail_msg("%s", err.msg);
+            float *a = malloc(sizeof(float) * (size_t)(nr * nc)), *b = malloc(sizeof(float) * (size_t)(nr * nc));
+            phi3_grad(&ptr, pn, parts[i].r0, nr, nc, a);
+            phi3_grad(&qtr, qn, 0, nr, nc, b);
+            double scale = 0, e = 0;
+            for (int64_t j = 0; j < nr * nc; j++) scale = fmax(scale, fabs(b[j]));
+            for (int64_t j = 0; j < nr * nc; j++) e = fmax(e, fabs(a[j] - b[j]) / scale);
+            if (!(scale > 0 && e <= 1e-3)) fail_msg("%s rows %lld..: gradient differs from %s by %.3g of its largest", pn,
+                                                     (long long)parts[i].r0, qn, e);
+            worst = fmax(worst, e);
+            free(a), free(b);
+        }
+    }
+    printf("    phi3 fused q|k|v, gate|up vs separate matrices: loss %.9g / %.9g, worst gradient %.2e\n", lp, lq, worst);
+    slm_train_free(&ptr), slm_train_free(&qtr);
+    slm_model_free(&pm), slm_model_free(&qm);
+}
+
 
 /* The feature-loss hook (tr.dhidden): with d loss / d logits = 0 and dhidden = R, the backward
    gives the gradient of f = sum_l R_l . h_l (h_l the residual stream after layer l, as the
@@ -1239,6 +1343,7 @@ int main(void) {
         cmocka_unit_test(test_train_qwen3_finite_differences),
         cmocka_unit_test(test_train_rejects_misuse),
         cmocka_unit_test(test_train_feature_hook),
+        cmocka_unit_test(test_train_phi3_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
