@@ -154,6 +154,7 @@ check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm sh tests/faults.sh
 	@SLM=$(BUILD)/slm sh tests/zoo.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_gemma.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_llama.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)
@@ -203,6 +204,7 @@ check-interop: all $(TOOLS)
 	@SLM=$(BUILD)/slm LLBIN=$(LLCPP_DIR)/bin sh tests/interop.sh
 	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_gemma.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_llama.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh

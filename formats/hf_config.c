@@ -8,10 +8,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/mapfile.h"
 #include "core/slm.h"
 #include "model/catalog.h"
+#include "model/rope_freqs.h"
 
 static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},
@@ -109,6 +111,50 @@ static int gemma_config(slm_model_config *c, const cJSON *root, const char *what
     return SLM_OK;
 }
 
+/* rope_scaling (or transformers 5's rope_parameters) as llama.cpp's converter takes it for these
+   architectures (conversion/base.py: TextModel.set_gguf_parameters, conversion/llama.py):
+   linear -> a factor; llama3 (Llama only) -> per-pair divisors, the tensor rope_freqs; dynamic
+   and default -> nothing (the converter writes no key, so llama.cpp runs plain RoPE); the rest
+   is refused by name. */
+static int rope_scaling(slm_model_config *c, const cJSON *root, const char *what, slm_err *err) {
+    c->rope_scale = 1.0f;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!rs || cJSON_IsNull(rs)) rs = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (!rs || cJSON_IsNull(rs)) return SLM_OK;
+    if (!cJSON_IsObject(rs)) return slm_errf(err, SLM_E_FORMAT, "%s: field \"rope_scaling\" must be an object or null", what);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "rope_theta")) /* the converter also looks in rope_parameters */
+        SLM_TRY(get_float(rs, "rope_theta", 0, c->rope_theta, &c->rope_theta, what, err));
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!ty) return SLM_OK; /* no type: the converter writes nothing */
+    if (!cJSON_IsString(ty)) return slm_errf(err, SLM_E_FORMAT, "%s: rope_scaling type must be a string", what);
+    const char *t = ty->valuestring;
+    if (!strcmp(t, "linear")) {
+        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
+        if (!fa || cJSON_IsNull(fa)) return SLM_OK; /* the converter needs a factor */
+        return get_float(rs, "factor", 1, 1.0f, &c->rope_scale, what, err);
+    }
+    if (!strcmp(t, "dynamic") || !strcmp(t, "default")) return SLM_OK;
+    if (!strcasecmp(t, "llama3") && c->arch == SLM_ARCH_LLAMA) {
+        slm_rope_llama3 *p = &c->llama3;
+        SLM_TRY(get_float(rs, "factor", 0, 8.0f, &p->factor, what, err));
+        SLM_TRY(get_float(rs, "low_freq_factor", 0, 1.0f, &p->low_freq_factor, what, err));
+        SLM_TRY(get_float(rs, "high_freq_factor", 0, 4.0f, &p->high_freq_factor, what, err));
+        SLM_TRY(get_int(rs, "original_max_position_embeddings", 0, 8192, &p->orig_ctx, what, err));
+        if (!(p->high_freq_factor > p->low_freq_factor) || p->orig_ctx <= 0)
+            return slm_errf(err, SLM_E_FORMAT, "%s: rope_scaling llama3 needs high_freq_factor > low_freq_factor and a positive original_max_position_embeddings", what);
+        if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim / 2 > SLM_MAX_ROPE_FREQS)
+            return slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling llama3 with head dim %d (slm: even, at most %d)", what,
+                            c->head_dim, 2 * SLM_MAX_ROPE_FREQS);
+        c->rope_llama3 = 1;
+        c->n_rope_freqs = c->head_dim / 2;
+        slm_rope_llama3_freqs(p, c->rope_theta, c->head_dim, c->rope_freqs);
+        return SLM_OK;
+    }
+    return slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %.32s is not supported for %s (slm handles none, linear, dynamic%s)",
+                    what, t, c->hf_arch, c->arch == SLM_ARCH_LLAMA ? ", llama3" : "");
+}
+
 int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err) {
     memset(c, 0, sizeof(*c));
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -138,6 +184,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         goto done;
     if (c->n_head <= 0) { rc = slm_errf(err, SLM_E_FORMAT, "%s: num_attention_heads must be positive", what); goto done; }
     if ((rc = get_int(root, "head_dim", 0, c->n_embd / c->n_head, &c->head_dim, what, err))) goto done;
+    c->head_dim_key = cJSON_GetObjectItemCaseSensitive(root, "head_dim") != NULL;
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
     if (cJSON_IsArray(eos)) eos = cJSON_GetArrayItem(eos, 0); /* some configs list several */
     if ((rc = get_token_id(eos, "eos_token_id", &c->eos_id, what, err)) ||
@@ -153,20 +200,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);
         goto done;
     }
-    c->rope_scale = 1.0f;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) {
-        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-        if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
-        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "linear") || !cJSON_IsNumber(fa) || !(fa->valuedouble > 0) ||
-            !(fa->valuedouble <= FLT_MAX)) {
-            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %s is not supported (only null or linear)", what,
-                          cJSON_IsString(ty) ? ty->valuestring : "of unknown type");
-            goto done;
-        }
-        c->rope_scale = (float)fa->valuedouble;
-    }
+    if ((rc = rope_scaling(c, root, what, err))) goto done;
     rc = slm_model_config_check(c, err);
     if (rc) slm_err_prefix(err, "%s", what);
 done:

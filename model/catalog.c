@@ -37,6 +37,7 @@ static const slm_tensor_kind k_kinds[SLM_ROLE_COUNT] = {
       SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT_NORM, "output_norm.weight", "model.norm.weight", SLM_DIM_C, SLM_DIM_NONE, SLM_CAT_NORM),
     G(SLM_ROLE_OUTPUT, "output.weight", "lm_head.weight", SLM_DIM_V, SLM_DIM_C, SLM_CAT_OUTPUT),
+    G(SLM_ROLE_ROPE_FREQS, "rope_freqs.weight", NULL, SLM_DIM_RF, SLM_DIM_NONE, SLM_CAT_OTHER),
 };
 #undef G
 #undef A
@@ -54,6 +55,7 @@ int slm_catalog_present(const slm_model_config *c, slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
     if (k->bias && !c->qkv_bias) return 0;
     if (role == SLM_ROLE_OUTPUT) return !c->tied_embeddings;
+    if (role == SLM_ROLE_ROPE_FREQS) return c->n_rope_freqs > 0;
     if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && c->arch != SLM_ARCH_GEMMA3) return 0;
     if ((role == SLM_ROLE_ATTN_POST_NORM || role == SLM_ROLE_FFN_POST_NORM) && !slm_arch_is_gemma(c->arch)) return 0;
     if (k->part == SLM_PART_ATTN) return slm_cfg_n_head(c, l) > 0;
@@ -69,6 +71,7 @@ static int64_t dim(const slm_model_config *c, int d, int l) {
     case SLM_DIM_KV: return (int64_t)slm_cfg_n_head_kv(c, l) * c->head_dim;
     case SLM_DIM_V: return c->n_vocab;
     case SLM_DIM_D: return c->head_dim;
+    case SLM_DIM_RF: return c->n_rope_freqs;
     }
     return 1;
 }
@@ -95,7 +98,8 @@ const char *slm_catalog_gguf_name(slm_role role, int l, char *buf, size_t cap) {
 
 const char *slm_catalog_hf_name(slm_role role, int l, char *buf, size_t cap) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
-    const char *hf = k->hf ? k->hf : "post_attention_layernorm.weight"; /* gemma's name */
+    const char *hf = k->hf ? k->hf : role == SLM_ROLE_ATTN_POST_NORM ? "post_attention_layernorm.weight" /* gemma's name */
+                                                                     : k->gguf; /* generated: no HF name */
     if (k->per_layer) snprintf(buf, cap, HF_BLK "%d.%s", l, hf);
     else snprintf(buf, cap, "%s", hf);
     return buf;
@@ -145,6 +149,7 @@ int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *l
 
 long slm_catalog_rank(slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
+    if (role == SLM_ROLE_ROPE_FREQS) return -1;
     if (!k->per_layer) return role == SLM_ROLE_TOKEN_EMBD ? 0 : (1L << 40) + (long)role;
     return 1 + (long)l * 64 + (long)role;
 }
@@ -156,6 +161,7 @@ slm_tcat slm_catalog_category(const char *gguf_name) {
 
 int slm_catalog_each(const slm_model_config *c, int (*fn)(void *ud, slm_role role, int l), void *ud) {
     int rc;
+    if (slm_catalog_present(c, SLM_ROLE_ROPE_FREQS, -1) && (rc = fn(ud, SLM_ROLE_ROPE_FREQS, -1))) return rc;
     if ((rc = fn(ud, SLM_ROLE_TOKEN_EMBD, -1))) return rc;
     for (int l = 0; l < c->n_layer; l++)
         for (int r = 0; r < SLM_ROLE_COUNT; r++)

@@ -32,6 +32,17 @@ typedef struct slm_gemma {
     float attn_scale;                  /* 1/sqrt(head_dim) (27B: 1/sqrt(C/H)) */
 } slm_gemma;
 
+/* Llama 3 RoPE scaling (config.json rope_scaling {"rope_type": "llama3", ...}; docs/families.md 1):
+   llama.cpp's converter turns these into the divisors of each rotary pair's frequency, the F32
+   tensor rope_freqs.weight (D/2 values, the first tensor), and writes no key. */
+typedef struct slm_rope_llama3 {
+    float factor, low_freq_factor, high_freq_factor; /* defaults 8, 1, 4 */
+    int orig_ctx;                                    /* original_max_position_embeddings, default 8192 */
+} slm_rope_llama3;
+
+/* The most rotary pairs of a frequency-factor tensor (head_dim <= 512, model/transformer.c). */
+#define SLM_MAX_ROPE_FREQS 256
+
 /* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
 #define SLM_MAX_LAYERS 512
 
@@ -49,6 +60,15 @@ typedef struct slm_model_config {
     float norm_eps;      /* rms_norm_eps */
     float rope_theta;
     float rope_scale;    /* linear rope scaling factor, 1 when none */
+    int head_dim_key;    /* config.json has head_dim (GGUF: attention.key_length): the converter writes
+                            key_length and value_length even when D = C/H */
+    /* Per-pair RoPE frequency divisors: pair i turns by pos * theta^(-2i/D) / rope_freqs[i]
+       (GGUF tensor rope_freqs.weight). n_rope_freqs is 0 (none) or D/2. rope_llama3 is set when
+       the config.json parameters that made them are known (an HF folder), 0 from a GGUF. */
+    int n_rope_freqs;
+    float rope_freqs[SLM_MAX_ROPE_FREQS];
+    int rope_llama3;
+    slm_rope_llama3 llama3;
     int tied_embeddings; /* no lm_head / output.weight: the classifier is token_embd */
     int qkv_bias;        /* q/k/v projections have biases (Qwen2) */
     int bos_id, eos_id;  /* from config.json, -1 when absent */

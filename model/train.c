@@ -330,6 +330,7 @@ static int role_param(const slm_model_config *c, int role, int l, int *p, size_t
     case SLM_ROLE_FFN_GATE: *p = SLM_P_WGATE; return 1;
     case SLM_ROLE_FFN_UP: *p = SLM_P_WUP; return 1;
     case SLM_ROLE_FFN_DOWN: *p = SLM_P_WDOWN; return 1;
+    case SLM_ROLE_ROPE_FREQS: return 0; /* constants: no gradient */
     }
     const layer_dims d = dims_of(c, l);
     *p = SLM_P_BQKV;
