@@ -178,6 +178,7 @@ static int open_hf(slm_src *s, const char *dir, slm_err *err) {
     SLM_TRY(slm_hf_sampling_load(&s->sampling, dir, err));
     SLM_TRY(slm_vocab_from_hf_dir(&s->vocab, dir, err));
     if (slm_arch_is_gemma(s->cfg.arch) && s->vocab.kind != SLM_VOCAB_NONE) s->vocab.add_space_prefix = 0; /* as the converter */
+    if (s->cfg.arch == SLM_ARCH_LLAMA && s->cfg.n_vocab == 49152 && s->vocab.add_bos == 1) s->vocab.add_bos = 0; /* as the GGUF (meta) */
     return SLM_OK;
 }
 
@@ -617,7 +618,12 @@ int slm_model_gguf_meta(const slm_model_config *c, const char *name, const slm_v
     SLM_TRY(slm_kvs_set_u32(kv, KEY("vocab_size"), (uint32_t)c->n_vocab, err));
     SLM_TRY(slm_kvs_set_u32(kv, KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
 #undef KEY
-    if (vocab && vocab->kind != SLM_VOCAB_NONE) SLM_TRY(slm_vocab_to_kvs(vocab, kv, err));
+    if (!vocab || vocab->kind == SLM_VOCAB_NONE) return SLM_OK;
+    SLM_TRY(slm_vocab_to_kvs(vocab, kv, err));
+    /* LlamaModel.set_vocab: "granite small models" (vocab 49152: SmolLM) get add_bos_token false,
+       in place or after the other tokenizer keys */
+    if (c->arch == SLM_ARCH_LLAMA && !c->per_layer && c->n_vocab == 49152)
+        SLM_TRY(slm_kvs_set_bool(kv, "tokenizer.ggml.add_bos_token", 0, err));
     return SLM_OK;
 }
 
