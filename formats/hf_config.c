@@ -122,6 +122,8 @@ static int rope_scaling(slm_model_config *c, const cJSON *root, const char *what
     if (!rs || cJSON_IsNull(rs)) rs = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
     if (!rs || cJSON_IsNull(rs)) return SLM_OK;
     if (!cJSON_IsObject(rs)) return slm_errf(err, SLM_E_FORMAT, "%s: field \"rope_scaling\" must be an object or null", what);
+    const cJSON *full = cJSON_GetObjectItemCaseSensitive(rs, "full_attention"); /* per-layer-type parameters */
+    if (cJSON_IsObject(full)) rs = full;
     if (!cJSON_GetObjectItemCaseSensitive(root, "rope_theta")) /* the converter also looks in rope_parameters */
         SLM_TRY(get_float(rs, "rope_theta", 0, c->rope_theta, &c->rope_theta, what, err));
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
