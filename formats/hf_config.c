@@ -13,7 +13,7 @@
 #include "core/mapfile.h"
 #include "core/slm.h"
 #include "model/catalog.h"
-#include "model/rope_freqs.h"
+#include "formats/rope_freqs.h"
 
 static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},

@@ -22,7 +22,6 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "core/strindex.h"
-#include "formats/tok_chkhsh.h"
 
 /* A vocabulary larger than this is not a tokenizer but a corrupt or hostile number. */
 #define MAX_VOCAB (1 << 26)
@@ -1055,7 +1054,6 @@ static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSO
     } else if (*tok) {
         SLM_TRY(bpe_import(v, dir, *tok, *cfg, err));
         SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, -1, err));
-        slm_vocab_pre_from_chkhsh(v); /* llama.cpp's name for a known tokenizer (tok_chkhsh.c) */
     } else {
         return slm_errf(err, SLM_E_UNSUPPORTED, "%s: no tokenizer.model or tokenizer.json", dir);
     }

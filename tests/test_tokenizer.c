@@ -23,7 +23,7 @@
 #include "core/slm.h"
 #include "formats/gguf.h"
 #include "formats/model_src.h"
-#include "formats/tok_chkhsh.h"
+#include "model/tok_chkhsh.h"
 #include "formats/tok_import.h"
 #include "model/tokenizer.h"
 #include "model/unicode.h"

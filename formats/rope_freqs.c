@@ -8,7 +8,7 @@
  * The two wavelength bounds are Python floats (double); torch compares a float32 tensor with
  * them after rounding them to float32.
  */
-#include "model/rope_freqs.h"
+#include "formats/rope_freqs.h"
 
 #include <math.h>
 

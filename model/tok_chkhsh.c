@@ -6,10 +6,11 @@
  * tokenizes the check text here. When the hash is one llama.cpp knows, its name wins: models that
  * split alike but are told apart by their vocabularies (SmolLM's "smollm" vs StarCoder's
  * "starcoder": llama.cpp keeps clean_spaces off for the first) get llama.cpp's name. An unknown
- * hash keeps the structural name (llama.cpp's converter refuses those).
+ * hash keeps the structural name (llama.cpp's converter refuses those). The CLI applies it to every
+ * folder it opens (cli/cliutil.c cli_src_open): formats/ cannot tokenize.
  * Must not: print.
  */
-#include "formats/tok_chkhsh.h"
+#include "model/tok_chkhsh.h"
 
 #include <stdio.h>
 #include <string.h>
