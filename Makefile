@@ -154,6 +154,7 @@ check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm sh tests/faults.sh
 	@SLM=$(BUILD)/slm sh tests/zoo.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_gemma.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_llama.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_qwen3.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_phi3.sh
 
@@ -205,6 +206,7 @@ check-interop: all $(TOOLS)
 	@SLM=$(BUILD)/slm LLBIN=$(LLCPP_DIR)/bin sh tests/interop.sh
 	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_gemma.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_llama.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_qwen3.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_phi3.sh
 

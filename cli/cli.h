@@ -59,6 +59,10 @@ int cli_same_file(const char *a, const char *b);
 /* The reference transformer for a model folder or GGUF file (batch sequences of up to ctx tokens),
    its matrices mapped in their stored type: keep s open while m is used. numerics (SLM_NUMERICS_*)
    is set on m; ggml numerics get an f16 KV cache, as llama.cpp. */
+/* slm_src_open, and for a folder's byte-level BPE tokenizer.json the tokenizer.ggml.pre llama.cpp's
+   converter gives it by hashing a check text's tokenization (model/tok_chkhsh.h; formats/ cannot
+   tokenize). Every command opens its models so. */
+int cli_src_open(slm_src *s, const char *path, slm_err *err);
 int cli_model_build(const slm_src *s, slm_model *m, int batch, int ctx, int numerics, slm_err *err);
 /* The same with forwards of at most call_tokens tokens (B*T; slm_model_build_calls). */
 int cli_model_build_calls(const slm_src *s, slm_model *m, int batch, int ctx, int call_tokens, int numerics, slm_err *err);

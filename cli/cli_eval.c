@@ -65,8 +65,8 @@ static int load_ids(cli_eval *s, const cli_eval_args *a, slm_err *err) {
 }
 
 int cli_eval_load(cli_eval *s, const cli_eval_args *a, slm_err *err) {
-    SLM_TRY(slm_src_open(&s->src, a->model, err));
-    if (a->ref) SLM_TRY(slm_src_open(&s->rsrc, a->ref, err));
+    SLM_TRY(cli_src_open(&s->src, a->model, err));
+    if (a->ref) SLM_TRY(cli_src_open(&s->rsrc, a->ref, err));
     if (a->ref && s->rsrc.cfg.n_vocab != s->src.cfg.n_vocab)
         return slm_errf(err, SLM_E_ARG, "%s: vocabulary of %d tokens, the reference %s has %d", a->model, s->src.cfg.n_vocab,
                         a->ref, s->rsrc.cfg.n_vocab);

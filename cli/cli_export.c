@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "core/afile.h"
 #include "core/mem.h"
 #include "core/slm.h"
@@ -21,7 +22,7 @@ static void progress(void *ud, const char *tensor, size_t done, size_t n) {
 
 int cli_export_open(cli_export *e, const char *in, slm_err *err) {
     memset(e, 0, sizeof *e);
-    SLM_TRY(slm_src_open(&e->src, in, err));
+    SLM_TRY(cli_src_open(&e->src, in, err));
     e->opened = 1;
     slm_src_tensors(&e->src, &e->ts);
     return slm_src_output_meta(&e->src, &e->meta, err);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "core/adir.h"
+#include "model/tok_chkhsh.h"
 #include "msg.h"
 #include "report/report.h"
 
@@ -88,4 +89,10 @@ double cli_peak_rss(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss * 1024.0;
+}
+
+int cli_src_open(slm_src *s, const char *path, slm_err *err) {
+    SLM_TRY(slm_src_open(s, path, err));
+    if (s->kind == SLM_SRC_HF) slm_vocab_pre_from_chkhsh(&s->vocab);
+    return SLM_OK;
 }

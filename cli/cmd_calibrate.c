@@ -122,7 +122,7 @@ static int tokenize_text(calib_state *s, const char *path, slm_err *err) {
 /* The model, the ids (checked against the vocabulary) and the transformer for the batch. */
 static int load(calib_state *s, const char *in, const calib_opts *o, const slm_calib_opts *co, slm_err *err) {
     const char *what = o->text ? o->text : o->tokens_in;
-    SLM_TRY(slm_src_open(&s->src, in, err));
+    SLM_TRY(cli_src_open(&s->src, in, err));
     s->bos = s->src.cfg.bos_id;
     if (s->src.vocab.kind != SLM_VOCAB_NONE) {
         SLM_TRY(slm_tokenizer_build(&s->tok, &s->src.vocab, err));

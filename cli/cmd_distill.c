@@ -171,8 +171,8 @@ static int tokenize_file(const job *j, const char *path, int32_t **ids, size_t *
 static int open_models(job *j, slm_err *err) {
     const distill_opts *o = j->o;
     slm_tensor_src ts;
-    SLM_TRY(slm_src_open(&j->tsrc, o->teacher, err));
-    SLM_TRY(slm_src_open(&j->ssrc, o->student, err));
+    SLM_TRY(cli_src_open(&j->tsrc, o->teacher, err));
+    SLM_TRY(cli_src_open(&j->ssrc, o->student, err));
     SLM_TRY(check_student(&j->ssrc, o->student, err));
     SLM_TRY(check_vocab(j, err));
     const slm_vocab *v = j->tsrc.vocab.kind != SLM_VOCAB_NONE ? &j->tsrc.vocab : &j->ssrc.vocab;

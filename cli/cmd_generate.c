@@ -71,7 +71,7 @@ typedef struct gen_state {
 
 /* The model, the prompt's ids, the transformer for prompt + n positions. */
 static int load(gen_state *s, const char *in, const generate_opts *o, slm_err *err) {
-    SLM_TRY(slm_src_open(&s->src, in, err));
+    SLM_TRY(cli_src_open(&s->src, in, err));
     if (s->src.vocab.kind == SLM_VOCAB_NONE) return slm_errf(err, SLM_E_UNSUPPORTED, "%s: has no tokenizer", in);
     SLM_TRY(slm_tokenizer_build(&s->tok, &s->src.vocab, err));
     SLM_TRY(slm_tokenize(&s->tok, o->prompt, strlen(o->prompt), 1, &s->ids, &s->n_ids, err));

@@ -198,7 +198,7 @@ static const slm_ftype_desc *out_ftype(const job *j, const prune_opts *o) {
 }
 
 static int plan(job *j, const char *in, const prune_opts *o, const slm_prune_opts *po, slm_err *err) {
-    SLM_TRY(slm_src_open(&j->src, in, err));
+    SLM_TRY(cli_src_open(&j->src, in, err));
     slm_src_tensors(&j->src, &j->ts);
     SLM_TRY(load_calib(j, o, err));
     slm_prune_opts p = *po;

@@ -8,11 +8,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/mapfile.h"
 #include "core/slm.h"
 #include "formats/phi3.h"
 #include "model/catalog.h"
+#include "formats/rope_freqs.h"
 
 static const struct { const char *hf; int arch; } k_archs[] = {
     {"LlamaForCausalLM", SLM_ARCH_LLAMA},
@@ -132,6 +134,52 @@ static int qwen3_reranker_check(const cJSON *root, const char *dir, const char *
     return SLM_OK;
 }
 
+/* rope_scaling (or transformers 5's rope_parameters) as llama.cpp's converter takes it for these
+   architectures (conversion/base.py: TextModel.set_gguf_parameters, conversion/llama.py):
+   linear -> a factor; llama3 (Llama only) -> per-pair divisors, the tensor rope_freqs; dynamic
+   and default -> nothing (the converter writes no key, so llama.cpp runs plain RoPE); the rest
+   is refused by name. */
+static int rope_scaling(slm_model_config *c, const cJSON *root, const char *what, slm_err *err) {
+    c->rope_scale = 1.0f;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!rs || cJSON_IsNull(rs)) rs = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (!rs || cJSON_IsNull(rs)) return SLM_OK;
+    if (!cJSON_IsObject(rs)) return slm_errf(err, SLM_E_FORMAT, "%s: field \"rope_scaling\" must be an object or null", what);
+    const cJSON *full = cJSON_GetObjectItemCaseSensitive(rs, "full_attention"); /* per-layer-type parameters */
+    if (cJSON_IsObject(full)) rs = full;
+    if (!cJSON_GetObjectItemCaseSensitive(root, "rope_theta")) /* the converter also looks in rope_parameters */
+        SLM_TRY(get_float(rs, "rope_theta", 0, c->rope_theta, &c->rope_theta, what, err));
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!ty) return SLM_OK; /* no type: the converter writes nothing */
+    if (!cJSON_IsString(ty)) return slm_errf(err, SLM_E_FORMAT, "%s: rope_scaling type must be a string", what);
+    const char *t = ty->valuestring;
+    if (!strcmp(t, "linear")) {
+        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
+        if (!fa || cJSON_IsNull(fa)) return SLM_OK; /* the converter needs a factor */
+        return get_float(rs, "factor", 1, 1.0f, &c->rope_scale, what, err);
+    }
+    if (!strcmp(t, "dynamic") || !strcmp(t, "default")) return SLM_OK;
+    if (!strcasecmp(t, "llama3") && c->arch == SLM_ARCH_LLAMA) {
+        slm_rope_llama3 *p = &c->llama3;
+        SLM_TRY(get_float(rs, "factor", 0, 8.0f, &p->factor, what, err));
+        SLM_TRY(get_float(rs, "low_freq_factor", 0, 1.0f, &p->low_freq_factor, what, err));
+        SLM_TRY(get_float(rs, "high_freq_factor", 0, 4.0f, &p->high_freq_factor, what, err));
+        SLM_TRY(get_int(rs, "original_max_position_embeddings", 0, 8192, &p->orig_ctx, what, err));
+        if (!(p->high_freq_factor > p->low_freq_factor) || p->orig_ctx <= 0)
+            return slm_errf(err, SLM_E_FORMAT, "%s: rope_scaling llama3 needs high_freq_factor > low_freq_factor and a positive original_max_position_embeddings", what);
+        if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim / 2 > SLM_MAX_ROPE_FREQS)
+            return slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling llama3 with head dim %d (slm: even, at most %d)", what,
+                            c->head_dim, 2 * SLM_MAX_ROPE_FREQS);
+        c->rope_llama3 = 1;
+        c->n_rope_freqs = c->head_dim / 2;
+        slm_rope_llama3_freqs(p, c->rope_theta, c->head_dim, c->rope_freqs);
+        return SLM_OK;
+    }
+    return slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %.32s is not supported for %s (slm handles none, linear, dynamic%s)",
+                    what, t, c->hf_arch, c->arch == SLM_ARCH_LLAMA ? ", llama3" : "");
+}
+
 int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const char *what, slm_err *err) {
     memset(c, 0, sizeof(*c));
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -161,6 +209,7 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         goto done;
     if (c->n_head <= 0) { rc = slm_errf(err, SLM_E_FORMAT, "%s: num_attention_heads must be positive", what); goto done; }
     if ((rc = get_int(root, "head_dim", 0, c->n_embd / c->n_head, &c->head_dim, what, err))) goto done;
+    c->head_dim_key = cJSON_GetObjectItemCaseSensitive(root, "head_dim") != NULL;
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
     if (cJSON_IsArray(eos)) eos = cJSON_GetArrayItem(eos, 0); /* some configs list several */
     if ((rc = get_token_id(eos, "eos_token_id", &c->eos_id, what, err)) ||
@@ -182,64 +231,12 @@ int slm_hf_config_parse(slm_model_config *c, const char *json, size_t len, const
         rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: attention_bias = true is not supported for %s", what, c->hf_arch);
         goto done;
     }
-    c->rope_scale = 1.0f;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) {
-        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-        if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
-        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rs, "factor");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "linear") || !cJSON_IsNumber(fa) || !(fa->valuedouble > 0) ||
-            !(fa->valuedouble <= FLT_MAX)) {
-            rc = slm_errf(err, SLM_E_UNSUPPORTED, "%s: rope_scaling %s is not supported (only null or linear)", what,
-                          cJSON_IsString(ty) ? ty->valuestring : "of unknown type");
-            goto done;
-        }
-        c->rope_scale = (float)fa->valuedouble;
-    }
+    if ((rc = rope_scaling(c, root, what, err))) goto done;
     rc = slm_model_config_check(c, err);
     if (rc) slm_err_prefix(err, "%s", what);
 done:
     cJSON_Delete(root);
     return rc;
-}
-
-/* generation_config.json's sampling fields as llama.cpp's converter reads them (gguf-py
-   metadata.py: Metadata.load; a missing or unreadable file gives none). */
-static void sampling_load(slm_sampling *o, const char *dir) {
-    char path[4096];
-    slm_map m;
-    slm_err e;
-    memset(o, 0, sizeof *o);
-    snprintf(path, sizeof path, "%s/generation_config.json", dir);
-    if (slm_map_open(&m, path, &e)) return;
-    cJSON *root = cJSON_ParseWithLength((const char *)m.data, m.size);
-    slm_map_close(&m);
-    if (!cJSON_IsObject(root)) { cJSON_Delete(root); return; }
-    static const struct { const char *key; int bit; } keys[] = {
-        {"top_k", SLM_SAMPLING_TOP_K}, {"top_p", SLM_SAMPLING_TOP_P}, {"min_p", SLM_SAMPLING_MIN_P},
-        {"temperature", SLM_SAMPLING_TEMP}, {"penalty_last_n", SLM_SAMPLING_PENALTY_LAST_N},
-        {"penalty_repeat", SLM_SAMPLING_PENALTY_REPEAT}, {"repetition_penalty", SLM_SAMPLING_PENALTY_REPEAT},
-    };
-    for (size_t i = 0; i < SLM_ARRAY_LEN(keys); i++) {
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, keys[i].key);
-        if (!cJSON_IsNumber(j) || (o->has & keys[i].bit)) continue; /* penalty_repeat wins over repetition_penalty */
-        const double v = j->valuedouble;
-        int64_t n;
-        if (!(fabs(v) <= FLT_MAX)) continue; /* (float) of more is undefined */
-        switch (keys[i].bit) {
-        case SLM_SAMPLING_TOP_K:
-        case SLM_SAMPLING_PENALTY_LAST_N: /* i32 */
-            if (!slm_f64_to_i64(v, INT32_MIN, INT32_MAX, &n)) continue;
-            *(keys[i].bit == SLM_SAMPLING_TOP_K ? &o->top_k : &o->penalty_last_n) = (int)n;
-            break;
-        case SLM_SAMPLING_TOP_P: o->top_p = (float)v; break;
-        case SLM_SAMPLING_MIN_P: o->min_p = (float)v; break;
-        case SLM_SAMPLING_TEMP: o->temp = (float)v; break;
-        default: o->penalty_repeat = (float)v; break;
-        }
-        o->has |= keys[i].bit;
-    }
-    cJSON_Delete(root);
 }
 
 int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
@@ -257,7 +254,6 @@ int slm_hf_config_load(slm_model_config *c, const char *dir, slm_err *err) {
         snprintf(name, sizeof name, "%.*s", (int)(end - base), base);
         rc = qwen3_reranker_check(NULL, name, path, err);
     }
-    if (!rc) sampling_load(&c->sampling, dir);
     return rc;
 }
 

@@ -35,6 +35,14 @@ static cJSON *fresh(const slm_model_config *c) {
         ok = rs && set(rs, "type", cJSON_CreateString("linear")) && set(rs, "factor", cJSON_CreateNumber(c->rope_scale)) &&
              set(o, "rope_scaling", rs);
     }
+    if (ok && c->rope_llama3) { /* Llama 3.x's keys, in its order */
+        const slm_rope_llama3 *p = &c->llama3;
+        cJSON *rs = cJSON_CreateObject();
+        ok = rs && set(rs, "factor", cJSON_CreateNumber(p->factor)) && set(rs, "high_freq_factor", cJSON_CreateNumber(p->high_freq_factor)) &&
+             set(rs, "low_freq_factor", cJSON_CreateNumber(p->low_freq_factor)) &&
+             set(rs, "original_max_position_embeddings", cJSON_CreateNumber(p->orig_ctx)) &&
+             set(rs, "rope_type", cJSON_CreateString("llama3")) && set(o, "rope_scaling", rs);
+    }
     return ok ? o : (cJSON_Delete(o), NULL);
 }
 
@@ -43,6 +51,9 @@ int slm_hf_config_write(const slm_model_config *c, const char *base, size_t len,
     if (c->per_layer)
         return slm_errf(err, SLM_E_UNSUPPORTED,
                         "per-layer widths cannot be written as a Hugging Face config (one width for every layer): prune with --uniform");
+    if (!base && c->n_rope_freqs && !c->rope_llama3) /* a GGUF's rope_freqs: the rope_scaling that made it is not known */
+        return slm_errf(err, SLM_E_UNSUPPORTED, "the model's RoPE frequency factors (rope_freqs.weight) cannot be written as "
+                        "config.json rope_scaling: start from the Hugging Face folder");
     cJSON *o = base ? cJSON_ParseWithLength(base, len) : fresh(c);
     if (base && !cJSON_IsObject(o)) return cJSON_Delete(o), slm_errf(err, SLM_E_FORMAT, "config.json: not a JSON object");
     int ok = o && set(o, "hidden_size", cJSON_CreateNumber(c->n_embd)) && set(o, "intermediate_size", cJSON_CreateNumber(c->n_ff)) &&

@@ -57,6 +57,7 @@ typedef struct slm_src {
     slm_pack pack;               /* SLM_SRC_PACK (its GGUF header: pack.gguf) */
     float *shifted;              /* HF Gemma: the norms with llama.cpp's + 1, F32 (map NULL) */
     float *generated;            /* HF Phi-3: the rope factor tensors from config.json, F32 (map NULL) */
+    slm_kvs sampling;            /* HF: general.sampling.* from generation_config.json (formats/gen_config.h) */
 } slm_src;
 
 /* path: a folder (config.json + safetensors + tokenizer), a GGUF file or a packed GGUF (told

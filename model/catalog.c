@@ -40,6 +40,7 @@ static const slm_tensor_kind k_kinds[SLM_ROLE_COUNT] = {
     G(SLM_ROLE_OUTPUT, "output.weight", "lm_head.weight", SLM_DIM_V, SLM_DIM_C, SLM_CAT_OUTPUT),
     G(SLM_ROLE_ROPE_LONG, "rope_factors_long.weight", NULL, SLM_DIM_R2, SLM_DIM_NONE, SLM_CAT_OTHER),
     G(SLM_ROLE_ROPE_SHORT, "rope_factors_short.weight", NULL, SLM_DIM_R2, SLM_DIM_NONE, SLM_CAT_OTHER),
+    G(SLM_ROLE_ROPE_FREQS, "rope_freqs.weight", NULL, SLM_DIM_RF, SLM_DIM_NONE, SLM_CAT_OTHER),
 };
 #undef G
 #undef A
@@ -57,6 +58,7 @@ int slm_catalog_present(const slm_model_config *c, slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
     if (k->bias && !c->qkv_bias) return 0;
     if (role == SLM_ROLE_OUTPUT) return !c->tied_embeddings;
+    if (role == SLM_ROLE_ROPE_FREQS) return c->n_rope_freqs > 0;
     if ((role == SLM_ROLE_ATTN_Q_NORM || role == SLM_ROLE_ATTN_K_NORM) && !slm_arch_has_qk_norm(c->arch)) return 0;
     if ((role == SLM_ROLE_ATTN_POST_NORM || role == SLM_ROLE_FFN_POST_NORM) && !slm_arch_is_gemma(c->arch)) return 0;
     /* phi3: fused q|k|v and gate|up (the latter named ffn_up), generated rope factors */
@@ -81,6 +83,7 @@ static int64_t dim(const slm_model_config *c, int d, int l) {
     case SLM_DIM_D: return c->head_dim;
     case SLM_DIM_QKV: return ((int64_t)slm_cfg_n_head(c, l) + 2 * slm_cfg_n_head_kv(c, l)) * c->head_dim;
     case SLM_DIM_R2: return c->head_dim / 2;
+    case SLM_DIM_RF: return c->n_rope_freqs;
     }
     return 1;
 }
@@ -107,7 +110,8 @@ const char *slm_catalog_gguf_name(slm_role role, int l, char *buf, size_t cap) {
 
 const char *slm_catalog_hf_name(slm_role role, int l, char *buf, size_t cap) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
-    const char *hf = k->hf ? k->hf : k->per_layer ? "post_attention_layernorm.weight" /* gemma's name */ : "";
+    const char *hf = k->hf ? k->hf : role == SLM_ROLE_ATTN_POST_NORM ? "post_attention_layernorm.weight" /* gemma's name */
+                                                                     : k->gguf; /* generated: no HF name */
     if (k->per_layer) snprintf(buf, cap, HF_BLK "%d.%s", l, hf);
     else snprintf(buf, cap, "%s", hf);
     return buf;
@@ -160,6 +164,7 @@ int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *l
 long slm_catalog_rank(slm_role role, int l) {
     const slm_tensor_kind *k = slm_catalog_kind(role);
     if (role == SLM_ROLE_ROPE_LONG || role == SLM_ROLE_ROPE_SHORT) return role == SLM_ROLE_ROPE_LONG ? -2 : -1;
+    if (role == SLM_ROLE_ROPE_FREQS) return -1;
     if (!k->per_layer) return role == SLM_ROLE_TOKEN_EMBD ? 0 : (1L << 40) + (long)role;
     return 1 + (long)l * 64 + (long)role;
 }
@@ -174,6 +179,7 @@ int slm_catalog_each(const slm_model_config *c, int (*fn)(void *ud, slm_role rol
     if (slm_catalog_present(c, SLM_ROLE_ROPE_LONG, -1) &&
         ((rc = fn(ud, SLM_ROLE_ROPE_LONG, -1)) || (rc = fn(ud, SLM_ROLE_ROPE_SHORT, -1))))
         return rc;
+    if (slm_catalog_present(c, SLM_ROLE_ROPE_FREQS, -1) && (rc = fn(ud, SLM_ROLE_ROPE_FREQS, -1))) return rc;
     if ((rc = fn(ud, SLM_ROLE_TOKEN_EMBD, -1))) return rc;
     for (int l = 0; l < c->n_layer; l++)
         for (int r = 0; r < SLM_ROLE_COUNT; r++)

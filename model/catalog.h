@@ -40,6 +40,7 @@ typedef enum slm_role {
     SLM_ROLE_OUTPUT,
     SLM_ROLE_ROPE_LONG,      /* phi3 longrope frequency factors (first in the file) */
     SLM_ROLE_ROPE_SHORT,
+    SLM_ROLE_ROPE_FREQS,     /* RoPE frequency divisors (llama3 rope scaling): generated, not in HF; first in the GGUF */
     SLM_ROLE_COUNT
 } slm_role;
 
@@ -54,6 +55,7 @@ enum {
     SLM_DIM_D,        /* head_dim */
     SLM_DIM_QKV,      /* (n_head(l) + 2 n_head_kv(l)) * head_dim */
     SLM_DIM_R2,       /* head_dim / 2 (rotary pairs) */
+    SLM_DIM_RF,       /* n_rope_freqs (head_dim / 2) */
 };
 
 /* The branches of llama.cpp's per-tensor type rules (llama-quant.cpp), by name there. */
@@ -105,8 +107,8 @@ int slm_catalog_parse_gguf(const char *name, int *layer);
 int slm_catalog_parse_hf(const char *name, int *layer);
 /* As slm_catalog_parse_hf for a config's architecture (Gemma names its norms differently). */
 int slm_catalog_parse_hf_cfg(const slm_model_config *c, const char *name, int *layer);
-/* Canonical GGUF order of a tensor: phi3's rope factors, token_embd, then block by block in role order, then
-   output_norm and output. */
+/* Canonical GGUF order of a tensor: the generated rope tensors (phi3's rope factors, llama3's
+   rope_freqs), token_embd, then block by block in role order, then output_norm and output. */
 long slm_catalog_rank(slm_role role, int l);
 /* Recipe category of a GGUF tensor name (SLM_CAT_OTHER for names outside the catalogue). */
 slm_tcat slm_catalog_category(const char *gguf_name);

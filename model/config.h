@@ -36,18 +36,6 @@ typedef struct slm_gemma {
     float attn_scale;                  /* 1/sqrt(head_dim) (27B: 1/sqrt(C/H)) */
 } slm_gemma;
 
-/* generation_config.json's sampling defaults, which llama.cpp's converter writes as
-   general.sampling.* (gguf-py metadata.py): each only when has & its bit. */
-enum {
-    SLM_SAMPLING_TOP_K = 1, SLM_SAMPLING_TOP_P = 2, SLM_SAMPLING_MIN_P = 4, SLM_SAMPLING_TEMP = 8,
-    SLM_SAMPLING_PENALTY_LAST_N = 16, SLM_SAMPLING_PENALTY_REPEAT = 32,
-};
-typedef struct slm_sampling {
-    int has;
-    int top_k, penalty_last_n;
-    float top_p, min_p, temp, penalty_repeat;
-} slm_sampling;
-
 /* Phi-3 / Phi-3.5 (docs/families.md 4), as llama.cpp runs them: one fused attn_qkv matrix
    (rows q | k | v) and one fused ffn_up (rows gate | up, 2F), NEOX RoPE whose theta_i is divided
    by a frequency factor, the long factors when the context exceeds orig_ctx, else the short
@@ -61,6 +49,16 @@ typedef struct slm_phi3 {
     float long_factor[SLM_PHI3_MAX_FACTORS], short_factor[SLM_PHI3_MAX_FACTORS];
     char basename[64], finetune[64], size_label[64]; /* general.* from config.json _name_or_path (converter) */
 } slm_phi3;
+/* Llama 3 RoPE scaling (config.json rope_scaling {"rope_type": "llama3", ...}; docs/families.md 1):
+   llama.cpp's converter turns these into the divisors of each rotary pair's frequency, the F32
+   tensor rope_freqs.weight (D/2 values, the first tensor), and writes no key. */
+typedef struct slm_rope_llama3 {
+    float factor, low_freq_factor, high_freq_factor; /* defaults 8, 1, 4 */
+    int orig_ctx;                                    /* original_max_position_embeddings, default 8192 */
+} slm_rope_llama3;
+
+/* The most rotary pairs of a frequency-factor tensor (head_dim <= 512, model/transformer.c). */
+#define SLM_MAX_ROPE_FREQS 256
 
 /* The most layers a model may have (llama.cpp's LLAMA_MAX_LAYERS). */
 #define SLM_MAX_LAYERS 512
@@ -79,6 +77,15 @@ typedef struct slm_model_config {
     float norm_eps;      /* rms_norm_eps */
     float rope_theta;
     float rope_scale;    /* linear rope scaling factor, 1 when none */
+    int head_dim_key;    /* config.json has head_dim (GGUF: attention.key_length): the converter writes
+                            key_length and value_length even when D = C/H */
+    /* Per-pair RoPE frequency divisors: pair i turns by pos * theta^(-2i/D) / rope_freqs[i]
+       (GGUF tensor rope_freqs.weight). n_rope_freqs is 0 (none) or D/2. rope_llama3 is set when
+       the config.json parameters that made them are known (an HF folder), 0 from a GGUF. */
+    int n_rope_freqs;
+    float rope_freqs[SLM_MAX_ROPE_FREQS];
+    int rope_llama3;
+    slm_rope_llama3 llama3;
     int tied_embeddings; /* no lm_head / output.weight: the classifier is token_embd */
     int qkv_bias;        /* q/k/v projections have biases (Qwen2) */
     int bos_id, eos_id;  /* from config.json, -1 when absent */
@@ -88,7 +95,6 @@ typedef struct slm_model_config {
        Otherwise every layer has n_head, n_head_kv, n_ff. Read them through the accessors. */
     int per_layer;
     slm_gemma gemma;     /* arch gemma2 / gemma3 only */
-    slm_sampling sampling; /* from generation_config.json (HF folders only) */
     slm_phi3 phi3;       /* arch phi3 only */
     int n_head_l[SLM_MAX_LAYERS], n_head_kv_l[SLM_MAX_LAYERS], n_ff_l[SLM_MAX_LAYERS];
 } slm_model_config;

@@ -351,6 +351,7 @@ static int role_param(const slm_model_config *c, int role, int l, int *p, size_t
     case SLM_ROLE_FFN_DOWN: *p = SLM_P_WDOWN; return 1;
     case SLM_ROLE_ATTN_Q_NORM: *p = SLM_P_QNORM; return 1;
     case SLM_ROLE_ATTN_K_NORM: *p = SLM_P_KNORM; return 1;
+    case SLM_ROLE_ROPE_FREQS: return 0; /* constants: no gradient */
     }
     const layer_dims d = dims_of(c, l);
     *p = SLM_P_BQKV;

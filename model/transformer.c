@@ -63,6 +63,8 @@ static int check_config(const slm_model_config *c, int max_batch, int max_ctx, s
     if (c->head_dim % 2 || c->head_dim > 512)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: head_dim %d (RoPE needs an even head dim <= 512)",
                         c->head_dim);
+    if (c->n_rope_freqs && (c->n_rope_freqs != c->head_dim / 2 || c->n_rope_freqs > SLM_MAX_ROPE_FREQS))
+        return slm_errf(err, SLM_E_FORMAT, "model config: %d RoPE frequency factors for head dim %d", c->n_rope_freqs, c->head_dim);
     if (c->arch != SLM_ARCH_LLAMA && c->arch != SLM_ARCH_QWEN2 && c->arch != SLM_ARCH_QWEN3 && !slm_arch_is_gemma(c->arch) && c->arch != SLM_ARCH_PHI3)
         return slm_errf(err, SLM_E_UNSUPPORTED, "model config: architecture %d is not llama, qwen2, qwen3, gemma2, gemma3 or phi3", c->arch);
     if (!(c->norm_eps > 0.0f) || !(c->rope_theta > 0.0f) || !(c->rope_scale > 0.0f))
@@ -269,6 +271,7 @@ static int role_slot(const slm_model *m, int role, int l, weight_slot *s) {
         *s = (weight_slot){(float *)(role == SLM_ROLE_ROPE_LONG ? c->phi3.long_factor : c->phi3.short_factor), 1,
                            c->phi3.n_factors, 0, -1, -1};
         return 1;
+    case SLM_ROLE_ROPE_FREQS: *s = (weight_slot){(float *)m->cfg.rope_freqs, 1, c->n_rope_freqs, 0, -1, -1}; return 1;
     }
     const layer_dims d = dims_of(c, l);
     const int64_t C = c->n_embd;
@@ -386,11 +389,11 @@ static int load_role(void *ud, slm_role role, int l) {
     return SLM_OK;
 }
 
-/* cos, sin of pos * theta^(-2i/D) / rope_scale, in double then rounded. */
-static void fill_rope_table(float *cs, int n_pos, int D, double theta, double scale) {
+/* cos, sin of pos * theta^(-2i/D) / rope_scale / freqs[i] (freqs NULL: 1), in double then rounded. */
+static void fill_rope_table(float *cs, int n_pos, int D, double theta, double scale, const float *freqs) {
     for (int pos = 0; pos < n_pos; pos++)
         for (int i = 0; i < D / 2; i++) {
-            double angle = (double)pos * pow(theta, -2.0 * i / D) / scale;
+            double angle = (double)pos * pow(theta, -2.0 * i / D) / scale / (freqs ? (double)freqs[i] : 1.0);
             cs[((size_t)pos * (D / 2) + i) * 2] = (float)cos(angle);
             cs[((size_t)pos * (D / 2) + i) * 2 + 1] = (float)sin(angle);
         }
@@ -528,11 +531,10 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     m->key_cache = m->rope_cs + rope;
     m->value_cache = m->key_cache + kv_cache;
     m->scratch = m->value_cache + kv_cache;
-    fill_rope_table(m->rope_cs, max_ctx, c->head_dim, c->rope_theta, c->rope_scale);
     if (slm_arch_is_gemma(c->arch)) { /* sliding layers: their own base, no scaling (llama.cpp) */
         rc = slm_alloc((void **)&m->rope_cs_swa, sizeof(float) * rope, err, "RoPE table");
         if (rc) goto done;
-        fill_rope_table(m->rope_cs_swa, max_ctx, c->head_dim, c->gemma.rope_theta_swa, 1.0);
+        fill_rope_table(m->rope_cs_swa, max_ctx, c->head_dim, c->gemma.rope_theta_swa, 1.0, NULL);
     }
     list_ctx li = {m, 0};
     slm_catalog_each(c, list_role, &li); /* count, */
@@ -544,6 +546,8 @@ int slm_model_build_calls(slm_model *m, const slm_model_config *cfg, const slm_t
     slm_catalog_each(c, list_role, &li); /* then fill */
     load_ctx lc = {m, src, rows, err};
     rc = slm_catalog_each(c, load_role, &lc);
+    /* after the load: the frequency divisors are the source's rope_freqs tensor */
+    if (!rc) fill_rope_table(m->rope_cs, max_ctx, c->head_dim, c->rope_theta, c->rope_scale, c->n_rope_freqs ? c->rope_freqs : NULL);
     if (!rc && m->mapped && c->tied_embeddings) m->wmats[cls_index(c)] = m->wmats[cls_index(c) + 1];
     if (!rc && c->arch == SLM_ARCH_PHI3) slm_phi3_rope_table(m->rope_cs, max_ctx, c);
 done:

@@ -22,6 +22,8 @@
 #include "core/mem.h"
 #include "core/slm.h"
 #include "formats/gguf.h"
+#include "formats/model_src.h"
+#include "model/tok_chkhsh.h"
 #include "formats/tok_import.h"
 #include "model/tokenizer.h"
 #include "model/unicode.h"
@@ -678,6 +680,39 @@ static void test_tok_import_small_bpe_folder(void **state) {
     slm_vocab_free(&v);
 }
 
+/* llama.cpp's converter names a BPE pre-tokenizer by hashing the ids of a check text
+   (conversion/base.py: get_vocab_base_pre); slm computes the same hash with its tokenizer. */
+static void test_tok_chkhsh(void **state) {
+    (void)state;
+    slm_vocab v = {0};
+    slm_err err = {0};
+    char hex[65];
+    vocab_from_dir(&v, "tokenizers/gpt2");
+    check_ok(slm_vocab_chkhsh(&v, hex, &err), &err, "chkhsh");
+    assert_string_equal(hex, "3ce83efda5659b07b1ad37ca97ca5797ea4285d9b9ab0dc679e4a720c9da7454"); /* openai-community/gpt2 */
+    assert_string_equal(slm_pre_by_chkhsh(hex), "gpt-2");
+    assert_string_equal(slm_pre_by_chkhsh("855059429035d75a914d1eda9f10a876752e281a054a7a3d421ef0533e5b6249"), "smollm");
+    assert_null(slm_pre_by_chkhsh("0000"));
+    /* another split gives another hash, unknown: the structural name stays */
+    snprintf(v.pre, sizeof v.pre, "starcoder");
+    check_ok(slm_vocab_chkhsh(&v, hex, &err), &err, "chkhsh");
+    assert_null(slm_pre_by_chkhsh(hex));
+    slm_vocab_pre_from_chkhsh(&v);
+    assert_string_equal(v.pre, "starcoder");
+    /* LlamaModel.set_vocab: a 49152-token Llama (SmolLM) gets add_bos_token false, after the other keys */
+    slm_model_config c = {0};
+    c.arch = SLM_ARCH_LLAMA, c.n_embd = 64, c.n_ff = 128, c.n_layer = 1, c.n_head = 4, c.n_head_kv = 4, c.head_dim = 16;
+    c.n_vocab = 49152, c.norm_eps = 1e-5f, c.rope_theta = 10000.0f, c.rope_scale = 1.0f;
+    slm_kvs kv = {0};
+    check_ok(slm_model_gguf_meta(&c, "m", &v, &kv, &err), &err, "meta");
+    assert_string_equal(kv.items[kv.n - 1].key, "tokenizer.ggml.add_bos_token");
+    int b = 1;
+    check_ok(slm_kvs_get_bool(&kv, "tokenizer.ggml.add_bos_token", &b, &err), &err, "add_bos");
+    assert_int_equal(b, 0);
+    slm_kvs_free(&kv);
+    slm_vocab_free(&v);
+}
+
 static void test_tok_unicode_flags(void **state) {
     (void)state;
     assert_int_equal(slm_unicode_flags('a'), SLM_UCAT_LETTER);
@@ -702,6 +737,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tok_unicode_flags),
         cmocka_unit_test(test_tok_import_gpt2_matches_gguf),
+        cmocka_unit_test(test_tok_chkhsh),
         cmocka_unit_test(test_tok_import_spm_matches_vocab_tsv),
         cmocka_unit_test(test_tok_kvs_round_trip_phi3),
         cmocka_unit_test(test_tok_import_small_bpe_folder),

@@ -662,12 +662,17 @@ static slm_model_config fixture_config(const fixture *f, const char *model) {
     return c;
 }
 
-typedef struct fixture_src { const fixture *f; const char *model; } fixture_src;
+typedef struct fixture_src { const fixture *f; const char *model; const slm_model_config *cfg; } fixture_src;
 
 static int fixture_rows(void *ud, const char *name, int64_t nrows, int64_t ncols, int64_t r0, int64_t n, float *dst,
                         slm_err *err) {
     const fixture_src *fs = ud;
     size_t cnt;
+    if (!strcmp(name, "rope_freqs.weight")) { /* not in the fixture: the config's (llama3 rope scaling) */
+        assert_true(r0 == 0 && n == 1 && ncols == fs->cfg->n_rope_freqs);
+        memcpy(dst, fs->cfg->rope_freqs, sizeof(float) * (size_t)ncols);
+        return SLM_OK;
+    }
     const float *w = fixture_tensor(fs->f, fs->model, 'w', name, &cnt);
     (void)err;
     assert_int_equal(cnt, (size_t)(nrows * ncols));
@@ -686,12 +691,17 @@ typedef struct train_case {
     int32_t *tok, *tgt;
 } train_case;
 
-static void case_open(train_case *k, const fixture *f, const char *model) {
+/* rope_divisors (D/2 values) or NULL: the model gets llama3-style RoPE frequency divisors */
+static void case_open_rope(train_case *k, const fixture *f, const char *model, const float *rope_divisors) {
     char key[96];
     int n;
     memset(k, 0, sizeof *k);
     k->cfg = fixture_config(f, model);
-    k->fsrc = (fixture_src){f, model};
+    if (rope_divisors) {
+        k->cfg.n_rope_freqs = k->cfg.head_dim / 2;
+        memcpy(k->cfg.rope_freqs, rope_divisors, sizeof(float) * (size_t)k->cfg.n_rope_freqs);
+    }
+    k->fsrc = (fixture_src){f, model, &k->cfg};
     snprintf(key, sizeof key, "%s.batch", model);
     int *bt = json_ints(fixture_meta(f, key), &n);
     k->B = bt[0], k->T = bt[1];
@@ -707,6 +717,8 @@ static void case_open(train_case *k, const fixture *f, const char *model) {
     if (slm_model_build_batch(&k->m, &k->cfg, &ts, k->B, k->T, SLM_BUILD_KEEP_ACTS, &err) || slm_train_init(&k->tr, &k->m, &err))
         fail_msg("%s: %s", model, err.msg);
 }
+
+static void case_open(train_case *k, const fixture *f, const char *model) { case_open_rope(k, f, model, NULL); }
 
 static void case_close(train_case *k) {
     slm_train_free(&k->tr);
@@ -789,6 +801,11 @@ static void dmodel_init(dmodel *dm, const fixture *f, const char *model, const s
     dm->c = c;
     slm_catalog_each(c, add_name, &dm->nl);
     for (int i = 0; i < dm->nl.n; i++) {
+        if (!strcmp(dm->nl.names[i], "rope_freqs.weight")) { /* constants, from the config */
+            dm->n[i] = (size_t)c->n_rope_freqs;
+            dm->w[i] = to_double(c->rope_freqs, dm->n[i]);
+            continue;
+        }
         const float *w = fixture_tensor(f, model, 'w', dm->nl.names[i], &dm->n[i]);
         dm->w[i] = to_double(w, dm->n[i]);
     }
@@ -849,7 +866,8 @@ static double dmodel_loss(const dmodel *dm, const int32_t *tok, const int32_t *t
                     const double *qk_w = dm_get(dm, hh < H ? "blk.%d.attn_q_norm.weight" : "blk.%d.attn_k_norm.weight", l);
                     if (qk_w) drmsnorm(z, z, qk_w, D, cf->norm_eps); /* qwen3: per head, before RoPE */
                     for (int i = 0; i < D / 2; i++) {
-                        double a = t * pow(cf->rope_theta, -2.0 * i / D) / cf->rope_scale;
+                        const double *rf = dm_get(dm, "rope_freqs.weight", 0);
+                        double a = t * pow(cf->rope_theta, -2.0 * i / D) / cf->rope_scale / (rf ? rf[i] : 1.0);
                         int i0 = neox ? i : 2 * i, i1 = neox ? i + D / 2 : 2 * i + 1;
                         double z0 = z[i0], z1 = z[i1];
                         z[i0] = z0 * cos(a) - z1 * sin(a);
@@ -913,6 +931,7 @@ static void check_model_fd(const char *label, const slm_train *tr, dmodel *dm, c
     double worst = 0;
     int n_checked = 0;
     for (int t = 0; t < dm->nl.n; t++) {
+        if (!strcmp(dm->nl.names[t], "rope_freqs.weight")) continue; /* constants: no gradient */
         float *got = malloc(sizeof(float) * dm->n[t]);
         slm_err err = {0};
         if (slm_train_get_grad(tr, dm->nl.names[t], got, NULL, NULL, &err)) fail_msg("%s", err.msg);
@@ -945,13 +964,19 @@ static void test_train_model_finite_differences(void **state) {
     fixture_open(&f);
     slm_rng rng;
     slm_rng_seed(&rng, 7);
-    for (size_t i = 0; i < SLM_ARRAY_LEN(k_models); i++) {
+    /* the last case: k_models[0] with RoPE frequency divisors (llama3 rope scaling; < 1 turns
+       faster, so they matter over the fixture's few positions) */
+    float divisors[SLM_MAX_ROPE_FREQS];
+    for (int i = 0; i < SLM_MAX_ROPE_FREQS; i++) divisors[i] = 0.25f + 0.5f * (float)i;
+    for (size_t c = 0; c <= SLM_ARRAY_LEN(k_models); c++) {
+        const int rope = c == SLM_ARRAY_LEN(k_models);
+        const size_t i = rope ? 0 : c;
         train_case k;
-        case_open(&k, &f, k_models[i]);
+        case_open_rope(&k, &f, k_models[i], rope ? divisors : NULL);
         const double loss = case_step(&k);
         dmodel dm;
         dmodel_init(&dm, &f, k_models[i], &k.cfg);
-        check_model_fd(k_models[i], &k.tr, &dm, k.tok, k.tgt, k.B, k.T, loss, &rng);
+        check_model_fd(rope ? "rope_freqs" : k_models[i], &k.tr, &dm, k.tok, k.tgt, k.B, k.T, loss, &rng);
         dmodel_free(&dm);
         case_close(&k);
     }
