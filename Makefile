@@ -207,6 +207,7 @@ check-interop: all $(TOOLS)
 	@SLM=$(BUILD)/slm LLBIN=$(LLCPP_DIR)/bin sh tests/interop.sh
 	@SLM=$(BUILD)/slm LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_eval.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_gemma.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_tokbf.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh

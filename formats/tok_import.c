@@ -32,7 +32,7 @@
 
 static void vocab_init(slm_vocab *v) {
     memset(v, 0, sizeof(*v));
-    v->bos_id = v->eos_id = v->unk_id = v->pad_id = v->eot_id = -1;
+    v->bos_id = v->eos_id = v->unk_id = v->pad_id = v->eot_id = v->sep_id = v->mask_id = v->eom_id = -1;
     v->add_bos = v->add_eos = v->add_sep = v->add_space_prefix = -1;
 }
 
@@ -426,6 +426,7 @@ typedef struct special_vocab {
     int64_t id[ST_N];   /* -1 unset */
     int add[ST_N];      /* -1 unset */
     int add_order[ST_N], n_add; /* the order add[] entries were first set (a Python dict's) */
+    int id_order[ST_N], n_id;   /* the same for id[] */
     st_entry tc[ST_N];  /* tokenizer_config entries, possibly rewritten */
     int have_tc;
 } special_vocab;
@@ -465,7 +466,10 @@ static int sv_set(special_vocab *sv, int t, const cJSON *tid, int64_t n_vocab, c
     if (!jint(tid, &id)) return SLM_OK;
     if (id < 0) return slm_errf(err, SLM_E_FORMAT, "%s: invalid value for special token type %s: %lld", file, k_st_name[t], (long long)id);
     if (n_vocab >= 0 && id >= n_vocab) return SLM_OK;
-    if (sv->id[t] < 0) sv->id[t] = id;
+    if (sv->id[t] < 0) {
+        sv->id[t] = id;
+        sv->id_order[sv->n_id++] = t;
+    }
     return SLM_OK;
 }
 
@@ -606,14 +610,22 @@ static int special_vocab_load(slm_vocab *v, const cJSON *tok, const cJSON *tcfg,
             SLM_TRY(sv_set(&sv, t, tid, n_vocab, "config.json", err));
         }
     }
-    if (sv.id[ST_BOS] > INT32_MAX || sv.id[ST_EOS] > INT32_MAX || sv.id[ST_UNK] > INT32_MAX ||
-        sv.id[ST_PAD] > INT32_MAX || sv.id[ST_EOT] > INT32_MAX)
-        return slm_errf(err, SLM_E_FORMAT, "special token id out of range");
+    for (int t = 0; t < ST_N; t++)
+        if (sv.id[t] > INT32_MAX) return slm_errf(err, SLM_E_FORMAT, "special token id out of range");
     v->bos_id = (int32_t)sv.id[ST_BOS];
     v->eos_id = (int32_t)sv.id[ST_EOS];
     v->unk_id = (int32_t)sv.id[ST_UNK];
     v->pad_id = (int32_t)sv.id[ST_PAD];
     v->eot_id = (int32_t)sv.id[ST_EOT];
+    v->sep_id = (int32_t)sv.id[ST_SEP];
+    v->mask_id = (int32_t)sv.id[ST_MASK];
+    v->eom_id = (int32_t)sv.id[ST_EOM];
+    int n_ids = 0; /* cls has no GGUF key: add_to_gguf skips it */
+    for (int i = 0; i < sv.n_id; i++) {
+        static const char letter[ST_N] = {'b', 'e', 'u', 's', 'p', 0, 'm', 't', 'o'};
+        if (letter[sv.id_order[i]]) v->id_order[n_ids++] = letter[sv.id_order[i]];
+    }
+    v->id_order[n_ids] = 0;
     v->add_bos = sv.add[ST_BOS];
     v->add_eos = sv.add[ST_EOS];
     v->add_sep = sv.add[ST_SEP];
@@ -1209,12 +1221,13 @@ static int llama_hf_import(slm_vocab *v, const char *dir, const cJSON *tok, cons
             rc = slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer_config.json: special token '%.100s' is neither in model.vocab nor in added_tokens", specials[k]);
     if (!rc) rc = vocab_alloc(v, n, 1, err);
     for (int32_t id = 0; !rc && id < n; id++) {
-        int special = 0;
-        for (int k = 0; k < n_specials && !special; k++) special = *smap_get(&strs, specials[k]) == id;
         rc = dup_str(&v->tokens[id], by_id[id], err);
         v->scores[id] = -1000.0f;
-        if (id < n_base) v->types[id] = is_byte_token(by_id[id]) ? SLM_TOKEN_BYTE : special ? SLM_TOKEN_CONTROL : SLM_TOKEN_NORMAL;
-        else v->types[id] = special ? SLM_TOKEN_CONTROL : SLM_TOKEN_USER_DEFINED;
+        v->types[id] = id >= n_base ? SLM_TOKEN_USER_DEFINED : is_byte_token(by_id[id]) ? SLM_TOKEN_BYTE : SLM_TOKEN_NORMAL;
+    }
+    for (int k = 0; !rc && k < n_specials; k++) { /* a byte token stays BYTE */
+        int32_t id = *smap_get(&strs, specials[k]);
+        if (v->types[id] != SLM_TOKEN_BYTE) v->types[id] = SLM_TOKEN_CONTROL;
     }
     slm_free(by_id);
     smap_free(&strs);
@@ -1322,6 +1335,9 @@ int slm_vocab_from_tokenizer_model(slm_vocab *v, const uint8_t *data, size_t siz
 #define K_UNK "tokenizer.ggml.unknown_token_id"
 #define K_PAD "tokenizer.ggml.padding_token_id"
 #define K_EOT "tokenizer.ggml.eot_token_id"
+#define K_SEP "tokenizer.ggml.seperator_token_id" /* sic, gguf-py's spelling */
+#define K_MASK "tokenizer.ggml.mask_token_id"
+#define K_EOM "tokenizer.ggml.eom_token_id"
 #define K_ADD_BOS "tokenizer.ggml.add_bos_token"
 #define K_ADD_EOS "tokenizer.ggml.add_eos_token"
 #define K_ADD_SEP "tokenizer.ggml.add_sep_token"
@@ -1402,18 +1418,27 @@ static int from_kvs(slm_vocab *v, const slm_kvs *kv, slm_err *err) {
     SLM_TRY(get_opt_id(kv, K_UNK, &v->unk_id, err));
     SLM_TRY(get_opt_id(kv, K_PAD, &v->pad_id, err));
     SLM_TRY(get_opt_id(kv, K_EOT, &v->eot_id, err));
+    SLM_TRY(get_opt_id(kv, K_SEP, &v->sep_id, err));
+    SLM_TRY(get_opt_id(kv, K_MASK, &v->mask_id, err));
+    SLM_TRY(get_opt_id(kv, K_EOM, &v->eom_id, err));
     SLM_TRY(get_opt_bool(kv, K_ADD_BOS, &v->add_bos, err));
     SLM_TRY(get_opt_bool(kv, K_ADD_EOS, &v->add_eos, err));
     SLM_TRY(get_opt_bool(kv, K_ADD_SEP, &v->add_sep, err));
-    int k = 0; /* the order the file has them in */
+    int k = 0, n_ids = 0; /* the order the file has them in */
+    static const struct {
+        const char *key;
+        char letter;
+    } id_keys[] = {{K_BOS, 'b'}, {K_EOS, 'e'}, {K_UNK, 'u'}, {K_SEP, 's'}, {K_PAD, 'p'}, {K_MASK, 'm'}, {K_EOT, 't'}, {K_EOM, 'o'}};
     for (size_t i = 0; i < kv->n; i++) {
         const char *key = kv->items[i].key;
-        if (!strcmp(key, K_ADD_BOS)) v->add_order[k++] = 'b';
-        else if (!strcmp(key, K_ADD_SEP)) v->add_order[k++] = 's';
-        else if (!strcmp(key, K_ADD_EOS)) v->add_order[k++] = 'e';
-        if (k == 3) break;
+        if (!strcmp(key, K_ADD_BOS) && k < 3) v->add_order[k++] = 'b';
+        else if (!strcmp(key, K_ADD_SEP) && k < 3) v->add_order[k++] = 's';
+        else if (!strcmp(key, K_ADD_EOS) && k < 3) v->add_order[k++] = 'e';
+        for (size_t j = 0; j < SLM_ARRAY_LEN(id_keys); j++)
+            if (!strcmp(key, id_keys[j].key) && n_ids < 8) v->id_order[n_ids++] = id_keys[j].letter;
     }
     v->add_order[k] = 0;
+    v->id_order[n_ids] = 0;
     SLM_TRY(get_opt_bool(kv, K_ADD_PREFIX, &v->add_space_prefix, err));
     if (slm_kvs_get(kv, K_CHAT)) {
         const char *ct;
@@ -1445,13 +1470,26 @@ int slm_vocab_to_kvs(const slm_vocab *v, slm_kvs *kv, slm_err *err) {
         SLM_TRY(slm_kvs_set_arr_str(kv, K_MERGES, (const char *const *)v->merges, (uint64_t)v->n_merges, err));
     }
     const struct {
+        char letter;
         const char *key;
         int32_t id;
-    } ids[] = {{K_BOS, v->bos_id}, {K_EOS, v->eos_id}, {K_UNK, v->unk_id}, {K_PAD, v->pad_id}, {K_EOT, v->eot_id}};
-    for (size_t i = 0; i < SLM_ARRAY_LEN(ids); i++)
-        if (ids[i].id >= 0) SLM_TRY(slm_kvs_set_u32(kv, ids[i].key, (uint32_t)ids[i].id, err));
-    const char *order = v->add_order[0] ? v->add_order : "bse";
-    for (const char *o = order; *o; o++) {
+    } ids[] = {{'b', K_BOS, v->bos_id}, {'e', K_EOS, v->eos_id}, {'u', K_UNK, v->unk_id}, {'s', K_SEP, v->sep_id},
+               {'p', K_PAD, v->pad_id}, {'m', K_MASK, v->mask_id}, {'t', K_EOT, v->eot_id}, {'o', K_EOM, v->eom_id}};
+    char order[16]; /* id_order, then any id it does not name, in the default order */
+    size_t no = strnlen(v->id_order, sizeof v->id_order - 1);
+    memcpy(order, v->id_order, no);
+    for (const char *d = "beuspmto"; *d; d++)
+        if (!memchr(order, *d, no)) order[no++] = *d;
+    for (size_t k = 0; k < no; k++)
+        for (size_t i = 0; i < SLM_ARRAY_LEN(ids); i++)
+            if (ids[i].letter == order[k] && ids[i].id >= 0) SLM_TRY(slm_kvs_set_u32(kv, ids[i].key, (uint32_t)ids[i].id, err));
+    char aorder[8]; /* add_order, then any flag it does not name */
+    size_t na = strnlen(v->add_order, sizeof v->add_order - 1);
+    memcpy(aorder, v->add_order, na);
+    for (const char *d = "bse"; *d; d++)
+        if (!memchr(aorder, *d, na)) aorder[na++] = *d;
+    aorder[na] = 0;
+    for (const char *o = aorder; *o; o++) {
         if (*o == 'b' && v->add_bos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_BOS, v->add_bos, err));
         if (*o == 's' && v->add_sep >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_SEP, v->add_sep, err));
         if (*o == 'e' && v->add_eos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_EOS, v->add_eos, err));

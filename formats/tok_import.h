@@ -42,8 +42,8 @@ int slm_vocab_from_kvs(slm_vocab *v, const slm_kvs *kv, slm_err *err);
 
 /* Appends tokenizer.ggml.* in the order llama.cpp's converter writes them: add_space_prefix
  * (only when known), model, pre, tokens, scores (SPM), token_type, merges (BPE),
- * bos/eos/unknown/padding/eot ids (u32, those >= 0), add_bos_token/add_sep_token/add_eos_token
- * (those known, in v->add_order), chat_template. */
+ * bos/eos/unknown/seperator/padding/mask/eot/eom ids (u32, those >= 0, in v->id_order),
+ * add_bos_token/add_sep_token/add_eos_token (those known, in v->add_order), chat_template. */
 int slm_vocab_to_kvs(const slm_vocab *v, slm_kvs *kv, slm_err *err);
 
 /* Frees everything v owns and zeroes it; safe on a zeroed or already freed vocab. */
