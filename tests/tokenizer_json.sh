@@ -4,7 +4,9 @@
 # recorded in tests/ref (tests/ref/make_tokbf_ref.sh; no Python or llama.cpp needed here):
 #  1. slm convert of build/mkhftok's folders (stories260K; plain, and --added with two tokens
 #     added after the vocabulary): every tokenizer.* key (type, value, order; arrays by sha256)
-#     and every tensor as convert_hf_to_gguf.py (LlamaHfVocab) writes them;
+#     and every tensor as convert_hf_to_gguf.py (LlamaHfVocab) writes them; the --added folder
+#     with tokenizer.model beside tokenizer.json (SentencePiece, TemplateProcessing's pair ->
+#     add_sep_token) too;
 #  2. slm's tokenizer on that vocabulary: the ids of tests/ref/tokbf_text.txt (byte fallback,
 #     accents, CJK, emoji, runs of spaces) equal llama_tokenize's, from the GGUF and from the
 #     folder; 16 greedy ids equal llama.cpp's;
@@ -33,10 +35,11 @@ expect_fail() {
 }
 
 # 1. conversion against convert_hf_to_gguf.py
-for v in s260 s260a; do
-    extra=; [ "$v" = s260a ] && extra=--added
+for v in s260 s260a s260m; do
+    extra=; [ "$v" = s260 ] || extra=--added
     "$BUILD/mkhftok" "$FIX/models/stories260K" "$T/$v" $extra || { bad "mkhftok $v"; continue; }
-    [ ! -e "$T/$v/tokenizer.model" ] && grep -q '"byte_fallback": true' "$T/$v/tokenizer.json" || bad "$v: not a byte_fallback folder"
+    [ "$v" = s260m ] && cp "$FIX/models/stories260K/tokenizer.model" "$T/$v/"
+    [ "$v" = s260m ] || [ ! -e "$T/$v/tokenizer.model" ] && grep -q '"byte_fallback": true' "$T/$v/tokenizer.json" || bad "$v: not a byte_fallback folder"
     "$SLM" convert "$T/$v" -o "$T/$v.gguf" --outtype f32 -q || { bad "convert $v"; continue; }
     sh tests/ref/tok_digest.sh "$T/$v.gguf" > "$T/$v.digest"
     keep "$T/$v.digest" > "$T/$v.mine"; keep "tests/ref/tokbf-$v.digest" > "$T/$v.ref"

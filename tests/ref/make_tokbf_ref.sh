@@ -2,8 +2,9 @@
 # make_tokbf_ref.sh - writes tests/ref/tokbf-<variant>.digest and tokbf-s260.llama: what
 # llama.cpp's own convert_hf_to_gguf.py (v0.5.0) makes of a Llama folder whose tokenizer is a
 # byte_fallback tokenizer.json and no tokenizer.model (build/mkhftok from stories260K: plain, and
-# --added with two tokens added after the vocabulary). The converter reads such a folder through
-# gguf-py's LlamaHfVocab, which needs transformers.AutoTokenizer; transformers cannot be
+# --added with two tokens added after the vocabulary; s260m: --added with tokenizer.model too,
+# the SentencePiece path with SpecialVocab reading tokenizer.json). The converter reads the
+# first two through gguf-py's LlamaHfVocab, which needs transformers.AutoTokenizer; transformers cannot be
 # installed here, so tests/ref/tokbf_shim/transformers stands in for it (LlamaTokenizerFast's
 # vocabulary and special-token lists, see the file). The digest is tests/ref/gguf_digest.sh's
 # (keys, tensors) plus one line per tokenizer.* array: its sha256 as `slm inspect --json` prints
@@ -33,9 +34,12 @@ for n in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"):
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")' "$SRC/convert_hf_to_gguf.py" "$@"
 }
-for variant in s260 s260a; do
-    extra=; [ "$variant" = s260a ] && extra=--added
+for variant in s260 s260a s260m; do
+    extra=; [ "$variant" = s260 ] || extra=--added
     "$BUILD/mkhftok" "$FIX/models/stories260K" "$T/$variant" $extra
+    # s260m: the same folder with tokenizer.model beside tokenizer.json (the SentencePiece path,
+    # with SpecialVocab reading tokenizer.json: TinyLlama's published folder has both)
+    [ "$variant" = s260m ] && cp "$FIX/models/stories260K/tokenizer.model" "$T/$variant/"
     hfconv "$T/$variant" --outfile "$T/$variant.gguf" --outtype f32 > "$T/log" 2>&1 || { cat "$T/log" >&2; exit 1; }
     sh tests/ref/tok_digest.sh "$T/$variant.gguf" > "tests/ref/tokbf-$variant.digest"
     echo "tests/ref/tokbf-$variant.digest"
