@@ -3,8 +3,9 @@
  * Owns: the SentencePiece ModelProto decoder (tokenizer.model), the tokenizer.json readers
  * (byte-level BPE: vocab, merges, added tokens, pre-tokenizer recognition; byte_fallback BPE as
  * gguf-py's LlamaHfVocab reads it), gguf-py's SpecialVocab rules (special ids,
- * add_bos/add_sep/add_eos, chat template) and the tokenizer.ggml.* key mapping. Mirrors llama.cpp's convert_hf_to_gguf.py (_create_vocab_sentencepiece,
- * get_vocab_base, LlamaModel.set_vocab, _set_vocab_llama_hf) at release v0.5.0.
+ * add_bos/add_sep/add_eos, chat template) and the tokenizer.ggml.* key mapping. Mirrors
+ * llama.cpp's convert_hf_to_gguf.py (_create_vocab_sentencepiece, get_vocab_base,
+ * LlamaModel.set_vocab, _set_vocab_llama_hf) at release v0.5.0.
  * Must not: print, guess a pre-tokenizer name, or trust any count, id or type read from a file.
  */
 #include "formats/tok_import.h"
@@ -1274,7 +1275,8 @@ static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSO
             const char *arch = cJSON_IsArray(a) && cJSON_IsString(a->child) ? a->child->valuestring : "this architecture";
             return slm_errf(err, SLM_E_UNSUPPORTED,
                             "tokenizer.json: BPE with byte_fallback (SentencePiece-style) needs a tokenizer.model for %.60s "
-                            "(llama.cpp's converter reads it from tokenizer.json only for LlamaForCausalLM and MistralForCausalLM)", arch);
+                            "(slm reads it from tokenizer.json, as llama.cpp's LlamaHfVocab, only for LlamaForCausalLM and MistralForCausalLM)",
+                            arch);
         }
         SLM_TRY(llama_hf_import(v, dir, *tok, *tcfg, *cfg, err));
         SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, v->n_tokens, err));
