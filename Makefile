@@ -60,7 +60,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 # each binary links only what it uses: the library needs cJSON, libm and pthreads; libzstd
 # (the packed GGUF, formats/pack.c) goes to slm and the tests that read packs; tests add cmocka;
-# the tools (mksynth, mkfamily) link neither
+# the tools (mksynth, mkfamily, mkhftok) link neither
 LIB_LIBS   = $(shell pkg-config --libs libcjson 2>/dev/null) -lm -pthread
 ZSTD_LIBS  = $(shell pkg-config --libs libzstd 2>/dev/null)
 SLM_LIBS   = $(ZSTD_LIBS) $(LIB_LIBS)
@@ -75,7 +75,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 FUZZ_TARGETS := safetensors gguf config tokjson tokmodel report pack
 REPLAYS   := $(addprefix $(BUILD)/replay_,$(FUZZ_TARGETS))
 ALIASES   := slm-convert slm-quantize slm-inspect slm-eval slm-generate slm-report slm-calibrate slm-prune slm-distill slm-pack slm-unpack
-TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily
+TOOLS     := $(BUILD)/mksynth $(BUILD)/mkfamily $(BUILD)/mkhftok
 
 VPATH     := core formats model quantize prune distill report export cli tests tests/fuzz fixtures bench
 
@@ -125,6 +125,9 @@ $(BUILD)/mksynth: $(BUILD)/mksynth.o $(BUILD)/libslm.a
 $(BUILD)/mkfamily: $(BUILD)/mkfamily.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
 
+$(BUILD)/mkhftok: $(BUILD)/mkhftok.o $(BUILD)/libslm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) $(LDLIBS)
+
 # fuzz targets, replayed over their corpus by a plain main() (tests/fuzz/replay.c)
 $(BUILD)/replay_%: $(BUILD)/replay.o $(BUILD)/fuzz_%.o $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SLM_LIBS) $(LDLIBS)
@@ -157,6 +160,7 @@ check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_llama.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_qwen3.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/families_phi3.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/tokenizer_json.sh
 
 # every fuzz target over its checked-in corpus, the GGUF/safetensors ones also over fixtures/corrupt
 check-replay: $(REPLAYS)
@@ -209,6 +213,7 @@ check-interop: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_llama.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_qwen3.sh
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_phi3.sh
+	@SLM=$(BUILD)/slm BUILD=$(BUILD) LLCPP_DIR=$(LLCPP_DIR) sh tests/interop_tokbf.sh
 
 bench: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh bench/run_all.sh

@@ -1,15 +1,17 @@
 /* tok_import.c - slm_vocab from a Hugging Face folder or GGUF metadata, and back to GGUF keys.
  *
- * Owns: the SentencePiece ModelProto decoder (tokenizer.model), the tokenizer.json reader
- * (byte-level BPE: vocab, merges, added tokens, pre-tokenizer recognition), gguf-py's
- * SpecialVocab rules (special ids, add_bos/add_eos, chat template) and the tokenizer.ggml.*
- * key mapping. Mirrors llama.cpp's convert_hf_to_gguf.py (_create_vocab_sentencepiece,
- * get_vocab_base, LlamaModel.set_vocab) at release v0.5.0.
+ * Owns: the SentencePiece ModelProto decoder (tokenizer.model), the tokenizer.json readers
+ * (byte-level BPE: vocab, merges, added tokens, pre-tokenizer recognition; byte_fallback BPE as
+ * gguf-py's LlamaHfVocab reads it), gguf-py's SpecialVocab rules (special ids,
+ * add_bos/add_sep/add_eos, chat template) and the tokenizer.ggml.* key mapping. Mirrors
+ * llama.cpp's convert_hf_to_gguf.py (_create_vocab_sentencepiece, get_vocab_base,
+ * LlamaModel.set_vocab, _set_vocab_llama_hf) at release v0.5.0.
  * Must not: print, guess a pre-tokenizer name, or trust any count, id or type read from a file.
  */
 #include "formats/tok_import.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,8 +33,8 @@
 
 static void vocab_init(slm_vocab *v) {
     memset(v, 0, sizeof(*v));
-    v->bos_id = v->eos_id = v->unk_id = v->pad_id = v->eot_id = -1;
-    v->add_bos = v->add_eos = v->add_space_prefix = -1;
+    v->bos_id = v->eos_id = v->unk_id = v->pad_id = v->eot_id = v->sep_id = v->mask_id = v->eom_id = -1;
+    v->add_bos = v->add_eos = v->add_sep = v->add_space_prefix = -1;
 }
 
 void slm_vocab_free(slm_vocab *v) {
@@ -424,6 +426,8 @@ typedef struct special_vocab {
     int type[ST_N];     /* the order of special_token_types */
     int64_t id[ST_N];   /* -1 unset */
     int add[ST_N];      /* -1 unset */
+    int add_order[ST_N], n_add; /* the order add[] entries were first set (a Python dict's) */
+    int id_order[ST_N], n_id;   /* the same for id[] */
     st_entry tc[ST_N];  /* tokenizer_config entries, possibly rewritten */
     int have_tc;
 } special_vocab;
@@ -451,6 +455,11 @@ static int sv_has_type(const special_vocab *sv, int t) {
     return 0;
 }
 
+static void sv_add(special_vocab *sv, int t, int val) {
+    if (sv->add[t] < 0) sv->add_order[sv->n_add++] = t;
+    sv->add[t] = val;
+}
+
 /* _set_special_token: ints only, negative is an error, first setter wins, range-checked
    against n_vocab when known. */
 static int sv_set(special_vocab *sv, int t, const cJSON *tid, int64_t n_vocab, const char *file, slm_err *err) {
@@ -458,12 +467,41 @@ static int sv_set(special_vocab *sv, int t, const cJSON *tid, int64_t n_vocab, c
     if (!jint(tid, &id)) return SLM_OK;
     if (id < 0) return slm_errf(err, SLM_E_FORMAT, "%s: invalid value for special token type %s: %lld", file, k_st_name[t], (long long)id);
     if (n_vocab >= 0 && id >= n_vocab) return SLM_OK;
-    if (sv->id[t] < 0) sv->id[t] = id;
+    if (sv->id[t] < 0) {
+        sv->id[t] = id;
+        sv->id_order[sv->n_id++] = t;
+    }
     return SLM_OK;
 }
 
 static const char *template_special_id(const cJSON *item) {
     return jstr(jget(item, "SpecialToken"), "id");
+}
+
+static const char *template_seq_id(const cJSON *item) {
+    return jstr(jget(item, "Sequence"), "id");
+}
+
+/* TemplateProcessing's pair, "A [sep] [eos] B": sets add_sep (first, last: the single
+   template's leading and trailing special tokens, or NULL). */
+static void sv_template_pair(special_vocab *sv, const cJSON *pair, const char *first, const char *last) {
+    int n = cJSON_IsArray(pair) ? cJSON_GetArraySize(pair) : 0;
+    if (n == 0) return;
+    const char *p0 = template_special_id(cJSON_GetArrayItem(pair, 0)), *pn = template_special_id(cJSON_GetArrayItem(pair, n - 1));
+    int start = first && p0 && !strcmp(p0, first) ? 1 : 0;
+    int stop = last && pn && !strcmp(pn, last) ? n - 1 : n;
+    if (stop - start < 3) return; /* A and B with something between them */
+    const char *a = template_seq_id(cJSON_GetArrayItem(pair, start)), *b = template_seq_id(cJSON_GetArrayItem(pair, stop - 1));
+    if (!a || strcmp(a, "A") || !b || strcmp(b, "B")) return;
+    int add_sep = 0;
+    const char *e = template_special_id(cJSON_GetArrayItem(pair, start + 1));
+    if (e && *e && (st_eq(sv->tc[ST_SEP], e) || st_eq(sv->tc[ST_EOS], e)) && !last) add_sep = 1;
+    if (stop - start == 4) {
+        e = template_special_id(cJSON_GetArrayItem(pair, start + 2));
+        if (e && *e && (st_eq(sv->tc[ST_SEP], e) || st_eq(sv->tc[ST_EOS], e))) add_sep = 1;
+    }
+    sv_add(sv, ST_SEP, add_sep);
+    if (add_sep && !sv->tc[ST_SEP].kind && sv->have_tc) sv->tc[ST_SEP] = sv->tc[ST_EOS];
 }
 
 /* The BOS/EOS part of SpecialVocab's "crude parsing" of post_processor. */
@@ -476,13 +514,19 @@ static void sv_post_processor(special_vocab *sv, const cJSON *tok) {
     for (; it; it = cJSON_IsArray(list) ? it->next : NULL) {
         const char *type = jstr(it, "type");
         if (type && strcmp(type, "RobertaProcessing") == 0) {
-            sv->add[ST_BOS] = sv->add[ST_EOS] = sv->add[ST_SEP] = 1;
+            sv_add(sv, ST_BOS, 1);
+            sv_add(sv, ST_EOS, 1);
+            sv_add(sv, ST_SEP, 1);
             continue;
         }
         if (!type || strcmp(type, "TemplateProcessing") != 0) continue;
         const cJSON *single = jget(it, "single");
-        if (!cJSON_IsArray(single) || cJSON_GetArraySize(single) <= 1) continue;
+        if (!cJSON_IsArray(single) || cJSON_GetArraySize(single) <= 1) {
+            sv_template_pair(sv, jget(it, "pair"), NULL, NULL);
+            continue;
+        }
         const char *first = template_special_id(cJSON_GetArrayItem(single, 0));
+        if (first && !*first) first = NULL;
         if (first && *first) {
             if (!sv->have_tc) {
                 sv->tc[ST_BOS] = (st_entry){1, first};
@@ -490,9 +534,10 @@ static void sv_post_processor(special_vocab *sv, const cJSON *tok) {
                 if (!sv->tc[ST_BOS].kind) sv->tc[ST_BOS] = (st_entry){1, first};
                 if (!sv->tc[ST_CLS].kind) sv->tc[ST_CLS] = (st_entry){1, first};
             }
-            sv->add[ST_BOS] = st_eq(sv->tc[ST_BOS], first) || st_eq(sv->tc[ST_CLS], first);
+            sv_add(sv, ST_BOS, st_eq(sv->tc[ST_BOS], first) || st_eq(sv->tc[ST_CLS], first));
         }
         const char *last = template_special_id(cJSON_GetArrayItem(single, cJSON_GetArraySize(single) - 1));
+        if (last && !*last) last = NULL;
         if (last && *last) {
             if (!sv->have_tc) {
                 sv->tc[ST_EOS] = (st_entry){1, last};
@@ -506,8 +551,9 @@ static void sv_post_processor(special_vocab *sv, const cJSON *tok) {
                 }
                 sv->tc[ST_EOS] = (st_entry){1, last};
             }
-            sv->add[ST_EOS] = st_eq(sv->tc[ST_EOS], last);
+            sv_add(sv, ST_EOS, st_eq(sv->tc[ST_EOS], last));
         }
+        sv_template_pair(sv, jget(it, "pair"), first, last);
     }
 }
 
@@ -537,7 +583,7 @@ static int special_vocab_load(slm_vocab *v, const cJSON *tok, const cJSON *tcfg,
             char key[32];
             snprintf(key, sizeof key, "add_%s_token", k_st_name[t]);
             const cJSON *a = jget(tcfg, key);
-            if (cJSON_IsBool(a)) sv.add[t] = cJSON_IsTrue(a);
+            if (cJSON_IsBool(a)) sv_add(&sv, t, cJSON_IsTrue(a));
             const char *content = sv.tc[t].s; /* a string (even ""), or a dict's content */
             if (!content) continue;
             /* the first added token with that content */
@@ -565,16 +611,31 @@ static int special_vocab_load(slm_vocab *v, const cJSON *tok, const cJSON *tcfg,
             SLM_TRY(sv_set(&sv, t, tid, n_vocab, "config.json", err));
         }
     }
-    if (sv.id[ST_BOS] > INT32_MAX || sv.id[ST_EOS] > INT32_MAX || sv.id[ST_UNK] > INT32_MAX ||
-        sv.id[ST_PAD] > INT32_MAX || sv.id[ST_EOT] > INT32_MAX)
-        return slm_errf(err, SLM_E_FORMAT, "special token id out of range");
+    for (int t = 0; t < ST_N; t++)
+        if (sv.id[t] > INT32_MAX) return slm_errf(err, SLM_E_FORMAT, "special token id out of range");
     v->bos_id = (int32_t)sv.id[ST_BOS];
     v->eos_id = (int32_t)sv.id[ST_EOS];
     v->unk_id = (int32_t)sv.id[ST_UNK];
     v->pad_id = (int32_t)sv.id[ST_PAD];
     v->eot_id = (int32_t)sv.id[ST_EOT];
+    v->sep_id = (int32_t)sv.id[ST_SEP];
+    v->mask_id = (int32_t)sv.id[ST_MASK];
+    v->eom_id = (int32_t)sv.id[ST_EOM];
+    int n_ids = 0; /* cls has no GGUF key: add_to_gguf skips it */
+    for (int i = 0; i < sv.n_id; i++) {
+        static const char letter[ST_N] = {'b', 'e', 'u', 's', 'p', 0, 'm', 't', 'o'};
+        if (letter[sv.id_order[i]]) v->id_order[n_ids++] = letter[sv.id_order[i]];
+    }
+    v->id_order[n_ids] = 0;
     v->add_bos = sv.add[ST_BOS];
     v->add_eos = sv.add[ST_EOS];
+    v->add_sep = sv.add[ST_SEP];
+    int k = 0;
+    for (int i = 0; i < sv.n_add; i++) {
+        int t = sv.add_order[i];
+        if (t == ST_BOS || t == ST_SEP || t == ST_EOS) v->add_order[k++] = t == ST_BOS ? 'b' : t == ST_SEP ? 's' : 'e';
+    }
+    v->add_order[k] = 0;
     return SLM_OK;
 }
 
@@ -960,7 +1021,7 @@ static int bpe_import(slm_vocab *v, const char *dir, const cJSON *tok, const cJS
     const cJSON *vocab = jget(model, "vocab");
     if (!cJSON_IsObject(vocab)) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: model.vocab is not an object");
     if (jbool_is(model, "byte_fallback", 0))
-        return slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer.json: BPE with byte_fallback (SentencePiece-style) is not supported; a tokenizer.model is needed");
+        return slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer.json: BPE with byte_fallback and a decoder other than Sequence is not supported; a tokenizer.model is needed");
     SLM_TRY(detect_pre(tok, v->pre, sizeof v->pre, err));
 
     /* added_tokens: id, content, special */
@@ -1036,6 +1097,163 @@ static int bpe_import(slm_vocab *v, const char *dir, const cJSON *tok, const cJS
     return rc;
 }
 
+/* ---- tokenizer.json with byte_fallback (LlamaHfVocab) ------------------------------------ */
+
+/* What llama.cpp's LlamaModel.set_vocab does when tokenizer.model is missing: gguf-py's
+   LlamaHfVocab over transformers' LlamaTokenizerFast (v4 semantics). Every token scores
+   -1000; <0xHH> is BYTE, a special token's id CONTROL, the rest NORMAL; tokens added beyond
+   model.vocab follow in id order, CONTROL when special, else USER_DEFINED (text kept as is).
+   Cases where the result would hang on details of transformers/tokenizers that differ between
+   versions (ids that do not line up, special tokens that are in no vocabulary) are refused. */
+
+/* Python's re.fullmatch(br"<0x[0-9A-Fa-f]{2}>") */
+static int is_byte_token(const char *s) {
+    return strlen(s) == 6 && starts_with(s, "<0x") && isxdigit((unsigned char)s[3]) && isxdigit((unsigned char)s[4]) && s[5] == '>';
+}
+
+/* A special token attribute (bos_token, ...): a string or {"content": ...}; NULL when unset,
+   null, empty or not given. *given says whether the key was there at all. */
+static const char *special_attr(const cJSON *obj, const char *key, int *given) {
+    const cJSON *e = jget(obj, key);
+    *given = e != NULL;
+    const char *s = cJSON_IsString(e) ? e->valuestring : jstr(e, "content");
+    return s && *s ? s : NULL;
+}
+
+/* transformers' all_special_tokens for the tokenizer AutoTokenizer picks: bos, eos, unk, sep,
+   pad, cls, mask from tokenizer_config.json (special_tokens_map.json's values override them
+   when tokenizer_config.json has no added_tokens_decoder; LlamaTokenizerFast's defaults <s>,
+   </s>, <unk> fill keys given nowhere), then additional_special_tokens. */
+#define MAX_SPECIALS 1024
+static int hf_special_tokens(const char *dir, const cJSON *tcfg, const cJSON *cfg, const char **out, int *n_out, cJSON **stmap,
+                             slm_err *err) {
+    static const char *const keys[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+    static const char *const llama_default[] = {"<s>", "</s>", "<unk>", NULL, NULL, NULL, NULL};
+    const char *cls = jstr(tcfg, "tokenizer_class"), *mtype = jstr(cfg, "model_type");
+    int llama;
+    if (cls) {
+        llama = !strcmp(cls, "LlamaTokenizer") || !strcmp(cls, "LlamaTokenizerFast");
+        if (!llama && strcmp(cls, "PreTrainedTokenizerFast"))
+            return slm_errf(err, SLM_E_UNSUPPORTED,
+                            "tokenizer_config.json: tokenizer_class '%.60s' with a byte_fallback tokenizer.json is not supported "
+                            "(LlamaTokenizer, LlamaTokenizerFast, PreTrainedTokenizerFast)", cls);
+    } else if (mtype && (!strcmp(mtype, "llama") || !strcmp(mtype, "mistral"))) {
+        llama = 1;
+    } else if (!tcfg && !cfg) {
+        llama = 1; /* a lone tokenizer.json (tests, fuzzing): as LlamaModel's folder would read it */
+    } else {
+        return slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer_config.json: no tokenizer_class (and config.json's model_type is not llama or mistral)");
+    }
+    if (!jget(tcfg, "added_tokens_decoder")) SLM_TRY(json_load(dir, "special_tokens_map.json", stmap, err));
+    int n = 0;
+    for (size_t k = 0; k < SLM_ARRAY_LEN(keys); k++) {
+        int given, given_map;
+        const char *s = special_attr(tcfg, keys[k], &given);
+        const char *m = special_attr(*stmap, keys[k], &given_map);
+        if (given_map) s = m, given = 1;
+        if (!given && llama) s = llama_default[k];
+        if (s) out[n++] = s;
+    }
+    const cJSON *lists[2] = {jget(tcfg, "additional_special_tokens"), jget(*stmap, "additional_special_tokens")};
+    for (int l = 0; l < 2; l++) {
+        if (!lists[l] || cJSON_IsNull(lists[l])) continue;
+        if (!cJSON_IsArray(lists[l]))
+            return slm_errf(err, SLM_E_FORMAT, "%s: additional_special_tokens is not a list", l ? "special_tokens_map.json" : "tokenizer_config.json");
+        for (const cJSON *e = lists[l]->child; e; e = e->next) {
+            const char *s = cJSON_IsString(e) ? e->valuestring : jstr(e, "content");
+            if (!s || !*s) continue;
+            if (n == MAX_SPECIALS) return slm_errf(err, SLM_E_FORMAT, "tokenizer_config.json: more than %d special tokens", MAX_SPECIALS);
+            out[n++] = s;
+        }
+    }
+    *n_out = n;
+    return SLM_OK;
+}
+
+static int llama_hf_import(slm_vocab *v, const char *dir, const cJSON *tok, const cJSON *tcfg, const cJSON *cfg, slm_err *err) {
+    const cJSON *vocab = jget(jget(tok, "model"), "vocab");
+    if (!cJSON_IsObject(vocab)) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: model.vocab is not an object");
+    int n_base = cJSON_GetArraySize(vocab);
+    if (n_base <= 0 || n_base >= MAX_VOCAB) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: model.vocab has %d entries", n_base);
+    const cJSON *added = jget(tok, "added_tokens");
+    if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: added_tokens is not an array");
+    int n_added = cJSON_IsArray(added) ? cJSON_GetArraySize(added) : 0;
+    if (n_added >= MAX_VOCAB - n_base) return slm_errf(err, SLM_E_FORMAT, "tokenizer.json: too many added tokens");
+
+    const char **by_id = NULL, *specials[MAX_SPECIALS];
+    int n_specials = 0, n = n_base;
+    smap strs = {0};
+    cJSON *stmap = NULL;
+    int rc = slm_calloc((void **)&by_id, (size_t)n_base + (size_t)n_added, sizeof(char *), err, "reverse vocab");
+    if (!rc) rc = smap_init(&strs, (size_t)n_base + (size_t)n_added, err);
+    /* model.vocab: every id in [0, n_base) exactly once (LlamaHfVocab walks range(vocab_size)) */
+    for (const cJSON *e = rc ? NULL : vocab->child; e; e = e->next) {
+        int64_t id;
+        if (!jint(e, &id) || id < 0 || id >= n_base || by_id[id]) {
+            rc = slm_errf(err, SLM_E_FORMAT, "tokenizer.json: model.vocab['%.100s'] is not a distinct id below the vocab size %d", e->string, n_base);
+            break;
+        }
+        by_id[id] = e->string;
+        smap_put(&strs, e->string, (int32_t)id);
+    }
+    /* added tokens: one already in model.vocab keeps its id; new ones take n_base, n_base+1, ...
+       in file order (what tokenizers assigns when it loads them) */
+    int i = 0;
+    for (const cJSON *a = (rc || !n_added) ? NULL : added->child; a; a = a->next, i++) {
+        const char *content = jstr(a, "content");
+        int64_t id;
+        if (!content || !*content || !jint(jget(a, "id"), &id)) {
+            rc = slm_errf(err, SLM_E_FORMAT, "tokenizer.json: added_tokens[%d] needs a non-empty string content and an integer id", i);
+            break;
+        }
+        const int32_t *have = smap_get(&strs, content);
+        if (have && *have < n_base && *have == id) continue;
+        if (have || id != n) {
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer.json: added_tokens[%d] '%.100s' has id %lld, expected %d%s", i, content, (long long)id,
+                          have ? *have : n, have ? " (its id elsewhere in the file)" : " (the next id after the vocab and the tokens added before it)");
+            break;
+        }
+        by_id[n] = content;
+        smap_put(&strs, content, n++);
+    }
+    if (!rc) rc = hf_special_tokens(dir, tcfg, cfg, specials, &n_specials, &stmap, err);
+    for (int k = 0; !rc && k < n_specials; k++)
+        if (!smap_get(&strs, specials[k]))
+            rc = slm_errf(err, SLM_E_UNSUPPORTED, "tokenizer_config.json: special token '%.100s' is neither in model.vocab nor in added_tokens", specials[k]);
+    if (!rc) rc = vocab_alloc(v, n, 1, err);
+    for (int32_t id = 0; !rc && id < n; id++) {
+        rc = dup_str(&v->tokens[id], by_id[id], err);
+        v->scores[id] = -1000.0f;
+        v->types[id] = id >= n_base ? SLM_TOKEN_USER_DEFINED : is_byte_token(by_id[id]) ? SLM_TOKEN_BYTE : SLM_TOKEN_NORMAL;
+    }
+    for (int k = 0; !rc && k < n_specials; k++) { /* a byte token stays BYTE */
+        int32_t id = *smap_get(&strs, specials[k]);
+        if (v->types[id] != SLM_TOKEN_BYTE) v->types[id] = SLM_TOKEN_CONTROL;
+    }
+    slm_free(by_id);
+    smap_free(&strs);
+    cJSON_Delete(stmap);
+    if (rc) return rc;
+    v->kind = SLM_VOCAB_SPM;
+    snprintf(v->pre, sizeof v->pre, "default");
+    return SLM_OK;
+}
+
+/* LlamaHfVocab's test: model.type BPE with a truthy byte_fallback and a Sequence decoder. */
+static int is_llama_hf(const cJSON *tok) {
+    const cJSON *model = jget(tok, "model");
+    return type_is(model, "BPE") && jtruthy(jget(model, "byte_fallback")) && type_is(jget(tok, "decoder"), "Sequence");
+}
+
+/* config.json's architectures[0] is one llama.cpp's LlamaModel converts (its set_vocab falls
+   back to LlamaHfVocab); no config.json counts as Llama. */
+static int llama_arch(const cJSON *cfg) {
+    if (!cfg) return 1;
+    const cJSON *a = jget(cfg, "architectures");
+    const char *s = cJSON_IsArray(a) && cJSON_IsString(a->child) ? a->child->valuestring : NULL;
+    return s && (!strcmp(s, "LlamaForCausalLM") || !strcmp(s, "MistralForCausalLM"));
+}
+
 /* ---- the folder ------------------------------------------------------------------------ */
 
 static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSON **tok, slm_err *err) {
@@ -1050,6 +1268,17 @@ static int hf_dir(slm_vocab *v, const char *dir, cJSON **cfg, cJSON **tcfg, cJSO
     SLM_TRY(join_path(path, sizeof path, dir, "tokenizer.model", err));
     if (exists(path)) {
         SLM_TRY(spm_import(v, dir, *tcfg, *cfg, err));
+        SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, v->n_tokens, err));
+    } else if (*tok && is_llama_hf(*tok)) {
+        if (!llama_arch(*cfg)) {
+            const cJSON *a = jget(*cfg, "architectures");
+            const char *arch = cJSON_IsArray(a) && cJSON_IsString(a->child) ? a->child->valuestring : "this architecture";
+            return slm_errf(err, SLM_E_UNSUPPORTED,
+                            "tokenizer.json: BPE with byte_fallback (SentencePiece-style) needs a tokenizer.model for %.60s "
+                            "(slm reads it from tokenizer.json, as llama.cpp's LlamaHfVocab, only for LlamaForCausalLM and MistralForCausalLM)",
+                            arch);
+        }
+        SLM_TRY(llama_hf_import(v, dir, *tok, *tcfg, *cfg, err));
         SLM_TRY(special_vocab_load(v, *tok, *tcfg, *cfg, v->n_tokens, err));
     } else if (*tok) {
         SLM_TRY(bpe_import(v, dir, *tok, *cfg, err));
@@ -1079,8 +1308,9 @@ int slm_vocab_from_tokenizer_json(slm_vocab *v, const char *json, size_t len, sl
     vocab_init(v);
     int rc = json_parse_bytes("tokenizer.json", json, len, &tok, err);
     if (!rc && !cJSON_IsObject(tok)) rc = slm_errf(err, SLM_E_FORMAT, "tokenizer.json: not an object");
-    if (!rc) rc = bpe_import(v, NULL, tok, NULL, err);
-    if (!rc) rc = special_vocab_load(v, tok, NULL, NULL, -1, err);
+    int llama_hf = !rc && is_llama_hf(tok);
+    if (!rc) rc = llama_hf ? llama_hf_import(v, NULL, tok, NULL, NULL, err) : bpe_import(v, NULL, tok, NULL, err);
+    if (!rc) rc = special_vocab_load(v, tok, NULL, NULL, llama_hf ? v->n_tokens : -1, err);
     cJSON_Delete(tok);
     if (rc) slm_vocab_free(v);
     return rc;
@@ -1107,8 +1337,12 @@ int slm_vocab_from_tokenizer_model(slm_vocab *v, const uint8_t *data, size_t siz
 #define K_UNK "tokenizer.ggml.unknown_token_id"
 #define K_PAD "tokenizer.ggml.padding_token_id"
 #define K_EOT "tokenizer.ggml.eot_token_id"
+#define K_SEP "tokenizer.ggml.seperator_token_id" /* sic, gguf-py's spelling */
+#define K_MASK "tokenizer.ggml.mask_token_id"
+#define K_EOM "tokenizer.ggml.eom_token_id"
 #define K_ADD_BOS "tokenizer.ggml.add_bos_token"
 #define K_ADD_EOS "tokenizer.ggml.add_eos_token"
+#define K_ADD_SEP "tokenizer.ggml.add_sep_token"
 #define K_ADD_PREFIX "tokenizer.ggml.add_space_prefix"
 #define K_CHAT "tokenizer.chat_template"
 
@@ -1186,8 +1420,27 @@ static int from_kvs(slm_vocab *v, const slm_kvs *kv, slm_err *err) {
     SLM_TRY(get_opt_id(kv, K_UNK, &v->unk_id, err));
     SLM_TRY(get_opt_id(kv, K_PAD, &v->pad_id, err));
     SLM_TRY(get_opt_id(kv, K_EOT, &v->eot_id, err));
+    SLM_TRY(get_opt_id(kv, K_SEP, &v->sep_id, err));
+    SLM_TRY(get_opt_id(kv, K_MASK, &v->mask_id, err));
+    SLM_TRY(get_opt_id(kv, K_EOM, &v->eom_id, err));
     SLM_TRY(get_opt_bool(kv, K_ADD_BOS, &v->add_bos, err));
     SLM_TRY(get_opt_bool(kv, K_ADD_EOS, &v->add_eos, err));
+    SLM_TRY(get_opt_bool(kv, K_ADD_SEP, &v->add_sep, err));
+    int k = 0, n_ids = 0; /* the order the file has them in */
+    static const struct {
+        const char *key;
+        char letter;
+    } id_keys[] = {{K_BOS, 'b'}, {K_EOS, 'e'}, {K_UNK, 'u'}, {K_SEP, 's'}, {K_PAD, 'p'}, {K_MASK, 'm'}, {K_EOT, 't'}, {K_EOM, 'o'}};
+    for (size_t i = 0; i < kv->n; i++) {
+        const char *key = kv->items[i].key;
+        if (!strcmp(key, K_ADD_BOS) && k < 3) v->add_order[k++] = 'b';
+        else if (!strcmp(key, K_ADD_SEP) && k < 3) v->add_order[k++] = 's';
+        else if (!strcmp(key, K_ADD_EOS) && k < 3) v->add_order[k++] = 'e';
+        for (size_t j = 0; j < SLM_ARRAY_LEN(id_keys); j++)
+            if (!strcmp(key, id_keys[j].key) && n_ids < 8) v->id_order[n_ids++] = id_keys[j].letter;
+    }
+    v->add_order[k] = 0;
+    v->id_order[n_ids] = 0;
     SLM_TRY(get_opt_bool(kv, K_ADD_PREFIX, &v->add_space_prefix, err));
     if (slm_kvs_get(kv, K_CHAT)) {
         const char *ct;
@@ -1219,13 +1472,30 @@ int slm_vocab_to_kvs(const slm_vocab *v, slm_kvs *kv, slm_err *err) {
         SLM_TRY(slm_kvs_set_arr_str(kv, K_MERGES, (const char *const *)v->merges, (uint64_t)v->n_merges, err));
     }
     const struct {
+        char letter;
         const char *key;
         int32_t id;
-    } ids[] = {{K_BOS, v->bos_id}, {K_EOS, v->eos_id}, {K_UNK, v->unk_id}, {K_PAD, v->pad_id}, {K_EOT, v->eot_id}};
-    for (size_t i = 0; i < SLM_ARRAY_LEN(ids); i++)
-        if (ids[i].id >= 0) SLM_TRY(slm_kvs_set_u32(kv, ids[i].key, (uint32_t)ids[i].id, err));
-    if (v->add_bos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_BOS, v->add_bos, err));
-    if (v->add_eos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_EOS, v->add_eos, err));
+    } ids[] = {{'b', K_BOS, v->bos_id}, {'e', K_EOS, v->eos_id}, {'u', K_UNK, v->unk_id}, {'s', K_SEP, v->sep_id},
+               {'p', K_PAD, v->pad_id}, {'m', K_MASK, v->mask_id}, {'t', K_EOT, v->eot_id}, {'o', K_EOM, v->eom_id}};
+    char order[16]; /* id_order, then any id it does not name, in the default order */
+    size_t no = strnlen(v->id_order, sizeof v->id_order - 1);
+    memcpy(order, v->id_order, no);
+    for (const char *d = "beuspmto"; *d; d++)
+        if (!memchr(order, *d, no)) order[no++] = *d;
+    for (size_t k = 0; k < no; k++)
+        for (size_t i = 0; i < SLM_ARRAY_LEN(ids); i++)
+            if (ids[i].letter == order[k] && ids[i].id >= 0) SLM_TRY(slm_kvs_set_u32(kv, ids[i].key, (uint32_t)ids[i].id, err));
+    char aorder[8]; /* add_order, then any flag it does not name */
+    size_t na = strnlen(v->add_order, sizeof v->add_order - 1);
+    memcpy(aorder, v->add_order, na);
+    for (const char *d = "bse"; *d; d++)
+        if (!memchr(aorder, *d, na)) aorder[na++] = *d;
+    aorder[na] = 0;
+    for (const char *o = aorder; *o; o++) {
+        if (*o == 'b' && v->add_bos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_BOS, v->add_bos, err));
+        if (*o == 's' && v->add_sep >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_SEP, v->add_sep, err));
+        if (*o == 'e' && v->add_eos >= 0) SLM_TRY(slm_kvs_set_bool(kv, K_ADD_EOS, v->add_eos, err));
+    }
     if (v->chat_template) SLM_TRY(slm_kvs_set_str(kv, K_CHAT, v->chat_template, err));
     return SLM_OK;
 }

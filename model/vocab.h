@@ -37,7 +37,13 @@ typedef struct slm_vocab {
     int32_t n_merges;
     char **merges;         /* "a b" strings in rank order (BPE), or NULL */
     int32_t bos_id, eos_id, unk_id, pad_id, eot_id; /* -1 when absent */
+    int32_t sep_id, mask_id, eom_id;                /* -1 when absent (written, not used) */
+    char id_order[9];      /* the order of the *_token_id keys as the converter writes them:
+                              'b'os 'e'os 'u'nk 's'ep 'p'ad 'm'ask eo't' eo'm' -> 'o'; "" means "beuspmto" */
     int add_bos, add_eos;  /* 0/1, or -1 when the source does not say */
+    int add_sep;           /* 0/1, or -1 (tokenizer.ggml.add_sep_token; tokenization ignores it) */
+    char add_order[4];     /* the order of the add_* keys as the converter writes them: 'b' 's' 'e'
+                              of those >= 0, NUL-terminated; "" means b, s, e */
     int add_space_prefix;  /* SPM: 1 (default), 0, or -1 unknown */
     char *chat_template;   /* or NULL */
 } slm_vocab;

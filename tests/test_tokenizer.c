@@ -713,6 +713,72 @@ static void test_tok_chkhsh(void **state) {
     slm_vocab_free(&v);
 }
 
+/* A byte_fallback tokenizer.json without tokenizer.model, read as llama.cpp's LlamaHfVocab
+   does: SPM, every score -1000, <0xHH> BYTE, special tokens CONTROL, added tokens after the
+   vocabulary USER_DEFINED with their text as is; TemplateProcessing's pair "A </s> B" sets
+   add_sep_token (and the separator id), written in the order SpecialVocab set them. What
+   gguf-py's SpecialVocab and LlamaHfVocab (with tests/ref/tokbf_shim) give for this folder:
+   ids {bos 1, eos 2, sep 2, cls 1}, add {bos True, sep True, eos False}, the types below. */
+static void test_tok_import_byte_fallback_folder(void **state) {
+    (void)state;
+    make_dir("bf");
+    write_text("bf/tokenizer.json",
+               "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+               " {\"id\": 1, \"content\": \"<s>\", \"special\": true}, {\"id\": 2, \"content\": \"</s>\", \"special\": true},"
+               " {\"id\": 7, \"content\": \"<|end|>\", \"special\": true}, {\"id\": 8, \"content\": \"\\u2581hi\", \"special\": false}],"
+               " \"normalizer\": null, \"pre_tokenizer\": null,"
+               " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\"}},"
+               " {\"Sequence\": {\"id\": \"A\"}}], \"pair\": [{\"SpecialToken\": {\"id\": \"<s>\"}}, {\"Sequence\": {\"id\": \"A\"}},"
+               " {\"SpecialToken\": {\"id\": \"</s>\"}}, {\"Sequence\": {\"id\": \"B\"}}]},"
+               " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}]},"
+               " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2,"
+               " \"<0x0a>\": 3, \"<0xZZ>\": 4, \"\\u2581a\": 5, \"a\": 6}, \"merges\": []}}");
+    write_text("bf/tokenizer_config.json",
+               "{\"tokenizer_class\": \"LlamaTokenizer\", \"eos_token\": \"</s>\", \"add_eos_token\": false,"
+               " \"additional_special_tokens\": [\"<|end|>\"]}");
+    write_text("bf/config.json", "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 32}");
+    slm_vocab v = {0}, w = {0};
+    slm_err err = {0};
+    check_ok(slm_vocab_from_hf_dir(&v, tmp_path("bf"), &err), &err, "bf");
+    assert_int_equal(v.kind, SLM_VOCAB_SPM);
+    assert_string_equal(v.pre, "default");
+    assert_int_equal(v.n_tokens, 9); /* config.json's vocab_size is not used */
+    static const int32_t types[9] = {SLM_TOKEN_CONTROL, SLM_TOKEN_CONTROL, SLM_TOKEN_CONTROL, SLM_TOKEN_BYTE, SLM_TOKEN_NORMAL,
+                                     SLM_TOKEN_NORMAL, SLM_TOKEN_NORMAL, SLM_TOKEN_CONTROL, SLM_TOKEN_USER_DEFINED};
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(v.types[i], types[i]);
+        assert_true(v.scores[i] == -1000.0f);
+    }
+    assert_string_equal(v.tokens[8], "\xe2\x96\x81hi");
+    assert_int_equal(v.n_merges, 0);
+    assert_int_equal(v.bos_id, 1);
+    assert_int_equal(v.eos_id, 2);
+    assert_int_equal(v.unk_id, -1); /* SpecialVocab reads tokenizer_config.json, which names no unk_token */
+    assert_int_equal(v.add_bos, 1);
+    assert_int_equal(v.add_sep, 1);
+    assert_int_equal(v.add_eos, 0);
+    assert_string_equal(v.add_order, "bse");
+    assert_int_equal(v.sep_id, 2); /* sep_token became eos_token, as SpecialVocab does when the pair adds it */
+    assert_int_equal(v.mask_id, -1);
+    assert_string_equal(v.id_order, "bes");
+    /* the add_* keys keep their order through GGUF metadata */
+    v.add_order[0] = 'e', v.add_order[2] = 'b';
+    slm_kvs kv = {0};
+    check_ok(slm_vocab_to_kvs(&v, &kv, &err), &err, "to_kvs");
+    check_ok(slm_vocab_from_kvs(&w, &kv, &err), &err, "from_kvs");
+    assert_string_equal(w.add_order, "esb");
+    assert_string_equal(w.id_order, "bes");
+    assert_int_equal(w.sep_id, 2);
+    assert_int_equal(w.add_sep, 1);
+    slm_kvs_free(&kv);
+    slm_vocab_free(&w);
+    slm_vocab_free(&v);
+
+    /* the same tokenizer.json for Gemma 2: llama.cpp's converter needs tokenizer.model */
+    write_text("bf/config.json", "{\"architectures\": [\"Gemma2ForCausalLM\"]}");
+    expect_dir_error("bf", SLM_E_UNSUPPORTED, "needs a tokenizer.model for Gemma2ForCausalLM");
+}
+
 static void test_tok_unicode_flags(void **state) {
     (void)state;
     assert_int_equal(slm_unicode_flags('a'), SLM_UCAT_LETTER);
@@ -741,6 +807,7 @@ int main(void) {
         cmocka_unit_test(test_tok_import_spm_matches_vocab_tsv),
         cmocka_unit_test(test_tok_kvs_round_trip_phi3),
         cmocka_unit_test(test_tok_import_small_bpe_folder),
+        cmocka_unit_test(test_tok_import_byte_fallback_folder),
         cmocka_unit_test(test_tok_cases_llama_spm),
         cmocka_unit_test(test_tok_cases_phi3),
         cmocka_unit_test(test_tok_cases_gpt2),
