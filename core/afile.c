@@ -285,6 +285,20 @@ int slm_afile_write(slm_afile *f, const void *data, size_t n, slm_err *err) {
     return SLM_OK;
 }
 
+uint8_t *slm_afile_space(slm_afile *f, size_t *room) {
+    SLM_ASSERT(f->fd >= 0 && f->buf_len < AFILE_BUF); /* a full buffer is always flushed */
+    *room = AFILE_BUF - f->buf_len;
+    return f->buf + f->buf_len;
+}
+
+int slm_afile_advance(slm_afile *f, size_t n, slm_err *err) {
+    SLM_ASSERT(f->fd >= 0 && n <= AFILE_BUF - f->buf_len);
+    f->buf_len += n;
+    f->written += n;
+    if (f->buf_len == AFILE_BUF) SLM_TRY(flush_buf(f, err));
+    return SLM_OK;
+}
+
 int slm_afile_write_zeros(slm_afile *f, size_t n, slm_err *err) {
     static const uint8_t zeros[4096];
     while (n > 0) {

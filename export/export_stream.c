@@ -11,6 +11,7 @@
 #include "quantize/quants.h"
 
 #define BLOCK_ELEMS ((size_t)512 * 1024) /* 2 MiB of f32 rows a block: bounds the mapped input in RSS */
+#define FAULT_AROUND ((size_t)64 << 10) /* Linux maps up to this much around a read fault */
 #define CHUNK_MAX_ELEMS(cols) ((size_t)32 * 512 + (cols)) /* slm_qchunk_rows' chunks hold less */
 
 int slm_stream_init(slm_stream *s, size_t max_cols, size_t slab_elems, slm_err *err) {
@@ -20,7 +21,7 @@ int slm_stream_init(slm_stream *s, size_t max_cols, size_t slab_elems, slm_err *
     s->scratch_elems = CHUNK_MAX_ELEMS(max_cols) + max_cols;
     s->cs_cap = slab_elems / (32 * 512) + 2; /* chunks hold >= 32 * 512 values or one row */
     SLM_TRY(slm_alloc((void **)&s->rows, s->block_elems * sizeof(float), err, "f32 rows"));
-    SLM_TRY(slm_alloc((void **)&s->out, s->block_elems * sizeof(float), err, "output rows"));
+    SLM_TRY(slm_alloc((void **)&s->out, CHUNK_MAX_ELEMS(max_cols) * sizeof(float), err, "output rows"));
     SLM_TRY(slm_alloc((void **)&s->scratch, (size_t)s->nth * s->scratch_elems * sizeof(float), err, "quantization scratch"));
     SLM_TRY(slm_calloc((void **)&s->cs, s->cs_cap, sizeof(*s->cs), err, "quantization statistics"));
     s->pool = slm_pool_create(s->nth); /* after the allocations: a failed one leaves no thread */
@@ -47,6 +48,7 @@ typedef struct block_job {
     size_t raw_rowb, out_rowb;
     const float *w;
     slm_qchunk *cs;             /* the block's first chunk */
+    uint8_t *out;               /* the block's output */
 } block_job;
 
 static void block_task(void *ctx, int64_t k, int thread) {
@@ -62,7 +64,7 @@ static void block_task(void *ctx, int64_t k, int thread) {
         slm_dequantize_rows(j->src_type, j->raw + (size_t)r * j->raw_rowb, conv, n, j->ncols);
         x = conv;
     }
-    slm_quantize_chunk_stats(j->type, x, n, j->ncols, j->w, j->s->out + (size_t)r * j->out_rowb, y, &j->cs[k]);
+    slm_quantize_chunk_stats(j->type, x, n, j->ncols, j->w, j->out + (size_t)r * j->out_rowb, y, &j->cs[k]);
 }
 
 int slm_stream_slab(slm_stream *s, slm_export *x, size_t i, const float *w, int64_t r0, int64_t nr, slm_qstats *st,
@@ -79,9 +81,19 @@ int slm_stream_slab(slm_stream *s, slm_export *x, size_t i, const float *w, int6
     SLM_ASSERT((size_t)nchunk <= s->cs_cap);
     const int64_t cpb = SLM_MAX(1, (int64_t)(s->block_elems / (size_t)(rpc * ncols)));
     const slm_dtype_traits *tr = slm_dtype_get(t.dtype);
-    for (int64_t c0 = 0; c0 < nchunk; c0 += cpb) {
-        const int64_t nc = SLM_MIN(cpb, nchunk - c0), br0 = r0 + c0 * rpc, bn = SLM_MIN(nc * rpc, nr - c0 * rpc);
-        block_job j = {s, type, t.dtype, ncols, bn, rpc, NULL, NULL, raw_rowb, out_rowb, w, s->cs + c0};
+    const size_t chunk_out = (size_t)rpc * out_rowb;
+    for (int64_t c0 = 0, nc; c0 < nchunk; c0 += nc) {
+        /* the chunks that fit whole into the output buffer are quantized straight into it; a
+           chunk across its end goes through s->out (one chunk) and is copied */
+        size_t room;
+        uint8_t *dst = slm_gguf_writer_space(&x->w, &room);
+        const int64_t left = nr - c0 * rpc;
+        nc = SLM_MIN(cpb, nchunk - c0);
+        if ((size_t)SLM_MIN(nc * rpc, left) * out_rowb > room) nc = (int64_t)(room / chunk_out);
+        const int bounce = nc == 0;
+        if (bounce) nc = 1, dst = s->out;
+        const int64_t br0 = r0 + c0 * rpc, bn = SLM_MIN(nc * rpc, left);
+        block_job j = {s, type, t.dtype, ncols, bn, rpc, NULL, NULL, raw_rowb, out_rowb, w, s->cs + c0, dst};
         slm_tensor_src_advise(src, si, br0, bn, 1);
         /* the stored rows, lent by the source (its map) or copied into s->rows: F32 quantized
            where they lie, other types converted by the workers one chunk at a time */
@@ -100,8 +112,12 @@ int slm_stream_slab(slm_stream *s, slm_export *x, size_t i, const float *w, int6
                 slm_err e2 = *err; /* made tensor-relative */
                 return slm_errf(err, rc, "%s: tensor '%s' (rows from %lld): %s", t.file, t.src_name, (long long)r0, e2.msg);
             }
-        SLM_TRY(slm_gguf_writer_put_part(&x->w, s->out, (size_t)bn * out_rowb, err));
-        slm_tensor_src_advise(src, si, br0, bn, 0); /* the block's input pages leave RSS */
+        if (bounce) SLM_TRY(slm_gguf_writer_put_part(&x->w, s->out, (size_t)bn * out_rowb, err));
+        else SLM_TRY(slm_gguf_writer_advance(&x->w, (size_t)bn * out_rowb, err));
+        /* the block's input pages leave RSS, and those the kernel mapped around the start of the
+           block (fault-around: up to 64 KiB before it, in the block before) */
+        const int64_t back = SLM_MIN(br0, (int64_t)((FAULT_AROUND + raw_rowb - 1) / raw_rowb));
+        slm_tensor_src_advise(src, si, br0 - back, bn + back, 0);
     }
     return slm_qchunk_reduce(s->cs, nchunk, nr, ncols, st, err); /* no NaN/Inf: the statistics */
 }

@@ -23,7 +23,8 @@ typedef struct slm_stream {
     int nth;
     size_t block_elems;  /* values per block (at least one chunk) */
     float *rows;         /* the block's stored rows when the source cannot lend them */
-    uint8_t *out;        /* the block's output (<= 4 bytes a value) */
+    uint8_t *out;        /* one chunk's output (<= 4 bytes a value), for a chunk across the end of
+                            the output buffer; the others are quantized straight into it */
     float *scratch;      /* per thread: one chunk converted + one row dequantized */
     size_t scratch_elems;
     slm_qchunk *cs;      /* per chunk of a slab */
