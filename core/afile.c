@@ -21,7 +21,8 @@
 #include "signals.h"
 #include "slm.h"
 
-#define AFILE_BUF (4u << 20) /* per buffer; two of them */
+#define AFILE_BUF (2u << 20) /* per buffer; two of them */
+#define AFILE_ALIGN 4096     /* buffers' address, size and file offsets: what O_DIRECT asks */
 #define TMP_TAG ".slm-" /* named temps: ".<name>.slm-<pid>-<random>" */
 
 static int io_err(const char *path, slm_err *err, const char *op) {
@@ -96,8 +97,8 @@ int slm_afile_open_flags(slm_afile *f, const char *path, int flags, slm_err *err
     if (plen >= PATH_MAX) return slm_errf(err, SLM_E_ARG, "%.64s...: output path too long", path);
     if (existing(path, flags, err) < 0) return err->code;
     int rc = slm_alloc((void **)&f->path, plen + 1, err, "output path");
-    if (!rc) rc = slm_alloc((void **)&f->buf, AFILE_BUF, err, "output buffer");
-    if (!rc) rc = slm_alloc((void **)&f->spare, AFILE_BUF, err, "output buffer");
+    if (!rc) rc = slm_alloc_aligned((void **)&f->buf, AFILE_ALIGN, AFILE_BUF, err, "output buffer");
+    if (!rc) rc = slm_alloc_aligned((void **)&f->spare, AFILE_ALIGN, AFILE_BUF, err, "output buffer");
     if (rc) goto fail;
     memcpy(f->path, path, plen + 1);
     split_path(path, dir, base);
@@ -134,6 +135,7 @@ struct slm_afile_writer {
     size_t len;
     int stop;
     int err_no; /* first write error, 0 if none */
+    int direct; /* fd has O_DIRECT: full buffers go to the disk without a copy into the page cache */
 };
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
@@ -149,6 +151,28 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
     return 0;
 }
 
+/* A buffer at the next offset: with O_DIRECT when the file has it (full buffers: aligned in
+   memory, size and offset), else, and for the last partial buffer or where the file system
+   refuses (EINVAL), through the page cache. Durability is the commit's fsync either way. */
+static int writer_put(struct slm_afile_writer *w, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(w->fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EINVAL && w->direct) {
+                int fl = fcntl(w->fd, F_GETFL);
+                if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) != 0) return errno;
+                w->direct = 0;
+                continue;
+            }
+            return errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 static void *writer_main(void *arg) {
     struct slm_afile_writer *w = arg;
     pthread_mutex_lock(&w->mu);
@@ -158,7 +182,7 @@ static void *writer_main(void *arg) {
         const uint8_t *d = w->data;
         size_t n = w->len;
         pthread_mutex_unlock(&w->mu);
-        int e = w->err_no ? 0 : write_all(w->fd, d, n); /* after an error, drain without writing */
+        int e = w->err_no ? 0 : writer_put(w, d, n); /* after an error, drain without writing */
         pthread_mutex_lock(&w->mu);
         if (e && !w->err_no) w->err_no = e;
         w->data = NULL;
@@ -185,6 +209,10 @@ static void writer_stop(slm_afile *f) {
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->th, NULL);
+    if (w->direct) { /* later writes (none today) go through the page cache */
+        int fl = fcntl(w->fd, F_GETFL);
+        if (fl >= 0) fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+    }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w);
@@ -196,7 +224,12 @@ static void writer_start(slm_afile *f) {
     struct slm_afile_writer *w = calloc(1, sizeof *w);
     if (!w) return;
     w->fd = f->fd;
+    /* from here on whole buffers are written (offset f->written - AFILE_BUF, a multiple of AFILE_BUF) */
+    int fl = fcntl(f->fd, F_GETFL);
+    SLM_ASSERT(f->written % AFILE_BUF == 0);
+    w->direct = fl >= 0 && fcntl(f->fd, F_SETFL, fl | O_DIRECT) == 0; /* refused by tmpfs and others: buffered */
     if (pthread_mutex_init(&w->mu, NULL) || pthread_cond_init(&w->cv, NULL) || pthread_create(&w->th, NULL, writer_main, w)) {
+        if (w->direct) fcntl(f->fd, F_SETFL, fl);
         free(w);
         return;
     }
@@ -249,6 +282,20 @@ int slm_afile_write(slm_afile *f, const void *data, size_t n, slm_err *err) {
         n -= k;
         if (f->buf_len == AFILE_BUF) SLM_TRY(flush_buf(f, err));
     }
+    return SLM_OK;
+}
+
+uint8_t *slm_afile_space(slm_afile *f, size_t *room) {
+    SLM_ASSERT(f->fd >= 0 && f->buf_len < AFILE_BUF); /* a full buffer is always flushed */
+    *room = AFILE_BUF - f->buf_len;
+    return f->buf + f->buf_len;
+}
+
+int slm_afile_advance(slm_afile *f, size_t n, slm_err *err) {
+    SLM_ASSERT(f->fd >= 0 && n <= AFILE_BUF - f->buf_len);
+    f->buf_len += n;
+    f->written += n;
+    if (f->buf_len == AFILE_BUF) SLM_TRY(flush_buf(f, err));
     return SLM_OK;
 }
 

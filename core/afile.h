@@ -44,6 +44,11 @@ int slm_afile_open_flags(slm_afile *f, const char *path, int flags, slm_err *err
 int slm_afile_open(slm_afile *f, const char *path, slm_err *err);
 int slm_afile_write(slm_afile *f, const void *data, size_t n, slm_err *err);
 int slm_afile_write_zeros(slm_afile *f, size_t n, slm_err *err);
+/* Writing without a copy: the free part of the current buffer (*room > 0 bytes) for the caller
+   to fill, then slm_afile_advance(n <= room) hands the first n of them over. The pointer is
+   valid until the next call that writes. */
+uint8_t *slm_afile_space(slm_afile *f, size_t *room);
+int slm_afile_advance(slm_afile *f, size_t n, slm_err *err);
 /* Pads with zeros up to the next multiple of align. */
 int slm_afile_pad(slm_afile *f, size_t align, slm_err *err);
 /* Flushes, fsyncs and puts the file in place (link or rename), fsyncs the folder. The afile

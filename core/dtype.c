@@ -81,12 +81,55 @@ void slm_f16_to_f32_row_ref(float *restrict dst, const void *restrict src, int64
     for (int64_t i = 0; i < n; i++) dst[i] = slm_f16_to_f32(slm_le_u16(s + 2 * i));
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void bf16_to_f32_avx2(float *restrict dst, const uint8_t *restrict s, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + 2 * i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(w, 16));
+    }
+    for (; i < n; i++) dst[i] = slm_bf16_to_f32(slm_le_u16(s + 2 * i));
+}
+
+/* F16C rounds to nearest even like the scalar path; NaNs differ (F16C keeps the payload), so a
+   group of 8 holding one goes through the scalar path. */
+__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(uint8_t *restrict d, const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(src + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q))) {
+            for (int k = 0; k < 8; k++) slm_st_u16(d + 2 * (i + k), slm_f32_to_f16(src[i + k]));
+            continue;
+        }
+        _mm_storeu_si128((__m128i *)(d + 2 * i), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_f16(src[i]));
+}
+#endif
+
 void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n) {
     const uint8_t *s = src;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (slm_cpu_has_avx2()) {
+        bf16_to_f32_avx2(dst, s, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) dst[i] = slm_bf16_to_f32(slm_le_u16(s + 2 * i));
 }
 
 void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n) {
+    uint8_t *d = dst;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (slm_cpu_has_avx2()) { /* every AVX2 CPU has F16C */
+        f32_to_f16_f16c(d, src, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_f16(src[i]));
+}
+
+void slm_f32_to_f16_row_ref(void *restrict dst, const float *restrict src, int64_t n) {
     uint8_t *d = dst;
     for (int64_t i = 0; i < n; i++) slm_st_u16(d + 2 * i, slm_f32_to_f16(src[i]));
 }

@@ -62,8 +62,9 @@ float slm_bf16_to_f32(uint16_t h);
 /* Row conversions. Source pointers may be unaligned (mapped files): loads go through memcpy. */
 void slm_f16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);     /* F16C when present */
 void slm_f16_to_f32_row_ref(float *restrict dst, const void *restrict src, int64_t n); /* scalar reference */
-void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);
-void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n);
+void slm_bf16_to_f32_row(float *restrict dst, const void *restrict src, int64_t n);   /* AVX2 when present */
+void slm_f32_to_f16_row(void *restrict dst, const float *restrict src, int64_t n);     /* F16C when present */
+void slm_f32_to_f16_row_ref(void *restrict dst, const float *restrict src, int64_t n); /* scalar reference */
 void slm_f32_to_bf16_row(void *restrict dst, const float *restrict src, int64_t n);
 /* Index of the first NaN/Inf in x[0..n), or -1 (weights are checked before any use). */
 int64_t slm_first_nonfinite(const float *x, int64_t n);

@@ -44,6 +44,14 @@ int slm_alloc(void **out, size_t nbytes, slm_err *err, const char *what) {
     return SLM_OK;
 }
 
+int slm_alloc_aligned(void **out, size_t align, size_t nbytes, slm_err *err, const char *what) {
+    *out = NULL;
+    void *p = NULL;
+    if (should_fail() || posix_memalign(&p, align, nbytes ? nbytes : 1) != 0) return oom(err, nbytes, what);
+    *out = p;
+    return SLM_OK;
+}
+
 int slm_calloc(void **out, size_t n, size_t size, slm_err *err, const char *what) {
     size_t nbytes;
     *out = NULL;

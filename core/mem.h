@@ -13,6 +13,9 @@
 
 /* Returns 0 and sets *out, or fills err with "allocating 1.2 GiB for <what>: out of memory". */
 int slm_alloc(void **out, size_t nbytes, slm_err *err, const char *what);
+/* The same at an address that is a multiple of align (a power of two >= sizeof(void *)); freed
+   with slm_free. */
+int slm_alloc_aligned(void **out, size_t align, size_t nbytes, slm_err *err, const char *what);
 int slm_calloc(void **out, size_t n, size_t size, slm_err *err, const char *what);
 int slm_realloc(void **ptr, size_t nbytes, slm_err *err, const char *what);
 void slm_free(void *p);

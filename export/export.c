@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/mem.h"
 #include "core/slm.h"
+#include "export/export_stream.h"
 #include "quantize/awq.h"
 #include "quantize/gptq.h"
 #include "quantize/qtypes.h"
@@ -23,6 +24,7 @@
 #include "quantize/quants.h"
 
 #define SLAB_BYTES ((size_t)16 << 20) /* f32 rows converted at a time: bounds memory per tensor */
+#define COPY_BYTES ((size_t)2 << 20)  /* stored rows copied at a time: bounds the mapped input in RSS */
 
 typedef struct named { char name[SLM_MAX_NAME]; size_t idx; } named;
 
@@ -297,7 +299,7 @@ static int quantize_rows(const slm_export *x, size_t i, const float *rows, int64
 
 /* 5. one tensor, slab by slab: same type and layout straight from the source's bytes, same type
    permuted through a copy, any other type converted or quantized from f32 rows. */
-static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t slab_elems, slm_err *err) {
+static int write_tensor(slm_export *x, size_t i, slm_stream *ss, float *f32, void *qbuf, size_t slab_elems, slm_err *err) {
     const slm_tensor_src *src = x->src;
     const size_t si = x->order[i];
     const slm_tensor_info t = slm_tensor_src_info(src, si);
@@ -308,12 +310,30 @@ static int write_tensor(slm_export *x, size_t i, float *f32, void *qbuf, size_t 
     slm_qstats total = {0};
     int rc = SLM_OK;
     if (nrow == 0 || ncols == 0) return slm_gguf_writer_put(&x->w, NULL, 0, err);
+    const int folded = x->col_mul[i] || x->row_div[i] || (x->clip[i] > 0 && x->clip[i] < 1);
+    const slm_calib_input *in = x->calin[i];
+    const int gptq = (x->o.method == SLM_QMETHOD_GPTQ || x->o.method == SLM_QMETHOD_AWQ_GPTQ) && in && in->gram &&
+                     in->n == ncols && in->count > 0 && slm_dtype_get(type)->is_quantized;
+    const int copy = type == t.dtype && !folded;
+    /* the statistics are summed per slab of step rows (the report's numbers depend on it);
+       copied rows need no statistics and go in smaller steps */
     int64_t step = (int64_t)SLM_MAX(1, slab_elems / (size_t)ncols);
+    if (copy) step = SLM_MIN(step, (int64_t)SLM_MAX(1, COPY_BYTES / SLM_MAX(1, slm_dtype_row_size(t.dtype, ncols))));
     for (int64_t r0 = 0; r0 < nrow && !rc; r0 += step) {
         int64_t nr = SLM_MIN(step, nrow - r0);
         const void *bytes = qbuf;
+        if (!copy && !folded && !gptq) { /* the streaming quantizer: blocks on the pool, written as they finish */
+            slm_qstats st;
+            const float *w = x->awq_w[i] ? x->awq_w[i] : x->imatrix[i];
+            if ((rc = slm_stream_slab(ss, x, i, w, r0, nr, &st, err))) break;
+            total.n += st.n;
+            total.sum_sq_err += st.sum_sq_err;
+            total.sum_sq_ref += st.sum_sq_ref;
+            if (st.max_abs_err > total.max_abs_err) total.max_abs_err = st.max_abs_err;
+            continue;
+        }
         slm_tensor_src_advise(src, si, r0, nr, 1);
-        if (type == t.dtype && !x->col_mul[i] && !x->row_div[i] && !(x->clip[i] > 0 && x->clip[i] < 1)) { /* same type: the stored bytes, never a NaN or Inf */
+        if (copy) { /* same type: the stored bytes, never a NaN or Inf */
             if (!(bytes = src->read_raw(src->ud, si, r0, nr, qbuf, err))) rc = err->code ? err->code : SLM_E_IO;
             int64_t bad = rc ? -1 : first_nonfinite_raw(type, bytes, nr, ncols, f32);
             if (bad >= 0)
@@ -361,6 +381,7 @@ static double now_s(void) {
 int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     float *f32 = NULL;
     void *qbuf = NULL;
+    slm_stream ss = {0};
     int rc;
     /* scratch: one slab of f32 rows and its output; no type takes more than 4 bytes a value */
     size_t max_cols = 1, max_elems = 1;
@@ -372,6 +393,7 @@ int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     size_t slab_elems = SLM_MIN(max_elems, SLM_MAX(SLAB_BYTES / sizeof(float), max_cols));
     if ((rc = slm_alloc((void **)&f32, slab_elems * sizeof(float), err, "f32 rows"))) return rc;
     if ((rc = slm_alloc(&qbuf, slab_elems * sizeof(float), err, "output rows"))) goto done;
+    if ((rc = slm_stream_init(&ss, max_cols, slab_elems, err))) goto done;
     if (slm_qmethod_uses_awq(x->o.method)) {
         double t0 = now_s();
         if ((rc = slm_export_awq_prepass(x, err))) goto done;
@@ -380,11 +402,12 @@ int slm_export_write(slm_export *x, slm_afile *f, slm_err *err) {
     if ((rc = slm_gguf_writer_begin(&x->w, f, err))) goto done;
     for (size_t i = 0; i < x->n; i++) {
         if (x->o.progress) x->o.progress(x->o.progress_ud, x->rep.tensors[i].name, i, x->n);
-        if ((rc = write_tensor(x, i, f32, qbuf, slab_elems, err))) goto done;
+        if ((rc = write_tensor(x, i, &ss, f32, qbuf, slab_elems, err))) goto done;
     }
     if (x->o.progress) x->o.progress(x->o.progress_ud, "", x->n, x->n);
     rc = slm_gguf_writer_end(&x->w, err);
 done:
+    slm_stream_free(&ss);
     slm_free(f32);
     slm_free(qbuf);
     return rc;

@@ -197,6 +197,10 @@ int slm_gguf_writer_begin(slm_gguf_writer *w, slm_afile *out, slm_err *err);
 int slm_gguf_writer_put(slm_gguf_writer *w, const void *data, size_t nbytes, slm_err *err);
 /* Appends bytes to the current tensor; pads and moves to the next one when it is complete. */
 int slm_gguf_writer_put_part(slm_gguf_writer *w, const void *data, size_t nbytes, slm_err *err);
+/* The same without a copy: space for the current tensor's next bytes in the output's buffer
+   (*room > 0: at most what the tensor still lacks), filled by the caller, then advance(n <= room). */
+uint8_t *slm_gguf_writer_space(slm_gguf_writer *w, size_t *room);
+int slm_gguf_writer_advance(slm_gguf_writer *w, size_t nbytes, slm_err *err);
 /* Checks every planned tensor was written. */
 int slm_gguf_writer_end(slm_gguf_writer *w, slm_err *err);
 void slm_gguf_writer_free(slm_gguf_writer *w);

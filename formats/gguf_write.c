@@ -178,6 +178,29 @@ int slm_gguf_writer_put_part(slm_gguf_writer *w, const void *data, size_t nbytes
     return SLM_OK;
 }
 
+uint8_t *slm_gguf_writer_space(slm_gguf_writer *w, size_t *room) {
+    SLM_ASSERT(w->out && w->next < w->n_tensors);
+    const slm_gguf_tinfo *t = &w->tensors[w->next];
+    uint64_t done = w->out->written - w->data_start - t->offset;
+    SLM_ASSERT(done < t->nbytes);
+    uint8_t *p = slm_afile_space(w->out, room);
+    if (*room > t->nbytes - done) *room = (size_t)(t->nbytes - done);
+    return p;
+}
+
+int slm_gguf_writer_advance(slm_gguf_writer *w, size_t nbytes, slm_err *err) {
+    SLM_ASSERT(w->out && w->next < w->n_tensors);
+    const slm_gguf_tinfo *t = &w->tensors[w->next];
+    uint64_t done = w->out->written - w->data_start - t->offset;
+    SLM_ASSERT(done + nbytes <= t->nbytes);
+    SLM_TRY(slm_afile_advance(w->out, nbytes, err));
+    if (done + nbytes == t->nbytes) {
+        SLM_TRY(slm_afile_pad(w->out, w->alignment, err));
+        w->next++;
+    }
+    return SLM_OK;
+}
+
 int slm_gguf_writer_put(slm_gguf_writer *w, const void *data, size_t nbytes, slm_err *err) {
     SLM_ASSERT(w->out && w->next < w->n_tensors && nbytes == w->tensors[w->next].nbytes);
     SLM_ASSERT(w->out->written - w->data_start == w->tensors[w->next].offset);

@@ -22,6 +22,7 @@
 #include "quantize/qtypes.h"
 #include "core/mapfile.h"
 #include "core/mem.h"
+#include "core/pool.h"
 #include "core/strindex.h"
 #include "core/sha256.h"
 #include "core/slm.h"
@@ -103,6 +104,33 @@ static void test_f16_row_fast_path(void **st) {
         slm_f16_to_f32_row_ref(b, h + off, 65536 + 2 - off);
         expect_bytes_equal("f16 row fast vs ref", a, b, (size_t)(65536 + 2 - off) * 4);
     }
+}
+
+/* F16C's f32 -> f16 (and AVX2's bf16 -> f32) equal the scalar conversion: 2^22 spread bit
+   patterns (NaNs, infinities, subnormals, halfway cases among them), unaligned starts and
+   ragged tails. (All 2^32 patterns were compared once, when the fast path came.) */
+static void test_f32_to_f16_row_fast_path(void **st) {
+    (void)st;
+    enum { N = 1 << 22 };
+    uint32_t *u = malloc(sizeof(uint32_t) * (N + 3));
+    uint16_t *a = malloc(2 * (N + 3)), *b = malloc(2 * (N + 3));
+    assert_true(u && a && b);
+    for (uint32_t i = 0; i < N + 3; i++) u[i] = i * 2654435761u ^ (i >> 7);
+    for (uint32_t i = 0; i < 65536; i++) u[i] = 0x33000000u + i * 16u; /* around f16's smallest subnormal and up */
+    for (int off = 0; off < 3; off++) {
+        slm_f32_to_f16_row(a, (const float *)(u + off), N + 2 - off);
+        slm_f32_to_f16_row_ref(b, (const float *)(u + off), N + 2 - off);
+        expect_bytes_equal("f32 -> f16 row fast vs ref", a, b, (size_t)(N + 2 - off) * 2);
+    }
+    static float fa[65536], fb[65536];
+    static uint16_t h[65536];
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    slm_bf16_to_f32_row(fa, h, 65536);
+    for (uint32_t i = 0; i < 65536; i++) fb[i] = slm_bf16_to_f32((uint16_t)i);
+    expect_bytes_equal("bf16 -> f32 row fast vs scalar", fa, fb, sizeof fa);
+    free(u);
+    free(a);
+    free(b);
 }
 
 static void test_bf16_all_patterns(void **st) {
@@ -250,6 +278,73 @@ static void test_afile_commit_and_abort(void **st) {
     slm_afile zero;
     memset(&zero, 0, sizeof zero);
     slm_afile_abort(&zero); /* safe on a zeroed struct */
+}
+
+/* Outputs of several buffers: the writer thread takes full buffers (O_DIRECT where the file
+   system allows it, buffered on tmpfs, which refuses it), the tail goes buffered; the bytes
+   read back are the bytes written, pieces crossing buffer boundaries. */
+static void afile_big_roundtrip(const char *p) {
+    slm_err e = {0};
+    const size_t n = ((size_t)5 << 20) + 12345;
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 2654435761u >> 13);
+    slm_afile f;
+    assert_int_equal(slm_afile_open(&f, p, &e), SLM_OK);
+    for (size_t off = 0, k = 1; off < n; off += k, k = k * 3 + 7) {
+        if (k > n - off) k = n - off;
+        assert_int_equal(slm_afile_write(&f, data + off, k, &e), SLM_OK);
+    }
+    assert_int_equal(slm_afile_commit(&f, &e), SLM_OK);
+    size_t m;
+    char *d = read_whole_file(p, &m);
+    assert_int_equal(m, n);
+    assert_memory_equal(d, data, n);
+    free(d);
+    free(data);
+    unlink(p);
+}
+
+static void test_afile_big(void **st) {
+    (void)st;
+    afile_big_roundtrip(tmp_path("big.bin"));
+    struct stat sb;
+    if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) && access("/dev/shm", W_OK) == 0) {
+        char p[64];
+        snprintf(p, sizeof p, "/dev/shm/slm-test-big-%ld.bin", (long)getpid());
+        afile_big_roundtrip(p);
+    }
+}
+
+/* Every task runs exactly once per run, for any number of threads, over many short runs
+   (workers that wake after a run ended must not run its tasks again). */
+typedef struct pool_ctx { int *count; int64_t *sum; } pool_ctx;
+static void pool_task(void *ctx, int64_t k, int thread) {
+    pool_ctx *c = ctx;
+    __atomic_fetch_add(&c->count[k], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(c->sum, k * 3 + thread * 0, __ATOMIC_RELAXED);
+}
+
+static void test_pool(void **st) {
+    (void)st;
+    for (int nth = 0; nth <= 4; nth++) {
+        slm_pool *p = slm_pool_create(nth);
+        assert_int_equal(slm_pool_threads(p), nth < 1 ? 1 : nth);
+        int count[37];
+        int64_t sum;
+        for (int run = 0; run < 300; run++) {
+            const int64_t n = run % 37 + 1 - (run % 5 == 0); /* 0 .. 37 tasks */
+            memset(count, 0, sizeof count);
+            sum = 0;
+            pool_ctx c = {count, &sum};
+            slm_pool_run(p, n, pool_task, &c);
+            for (int64_t k = 0; k < n; k++) assert_int_equal(count[k], 1);
+            assert_int_equal(sum, 3 * n * (n - 1) / 2);
+        }
+        slm_pool_free(p);
+    }
+    slm_pool_run(NULL, 3, pool_task, &(pool_ctx){(int[3]){0}, &(int64_t){0}});
+    slm_pool_free(NULL);
 }
 
 /* Without SLM_AFILE_REPLACE an existing file is refused at open, and a file that appears
@@ -564,12 +659,15 @@ int main(void) {
         cmocka_unit_test(test_mem_fail_after),
         cmocka_unit_test(test_f16_all_patterns),
         cmocka_unit_test(test_f16_row_fast_path),
+        cmocka_unit_test(test_f32_to_f16_row_fast_path),
         cmocka_unit_test(test_bf16_all_patterns),
         cmocka_unit_test(test_half_golden),
         cmocka_unit_test(test_dtype_traits),
         cmocka_unit_test(test_shape_overflow),
         cmocka_unit_test(test_afile_commit_and_abort),
         cmocka_unit_test(test_afile_bad_dir),
+        cmocka_unit_test(test_afile_big),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_afile_exclusive),
         cmocka_unit_test(test_afile_special_and_stale),
         cmocka_unit_test(test_outset_all_or_nothing),
