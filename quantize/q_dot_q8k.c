@@ -9,9 +9,10 @@
  * exact int32), and the per-type float steps of the file headers named above.
  * Must not: allocate, print, or reorder a float operation.
  *
- * Tile: 4 weight rows x 3 activation rows. Each weight super-block is decoded once per tile row
- * (into the stack, 0.8-1.3 KB per row) and reused by the 3 activation rows; each (row, column)
- * pair keeps its float accumulators in registers across super-blocks.
+ * Tile: 2 weight rows x 4 activation rows (AVX2), 4 x 4 (AVX-512, 32 registers). Each weight
+ * chunk is unpacked into registers once per tile and reused by its activation rows; the int32
+ * lane sums of every (row, column) pair stay in registers through a super-block, then one float
+ * step per super-block for the whole tile (tile_step; pair_step for the kinds with extra terms).
  */
 #include "core/dtype.h"
 #include "core/slm.h"
