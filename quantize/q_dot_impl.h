@@ -166,17 +166,18 @@ typedef void (*slm_micro_fn)(int R, int C, int64_t n, float *restrict out, size_
                              size_t wb, const uint8_t *restrict a, size_t ab);
 
 /* Covers nr x nc with NR x NC tiles, then a last column strip (NR x 1), a last row strip (1 x NC)
- * and the corner (1 x 1). Weight rows outer: NR rows stay in L1 while the activation rows stream
- * past (they should fit in L2: callers pass column chunks of a few dozen rows). */
+ * and the corner (1 x 1). Activation rows outer: the NC activation rows of a tile stay in L1 while
+ * the nr weight rows stream past (callers pass groups of a few dozen rows, which stay in L1/L2
+ * across the column tiles). */
 static inline void slm_tile_drive(int NR, int NC, slm_micro_fn micro, int64_t n, int nr, int nc, float *restrict out,
                                   size_t ld, const void *restrict w, size_t wb, const void *restrict a, size_t ab) {
     const uint8_t *W = w, *A = a;
-    for (int r = 0; r < nr;) {
-        const int R = nr - r >= NR ? NR : 1; /* the rows past the last full tile one at a time */
-        int c = 0;
-        for (; c + NC <= nc; c += NC) micro(R, NC, n, out + (size_t)c * ld + r, ld, W + (size_t)r * wb, wb, A + (size_t)c * ab, ab);
-        for (; c < nc; c++) micro(R, 1, n, out + (size_t)c * ld + r, ld, W + (size_t)r * wb, wb, A + (size_t)c * ab, ab);
-        r += R;
+    for (int c = 0; c < nc;) {
+        const int C = nc - c >= NC ? NC : 1; /* the columns past the last full tile one at a time */
+        int r = 0;
+        for (; r + NR <= nr; r += NR) micro(NR, C, n, out + (size_t)c * ld + r, ld, W + (size_t)r * wb, wb, A + (size_t)c * ab, ab);
+        for (; r < nr; r++) micro(1, C, n, out + (size_t)c * ld + r, ld, W + (size_t)r * wb, wb, A + (size_t)c * ab, ab);
+        c += C;
     }
 }
 

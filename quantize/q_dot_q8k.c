@@ -9,9 +9,10 @@
  * exact int32), and the per-type float steps of the file headers named above.
  * Must not: allocate, print, or reorder a float operation.
  *
- * Tile: 4 weight rows x 3 activation rows. Each weight super-block is decoded once per tile row
- * (into the stack, 0.8-1.3 KB per row) and reused by the 3 activation rows; each (row, column)
- * pair keeps its float accumulators in registers across super-blocks.
+ * Tile: 2 weight rows x 4 activation rows (AVX2), 4 x 4 (AVX-512, 32 registers). Each weight
+ * chunk is unpacked into registers once per tile and reused by its activation rows; the int32
+ * lane sums of every (row, column) pair stay in registers through a super-block, then one float
+ * step per super-block for the whole tile (tile_step; pair_step for the kinds with extra terms).
  */
 #include "core/dtype.h"
 #include "core/slm.h"
@@ -47,6 +48,7 @@ typedef struct khead {
     __m128i mins;      /* Q4_K, Q5_K: the 8 mins as i16 */
     int32_t dsign[8];  /* IQ1_S: +-(2s + 1) per sub-block, the factor of its bsums in the delta term */
     uint16_t sc16[4];  /* IQ1_M: the packed scales */
+    int32_t sc32[8];   /* Q4_K, Q5_K: scale k as two i16 (a dword to broadcast from memory) */
 } khead;
 
 /* Chunk k of a super-block: values 32k .. 32k+31. */
@@ -88,6 +90,13 @@ SLM_DOT_INLINE __m256i scale_pair(int lo, int hi) {
     return _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)lo)), _mm_set1_epi16((short)hi), 1);
 }
 
+/* set1_epi32(*p) as a broadcast load (a load-port uop; compilers otherwise keep the dwords in a
+ * register and extract them with shuffles, the uops the maddubs need). */
+SLM_DOT_INLINE __m256i bcast32_mem(const int32_t *p) {
+    __m256i v;
+    __asm__("vpbroadcastd %1, %0" : "=v"(v) : "m"(*p));
+    return v;
+}
 SLM_DOT_INLINE __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
 SLM_DOT_INLINE kchunk signed_chunk(__m256i w, __m256i sc) {
@@ -116,17 +125,19 @@ SLM_DOT_INLINE kchunk unsigned_chunk(__m256i q, __m256i sc) {
 
 /* ------------------------------------------------------- k-quants and iq4_xs (ggml's unpacking) */
 
-/* q4_K / q5_K: scales (low lane) and mins (high lane) of the packed 6-bit fields, as i16. */
+/* q4_K / q5_K: scales (low lane) and mins (high lane) of the packed 6-bit fields, as i16: ggml's
+ * utmp unpacking (kmask1..3) byte for byte, in two shuffles of the 12 bytes. packed + 16 is still
+ * inside the block (the quants follow). Bytes out: sc0-3 = p0-3 & 63, sc4-7 = (p8-11 & 15) |
+ * (p0-3 >> 6) << 4, m0-3 = p4-7 & 63, m4-7 = (p8-11 >> 4) | (p4-7 >> 6) << 4. */
 SLM_DOT_INLINE __m256i scales_mins_k4(const uint8_t *packed) {
-    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    uint32_t u[4];
-    memcpy(u, packed, 12);
-    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
-    const uint32_t uaux = u[1] & kmask1;
-    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-    u[2] = uaux;
-    u[0] &= kmask1;
-    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)packed);
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m128i a4 = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 2),
+                                     _mm_setr_epi8(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48));
+    return _mm256_cvtepu8_epi16(_mm_or_si128(_mm_or_si128(lo, a4), hi));
 }
 
 SLM_DOT_INLINE void head_k(const int kind, khead *h, const uint8_t *p) {
@@ -167,7 +178,8 @@ SLM_DOT_INLINE void head_k(const int kind, khead *h, const uint8_t *p) {
         const __m256i mas = scales_mins_k4(p + 4);
         h->mins = _mm256_extracti128_si256(mas, 1);
         const __m128i sc = _mm256_castsi256_si128(mas);
-        h->s0 = _mm256_set_m128i(sc, sc);
+        _mm_storeu_si128((__m128i *)(void *)h->sc32, _mm_unpacklo_epi16(sc, sc));
+        _mm_storeu_si128((__m128i *)(void *)(h->sc32 + 4), _mm_unpackhi_epi16(sc, sc));
         if (kind == K_Q5_K) h->hbits = load32(p + 16);
         break;
     }
@@ -203,14 +215,14 @@ SLM_DOT_INLINE kchunk chunk_k(const int kind, const khead *h, const int k) {
     case K_Q4_K: {
         const __m256i bits = load32(p + 16 + 32 * (k / 2)), m4 = _mm256_set1_epi8(0xf);
         const __m256i q = k % 2 ? _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) : _mm256_and_si256(bits, m4);
-        return unsigned_chunk(q, _mm256_shuffle_epi8(h->s0, shuffle_k4(k)));
+        return unsigned_chunk(q, bcast32_mem(&h->sc32[k]));
     }
     case K_Q5_K: {
         const __m256i bits = load32(p + 48 + 32 * (k / 2)), m4 = _mm256_set1_epi8(0xf);
         const __m256i lo = k % 2 ? _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) : _mm256_and_si256(bits, m4);
         const __m256i hi = _mm256_slli_epi16(
             _mm256_srli_epi16(_mm256_and_si256(h->hbits, _mm256_slli_epi16(_mm256_set1_epi8(1), k)), k), 4);
-        return unsigned_chunk(_mm256_add_epi8(lo, hi), _mm256_shuffle_epi8(h->s0, shuffle_k4(k)));
+        return unsigned_chunk(_mm256_add_epi8(lo, hi), bcast32_mem(&h->sc32[k]));
     }
     case K_Q6_K: {
         const int j = k / 4, s = k % 4;
@@ -423,6 +435,73 @@ SLM_DOT_INLINE float pair_result(const int kind, const pair_acc *s) {
     }
 }
 
+/* Kinds whose float step is acc = fma(yd * d, lanes, acc) alone (Q6_K after its lane fix-up, Q4_K
+ * plus its mins): tile_step does their super-block step for the whole tile. */
+static inline int plain_step(int kind) {
+    return kind == K_Q3_K || kind == K_Q4_K || kind == K_Q6_K || kind == K_IQ4_XS || kind == K_IQ2_XXS ||
+           kind == K_IQ2_XS || kind == K_IQ2_S || kind == K_IQ3_XXS || kind == K_IQ3_S;
+}
+
+/* pair_step for a whole R x C tile of a plain_step kind, with the same floats: the scale product
+ * yd * d is a vector multiply of the column's and the row's broadcasts (the same IEEE product
+ * as the scalar one, broadcast), and Q4_K's mins run two columns per register (C even):
+ * [-yd0 x4 | -yd1 x4] * dmin, madd(mins, [q8s0 | q8s1]), lane for lane the 128-bit steps of
+ * pair_step ((-yd) * dmin equals -(yd * dmin)). */
+SLM_DOT_INLINE void tile_step(const int kind, const int R, const int C, pair_acc s[SLM_TILE_MAX_R][SLM_TILE_MAX_C],
+                              __m256 acc_m2[SLM_TILE_MAX_R][SLM_TILE_MAX_C / 2], const khead *h,
+                              const uint8_t *const *ya, __m256i sumi[SLM_TILE_MAX_R][SLM_TILE_MAX_C]) {
+    __m256 dv[SLM_TILE_MAX_R], yv[SLM_TILE_MAX_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) dv[r] = _mm256_set1_ps(h[r].d);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) yv[c] = _mm256_set1_ps(slm_le_f32(ya[c]));
+    if (kind == K_Q6_K)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const __m256i bs = load32(ya[c] + 4 + SLM_QK_K);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                sumi[r][c] = _mm256_sub_epi32(sumi[r][c], _mm256_slli_epi32(_mm256_madd_epi16(bs, h[r].aux), 5));
+        }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            s[r][c].acc = _mm256_fmadd_ps(_mm256_mul_ps(yv[c], dv[r]), _mm256_cvtepi32_ps(sumi[r][c]), s[r][c].acc);
+    if (kind != K_Q4_K) return;
+    if (C % 2) {
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const __m128i q8s = q8_pair_sums(kind, ya[c]);
+            const float yd = slm_le_f32(ya[c]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const __m128i prod = _mm_madd_epi16(h[r].mins, q8s);
+                s[r][c].acc_m = _mm_fmadd_ps(_mm_set1_ps(-yd * h[r].dmin), _mm_cvtepi32_ps(prod), s[r][c].acc_m);
+            }
+        }
+        return;
+    }
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256i q8s2[SLM_TILE_MAX_C / 2];
+    __m256 yn2[SLM_TILE_MAX_C / 2];
+#pragma GCC unroll 4
+    for (int c = 0; c < C / 2; c++) {
+        const __m256i b0 = load32(ya[2 * c] + 4 + SLM_QK_K), b1 = load32(ya[2 * c + 1] + 4 + SLM_QK_K);
+        q8s2[c] = _mm256_hadd_epi16(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+        yn2[c] = _mm256_xor_ps(_mm256_blend_ps(yv[2 * c], yv[2 * c + 1], 0xf0), sign);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const __m256i mins2 = _mm256_set_m128i(h[r].mins, h[r].mins);
+        const __m256 dm = _mm256_set1_ps(h[r].dmin);
+#pragma GCC unroll 4
+        for (int c = 0; c < C / 2; c++)
+            acc_m2[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(yn2[c], dm), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins2, q8s2[c])),
+                                           acc_m2[r][c]);
+    }
+}
+
 /* An R x C tile: per super-block, chunk by chunk, each weight row's chunk is unpacked into
  * registers once and multiplied with the C activation rows' chunk (loaded once for the R rows);
  * the R x C int32 lane sums stay in registers, the float state goes through the stack once per
@@ -440,6 +519,9 @@ SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, const in
             s[r][c].acc_m = _mm_setzero_ps();
             s[r][c].summs = 0;
         }
+    __m256 acc_m2[SLM_TILE_MAX_R][SLM_TILE_MAX_C / 2]; /* Q4_K's mins, two columns per register (C even) */
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C / 2; c++) acc_m2[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SLM_QK_K; i++) {
         khead h[SLM_TILE_MAX_R];
         const uint8_t *ya[SLM_TILE_MAX_C];
@@ -481,6 +563,10 @@ SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, const in
                 }
             }
         }
+        if (plain_step(kind)) {
+            tile_step(kind, R, C, s, acc_m2, h, ya, sumi);
+            continue;
+        }
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
             const __m128i q8s = q8_pair_sums(kind, ya[c]);
@@ -488,6 +574,10 @@ SLM_DOT_INLINE void q8k_micro(const int kind, const int R, const int C, const in
             for (int r = 0; r < R; r++) pair_step(kind, &s[r][c], &h[r], ya[c], q8s, sumi[r][c], sumi2[r][c]);
         }
     }
+    if (kind == K_Q4_K && C % 2 == 0)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++)
+                s[r][c].acc_m = c % 2 ? _mm256_extractf128_ps(acc_m2[r][c / 2], 1) : _mm256_castps256_ps128(acc_m2[r][c / 2]);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) out[(size_t)c * ld + r] = pair_result(kind, &s[r][c]);
 }
@@ -648,7 +738,7 @@ const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M}
 /* ------------------------------------------------- AVX-512 VL/BW/VNNI: 4 x 4 tiles, 32 registers */
 
 #define SLM_DOT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-#define WIDE_R 2
+#define WIDE_R 4
 #define WIDE_C 4
 #define WIDE(t, KIND)                                                                                                      \
     static SLM_DOT_AVX512 void wmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                      \

@@ -1710,39 +1710,96 @@ SLM_AVX2 void slm_make_qkx3_quants_8x32(int nmax, const float *restrict x, const
 
 /* ====================== q8_K: activations only (ggml's vec_dot type of the k-quants) */
 
+static void quantize_block_q8_K_ref(const float *restrict xb, slm_block_q8_K *restrict y) {
+    float max = 0.0f, amax = 0.0f;
+    for (int j = 0; j < SLM_QK_K; ++j) {
+        const float ax = fabsf(xb[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = xb[j];
+        }
+    }
+    if (!amax) {
+        y->d = 0.0f;
+        memset(y->qs, 0, SLM_QK_K);
+        memset(y->bsums, 0, sizeof y->bsums);
+        return;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < SLM_QK_K; ++j) {
+        const int v = slm_nearest_int(iscale * xb[j]);
+        y->qs[j] = (int8_t)SLM_MIN(127, v);
+    }
+    for (int j = 0; j < SLM_QK_K / 16; ++j) {
+        int sum = 0;
+        for (int ii = 0; ii < 16; ++ii) sum += y->qs[j * 16 + ii];
+        y->bsums[j] = (int16_t)sum;
+    }
+    y->d = 1 / iscale;
+}
+
 void slm_quantize_row_q8_K_ref(const float *restrict x, void *restrict vy, int64_t k) {
     SLM_ASSERT(k % SLM_QK_K == 0);
-    const int64_t nb = k / SLM_QK_K;
     slm_block_q8_K *restrict y = vy;
+    for (int64_t i = 0; i < k / SLM_QK_K; i++) quantize_block_q8_K_ref(x + i * SLM_QK_K, &y[i]);
+}
 
-    for (int64_t i = 0; i < nb; i++) {
-        const float *xb = x + i * SLM_QK_K;
-        float max = 0.0f, amax = 0.0f;
-        for (int j = 0; j < SLM_QK_K; ++j) {
-            const float ax = fabsf(xb[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = xb[j];
-            }
-        }
-        if (!amax) {
-            y[i].d = 0.0f;
-            memset(y[i].qs, 0, SLM_QK_K);
-            memset(y[i].bsums, 0, sizeof y[i].bsums);
-            continue;
-        }
-        const float iscale = -127.f / max;
-        for (int j = 0; j < SLM_QK_K; ++j) {
-            const int v = slm_nearest_int(iscale * xb[j]);
-            y[i].qs[j] = (int8_t)SLM_MIN(127, v);
-        }
-        for (int j = 0; j < SLM_QK_K / 16; ++j) {
-            int sum = 0;
-            for (int ii = 0; ii < 16; ++ii) sum += y[i].qs[j * 16 + ii];
-            y[i].bsums[j] = (int16_t)sum;
-        }
-        y[i].d = 1 / iscale;
+#if SLM_X86_KERNELS
+/* quantize_block_q8_K_ref's bytes in AVX2: amax as a vector max, max = the first x with |x| ==
+ * amax (the value the reference's strict > keeps), the quants with the same float product and
+ * nearest_int, each bsum as a byte sum (sad of the quants + 128). 0 (nothing written) when the
+ * block holds a NaN or an Inf: the reference does those. */
+static SLM_AVX2 int quantize_block_q8_K_avx2(const float *restrict xb, slm_block_q8_K *restrict y) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(INFINITY);
+    __m256 vmax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    for (int j = 0; j < SLM_QK_K; j += 8) {
+        const __m256 ax = _mm256_and_ps(_mm256_loadu_ps(xb + j), absmask);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(ax, inf, _CMP_NLT_UQ)); /* NaN or Inf */
+        vmax = _mm256_max_ps(vmax, ax);
     }
+    if (_mm256_movemask_ps(bad)) return 0;
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (!amax) {
+        quantize_block_q8_K_ref(xb, y);
+        return 1;
+    }
+    int first = 0;
+    while (fabsf(xb[first]) != amax) first++;
+    const float iscale = -127.f / xb[first];
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i top = _mm256_set1_epi32(127), perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int j = 0; j < SLM_QK_K; j += 32) {
+        __m256i v[4];
+        for (int t = 0; t < 4; t++)
+            v[t] = _mm256_min_epi32(slm_nearest_int_x8(_mm256_mul_ps(vs, _mm256_loadu_ps(xb + j + 8 * t))), top);
+        const __m256i q = _mm256_permutevar8x32_epi32(
+            _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3])), perm);
+        _mm256_storeu_si256((__m256i *)(void *)(y->qs + j), q);
+        __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, bias), _mm256_setzero_si256());
+        sad = _mm256_add_epi64(sad, _mm256_shuffle_epi32(sad, 0x4e)); /* qword 0 of each lane: 16 bytes */
+        y->bsums[j / 16] = (int16_t)(_mm256_cvtsi256_si32(sad) - 16 * 128);
+        y->bsums[j / 16 + 1] = (int16_t)(_mm256_extract_epi32(sad, 4) - 16 * 128);
+    }
+    y->d = 1 / iscale;
+    return 1;
+}
+#endif
+
+void slm_quantize_row_q8_K(const float *restrict x, void *restrict vy, int64_t k) {
+    SLM_ASSERT(k % SLM_QK_K == 0);
+    slm_block_q8_K *restrict y = vy;
+#if SLM_X86_KERNELS
+    if (slm_quant_use_avx2(SLM_KERNEL_AUTO)) {
+        for (int64_t i = 0; i < k / SLM_QK_K; i++)
+            if (!quantize_block_q8_K_avx2(x + i * SLM_QK_K, &y[i])) quantize_block_q8_K_ref(x + i * SLM_QK_K, &y[i]);
+        return;
+    }
+#endif
+    slm_quantize_row_q8_K_ref(x, vy, k);
 }
 
 void slm_dequantize_row_q8_K(const void *restrict vx, float *restrict y, int64_t k) {

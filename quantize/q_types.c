@@ -76,7 +76,7 @@ static const slm_dtype_traits k_traits[SLM_DTYPE_COUNT] = {
                         slm_quantize_q6_K_kernel, 0, Q8_K, NULL, slm_vec_dot_q6_K_q8_K},
     /* Q8_K is an activation type: readable (tests), never a weight slm writes */
     [SLM_DTYPE_Q8_K] = {"Q8_K", 256, sizeof(slm_block_q8_K), 1, slm_dequantize_row_q8_K, slm_quantize_row_q8_K_ref, NULL,
-                        0, Q8_K, slm_quantize_row_q8_K_ref},
+                        0, Q8_K, slm_quantize_row_q8_K},
     [SLM_DTYPE_IQ2_XXS] = {"IQ2_XXS", 256, sizeof(slm_block_iq2_xxs), 1, slm_dequantize_row_iq2_xxs, NULL,
                         slm_quantize_iq2_xxs_kernel, 1, Q8_K, NULL, slm_vec_dot_iq2_xxs_q8_K},
     [SLM_DTYPE_IQ2_XS] = {"IQ2_XS", 256, sizeof(slm_block_iq2_xs), 1, slm_dequantize_row_iq2_xs, NULL,

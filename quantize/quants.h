@@ -259,6 +259,8 @@ void slm_dequantize_row_q8_1(const void *restrict x, float *restrict y, int64_t 
 
 /* Q8_K: activations only. _ref is what ggml's CPU backend uses for them on x86. */
 void slm_quantize_row_q8_K_ref(const float *restrict x, void *restrict y, int64_t k);
+/* The same bytes, AVX2 where the CPU has it (the type table's from_float). */
+void slm_quantize_row_q8_K(const float *restrict x, void *restrict y, int64_t k);
 void slm_dequantize_row_q8_K(const void *restrict x, float *restrict y, int64_t k);
 
 void slm_quantize_row_q2_K_ref(const float *restrict x, void *restrict y, int64_t k);

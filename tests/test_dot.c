@@ -465,6 +465,37 @@ static void test_dot_q8_1_quantizer(void **state) {
     free(x), free(b1), free(b0);
 }
 
+/* ------------------------------------------------------------------------------- Q8_K */
+
+/* The type table's Q8_K from_float (AVX2 here) writes slm_quantize_row_q8_K_ref's bytes: random
+ * blocks, an all-zero block, a block whose largest |x| comes first as -a then as +a (max keeps the
+ * first), ties at .5 after scaling, and blocks with a NaN and an Inf (the reference's path). */
+static void test_dot_q8_K_quantizer(void **state) {
+    (void)state;
+    slm_rng r;
+    slm_rng_seed(&r, 88);
+    const int64_t n = 256 * 40;
+    float *x = random_rows(&r, 1, n);
+    for (int j = 0; j < 256; j++) x[256 + j] = 0;
+    x[2 * 256 + 7] = -50.0f, x[2 * 256 + 100] = 50.0f;
+    for (int j = 0; j < 256; j++) x[3 * 256 + j] = (float)(j % 9 - 4) * 0.5f; /* iscale * x on .5 steps */
+    x[3 * 256 + 11] = 127.0f;
+    x[4 * 256 + 3] = NAN;
+    x[5 * 256 + 200] = -INFINITY;
+    for (int j = 0; j < 256; j++) x[6 * 256 + j] = 1e-30f * (float)(j - 128); /* tiny values */
+    const size_t bytes = sizeof(slm_block_q8_K) * (size_t)(n / 256);
+    uint8_t *a = calloc(1, bytes), *b = calloc(1, bytes);
+    assert_non_null(a);
+    assert_non_null(b);
+    slm_dtype_get(SLM_DTYPE_Q8_K)->from_float(x, a, n);
+    slm_quantize_row_q8_K_ref(x, b, n);
+    for (int64_t i = 0; i < n / 256; i++)
+        assert_memory_equal(a + i * sizeof(slm_block_q8_K), b + i * sizeof(slm_block_q8_K), sizeof(slm_block_q8_K));
+    const slm_block_q8_K *blk = (const slm_block_q8_K *)(const void *)b;
+    assert_true(blk[2].d > 0); /* max = -50, the first of the two: iscale = -127 / max > 0 */
+    free(x), free(a), free(b);
+}
+
 /* ------------------------------------------------------------------------------- main */
 
 static int report(void **state) {
@@ -478,7 +509,7 @@ static int report(void **state) {
 }
 
 int main(void) {
-    struct CMUnitTest tests[N_TYPES + 4];
+    struct CMUnitTest tests[N_TYPES + 5];
     static char names[N_TYPES][48];
     int nt = 0;
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dot_table);
@@ -489,6 +520,7 @@ int main(void) {
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dot_golden);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dot_golden_iq);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dot_q8_1_quantizer);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dot_q8_K_quantizer);
     assert(nt == (int)SLM_ARRAY_LEN(tests));
     return cmocka_run_group_tests(tests, NULL, report);
 }
