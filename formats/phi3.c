@@ -67,7 +67,9 @@ int slm_phi3_config(slm_model_config *c, const cJSON *root, const char *what, sl
     slm_phi3 *p = &c->phi3;
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "_name_or_path");
     if (cJSON_IsString(j)) name_components(p, j->valuestring);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     j = cJSON_GetObjectItemCaseSensitive(root, "original_max_position_embeddings");
+    if (!j && cJSON_IsObject(rs)) j = cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings"); /* rope parameters */
     if (!cJSON_IsNumber(j) || !(j->valuedouble >= 1) || j->valuedouble > 1e9 || j->valuedouble != floor(j->valuedouble))
         return slm_errf(err, SLM_E_FORMAT, "%s: Phi-3 needs original_max_position_embeddings (a positive integer)", what);
     p->orig_ctx = (int)j->valuedouble;
@@ -86,7 +88,6 @@ int slm_phi3_config(slm_model_config *c, const cJSON *root, const char *what, sl
         p->n_swa = (int)SLM_MIN(j->valuedouble, 2147483647.0);
     }
     p->attn_factor = 1.0f;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     const cJSON *lf = cJSON_IsObject(rs) ? cJSON_GetObjectItemCaseSensitive(rs, "long_factor") : NULL;
     if (rs && !cJSON_IsNull(rs) && !cJSON_IsObject(rs)) return slm_errf(err, SLM_E_FORMAT, "%s: rope_scaling must be an object or null", what);
     if (!lf || cJSON_IsNull(lf) || (cJSON_IsArray(lf) && cJSON_GetArraySize(lf) == 0)) return SLM_OK; /* the converter writes none */
