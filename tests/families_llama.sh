@@ -16,22 +16,8 @@
 #     eval of each; eval and generate of the HF folder; prune --format hf (llama3: rope_scaling
 #     kept in config.json, no rope_freqs in the safetensors, the same perplexity as the GGUF);
 #     distill of a pruned GGUF (keeps rope_freqs) and of the HF folder; what is refused, by name.
-set -u
-SLM=${SLM:-build/slm}
-BUILD=${BUILD:-build}
-FIX=${SLM_FIXTURES:-../shared/fixtures}
-export SLM SLM_FIXTURES="$FIX"
-T=$(mktemp -d "${TMPDIR:-/tmp}/slm-llama-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt" || exit 1
-head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/calib.txt" || exit 1
-refv() { sed -n "s/^$2 //p" "tests/ref/$1-bf16-s1.llama"; }
-# equal to 4 significant digits: within half a unit of b's 4th digit (as tests/interop_eval.sh)
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
-within() { awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN { d = a / b - 1; exit !(d < r && d > -r) }'; }
+FAMILY=llama
+. tests/famlib.sh
 ppl() { "$SLM" eval "$1" --text "$T/text.txt" --ctx ${3:-64} ${2:+--chunks $2} ${4:---numerics ggml} --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
 
 # 1. conversion against convert_hf_to_gguf.py

@@ -15,21 +15,9 @@
 #     model (fused gate|up rows cut together) has llama.cpp's PPL on the same file to 4 digits;
 #     prune heads and prune --format hf refused; distill of the ffn-pruned student lowers its KLD
 #     to the teacher (fused matrices trained as one); eval and generate of the HF folder.
-set -u
-SLM=${SLM:-build/slm}
-BUILD=${BUILD:-build}
-FIX=${SLM_FIXTURES:-../shared/fixtures}
-export SLM SLM_FIXTURES="$FIX"
-T=$(mktemp -d "${TMPDIR:-/tmp}/slm-phi3-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt" || exit 1
-head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/calib.txt" || exit 1
+FAMILY=phi3
+. tests/famlib.sh
 refv() { sed -n "s/^$1 //p" tests/ref/phi3-bf16-s1.llama; }
-# equal to 4 significant digits: within half a unit of b's 4th digit (as tests/interop_eval.sh)
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
 ppl() { "$SLM" eval "$1" --text "${4:-$T/text.txt}" --ctx ${3:-64} --chunks ${2:-20} --numerics ggml --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
 
 # 1. conversion against convert_hf_to_gguf.py
