@@ -752,9 +752,7 @@ const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M}
     static const slm_dot_avx2 wide_##t = {wtile_##t, WIDE_R, WIDE_C};
 WIDE(q2_K, K_Q2_K)
 WIDE(q3_K, K_Q3_K)
-WIDE(q4_K, K_Q4_K)
 WIDE(q5_K, K_Q5_K)
-WIDE(q6_K, K_Q6_K)
 WIDE(iq4_xs, K_IQ4_XS)
 WIDE(iq2_xxs, K_IQ2_XXS)
 WIDE(iq2_xs, K_IQ2_XS)
@@ -762,6 +760,185 @@ WIDE(iq2_s, K_IQ2_S)
 WIDE(iq3_xxs, K_IQ3_XXS)
 WIDE(iq3_s, K_IQ3_S)
 WIDE(iq1_s, K_IQ1_S)
+
+/* Q4_K and Q6_K in 512-bit registers, 4 activation rows at a time. A zmm holds two chunks of a
+ * super-block (values 64m .. 64m+63): the activation's are contiguous, and so are the weights'
+ * bits (Q4_K: chunks 2m and 2m+1 are the low and high nibbles of the same 32 bytes; Q6_K: the low
+ * bits of chunks 2m, 2m+1 are 64 contiguous bytes' low or high nibbles, their high bits two
+ * fields of the same 32 bytes), so each maddubs / vpdpwssd does the work of two of the 256-bit
+ * tile's. Once per super-block the two halves' int32 lanes are added (integer adds: ggml's
+ * wrapping sums) for two pairs at once, and the float state of two pairs shares a zmm:
+ * acc (r, c | c+1) = fma(yd * d, lanes, acc), lane for lane the 256-bit step (Q6_K's lanes
+ * first lose 32 x the scaled bsums, as tile_step); Q4_K's mins four pairs per zmm, lane for
+ * lane the 128-bit step of pair_step. The result is pair_result's sum of the same lanes.
+ * Activation strips of one row take the 256-bit tile. */
+#define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512
+#define ZDPWSSD(acc, sc, p) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(sc), "v"(p))
+
+/* One weight super-block: its scales as dwords (two equal i16 each, dword k: the scale of
+ * Q4_K's chunk k / Q6_K's 16 values 16k ..), d and dmin, Q4_K's mins / Q6_K's scales as i16. */
+typedef struct zhead {
+    const uint8_t *p;
+    __m512i sc32;
+    __m256i aux; /* Q4_K: the 8 mins (low lane); Q6_K: the 16 scales */
+    __m128 dd;   /* d, dmin */
+} zhead;
+
+ZINLINE void zhead_of(const int kind, zhead *h, const uint8_t *p) {
+    h->p = p;
+    if (kind == K_Q4_K) {
+        h->dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)slm_le_u32(p)));
+        const __m256i mas = scales_mins_k4(p + 4);
+        h->aux = _mm256_castsi128_si256(_mm256_extracti128_si256(mas, 1));
+        const __m128i sc = _mm256_castsi256_si128(mas);
+        h->sc32 = _mm512_castsi256_si512(_mm256_set_m128i(_mm_unpackhi_epi16(sc, sc), _mm_unpacklo_epi16(sc, sc)));
+    } else {
+        h->dd = _mm_cvtph_ps(_mm_cvtsi32_si128(slm_le_u16(p + 208)));
+        h->aux = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p + 192)));
+        const __m512i u = _mm512_cvtepu16_epi32(h->aux);
+        h->sc32 = _mm512_or_si512(u, _mm512_slli_epi32(u, 16));
+    }
+}
+
+/* Values 64m .. 64m+63 of a super-block: the unsigned quants and the i16 scale of each pair. */
+ZINLINE void zchunk_of(const int kind, const zhead *h, const int m, __m512i *q, __m512i *sc) {
+    const uint8_t *p = h->p;
+    const __m512i m4 = _mm512_set1_epi8(0xf);
+    if (kind == K_Q4_K) {
+        const __m512i bits = _mm512_broadcast_i64x4(load32(p + 16 + 32 * m));
+        *q = _mm512_and_si512(_mm512_mask_srli_epi16(bits, (__mmask32)0xffff0000u, bits, 4), m4);
+        *sc = _mm512_permutexvar_epi32(
+            _mm512_set_epi32(2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m,
+                             2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m),
+            h->sc32);
+        return;
+    }
+    const int j = m / 2, t = m % 2;
+    const __m512i b = _mm512_loadu_si512((const void *)(p + 64 * j));
+    const __m512i bh = _mm512_broadcast_i64x4(load32(p + 128 + 32 * j));
+    const __m512i lo = t ? _mm512_and_si512(_mm512_srli_epi16(b, 4), m4) : _mm512_and_si512(b, m4);
+    __m512i hi;
+    if (t == 0) /* chunk 4j: (bh & 3) << 4; chunk 4j + 1: (bh & 12) << 2 */
+        hi = _mm512_sllv_epi16(_mm512_and_si512(bh, _mm512_inserti64x4(_mm512_set1_epi8(3), _mm256_set1_epi8(12), 1)),
+                               _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1));
+    else /* chunk 4j + 2: bh & 48; chunk 4j + 3: (bh & 192) >> 2 */
+        hi = _mm512_srlv_epi16(_mm512_and_si512(bh, _mm512_inserti64x4(_mm512_set1_epi8(48), _mm256_set1_epi8(-64), 1)),
+                               _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1));
+    *q = _mm512_or_si512(lo, hi);
+    *sc = _mm512_permutexvar_epi32(_mm512_set_epi32(4 * m + 3, 4 * m + 3, 4 * m + 3, 4 * m + 3, 4 * m + 2, 4 * m + 2, 4 * m + 2,
+                                                    4 * m + 2, 4 * m + 1, 4 * m + 1, 4 * m + 1, 4 * m + 1, 4 * m, 4 * m, 4 * m, 4 * m),
+                                   h->sc32);
+}
+
+ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict out, size_t ld, const uint8_t *restrict w,
+                       size_t wb, const uint8_t *restrict a, size_t ab) {
+    enum { C = 4 };
+    const size_t xb = block_bytes(kind);
+    __m512 acc[SLM_TILE_MAX_R][C / 2], accm[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = accm[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / SLM_QK_K; i++) {
+        zhead h[SLM_TILE_MAX_R];
+        const uint8_t *ya[C];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) zhead_of(kind, &h[r], w + (size_t)r * wb + (size_t)i * xb);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) ya[c] = a + (size_t)c * ab + (size_t)i * sizeof(slm_block_q8_K);
+        __m512i sumi[SLM_TILE_MAX_R][C];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) sumi[r][c] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            __m512i q[SLM_TILE_MAX_R], sc[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) zchunk_of(kind, &h[r], m, &q[r], &sc[r]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const __m512i y = _mm512_loadu_si512((const void *)(ya[c] + 4 + 64 * m));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) ZDPWSSD(sumi[r][c], sc[r], _mm512_maddubs_epi16(q[r], y));
+            }
+        }
+        /* yd of columns (c, c+1) as [yd_c x8 | yd_c+1 x8]; their bsums as [c | c+1] */
+        __m512 yd2[C / 2];
+        __m512i bs2[C / 2];
+#pragma GCC unroll 2
+        for (int c = 0; c < C / 2; c++) {
+            yd2[c] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(slm_le_f32(ya[2 * c])), (__mmask16)0xff00,
+                                                _mm_set_ss(slm_le_f32(ya[2 * c + 1])));
+            bs2[c] = _mm512_inserti64x4(_mm512_castsi256_si512(load32(ya[2 * c] + 4 + SLM_QK_K)), load32(ya[2 * c + 1] + 4 + SLM_QK_K), 1);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 d = _mm512_broadcastss_ps(h[r].dd);
+#pragma GCC unroll 2
+            for (int c = 0; c < C / 2; c++) {
+                const __m512i A = sumi[r][2 * c], B = sumi[r][2 * c + 1];
+                __m512i lanes = _mm512_add_epi32(_mm512_shuffle_i64x2(A, B, 0x44), _mm512_shuffle_i64x2(A, B, 0xee));
+                if (kind == K_Q6_K)
+                    lanes = _mm512_sub_epi32(
+                        lanes, _mm512_slli_epi32(_mm512_madd_epi16(bs2[c], _mm512_broadcast_i64x4(h[r].aux)), 5));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(yd2[c], d), _mm512_cvtepi32_ps(lanes), acc[r][c]);
+            }
+        }
+        if (kind != K_Q4_K) continue;
+        /* Q4_K's mins: -yd of the four columns as x4; the bsums added in pairs (_mm_hadd_epi16 of
+           each column's 16), [c0 | c1 | c2 | c3] x 8 i16 */
+        const __m512 yn4 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_shuffle_f32x4(yd2[0], yd2[1], 0x88)),
+                                                                _mm512_castps_si512(_mm512_set1_ps(-0.0f))));
+        __m256i q8s2[C / 2];
+#pragma GCC unroll 2
+        for (int c = 0; c < C / 2; c++) {
+            const __m512i b = bs2[c];
+            const __m256i b0 = _mm512_castsi512_si256(b), b1 = _mm512_extracti64x4_epi64(b, 1);
+            q8s2[c] = _mm256_hadd_epi16(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+        }
+        const __m512i q8s4 = _mm512_inserti64x4(_mm512_castsi256_si512(q8s2[0]), q8s2[1], 1);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(h[r].dd));
+            const __m512i prod = _mm512_madd_epi16(_mm512_broadcast_i32x4(_mm256_castsi256_si128(h[r].aux)), q8s4);
+            accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(yn4, dmin), _mm512_cvtepi32_ps(prod), accm[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m128 m[C];
+        m[0] = _mm512_castps512_ps128(accm[r]);
+        m[1] = _mm512_extractf32x4_ps(accm[r], 1);
+        m[2] = _mm512_extractf32x4_ps(accm[r], 2);
+        m[3] = _mm512_extractf32x4_ps(accm[r], 3);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const __m256 h8 = c % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][c / 2]), 1))
+                                    : _mm512_castps512_ps256(acc[r][c / 2]);
+            float v = slm_hsum8_x8(h8);
+            if (kind == K_Q4_K) {
+                __m128 mm = _mm_add_ps(m[c], _mm_movehl_ps(m[c], m[c]));
+                mm = _mm_add_ss(mm, _mm_movehdup_ps(mm));
+                v += _mm_cvtss_f32(mm);
+            }
+            out[(size_t)c * ld + r] = v;
+        }
+    }
+}
+
+#define ZWIDE(t, KIND)                                                                                                   \
+    static SLM_DOT_AVX512 void zmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                      \
+                                          const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
+        if (C == WIDE_C && R == WIDE_R) zmicro_c4(KIND, WIDE_R, n, out, ld, w, wb, a, ab);                               \
+        else if (C == WIDE_C) zmicro_c4(KIND, 1, n, out, ld, w, wb, a, ab);                                              \
+        else q8k_shapes_of(KIND, WIDE_R, WIDE_C, 1, R, C, n, out, ld, w, wb, a, ab);                                     \
+    }                                                                                                                    \
+    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
+                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
+        slm_tile_drive(WIDE_R, WIDE_C, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);             \
+    }                                                                                                                    \
+    static const slm_dot_avx2 wide_##t = {ztile_##t, WIDE_R, WIDE_C};
+ZWIDE(q4_K, K_Q4_K)
+ZWIDE(q6_K, K_Q6_K)
 
 const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT] = {
     [SLM_DTYPE_Q2_K] = &wide_q2_K,       [SLM_DTYPE_Q3_K] = &wide_q3_K,       [SLM_DTYPE_Q4_K] = &wide_q4_K,
