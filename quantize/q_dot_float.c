@@ -218,4 +218,90 @@ static void tile_bf16(int64_t n, int nr, int nc, float *restrict out, size_t ld_
 }
 const slm_dot_avx2 slm_dot_avx2_bf16 = {tile_bf16, NR, NC};
 
+/* ------------------------------------------------- AVX-512: the same chains, two per register */
+
+/* A zmm holds the chains acc[2h] and acc[2h + 1] of a pair (lanes 0-7 and 8-15: the values
+ * 32k + 16h .. 32k + 16h + 15, contiguous), so pass h of the 512-bit tile does passes 2h and
+ * 2h + 1 of the 256-bit one, lane for lane; the reduction takes the halves apart. */
+#define SLM_DOT_AVX512F __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw")))
+#define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512F
+#define ZR 4
+#define ZC 4
+
+ZINLINE __m512 load16(const int kind, const uint8_t *restrict p, int64_t k) {
+    if (kind == KIND_F32) return _mm512_loadu_ps((const void *)(p + 4 * k));
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * k));
+    if (kind == KIND_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+ZINLINE void zfloat_micro(const int kind, const int R, const int C, int64_t n, float *restrict out, size_t ld,
+                          const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
+    const int64_t np = n & ~(int64_t)31;
+    __m512 part[2][SLM_TILE_MAX_R][SLM_TILE_MAX_C];
+    for (int h = 0; h < 2; h++)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) part[h][r][c] = _mm512_setzero_ps();
+    const int P = R * C <= 4 ? 2 : 1; /* at least 4 independent chains where the tile is small */
+    for (int64_t k0 = 0; k0 < np; k0 += KC) {
+        const int64_t k1 = np - k0 < KC ? np : k0 + KC;
+        for (int h0 = 0; h0 < 2; h0 += P) {
+            __m512 acc[2][SLM_TILE_MAX_R][SLM_TILE_MAX_C];
+#pragma GCC unroll 2
+            for (int h = 0; h < P; h++)
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) acc[h][r][c] = part[h0 + h][r][c];
+            for (int64_t i = k0 + 16 * h0; i < k1; i += 32) {
+#pragma GCC unroll 2
+                for (int h = 0; h < P; h++) {
+                    __m512 y[SLM_TILE_MAX_C];
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) y[c] = load16(kind, a + (size_t)c * ab, i + 16 * h);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) {
+                        const __m512 x = load16(kind, w + (size_t)r * wb, i + 16 * h);
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; c++)
+                            acc[h][r][c] = kind == KIND_BF16 ? _mm512_add_ps(acc[h][r][c], _mm512_mul_ps(x, y[c]))
+                                                             : _mm512_fmadd_ps(x, y[c], acc[h][r][c]);
+                    }
+                }
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < P; h++)
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) part[h0 + h][r][c] = acc[h][r][c];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const __m256 p4[4] = {_mm512_castps512_ps256(part[0][r][c]),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(part[0][r][c]), 1)),
+                                  _mm512_castps512_ps256(part[1][r][c]),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(part[1][r][c]), 1))};
+            out[(size_t)c * ld + r] = finish(kind, reduce_x8(kind, p4), w + (size_t)r * wb, a + (size_t)c * ab, np, n);
+        }
+}
+
+#define ZFLOAT(t, KIND)                                                                                                  \
+    static SLM_DOT_AVX512F void zmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                     \
+                                           const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
+        if (R == ZR && C == ZC) zfloat_micro(KIND, ZR, ZC, n, out, ld, w, wb, a, ab);                                    \
+        else if (R == ZR) zfloat_micro(KIND, ZR, 1, n, out, ld, w, wb, a, ab);                                           \
+        else if (C == ZC) zfloat_micro(KIND, 1, ZC, n, out, ld, w, wb, a, ab);                                           \
+        else zfloat_micro(KIND, 1, 1, n, out, ld, w, wb, a, ab);                                                         \
+    }                                                                                                                    \
+    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
+                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
+        slm_tile_drive(ZR, ZC, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);                     \
+    }                                                                                                                    \
+    const slm_dot_avx2 slm_dot_avx512_##t = {ztile_##t, ZR, ZC};
+ZFLOAT(f32, KIND_F32)
+ZFLOAT(f16, KIND_F16)
+ZFLOAT(bf16, KIND_BF16)
+
 #endif /* SLM_X86_KERNELS */

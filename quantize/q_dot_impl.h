@@ -95,6 +95,7 @@ extern const slm_dot_avx2 slm_dot_avx2_iq1_m;
    (ggml's lanes), but 32 registers hold a 4 x 4 tile and vpdpwssd fuses each lane sum's multiply
    and add; same bits. NULL where a type has none. */
 extern const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT];
+extern const slm_dot_avx2 slm_dot_avx512_f32, slm_dot_avx512_f16, slm_dot_avx512_bf16; /* q_dot_float.c */
 #endif
 
 /* 1 when the AVX2 tiles may run: an x86-64 GCC/clang build on a CPU with AVX2, FMA and F16C. */
