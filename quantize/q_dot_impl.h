@@ -91,9 +91,10 @@ extern const slm_dot_avx2 slm_dot_avx2_iq3_xxs;
 extern const slm_dot_avx2 slm_dot_avx2_iq3_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_m;
-/* The same products on CPUs with AVX-512VL, BW and VNNI (q_dot_q8k.c): 256-bit vectors still
-   (ggml's lanes), but 32 registers hold a 4 x 4 tile and vpdpwssd fuses each lane sum's multiply
-   and add; same bits. NULL where a type has none. */
+/* The same products on CPUs with AVX-512VL, BW and VNNI (q_dot_q8k.c): 32 registers hold a 4 x 4
+   tile and vpdpwssd fuses each lane sum's multiply and add; F32/F16/BF16 and Q4_K/Q5_K/Q6_K put
+   two of ggml's 256-bit lane groups in each 512-bit register, the others keep 256-bit vectors;
+   same bits. NULL where a type has none. */
 extern const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT];
 extern const slm_dot_avx2 slm_dot_avx512_f32, slm_dot_avx512_f16, slm_dot_avx512_bf16; /* q_dot_float.c */
 #endif

@@ -752,7 +752,6 @@ const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M}
     static const slm_dot_avx2 wide_##t = {wtile_##t, WIDE_R, WIDE_C};
 WIDE(q2_K, K_Q2_K)
 WIDE(q3_K, K_Q3_K)
-WIDE(q5_K, K_Q5_K)
 WIDE(iq4_xs, K_IQ4_XS)
 WIDE(iq2_xxs, K_IQ2_XXS)
 WIDE(iq2_xs, K_IQ2_XS)
@@ -761,16 +760,17 @@ WIDE(iq3_xxs, K_IQ3_XXS)
 WIDE(iq3_s, K_IQ3_S)
 WIDE(iq1_s, K_IQ1_S)
 
-/* Q4_K and Q6_K in 512-bit registers, 4 activation rows at a time. A zmm holds two chunks of a
+/* Q4_K, Q5_K and Q6_K in 512-bit registers, 4 activation rows at a time. A zmm holds two chunks of a
  * super-block (values 64m .. 64m+63): the activation's are contiguous, and so are the weights'
  * bits (Q4_K: chunks 2m and 2m+1 are the low and high nibbles of the same 32 bytes; Q6_K: the low
  * bits of chunks 2m, 2m+1 are 64 contiguous bytes' low or high nibbles, their high bits two
- * fields of the same 32 bytes), so each maddubs / vpdpwssd does the work of two of the 256-bit
+ * fields of the same 32 bytes; Q5_K as Q4_K, plus bits 2m and 2m+1 of the same 32 qh bytes), so each maddubs / vpdpwssd does the work of two of the 256-bit
  * tile's. Once per super-block the two halves' int32 lanes are added (integer adds: ggml's
  * wrapping sums) for two pairs at once, and the float state of two pairs shares a zmm:
  * acc (r, c | c+1) = fma(yd * d, lanes, acc), lane for lane the 256-bit step (Q6_K's lanes
  * first lose 32 x the scaled bsums, as tile_step); Q4_K's mins four pairs per zmm, lane for
- * lane the 128-bit step of pair_step. The result is pair_result's sum of the same lanes.
+ * lane the 128-bit step of pair_step; Q5_K's one float chain per pair (summs), four pairs per
+ * xmm. The result is pair_result's sum of the same lanes.
  * Activation strips of one row take the 256-bit tile. */
 #define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512
 #define ZDPWSSD(acc, sc, p) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(sc), "v"(p))
@@ -786,7 +786,7 @@ typedef struct zhead {
 
 ZINLINE void zhead_of(const int kind, zhead *h, const uint8_t *p) {
     h->p = p;
-    if (kind == K_Q4_K) {
+    if (kind == K_Q4_K || kind == K_Q5_K) {
         h->dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)slm_le_u32(p)));
         const __m256i mas = scales_mins_k4(p + 4);
         h->aux = _mm256_castsi128_si256(_mm256_extracti128_si256(mas, 1));
@@ -807,6 +807,20 @@ ZINLINE void zchunk_of(const int kind, const zhead *h, const int m, __m512i *q, 
     if (kind == K_Q4_K) {
         const __m512i bits = _mm512_broadcast_i64x4(load32(p + 16 + 32 * m));
         *q = _mm512_and_si512(_mm512_mask_srli_epi16(bits, (__mmask32)0xffff0000u, bits, 4), m4);
+        *sc = _mm512_permutexvar_epi32(
+            _mm512_set_epi32(2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m,
+                             2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m),
+            h->sc32);
+        return;
+    }
+    if (kind == K_Q5_K) { /* the high bit of value b of chunk k: bit k of qh[b] */
+        const __m512i bits = _mm512_broadcast_i64x4(load32(p + 48 + 32 * m));
+        const __m512i lo = _mm512_and_si512(_mm512_mask_srli_epi16(bits, (__mmask32)0xffff0000u, bits, 4), m4);
+        const __m512i qh = _mm512_broadcast_i64x4(load32(p + 16));
+        const __m512i hb = _mm512_and_si512(qh, _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * m)),
+                                                                   _mm256_set1_epi8((char)(1 << (2 * m + 1))), 1));
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * m)), _mm256_set1_epi16((short)(2 * m + 1)), 1);
+        *q = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_srlv_epi16(hb, sh), 4));
         *sc = _mm512_permutexvar_epi32(
             _mm512_set_epi32(2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m,
                              2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m),
@@ -835,8 +849,12 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
     enum { C = 4 };
     const size_t xb = block_bytes(kind);
     __m512 acc[SLM_TILE_MAX_R][C / 2], accm[SLM_TILE_MAX_R];
+    __m128 summs[SLM_TILE_MAX_R]; /* Q5_K: the chains of columns 0-3 */
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = accm[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        acc[r][0] = acc[r][1] = accm[r] = _mm512_setzero_ps();
+        summs[r] = _mm_setzero_ps();
+    }
     for (int64_t i = 0; i < n / SLM_QK_K; i++) {
         zhead h[SLM_TILE_MAX_R];
         const uint8_t *ya[C];
@@ -883,8 +901,8 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
                 acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(yd2[c], d), _mm512_cvtepi32_ps(lanes), acc[r][c]);
             }
         }
-        if (kind != K_Q4_K) continue;
-        /* Q4_K's mins: -yd of the four columns as x4; the bsums added in pairs (_mm_hadd_epi16 of
+        if (kind == K_Q6_K) continue;
+        /* Q4_K's and Q5_K's mins: -yd of the four columns as x4; the bsums added in pairs (_mm_hadd_epi16 of
            each column's 16), [c0 | c1 | c2 | c3] x 8 i16 */
         const __m512 yn4 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_shuffle_f32x4(yd2[0], yd2[1], 0x88)),
                                                                 _mm512_castps_si512(_mm512_set1_ps(-0.0f))));
@@ -900,7 +918,17 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
         for (int r = 0; r < R; r++) {
             const __m512 dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(h[r].dd));
             const __m512i prod = _mm512_madd_epi16(_mm512_broadcast_i32x4(_mm256_castsi256_si128(h[r].aux)), q8s4);
-            accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(yn4, dmin), _mm512_cvtepi32_ps(prod), accm[r]);
+            if (kind == K_Q4_K) {
+                accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(yn4, dmin), _mm512_cvtepi32_ps(prod), accm[r]);
+            } else { /* each column's 4 lanes summed (integers), one fma per column */
+                __m512i t = _mm512_add_epi32(prod, _mm512_shuffle_epi32(prod, _MM_PERM_BADC));
+                t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_CDAB));
+                const __m128i sum4 = _mm512_castsi512_si128(
+                    _mm512_permutexvar_epi32(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), t));
+                summs[r] = _mm_fmadd_ps(_mm512_castps512_ps128(_mm512_mul_ps(
+                                            _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), yn4), dmin)),
+                                        _mm_cvtepi32_ps(sum4), summs[r]);
+            }
         }
     }
 #pragma GCC unroll 4
@@ -915,7 +943,11 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
             const __m256 h8 = c % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][c / 2]), 1))
                                     : _mm512_castps512_ps256(acc[r][c / 2]);
             float v = slm_hsum8_x8(h8);
-            if (kind == K_Q4_K) {
+            if (kind == K_Q5_K) {
+                float sm[4];
+                _mm_storeu_ps(sm, summs[r]);
+                v += sm[c];
+            } else if (kind == K_Q4_K) {
                 __m128 mm = _mm_add_ps(m[c], _mm_movehl_ps(m[c], m[c]));
                 mm = _mm_add_ss(mm, _mm_movehdup_ps(mm));
                 v += _mm_cvtss_f32(mm);
@@ -938,6 +970,7 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
     }                                                                                                                    \
     static const slm_dot_avx2 wide_##t = {ztile_##t, WIDE_R, WIDE_C};
 ZWIDE(q4_K, K_Q4_K)
+ZWIDE(q5_K, K_Q5_K)
 ZWIDE(q6_K, K_Q6_K)
 
 const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT] = {
