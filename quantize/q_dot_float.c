@@ -227,6 +227,7 @@ const slm_dot_avx2 slm_dot_avx2_bf16 = {tile_bf16, NR, NC};
 #define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512F
 #define ZR 4
 #define ZC 4
+#define ZKC 2048 /* values per chunk (F32: half): the 8 rows' chunks, 32 KiB, stay in L1 */
 
 ZINLINE __m512 load16(const int kind, const uint8_t *restrict p, int64_t k) {
     if (kind == KIND_F32) return _mm512_loadu_ps((const void *)(p + 4 * k));
@@ -243,8 +244,9 @@ ZINLINE void zfloat_micro(const int kind, const int R, const int C, int64_t n, f
         for (int r = 0; r < R; r++)
             for (int c = 0; c < C; c++) part[h][r][c] = _mm512_setzero_ps();
     const int P = R * C <= 4 ? 2 : 1; /* at least 4 independent chains where the tile is small */
-    for (int64_t k0 = 0; k0 < np; k0 += KC) {
-        const int64_t k1 = np - k0 < KC ? np : k0 + KC;
+    const int64_t kc = kind == KIND_F32 ? ZKC / 2 : ZKC;
+    for (int64_t k0 = 0; k0 < np; k0 += kc) {
+        const int64_t k1 = np - k0 < kc ? np : k0 + kc;
         for (int h0 = 0; h0 < 2; h0 += P) {
             __m512 acc[2][SLM_TILE_MAX_R][SLM_TILE_MAX_C];
 #pragma GCC unroll 2

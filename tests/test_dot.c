@@ -232,7 +232,7 @@ static void test_dot_table(void **state) {
 /* Lengths per block size: 256..4096, plus odd block counts for the 32-blocks and plain floats. */
 static const int64_t k_len_k[] = {256, 512, 1024, 2048, 4096};
 static const int64_t k_len_32[] = {32, 96, 288, 256, 1056, 4096};
-static const int64_t k_len_1[] = {1, 3, 31, 33, 100, 256, 300, 4096};
+static const int64_t k_len_1[] = {1, 3, 31, 33, 100, 256, 300, 2087, 4096}; /* 2087: a last chunk of 32 + a tail */
 
 static void lengths_of(int type, const int64_t **len, int *n_len) {
     const int64_t bs = slm_dtype_get(type)->blck_size;
