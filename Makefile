@@ -149,8 +149,9 @@ check: all $(TESTS) $(TOOLS) $(REPLAYS)
 check-unit: $(TESTS) $(BUILD)/slm
 	@set -e; for t in $(TESTS); do \
 	  echo "== $$t"; SLM=$(BUILD)/slm OMP_NUM_THREADS=2 $$t || { echo "FAILED: $$t" >&2; exit 1; }; done
-	@echo "== $(BUILD)/test_dot with SLM_NO_AVX512=1 (the AVX2 tiles on an AVX-512 CPU)"; \
-	  SLM_NO_AVX512=1 $(BUILD)/test_dot > /dev/null || { echo "FAILED: test_dot (SLM_NO_AVX512=1)" >&2; exit 1; }
+	@set -e; for t in test_dot test_model; do \
+	  echo "== $(BUILD)/$$t with SLM_NO_AVX512=1 (the AVX2 kernels on an AVX-512 CPU)"; \
+	  SLM_NO_AVX512=1 OMP_NUM_THREADS=2 $(BUILD)/$$t > /dev/null || { echo "FAILED: $$t (SLM_NO_AVX512=1)" >&2; exit 1; }; done
 
 check-cli: all $(TOOLS)
 	@SLM=$(BUILD)/slm BUILD=$(BUILD) sh tests/run_cli.sh

@@ -284,13 +284,13 @@ static AVX2 void att_finish_avx2(float *out, float *lse, const att_state *st, in
    of them (it stays in L1 across the tile). The loop order does not change any number. */
 #define ATT_QTILE 8
 
-/* simd: 0 scalar reference, 1 AVX2 */
+/* simd: 0 scalar reference, else AVX2 (slm_layers_simd) */
 static void attention_forward_impl(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc,
                                    int T, int pos0, int H, int Hkv, int D, int ctx, int simd) {
     int group = H / Hkv, n_tiles = (T + ATT_QTILE - 1) / ATT_QTILE;
     float scale = 1.0f / sqrtf((float)D);
 #if SLM_HAVE_AVX2_KERNELS
-    int vec = simd == 1 && D % 8 == 0 && D != 24;
+    int vec = simd && D % 8 == 0 && D != 24;
 #else
     int vec = 0;
 #endif

@@ -8,7 +8,7 @@
 
 int slm_layers_simd(void) {
 #if SLM_HAVE_AVX2_KERNELS
-    return slm_cpu_has_avx2_fma();
+    return slm_cpu_has_avx512vnni() ? SLM_SIMD_AVX512 : slm_cpu_has_avx2_fma();
 #else
     return 0;
 #endif

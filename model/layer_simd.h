@@ -14,6 +14,7 @@
 #include <immintrin.h>
 #define SLM_HAVE_AVX2_KERNELS 1
 #define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512 __attribute__((target("avx2,fma,avx512f")))
 #else
 #define SLM_HAVE_AVX2_KERNELS 0
 #endif

@@ -212,7 +212,10 @@ void slm_crossentropy_softmax_backward(float *dlogits, const float *dlosses, con
 void slm_kldiv_forward(double *kld, double *nll_ref, double *nll, double *dp, uint8_t *same_top, const float *lr,
                        const float *lm, const int32_t *targets, int T, int V);
 
-/* 1 when this CPU runs the AVX2+FMA kernels (else the scalar reference path is used). */
+/* 0: the scalar reference path; 1 (or more) when this CPU runs the AVX2+FMA kernels;
+   SLM_SIMD_AVX512 where AVX-512 (F, VL, BW, VNNI; not with SLM_NO_AVX512=1) runs the matmul
+   forward in 512-bit registers (the same chains). */
+#define SLM_SIMD_AVX512 2
 int slm_layers_simd(void);
 
 /* ---- Gemma 2/3 (layer_gemma.c) ---- */

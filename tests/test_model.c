@@ -684,7 +684,9 @@ static void fill_normal(float *x, size_t n, uint64_t seed) {
 /* The AVX2 kernels compute the very same float operations as the scalar reference. */
 static void test_model_kernels_simd_equals_ref(void **state) {
     (void)state;
-    printf("    kernels: %s\n", slm_layers_simd() ? "AVX2+FMA vs scalar" : "scalar only (no AVX2 on this CPU)");
+    printf("    kernels: %s\n", slm_layers_simd() == SLM_SIMD_AVX512 ? "AVX-512 matmul, AVX2+FMA elsewhere, vs scalar"
+                                 : slm_layers_simd()                  ? "AVX2+FMA vs scalar"
+                                                                      : "scalar only (no AVX2 on this CPU)");
     static const int shapes[][3] = {{1, 64, 16}, {7, 64, 172}, {13, 172, 64}, {40, 256, 768}, {5, 33, 9}};
     for (size_t s = 0; s < SLM_ARRAY_LEN(shapes); s++) {
         int T = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
