@@ -92,11 +92,14 @@ extern const slm_dot_avx2 slm_dot_avx2_iq3_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_s;
 extern const slm_dot_avx2 slm_dot_avx2_iq1_m;
 /* The same products on CPUs with AVX-512VL, BW and VNNI (q_dot_q8k.c): 32 registers hold a 4 x 4
-   tile and vpdpwssd fuses each lane sum's multiply and add; F32/F16/BF16 and Q4_K/Q5_K/Q6_K put
-   two of ggml's 256-bit lane groups in each 512-bit register, the others keep 256-bit vectors;
+   tile and vpdpwssd fuses each lane sum's multiply and add; F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
+   and Q4_K/Q5_K/Q6_K put two of ggml's 256-bit lane groups in each 512-bit register, the others
+   keep 256-bit vectors;
    same bits. NULL where a type has none. */
 extern const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT];
 extern const slm_dot_avx2 slm_dot_avx512_f32, slm_dot_avx512_f16, slm_dot_avx512_bf16; /* q_dot_float.c */
+extern const slm_dot_avx2 slm_dot_avx512_q4_0, slm_dot_avx512_q4_1, slm_dot_avx512_q5_0, slm_dot_avx512_q5_1,
+    slm_dot_avx512_q8_0; /* q_dot_legacy.c */
 #endif
 
 /* 1 when the AVX2 tiles may run: an x86-64 GCC/clang build on a CPU with AVX2, FMA and F16C. */

@@ -354,4 +354,114 @@ static void tile_iq4_nl(int64_t n, int nr, int nc, float *restrict out, size_t l
 }
 const slm_dot_avx2 slm_dot_avx2_iq4_nl = {tile_iq4_nl, NR, NC};
 
+/* ------------------------------------------------- AVX-512: two pairs' chains per register */
+
+/* Where AVX-512 runs (q_dot_impl.h): a zmm holds the 8-lane chains of the pairs (r, c) and
+ * (r, c + 1): the weight block in both halves, the activation blocks of columns c and c + 1 side
+ * by side, the scale products [d_r dy_c x8 | d_r dy_c+1 x8]; every lane is the 256-bit tile's
+ * lane (the sign trick as a masked negation: vpsignb has no 512-bit form, and a zero weight
+ * makes the product 0 either way). 4 x 4 tiles; IQ4_NL (its even and odd chains) keeps the
+ * 256-bit tile. */
+#define SLM_DOT_AVX512L __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw")))
+#define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512L
+#define ZR 4
+#define ZC 4
+
+ZINLINE void zlegacy_micro(const int kind, const int R, const int C, int64_t n, float *restrict out, size_t ld,
+                           const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) {
+    enum { CP = ZC / 2 };
+    const size_t xb = w_block_bytes(kind), yb = act_is_q8_1(kind) ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t yq = act_is_q8_1(kind) ? 4 : 2;
+    const int cp_n = C / 2;
+    __m512 acc[SLM_TILE_MAX_R][CP];
+    __m128 summs[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        for (int c = 0; c < CP; c++) acc[r][c] = _mm512_setzero_ps();
+        summs[r] = _mm_setzero_ps();
+    }
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        __m512i q[SLM_TILE_MAX_R], aq[SLM_TILE_MAX_R];
+        __mmask64 neg[SLM_TILE_MAX_R];
+        __m512 vd[SLM_TILE_MAX_R];
+        float m[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = w + (size_t)r * wb + (size_t)ib * xb;
+            if (kind == K_Q8_0) {
+                q[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2)));
+                vd[r] = _mm512_set1_ps(slm_f16_x86(slm_le_u16(p)));
+                m[r] = 0;
+            } else {
+                const wblock x = load_w(kind, p);
+                q[r] = _mm512_broadcast_i64x4(x.q);
+                vd[r] = _mm512_set1_ps(x.d);
+                m[r] = x.m;
+            }
+            if (!act_is_q8_1(kind)) {
+                aq[r] = _mm512_abs_epi8(q[r]);
+                neg[r] = _mm512_movepi8_mask(q[r]);
+            }
+        }
+        float sv[ZC];
+#pragma GCC unroll 2
+        for (int c = 0; c < cp_n; c++) {
+            const uint8_t *y0 = a + (size_t)(2 * c) * ab + (size_t)ib * yb, *y1 = y0 + ab;
+            const __m512i y = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(y0 + yq))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(y1 + yq)), 1);
+            const __m512 vdy = _mm512_mask_broadcastss_ps(_mm512_set1_ps(slm_f16_x86(slm_le_u16(y0))), (__mmask16)0xff00,
+                                                          _mm_set_ss(slm_f16_x86(slm_le_u16(y1))));
+            if (act_is_q8_1(kind)) {
+                sv[2 * c] = slm_f16_x86(slm_le_u16(y0 + 2));
+                sv[2 * c + 1] = slm_f16_x86(slm_le_u16(y1 + 2));
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m512i p16;
+                if (act_is_q8_1(kind)) p16 = _mm512_maddubs_epi16(q[r], y);
+                else p16 = _mm512_maddubs_epi16(aq[r], _mm512_mask_sub_epi8(y, neg[r], _mm512_setzero_si512(), y));
+                const __m512 l = _mm512_cvtepi32_ps(_mm512_madd_epi16(ones, p16));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(vd[r], vdy), l, acc[r][c]);
+            }
+        }
+        if (act_is_q8_1(kind)) {
+            const __m128 s4 = _mm_loadu_ps(sv);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) summs[r] = _mm_fmadd_ps(_mm_set1_ps(m[r]), s4, summs[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float sm[4];
+        _mm_storeu_ps(sm, summs[r]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const __m512 v = acc[r][c / 2];
+            const __m256 h8 = c % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
+            out[(size_t)c * ld + r] = act_is_q8_1(kind) ? slm_hsum8_x8(h8) + sm[c] : slm_hsum8_x8(h8);
+        }
+    }
+}
+
+#define ZLEGACY(t, KIND)                                                                                                 \
+    static SLM_DOT_AVX512L void zmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                     \
+                                           const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
+        if (C == ZC && R == ZR) zlegacy_micro(KIND, ZR, ZC, n, out, ld, w, wb, a, ab);                                   \
+        else if (C == ZC) zlegacy_micro(KIND, 1, ZC, n, out, ld, w, wb, a, ab);                                          \
+        else if (R == ZR) legacy_micro(KIND, ZR, 1, n, out, ld, w, wb, a, ab);                                           \
+        else legacy_micro(KIND, 1, 1, n, out, ld, w, wb, a, ab);                                                         \
+    }                                                                                                                    \
+    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
+                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
+        slm_tile_drive(ZR, ZC, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);                     \
+    }                                                                                                                    \
+    const slm_dot_avx2 slm_dot_avx512_##t = {ztile_##t, ZR, ZC};
+ZLEGACY(q4_0, K_Q4_0)
+ZLEGACY(q4_1, K_Q4_1)
+ZLEGACY(q5_0, K_Q5_0)
+ZLEGACY(q5_1, K_Q5_1)
+ZLEGACY(q8_0, K_Q8_0)
+
 #endif /* SLM_X86_KERNELS */

@@ -975,6 +975,8 @@ ZWIDE(q6_K, K_Q6_K)
 
 const slm_dot_avx2 *const slm_dot_avx512[SLM_DTYPE_COUNT] = {
     [SLM_DTYPE_F32] = &slm_dot_avx512_f32,     [SLM_DTYPE_F16] = &slm_dot_avx512_f16,     [SLM_DTYPE_BF16] = &slm_dot_avx512_bf16,
+    [SLM_DTYPE_Q4_0] = &slm_dot_avx512_q4_0,   [SLM_DTYPE_Q4_1] = &slm_dot_avx512_q4_1,   [SLM_DTYPE_Q5_0] = &slm_dot_avx512_q5_0,
+    [SLM_DTYPE_Q5_1] = &slm_dot_avx512_q5_1,   [SLM_DTYPE_Q8_0] = &slm_dot_avx512_q8_0,
     [SLM_DTYPE_Q2_K] = &wide_q2_K,       [SLM_DTYPE_Q3_K] = &wide_q3_K,       [SLM_DTYPE_Q4_K] = &wide_q4_K,
     [SLM_DTYPE_Q5_K] = &wide_q5_K,       [SLM_DTYPE_Q6_K] = &wide_q6_K,       [SLM_DTYPE_IQ4_XS] = &wide_iq4_xs,
     [SLM_DTYPE_IQ2_XXS] = &wide_iq2_xxs, [SLM_DTYPE_IQ2_XS] = &wide_iq2_xs,   [SLM_DTYPE_IQ2_S] = &wide_iq2_s,
