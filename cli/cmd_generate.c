@@ -21,8 +21,10 @@
 typedef struct generate_opts {
     const char *prompt;
     long n_gen;
-    int ignore_eos, ids;
+    int ignore_eos, ids, numerics;
 } generate_opts;
+
+static const opt_choice k_numerics[] = {{"f32", SLM_NUMERICS_F32}, {"ggml", SLM_NUMERICS_GGML}, {NULL, 0}};
 
 static const opt k_opts[] = {
     {"--prompt", "-p", OPT_STR, OPT_OF(generate_opts, prompt), "TEXT",
@@ -32,6 +34,11 @@ static const opt k_opts[] = {
      NULL, NULL},
     {"--ids", NULL, OPT_FLAG, OPT_OF(generate_opts, ids), NULL, "print the prompt and generated token ids instead of text", 0, 0,
      NULL, NULL},
+    {"--numerics", NULL, OPT_CHOICE, OPT_OF(generate_opts, numerics), NULL,
+     "ggml (default): round as llama.cpp's CPU backend does: its greedy\ntokens at its speed (stored blocks times quantized "
+     "activations);\nf32: f32 activations and KV cache, weights dequantized (every\ntoken dequantizes the model: slow "
+     "for quantized models)",
+     0, 0, k_numerics, NULL},
 };
 
 static const cmd_spec k_spec = {
@@ -78,7 +85,7 @@ static int load(gen_state *s, const char *in, const generate_opts *o, slm_err *e
     if (s->n_ids == 0) return slm_errf(err, SLM_E_ARG, "the prompt gives no tokens (and the vocabulary adds no BOS)");
     if (s->n_ids + (size_t)o->n_gen > (size_t)1 << 24) return slm_errf(err, SLM_E_ARG, "prompt + -n: too many tokens");
     int max_ctx = (int)s->n_ids + (o->n_gen > 0 ? (int)o->n_gen - 1 : 0);
-    SLM_TRY(cli_model_build(&s->src, &s->m, 1, max_ctx, SLM_NUMERICS_F32, err));
+    SLM_TRY(cli_model_build(&s->src, &s->m, 1, max_ctx, o->numerics, err));
     if (s->src.cfg.n_ctx_train > 0 && max_ctx > s->src.cfg.n_ctx_train)
         msg_warn("%s: %d positions are more than the %d the model was trained on", in, max_ctx, s->src.cfg.n_ctx_train);
     return slm_alloc((void **)&s->out, sizeof(int32_t) * (size_t)(o->n_gen > 0 ? o->n_gen : 1), err, "generated ids");
@@ -111,7 +118,7 @@ static int run(gen_state *s, const char *in, const generate_opts *o, slm_err *er
 }
 
 int cmd_generate(int argc, char **argv) {
-    generate_opts o = {.n_gen = 32};
+    generate_opts o = {.n_gen = 32, .numerics = SLM_NUMERICS_GGML};
     common_opts co = {0};
     const char *pos[1];
     int n_pos;

@@ -14,7 +14,33 @@
 
 static float round_f16(float x) { return slm_f16_to_f32(slm_f32_to_f16(x)); }
 
+#if SLM_HAVE_AVX2_KERNELS
+#define AVX2F16C __attribute__((target("avx2,fma,f16c")))
+/* round_f16 of 8 lanes: F16C rounds to nearest even as slm_f32_to_f16 does; a NaN (whose payload
+   F16C keeps and the scalar path drops) takes the scalar path. */
+static inline AVX2F16C __m256 round_f16_x8(__m256 x) {
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0, 0)) {
+        float v[8];
+        _mm256_storeu_ps(v, x);
+        for (int k = 0; k < 8; k++) v[k] = round_f16(v[k]);
+        return _mm256_loadu_ps(v);
+    }
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+static AVX2F16C void round_f16_avx2(float *x, int64_t N) {
+    int64_t i = 0;
+    for (; i + 8 <= N; i += 8) _mm256_storeu_ps(x + i, round_f16_x8(_mm256_loadu_ps(x + i)));
+    for (; i < N; i++) x[i] = round_f16(x[i]);
+}
+#endif
+
 void slm_round_f16(float *x, int64_t N) {
+#if SLM_HAVE_AVX2_KERNELS
+    if (slm_layers_simd()) {
+        round_f16_avx2(x, N);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < N; i++) x[i] = round_f16(x[i]);
 }
 
@@ -117,8 +143,58 @@ static void attention_head_ggml(float *out, float *lse, const float *q, const fl
     *lse = M + logf(sum);
 }
 
-void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
-                                int pos0, int H, int Hkv, int D, int ctx) {
+#if SLM_HAVE_AVX2_KERNELS
+/* attention_head_ggml for D % 8 == 0, its operations in its order: the scores of the 16 keys of
+   a cache panel at once (lane s: the double chain over d of float products, as the scalar
+   loop), then per key the scalar online-softmax step and the accumulator's fma / rescale and f16
+   rounding 8 lanes of d at a time. */
+static AVX2F16C void attention_head_ggml_avx2(float *out, float *lse, const float *q, const float *kh, const float *vh, int S,
+                                              int D, float scale) {
+    __m256 acc[MAX_HEAD_DIM / 8];
+    const int nd = D / 8;
+    float M = -INFINITY, sum = 0.0f;
+    for (int j = 0; j < nd; j++) acc[j] = _mm256_setzero_ps();
+    for (int s0 = 0; s0 < S; s0 += SLM_PANEL) {
+        const float *kp = kh + (size_t)(s0 / SLM_PANEL) * D * SLM_PANEL;
+        __m256d dot[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+        for (int d = 0; d < D; d++) {
+            const __m256 qd = _mm256_set1_ps(q[d]);
+            const __m256 p0 = _mm256_mul_ps(qd, _mm256_loadu_ps(kp + (size_t)d * SLM_PANEL));
+            const __m256 p1 = _mm256_mul_ps(qd, _mm256_loadu_ps(kp + (size_t)d * SLM_PANEL + 8));
+            dot[0] = _mm256_add_pd(dot[0], _mm256_cvtps_pd(_mm256_castps256_ps128(p0)));
+            dot[1] = _mm256_add_pd(dot[1], _mm256_cvtps_pd(_mm256_extractf128_ps(p0, 1)));
+            dot[2] = _mm256_add_pd(dot[2], _mm256_cvtps_pd(_mm256_castps256_ps128(p1)));
+            dot[3] = _mm256_add_pd(dot[3], _mm256_cvtps_pd(_mm256_extractf128_ps(p1, 1)));
+        }
+        float sc16[SLM_PANEL];
+        for (int k = 0; k < 4; k++)
+            _mm_storeu_ps(sc16 + 4 * k, _mm_mul_ps(_mm256_cvtpd_ps(dot[k]), _mm_set1_ps(scale)));
+        const int ns = S - s0 < SLM_PANEL ? S - s0 : SLM_PANEL;
+        for (int i = 0; i < ns; i++) {
+            const float sc = sc16[i];
+            float Mold = M, ms = 1.0f, vs = 1.0f;
+            if (sc > M) {
+                M = sc;
+                ms = expf(Mold - M);
+                const __m256 vms = _mm256_set1_ps(ms);
+                for (int j = 0; j < nd; j++) acc[j] = round_f16_x8(_mm256_mul_ps(acc[j], vms));
+            } else {
+                vs = expf(sc - M);
+            }
+            const float *v = vh + (size_t)(s0 + i) * D;
+            const __m256 vvs = _mm256_set1_ps(vs);
+            for (int j = 0; j < nd; j++) acc[j] = round_f16_x8(_mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * j), vvs, acc[j]));
+            sum = sum * ms + vs;
+        }
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int j = 0; j < nd; j++) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], _mm256_set1_ps(inv)));
+    *lse = M + logf(sum);
+}
+#endif
+
+static void attention_ggml_impl(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                int pos0, int H, int Hkv, int D, int ctx, int simd) {
     const int group = H / Hkv;
     const float scale = 1.0f / sqrtf((float)D);
     /* (head, token) items dealt round robin: later tokens see more keys (causal) */
@@ -126,7 +202,25 @@ void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, 
     for (int it = 0; it < H * T; it++) {
         const int h = it / T, t = it % T, g = h / group;
         const float *kh = kc + (size_t)g * ctx * D, *vh = vc + (size_t)g * ctx * D;
-        attention_head_ggml(out + (size_t)t * H * D + (size_t)h * D, lse + (size_t)t * H + h,
-                            q + (size_t)t * ld + (size_t)h * D, kh, vh, pos0 + t + 1, D, scale);
+        float *o = out + (size_t)t * H * D + (size_t)h * D, *l = lse + (size_t)t * H + h;
+        const float *qh = q + (size_t)t * ld + (size_t)h * D;
+#if SLM_HAVE_AVX2_KERNELS
+        if (simd && D % 8 == 0) {
+            attention_head_ggml_avx2(o, l, qh, kh, vh, pos0 + t + 1, D, scale);
+            continue;
+        }
+#endif
+        attention_head_ggml(o, l, qh, kh, vh, pos0 + t + 1, D, scale);
     }
+    (void)simd;
+}
+
+void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                int pos0, int H, int Hkv, int D, int ctx) {
+    attention_ggml_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, slm_layers_simd());
+}
+
+void slm_attention_forward_ggml_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                    int pos0, int H, int Hkv, int D, int ctx) {
+    attention_ggml_impl(out, lse, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx, 0);
 }

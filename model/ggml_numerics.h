@@ -50,5 +50,8 @@ void slm_kv_widen_f16(float *kc, float *vc, const uint16_t *kc16, const uint16_t
    layout as slm_attention_forward (layers.h). */
 void slm_attention_forward_ggml(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
                                 int pos0, int H, int Hkv, int D, int ctx);
+/* The scalar reference of it (the AVX2 path, D % 8 == 0, gives the same bits). */
+void slm_attention_forward_ggml_ref(float *out, float *lse, const float *q, int ld, const float *kc, const float *vc, int T,
+                                    int pos0, int H, int Hkv, int D, int ctx);
 
 #endif

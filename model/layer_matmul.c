@@ -485,7 +485,7 @@ void slm_matmul_forward_dot(float *out, int ld_out, const void *act, size_t act_
                             const float *bias, int T, int C, int OC, uint8_t *bad) {
     const int n_groups = (OC + SLM_PANEL - 1) / SLM_PANEL;
     const uint8_t *a = act;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static)
     for (int g = 0; g < n_groups; g++) {
         const int o0 = g * SLM_PANEL, nr = OC - o0 < SLM_PANEL ? OC - o0 : SLM_PANEL;
         float z[SLM_PANEL] = {0}; /* += o * 0: stays 0 unless an output is NaN or Inf (vectorises) */

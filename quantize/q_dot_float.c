@@ -137,6 +137,7 @@ SLM_DOT_INLINE void float_micro(const int kind, const int R, const int C, int64_
             for (int c = 0; c < C; c++) part[j][r][c] = _mm256_setzero_ps();
     /* passes run P at a time, so that small tiles still have >= 4 independent fma chains */
     const int P = R * C <= 2 ? 4 : R * C <= 6 ? 2 : 1;
+    const size_t esize = kind == KIND_F32 ? 4 : 2;
     for (int64_t k0 = 0; k0 < np; k0 += KC) {
         const int64_t k1 = np - k0 < KC ? np : k0 + KC;
         for (int j0 = 0; j0 < 4; j0 += P) {
@@ -148,6 +149,9 @@ SLM_DOT_INLINE void float_micro(const int kind, const int R, const int C, int64_
 #pragma GCC unroll 4
                     for (int c = 0; c < C; c++) acc[j][r][c] = part[j0 + j][r][c];
             for (int64_t i = k0 + 8 * j0; i < k1; i += 32) {
+                if (C == 1 && P == 4) /* one token: the weights stream from memory */
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) slm_prefetch_ahead(w + (size_t)r * wb + (size_t)i * esize, 32 * esize);
 #pragma GCC unroll 4
                 for (int j = 0; j < P; j++) {
                     __m256 y[SLM_TILE_MAX_C];
@@ -245,6 +249,7 @@ ZINLINE void zfloat_micro(const int kind, const int R, const int C, int64_t n, f
             for (int c = 0; c < C; c++) part[h][r][c] = _mm512_setzero_ps();
     const int P = R * C <= 4 ? 2 : 1; /* at least 4 independent chains where the tile is small */
     const int64_t kc = kind == KIND_F32 ? ZKC / 2 : ZKC;
+    const size_t esize = kind == KIND_F32 ? 4 : 2;
     for (int64_t k0 = 0; k0 < np; k0 += kc) {
         const int64_t k1 = np - k0 < kc ? np : k0 + kc;
         for (int h0 = 0; h0 < 2; h0 += P) {
@@ -256,6 +261,9 @@ ZINLINE void zfloat_micro(const int kind, const int R, const int C, int64_t n, f
 #pragma GCC unroll 4
                     for (int c = 0; c < C; c++) acc[h][r][c] = part[h0 + h][r][c];
             for (int64_t i = k0 + 16 * h0; i < k1; i += 32) {
+                if (C == 1) /* one token: the weights stream from memory */
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) slm_prefetch_ahead(w + (size_t)r * wb + (size_t)i * esize, 32 * esize);
 #pragma GCC unroll 2
                 for (int h = 0; h < P; h++) {
                     __m512 y[SLM_TILE_MAX_C];

@@ -140,6 +140,14 @@ static inline float slm_f16(uint16_t h) { return slm_f16_to_f32(h); }
    its use (legal, as integer adds associate), keeping every product alive and spilling them. */
 #define SLM_KEEP_IN_REGISTER(v) __asm__("" : "+v"(v)) /* "v": ymm16-31 too where AVX-512VL is on */
 
+/* Decoding one token streams every weight once from memory: a matrix-vector product waits on
+   DRAM unless the lines SLM_PREFETCH_AHEAD bytes past the block being read are requested now
+   (measured on the 1B Q4_K_M model, 2 threads: 1 KiB ahead 31 tok/s, 9 KiB 45, 16-20 KiB 43-46, 36 KiB 41). */
+#define SLM_PREFETCH_AHEAD 18432
+SLM_DOT_INLINE void slm_prefetch_ahead(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + SLM_PREFETCH_AHEAD + o), _MM_HINT_T0);
+}
+
 SLM_DOT_INLINE float slm_hsum8_x8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));

@@ -232,7 +232,10 @@ SLM_DOT_INLINE void legacy_chain(const int kind, const int R, const int C, int64
     for (int64_t ib = b0; ib < b1; ib += step) {
         wblock x[SLM_TILE_MAX_R];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) x[r] = load_w(kind, w + (size_t)r * wb + (size_t)ib * xb);
+        for (int r = 0; r < R; r++) {
+            x[r] = load_w(kind, w + (size_t)r * wb + (size_t)ib * xb);
+            if (C == 1) slm_prefetch_ahead(w + (size_t)r * wb + (size_t)ib * xb, 1); /* one token: weights stream */
+        }
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
             const uint8_t *yp = a + (size_t)c * ab + (size_t)ib * yb;

@@ -770,8 +770,8 @@ WIDE(iq1_s, K_IQ1_S)
  * acc (r, c | c+1) = fma(yd * d, lanes, acc), lane for lane the 256-bit step (Q6_K's lanes
  * first lose 32 x the scaled bsums, as tile_step); Q4_K's mins four pairs per zmm, lane for
  * lane the 128-bit step of pair_step; Q5_K's one float chain per pair (summs), four pairs per
- * xmm. The result is pair_result's sum of the same lanes.
- * Activation strips of one row take the 256-bit tile. */
+ * xmm. The result is pair_result's sum of the same lanes. One activation row (zmicro_c1) keeps
+ * the 256-bit float state of each pair. */
 #define ZINLINE static inline __attribute__((always_inline)) SLM_DOT_AVX512
 #define ZDPWSSD(acc, sc, p) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(sc), "v"(p))
 
@@ -957,12 +957,78 @@ ZINLINE void zmicro_c4(const int kind, const int R, int64_t n, float *restrict o
     }
 }
 
+/* One activation row (decoding a token): the same 512-bit chunk pairs, per weight row the float
+ * state of pair_step (tile_step's odd-C path) with the halves' lanes added first. */
+ZINLINE void zmicro_c1(const int kind, const int R, int64_t n, float *restrict out, const uint8_t *restrict w, size_t wb,
+                       const uint8_t *restrict a) {
+    const size_t xb = block_bytes(kind);
+    __m256 acc[SLM_TILE_MAX_R];
+    __m128 accm[SLM_TILE_MAX_R];
+    float summs[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps(), accm[r] = _mm_setzero_ps(), summs[r] = 0;
+    for (int64_t i = 0; i < n / SLM_QK_K; i++) {
+        zhead h[SLM_TILE_MAX_R];
+        const uint8_t *ya = a + (size_t)i * sizeof(slm_block_q8_K);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            zhead_of(kind, &h[r], w + (size_t)r * wb + (size_t)i * xb);
+            slm_prefetch_ahead(w + (size_t)r * wb + (size_t)i * xb, xb);
+        }
+        __m512i sumi[SLM_TILE_MAX_R];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) sumi[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            const __m512i y = _mm512_loadu_si512((const void *)(ya + 4 + 64 * m));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m512i q, sc;
+                zchunk_of(kind, &h[r], m, &q, &sc);
+                ZDPWSSD(sumi[r], sc, _mm512_maddubs_epi16(q, y));
+            }
+        }
+        const float yd = slm_le_f32(ya);
+        const __m256i bs = load32(ya + 4 + SLM_QK_K);
+        const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256i lanes = _mm256_add_epi32(_mm512_castsi512_si256(sumi[r]), _mm512_extracti64x4_epi64(sumi[r], 1));
+            if (kind == K_Q6_K) lanes = _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(bs, h[r].aux), 5));
+            const float d = _mm_cvtss_f32(h[r].dd);
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(yd), _mm256_set1_ps(d)), _mm256_cvtepi32_ps(lanes), acc[r]);
+            if (kind == K_Q6_K) continue;
+            const float dmin = -yd * _mm_cvtss_f32(_mm_movehdup_ps(h[r].dd));
+            const __m128i prod = _mm_madd_epi16(_mm256_castsi256_si128(h[r].aux), q8s);
+            if (kind == K_Q4_K) {
+                accm[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[r]);
+            } else {
+                const __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+                summs[r] = fmaf(dmin, (float)_mm_cvtsi128_si32(t), summs[r]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float v = slm_hsum8_x8(acc[r]);
+        if (kind == K_Q4_K) {
+            __m128 mm = _mm_add_ps(accm[r], _mm_movehl_ps(accm[r], accm[r]));
+            mm = _mm_add_ss(mm, _mm_movehdup_ps(mm));
+            v += _mm_cvtss_f32(mm);
+        } else if (kind == K_Q5_K) {
+            v += summs[r];
+        }
+        out[r] = v;
+    }
+}
+
 #define ZWIDE(t, KIND)                                                                                                   \
     static SLM_DOT_AVX512 void zmicro_##t(int R, int C, int64_t n, float *restrict out, size_t ld,                      \
                                           const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
         if (C == WIDE_C && R == WIDE_R) zmicro_c4(KIND, WIDE_R, n, out, ld, w, wb, a, ab);                               \
         else if (C == WIDE_C) zmicro_c4(KIND, 1, n, out, ld, w, wb, a, ab);                                              \
-        else q8k_shapes_of(KIND, WIDE_R, WIDE_C, 1, R, C, n, out, ld, w, wb, a, ab);                                     \
+        else if (R == WIDE_R) zmicro_c1(KIND, WIDE_R, n, out, w, wb, a);                                                 \
+        else zmicro_c1(KIND, 1, n, out, w, wb, a);                                                                       \
     }                                                                                                                    \
     static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
                           size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \

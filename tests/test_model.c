@@ -310,6 +310,48 @@ static void test_model_mapped_equals_f32(void **state) {
 /* An f16 KV cache (SLM_BUILD_KV_F16) gives the logits of the f32 cache under ggml numerics bit for
    bit (the values are rounded to f16 either way), batched and token by token, and refuses the f32
    numerics. */
+/* llama.cpp's per-query flash attention: the AVX2 path (D % 8 == 0) gives the scalar reference's
+   bits, over several cache panels, GQA, a partial last panel, rescales (rising scores) and
+   D = 24 (scalar both ways); q, k, v rounded to f16 first, as the forward does. */
+static void test_model_attention_ggml_simd_equals_ref(void **state) {
+    (void)state;
+    static const int shapes[][5] = {{1, 70, 4, 2, 64}, {5, 0, 2, 1, 32}, {3, 33, 2, 2, 128}, {2, 9, 4, 1, 24}, {1, 200, 1, 1, 8}};
+    slm_rng r;
+    slm_rng_seed(&r, 7);
+    for (size_t i = 0; i < SLM_ARRAY_LEN(shapes); i++) {
+        const int T = shapes[i][0], pos0 = shapes[i][1], H = shapes[i][2], Hkv = shapes[i][3], D = shapes[i][4];
+        const int ctx = (pos0 + T + SLM_PANEL - 1) / SLM_PANEL * SLM_PANEL, ld = H * D + 2 * Hkv * D;
+        float *q = malloc(sizeof(float) * (size_t)T * ld), *kc = malloc(sizeof(float) * (size_t)Hkv * ctx * D);
+        float *vc = malloc(sizeof(float) * (size_t)Hkv * ctx * D);
+        float *o1 = malloc(sizeof(float) * (size_t)T * H * D), *o2 = malloc(sizeof(float) * (size_t)T * H * D);
+        float *l1 = malloc(sizeof(float) * (size_t)T * H), *l2 = malloc(sizeof(float) * (size_t)T * H);
+        for (size_t k = 0; k < (size_t)T * ld; k++) q[k] = (float)slm_rng_normal(&r) * 2.0f;
+        for (size_t k = 0; k < (size_t)Hkv * ctx * D; k++) {
+            kc[k] = (float)slm_rng_normal(&r) + 0.01f * (float)(k % 97); /* scores that rise: rescales */
+            vc[k] = (float)slm_rng_normal(&r);
+        }
+        slm_round_f16(q, (int64_t)T * ld);
+        slm_round_f16(kc, (int64_t)Hkv * ctx * D);
+        slm_round_f16(vc, (int64_t)Hkv * ctx * D);
+        slm_attention_forward_ggml(o1, l1, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx);
+        slm_attention_forward_ggml_ref(o2, l2, q, ld, kc, vc, T, pos0, H, Hkv, D, ctx);
+        expect_bytes_equal("ggml attention simd vs ref: out", o1, o2, sizeof(float) * (size_t)T * H * D);
+        expect_bytes_equal("ggml attention simd vs ref: lse", l1, l2, sizeof(float) * (size_t)T * H);
+        for (size_t k = 0; k < (size_t)T * H * D; k++) assert_true(isfinite(o1[k]) && fabsf(o1[k]) < 10.0f);
+        free(q), free(kc), free(vc), free(o1), free(o2), free(l1), free(l2);
+    }
+    /* slm_round_f16: the F16C path equals the scalar conversion pair, NaN included */
+    float x[19], y[19];
+    for (int k = 0; k < 19; k++) x[k] = (float)slm_rng_normal(&r) * (k < 8 ? 1e-5f : 3e4f);
+    x[3] = NAN, x[17] = 65519.0f, x[18] = 1e-8f;
+    memcpy(y, x, sizeof x);
+    slm_round_f16(x, 19);
+    for (int k = 0; k < 19; k++) {
+        const float e = slm_f16_to_f32(slm_f32_to_f16(y[k]));
+        if (memcmp(&e, &x[k], sizeof e)) fail_msg("slm_round_f16(%g) = %g, scalar %g", (double)y[k], (double)x[k], (double)e);
+    }
+}
+
 static void test_model_kv_f16(void **state) {
     (void)state;
     slm_err err = {0};
@@ -948,6 +990,7 @@ int main(void) {
         cmocka_unit_test(test_model_ggml_numerics),
         cmocka_unit_test(test_matmul_dot_equals_vec_dot),
         cmocka_unit_test(test_model_kv_f16),
+        cmocka_unit_test(test_model_attention_ggml_simd_equals_ref),
         cmocka_unit_test(test_model_decode_equals_batched),
         cmocka_unit_test(test_model_threads_deterministic),
         cmocka_unit_test(test_model_ppl_stream_quick),
