@@ -5,34 +5,13 @@
 # bytes of tinystories_val.txt, 60 windows) equals `slm eval --numerics ggml` to 4 significant
 # digits; llppl's 16 greedy ids equal `slm generate --ids`; `slm quantize --type Q4_K_M` is the
 # file llama-quantize (llq) writes, byte for byte, and its perplexity within 0.5% of llppl's.
-set -u
-SLM=${SLM:-build/slm}
-BUILD=${BUILD:-build}
-LLBIN=${LLBIN:-${LLCPP_DIR:-/tmp/llcpp}/bin}
-FIX=${SLM_FIXTURES:-../shared/fixtures}
-export SLM_FIXTURES="$FIX"
-T=$(mktemp -d "${TMPDIR:-/tmp}/slm-interop-gemma-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
-head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt" || exit 1
-llppl() { "$LLBIN/llppl" -t 1 -c 64 -f "$T/text.txt" "$1" 2>&1 | sed -n 's/^ppl:.* ppl=\([0-9.]*\).*/\1/p'; }
-slmppl() { "$SLM" eval "$1" --text "$T/text.txt" --ctx 64 --numerics ggml --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
+NAME=gemma
+. tests/interoplib.sh
 for fam in gemma2 gemma3; do
     d=$T/$fam g=$T/$fam.gguf
     "$BUILD/mkfamily" "$fam" "$d" > /dev/null && "$SLM" convert "$d" -o "$g" --outtype f32 -q || { bad "$fam convert"; continue; }
-    lp=$(llppl "$g") sp=$(slmppl "$g")
-    if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$fam F32: llama.cpp PPL $lp, slm $sp"; else bad "$fam F32: llama.cpp PPL '$lp', slm '$sp'"; fi
-    li=$("$LLBIN/llppl" -q -t 1 -p "Once upon a time" -n 16 --ignore-eos "$g" 2>/dev/null | sed -n 's/^gen: tokens=//p' | tr , ' ')
-    si=$("$SLM" generate "$g" -p "Once upon a time" -n 16 --ids --ignore-eos | sed 's/.*| //')
-    [ -n "$li" ] && [ "$li" = "$si" ] && ok "$fam greedy ids equal: $si" || bad "$fam greedy ids: llama.cpp '$li', slm '$si'"
-    "$SLM" quantize "$g" -o "$T/$fam.q4.gguf" --type Q4_K_M -q && "$LLBIN/llq" "$g" "$T/$fam.llq.gguf" Q4_K_M > /dev/null 2>&1
-    cmp -s "$T/$fam.q4.gguf" "$T/$fam.llq.gguf" && ok "$fam Q4_K_M: the llama-quantize file, byte for byte" || bad "$fam Q4_K_M differs from llama-quantize's"
-    lp=$(llppl "$T/$fam.q4.gguf") sp=$(slmppl "$T/$fam.q4.gguf")
-    if [ -n "$lp" ] && [ -n "$sp" ] && awk -v a="$sp" -v b="$lp" 'BEGIN { d = a / b - 1; exit !(d < 0.005 && d > -0.005) }'; then
-        ok "$fam Q4_K_M: llama.cpp PPL $lp, slm $sp"; else bad "$fam Q4_K_M: llama.cpp PPL '$lp', slm '$sp'"; fi
+    cmp_ppl "$fam F32" "$g"
+    cmp_greedy "$fam" "$g"
+    cmp_q4km "$fam" "$g"
 done
-[ "$fails" -eq 0 ] && echo "interop_gemma: all ok" || echo "interop_gemma: $fails failed"
-[ "$fails" -eq 0 ]
+finish

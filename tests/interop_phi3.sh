@@ -9,40 +9,15 @@
 # attn_qkv / ffn_up entries llama-quantize reads), its perplexity within 0.5% of llppl's; the
 # FFN-pruned model (fused gate|up cut together) and the Phi-3-mini-4k-like variant (no longrope,
 # tests/ref/phi3_4k.sh) have llppl's perplexity.
-set -u
-SLM=${SLM:-build/slm}
-BUILD=${BUILD:-build}
-LLBIN=${LLBIN:-${LLCPP_DIR:-/tmp/llcpp}/bin}
-FIX=${SLM_FIXTURES:-../shared/fixtures}
-export SLM_FIXTURES="$FIX"
-T=$(mktemp -d "${TMPDIR:-/tmp}/slm-interop-phi3-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
-head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt" || exit 1
-head -c 20000 "$FIX/text/tinystories_val.txt" > "$T/long.txt" || exit 1
-llppl() { "$LLBIN/llppl" -t 1 -c ${2:-64} -f "${3:-$T/text.txt}" "$1" 2>&1 | sed -n 's/^ppl:.* ppl=\([0-9.]*\).*/\1/p'; }
-slmppl() { "$SLM" eval "$1" --text "${3:-$T/text.txt}" --ctx ${2:-64} --numerics ggml --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
-cmp_ppl() { # what file [ctx text]
-    lp=$(llppl "$2" ${3:-} ${4:-}) sp=$(slmppl "$2" ${3:-} ${4:-})
-    if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "$1: llama.cpp PPL $lp, slm $sp"; else bad "$1: llama.cpp PPL '$lp', slm '$sp'"; fi
-}
+NAME=phi3
+. tests/interoplib.sh
 d=$T/phi3 g=$T/phi3.gguf
 "$BUILD/mkfamily" phi3 "$d" > /dev/null && "$SLM" convert "$d" -o "$g" --outtype f32 -q || { echo "FAIL phi3 convert"; exit 1; }
 cmp_ppl "phi3 F32 ctx 64 (short factors)" "$g"
 cmp_ppl "phi3 F32 ctx 4160 (long factors)" "$g" 4160 "$T/long.txt"
-li=$("$LLBIN/llppl" -q -t 1 -p "Once upon a time" -n 16 --ignore-eos "$g" 2>/dev/null | sed -n 's/^gen: tokens=//p' | tr , ' ')
-si=$("$SLM" generate "$g" -p "Once upon a time" -n 16 --ids --ignore-eos | sed 's/.*| //')
-[ -n "$li" ] && [ "$li" = "$si" ] && ok "phi3 greedy ids equal: $si" || bad "phi3 greedy ids: llama.cpp '$li', slm '$si'"
-for t in Q4_K_M Q4_0 Q5_K_M Q3_K_M; do
-    "$SLM" quantize "$g" -o "$T/$t.gguf" --type $t -q && "$LLBIN/llq" "$g" "$T/$t.llq.gguf" $t > /dev/null 2>&1
-    cmp -s "$T/$t.gguf" "$T/$t.llq.gguf" && ok "phi3 $t: the llama-quantize file, byte for byte" || bad "phi3 $t differs from llama-quantize's"
-done
-lp=$(llppl "$T/Q4_K_M.gguf") sp=$(slmppl "$T/Q4_K_M.gguf")
-if [ -n "$lp" ] && [ -n "$sp" ] && awk -v a="$sp" -v b="$lp" 'BEGIN { d = a / b - 1; exit !(d < 0.005 && d > -0.005) }'; then
-    ok "phi3 Q4_K_M: llama.cpp PPL $lp, slm $sp"; else bad "phi3 Q4_K_M: llama.cpp PPL '$lp', slm '$sp'"; fi
+cmp_greedy phi3 "$g"
+cmp_q4km phi3 "$g"
+for t in Q4_0 Q5_K_M Q3_K_M; do cmp_quant phi3 "$g" $t; done
 if "$SLM" calibrate "$g" --text "$T/long.txt" --ctx 64 --chunks 8 -o "$T/st.gguf" -q; then
     for t in Q4_K_M Q4_0; do
         "$SLM" quantize "$g" -o "$T/im$t.gguf" --type $t --imatrix "$T/st.gguf" -q &&
@@ -55,5 +30,4 @@ else bad "phi3 calibrate"; fi
 d4=$T/phi3-4k
 "$BUILD/mkfamily" phi3 "$d4" > /dev/null && sh tests/ref/phi3_4k.sh "$d4" && "$SLM" convert "$d4" -o "$d4.gguf" --outtype f32 -q &&
     cmp_ppl "phi3 without longrope" "$d4.gguf" || bad "phi3 without longrope: convert"
-[ "$fails" -eq 0 ] && echo "interop_phi3: all ok" || echo "interop_phi3: $fails failed"
-[ "$fails" -eq 0 ]
+finish
