@@ -5,18 +5,8 @@
 # --dump-tokens) and slm's tokenizer give the same ids for the whole of tinystories_val.txt
 # and for tests/ref/tokbf_text.txt (byte fallback, accents, CJK, emoji, runs of spaces);
 # perplexity (ctx 64, 20 windows) equal to 4 significant digits; 16 greedy ids equal.
-set -u
-SLM=${SLM:-build/slm}
-BUILD=${BUILD:-build}
-LLBIN=${LLBIN:-${LLCPP_DIR:-/tmp/llcpp}/bin}
-FIX=${SLM_FIXTURES:-../shared/fixtures}
-export SLM_FIXTURES="$FIX"
-T=$(mktemp -d "${TMPDIR:-/tmp}/slm-interop-tokbf-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { u = 10 ^ (int(log(b) / log(10)) - 3); d = a - b; exit !(d <= u / 2 && d >= -u / 2) }'; }
+NAME=tokbf
+. tests/interoplib.sh
 d=$T/s260 g=$T/s260.gguf
 if "$BUILD/mkhftok" "$FIX/models/stories260K" "$d" && "$SLM" convert "$d" -o "$g" --outtype f32 -q; then
     for text in "$FIX/text/tinystories_val.txt" tests/ref/tokbf_text.txt; do
@@ -26,15 +16,11 @@ if "$BUILD/mkhftok" "$FIX/models/stories260K" "$d" && "$SLM" convert "$d" -o "$g
         if [ -s "$T/ll.tok" ] && cmp -s "$T/ll.tok" "$T/slm.tok"; then ok "tokens of $(basename "$text"): slm = llama_tokenize ($(wc -l < "$T/slm.tok") ids)"
         else bad "tokens of $text differ: $(cmp "$T/ll.tok" "$T/slm.tok" 2>&1 | head -1)"; fi
     done
-    head -c 8000 "$FIX/text/tinystories_val.txt" > "$T/text.txt"
     lp=$("$LLBIN/llppl" -t 1 -c 64 --chunks 20 -f "$T/text.txt" "$g" 2>&1 | sed -n 's/^ppl:.* ppl=\([0-9.]*\).*/\1/p')
     sp=$("$SLM" eval "$g" --text "$T/text.txt" --ctx 64 --chunks 20 --numerics ggml --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1)
     if [ -n "$lp" ] && [ -n "$sp" ] && same4 "$sp" "$lp"; then ok "PPL: llama.cpp $lp, slm $sp"; else bad "PPL: llama.cpp '$lp', slm '$sp'"; fi
-    li=$("$LLBIN/llppl" -q -t 1 -p "Once upon a time" -n 16 --ignore-eos "$g" 2>/dev/null | sed -n 's/^gen: tokens=//p' | tr , ' ')
-    si=$("$SLM" generate "$g" -p "Once upon a time" -n 16 --ids --ignore-eos | sed 's/.*| //')
-    [ -n "$li" ] && [ "$li" = "$si" ] && ok "greedy ids equal: $si" || bad "greedy ids: llama.cpp '$li', slm '$si'"
+    cmp_greedy stories260K "$g"
 else
     bad "mkhftok / convert"
 fi
-echo "interop_tokbf: $fails failed"
-[ "$fails" = 0 ]
+finish

@@ -1,4 +1,4 @@
-# interoplib.sh - the shared start of tests/interop_{gemma,llama,qwen3,phi3}.sh (sourced, with
+# interoplib.sh - the shared start of tests/interop_{gemma,llama,qwen3,phi3,tokbf}.sh (sourced, with
 # NAME set): the tools (llama.cpp's drivers in LLBIN), a temporary folder removed at exit, ok/bad
 # with a failure count, the texts (the first 8000 bytes of tinystories_val.txt to score, 20000
 # for long windows and calibration) and the comparisons with llama.cpp: perplexity (llppl vs
