@@ -305,10 +305,7 @@ ZINLINE void zfloat_micro(const int kind, const int R, const int C, int64_t n, f
         else if (C == ZC) zfloat_micro(KIND, 1, ZC, n, out, ld, w, wb, a, ab);                                           \
         else zfloat_micro(KIND, 1, 1, n, out, ld, w, wb, a, ab);                                                         \
     }                                                                                                                    \
-    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
-                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
-        slm_tile_drive(ZR, ZC, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);                     \
-    }                                                                                                                    \
+    SLM_DOT_TILE_FN(ztile_##t, zmicro_##t, ZR, ZC) \
     const slm_dot_avx2 slm_dot_avx512_##t = {ztile_##t, ZR, ZC};
 ZFLOAT(f32, KIND_F32)
 ZFLOAT(f16, KIND_F16)

@@ -194,6 +194,13 @@ static inline void slm_tile_drive(int NR, int NC, slm_micro_fn micro, int64_t n,
     }
 }
 
+/* The tile function FN of micro-kernel MICRO: slm_tile_drive with NR x NC register tiles. */
+#define SLM_DOT_TILE_FN(FN, MICRO, NR, NC)                                                                              \
+    static void FN(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,               \
+                   size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                                    \
+        slm_tile_drive(NR, NC, MICRO, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);                         \
+    }
+
 #endif /* SLM_X86_KERNELS */
 
 #endif

@@ -456,10 +456,7 @@ ZINLINE void zlegacy_micro(const int kind, const int R, const int C, int64_t n, 
         else if (R == ZR) legacy_micro(KIND, ZR, 1, n, out, ld, w, wb, a, ab);                                           \
         else legacy_micro(KIND, 1, 1, n, out, ld, w, wb, a, ab);                                                         \
     }                                                                                                                    \
-    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
-                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
-        slm_tile_drive(ZR, ZC, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);                     \
-    }                                                                                                                    \
+    SLM_DOT_TILE_FN(ztile_##t, zmicro_##t, ZR, ZC) \
     const slm_dot_avx2 slm_dot_avx512_##t = {ztile_##t, ZR, ZC};
 ZLEGACY(q4_0, K_Q4_0)
 ZLEGACY(q4_1, K_Q4_1)

@@ -745,10 +745,7 @@ const slm_dot_avx2 slm_dot_avx2_iq1_m = {tile_iq1_m, TILE_R_IQ1_M, TILE_C_IQ1_M}
                                           const uint8_t *restrict w, size_t wb, const uint8_t *restrict a, size_t ab) { \
         q8k_shapes_of(KIND, WIDE_R, WIDE_C, 1, R, C, n, out, ld, w, wb, a, ab);                                          \
     }                                                                                                                    \
-    static void wtile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
-                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
-        slm_tile_drive(WIDE_R, WIDE_C, wmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);             \
-    }                                                                                                                    \
+    SLM_DOT_TILE_FN(wtile_##t, wmicro_##t, WIDE_R, WIDE_C) \
     static const slm_dot_avx2 wide_##t = {wtile_##t, WIDE_R, WIDE_C};
 WIDE(q2_K, K_Q2_K)
 WIDE(q3_K, K_Q3_K)
@@ -804,27 +801,17 @@ ZINLINE void zhead_of(const int kind, zhead *h, const uint8_t *p) {
 ZINLINE void zchunk_of(const int kind, const zhead *h, const int m, __m512i *q, __m512i *sc) {
     const uint8_t *p = h->p;
     const __m512i m4 = _mm512_set1_epi8(0xf);
-    if (kind == K_Q4_K) {
-        const __m512i bits = _mm512_broadcast_i64x4(load32(p + 16 + 32 * m));
+    if (kind == K_Q4_K || kind == K_Q5_K) { /* nibbles; Q5_K: bit k of qh[b] is value b of chunk k's 5th bit */
+        const __m512i bits = _mm512_broadcast_i64x4(load32(p + (kind == K_Q4_K ? 16 : 48) + 32 * m));
         *q = _mm512_and_si512(_mm512_mask_srli_epi16(bits, (__mmask32)0xffff0000u, bits, 4), m4);
-        *sc = _mm512_permutexvar_epi32(
-            _mm512_set_epi32(2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m,
-                             2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m),
-            h->sc32);
-        return;
-    }
-    if (kind == K_Q5_K) { /* the high bit of value b of chunk k: bit k of qh[b] */
-        const __m512i bits = _mm512_broadcast_i64x4(load32(p + 48 + 32 * m));
-        const __m512i lo = _mm512_and_si512(_mm512_mask_srli_epi16(bits, (__mmask32)0xffff0000u, bits, 4), m4);
-        const __m512i qh = _mm512_broadcast_i64x4(load32(p + 16));
-        const __m512i hb = _mm512_and_si512(qh, _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * m)),
-                                                                   _mm256_set1_epi8((char)(1 << (2 * m + 1))), 1));
-        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * m)), _mm256_set1_epi16((short)(2 * m + 1)), 1);
-        *q = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_srlv_epi16(hb, sh), 4));
-        *sc = _mm512_permutexvar_epi32(
-            _mm512_set_epi32(2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m,
-                             2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m, 2 * m),
-            h->sc32);
+        if (kind == K_Q5_K) {
+            const __m512i qh = _mm512_broadcast_i64x4(load32(p + 16));
+            const __m512i hb = _mm512_and_si512(qh, _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * m)),
+                                                                       _mm256_set1_epi8((char)(1 << (2 * m + 1))), 1));
+            const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * m)), _mm256_set1_epi16((short)(2 * m + 1)), 1);
+            *q = _mm512_or_si512(*q, _mm512_slli_epi16(_mm512_srlv_epi16(hb, sh), 4));
+        }
+        *sc = _mm512_permutexvar_epi32(_mm512_inserti64x4(_mm512_set1_epi32(2 * m), _mm256_set1_epi32(2 * m + 1), 1), h->sc32);
         return;
     }
     const int j = m / 2, t = m % 2;
@@ -1030,10 +1017,7 @@ ZINLINE void zmicro_c1(const int kind, const int R, int64_t n, float *restrict o
         else if (R == WIDE_R) zmicro_c1(KIND, WIDE_R, n, out, w, wb, a);                                                 \
         else zmicro_c1(KIND, 1, n, out, w, wb, a);                                                                       \
     }                                                                                                                    \
-    static void ztile_##t(int64_t n, int nr, int nc, float *restrict out, size_t ld_out, const void *restrict w,         \
-                          size_t w_row_bytes, const void *restrict a, size_t a_row_bytes) {                              \
-        slm_tile_drive(WIDE_R, WIDE_C, zmicro_##t, n, nr, nc, out, ld_out, w, w_row_bytes, a, a_row_bytes);             \
-    }                                                                                                                    \
+    SLM_DOT_TILE_FN(ztile_##t, zmicro_##t, WIDE_R, WIDE_C) \
     static const slm_dot_avx2 wide_##t = {ztile_##t, WIDE_R, WIDE_C};
 ZWIDE(q4_K, K_Q4_K)
 ZWIDE(q5_K, K_Q5_K)
