@@ -17,7 +17,6 @@
 #     to the teacher (fused matrices trained as one); eval and generate of the HF folder.
 FAMILY=phi3
 . tests/famlib.sh
-refv() { sed -n "s/^$1 //p" tests/ref/phi3-bf16-s1.llama; }
 ppl() { "$SLM" eval "$1" --text "${4:-$T/text.txt}" --ctx ${3:-64} --chunks ${2:-20} --numerics ggml --json -q | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1; }
 
 # 1. conversion against convert_hf_to_gguf.py
@@ -41,12 +40,11 @@ if [ -n "$p" ] && same4 "$p" "$lp"; then ok "phi3 without longrope: PPL $p, llam
 d=$T/phi3-bf16 g=$T/phi3-bf16.gguf
 if [ -f "$g" ]; then
     # 2. perplexity (short and long rope factors) and greedy ids
-    p=$(ppl "$g") lp=$(refv f32_ppl)
+    p=$(ppl "$g") lp=$(refv phi3 f32_ppl)
     if [ -n "$p" ] && same4 "$p" "$lp"; then ok "phi3 eval --numerics ggml PPL $p, llama.cpp $lp (ctx 64: short factors)"; else bad "phi3 eval PPL '$p', llama.cpp $lp"; fi
-    p=$(ppl "$g" 1 4160 "$T/calib.txt") lp=$(refv long_ppl)
+    p=$(ppl "$g" 1 4160 "$T/calib.txt") lp=$(refv phi3 long_ppl)
     if [ -n "$p" ] && same4 "$p" "$lp"; then ok "phi3 eval --numerics ggml PPL $p, llama.cpp $lp (ctx 4160: long factors)"; else bad "phi3 eval ctx 4160 PPL '$p', llama.cpp $lp"; fi
-    ids=$("$SLM" generate "$g" -p "Once upon a time" -n 16 --ids --ignore-eos | sed 's/.*| //')
-    [ "$ids" = "$(refv greedy)" ] && ok "phi3 generate: llama.cpp's 16 greedy ids" || bad "phi3 generate ids '$ids', llama.cpp $(refv greedy)"
+    check_greedy phi3 "$g"
     # 3. the other commands
     "$SLM" calibrate "$g" --text "$T/calib.txt" --ctx 64 --chunks 4 -o "$T/stats.gguf" -q || bad "phi3 calibrate"
     names=$("$SLM" inspect "$T/stats.gguf" | sed -n 's/^  \(blk\.0\.[a-z_]*\.weight\)\.in_sum2 .*/\1/p' | tr '\n' ' ')
@@ -55,7 +53,7 @@ if [ -f "$g" ]; then
     "$SLM" quantize "$g" -o "$T/q4.gguf" --type Q4_K_M -q || bad "phi3 quantize"
     sh tests/ref/gguf_digest.sh "$T/q4.gguf" | grep '^tensor ' > "$T/q4.digest"
     cmp -s "$T/q4.digest" tests/ref/phi3-bf16-s1.q4km.digest && ok "phi3 Q4_K_M: tensors as llama-quantize's" || bad "phi3 Q4_K_M tensors differ from llama-quantize's"
-    p=$(ppl "$T/q4.gguf") lp=$(refv q4km_ppl)
+    p=$(ppl "$T/q4.gguf") lp=$(refv phi3 q4km_ppl)
     if [ -n "$p" ] && awk -v a="$p" -v b="$lp" 'BEGIN { d = a / b - 1; exit !(d < 0.005 && d > -0.005) }'; then ok "phi3 Q4_K_M PPL $p, llama.cpp $lp"
     else bad "phi3 Q4_K_M PPL '$p', llama.cpp $lp"; fi
     for m in gptq awq; do
@@ -68,7 +66,7 @@ if [ -f "$g" ]; then
            p=$(ppl "$T/$m.gguf" 4) && [ -n "$p" ]; then ok "phi3 prune $m: PPL $p"; else bad "phi3 prune $m"; fi
     done
     "$SLM" prune "$g" -o "$T/ffn25.gguf" --method ffn --sparsity 0.25 --uniform -q || bad "phi3 prune ffn (weight norms)"
-    p=$(ppl "$T/ffn25.gguf") lp=$(refv ffn25_ppl)
+    p=$(ppl "$T/ffn25.gguf") lp=$(refv phi3 ffn25_ppl)
     if [ -n "$p" ] && same4 "$p" "$lp"; then ok "phi3 prune ffn 25%: PPL $p, llama.cpp $lp on the same file"; else bad "phi3 prune ffn PPL '$p', llama.cpp $lp"; fi
     msg=$("$SLM" prune "$g" -o "$T/heads.gguf" --method heads --sparsity 0.25 --uniform 2>&1)
     [ $? -eq 1 ] && [ "$msg" = "slm: error: --method heads: llama.cpp's phi3 needs heads x head dim = embedding length (attn_output is square), so phi3 heads cannot be removed (use --method ffn or layers)" ] &&
@@ -77,7 +75,7 @@ if [ -f "$g" ]; then
     [ $? -eq 1 ] && [ "$msg" = "slm: error: writing phi3 models as a Hugging Face folder is not supported yet (write a GGUF)" ] &&
         [ ! -e "$T/phi3.hf" ] && ok "phi3 prune --format hf refused: $msg" || bad "phi3 prune --format hf: '$msg'"
     p=$("$SLM" eval "$d" --text "$T/text.txt" --ctx 64 --chunks 20 -q --json | sed -n "s/.*\"ppl\":[[:space:]]*\([0-9.e+-]*\).*/\1/p" | head -1)
-    [ -n "$p" ] && same4 "$p" "$(refv f32_ppl)" && ok "phi3 eval of the HF folder: PPL $p" || bad "phi3 eval of the HF folder: '$p'"
+    [ -n "$p" ] && same4 "$p" "$(refv phi3 f32_ppl)" && ok "phi3 eval of the HF folder: PPL $p" || bad "phi3 eval of the HF folder: '$p'"
     "$SLM" generate "$d" -p "Once" -n 4 > /dev/null || bad "phi3 generate from the HF folder"
     kld() { "$SLM" eval "$1" --text "$T/text.txt" --ctx 64 --chunks 20 --ref "$g" --json -q | sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' | head -1; }
     if "$SLM" distill --teacher "$g" --student "$T/ffn25.gguf" --text "$T/calib.txt" -o "$T/d.gguf" --steps 30 --ctx 64 --batch 4 --lr 1e-4 -q; then
